@@ -1,0 +1,98 @@
+"""Typed readers for settings that come from the environment.
+
+Each helper refuses a value it cannot use with ImproperlyConfigured instead of
+guessing, so a typo in a deployment fails at start-up, not mid-call.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+env = environ.Env()
+
+ENVIRONMENTS = ("development", "test", "production")
+INSECURE_KEY_PREFIX = "django-insecure"
+MIN_PRODUCTION_KEY_LENGTH = 50
+
+
+def environment_name() -> str:
+    name = env.str("DJANGO_ENV", default="development")
+    if name not in ENVIRONMENTS:
+        raise ImproperlyConfigured(f"DJANGO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
+    return name
+
+
+def data_dir(base_dir: Path) -> Path:
+    """The folder that holds every piece of state (database, models, broker)."""
+    path = Path(env.str("DATA_DIR", default=str(base_dir / "var")))
+    if not path.is_absolute():
+        path = base_dir / path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def secret_key(*, data: Path, production: bool) -> str:
+    """SECRET_KEY from the environment; in development one is generated once into the data folder."""
+    key = env.str("SECRET_KEY", default="")
+    if production:
+        if len(key) < MIN_PRODUCTION_KEY_LENGTH or key.startswith(INSECURE_KEY_PREFIX):
+            raise ImproperlyConfigured(
+                f"production needs SECRET_KEY set to a random value of at least {MIN_PRODUCTION_KEY_LENGTH} characters"
+            )
+        return key
+    if key:
+        return key
+    key_file = data / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(64))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def boolean(name: str, *, default: bool) -> bool:
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off", ""):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def positive_int(name: str, *, default: int) -> int:
+    raw = env.str(name, default=str(default))
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from error
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be positive, not {value}")
+    return value
+
+
+def fraction(name: str, *, default: float) -> float:
+    raw = env.str(name, default=str(default))
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a number between 0 and 1, not {raw!r}") from error
+    if not 0.0 <= value <= 1.0:
+        raise ImproperlyConfigured(f"{name} must be between 0 and 1, not {value}")
+    return value
+
+
+def embedded_broker_options(data: Path) -> dict:
+    """Transport options for kombu's filesystem broker: a queue folder needing no server."""
+    queue = data / "broker" / "queue"
+    processed = data / "broker" / "processed"
+    queue.mkdir(parents=True, exist_ok=True)
+    processed.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(queue),
+        "data_folder_out": str(queue),
+        "processed_folder": str(processed),
+        "store_processed": False,
+    }
