@@ -1,0 +1,353 @@
+"""The retention domain: customers, their contracts and history, the offer catalog and the decision log.
+
+Money is held in integer cents; times are time-zone aware (stored in UTC).
+Writes go through retention.services; nothing here writes other rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    monthly_budget_cents = models.PositiveBigIntegerField(
+        default=0, help_text="What the team may spend on retention offers in a calendar month, in cents."
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    class Role(models.TextChoices):
+        AGENT = "agent", "Agent"
+        LEAD = "lead", "Team lead"
+        ADMIN = "admin", "Administrator"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    authority_level = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+    language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="nl")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, level {self.authority_level})"
+
+
+class Customer(models.Model):
+    class Segment(models.TextChoices):
+        CONSUMER = "consumer", "Consumer"
+        BUSINESS = "business", "Business"
+
+    class ValueTier(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    external_id = models.CharField(max_length=100, unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=40, blank=True, db_index=True)
+    segment = models.CharField(max_length=10, choices=Segment.choices, default=Segment.CONSUMER)
+    value_tier = models.CharField(max_length=10, choices=ValueTier.choices, blank=True)
+    signup_date = models.DateField(null=True, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    products = models.JSONField(default=list, blank=True, help_text="Product codes, e.g. internet, tv, mobile, fixed.")
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="CRM-specific fields; each one is a model feature."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["display_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} {self.display_name}".strip()
+
+
+class ProtectedAttributes(models.Model):
+    """Protected attributes (age, gender and the like), kept apart: never a model feature, only for fairness."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="protected")
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name_plural = "protected attributes"
+
+    def __str__(self) -> str:
+        return f"protected attributes of {self.customer_id}"
+
+
+class Tariff(models.Model):
+    """A bundle as sold today: its price for a new customer is the reference for price parity."""
+
+    code = models.CharField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    products = models.JSONField(default=list)
+    monthly_fee_cents = models.PositiveIntegerField(help_text="What a new customer pays a month, in cents.")
+    active_from = models.DateField(null=True, blank=True)
+    active_until = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} (€{self.monthly_fee_cents / 100:.2f})"
+
+
+class Contract(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ended"
+        CANCELLED = "cancelled", "Cancelled"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contracts")
+    bundle = models.CharField(max_length=50, blank=True, help_text="Tariff code of the bundle.")
+    contract_type = models.CharField(max_length=50, blank=True)
+    monthly_fee_cents = models.PositiveIntegerField()
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    discount_cents = models.PositiveIntegerField(default=0, help_text="Current monthly discount, in cents.")
+    discount_end = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "start_date"]), models.Index(fields=["end_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer.external_id} {self.bundle} {self.start_date}-{self.end_date}"
+
+
+class ServiceEvent(models.Model):
+    class Kind(models.TextChoices):
+        CONTACT = "contact", "Contact"
+        COMPLAINT = "complaint", "Complaint"
+        OUTAGE = "outage", "Outage"
+        NPS = "nps", "NPS answer"
+        PAYMENT_PROBLEM = "payment_problem", "Payment problem"
+        COMPETITOR_OFFER = "competitor_offer", "Competitor offer mentioned"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    occurred_at = models.DateTimeField()
+    value = models.FloatField(null=True, blank=True, help_text="NPS score 0-10, or outage hours.")
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Offer(models.Model):
+    """A counter-offer in the catalog. Its cost for a customer is fixed cost plus the discount over its duration."""
+
+    class Kind(models.TextChoices):
+        DISCOUNT = "discount", "Discount"
+        GIFT = "gift", "Gift"
+        UPGRADE = "upgrade", "Upgrade"
+        SERVICE_RECOVERY = "service_recovery", "Service recovery"
+
+    code = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title_nl = models.CharField(max_length=200)
+    title_en = models.CharField(max_length=200)
+    terms_nl = models.TextField(blank=True)
+    terms_en = models.TextField(blank=True)
+    discount_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    duration_months = models.PositiveSmallIntegerField(default=0)
+    fixed_cost_cents = models.PositiveIntegerField(default=0, help_text="One-off cost to the company, in cents.")
+    eligibility = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Rules, all optional: segments, value_tiers, requires_products, excludes_products, "
+            "min_tenure_months, min_risk, requires_recent (complaint/outage within 90 days)."
+        ),
+    )
+    authority_level = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(3)])
+    prior_uplift = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Prior belief: share of the leave chance this offer removes, before any outcome is logged.",
+    )
+    active_from = models.DateField(null=True, blank=True)
+    active_until = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.kind}, level {self.authority_level})"
+
+    def clean(self) -> None:
+        if self.active_from and self.active_until and self.active_until < self.active_from:
+            raise ValidationError({"active_until": "ends before it starts"})
+
+
+class PolicyConfig(models.Model):
+    """The policy settings in force; a change is a new version, so every decision names the one it used."""
+
+    version = models.PositiveIntegerField(unique=True)
+    values = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"policy v{self.version}"
+
+
+class ApiClient(models.Model):
+    """A CRM integration. Only a hash of its token is kept."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        SCORE = "score", "Score"
+        WRITE_CUSTOMERS = "write_customers", "Write customers"
+        WRITE_OUTCOMES = "write_outcomes", "Write outcomes"
+
+    name = models.CharField(max_length=100, unique=True)
+    token_prefix = models.CharField(max_length=8, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+
+class ImmutableModel(models.Model):
+    """Rows of the decision log are facts: an update would rewrite history, so it is refused."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError(f"{type(self).__name__} rows are append-only; record a new row instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError(f"{type(self).__name__} rows are append-only and cannot be deleted")
+
+
+class Decision(ImmutableModel):
+    """One recommendation as it was made: inputs, model versions, scores and the ranked offers."""
+
+    class Channel(models.TextChoices):
+        PHONE = "phone", "Phone"
+        CHAT = "chat", "Chat"
+        EMAIL = "email", "E-mail"
+        SHOP = "shop", "Shop"
+        API = "api", "API"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="decisions")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why the customer called, as given.")
+    as_of = models.DateTimeField()
+    features = models.JSONField(help_text="The feature values the models saw.")
+    model_versions = models.JSONField()
+    policy_version = models.PositiveIntegerField()
+    churn_probability = models.FloatField()
+    risk_band = models.CharField(max_length=10)
+    reasons = models.JSONField()
+    offers = models.JSONField(help_text="Ranked offers, best first, with values and propensities.")
+    recommended_offer_code = models.CharField(max_length=50, blank=True)
+    best_tariff = models.JSONField(null=True, blank=True)
+    explored = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"decision {self.pk} ({self.risk_band} risk)"
+
+
+class DecisionAction(ImmutableModel):
+    """The append-only action log: what the agent did and what the customer answered."""
+
+    class Kind(models.TextChoices):
+        PRESENTED = "presented", "Offer presented"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        THINKING = "thinking", "Thinking it over"
+        ESCALATED = "escalated", "Escalated"
+        NO_ACTION = "no_action", "No action"
+
+    class OverrideReason(models.TextChoices):
+        CUSTOMER_REQUEST = "customer_request", "Customer asked for something else"
+        BETTER_FIT = "better_fit", "Another offer fits the customer better"
+        ALREADY_HAS = "already_has", "Customer already has the recommended offer"
+        SERVICE_ISSUE = "service_issue", "Unresolved service issue comes first"
+        OTHER = "other", "Other"
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="actions")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    offer_code = models.CharField(max_length=50, blank=True)
+    override_reason = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=OverrideReason.choices,
+        help_text="Why an offer other than the recommended one was made.",
+    )
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT)
+    channel = models.CharField(max_length=10, choices=Decision.Channel.choices)
+    cost_cents = models.PositiveIntegerField(default=0, help_text="Cost of the offer when accepted, in cents.")
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.offer_code}".strip()
+
+
+class RenewalResult(ImmutableModel):
+    """Whether the customer renewed or left: the label both models learn from."""
+
+    class Result(models.TextChoices):
+        RENEWED = "renewed", "Renewed"
+        CHURNED = "churned", "Churned"
+
+    class Source(models.TextChoices):
+        CRM = "crm", "CRM"
+        IMPORT = "import", "File import"
+        SIMULATION = "simulation", "Simulation"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="renewal_results")
+    result = models.CharField(max_length=10, choices=Result.choices)
+    date = models.DateField()
+    source = models.CharField(max_length=10, choices=Source.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "date", "result"], name="one_result_per_customer_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.result} on {self.date}"
