@@ -1,0 +1,192 @@
+"""The churn model: a small bag of XGBoost boosters, cross-fitted, with isotonic calibration.
+
+Each booster trains on four fifths of the rows and stops early on the fifth it
+did not see; the out-of-fold predictions of all five then fit the calibration,
+so every labelled row serves both training and calibration without leaking.
+Artifacts are XGBoost's own UBJSON plus plain JSON: nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import StratifiedKFold
+
+from ml.schema import FeatureSchema, SchemaMismatch
+
+FORMAT_VERSION = 1
+MANIFEST = "model.json"
+DEFAULT_PARAMS = {
+    "objective": "binary:logistic",
+    "eval_metric": "logloss",
+    "tree_method": "hist",
+    "max_depth": 3,
+    "eta": 0.03,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "min_child_weight": 2.0,
+    "lambda": 1.0,
+    "max_cat_to_onehot": 8,
+    "nthread": 2,
+}
+MAX_ROUNDS = 3000
+EARLY_STOPPING_ROUNDS = 100
+MIN_ROWS = 50
+MIN_PER_CLASS = 10
+
+
+class ArtifactError(RuntimeError):
+    """A stored model is corrupt, incomplete or of another format."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A monotone map from raw bag scores to calibrated probabilities (isotonic steps)."""
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        return np.clip(np.interp(raw, self.x, self.y), 1e-4, 1 - 1e-4)
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, labels: np.ndarray) -> Calibration:
+        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, labels)
+        return cls(x=tuple(map(float, isotonic.X_thresholds_)), y=tuple(map(float, isotonic.y_thresholds_)))
+
+
+@dataclass
+class ChurnModel:
+    schema: FeatureSchema
+    boosters: list[xgb.Booster]
+    calibration: Calibration
+    params: dict
+
+    def matrix(self, features: pd.DataFrame) -> xgb.DMatrix:
+        return xgb.DMatrix(self.schema.encode(features), enable_categorical=True, nthread=self.params.get("nthread", 2))
+
+    def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
+        data = self.matrix(features)
+        return np.mean([booster.predict(data) for booster in self.boosters], axis=0)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated chance to leave, one per row."""
+        return self.calibration.apply(self.raw_scores(features))
+
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions to the log-odds (XGBoost's own), averaged over the bag; bias dropped."""
+        data = self.matrix(features)
+        values = np.mean([booster.predict(data, pred_contribs=True) for booster in self.boosters], axis=0)
+        return pd.DataFrame(values[:, :-1], columns=self.schema.names, index=features.index)
+
+    def save(self, folder: Path) -> str:
+        """Write the artifact; returns the manifest's sha256, which names this exact model."""
+        folder.mkdir(parents=True, exist_ok=False)
+        files = {}
+        for number, booster in enumerate(self.boosters):
+            name = f"booster-{number}.ubj"
+            booster.save_model(str(folder / name))
+            files[name] = _sha256(folder / name)
+        manifest = {
+            "format": FORMAT_VERSION,
+            "schema": self.schema.to_json(),
+            "calibration": {"x": list(self.calibration.x), "y": list(self.calibration.y)},
+            "params": self.params,
+            "files": files,
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        return _sha256(folder / MANIFEST)
+
+    @classmethod
+    def load(cls, folder: Path, *, expected_sha256: str | None = None) -> ChurnModel:
+        """Read an artifact, refusing one whose files do not match their checksums."""
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            raise ArtifactError(f"no model manifest at {manifest_path}")
+        if expected_sha256 is not None and _sha256(manifest_path) != expected_sha256:
+            raise ArtifactError(f"{manifest_path} does not match the checksum in the registry")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as error:
+            raise ArtifactError(f"{manifest_path} is not valid JSON: {error}") from error
+        if manifest.get("format") != FORMAT_VERSION:
+            raise ArtifactError(f"{manifest_path} has format {manifest.get('format')!r}, expected {FORMAT_VERSION}")
+        return cls(
+            schema=FeatureSchema.from_json(manifest["schema"]),
+            boosters=[_load_booster(folder, name, digest) for name, digest in sorted(manifest["files"].items())],
+            calibration=Calibration(x=tuple(manifest["calibration"]["x"]), y=tuple(manifest["calibration"]["y"])),
+            params=manifest["params"],
+        )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_booster(folder: Path, name: str, digest: str) -> xgb.Booster:
+    path = folder / name
+    if not path.is_file() or _sha256(path) != digest:
+        raise ArtifactError(f"{path} is missing or corrupt (checksum mismatch)")
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(path))
+    except xgb.core.XGBoostError as error:
+        raise ArtifactError(f"{path} cannot be read by XGBoost: {error}") from error
+    return booster
+
+
+def check_training_data(features: pd.DataFrame, labels: np.ndarray) -> None:
+    """Refuse data too small or one-sided to learn from, with a reason an operator can act on."""
+    labels = np.asarray(labels)
+    churned = int(labels.sum())
+    if len(labels) != len(features):
+        raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
+    if len(labels) < MIN_ROWS or churned < MIN_PER_CLASS or len(labels) - churned < MIN_PER_CLASS:
+        raise ValueError(
+            f"too few labelled outcomes to train: {len(labels)} rows, {churned} churned; "
+            f"need at least {MIN_ROWS} rows and {MIN_PER_CLASS} of each outcome"
+        )
+
+
+def churn_model_train(
+    features: pd.DataFrame, labels: np.ndarray, *, seed: int = 0, folds: int = 5, params: dict | None = None
+) -> ChurnModel:
+    """Fit the bag and its calibration. Precondition: `check_training_data` passes."""
+    check_training_data(features, labels)
+    labels = np.asarray(labels, dtype=int)
+    schema = FeatureSchema.infer(features)
+    if not schema.names:
+        raise SchemaMismatch("no usable feature: every column is constant or empty in the training data")
+    params = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
+    encoded = schema.encode(features)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    out_of_fold = np.zeros(len(labels))
+    boosters = []
+    for train_index, valid_index in splitter.split(encoded, labels):
+        booster = _fit_booster(encoded, labels, train_index, valid_index, params)
+        valid = xgb.DMatrix(encoded.iloc[valid_index], enable_categorical=True)
+        out_of_fold[valid_index] = booster.predict(valid)
+        boosters.append(booster)
+    return ChurnModel(schema=schema, boosters=boosters, calibration=Calibration.fit(out_of_fold, labels), params=params)
+
+
+def _fit_booster(encoded, labels, train_index, valid_index, params) -> xgb.Booster:
+    train = xgb.DMatrix(encoded.iloc[train_index], label=labels[train_index], enable_categorical=True)
+    valid = xgb.DMatrix(encoded.iloc[valid_index], label=labels[valid_index], enable_categorical=True)
+    booster = xgb.train(
+        params,
+        train,
+        num_boost_round=MAX_ROUNDS,
+        evals=[(valid, "valid")],
+        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+        verbose_eval=False,
+    )
+    # Keep only the trees up to the best round, so prediction and contributions agree.
+    return booster[: booster.best_iteration + 1]

@@ -1,0 +1,196 @@
+"""The one feature function: a customer's row as of a date.
+
+Training builds rows as of each renewal date, serving builds them as of now, and
+file scoring builds them from a CRM file; all three call `build_features` with the
+same three frames, so the model always sees features made the same way. Nothing
+dated on or after a row's `as_of` reaches that row.
+
+Input frames (plain pandas, no Django):
+
+rows       one row per (customer, as_of): key, as_of (UTC timestamp), segment,
+           value_tier, region, signup_date, products (list or "+"-joined text),
+           and any number of "attr:<name>" columns from the CRM.
+contracts  key, bundle, contract_type, monthly_fee (euros), start_date, end_date,
+           discount (euros a month), discount_end. A missing start date means
+           "in force for as long as we know".
+events     key, kind, occurred_at (UTC timestamp), value.
+
+Protected attributes are never passed in: they live elsewhere and stay there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+ATTRIBUTE_PREFIX = "attr:"
+DAYS_PER_MONTH = 30.4375
+
+ROW_COLUMNS = ["key", "as_of", "segment", "value_tier", "region", "signup_date", "products"]
+CONTRACT_COLUMNS = [
+    "key",
+    "bundle",
+    "contract_type",
+    "monthly_fee",
+    "start_date",
+    "end_date",
+    "discount",
+    "discount_end",
+]
+EVENT_COLUMNS = ["key", "kind", "occurred_at", "value"]
+
+CATEGORICAL_CORE = ["segment", "value_tier", "region", "products", "bundle", "contract_type"]
+# (feature name, event kind, window in days)
+EVENT_COUNTS = [
+    ("complaints_30d", "complaint", 30),
+    ("complaints_90d", "complaint", 90),
+    ("complaints_365d", "complaint", 365),
+    ("outages_30d", "outage", 30),
+    ("outages_90d", "outage", 90),
+    ("outages_365d", "outage", 365),
+    ("contacts_90d", "contact", 90),
+    ("contacts_365d", "contact", 365),
+    ("payment_problems_365d", "payment_problem", 365),
+    ("competitor_offers_90d", "competitor_offer", 90),
+]
+
+
+def empty_contracts() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype="object") for column in CONTRACT_COLUMNS})
+
+
+def empty_events() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype="object") for column in EVENT_COLUMNS})
+
+
+def build_features(
+    rows: pd.DataFrame,
+    contracts: pd.DataFrame,
+    events: pd.DataFrame,
+    new_customer_fees: Mapping[str, float],
+) -> pd.DataFrame:
+    """Feature rows aligned with `rows` (same index order): numeric floats and raw categorical text.
+
+    `new_customer_fees` maps a bundle code to what a new customer pays for it a month, in euros.
+    """
+    rows = rows.reset_index(drop=True)
+    as_of = _utc(rows["as_of"])
+    features = pd.DataFrame(index=rows.index)
+    features["tenure_months"] = _months_between(_utc(rows["signup_date"]), as_of)
+    for column in ("segment", "value_tier", "region"):
+        features[column] = _text(rows[column])
+    features["products"] = rows["products"].map(_products_text)
+    features["n_products"] = rows["products"].map(_products_count).astype(float)
+    contract = _contract_as_of(rows, as_of, contracts)
+    features = features.join(_contract_features(contract, as_of, new_customer_fees))
+    features = features.join(_event_features(rows, as_of, events))
+    for column in [c for c in rows.columns if c.startswith(ATTRIBUTE_PREFIX)]:
+        features[column] = rows[column].to_numpy()
+    return features
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True, errors="coerce")
+
+
+def _months_between(start: pd.Series, end: pd.Series) -> pd.Series:
+    return ((end - start).dt.total_seconds() / 86400.0 / DAYS_PER_MONTH).astype(float)
+
+
+def _days_between(start: pd.Series, end: pd.Series) -> pd.Series:
+    return ((end - start).dt.total_seconds() / 86400.0).astype(float)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.map(lambda value: None if value is None or value == "" or value != value else str(value))
+
+
+def _product_list(value) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    parts = value.replace(",", "+").replace(";", "+").split("+") if isinstance(value, str) else list(value)
+    return sorted({str(part).strip().lower() for part in parts if str(part).strip()})
+
+
+def _products_text(value) -> str | None:
+    products = _product_list(value)
+    return "+".join(products) if products else None
+
+
+def _products_count(value) -> int:
+    return len(_product_list(value))
+
+
+def _contract_as_of(rows: pd.DataFrame, as_of: pd.Series, contracts: pd.DataFrame) -> pd.DataFrame:
+    """Per row, the latest contract that had started by its as-of date (index aligned with rows)."""
+    frame = pd.DataFrame({"key": rows["key"].to_numpy(), "as_of": as_of.to_numpy(), "row": rows.index})
+    if contracts.empty:
+        return pd.DataFrame(index=rows.index, columns=CONTRACT_COLUMNS[1:])
+    candidates = frame.merge(contracts, on="key", how="inner")
+    start = _utc(candidates["start_date"])
+    candidates = candidates.assign(_start=start.fillna(pd.Timestamp.min.tz_localize("UTC")))
+    candidates = candidates[candidates["_start"] < candidates["as_of"]]
+    latest = candidates.sort_values(["row", "_start"]).drop_duplicates("row", keep="last")
+    return latest.set_index("row").reindex(rows.index)[CONTRACT_COLUMNS[1:]]
+
+
+def _contract_features(
+    contract: pd.DataFrame, as_of: pd.Series, new_customer_fees: Mapping[str, float]
+) -> pd.DataFrame:
+    fee = pd.to_numeric(contract["monthly_fee"], errors="coerce").astype(float)
+    discount_end = _utc(contract["discount_end"])
+    discount = pd.to_numeric(contract["discount"], errors="coerce").fillna(0.0).astype(float)
+    discount_running = discount_end.isna() | (discount_end > as_of)
+    discount = discount.where(discount_running, 0.0)
+    bundle = _text(contract["bundle"])
+    new_fee = bundle.map(lambda code: new_customer_fees.get(code, np.nan) if code else np.nan).astype(float)
+    paid = fee - discount
+    out = pd.DataFrame(index=contract.index)
+    out["bundle"] = bundle
+    out["contract_type"] = _text(contract["contract_type"])
+    out["monthly_fee"] = paid
+    out["new_customer_fee"] = new_fee
+    out["price_gap_vs_new"] = paid - new_fee
+    out["discount_monthly"] = discount
+    days_to_discount_end = _days_between(as_of, discount_end)
+    out["discount_ends_in_days"] = days_to_discount_end.where(discount > 0)
+    out["days_to_contract_end"] = _days_between(as_of, _utc(contract["end_date"]))
+    out["contract_age_months"] = _months_between(_utc(contract["start_date"]), as_of)
+    return out
+
+
+def _event_features(rows: pd.DataFrame, as_of: pd.Series, events: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(index=rows.index)
+    names = [name for name, _, _ in EVENT_COUNTS] + ["nps_last", "nps_trend", "days_since_complaint"]
+    if events.empty:
+        for name, _, _ in EVENT_COUNTS:
+            out[name] = 0.0
+        out[["nps_last", "nps_trend", "days_since_complaint"]] = np.nan
+        return out[names]
+    frame = pd.DataFrame({"key": rows["key"].to_numpy(), "as_of": as_of.to_numpy(), "row": rows.index})
+    seen = frame.merge(events[EVENT_COLUMNS], on="key", how="inner")
+    seen["occurred_at"] = _utc(seen["occurred_at"])
+    seen = seen[seen["occurred_at"] < seen["as_of"]]
+    seen["age_days"] = _days_between(seen["occurred_at"], seen["as_of"])
+    for name, kind, window in EVENT_COUNTS:
+        hits = seen[(seen["kind"] == kind) & (seen["age_days"] <= window)]
+        out[name] = hits.groupby("row").size().reindex(rows.index, fill_value=0).astype(float)
+    out = out.join(_nps_features(seen, rows.index))
+    complaints = seen[seen["kind"] == "complaint"]
+    out["days_since_complaint"] = complaints.groupby("row")["age_days"].min().reindex(rows.index)
+    return out[names]
+
+
+def _nps_features(seen: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The latest NPS answer and its change against the one before."""
+    answers = seen[seen["kind"] == "nps"].sort_values(["row", "occurred_at"])
+    answers = answers.assign(value=pd.to_numeric(answers["value"], errors="coerce"))
+    last = answers.groupby("row")["value"].last()
+    previous = answers.groupby("row")["value"].nth(-2)
+    previous = pd.Series(previous.to_numpy(), index=answers.loc[previous.index, "row"]) if len(previous) else previous
+    out = pd.DataFrame(index=index)
+    out["nps_last"] = last.reindex(index).astype(float)
+    out["nps_trend"] = (last - previous.reindex(last.index)).reindex(index).astype(float)
+    return out

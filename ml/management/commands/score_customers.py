@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from ml.registry import NoChampion, champions
+from ml.schema import SchemaMismatch
+from ml.scoring import ScoringSummary, score_stream, write_scores
+from retention.mapping import MappingError, mapping_load, read_mapped_rows
+from retention.selectors.catalog import new_customer_fees
+
+
+class Command(BaseCommand):
+    help = (
+        "Score every row of a CRM file with the champion churn model, whether or not the customers were imported. "
+        "Writes external_id,churn_probability (one row per input row; empty where a row could not be read)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--mapping", type=Path, required=True)
+        parser.add_argument("--out", type=Path, required=True)
+        parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
+
+    def handle(self, *args, file: Path, mapping: Path, out: Path, no_progress: bool, **options):
+        if not file.is_file():
+            raise CommandError(f"no such file: {file}")
+        started = time.perf_counter()
+        try:
+            parsed = mapping_load(mapping)
+            model = champions.get("churn")
+            now = timezone.now()
+            items = read_mapped_rows(file, parsed, as_of=timezone.localdate())
+            summary = ScoringSummary()
+            with out.open("w", newline="", encoding="utf-8") as handle:
+                rows = score_stream(items, model=model.model, as_of=now, new_customer_fees=new_customer_fees())
+                progress = tqdm(rows, unit=" rows", disable=no_progress, file=sys.stderr, mininterval=1.0)
+                write_scores(progress, handle, summary)
+        except (MappingError, NoChampion, SchemaMismatch, OSError) as error:
+            raise CommandError(str(error)) from error
+        self._report(summary, out, model.version.label, time.perf_counter() - started)
+
+    def _report(self, summary: ScoringSummary, out: Path, label: str, seconds: float) -> None:
+        if summary.unscored_lines:
+            shown = ", ".join(map(str, summary.unscored_lines[:20]))
+            more = " …" if len(summary.unscored_lines) > 20 else ""
+            self.stderr.write(
+                f"{len(summary.unscored_lines)} rows could not be read and have no score: lines {shown}{more}"
+            )
+        self.stdout.write(
+            f"scored {summary.scored} of {summary.rows} rows with {label} in {seconds:.1f} s "
+            f"({summary.rows / max(seconds, 1e-9):,.0f} rows/s) -> {out}"
+        )

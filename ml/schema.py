@@ -1,0 +1,120 @@
+"""Which features a model uses and how each is encoded, inferred from training data and stored as JSON.
+
+Any mapped CRM attribute becomes numeric when nearly all its values are numbers,
+otherwise categorical with its frequent levels (rare ones fold into one level),
+so a new export needs a mapping and no code. Columns that carry no information
+in training (constant, or an identifier with a new value on every row) are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ml.features import ATTRIBUTE_PREFIX
+
+OTHER_LEVEL = "(other)"
+NUMERIC_SHARE = 0.95
+MAX_LEVELS = 50
+MIN_LEVEL_COUNT = 5
+
+
+class SchemaMismatch(ValueError):
+    """Data or an artifact does not fit the feature schema a model was trained with."""
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    numeric: tuple[str, ...]
+    categorical: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def to_json(self) -> dict:
+        # Categoricals as a list of pairs: their order is the model's column order, and JSON objects have none.
+        return {"numeric": list(self.numeric), "categorical": [[k, list(v)] for k, v in self.categorical.items()]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> FeatureSchema:
+        try:
+            return cls(
+                numeric=tuple(data["numeric"]),
+                categorical={name: tuple(levels) for name, levels in data["categorical"]},
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise SchemaMismatch(f"not a feature schema: {error}") from error
+
+    @classmethod
+    def infer(cls, features: pd.DataFrame) -> FeatureSchema:
+        numeric, categorical = [], {}
+        for name in features.columns:
+            column = features[name]
+            if _is_numeric(column):
+                values = pd.to_numeric(column, errors="coerce")
+                if values.nunique(dropna=False) > 1:
+                    numeric.append(name)
+                continue
+            levels = _frequent_levels(column)
+            if len(levels) > 1 or (len(levels) == 1 and column.isna().any()):
+                categorical[name] = levels
+        return cls(numeric=tuple(numeric), categorical=categorical)
+
+    def encode(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The model's input: floats and fixed-level categoricals, columns in schema order.
+
+        A CRM attribute the data lacks is unknown for every row (XGBoost's missing value);
+        a missing core feature is an error, as it means the data was built another way.
+        Unseen levels become "(other)" when the model knows that level, else missing.
+        """
+        missing = [
+            name for name in self.names if name not in features.columns and not name.startswith(ATTRIBUTE_PREFIX)
+        ]
+        if missing:
+            raise SchemaMismatch(f"features missing from the data: {', '.join(missing)}")
+        features = features.reindex(columns=features.columns.union(self.names, sort=False))
+        encoded = {name: pd.to_numeric(features[name], errors="coerce").astype(float) for name in self.numeric}
+        for name, levels in self.categorical.items():
+            encoded[name] = _categorical(features[name], levels)
+        return pd.DataFrame(encoded, index=features.index)[self.names]
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return True
+    present = column.dropna()
+    if present.empty:
+        return True
+    parsed = pd.to_numeric(present.map(_number_or_none), errors="coerce")
+    return parsed.notna().mean() >= NUMERIC_SHARE
+
+
+def _number_or_none(value):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | np.number):
+        return value
+    try:
+        return float(str(value).strip().replace(",", "."))
+    except ValueError:
+        return None
+
+
+def _frequent_levels(column: pd.Series) -> tuple[str, ...]:
+    counts = column.dropna().astype(str).value_counts()
+    frequent = counts[counts >= MIN_LEVEL_COUNT].index[:MAX_LEVELS]
+    levels = sorted(str(level) for level in frequent)
+    if len(frequent) < len(counts):
+        levels.append(OTHER_LEVEL)
+    return tuple(levels)
+
+
+def _categorical(column: pd.Series, levels: tuple[str, ...]) -> pd.Categorical:
+    known = set(levels)
+    fold = OTHER_LEVEL if OTHER_LEVEL in known else None
+    text = column.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    text = text.map(lambda v: v if v is None or v in known else fold)
+    return pd.Categorical(text, categories=list(levels))

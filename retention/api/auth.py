@@ -1,0 +1,42 @@
+"""Token authentication for API clients: `Authorization: Token <key>`, with only a hash of the key stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from retention.models import ApiClient
+
+TOKEN_PREFIX_LENGTH = 8
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    keyword = "Token"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Token <key>'.")
+        token = parts[1].decode(errors="replace")
+        client = ApiClient.objects.filter(token_hash=token_hash(token), is_active=True).first()
+        if client is None:
+            raise exceptions.AuthenticationFailed("Unknown or inactive API token.")
+        ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now())
+        return (client, client)
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword

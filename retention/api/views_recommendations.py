@@ -1,0 +1,125 @@
+"""POST /api/v1/recommendations/: score a customer and rank the offers, as the panel does."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ml.registry import NoChampion
+from retention.api.errors import Unprocessable
+from retention.models import Customer, Decision
+from retention.services.decisions import decision_create
+
+DEFAULT_OFFER_LIMIT = 3
+
+
+class RecommendationInput(serializers.Serializer):
+    customer_id = serializers.CharField(max_length=100, help_text="The customer's external id.")
+    channel = serializers.ChoiceField(choices=Decision.Channel.choices)
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    agent = serializers.CharField(
+        max_length=150, required=False, allow_null=True, default=None, help_text="Username of the agent on the call."
+    )
+    limit = serializers.IntegerField(
+        min_value=0,
+        max_value=100,
+        required=False,
+        default=DEFAULT_OFFER_LIMIT,
+        help_text="How many offers to list; 0 lists every eligible offer.",
+    )
+    language = serializers.ChoiceField(choices=["nl", "en"], required=False, default="nl")
+
+    def validate_agent(self, username):
+        if username is None:
+            return None
+        agent = get_user_model().objects.filter(username=username, is_active=True).first()
+        if agent is None:
+            raise serializers.ValidationError(f"no active agent named {username!r}")
+        return agent
+
+
+class ReasonOutput(serializers.Serializer):
+    code = serializers.CharField()
+    text = serializers.CharField()
+    impact = serializers.FloatField(help_text="Contribution to the log-odds of leaving; positive raises the risk.")
+
+
+class OfferOutput(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["discount", "gift", "upgrade", "service_recovery"])
+    expected_acceptance = serializers.FloatField(help_text="Chance the customer stays with this offer.")
+    expected_net_value_cents = serializers.IntegerField()
+    cost_cents = serializers.IntegerField()
+    authority_level = serializers.IntegerField()
+    needs_escalation = serializers.BooleanField()
+    propensity = serializers.FloatField()
+
+
+class BestTariffOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    monthly_fee_cents = serializers.IntegerField()
+    yearly_saving_cents = serializers.IntegerField()
+
+
+class RecommendationOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    customer_id = serializers.CharField()
+    churn_probability = serializers.FloatField()
+    risk_band = serializers.ChoiceField(choices=["low", "medium", "high"])
+    reasons = ReasonOutput(many=True)
+    recommended_offer = serializers.CharField(allow_null=True)
+    offers = OfferOutput(many=True)
+    best_tariff = BestTariffOutput(allow_null=True)
+    model_version = serializers.CharField()
+    policy_version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+def recommendation_json(decision: Decision, *, language: str, limit: int) -> dict:
+    offers = decision.offers if limit == 0 else decision.offers[:limit]
+    return {
+        "id": decision.id,
+        "customer_id": decision.customer.external_id,
+        "churn_probability": round(decision.churn_probability, 4),
+        "risk_band": decision.risk_band,
+        "reasons": [{**reason, "text": reason["text"][language]} for reason in decision.reasons],
+        "recommended_offer": decision.recommended_offer_code or None,
+        "offers": [{**offer, "title": offer["title"][language]} for offer in offers],
+        "best_tariff": decision.best_tariff,
+        "model_version": decision.model_versions["churn"],
+        "policy_version": decision.policy_version,
+        "created_at": decision.created_at,
+    }
+
+
+class RecommendationCreateView(APIView):
+    required_scope = "score"
+
+    @extend_schema(
+        request=RecommendationInput, responses={201: RecommendationOutput}, operation_id="recommendations_create"
+    )
+    def post(self, request):
+        data = RecommendationInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        customer = Customer.objects.filter(external_id=values["customer_id"]).first()
+        if customer is None:
+            raise NotFound(f"no customer with external id {values['customer_id']!r}")
+        try:
+            decision = decision_create(
+                customer=customer,
+                channel=values["channel"],
+                agent=values["agent"],
+                api_client=request.auth,
+                reason=values["reason"],
+            )
+        except NoChampion as error:
+            raise Unprocessable(str(error)) from error
+        body = recommendation_json(decision, language=values["language"], limit=values["limit"])
+        return Response(RecommendationOutput(body).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from ml.models import ModelVersion
+from retention.models import Customer
+
+
+class Command(BaseCommand):
+    help = (
+        "Make a demo ready to use: catalog, policy and demo users; a synthetic customer base when there is none; "
+        "the first models when none is serving. Reuses whatever already exists."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--customers", type=int, default=5000)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--host", default="127.0.0.1:8000")
+
+    def handle(self, *args, customers: int, seed: int, host: str, **options):
+        started = time.perf_counter()
+        call_command("seed_demo", stdout=self.stdout)
+        if not Customer.objects.exists():
+            call_command("generate_customers", n=customers, seed=seed, stdout=self.stdout)
+        if not ModelVersion.objects.filter(kind=ModelVersion.Kind.CHURN, status=ModelVersion.Status.CHAMPION).exists():
+            call_command("train_models", seed=seed, stdout=self.stdout)
+        self._print_urls(host, time.perf_counter() - started)
+
+    def _print_urls(self, host: str, seconds: float) -> None:
+        example = (
+            Customer.objects.filter(contracts__status="active", contracts__end_date__gte=timezone.localdate())
+            .order_by("contracts__end_date", "external_id")
+            .first()
+        )
+        lines = [
+            f"Ready in {seconds:.1f} s. Data in {settings.DATA_DIR}.",
+            f"  Agent panel:  http://{host}/panel/" + (f"?customer={example.external_id}" if example else ""),
+            f"  API docs:     http://{host}/api/v1/docs/",
+            f"  Admin:        http://{host}/admin/",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,109 @@
+"""Plain records of a customer and their history, as they arrive from a CRM file, the API or the simulator.
+
+They carry no Django state: `customers_upsert` stores them, and `records_to_frames`
+turns them into the frames the feature function reads, so a file can be scored
+without storing it and still get the same features as a stored customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+
+from ml.features import ATTRIBUTE_PREFIX, CONTRACT_COLUMNS, EVENT_COLUMNS, ROW_COLUMNS
+
+
+@dataclass
+class ContractRecord:
+    monthly_fee_cents: int
+    bundle: str = ""
+    contract_type: str = ""
+    start_date: date | None = None
+    end_date: date | None = None
+    discount_cents: int = 0
+    discount_end: date | None = None
+    status: str = "active"
+
+
+@dataclass
+class EventRecord:
+    kind: str
+    occurred_at: datetime
+    value: float | None = None
+    note: str = ""
+
+
+@dataclass
+class RenewalRecord:
+    result: str
+    date: date
+
+
+@dataclass
+class CustomerRecord:
+    external_id: str
+    display_name: str = ""
+    phone: str = ""
+    segment: str = "consumer"
+    value_tier: str = ""
+    signup_date: date | None = None
+    region: str = ""
+    products: list[str] = field(default_factory=list)
+    attributes: dict = field(default_factory=dict)
+    protected: dict = field(default_factory=dict)
+    contracts: list[ContractRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    renewals: list[RenewalRecord] = field(default_factory=list)
+
+
+def records_to_frames(
+    records: Sequence[CustomerRecord], *, as_of: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rows, contracts and events frames of `ml.features.build_features`, one row per record."""
+    rows = pd.DataFrame([_row(record, as_of) for record in records], columns=ROW_COLUMNS + _attribute_columns(records))
+    contracts = pd.DataFrame(
+        [_contract_row(record.external_id, c) for record in records for c in record.contracts],
+        columns=CONTRACT_COLUMNS,
+    )
+    events = pd.DataFrame(
+        [(record.external_id, e.kind, e.occurred_at, e.value) for record in records for e in record.events],
+        columns=EVENT_COLUMNS,
+    )
+    return rows, contracts, events
+
+
+def _attribute_columns(records: Iterable[CustomerRecord]) -> list[str]:
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record.attributes))
+    return [ATTRIBUTE_PREFIX + name for name in names]
+
+
+def _row(record: CustomerRecord, as_of: datetime) -> dict:
+    row = {
+        "key": record.external_id,
+        "as_of": as_of,
+        "segment": record.segment,
+        "value_tier": record.value_tier,
+        "region": record.region,
+        "signup_date": record.signup_date,
+        "products": record.products,
+    }
+    row.update({ATTRIBUTE_PREFIX + name: value for name, value in record.attributes.items()})
+    return row
+
+
+def _contract_row(key: str, contract: ContractRecord) -> tuple:
+    return (
+        key,
+        contract.bundle,
+        contract.contract_type,
+        contract.monthly_fee_cents / 100,
+        contract.start_date,
+        contract.end_date,
+        contract.discount_cents / 100,
+        contract.discount_end,
+    )

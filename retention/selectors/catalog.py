@@ -1,0 +1,59 @@
+"""Reads of the offer catalog, tariffs and policy settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q
+from django.utils import timezone
+
+from ml.policy import OfferSpec, PolicySettings
+from retention.models import Offer, PolicyConfig, Tariff
+
+
+def offers_active(*, on: dt.date | None = None) -> list[Offer]:
+    on = on or timezone.localdate()
+    return list(
+        Offer.objects.filter(is_active=True)
+        .filter(Q(active_from__isnull=True) | Q(active_from__lte=on))
+        .filter(Q(active_until__isnull=True) | Q(active_until__gte=on))
+        .order_by("code")
+    )
+
+
+def offer_spec(offer: Offer) -> OfferSpec:
+    return OfferSpec(
+        code=offer.code,
+        kind=offer.kind,
+        title={"nl": offer.title_nl, "en": offer.title_en},
+        authority_level=offer.authority_level,
+        prior_uplift=offer.prior_uplift,
+        discount_percent=offer.discount_percent,
+        duration_months=offer.duration_months,
+        fixed_cost_cents=offer.fixed_cost_cents,
+        eligibility=offer.eligibility or {},
+    )
+
+
+def policy_current() -> tuple[int, PolicySettings]:
+    """The policy version in force and its settings; the built-in defaults (version 0) until one is stored."""
+    config = PolicyConfig.objects.order_by("-version").first()
+    if config is None:
+        return 0, PolicySettings()
+    return config.version, PolicySettings.from_values(config.values)
+
+
+def tariffs_active(*, on: dt.date | None = None) -> list[Tariff]:
+    on = on or timezone.localdate()
+    return list(
+        Tariff.objects.filter(Q(active_from__isnull=True) | Q(active_from__lte=on))
+        .filter(Q(active_until__isnull=True) | Q(active_until__gte=on))
+        .order_by("monthly_fee_cents", "code")
+    )
+
+
+def new_customer_fees(tariffs: list[Tariff] | None = None) -> dict[str, float]:
+    """What a new customer pays a month for each bundle sold today, in euros, by tariff code."""
+    return {
+        tariff.code: tariff.monthly_fee_cents / 100 for tariff in (tariffs if tariffs is not None else tariffs_active())
+    }

@@ -1,0 +1,208 @@
+"""Writes of customers and their history: the only place that stores Customer, Contract, ServiceEvent
+and RenewalResult rows from outside data (CRM files, the API, the simulator)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from retention.models import Contract, Customer, ProtectedAttributes, RenewalResult, ServiceEvent
+from retention.records import CustomerRecord
+
+UPSERT_BATCH_SIZE = 1000
+CUSTOMER_FIELDS = ["display_name", "phone", "segment", "value_tier", "signup_date", "region", "products", "attributes"]
+CONTRACT_FIELDS = [
+    "bundle",
+    "contract_type",
+    "monthly_fee_cents",
+    "end_date",
+    "discount_cents",
+    "discount_end",
+    "status",
+]
+SEGMENTS = set(Customer.Segment.values)
+VALUE_TIERS = set(Customer.ValueTier.values) | {""}
+EVENT_KINDS = set(ServiceEvent.Kind.values)
+RENEWAL_RESULTS = set(RenewalResult.Result.values)
+CONTRACT_STATUSES = set(Contract.Status.values)
+
+
+@dataclass
+class UpsertSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    contracts: int = 0
+    events: int = 0
+    renewals: int = 0
+
+    def add(self, other: UpsertSummary) -> None:
+        for name in ("created", "updated", "unchanged", "contracts", "events", "renewals"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def record_errors(record: CustomerRecord) -> dict[str, list[str]]:
+    """Field errors of one record, empty when it can be stored."""
+    errors: dict[str, list[str]] = {}
+
+    def fail(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if not record.external_id or len(record.external_id) > 100:
+        fail("external_id", "must be 1 to 100 characters")
+    if record.segment not in SEGMENTS:
+        fail("segment", f"must be one of {', '.join(sorted(SEGMENTS))}, not {record.segment!r}")
+    if record.value_tier not in VALUE_TIERS:
+        fail("value_tier", f"must be one of low, medium, high, not {record.value_tier!r}")
+    if len(record.display_name) > 200:
+        fail("display_name", "longer than 200 characters")
+    for contract in record.contracts:
+        if contract.monthly_fee_cents < 0 or contract.discount_cents < 0:
+            fail("contracts", "fees and discounts cannot be negative")
+        if contract.start_date and contract.end_date and contract.end_date < contract.start_date:
+            fail("contracts", "a contract ends before it starts")
+        if contract.status not in CONTRACT_STATUSES:
+            fail("contracts", f"status must be one of {', '.join(sorted(CONTRACT_STATUSES))}")
+    for event in record.events:
+        if event.kind not in EVENT_KINDS:
+            fail("events", f"kind must be one of {', '.join(sorted(EVENT_KINDS))}, not {event.kind!r}")
+        if event.occurred_at.tzinfo is None:
+            fail("events", "occurred_at needs a time zone")
+    for renewal in record.renewals:
+        if renewal.result not in RENEWAL_RESULTS:
+            fail("renewals", f"result must be renewed or churned, not {renewal.result!r}")
+    return errors
+
+
+def customers_upsert(
+    *, records: Iterable[CustomerRecord], source: str, batch_size: int = UPSERT_BATCH_SIZE
+) -> UpsertSummary:
+    """Store records by external id, creating or updating; each batch is one transaction.
+
+    Precondition: every record passes `record_errors`; one that does not raises ValidationError
+    and its batch is rolled back. Contracts are matched by start date, events by kind and time,
+    renewal results by date and result, so loading the same data twice changes nothing.
+    """
+    summary = UpsertSummary()
+    for batch in _batches(records, batch_size):
+        summary.add(_upsert_batch(batch, source))
+    return summary
+
+
+def _batches(records: Iterable[CustomerRecord], size: int) -> Iterator[list[CustomerRecord]]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+@transaction.atomic
+def _upsert_batch(records: Sequence[CustomerRecord], source: str) -> UpsertSummary:
+    for record in records:
+        if errors := record_errors(record):
+            raise ValidationError({record.external_id: [f"{k}: {'; '.join(v)}" for k, v in errors.items()]})
+    records = list({record.external_id: record for record in records}.values())  # last one wins
+    customers, summary = _upsert_customers(records)
+    _upsert_protected(records, customers)
+    summary.contracts = _upsert_contracts(records, customers)
+    summary.events = _insert_events(records, customers)
+    summary.renewals = _insert_renewals(records, customers, source)
+    return summary
+
+
+def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, Customer], UpsertSummary]:
+    existing = Customer.objects.in_bulk([r.external_id for r in records], field_name="external_id")
+    incoming = [
+        Customer(external_id=r.external_id, **{name: getattr(r, name) for name in CUSTOMER_FIELDS}) for r in records
+    ]
+    new = [c for c in incoming if c.external_id not in existing]
+    changed = [
+        c for c in incoming if c.external_id in existing and _differs(existing[c.external_id], c, CUSTOMER_FIELDS)
+    ]
+    if new or changed:
+        # One INSERT ... ON CONFLICT statement: far cheaper than per-row or CASE-based updates.
+        Customer.objects.bulk_create(
+            new + changed,
+            update_conflicts=True,
+            unique_fields=["external_id"],
+            update_fields=[*CUSTOMER_FIELDS, "updated_at"],
+        )
+    unchanged = len(records) - len(new) - len(changed)
+    stored = (
+        existing
+        if not (new or changed)
+        else Customer.objects.in_bulk([r.external_id for r in records], field_name="external_id")
+    )
+    return stored, UpsertSummary(created=len(new), updated=len(changed), unchanged=unchanged)
+
+
+def _differs(stored, incoming, fields: list[str]) -> bool:
+    return any(getattr(stored, name) != getattr(incoming, name) for name in fields)
+
+
+def _upsert_protected(records: Sequence[CustomerRecord], customers: dict[str, Customer]) -> None:
+    rows = [ProtectedAttributes(customer=customers[r.external_id], values=r.protected) for r in records if r.protected]
+    ProtectedAttributes.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["customer"], update_fields=["values"]
+    )
+
+
+def _upsert_contracts(records: Sequence[CustomerRecord], customers: dict[str, Customer]) -> int:
+    ids = [customer.pk for customer in customers.values()]
+    existing = {(c.customer_id, c.start_date): c for c in Contract.objects.filter(customer_id__in=ids)}
+    new, changed = [], []
+    for record in records:
+        customer = customers[record.external_id]
+        for incoming in record.contracts:
+            contract = existing.get((customer.pk, incoming.start_date))
+            if contract is None:
+                new.append(Contract(customer=customer, start_date=incoming.start_date, **_contract_values(incoming)))
+            elif _differs(contract, incoming, CONTRACT_FIELDS):
+                for name, value in _contract_values(incoming).items():
+                    setattr(contract, name, value)
+                changed.append(contract)
+    Contract.objects.bulk_create(new)
+    if changed:
+        Contract.objects.bulk_update(changed, CONTRACT_FIELDS, batch_size=200)
+    return len(new) + len(changed)
+
+
+def _contract_values(incoming) -> dict:
+    return {name: getattr(incoming, name) for name in CONTRACT_FIELDS}
+
+
+def _insert_events(records: Sequence[CustomerRecord], customers: dict[str, Customer]) -> int:
+    ids = [customers[r.external_id].pk for r in records if r.events]
+    if not ids:
+        return 0
+    seen = set(ServiceEvent.objects.filter(customer_id__in=ids).values_list("customer_id", "kind", "occurred_at"))
+    new = []
+    for record in records:
+        customer = customers[record.external_id]
+        for event in record.events:
+            if (customer.pk, event.kind, event.occurred_at) not in seen:
+                seen.add((customer.pk, event.kind, event.occurred_at))
+                new.append(
+                    ServiceEvent(
+                        customer=customer,
+                        kind=event.kind,
+                        occurred_at=event.occurred_at,
+                        value=event.value,
+                        note=event.note,
+                    )
+                )
+    ServiceEvent.objects.bulk_create(new)
+    return len(new)
+
+
+def _insert_renewals(records: Sequence[CustomerRecord], customers: dict[str, Customer], source: str) -> int:
+    rows = [
+        RenewalResult(customer=customers[r.external_id], result=renewal.result, date=renewal.date, source=source)
+        for r in records
+        for renewal in r.renewals
+    ]
+    RenewalResult.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)

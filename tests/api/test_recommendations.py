@@ -1,0 +1,91 @@
+import pytest
+
+from retention.models import Decision
+from tests.factories import ContractFactory, CustomerFactory, OfferFactory, TariffFactory
+
+URL = "/api/v1/recommendations/"
+
+
+@pytest.fixture
+def customer(db):
+    TariffFactory()
+    OfferFactory(code="gift-router", kind="gift", discount_percent=0, duration_months=0, fixed_cost_cents=2_500)
+    OfferFactory(code="korting-10", discount_percent=10, duration_months=6)
+    customer = CustomerFactory(external_id="NL1234567")
+    ContractFactory(customer=customer)
+    return customer
+
+
+def test_a_recommendation_has_the_documented_fields(churn_champion, customer, api_client):
+    response = api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone", "limit": 0}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert set(body) >= {
+        "id",
+        "customer_id",
+        "churn_probability",
+        "risk_band",
+        "reasons",
+        "recommended_offer",
+        "offers",
+        "model_version",
+        "policy_version",
+        "created_at",
+    }
+    assert body["customer_id"] == "NL1234567"
+    assert body["model_version"] == "churn-v1"
+    assert {o["code"] for o in body["offers"]} == {"gift-router", "korting-10"}
+    assert set(body["offers"][0]) >= {
+        "code",
+        "title",
+        "kind",
+        "expected_acceptance",
+        "expected_net_value_cents",
+        "cost_cents",
+        "authority_level",
+        "propensity",
+    }
+    assert all(isinstance(reason["text"], str) for reason in body["reasons"])
+    assert Decision.objects.get(pk=body["id"]).api_client is not None
+
+
+def test_limit_caps_the_offers_listed(churn_champion, customer, api_client):
+    response = api_client.post(URL, {"customer_id": "NL1234567", "channel": "chat", "limit": 1}, format="json")
+    assert len(response.json()["offers"]) == 1
+
+
+def test_reasons_come_in_english_on_request(churn_champion, customer, api_client):
+    body = api_client.post(URL, {"customer_id": "NL1234567", "channel": "chat", "language": "en"}, format="json").json()
+    decision = Decision.objects.get(pk=body["id"])
+    assert [r["text"] for r in body["reasons"]] == [r["text"]["en"] for r in decision.reasons]
+
+
+def test_without_a_token_the_api_answers_401(customer, client):
+    response = client.post(URL, {"customer_id": "NL1234567", "channel": "phone"}, content_type="application/json")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_client_without_the_score_scope_gets_403(customer, read_only_api_client):
+    response = read_only_api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone"}, format="json")
+    assert response.status_code == 403
+
+
+def test_an_unknown_customer_is_404(churn_champion, api_client):
+    response = api_client.post(URL, {"customer_id": "nobody", "channel": "phone"}, format="json")
+    assert response.status_code == 404
+
+
+def test_bad_input_lists_the_fields(db, api_client):
+    response = api_client.post(URL, {"channel": "fax", "limit": -1}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"customer_id", "channel", "limit"}
+
+
+def test_without_a_trained_model_the_api_answers_422(customer, api_client):
+    from ml.registry import champions
+
+    champions.clear()
+    response = api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone"}, format="json")
+    assert response.status_code == 422
+    assert "train_models" in response.json()["error"]["message"]

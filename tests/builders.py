@@ -1,0 +1,57 @@
+"""Small labelled customer bases for tests, stored through the same service as real imports."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from django.utils import timezone
+
+from retention.records import ContractRecord, CustomerRecord, EventRecord, RenewalRecord
+from retention.services.customers import customers_upsert
+
+
+def labelled_records(n: int = 240, *, seed: int = 0) -> list[CustomerRecord]:
+    """Customers whose complaints and price make leaving likelier, renewed or churned in the last year."""
+    rng = np.random.default_rng(seed)
+    today = timezone.localdate()
+    records = []
+    for number in range(n):
+        renewal = today - dt.timedelta(days=int(rng.integers(10, 360)))
+        complaints = int(rng.poisson(1.0))
+        fee_cents = int(rng.integers(3_000, 9_000))
+        risk = 0.08 + 0.22 * complaints + (fee_cents - 3_000) / 30_000
+        churned = rng.random() < min(risk, 0.9)
+        records.append(
+            CustomerRecord(
+                external_id=f"T{seed}-{number:05d}",
+                display_name=f"Klant {number}",
+                signup_date=renewal - dt.timedelta(days=int(rng.integers(100, 3_000))),
+                products=["internet", "tv"],
+                attributes={"plan_speed": int(rng.choice([100, 500, 1000]))},
+                contracts=[
+                    ContractRecord(
+                        monthly_fee_cents=fee_cents,
+                        bundle="internet_tv",
+                        contract_type="1 jaar",
+                        start_date=renewal - dt.timedelta(days=365),
+                        end_date=renewal,
+                    )
+                ],
+                events=[
+                    EventRecord(
+                        kind="complaint",
+                        occurred_at=timezone.make_aware(
+                            dt.datetime.combine(renewal - dt.timedelta(days=int(rng.integers(1, 80))), dt.time(12))
+                        ),
+                    )
+                    for _ in range(complaints)
+                ],
+                renewals=[RenewalRecord(result="churned" if churned else "renewed", date=renewal)],
+            )
+        )
+    return records
+
+
+def store_labelled_base(n: int = 240, *, seed: int = 0) -> None:
+    customers_upsert(records=labelled_records(n, seed=seed), source="simulation")

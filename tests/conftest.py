@@ -1,0 +1,62 @@
+"""Named personas and shared fixtures: an agent, a team lead, an outsider, API clients with and without scopes."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from retention.api.auth import new_token, token_hash
+from retention.models import AgentProfile
+from tests.factories import AgentProfileFactory, ApiClientFactory, TeamFactory, UserFactory
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Team Utrecht")
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Team Rotterdam")
+
+
+@pytest.fixture
+def agent(team):
+    return AgentProfileFactory(user=UserFactory(username="agent"), team=team, authority_level=1).user
+
+
+@pytest.fixture
+def lead(team):
+    profile = AgentProfileFactory(
+        user=UserFactory(username="lead"), team=team, role=AgentProfile.Role.LEAD, authority_level=2
+    )
+    return profile.user
+
+
+@pytest.fixture
+def outsider(db):
+    """A logged-in user with no agent profile: no team, no role, no access."""
+    return UserFactory(username="outsider")
+
+
+def _api_client_with(scopes: list[str]) -> tuple[APIClient, object]:
+    token = new_token()
+    record = ApiClientFactory(scopes=scopes, token_prefix=token[:8], token_hash=token_hash(token))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client, record
+
+
+@pytest.fixture
+def api_client(db):
+    """A CRM integration holding every scope."""
+    client, _ = _api_client_with(["read", "score", "write_customers", "write_outcomes"])
+    return client
+
+
+@pytest.fixture
+def read_only_api_client(db):
+    client, _ = _api_client_with(["read"])
+    return client

@@ -1,0 +1,143 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ml.policy import (
+    CustomerContext,
+    OfferSpec,
+    PolicyError,
+    PolicySettings,
+    ineligibility,
+    rank_offers,
+)
+
+POLICY = PolicySettings()
+
+
+def offer(code="ten-percent", **overrides):
+    values = {
+        "code": code,
+        "kind": "discount",
+        "title": {"nl": code, "en": code},
+        "authority_level": 1,
+        "prior_uplift": 0.2,
+        "discount_percent": Decimal(10),
+        "duration_months": 12,
+    }
+    values.update(overrides)
+    return OfferSpec(**values)
+
+
+def customer(**overrides):
+    values = {
+        "segment": "consumer",
+        "value_tier": "medium",
+        "products": frozenset({"internet", "tv"}),
+        "tenure_months": 48.0,
+        "monthly_fee_cents": 6_000,
+        "churn_probability": 0.5,
+    }
+    values.update(overrides)
+    return CustomerContext(**values)
+
+
+def test_expected_value_is_margin_kept_minus_cost():
+    ranking = rank_offers(customer=customer(), offers=[offer()], settings=POLICY, agent_level=1)
+    (ranked,) = ranking.offers
+    margin = 6_000 * 0.5 * 12
+    assert ranked.cost_cents == 7_200
+    assert ranked.expected_acceptance == pytest.approx(0.6)
+    assert ranked.expected_net_value_cents == round(margin * 0.6 - 7_200 - margin * 0.5)
+
+
+def test_no_offer_is_recommended_when_none_is_worth_its_cost():
+    ranking = rank_offers(customer=customer(churn_probability=0.05), offers=[offer()], settings=POLICY, agent_level=1)
+    assert ranking.recommended_code == ""
+    assert ranking.offers[0].expected_net_value_cents < 0
+
+
+def test_an_offer_above_the_agents_authority_is_shown_as_needing_escalation():
+    big = offer("forty-percent", authority_level=3, discount_percent=Decimal(40), duration_months=6, prior_uplift=0.9)
+    gift = offer("router", kind="gift", discount_percent=Decimal(0), duration_months=0, fixed_cost_cents=2_000)
+    ranking = rank_offers(customer=customer(churn_probability=0.9), offers=[big, gift], settings=POLICY, agent_level=1)
+    assert ranking.offers[0].code == "forty-percent"
+    assert ranking.offers[0].needs_escalation
+    assert ranking.recommended_code == "router"
+
+
+def test_eligibility_rules_filter_offers():
+    business_only = offer(eligibility={"segments": ["business"]})
+    assert ineligibility(business_only, customer()) == "other segment"
+    needs_mobile = offer(eligibility={"requires_products": ["mobile"]})
+    assert ineligibility(needs_mobile, customer()) == "lacks a required product"
+    loyal = offer(eligibility={"min_tenure_months": 60})
+    assert ineligibility(loyal, customer()) == "tenure too short"
+    recovery = offer(eligibility={"requires_recent": ["outage"]})
+    assert ineligibility(recovery, customer()) == "no recent complaint or outage"
+    assert ineligibility(recovery, customer(recent_event_kinds=frozenset({"outage"}))) is None
+
+
+def test_an_offer_declined_recently_is_not_ranked_again():
+    ranking = rank_offers(
+        customer=customer(declined_recently=frozenset({"ten-percent"})),
+        offers=[offer()],
+        settings=POLICY,
+        agent_level=1,
+    )
+    assert ranking.offers == ()
+
+
+def test_unknown_policy_settings_are_refused():
+    with pytest.raises(PolicyError, match="unknown policy settings"):
+        PolicySettings.from_values({"horizon_months": 12, "margin": 0.3})
+    with pytest.raises(PolicyError, match="margin_rate"):
+        PolicySettings.from_values({"margin_rate": 2})
+
+
+offers_strategy = st.lists(
+    st.builds(
+        offer,
+        code=st.text("abcdefgh", min_size=1, max_size=6),
+        authority_level=st.integers(1, 3),
+        prior_uplift=st.floats(0, 1),
+        discount_percent=st.decimals(0, 60, places=0),
+        duration_months=st.integers(0, 24),
+        fixed_cost_cents=st.integers(0, 50_000),
+    ),
+    max_size=8,
+    unique_by=lambda o: o.code,
+)
+customers_strategy = st.builds(
+    customer,
+    churn_probability=st.floats(0, 1),
+    monthly_fee_cents=st.integers(0, 30_000),
+    tenure_months=st.one_of(st.none(), st.floats(0, 400)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(customers_strategy, offers_strategy, st.integers(1, 3))
+def test_no_recommendation_breaks_authority_or_budget(context, offers, level):
+    ranking = rank_offers(customer=context, offers=offers, settings=POLICY, agent_level=level)
+    values = [o.expected_net_value_cents for o in ranking.offers]
+    assert values == sorted(values, reverse=True)
+    for ranked in ranking.offers:
+        assert ranked.cost_cents <= POLICY.budget_per_customer_cents
+    if ranking.recommended_code:
+        chosen = next(o for o in ranking.offers if o.code == ranking.recommended_code)
+        source = next(o for o in offers if o.code == chosen.code)
+        limit = POLICY.authority[level]
+        assert source.authority_level <= level
+        assert float(source.discount_percent) <= limit.max_discount_percent
+        assert chosen.cost_cents <= limit.max_cost_cents
+        assert chosen.expected_net_value_cents > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(customers_strategy, offers_strategy, st.integers(1, 3))
+def test_the_same_inputs_give_the_same_ranking(context, offers, level):
+    first = rank_offers(customer=context, offers=offers, settings=POLICY, agent_level=level)
+    second = rank_offers(customer=context, offers=list(reversed(offers)), settings=POLICY, agent_level=level)
+    assert first == second

@@ -1,0 +1,1 @@
+from tests.ml.conftest import churn_champion  # noqa: F401

@@ -1,0 +1,148 @@
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from retention.models import Decision, DecisionAction
+from retention.services.decisions import decision_action_record, decision_create
+from tests.factories import ContractFactory, CustomerFactory, OfferFactory, ServiceEventFactory, TariffFactory
+
+
+@pytest.fixture
+def catalog(db):
+    TariffFactory(code="internet_tv", monthly_fee_cents=4_500, products=["internet", "tv"])
+    TariffFactory(
+        code="alles_in_1", name="Alles-in-1", monthly_fee_cents=7_950, products=["internet", "tv", "mobile", "fixed"]
+    )
+    return [
+        OfferFactory(
+            code="gift-router",
+            kind="gift",
+            discount_percent=0,
+            duration_months=0,
+            fixed_cost_cents=3_000,
+            prior_uplift=0.3,
+        ),
+        OfferFactory(code="korting-10", discount_percent=10, duration_months=6, prior_uplift=0.2),
+        OfferFactory(code="korting-40", discount_percent=40, duration_months=6, authority_level=3, prior_uplift=0.5),
+        OfferFactory(code="zakelijk", eligibility={"segments": ["business"]}),
+    ]
+
+
+@pytest.fixture
+def unhappy_customer(db):
+    customer = CustomerFactory(external_id="NL0000001", products=["internet", "tv"])
+    ContractFactory(customer=customer, monthly_fee_cents=6_500)
+    for days in (3, 12, 40):
+        ServiceEventFactory(customer=customer, kind="complaint", occurred_at=timezone.now() - dt.timedelta(days=days))
+    return customer
+
+
+def test_a_decision_stores_scores_reasons_and_ranked_eligible_offers(churn_champion, catalog, unhappy_customer, agent):
+    decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+    assert 0 < decision.churn_probability < 1
+    assert decision.model_versions == {"churn": "churn-v1"}
+    assert decision.risk_band in {"low", "medium", "high"}
+    assert 1 <= len(decision.reasons) <= 3
+    assert all(set(reason["text"]) == {"nl", "en"} for reason in decision.reasons)
+    codes = [offer["code"] for offer in decision.offers]
+    assert "zakelijk" not in codes
+    values = [offer["expected_net_value_cents"] for offer in decision.offers]
+    assert values == sorted(values, reverse=True)
+    assert decision.features["complaints_90d"] == 3
+    assert decision.features["price_gap_vs_new"] == 20.0
+
+
+def test_an_offer_above_the_agents_authority_is_listed_as_needing_escalation(
+    churn_champion, catalog, unhappy_customer, agent
+):
+    decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+    big = next(offer for offer in decision.offers if offer["code"] == "korting-40")
+    assert big["needs_escalation"] is True
+    assert decision.recommended_offer_code != "korting-40"
+
+
+def test_the_best_tariff_is_the_cheapest_covering_the_customers_products(churn_champion, catalog, unhappy_customer):
+    decision = decision_create(customer=unhappy_customer, channel="chat")
+    assert decision.best_tariff["code"] == "internet_tv"
+    assert decision.best_tariff["yearly_saving_cents"] == (6_500 - 4_500) * 12
+
+
+def test_decisions_cannot_be_edited(churn_champion, catalog, unhappy_customer):
+    decision = decision_create(customer=unhappy_customer, channel="phone")
+    decision.risk_band = "low"
+    with pytest.raises(ValidationError, match="append-only"):
+        decision.save()
+
+
+def test_an_unknown_channel_is_refused(churn_champion, catalog, unhappy_customer):
+    with pytest.raises(ValidationError, match="channel"):
+        decision_create(customer=unhappy_customer, channel="pigeon")
+
+
+@pytest.fixture
+def decision(churn_champion, catalog, unhappy_customer, agent):
+    return decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+
+
+def test_presenting_the_recommended_offer_then_logging_the_answer(decision, agent):
+    assert decision.recommended_offer_code
+    decision_action_record(decision=decision, kind="presented", offer_code=decision.recommended_offer_code, agent=agent)
+    accepted = decision_action_record(
+        decision=decision, kind="accepted", offer_code=decision.recommended_offer_code, agent=agent
+    )
+    offer = next(o for o in decision.offers if o["code"] == decision.recommended_offer_code)
+    assert accepted.cost_cents == offer["cost_cents"]
+    assert list(decision.actions.values_list("kind", flat=True)) == ["presented", "accepted"]
+
+
+def test_offering_something_else_needs_a_reason(decision, agent):
+    other = next(
+        o["code"] for o in decision.offers if o["code"] != decision.recommended_offer_code and not o["needs_escalation"]
+    )
+    with pytest.raises(ValidationError, match="needs a reason"):
+        decision_action_record(decision=decision, kind="presented", offer_code=other, agent=agent)
+    action = decision_action_record(
+        decision=decision, kind="presented", offer_code=other, override_reason="customer_request", agent=agent
+    )
+    assert action.override_reason == "customer_request"
+
+
+def test_an_agent_cannot_present_an_offer_above_their_authority(decision, agent):
+    with pytest.raises(ValidationError, match="escalate"):
+        decision_action_record(
+            decision=decision, kind="presented", offer_code="korting-40", override_reason="other", agent=agent
+        )
+
+
+def test_a_team_lead_may_present_an_escalated_offer_up_to_their_level(decision, lead):
+    from retention.models import AgentProfile
+
+    AgentProfile.objects.filter(user=lead).update(authority_level=3)
+    action = decision_action_record(
+        decision=decision, kind="presented", offer_code="korting-40", override_reason="other", agent=lead
+    )
+    assert action.kind == "presented"
+
+
+def test_an_offer_not_in_the_decision_is_refused(decision, agent):
+    with pytest.raises(ValidationError, match="not among"):
+        decision_action_record(decision=decision, kind="accepted", offer_code="zakelijk", agent=agent)
+
+
+def test_a_replayed_idempotency_key_writes_nothing_new(decision, agent):
+    first = decision_action_record(decision=decision, kind="no_action", agent=agent, idempotency_key="k-1")
+    for _ in range(3):
+        again = decision_action_record(decision=decision, kind="no_action", agent=agent, idempotency_key="k-1")
+        assert again.pk == first.pk
+    assert DecisionAction.objects.count() == 1
+
+
+def test_a_declined_offer_is_not_ranked_again_within_the_contact_policy(decision, agent, unhappy_customer):
+    code = decision.recommended_offer_code
+    decision_action_record(decision=decision, kind="presented", offer_code=code, agent=agent)
+    decision_action_record(decision=decision, kind="declined", offer_code=code, agent=agent)
+    later = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
+    assert code not in [offer["code"] for offer in later.offers]
+    assert Decision.objects.count() == 2
