@@ -1,0 +1,213 @@
+"""Turn a stored decision and its action log into what the panel shows, in the agent's language.
+
+Pure functions of their inputs (no queries), so the panel's query count does not grow with the
+number of offers or actions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.utils import translation
+
+from agents_ui import labels
+from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
+from retention.models import Decision, DecisionAction
+from retention.selectors.panel import actor_name
+
+SHOWN_REASONS = 3
+PRESENT_SHORTCUT_OFFERS = 3
+ANSWER_SHORTCUTS = {
+    DecisionAction.Kind.ACCEPTED: "a",
+    DecisionAction.Kind.DECLINED: "d",
+    DecisionAction.Kind.THINKING: "t",
+}
+ANSWER_KINDS = tuple(ANSWER_SHORTCUTS)
+
+
+def in_language(texts: dict | None, fallback: str = "") -> str:
+    """The text in the active language, else in Dutch or English, else the fallback."""
+    texts = texts or {}
+    language = (translation.get_language() or "nl")[:2]
+    return texts.get(language) or texts.get("nl") or texts.get("en") or fallback
+
+
+@dataclass(frozen=True)
+class ReasonView:
+    code: str
+    text: str
+    raises_risk: bool
+
+
+@dataclass(frozen=True)
+class AnswerButton:
+    kind: str
+    label: str
+    shortcut: str
+
+
+@dataclass
+class OfferView:
+    rank: int
+    code: str
+    title: str
+    kind_label: str
+    cost_cents: int
+    acceptance_percent: int
+    recommended: bool
+    needs_team_lead: bool
+    needs_override_reason: bool
+    presents_above_authority: bool = False
+    presented: bool = False
+    escalated: bool = False
+    answer: str = ""
+    is_current: bool = False
+
+    @property
+    def can_present(self) -> bool:
+        """An offer above the deciding agent's authority is for someone with more authority (after escalation)."""
+        return not self.needs_team_lead or self.presents_above_authority
+
+    @property
+    def shows_present_button(self) -> bool:
+        """Once presented, the customer's answer is what remains to log."""
+        return self.can_present and not self.presented
+
+    @property
+    def present_shortcut(self) -> str:
+        return str(self.rank) if self.rank <= PRESENT_SHORTCUT_OFFERS and self.shows_present_button else ""
+
+    @property
+    def answer_label(self) -> str:
+        return labels.label(labels.ACTION_KINDS, self.answer) if self.answer else ""
+
+    @property
+    def answer_buttons(self) -> list[AnswerButton]:
+        if not self.presented:
+            return []
+        return [
+            AnswerButton(kind, labels.label(labels.ACTION_KINDS, kind), shortcut if self.is_current else "")
+            for kind, shortcut in ANSWER_SHORTCUTS.items()
+        ]
+
+
+@dataclass(frozen=True)
+class ActionView:
+    kind: str
+    kind_label: str
+    offer_title: str
+    override_label: str
+    actor: str
+    created_at: dt.datetime
+
+
+@dataclass
+class DecisionPanel:
+    decision: Decision
+    risk_percent: int
+    risk_band: str
+    risk_band_label: str
+    reasons: list[ReasonView]
+    talking_points: list[str]
+    offers: list[OfferView]
+    actions: list[ActionView] = field(default_factory=list)
+
+    @property
+    def no_offer_needed(self) -> bool:
+        return not self.decision.recommended_offer_code
+
+    @property
+    def best_tariff(self) -> dict | None:
+        return self.decision.best_tariff or None
+
+
+def decision_panel(
+    *, decision: Decision, actions: list[DecisionAction], presents_above_authority: bool = False
+) -> DecisionPanel:
+    """Everything the panel shows about one decision; `actions` are its log, oldest first.
+
+    `presents_above_authority`: the viewer has more authority than the agent the advice was made for.
+    """
+    reasons = top_reasons(decision.reasons or [])
+    offers = offer_views(decision, actions, presents_above_authority)
+    titles = {offer.code: offer.title for offer in offers}
+    return DecisionPanel(
+        decision=decision,
+        risk_percent=round(decision.churn_probability * 100),
+        risk_band=decision.risk_band,
+        risk_band_label=labels.label(labels.RISK_BANDS, decision.risk_band),
+        reasons=reasons,
+        talking_points=talking_points(reasons),
+        offers=offers,
+        actions=[action_view(action, titles) for action in actions],
+    )
+
+
+def top_reasons(reasons: list[dict], limit: int = SHOWN_REASONS) -> list[ReasonView]:
+    """The strongest reasons by size of their impact, whichever way they push the risk."""
+    ranked = sorted(reasons, key=lambda reason: -abs(reason.get("impact") or 0.0))[:limit]
+    return [
+        ReasonView(
+            code=reason["code"],
+            text=in_language(reason.get("text"), fallback=reason["code"]),
+            raises_risk=(reason.get("impact") or 0.0) > 0,
+        )
+        for reason in ranked
+    ]
+
+
+def talking_points(reasons: list[ReasonView]) -> list[str]:
+    """A sentence per reason that raises the risk; the general one when none does."""
+    points = list(dict.fromkeys(talking_point(reason.code) for reason in reasons if reason.raises_risk))
+    return points or [str(GENERAL_TALKING_POINT)]
+
+
+def offer_views(
+    decision: Decision, actions: list[DecisionAction], presents_above_authority: bool = False
+) -> list[OfferView]:
+    views = [
+        _offer_view(rank, offer, decision.recommended_offer_code, presents_above_authority)
+        for rank, offer in enumerate(decision.offers, 1)
+    ]
+    by_code = {view.code: view for view in views}
+    current = None
+    for action in actions:
+        view = by_code.get(action.offer_code)
+        if view is None:
+            continue
+        if action.kind == DecisionAction.Kind.PRESENTED:
+            view.presented, current = True, view
+        elif action.kind == DecisionAction.Kind.ESCALATED:
+            view.escalated = True
+        elif action.kind in ANSWER_KINDS:
+            view.answer = action.kind
+    if current is not None:
+        current.is_current = True
+    return views
+
+
+def _offer_view(rank: int, offer: dict, recommended_code: str, presents_above_authority: bool) -> OfferView:
+    return OfferView(
+        rank=rank,
+        code=offer["code"],
+        title=in_language(offer.get("title"), fallback=offer["code"]),
+        kind_label=labels.label(labels.OFFER_KINDS, offer.get("kind", "")),
+        cost_cents=int(offer.get("cost_cents") or 0),
+        acceptance_percent=round((offer.get("expected_acceptance") or 0.0) * 100),
+        recommended=offer["code"] == recommended_code,
+        needs_team_lead=bool(offer.get("needs_escalation")) or not offer.get("within_authority", True),
+        needs_override_reason=offer["code"] != recommended_code,
+        presents_above_authority=presents_above_authority,
+    )
+
+
+def action_view(action: DecisionAction, offer_titles: dict[str, str]) -> ActionView:
+    return ActionView(
+        kind=action.kind,
+        kind_label=labels.label(labels.ACTION_KINDS, action.kind),
+        offer_title=offer_titles.get(action.offer_code, action.offer_code),
+        override_label=labels.label(labels.OVERRIDE_REASONS, action.override_reason) if action.override_reason else "",
+        actor=actor_name(action),
+        created_at=action.created_at,
+    )

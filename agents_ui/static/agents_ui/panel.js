@@ -1,0 +1,44 @@
+/* Keyboard shortcuts for the retention panel, and keeping the address on the advice being shown. */
+(function () {
+  "use strict";
+
+  var TYPING_TARGETS = "input, select, textarea, [contenteditable]";
+
+  function shortcutButton(key) {
+    return document.querySelector('button[data-shortcut="' + CSS.escape(key) + '"]:not([disabled])');
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) {
+      return;
+    }
+    if (event.target instanceof Element && event.target.closest(TYPING_TARGETS)) {
+      return;
+    }
+    var button = shortcutButton(event.key.toLowerCase());
+    if (!button) {
+      return;
+    }
+    event.preventDefault();
+    button.focus();
+    // A click runs the form's own validation, so a missing override reason is asked for first.
+    button.click();
+  });
+
+  // After a logged action the buttons are replaced; put focus on the feedback so keyboard users keep their place.
+  document.addEventListener("htmx:afterSwap", function () {
+    var feedback = document.getElementById("action-feedback");
+    if (feedback) {
+      feedback.focus();
+    }
+  });
+
+  // Reloading the page should show the same advice, not ask for a new one.
+  document.addEventListener("DOMContentLoaded", function () {
+    var main = document.getElementById("main");
+    var url = main && main.getAttribute("data-decision-url");
+    if (url && window.history && window.history.replaceState) {
+      window.history.replaceState(null, "", url);
+    }
+  });
+})();

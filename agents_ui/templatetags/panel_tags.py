@@ -1,0 +1,96 @@
+"""Panel template helpers. Money and dates take the Dutch form agents know from the CRM ("€ 1.234,50",
+"23-11-2026") in every language; words for stored codes come in the agent's language."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from urllib.parse import urlencode
+
+from django import template
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+
+from agents_ui import labels
+from agents_ui.presenters import in_language
+from retention.models import Customer
+
+register = template.Library()
+
+
+@register.filter
+def euro(cents: int | None) -> str:
+    """Integer cents as Dutch money: 123450 -> "€ 1.234,50", -1250 -> "€ -12,50"; "" for None."""
+    if cents is None or cents == "":
+        return ""
+    cents = int(cents)
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(cents), 100)
+    return f"€ {sign}{whole:,}".replace(",", ".") + f",{rest:02d}"
+
+
+@register.filter
+def nl_date(value: dt.date | dt.datetime | None) -> str:
+    """A date (or a moment, in local time) as day-month-year: "23-11-2026"."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+    return value.strftime("%d-%m-%Y")
+
+
+@register.filter
+def nl_datetime(value: dt.datetime | None) -> str:
+    """A moment in local time: "23-11-2026 14:05"."""
+    if value is None or value == "":
+        return ""
+    return timezone.localtime(value).strftime("%d-%m-%Y %H:%M")
+
+
+@register.filter
+def translated(texts: dict | None, fallback: str = "") -> str:
+    """The active language's text from a {"nl": ..., "en": ...} dict."""
+    return in_language(texts, fallback=fallback)
+
+
+@register.filter
+def tenure(months: int | None) -> str:
+    """Months as "2 years and 3 months", "1 year" or "7 months"; "" when unknown."""
+    if months is None or months == "":
+        return ""
+    years, rest = divmod(int(months), 12)
+    year_text = ngettext("%(count)d year", "%(count)d years", years) % {"count": years}
+    month_text = ngettext("%(count)d month", "%(count)d months", rest) % {"count": rest}
+    if years and rest:
+        return gettext("%(years)s and %(months)s") % {"years": year_text, "months": month_text}
+    return year_text if years else month_text
+
+
+@register.filter
+def channel_label(code: str) -> str:
+    return labels.label(labels.CHANNELS, code)
+
+
+@register.filter
+def action_label(code: str) -> str:
+    return labels.label(labels.ACTION_KINDS, code)
+
+
+@register.filter
+def budget_label(level: str) -> str:
+    return labels.label(labels.BUDGET_LEVELS, level)
+
+
+@register.simple_tag
+def fresh_key() -> str:
+    """A new idempotency key for one action form."""
+    return uuid.uuid4().hex
+
+
+@register.simple_tag
+def customer_panel_url(customer: Customer, channel: str = "") -> str:
+    parameters = {"customer": customer.external_id}
+    if channel:
+        parameters["channel"] = channel
+    return reverse("panel") + "?" + urlencode(parameters)

@@ -1,0 +1,15 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from agents_ui import views
+
+urlpatterns = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="agents_ui/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("panel/", views.panel, name="panel"),
+    path("panel/decisions/<uuid:decision_id>/actions/", views.decision_action, name="decision_action"),
+]

@@ -1,0 +1,212 @@
+"""The agent panel: find a customer, show the decision for them, and log what happened, with or without htmx."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from agents_ui import labels
+from agents_ui.forms import DecisionActionForm, PanelQueryForm
+from agents_ui.presenters import decision_panel
+from ml.registry import NoChampion
+from retention.models import AgentProfile, Customer, Decision, DecisionAction
+from retention.selectors.panel import (
+    customer_card,
+    customer_get,
+    customer_search,
+    decision_actions,
+    decision_get,
+    recent_offers,
+    team_budget_status,
+)
+from retention.services.decisions import decision_action_record, decision_create
+
+logger = logging.getLogger(__name__)
+
+PANEL_TEMPLATE = "agents_ui/panel.html"
+DECISION_FRAGMENT = "agents_ui/partials/decision_response.html"
+ROLES_ACTING_FOR_OTHERS = {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
+DEFAULT_AUTHORITY_LEVEL = 1
+# The service explains refusals in English; the refusal agents meet most is shown in their own language.
+PROBLEMS_IN_AGENT_LANGUAGE = {
+    "override_reason": gettext_lazy("choose why you offer something other than the recommended offer."),
+}
+
+
+def agent_profile_of(user) -> AgentProfile | None:
+    try:
+        return user.agent_profile
+    except AgentProfile.DoesNotExist:
+        return None
+
+
+def agent_required(view):
+    """Logged in, and an agent, team lead or administrator: anyone else sees a 403 and no customer data."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if agent_profile_of(request.user) is None:
+            return render(request, "agents_ui/forbidden.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return login_required(guarded)
+
+
+# --- the panel page -----------------------------------------------------------------------------
+
+
+@require_GET
+@agent_required
+def panel(request: HttpRequest) -> HttpResponse:
+    form = PanelQueryForm(request.GET)
+    if not form.is_valid():
+        return _render_panel(request, form, status=400, error=_("The link to this page is not valid."))
+    if form.cleaned_data["customer"]:
+        return _customer_panel(request, form)
+    query = form.cleaned_data["q"]
+    return _render_panel(request, form, query=query, customers=customer_search(query=query) if query else None)
+
+
+def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
+    external_id = form.cleaned_data["customer"]
+    customer = customer_get(external_id=external_id)
+    if customer is None:
+        message = _("No customer found with number %(number)s.") % {"number": external_id}
+        return _render_panel(request, form, status=404, error=message)
+    if not form.cleaned_data["decision"]:
+        return _new_advice_panel(request, form, customer)
+    decision = decision_get(decision_id=form.cleaned_data["decision"], customer=customer)
+    if decision is None:
+        return _render_panel(request, form, status=404, error=_("This advice does not belong to this customer."))
+    return _render_panel(request, form, **customer_context(request, customer, decision))
+
+
+def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:
+    try:
+        decision = decision_create(customer=customer, channel=form.cleaned_data["channel"], agent=request.user)
+    except NoChampion:
+        logger.exception("panel advice for customer %s: no churn model", customer.external_id)
+        message = _("No advice is available yet: the churn model has not been trained. Tell your team lead.")
+        return _render_panel(request, form, status=503, error=message)
+    except ValidationError as error:
+        return _render_panel(request, form, status=422, error=" ".join(error.messages))
+    return _render_panel(request, form, **customer_context(request, customer, decision))
+
+
+def _render_panel(request: HttpRequest, form: PanelQueryForm, *, status: int = 200, **context) -> HttpResponse:
+    return render(request, PANEL_TEMPLATE, {"form": form, **context}, status=status)
+
+
+def customer_context(request: HttpRequest, customer: Customer, decision: Decision) -> dict:
+    """The panel for one customer; a fixed number of queries whatever the size of their history."""
+    return {
+        "customer": customer,
+        "card": customer_card(customer=customer),
+        "recent_offers": recent_offers(customer=customer, exclude_decision_id=decision.pk),
+        "decision_url": panel_url(customer=customer, decision_id=decision.pk),
+        **decision_context(request, decision),
+        **budget_context(request),
+    }
+
+
+def decision_context(request: HttpRequest, decision: Decision) -> dict:
+    return {
+        "panel": decision_panel(
+            decision=decision,
+            actions=decision_actions(decision=decision),
+            presents_above_authority=_outranks_decision_agent(request.user, decision),
+        ),
+        "can_act": may_act_on(request.user, decision),
+        "action_url": reverse("decision_action", args=[decision.pk]),
+        "override_reasons": list(labels.OVERRIDE_REASONS.items()),
+    }
+
+
+def budget_context(request: HttpRequest) -> dict:
+    team = agent_profile_of(request.user).team
+    return {"budget": team_budget_status(team=team) if team is not None else None}
+
+
+def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:
+    """The address of this decision: opening it again shows the same advice instead of making a new one."""
+    return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "decision": str(decision_id)})
+
+
+def may_act_on(user, decision: Decision) -> bool:
+    """The agent who got the advice logs what happened; team leads and administrators may act for them."""
+    return decision.agent_id == user.pk or agent_profile_of(user).role in ROLES_ACTING_FOR_OTHERS
+
+
+def _outranks_decision_agent(user, decision: Decision) -> bool:
+    """Offers above the deciding agent's authority may be presented by someone with more authority."""
+    if decision.agent_id == user.pk:
+        return False
+    deciding = AgentProfile.objects.filter(user_id=decision.agent_id).values_list("authority_level", flat=True)
+    deciding_level = deciding.first() or DEFAULT_AUTHORITY_LEVEL
+    return agent_profile_of(user).authority_level > deciding_level
+
+
+# --- logging an action --------------------------------------------------------------------------
+
+
+@require_POST
+@agent_required
+def decision_action(request: HttpRequest, decision_id: uuid.UUID) -> HttpResponse:
+    decision = get_object_or_404(Decision.objects.select_related("customer").defer("features"), pk=decision_id)
+    if not may_act_on(request.user, decision):
+        return render(request, "agents_ui/forbidden.html", status=403)
+    form = DecisionActionForm(request.POST)
+    try:
+        action = _record(form, decision, request.user)
+    except ValidationError as error:
+        return _action_refused(request, decision, _problems(error))
+    return _action_logged(request, decision, action)
+
+
+def _record(form: DecisionActionForm, decision: Decision, agent) -> DecisionAction:
+    if not form.is_valid():
+        raise ValidationError([f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()])
+    return decision_action_record(decision=decision, agent=agent, **form.cleaned_data)
+
+
+def _problems(error: ValidationError) -> list[str]:
+    if not hasattr(error, "error_dict"):
+        return error.messages
+    return [
+        str(PROBLEMS_IN_AGENT_LANGUAGE.get(field) or " ".join(messages_))
+        for field, messages_ in error.message_dict.items()
+    ]
+
+
+def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAction) -> HttpResponse:
+    feedback = _("Logged: %(action)s.") % {"action": labels.label(labels.ACTION_KINDS, action.kind)}
+    if request.htmx:
+        return _decision_fragment(request, decision, feedback=feedback)
+    messages.success(request, feedback)
+    return HttpResponseRedirect(panel_url(customer=decision.customer, decision_id=decision.pk))
+
+
+def _action_refused(request: HttpRequest, decision: Decision, problems: list[str]) -> HttpResponse:
+    error = _("Not logged: %(problem)s") % {"problem": " ".join(problems)}
+    if request.htmx:
+        # 422 keeps it an error for every client; the page's htmx configuration still shows this fragment.
+        return _decision_fragment(request, decision, error=error, status=422)
+    messages.error(request, error)
+    return HttpResponseRedirect(panel_url(customer=decision.customer, decision_id=decision.pk))
+
+
+def _decision_fragment(request: HttpRequest, decision: Decision, *, status: int = 200, **feedback) -> HttpResponse:
+    context = {**decision_context(request, decision), **budget_context(request), **feedback}
+    return render(request, DECISION_FRAGMENT, context, status=status)

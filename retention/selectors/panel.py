@@ -1,0 +1,298 @@
+"""Reads for the agent panel: finding a customer, their card, recent offers on any channel, the team budget.
+
+Every function here issues a fixed number of queries, however long a customer's
+history is, so the panel stays fast mid-call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Case, CharField, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Replace
+from django.utils import timezone
+
+from retention.models import Contract, Customer, Decision, DecisionAction, ServiceEvent, Tariff, Team
+
+SEARCH_LIMIT = 20
+RECENT_OFFER_DAYS = 14
+SERVICE_WINDOW_DAYS = 90
+# What counts as "made the customer an offer": the offer was put to them, or they answered one.
+OFFER_KINDS = (
+    DecisionAction.Kind.PRESENTED,
+    DecisionAction.Kind.ACCEPTED,
+    DecisionAction.Kind.DECLINED,
+    DecisionAction.Kind.THINKING,
+)
+ANSWER_KINDS = (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING)
+BUDGET_AMBER_PERCENT = 75
+PHONE_QUERY = re.compile(r"^\+?[\d\s().\-/]+$")
+PHONE_MIN_DIGITS = 6
+PHONE_SEPARATORS = (" ", "-", "(", ")", ".", "/", "+")
+NETHERLANDS_PREFIX = "31"
+
+
+# --- finding a customer -------------------------------------------------------------------------
+
+
+def customer_get(*, external_id: str) -> Customer | None:
+    return Customer.objects.filter(external_id=external_id).first()
+
+
+def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
+    """Customers whose external id starts with, name contains, or phone number contains the query.
+
+    An exact external id comes first. Phone numbers match whatever way they are written:
+    "06-1234 5678", "+31 6 12345678" and "0612345678" find the same customer.
+    """
+    query = query.strip()
+    if not query:
+        return []
+    condition = Q(external_id__istartswith=query) | Q(display_name__icontains=query)
+    if phone := _phone_core(query):
+        condition |= Q(phone_digits__contains=phone)
+    exact_id_first = Case(When(external_id__iexact=query, then=Value(0)), default=Value(1), output_field=IntegerField())
+    customers = (
+        Customer.objects.annotate(phone_digits=_digits_only("phone"), exact_id=exact_id_first)
+        .filter(condition)
+        .order_by("exact_id", "display_name", "external_id")
+    )
+    return list(customers[:limit])
+
+
+def _phone_core(query: str) -> str:
+    """The subscriber number without country code or leading zero, or "" when the query is no phone number."""
+    if not PHONE_QUERY.match(query):
+        return ""
+    digits = re.sub(r"\D", "", query)
+    if len(digits) < PHONE_MIN_DIGITS:
+        return ""
+    if digits.startswith("00"):
+        digits = digits[2:]
+    if query.lstrip().startswith(("+", "00")) and digits.startswith(NETHERLANDS_PREFIX):
+        digits = digits[len(NETHERLANDS_PREFIX) :]
+    return digits.lstrip("0")
+
+
+def _digits_only(field: str):
+    expression = F(field)
+    for separator in PHONE_SEPARATORS:
+        expression = Replace(expression, Value(separator), Value(""))
+    return expression
+
+
+# --- the customer card --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerCard:
+    customer: Customer
+    contract: Contract | None
+    tenure_months: int | None
+    bundle_name: str
+    pays_monthly_cents: int | None
+    new_customer_monthly_cents: int | None
+    complaints_90d: int
+    outages_90d: int
+
+    @property
+    def pays_more_than_new_customer_cents(self) -> int | None:
+        """Positive when the customer pays more than a new customer would for the same bundle."""
+        if self.pays_monthly_cents is None or self.new_customer_monthly_cents is None:
+            return None
+        return self.pays_monthly_cents - self.new_customer_monthly_cents
+
+
+def customer_card(*, customer: Customer, now: dt.datetime | None = None) -> CustomerCard:
+    """What the agent needs to know at a glance; two queries."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    contract = _active_contract(customer)
+    events = _service_counts(customer, now)
+    return CustomerCard(
+        customer=customer,
+        contract=contract,
+        tenure_months=_tenure_months(customer, contract, today),
+        bundle_name=(contract.tariff_name or contract.bundle) if contract else "",
+        pays_monthly_cents=_pays_monthly_cents(contract, today) if contract else None,
+        new_customer_monthly_cents=contract.new_customer_fee_cents if contract else None,
+        complaints_90d=events["complaints"],
+        outages_90d=events["outages"],
+    )
+
+
+def _active_contract(customer: Customer) -> Contract | None:
+    tariff = Tariff.objects.filter(code=OuterRef("bundle"))
+    return (
+        Contract.objects.filter(customer=customer, status=Contract.Status.ACTIVE)
+        .annotate(
+            tariff_name=Subquery(tariff.values("name")[:1], output_field=CharField()),
+            new_customer_fee_cents=Subquery(tariff.values("monthly_fee_cents")[:1], output_field=IntegerField()),
+        )
+        .order_by(F("start_date").desc(nulls_last=True), "-id")
+        .first()
+    )
+
+
+def _service_counts(customer: Customer, now: dt.datetime) -> dict[str, int]:
+    since = now - dt.timedelta(days=SERVICE_WINDOW_DAYS)
+    return ServiceEvent.objects.filter(customer=customer, occurred_at__gte=since, occurred_at__lte=now).aggregate(
+        complaints=Count("id", filter=Q(kind=ServiceEvent.Kind.COMPLAINT)),
+        outages=Count("id", filter=Q(kind=ServiceEvent.Kind.OUTAGE)),
+    )
+
+
+def _tenure_months(customer: Customer, contract: Contract | None, today: dt.date) -> int | None:
+    since = customer.signup_date or (contract.start_date if contract else None)
+    if since is None or since > today:
+        return None
+    return (today.year - since.year) * 12 + today.month - since.month - (today.day < since.day)
+
+
+def _pays_monthly_cents(contract: Contract, today: dt.date) -> int:
+    discount_running = contract.discount_end is None or contract.discount_end >= today
+    discount = contract.discount_cents if discount_running else 0
+    return max(0, contract.monthly_fee_cents - discount)
+
+
+# --- the decision shown and its log -------------------------------------------------------------
+
+
+def decision_get(*, decision_id: uuid.UUID, customer: Customer) -> Decision | None:
+    """An earlier decision for this customer, without the feature values the panel never shows."""
+    return Decision.objects.filter(pk=decision_id, customer=customer).defer("features").first()
+
+
+def decision_actions(*, decision: Decision) -> list[DecisionAction]:
+    return list(
+        DecisionAction.objects.filter(decision_id=decision.pk)
+        .select_related("agent", "api_client")
+        .order_by("created_at", "id")
+    )
+
+
+# --- offers made recently, on any channel -------------------------------------------------------
+
+
+@dataclass
+class RecentOffer:
+    """One offer put to the customer, and their latest answer to it ("" while none is logged)."""
+
+    decision_id: uuid.UUID
+    offer_code: str
+    title: dict
+    made_by: str
+    channel: str
+    made_at: dt.datetime
+    answer: str = ""
+    answered_at: dt.datetime | None = None
+
+
+def recent_offers(
+    *,
+    customer: Customer,
+    now: dt.datetime | None = None,
+    days: int = RECENT_OFFER_DAYS,
+    exclude_decision_id: uuid.UUID | None = None,
+) -> list[RecentOffer]:
+    """Offers any agent or system made this customer in the last `days` days, newest first; one query."""
+    since = (now or timezone.now()) - dt.timedelta(days=days)
+    actions = (
+        DecisionAction.objects.filter(decision__customer=customer, kind__in=OFFER_KINDS, created_at__gte=since)
+        .exclude(offer_code="")
+        .select_related("decision", "agent", "api_client")
+        .only(
+            "kind", "offer_code", "channel", "created_at", "decision__id", "decision__offers",
+            "agent__username", "agent__first_name", "agent__last_name", "api_client__name",
+        )
+        .order_by("created_at", "id")
+    )  # fmt: skip
+    if exclude_decision_id is not None:
+        actions = actions.exclude(decision_id=exclude_decision_id)
+    offers: dict[tuple[uuid.UUID, str], RecentOffer] = {}
+    for action in actions:
+        key = (action.decision_id, action.offer_code)
+        if key not in offers:
+            offers[key] = _recent_offer(action)
+        if action.kind in ANSWER_KINDS:
+            offers[key].answer, offers[key].answered_at = action.kind, action.created_at
+    return sorted(offers.values(), key=lambda offer: offer.made_at, reverse=True)
+
+
+def _recent_offer(action: DecisionAction) -> RecentOffer:
+    return RecentOffer(
+        decision_id=action.decision_id,
+        offer_code=action.offer_code,
+        title=_offer_title(action.decision, action.offer_code),
+        made_by=actor_name(action),
+        channel=action.channel,
+        made_at=action.created_at,
+    )
+
+
+def _offer_title(decision: Decision, offer_code: str) -> dict:
+    for offer in decision.offers or []:
+        if offer.get("code") == offer_code:
+            return offer.get("title") or {}
+    return {}
+
+
+def actor_name(action: DecisionAction) -> str:
+    """Who logged an action: the agent's full name or user name, or the CRM integration's name."""
+    if action.agent_id is not None:
+        return action.agent.get_full_name() or action.agent.get_username()
+    if action.api_client_id is not None:
+        return action.api_client.name
+    return ""
+
+
+# --- the team budget ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    team_name: str
+    budget_cents: int
+    spent_cents: int
+
+    @property
+    def percent_used(self) -> int | None:
+        if self.budget_cents <= 0:
+            return None
+        return self.spent_cents * 100 // self.budget_cents
+
+    @property
+    def level(self) -> str:
+        """green below 75% of the budget, amber below 100%, red from 100% (and always when there is no budget)."""
+        if self.spent_cents * 100 < self.budget_cents * BUDGET_AMBER_PERCENT:
+            return "green"
+        if self.spent_cents < self.budget_cents:
+            return "amber"
+        return "red"
+
+    @property
+    def remaining_cents(self) -> int:
+        return max(0, self.budget_cents - self.spent_cents)
+
+
+def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:
+    """What the team's members committed this calendar month (accepted offers) against its monthly budget.
+
+    The month is the local calendar month (settings.TIME_ZONE), as the team plans it; one query.
+    """
+    spent = DecisionAction.objects.filter(
+        kind=DecisionAction.Kind.ACCEPTED,
+        created_at__gte=month_start(now or timezone.now()),
+        decision__agent__agent_profile__team=team,
+    ).aggregate(spent=Sum("cost_cents"))["spent"]
+    return BudgetStatus(team_name=team.name, budget_cents=team.monthly_budget_cents, spent_cents=spent or 0)
+
+
+def month_start(moment: dt.datetime) -> dt.datetime:
+    """Midnight on the first day of `moment`'s local calendar month, time-zone aware."""
+    local = timezone.localtime(moment)
+    first = dt.datetime(local.year, local.month, 1)
+    return timezone.make_aware(first, timezone.get_current_timezone())

@@ -1,0 +1,122 @@
+import uuid
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from retention.models import Decision, DecisionAction
+from tests.agents_ui.decisions import stored_decision
+from tests.conftest import PASSWORD
+from tests.factories import AgentProfileFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_visitor_is_sent_to_login_with_the_panel_as_next(client):
+    response = client.get("/panel/?customer=C-1001")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login") + "?next=/panel/")
+
+
+def test_anonymous_visitor_cannot_log_an_action(client, customer):
+    decision = stored_decision(customer=customer)
+
+    response = client.post(reverse("decision_action", args=[decision.pk]), {"kind": "no_action"})
+
+    assert response.status_code == 302
+    assert not DecisionAction.objects.exists()
+
+
+def test_root_redirects_to_the_panel(client):
+    assert client.get("/")["Location"] == reverse("panel")
+
+
+def test_login_page_is_in_dutch_by_default(client):
+    response = client.get(reverse("login"))
+
+    assert response.status_code == 200
+    assert '<html lang="nl">' in response.text
+    assert "Inloggen" in response.text
+
+
+def test_agent_logs_in_and_lands_on_the_panel(client, agent):
+    response = client.post(reverse("login"), {"username": "agent", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("panel")
+
+
+def test_wrong_password_is_refused_with_a_message(client, agent):
+    response = client.post(reverse("login"), {"username": "agent", "password": "wrong"})
+
+    assert response.status_code == 200
+    assert 'role="alert"' in response.text
+
+
+def test_logout_is_a_post_that_ends_the_session(logged_in, agent):
+    client = logged_in(agent)
+
+    response = client.post(reverse("logout"))
+
+    assert response["Location"] == reverse("login")
+    assert client.get(reverse("panel")).status_code == 302
+
+
+def test_outsider_without_agent_profile_gets_403_and_no_customer_data(logged_in, outsider, customer):
+    response = logged_in(outsider).get(f"/panel/?customer={customer.external_id}")
+
+    assert response.status_code == 403
+    assert customer.display_name not in response.text
+    assert not Decision.objects.exists()
+
+
+def test_outsider_search_gets_403(logged_in, outsider, customer):
+    response = logged_in(outsider).get("/panel/?q=Jan")
+
+    assert response.status_code == 403
+    assert "Jan de Vries" not in response.text
+
+
+def test_outsider_cannot_log_an_action(logged_in, outsider, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    response = logged_in(outsider).post(reverse("decision_action", args=[decision.pk]), {"kind": "no_action"})
+
+    assert response.status_code == 403
+    assert not DecisionAction.objects.exists()
+
+
+def test_agent_cannot_log_on_another_agents_decision(logged_in, agent, customer):
+    colleague = AgentProfileFactory(user=UserFactory(username="colleague"), team=agent.agent_profile.team).user
+    decision = stored_decision(customer=customer, agent=colleague)
+
+    response = logged_in(agent).post(reverse("decision_action", args=[decision.pk]), {"kind": "no_action"})
+
+    assert response.status_code == 403
+    assert not DecisionAction.objects.exists()
+
+
+def test_action_on_an_unknown_decision_is_404(logged_in, agent):
+    response = logged_in(agent).post(reverse("decision_action", args=[uuid.uuid4()]), {"kind": "no_action"})
+
+    assert response.status_code == 404
+
+
+def test_actions_need_a_csrf_token(agent, customer):
+    client = Client(enforce_csrf_checks=True)
+    client.login(username="agent", password=PASSWORD)
+    decision = stored_decision(customer=customer, agent=agent)
+
+    response = client.post(reverse("decision_action", args=[decision.pk]), {"kind": "no_action"})
+
+    assert response.status_code == 403
+    assert not DecisionAction.objects.exists()
+
+
+def test_logging_an_action_by_get_is_not_allowed(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    response = logged_in(agent).get(reverse("decision_action", args=[decision.pk]))
+
+    assert response.status_code == 405

@@ -1,0 +1,161 @@
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from retention.models import DecisionAction
+from tests.agents_ui.decisions import stored_decision
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+# Each action kind with what it needs: answers follow a presented offer.
+ACTIONS = [
+    ({"kind": "presented", "offer_code": "loyal-10"}, "Aanbod gedaan"),
+    ({"kind": "accepted", "offer_code": "loyal-10"}, "Geaccepteerd"),
+    ({"kind": "declined", "offer_code": "loyal-10"}, "Afgewezen"),
+    ({"kind": "thinking", "offer_code": "loyal-10"}, "Denkt erover na"),
+    ({"kind": "escalated", "offer_code": "half-price"}, "Doorgezet naar teamleider"),
+    ({"kind": "escalated"}, "Doorgezet naar teamleider"),
+    ({"kind": "no_action"}, "Geen actie"),
+]
+
+
+@pytest.fixture
+def decision(agent, customer):
+    return stored_decision(customer=customer, agent=agent)
+
+
+def action_url(decision) -> str:
+    return reverse("decision_action", args=[decision.pk])
+
+
+def panel_url(decision) -> str:
+    return f"/panel/?customer={decision.customer.external_id}&decision={decision.pk}"
+
+
+@pytest.mark.parametrize(("fields", "words"), ACTIONS)
+def test_each_action_is_logged_by_a_plain_post_and_redirects_back_to_the_advice(
+    logged_in, agent, decision, fields, words
+):
+    client = logged_in(agent)
+
+    response = client.post(action_url(decision), fields)
+
+    assert response.status_code == 302
+    assert response["Location"] == panel_url(decision)
+    action = DecisionAction.objects.get()
+    assert (action.decision, action.kind, action.offer_code, action.agent) == (
+        decision, fields["kind"], fields.get("offer_code", ""), agent
+    )  # fmt: skip
+    page = client.get(response["Location"]).text
+    assert f"Vastgelegd: {words}." in page
+    assert words in page[page.index("action-log") :]
+
+
+@pytest.mark.parametrize(("fields", "words"), ACTIONS)
+def test_each_action_is_logged_with_htmx_and_answers_with_the_updated_fragment(
+    logged_in, agent, decision, fields, words
+):
+    response = logged_in(agent).post(action_url(decision), fields, **HTMX)
+
+    assert response.status_code == 200
+    assert DecisionAction.objects.get().kind == fields["kind"]
+    assert "<html" not in response.text
+    assert response.text.lstrip().startswith('<section id="decision"')
+    assert f"Vastgelegd: {words}." in response.text
+    assert words in response.text[response.text.index("action-log") :]
+
+
+def test_after_presenting_the_answer_buttons_appear_for_that_offer(logged_in, agent, decision):
+    response = logged_in(agent).post(action_url(decision), {"kind": "presented", "offer_code": "loyal-10"}, **HTMX)
+
+    assert 'data-shortcut="a"' in response.text
+    assert 'value="accepted">\n  <input type="hidden" name="offer_code" value="loyal-10"' in response.text
+
+
+def test_the_htmx_answer_also_refreshes_the_team_budget(logged_in, agent, decision):
+    response = logged_in(agent).post(action_url(decision), {"kind": "accepted", "offer_code": "loyal-10"}, **HTMX)
+
+    assert '<div id="budget" hx-swap-oob="true">' in response.text
+    assert "€ 66,00" in response.text[response.text.index('id="budget"') :]
+
+
+def test_override_without_reason_is_refused_with_a_message(logged_in, agent, decision):
+    client = logged_in(agent)
+
+    response = client.post(action_url(decision), {"kind": "presented", "offer_code": "speed-up"})
+
+    assert response.status_code == 302
+    assert not DecisionAction.objects.exists()
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message.startswith("Niet vastgelegd:")
+    assert "waarom" in message.lower()
+
+
+def test_override_without_reason_over_htmx_is_a_422_fragment_with_the_message(logged_in, agent, decision):
+    response = logged_in(agent).post(action_url(decision), {"kind": "presented", "offer_code": "speed-up"}, **HTMX)
+
+    assert response.status_code == 422
+    assert not DecisionAction.objects.exists()
+    assert 'role="alert"' in response.text
+    assert "Niet vastgelegd:" in response.text
+
+
+def test_override_with_a_reason_is_logged(logged_in, agent, decision):
+    fields = {"kind": "presented", "offer_code": "speed-up", "override_reason": "better_fit"}
+
+    logged_in(agent).post(action_url(decision), fields, **HTMX)
+
+    assert DecisionAction.objects.get().override_reason == "better_fit"
+
+
+def test_an_offer_not_in_the_decision_is_refused_not_a_500(logged_in, agent, decision):
+    response = logged_in(agent).post(action_url(decision), {"kind": "accepted", "offer_code": "made-up"}, **HTMX)
+
+    assert response.status_code == 422
+    assert "made-up" in response.text
+    assert not DecisionAction.objects.exists()
+
+
+def test_an_unknown_action_kind_is_refused_not_a_500(logged_in, agent, decision):
+    response = logged_in(agent).post(action_url(decision), {"kind": "shout"})
+
+    assert response.status_code == 302
+    assert not DecisionAction.objects.exists()
+
+
+def test_the_agent_cannot_present_an_offer_above_their_authority(logged_in, agent, decision):
+    fields = {"kind": "presented", "offer_code": "half-price", "override_reason": "customer_request"}
+
+    response = logged_in(agent).post(action_url(decision), fields, **HTMX)
+
+    assert response.status_code == 422
+    assert not DecisionAction.objects.exists()
+
+
+def test_a_team_lead_presents_an_escalated_offer_on_the_agents_decision(logged_in, lead, decision):
+    fields = {"kind": "presented", "offer_code": "half-price", "override_reason": "customer_request"}
+
+    response = logged_in(lead).post(action_url(decision), fields, **HTMX)
+
+    assert response.status_code == 200
+    assert DecisionAction.objects.get().agent == lead
+
+
+def test_a_repeated_form_logs_the_action_once(logged_in, agent, decision):
+    client = logged_in(agent)
+    fields = {"kind": "no_action", "idempotency_key": "form-123"}
+
+    client.post(action_url(decision), fields, **HTMX)
+    client.post(action_url(decision), fields, **HTMX)
+
+    assert DecisionAction.objects.count() == 1
+
+
+def test_every_action_form_carries_its_own_idempotency_key(logged_in, agent, decision):
+    html = logged_in(agent).get(panel_url(decision)).text
+
+    keys = [part.split('"')[0] for part in html.split('name="idempotency_key" value="')[1:]]
+    assert len(keys) >= 4
+    assert len(set(keys)) == len(keys)

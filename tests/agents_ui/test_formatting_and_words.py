@@ -1,0 +1,117 @@
+import datetime as dt
+import gettext
+
+import pytest
+from django.conf import settings
+from django.utils import translation
+
+from agents_ui import labels
+from agents_ui.presenters import in_language, talking_points, top_reasons
+from agents_ui.talking_points import GENERAL_TALKING_POINT, TALKING_POINTS, talking_point
+from agents_ui.templatetags.panel_tags import euro, nl_date, nl_datetime, tenure
+from retention.models import Decision, DecisionAction, Offer
+
+REASON_CODES = [
+    "price_gap", "discount_ending", "complaints", "outages", "contacts", "nps", "payment_problems",
+    "competitor_offer", "contract_end", "tenure", "contract_type", "bundle", "products", "monthly_fee",
+    "segment", "value_tier", "region",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [(123_450, "€ 1.234,50"), (5, "€ 0,05"), (0, "€ 0,00"), (-1_250, "€ -12,50"), (100_000_000, "€ 1.000.000,00")],
+)
+def test_money_is_written_the_dutch_way(cents, text):
+    assert euro(cents) == text
+
+
+def test_money_stays_dutch_in_english():
+    with translation.override("en"):
+        assert euro(123_450) == "€ 1.234,50"
+
+
+def test_unknown_money_is_blank():
+    assert euro(None) == ""
+
+
+def test_dates_are_day_month_year_in_local_time():
+    assert nl_date(dt.date(2026, 11, 23)) == "23-11-2026"
+    assert nl_date(dt.datetime(2026, 11, 22, 23, 30, tzinfo=dt.UTC)) == "23-11-2026"
+    assert nl_datetime(dt.datetime(2026, 11, 23, 13, 5, tzinfo=dt.UTC)) == "23-11-2026 14:05"
+    assert nl_date(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("months", "text"),
+    [(0, "0 months"), (1, "1 month"), (12, "1 year"), (29, "2 years and 5 months"), (None, "")],
+)
+def test_tenure_reads_as_years_and_months(months, text):
+    with translation.override("en"):
+        assert tenure(months) == text
+
+
+def test_tenure_in_dutch():
+    with translation.override("nl"):
+        assert tenure(29) == "2 jaar en 5 maanden"
+
+
+@pytest.mark.parametrize("code", REASON_CODES)
+def test_every_reason_code_has_its_own_talking_point_in_both_languages(code):
+    assert code in TALKING_POINTS
+    with translation.override("en"):
+        english = talking_point(code)
+    with translation.override("nl"):
+        dutch = talking_point(code)
+    assert english != dutch
+    assert "switch" not in english.lower()
+
+
+def test_crm_attributes_and_new_codes_still_get_a_talking_point():
+    assert talking_point("attribute:plan_speed")
+    assert talking_point("something_new") == str(GENERAL_TALKING_POINT)
+
+
+def test_without_a_reason_that_raises_risk_the_agent_still_gets_a_talking_point():
+    reasons = top_reasons([{"code": "tenure", "text": {"nl": "Lang klant", "en": "Long"}, "impact": -0.4}])
+
+    assert talking_points(reasons) == [str(GENERAL_TALKING_POINT)]
+
+
+def test_text_falls_back_to_the_other_language_then_the_code():
+    with translation.override("en"):
+        assert in_language({"nl": "alleen Nederlands"}) == "alleen Nederlands"
+        assert in_language({}, fallback="price_gap") == "price_gap"
+
+
+MISSING = object()
+
+
+class Untranslated(gettext.NullTranslations):
+    def gettext(self, message):
+        return MISSING
+
+
+def missing_in_dutch_catalog(words: dict) -> list[str]:
+    """Codes whose (English source) word has no translation in the compiled nl catalog."""
+    with (settings.BASE_DIR / "agents_ui" / "locale" / "nl" / "LC_MESSAGES" / "django.mo").open("rb") as compiled:
+        catalog = gettext.GNUTranslations(compiled)
+    catalog.add_fallback(Untranslated())
+    with translation.override("en"):
+        sources = {code: str(word) for code, word in words.items()}
+    return [code for code, source in sources.items() if catalog.gettext(source) is MISSING]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "values"),
+    [(labels.ACTION_KINDS, DecisionAction.Kind.values), (labels.OVERRIDE_REASONS, DecisionAction.OverrideReason.values),
+     (labels.CHANNELS, Decision.Channel.values), (labels.OFFER_KINDS, Offer.Kind.values),
+     (labels.RISK_BANDS, ["low", "medium", "high"]), (labels.BUDGET_LEVELS, ["green", "amber", "red"])],
+)  # fmt: skip
+def test_every_stored_code_has_a_word_in_the_compiled_dutch_catalog(mapping, values):
+    assert set(mapping) == set(values)
+    assert missing_in_dutch_catalog(mapping) == []
+
+
+def test_every_talking_point_is_in_the_compiled_dutch_catalog():
+    assert missing_in_dutch_catalog(TALKING_POINTS) == []

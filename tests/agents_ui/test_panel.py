@@ -1,0 +1,378 @@
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from ml.registry import NoChampion, champions
+from retention.models import Decision, DecisionAction
+from tests.agents_ui.decisions import OFFERS, days_ago, stored_decision
+from tests.factories import AgentProfileFactory, CustomerFactory, ServiceEventFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def open_panel(client, external_id="C-1001", **parameters):
+    query = "&".join(f"{name}={value}" for name, value in {"customer": external_id, **parameters}.items())
+    return client.get(f"/panel/?{query}")
+
+
+def section(html: str, element_id: str) -> str:
+    """The HTML of the element with this id, up to the end of its section."""
+    start = html.index(f'id="{element_id}"')
+    return html[start : html.index("</section>", start)]
+
+
+# --- opening the panel --------------------------------------------------------------------------
+
+
+def test_agent_sees_the_panel_in_dutch_by_default(logged_in, agent, customer, catalog, churn_model):
+    response = open_panel(logged_in(agent))
+
+    assert response.status_code == 200
+    assert '<html lang="nl">' in response.text
+    assert "Kans dat de klant vertrekt" in response.text
+    assert "Hoog risico" in response.text
+
+
+def test_agent_with_english_profile_sees_the_panel_in_english(logged_in, agent, customer, catalog, churn_model):
+    agent.agent_profile.language = "en"
+    agent.agent_profile.save()
+
+    response = open_panel(logged_in(agent))
+
+    assert '<html lang="en">' in response.text
+    assert "Chance the customer leaves" in response.text
+    assert "High risk" in response.text
+
+
+def test_opening_a_customer_asks_the_decision_service_for_advice(logged_in, agent, customer, catalog, churn_model):
+    open_panel(logged_in(agent), channel="chat")
+
+    decision = Decision.objects.get()
+    assert (decision.customer, decision.agent, decision.channel) == (customer, agent, "chat")
+
+
+def test_the_phone_is_the_default_channel(logged_in, agent, customer, catalog, churn_model):
+    open_panel(logged_in(agent))
+
+    assert Decision.objects.get().channel == "phone"
+
+
+def test_the_page_points_at_the_advice_shown_so_a_reload_does_not_ask_again(
+    logged_in, agent, customer, catalog, churn_model
+):
+    response = open_panel(logged_in(agent))
+
+    decision = Decision.objects.get()
+    assert f'data-decision-url="/panel/?customer=C-1001&amp;decision={decision.pk}"' in response.text
+
+
+def test_an_earlier_decision_is_shown_without_making_a_new_one(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent, churn_probability=0.37, risk_band="medium")
+
+    response = open_panel(logged_in(agent), decision=decision.pk)
+
+    assert response.status_code == 200
+    assert Decision.objects.count() == 1
+    assert "37%" in response.text
+
+
+def test_a_decision_of_another_customer_is_not_found(logged_in, agent, customer):
+    decision = stored_decision(customer=CustomerFactory(), agent=agent)
+
+    response = open_panel(logged_in(agent), decision=decision.pk)
+
+    assert response.status_code == 404
+
+
+def test_unknown_customer_is_a_clear_404(logged_in, agent, catalog, churn_model):
+    response = open_panel(logged_in(agent), external_id="NOPE-9")
+
+    assert response.status_code == 404
+    assert "Geen klant gevonden met nummer NOPE-9." in response.text
+    assert not Decision.objects.exists()
+
+
+def test_an_unknown_channel_is_refused(logged_in, agent, customer, catalog, churn_model):
+    response = open_panel(logged_in(agent), channel="pigeon")
+
+    assert response.status_code == 400
+    assert not Decision.objects.exists()
+
+
+def test_without_a_trained_model_the_agent_is_told_so(logged_in, agent, customer, catalog, monkeypatch):
+    def no_model(kind):
+        raise NoChampion("no churn model")
+
+    monkeypatch.setattr(champions, "get", no_model)
+
+    response = open_panel(logged_in(agent))
+
+    assert response.status_code == 503
+    assert "churnmodel" in response.text
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["C-1001", "c-1001", "de vries", "0612345678", "06-12 34 56 78", "+31612345678"])
+def test_agent_finds_a_customer_by_number_name_or_phone(logged_in, agent, customer, query):
+    CustomerFactory(external_id="C-2002", display_name="Piet Bakker", phone="0201234567")
+
+    response = logged_in(agent).get("/panel/", {"q": query})
+
+    assert response.status_code == 200
+    assert "/panel/?customer=C-1001&amp;channel=phone" in response.text
+    assert "Piet Bakker" not in response.text
+    assert not Decision.objects.exists()
+
+
+def test_a_search_without_hits_says_so(logged_in, agent, customer):
+    response = logged_in(agent).get("/panel/", {"q": "Zwart"})
+
+    assert "Geen klant gevonden voor “Zwart”." in response.text
+
+
+# --- what the panel shows -----------------------------------------------------------------------
+
+
+def test_customer_card_compares_their_price_with_a_new_customers(logged_in, agent, customer, catalog, churn_model):
+    html = open_panel(logged_in(agent)).text
+
+    card = section(html, "customer-heading")
+    assert "€ 55,00" in card
+    assert "€ 45,00" in card
+    assert "€ 10,00 per maand meer dan een nieuwe klant" in card
+    assert re.search(r"\d{2}-\d{2}-\d{4}", card), "contract end in dd-mm-jjjj"
+
+
+def test_risk_shows_percentage_band_in_words_and_the_top_three_reasons(logged_in, agent, customer):
+    reasons = [
+        {"code": f"r{n}", "text": {"nl": f"reden {n}", "en": f"reason {n}"}, "impact": impact}
+        for n, impact in enumerate([0.1, 0.9, -0.5, 0.3])
+    ]
+    decision = stored_decision(customer=customer, agent=agent, reasons=reasons)
+
+    risk = section(open_panel(logged_in(agent), decision=decision.pk).text, "risk-heading")
+
+    assert "64%" in risk
+    assert "Hoog risico" in risk
+    assert [text for text in ("reden 1", "reden 2", "reden 3") if text in risk] == ["reden 1", "reden 2", "reden 3"]
+    assert "reden 0" not in risk
+    assert "verlaagt het risico" in risk
+
+
+def test_reasons_are_in_the_agents_language(logged_in, agent, customer):
+    agent.agent_profile.language = "en"
+    agent.agent_profile.save()
+    decision = stored_decision(customer=customer, agent=agent)
+
+    html = open_panel(logged_in(agent), decision=decision.pk).text
+
+    assert "2 complaints" in html
+    assert "2 klachten" not in html
+
+
+def test_talking_points_cover_the_reasons_that_raise_the_risk(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    points = section(open_panel(logged_in(agent), decision=decision.pk).text, "talking-heading")
+
+    assert "klacht" in points.lower()
+    assert "nieuwe klanten" in points.lower()
+
+
+def test_offers_show_cost_chance_and_the_recommendation(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+
+    assert offers.index("Loyaliteitskorting 10%") < offers.index("Gratis snelheid omhoog") < offers.index("Halve prijs")
+    assert "€ 66,00" in offers
+    assert "41%" in offers
+    assert "Aanbevolen" in offers
+
+
+def test_an_offer_above_authority_is_shown_as_needing_a_team_lead_with_escalation(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+    half_price = offers[offers.index("Halve prijs") :]
+
+    assert "Teamleider nodig" in half_price
+    assert 'name="kind" value="escalated">\n  <input type="hidden" name="offer_code" value="half-price">' in half_price
+    assert 'value="presented">\n  <input type="hidden" name="offer_code" value="half-price"' not in half_price
+
+
+def test_a_team_lead_may_present_an_offer_above_the_agents_authority(logged_in, agent, lead, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    offers = section(open_panel(logged_in(lead), decision=decision.pk).text, "decision")
+
+    assert 'value="presented">\n  <input type="hidden" name="offer_code" value="half-price"' in offers
+
+
+def test_other_agents_can_read_but_not_log_on_an_advice(logged_in, agent, customer):
+    colleague = AgentProfileFactory(user=UserFactory(username="colleague"), team=agent.agent_profile.team).user
+    decision = stored_decision(customer=customer, agent=colleague)
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+
+    assert "Loyaliteitskorting 10%" in offers
+    assert "<form" not in offers
+
+
+def test_no_offer_needed_when_nothing_is_recommended(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent, recommended_offer_code="")
+
+    html = open_panel(logged_in(agent), decision=decision.pk).text
+
+    assert "Geen aanbod nodig." in html
+    assert "Aanbevolen" not in html
+
+
+def test_presenting_an_offer_other_than_the_recommendation_asks_for_a_reason(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+    recommended = offers[offers.index("Loyaliteitskorting 10%") : offers.index("Gratis snelheid omhoog")]
+    other = offers[offers.index("Gratis snelheid omhoog") : offers.index("Halve prijs")]
+
+    assert 'name="override_reason"' not in recommended
+    assert 'name="override_reason" id="override-2" required' in other
+    assert '<label for="override-2">' in other
+
+
+def test_best_tariff_advice_shows_the_yearly_saving(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    tariff = section(open_panel(logged_in(agent), decision=decision.pk).text, "tariff-heading")
+
+    assert "Internet + TV" in tariff
+    assert "€ 120,00 per jaar" in tariff
+
+
+def test_every_shortcut_has_a_legend_and_a_button(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+    DecisionAction.objects.create(decision=decision, kind="presented", offer_code="loyal-10", channel="phone")
+
+    html = open_panel(logged_in(agent), decision=decision.pk).text
+
+    assert "Sneltoetsen" in html
+    shortcuts = re.findall(r'data-shortcut="(\w)"', html)
+    assert sorted(shortcuts) == sorted(["2", "a", "d", "t", "e", "n"]), "offer 1 is presented: its answer is next"
+
+
+# --- offers made recently -----------------------------------------------------------------------
+
+
+def test_an_offer_made_in_the_last_14_days_on_any_channel_is_shown_first(logged_in, agent, customer):
+    colleague = AgentProfileFactory(user=UserFactory(username="colleague", first_name="Els", last_name="Jansen")).user
+    earlier = stored_decision(customer=customer, agent=colleague, channel="chat")
+    for kind in ("presented", "declined"):
+        DecisionAction.objects.create(
+            decision=earlier, kind=kind, offer_code="speed-up", channel="chat", agent=colleague
+        )
+    current = stored_decision(customer=customer, agent=agent)
+
+    html = open_panel(logged_in(agent), decision=current.pk).text
+
+    banner = section(html, "recent-heading")
+    assert html.index("recent-heading") < html.index("customer-heading")
+    assert "Gratis snelheid omhoog" in banner
+    assert "Els Jansen" in banner
+    assert "Chat" in banner
+    assert "Afgewezen" in banner
+
+
+def test_offers_older_than_14_days_are_not_in_the_banner(logged_in, agent, customer):
+    earlier = stored_decision(customer=customer, agent=agent)
+    action = DecisionAction.objects.create(decision=earlier, kind="presented", offer_code="speed-up", channel="phone")
+    DecisionAction.objects.filter(pk=action.pk).update(created_at=days_ago(15))
+    current = stored_decision(customer=customer, agent=agent)
+
+    html = open_panel(logged_in(agent), decision=current.pk).text
+
+    assert "recent-heading" not in html
+
+
+# --- team budget --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spent_cents", "level", "words"),
+    [(0, "green", "Binnen budget"), (3_749, "green", "Binnen budget"), (3_750, "amber", "Budget bijna op"),
+     (4_999, "amber", "Budget bijna op"), (5_000, "red", "Budget op"), (7_000, "red", "Budget op")],
+)  # fmt: skip
+def test_team_budget_status_is_coloured_and_worded_by_share_spent(
+    logged_in, agent, customer, spent_cents, level, words
+):
+    team = agent.agent_profile.team
+    team.monthly_budget_cents = 5_000
+    team.save()
+    decision = stored_decision(customer=customer, agent=agent)
+    if spent_cents:
+        DecisionAction.objects.create(
+            decision=decision, kind="accepted", offer_code="loyal-10", channel="phone", cost_cents=spent_cents
+        )
+
+    budget = section(open_panel(logged_in(agent), decision=decision.pk).text, "budget")
+
+    assert f"budget-{level}" in budget
+    assert words in budget
+
+
+def test_a_user_without_team_sees_no_budget(logged_in, customer):
+    loner = AgentProfileFactory(user=UserFactory(username="loner"), team=None).user
+    decision = stored_decision(customer=customer, agent=loner)
+
+    html = open_panel(logged_in(loner), decision=decision.pk).text
+
+    assert "budget-heading" not in html
+
+
+# --- query count --------------------------------------------------------------------------------
+
+
+def queries_for(client, url) -> int:
+    with CaptureQueriesContext(connection) as context:
+        assert client.get(url).status_code == 200
+    return len(context.captured_queries)
+
+
+def grow_history(customer, agent, decision, size: int) -> None:
+    for number in range(size):
+        ServiceEventFactory(customer=customer, kind="complaint" if number % 2 else "outage")
+        earlier = stored_decision(customer=customer, agent=agent)
+        for kind in ("presented", "thinking"):
+            DecisionAction.objects.create(decision=earlier, kind=kind, offer_code="loyal-10", channel="phone")
+        DecisionAction.objects.create(decision=decision, kind="presented", offer_code="speed-up", channel="phone")
+        DecisionAction.objects.create(decision=decision, kind="accepted", offer_code="speed-up", channel="phone")
+
+
+def test_the_panel_query_count_does_not_grow_with_offers_actions_or_events(
+    logged_in, agent, customer, django_assert_max_num_queries
+):
+    client = logged_in(agent)
+    small = stored_decision(customer=customer, agent=agent, offers=OFFERS[:1])
+    before = queries_for(client, f"/panel/?customer=C-1001&decision={small.pk}")
+    large = stored_decision(customer=customer, agent=agent, offers=OFFERS * 5)
+    grow_history(customer, agent, large, size=12)
+
+    after = queries_for(client, f"/panel/?customer=C-1001&decision={large.pk}")
+
+    assert after == before
+    # session, user and agent profile, then eight for the panel itself
+    with django_assert_max_num_queries(11):
+        client.get(f"/panel/?customer=C-1001&decision={large.pk}")
+
+
+def test_new_advice_adds_a_fixed_number_of_queries_around_the_service(logged_in, agent, customer, catalog, churn_model):
+    client = logged_in(agent)
+    before = queries_for(client, "/panel/?customer=C-1001")
+    grow_history(customer, agent, Decision.objects.get(), size=12)
+
+    after = queries_for(client, "/panel/?customer=C-1001")
+
+    assert after == before

@@ -1,0 +1,162 @@
+import datetime as dt
+import zoneinfo
+
+import pytest
+from django.utils import timezone
+
+from retention.models import DecisionAction
+from retention.selectors.panel import (
+    BudgetStatus,
+    customer_card,
+    customer_search,
+    month_start,
+    recent_offers,
+    team_budget_status,
+)
+from tests.agents_ui.decisions import days_ago, stored_decision
+from tests.factories import (
+    AgentProfileFactory,
+    ContractFactory,
+    CustomerFactory,
+    ServiceEventFactory,
+    TariffFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+AMSTERDAM = zoneinfo.ZoneInfo("Europe/Amsterdam")
+
+
+@pytest.mark.django_db
+def test_search_puts_the_exact_customer_number_first():
+    CustomerFactory(external_id="C-10", display_name="Anna")
+    CustomerFactory(external_id="C-1", display_name="Zoë")
+
+    assert [c.external_id for c in customer_search(query="C-1")] == ["C-1", "C-10"]
+
+
+@pytest.mark.django_db
+def test_a_short_number_is_not_taken_for_a_phone_number():
+    CustomerFactory(external_id="X-1", display_name="Kees", phone="0612345678")
+
+    assert customer_search(query="123") == []
+
+
+@pytest.mark.django_db
+def test_an_empty_search_finds_nobody():
+    CustomerFactory()
+
+    assert customer_search(query="   ") == []
+
+
+@pytest.mark.django_db
+def test_card_counts_only_complaints_and_outages_of_the_last_90_days():
+    customer = CustomerFactory()
+    ServiceEventFactory(customer=customer, kind="complaint", occurred_at=days_ago(10))
+    ServiceEventFactory(customer=customer, kind="complaint", occurred_at=days_ago(91))
+    ServiceEventFactory(customer=customer, kind="outage", occurred_at=days_ago(89))
+    ServiceEventFactory(customer=customer, kind="contact", occurred_at=days_ago(1))
+
+    card = customer_card(customer=customer)
+
+    assert (card.complaints_90d, card.outages_90d) == (1, 1)
+
+
+@pytest.mark.django_db
+def test_card_price_takes_off_a_running_discount_but_not_an_ended_one():
+    today = timezone.localdate()
+    TariffFactory(code="internet_tv", monthly_fee_cents=4_500)
+    running = ContractFactory(monthly_fee_cents=6_000, discount_cents=1_000, discount_end=today).customer
+    ended = ContractFactory(
+        monthly_fee_cents=6_000, discount_cents=1_000, discount_end=today - dt.timedelta(days=1)
+    ).customer
+
+    assert customer_card(customer=running).pays_more_than_new_customer_cents == 500
+    assert customer_card(customer=ended).pays_more_than_new_customer_cents == 1_500
+
+
+@pytest.mark.django_db
+def test_card_uses_the_latest_active_contract_and_tenure_in_whole_months():
+    customer = CustomerFactory(signup_date=timezone.localdate() - dt.timedelta(days=400))
+    ContractFactory(customer=customer, bundle="old", start_date=dt.date(2020, 1, 1), status="ended")
+    ContractFactory(customer=customer, bundle="internet_tv", start_date=dt.date(2021, 1, 1))
+    ContractFactory(customer=customer, bundle="mobile", start_date=dt.date(2023, 1, 1))
+
+    card = customer_card(customer=customer)
+
+    assert card.contract.bundle == "mobile"
+    assert card.tenure_months == 13
+    assert card.new_customer_monthly_cents is None
+
+
+@pytest.mark.django_db
+def test_a_customer_without_contract_has_an_empty_card():
+    card = customer_card(customer=CustomerFactory(signup_date=None))
+
+    assert (card.contract, card.tenure_months, card.pays_monthly_cents, card.bundle_name) == (None, None, None, "")
+
+
+@pytest.mark.django_db
+def test_recent_offers_pair_each_offer_with_its_latest_answer(agent):
+    customer = CustomerFactory()
+    decision = stored_decision(customer=customer, agent=agent)
+    for kind in ("presented", "thinking", "accepted"):
+        DecisionAction.objects.create(decision=decision, kind=kind, offer_code="loyal-10", channel="phone", agent=agent)
+    DecisionAction.objects.create(decision=decision, kind="presented", offer_code="speed-up", channel="phone")
+    DecisionAction.objects.create(decision=decision, kind="no_action", channel="phone")
+
+    offers = {offer.offer_code: offer for offer in recent_offers(customer=customer)}
+
+    assert set(offers) == {"loyal-10", "speed-up"}
+    assert (offers["loyal-10"].answer, offers["speed-up"].answer) == ("accepted", "")
+    assert offers["loyal-10"].title["en"] == "Loyalty discount 10%"
+    assert offers["loyal-10"].made_by == "agent"
+
+
+@pytest.mark.django_db
+def test_recent_offers_leave_out_the_decision_on_screen_and_other_customers(agent):
+    customer = CustomerFactory()
+    shown = stored_decision(customer=customer, agent=agent)
+    other = stored_decision(customer=CustomerFactory(), agent=agent)
+    for decision in (shown, other):
+        DecisionAction.objects.create(decision=decision, kind="presented", offer_code="loyal-10", channel="phone")
+
+    assert recent_offers(customer=customer, exclude_decision_id=shown.pk) == []
+
+
+@pytest.mark.django_db
+def test_budget_counts_accepted_offers_of_team_members_this_month_only(agent, other_team):
+    team = agent.agent_profile.team
+    stranger = AgentProfileFactory(user=UserFactory(username="stranger"), team=other_team).user
+    customer = CustomerFactory()
+    ours, theirs = stored_decision(customer=customer, agent=agent), stored_decision(customer=customer, agent=stranger)
+    accepted = {"kind": "accepted", "offer_code": "loyal-10", "channel": "phone", "cost_cents": 1_000}
+    DecisionAction.objects.create(decision=ours, **accepted)
+    DecisionAction.objects.create(decision=ours, **{**accepted, "kind": "declined"})
+    DecisionAction.objects.create(decision=theirs, **accepted)
+    last_month = DecisionAction.objects.create(decision=ours, **accepted)
+    DecisionAction.objects.filter(pk=last_month.pk).update(created_at=month_start(timezone.now()) - dt.timedelta(1))
+
+    assert team_budget_status(team=team).spent_cents == 1_000
+
+
+@pytest.mark.parametrize(
+    ("budget", "spent", "level", "percent"),
+    [(10_000, 7_499, "green", 74), (10_000, 7_500, "amber", 75), (10_000, 9_999, "amber", 99),
+     (10_000, 10_000, "red", 100), (0, 0, "red", None)],
+)  # fmt: skip
+def test_budget_level_is_green_below_75_amber_below_100_and_red_from_100(budget, spent, level, percent):
+    status = BudgetStatus(team_name="T", budget_cents=budget, spent_cents=spent)
+
+    assert (status.level, status.percent_used) == (level, percent)
+
+
+def test_the_budget_month_starts_at_local_midnight_on_the_first():
+    moment = dt.datetime(2026, 3, 31, 23, 30, tzinfo=dt.UTC)  # already 1 April in Amsterdam
+
+    assert month_start(moment) == dt.datetime(2026, 4, 1, tzinfo=AMSTERDAM)
+
+
+@pytest.mark.django_db
+def test_a_team_without_spending_has_spent_nothing():
+    assert team_budget_status(team=TeamFactory()).spent_cents == 0

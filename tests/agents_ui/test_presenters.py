@@ -1,0 +1,86 @@
+"""The panel's view of a decision, built without the database: unsaved rows are enough."""
+
+from django.utils import translation
+
+from agents_ui.presenters import decision_panel
+from retention.models import Decision, DecisionAction
+from tests.agents_ui.decisions import OFFERS
+
+
+def unsaved_decision(**fields) -> Decision:
+    values = {"churn_probability": 0.236, "risk_band": "low", "reasons": [], "offers": OFFERS,
+              "recommended_offer_code": "loyal-10", "best_tariff": None, **fields}  # fmt: skip
+    return Decision(**values)
+
+
+def action(kind: str, offer_code: str = "") -> DecisionAction:
+    return DecisionAction(kind=kind, offer_code=offer_code)
+
+
+def offers_by_code(panel):
+    return {offer.code: offer for offer in panel.offers}
+
+
+def test_risk_is_a_whole_percentage_with_its_band_in_words():
+    with translation.override("en"):
+        panel = decision_panel(decision=unsaved_decision(), actions=[])
+
+    assert (panel.risk_percent, panel.risk_band_label) == (24, "Low risk")
+
+
+def test_only_the_offer_presented_last_gets_the_answer_shortcuts():
+    actions = [action("presented", "loyal-10"), action("presented", "speed-up")]
+
+    offers = offers_by_code(decision_panel(decision=unsaved_decision(), actions=actions))
+
+    assert [button.shortcut for button in offers["speed-up"].answer_buttons] == ["a", "d", "t"]
+    assert [button.shortcut for button in offers["loyal-10"].answer_buttons] == ["", "", ""]
+    assert offers["half-price"].answer_buttons == []
+
+
+def test_the_latest_answer_is_the_offers_state():
+    actions = [action("presented", "loyal-10"), action("thinking", "loyal-10"), action("accepted", "loyal-10")]
+
+    offers = offers_by_code(decision_panel(decision=unsaved_decision(), actions=actions))
+
+    assert offers["loyal-10"].answer == "accepted"
+    assert not offers["loyal-10"].shows_present_button
+
+
+def test_an_offer_above_authority_cannot_be_presented_by_the_agent_even_after_escalation():
+    actions = [action("escalated", "half-price")]
+
+    half_price = offers_by_code(decision_panel(decision=unsaved_decision(), actions=actions))["half-price"]
+
+    assert half_price.needs_team_lead and half_price.escalated
+    assert not half_price.shows_present_button
+    assert half_price.present_shortcut == ""
+
+
+def test_someone_with_more_authority_can_present_it():
+    panel = decision_panel(decision=unsaved_decision(), actions=[], presents_above_authority=True)
+
+    assert offers_by_code(panel)["half-price"].present_shortcut == "3"
+
+
+def test_every_offer_but_the_recommended_one_asks_for_an_override_reason():
+    offers = offers_by_code(decision_panel(decision=unsaved_decision(), actions=[]))
+
+    assert {code for code, offer in offers.items() if offer.needs_override_reason} == {"speed-up", "half-price"}
+
+
+def test_with_nothing_recommended_every_offer_is_an_override_and_no_offer_is_needed():
+    panel = decision_panel(decision=unsaved_decision(recommended_offer_code=""), actions=[])
+
+    assert panel.no_offer_needed
+    assert all(offer.needs_override_reason and not offer.recommended for offer in panel.offers)
+
+
+def test_the_log_names_the_offer_in_the_agents_language_and_the_override_reason():
+    logged = DecisionAction(kind="presented", offer_code="speed-up", override_reason="better_fit")
+
+    with translation.override("nl"):
+        [entry] = decision_panel(decision=unsaved_decision(), actions=[logged]).actions
+
+    assert (entry.kind_label, entry.offer_title) == ("Aanbod gedaan", "Gratis snelheid omhoog")
+    assert entry.override_label == "Een ander aanbod past beter bij de klant"
