@@ -1,0 +1,168 @@
+"""`manage.py import_customers FILE.csv --mapping MAPPING.yaml`: load a CRM export into the customer tables."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.utils import timezone
+from tqdm import tqdm
+
+from retention.mapping import Mapping, MappingError, RowError, mapping_load
+from retention.services.imports import (
+    IMPORT_BATCH_SIZE,
+    FileCheck,
+    ImportRefused,
+    ImportSummary,
+    customers_file_check,
+    customers_file_store,
+)
+
+READ_CHUNK_BYTES = 1 << 20
+
+
+class Command(BaseCommand):
+    help = (
+        "Import customers from a CSV file with a column mapping (see fixtures/mappings/). "
+        "A file with bad rows is refused whole, each bad row listed, unless --skip-invalid is given. "
+        "Customers are matched by id, so importing a file again updates them."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("file", help="CSV file; comma, semicolon or tab separated, UTF-8")
+        parser.add_argument("--mapping", required=True, help="YAML file mapping the file's columns")
+        parser.add_argument(
+            "--skip-invalid", action="store_true", help="import the good rows and list the bad ones instead of refusing"
+        )
+        parser.add_argument(
+            "--as-of",
+            type=_iso_date,
+            default=None,
+            help="the date the file describes, YYYY-MM-DD (default: today, UTC); tenure counts back from it and "
+            "labels are recorded on it, so give the same date when importing the same file again",
+        )
+        parser.add_argument(
+            "--batch-size", type=_positive_int, default=IMPORT_BATCH_SIZE, help="customers stored per transaction"
+        )
+
+    def handle(self, *args, file: str, mapping: str, skip_invalid: bool, as_of: date | None, batch_size: int, **_):
+        started = time.monotonic()
+        path = _readable_file(file)
+        loaded = _load_mapping(mapping)
+        as_of = as_of or timezone.now().date()
+        try:
+            check = self._check(path, loaded, as_of)
+            summary = self._store(path, loaded, as_of, check, skip_invalid, batch_size)
+        except ImportRefused as refused:
+            raise CommandError(
+                f"{path}: refused, {refused.bad_rows} bad row(s) listed above; nothing was imported. "
+                "Fix them, or import the rest with --skip-invalid."
+            ) from None
+        except MappingError as error:
+            raise CommandError(str(error)) from None
+        except OSError as error:
+            raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+        self.stdout.write(_summary_line(summary, seconds=time.monotonic() - started))
+
+    def _check(self, path: Path, mapping: Mapping, as_of: date) -> FileCheck:
+        stream = _BarStream(self.stderr)
+        with tqdm(total=_count_data_lines(path), desc="checking", unit=" rows", file=stream, disable=None) as bar:
+
+            def report(error: RowError) -> None:
+                tqdm.write(f"{path.name}: {error}", file=stream)
+
+            return customers_file_check(
+                path=path, mapping=mapping, as_of=as_of, on_error=report, on_progress=bar.update
+            )
+
+    def _store(
+        self, path: Path, mapping: Mapping, as_of: date, check: FileCheck, skip_invalid: bool, batch_size: int
+    ) -> ImportSummary:
+        good_rows = check.rows - len(check.bad_lines)
+        stream = _BarStream(self.stderr)
+        # The delay keeps an empty bar from flashing up when the file is refused.
+        with tqdm(total=good_rows, desc="importing", unit=" rows", file=stream, disable=None, delay=0.5) as bar:
+            return customers_file_store(
+                path=path,
+                mapping=mapping,
+                as_of=as_of,
+                check=check,
+                skip_invalid=skip_invalid,
+                batch_size=batch_size,
+                on_progress=bar.update,
+            )
+
+
+class _BarStream:
+    """Lets a progress bar redraw its line on the command's stderr, which otherwise ends every write with a newline."""
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self.out = out
+
+    def write(self, text: str) -> None:
+        self.out.write(text, style_func=_unstyled, ending="")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return self.out.isatty()
+
+
+def _unstyled(text: str) -> str:
+    # Django colours everything on a terminal's stderr as an error; a progress bar is not one.
+    return text
+
+
+def _readable_file(name: str) -> Path:
+    path = Path(name)
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    return path
+
+
+def _load_mapping(name: str) -> Mapping:
+    try:
+        return mapping_load(name)
+    except MappingError as error:
+        raise CommandError(str(error)) from None
+
+
+def _count_data_lines(path: Path) -> int:
+    """Lines after the header, for the progress bars; a quoted value spanning lines makes it an estimate."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(READ_CHUNK_BYTES):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        lines += 1
+    return max(lines - 1, 0)
+
+
+def _summary_line(summary: ImportSummary, *, seconds: float) -> str:
+    return (
+        f"{summary.rows} rows read: {summary.created} created, {summary.updated} updated, "
+        f"{summary.unchanged} unchanged, {summary.skipped} skipped, {summary.labelled} labelled, in {seconds:.1f} s"
+    )
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)

@@ -1,0 +1,181 @@
+"""`manage.py import_customers`: a file is stored whole or refused whole, and importing it again changes nothing."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import CommandError, call_command
+
+from retention.models import Contract, Customer, ProtectedAttributes, RenewalResult
+from tests.imports.conftest import HEADER, mapping_dict
+
+pytestmark = pytest.mark.django_db
+
+GOOD_ROWS = [
+    "A1,Female,0,12,Month-to-month,29.85,358.2,Yes,No",
+    "A2,Male,1,24,Two year,56.95,1366.8,No,Yes",
+    "A3,Male,0,0,One year,45,,No,",
+]
+
+
+@pytest.fixture
+def mapping_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mapping.yaml"
+    path.write_text(yaml.safe_dump(mapping_dict()))
+    return path
+
+
+def run_refused(path: Path, mapping_file: Path, *options: str) -> tuple[CommandError, str]:
+    err = StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command(
+            "import_customers", str(path), "--mapping", str(mapping_file), *options, stderr=err, stdout=StringIO()
+        )
+    return raised.value, err.getvalue()
+
+
+def run(path: Path, mapping_file: Path, *options: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("import_customers", str(path), "--mapping", str(mapping_file), "--as-of", "2024-01-31", *options,
+                 stdout=out, stderr=err)  # fmt: skip
+    return out.getvalue(), err.getvalue()
+
+
+def test_a_good_file_is_stored_with_contracts_labels_and_protected_values(write_csv, mapping_file):
+    out, _ = run(write_csv(HEADER, *GOOD_ROWS), mapping_file)
+
+    assert "3 rows read: 3 created, 0 updated, 0 unchanged, 0 skipped, 2 labelled" in out
+    customer = Customer.objects.get(external_id="A2")
+    assert customer.attributes == {"Partner": "No"}
+    assert customer.protected.values == {"gender": "Male", "SeniorCitizen": "1"}
+    assert customer.contracts.get().monthly_fee_cents == 5695
+    assert list(RenewalResult.objects.values_list("customer__external_id", "result", "source").order_by("pk")) == [
+        ("A1", "renewed", "import"),
+        ("A2", "churned", "import"),
+    ]
+
+
+def test_a_file_with_bad_rows_is_refused_whole_listing_every_bad_line(write_csv, mapping_file):
+    path = write_csv(
+        HEADER,
+        GOOD_ROWS[0],
+        "B1,Male,0,twelve,One year,10,10,No,No",
+        GOOD_ROWS[1],
+        "B2,Male,0,1,One year,-10,10,No,No",
+        GOOD_ROWS[0],
+    )
+
+    error, err = run_refused(path, mapping_file)
+
+    assert "3 bad row(s) listed above; nothing was imported" in str(error)
+    assert err.splitlines() == [
+        f"{path.name}: line 3 (B1): tenure_months (column tenure): 'twelve' is not a number",
+        f"{path.name}: line 5 (B2): monthly_fee (column MonthlyCharges): '-10' is negative",
+        f"{path.name}: line 6 (A1): duplicate id: an earlier row has it too",
+    ]
+    assert Customer.objects.count() == 0
+    assert RenewalResult.objects.count() == 0
+
+
+def test_a_record_the_store_would_refuse_is_a_bad_row(write_csv, mapping_file):
+    path = write_csv(HEADER, GOOD_ROWS[0], f"{'X' * 101},Male,0,1,One year,10,10,No,No")
+
+    _, err = run_refused(path, mapping_file)
+
+    assert err.startswith(f"{path.name}: line 3 (XXX")
+    assert "external_id: must be 1 to 100 characters" in err
+    assert Customer.objects.count() == 0
+
+
+def test_skip_invalid_imports_the_good_rows_and_reports_the_bad(write_csv, mapping_file):
+    path = write_csv(HEADER, GOOD_ROWS[0], "B1,Male,0,1,One year,free,10,No,No", GOOD_ROWS[1], GOOD_ROWS[1])
+
+    out, err = run(path, mapping_file, "--skip-invalid")
+
+    assert "4 rows read: 2 created, 0 updated, 0 unchanged, 2 skipped, 2 labelled" in out
+    assert [line.split(":")[1] for line in err.splitlines()] == [" line 3 (B1)", " line 5 (A2)"]
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["A1", "A2"]
+
+
+def test_importing_the_same_file_again_changes_nothing(write_csv, mapping_file):
+    path = write_csv(HEADER, *GOOD_ROWS)
+    run(path, mapping_file)
+    before = (Customer.objects.count(), Contract.objects.count(), RenewalResult.objects.count())
+
+    out, _ = run(path, mapping_file)
+
+    assert "3 rows read: 0 created, 0 updated, 3 unchanged, 0 skipped, 2 labelled" in out
+    assert (Customer.objects.count(), Contract.objects.count(), RenewalResult.objects.count()) == before
+    assert ProtectedAttributes.objects.count() == 3
+
+
+def test_a_changed_row_updates_the_stored_customer(write_csv, mapping_file):
+    run(write_csv(HEADER, GOOD_ROWS[0]), mapping_file)
+
+    out, _ = run(write_csv(HEADER, "A1,Female,0,12,One year,31.00,372,No,No"), mapping_file)
+
+    assert "1 rows read: 0 created, 1 updated" in out
+    contract = Contract.objects.get(customer__external_id="A1")
+    assert (contract.contract_type, contract.monthly_fee_cents) == ("One year", 3100)
+    assert Customer.objects.get(external_id="A1").attributes == {"Partner": "No"}
+
+
+def test_a_semicolon_separated_file_imports(write_csv, mapping_file):
+    rows = [row.replace(",", ";").replace("29.85", "29,85") for row in GOOD_ROWS]
+
+    out, _ = run(write_csv(HEADER.replace(",", ";"), *rows), mapping_file)
+
+    assert "3 created" in out
+    assert Contract.objects.get(customer__external_id="A1").monthly_fee_cents == 2985
+
+
+def test_small_batches_store_every_row(write_csv, mapping_file):
+    rows = [f"C{n},Male,0,{n},One year,{n}.50,1,No,No" for n in range(7)]
+
+    out, _ = run(write_csv(HEADER, *rows), mapping_file, "--batch-size", "2")
+
+    assert "7 created" in out
+    assert Customer.objects.count() == 7
+
+
+def test_a_missing_file_is_a_one_line_error(tmp_path, mapping_file):
+    with pytest.raises(CommandError, match=r"absent.csv: no such file$"):
+        run(tmp_path / "absent.csv", mapping_file)
+
+
+def test_a_bad_mapping_is_a_one_line_error_naming_the_problem(write_csv, tmp_path):
+    mapping = tmp_path / "bad.yaml"
+    mapping.write_text(yaml.safe_dump(mapping_dict(fields={"churn": "Churn"})))
+
+    with pytest.raises(CommandError, match="unknown field\\(s\\) under 'fields': churn"):
+        run(write_csv(HEADER, *GOOD_ROWS), mapping)
+
+
+def test_a_file_that_lacks_a_mapped_column_is_refused(write_csv, mapping_file):
+    path = write_csv(HEADER.replace("Contract", "Contracttype"), *GOOD_ROWS)
+
+    with pytest.raises(CommandError, match="missing from the file's header: Contract "):
+        run(path, mapping_file)
+    assert Customer.objects.count() == 0
+
+
+def test_a_file_that_is_not_utf8_is_refused(tmp_path, mapping_file):
+    rows = [f"C{n},Male,0,1,One year,10,10,No,No" for n in range(2000)] + ["C,Fémale,0,1,One year,10,10,Ja,No"]
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("\n".join([HEADER, *rows]).encode("latin-1"))
+
+    error, _ = run_refused(path, mapping_file)
+
+    assert "latin1.csv is not UTF-8 text after line" in str(error)
+    assert Customer.objects.count() == 0
+
+
+@pytest.mark.parametrize(("option", "value"), [("--as-of", "31-01-2024"), ("--batch-size", "0")])
+def test_bad_options_are_refused(write_csv, mapping_file, option, value):
+    path = write_csv(HEADER, *GOOD_ROWS)
+
+    with pytest.raises(CommandError, match=option.lstrip("-")):
+        call_command("import_customers", str(path), "--mapping", str(mapping_file), option, value)

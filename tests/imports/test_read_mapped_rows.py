@@ -1,0 +1,338 @@
+"""Turning the rows of a CRM file into customer records: values, dates, labels, and row errors with their line."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from retention.mapping import RowError, attribute_value, mapping_parse, parse_euros_to_cents, read_mapped_rows
+from retention.records import ContractRecord, CustomerRecord, RenewalRecord
+from tests.imports.conftest import AS_OF, HEADER, mapping_dict
+
+
+def read(path, mapping, as_of=AS_OF) -> list[CustomerRecord | RowError]:
+    return list(read_mapped_rows(path, mapping, as_of=as_of))
+
+
+def read_one(write_csv, header: str, row: str, **mapping) -> CustomerRecord | RowError:
+    (item,) = read(write_csv(header, row), mapping_parse({"id": "id", **mapping}))
+    return item
+
+
+def test_a_telco_row_becomes_a_full_record(write_csv, telco_mapping):
+    path = write_csv(HEADER, " 7590-VHVEG ,Female,0,12,Month-to-month,29.85,358.2,Yes,No")
+
+    (record,) = read(path, telco_mapping)
+
+    assert record == CustomerRecord(
+        external_id="7590-VHVEG",
+        segment="consumer",
+        signup_date=date(2023, 1, 31),
+        attributes={"Partner": "Yes"},
+        protected={"gender": "Female", "SeniorCitizen": "0"},
+        contracts=[ContractRecord(monthly_fee_cents=2985, contract_type="Month-to-month")],
+        renewals=[RenewalRecord(result="renewed", date=AS_OF)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "cents"),
+    [
+        ("29.85", 2985),
+        ("29,85", 2985),
+        ("€ 29,85", 2985),
+        ("€29.85", 2985),
+        ("29,85 EUR", 2985),
+        ("0", 0),
+        ("45", 4500),
+        ("1.234,50", 123450),
+        ("1,234.50", 123450),
+        ("19.995", 2000),
+    ],
+)
+def test_amounts_in_euros_become_whole_cents(text, cents):
+    assert parse_euros_to_cents(text) == cents
+
+
+@pytest.mark.parametrize("text", ["abc", "-5", "- 5,00", "12.3.4", "1e3", "€", "NaN"])
+def test_a_fee_that_is_not_an_amount_is_a_row_error_naming_the_column(write_csv, text):
+    item = read_one(write_csv, "id;fee", f"A1;{text}", fields={"monthly_fee": "fee"})
+
+    assert isinstance(item, RowError)
+    assert item.message.startswith("monthly_fee (column fee):")
+
+
+def test_without_a_fee_column_there_is_no_contract(write_csv):
+    record = read_one(write_csv, "id,tenure", "A1,3", fields={"tenure_months": "tenure"})
+
+    assert record.contracts == []
+
+
+def test_contract_type_and_end_go_on_the_contract_with_the_fee(write_csv):
+    fields = {"monthly_fee": "fee", "contract_type": "type", "contract_end": "end"}
+
+    record = read_one(write_csv, "id,fee,type,end", "A1,10,1y,31-12-2024", fields=fields)
+
+    assert record.contracts == [ContractRecord(monthly_fee_cents=1000, contract_type="1y", end_date=date(2024, 12, 31))]
+
+
+def test_contract_terms_without_a_fee_are_a_row_error(write_csv):
+    fields = {"monthly_fee": "fee", "contract_type": "type"}
+
+    item = read_one(write_csv, "id,fee,type", "A1,,1y", fields=fields)
+
+    assert item == RowError(2, "A1", "a contract type or end date is given without a monthly fee")
+
+
+@pytest.mark.parametrize(
+    ("tenure", "signup"),
+    [
+        ("0", AS_OF),
+        ("12", date(2023, 1, 31)),
+        ("1", date(2024, 1, 1)),
+        ("2,5", date(2023, 11, 16)),
+        ("24", date(2022, 1, 31)),
+    ],
+)
+def test_tenure_in_months_counts_back_from_the_as_of_date(write_csv, tenure, signup):
+    record = read_one(write_csv, "id;tenure", f"A1;{tenure}", fields={"tenure_months": "tenure"})
+
+    assert record.signup_date == signup
+
+
+@pytest.mark.parametrize("tenure", ["-1", "twelve"])
+def test_a_bad_tenure_is_a_row_error(write_csv, tenure):
+    item = read_one(write_csv, "id,tenure", f"A1,{tenure}", fields={"tenure_months": "tenure"})
+
+    assert isinstance(item, RowError)
+    assert "tenure_months (column tenure)" in item.message
+
+
+def test_a_signup_date_wins_over_tenure(write_csv):
+    fields = {"tenure_months": "tenure", "signup_date": "since"}
+
+    record = read_one(write_csv, "id,tenure,since", "A1,12,2020-05-01", fields=fields)
+
+    assert record.signup_date == date(2020, 5, 1)
+
+
+def test_tenure_fills_in_where_the_signup_date_is_empty(write_csv):
+    fields = {"tenure_months": "tenure", "signup_date": "since"}
+
+    record = read_one(write_csv, "id,tenure,since", "A1,12,", fields=fields)
+
+    assert record.signup_date == date(2023, 1, 31)
+
+
+@pytest.mark.parametrize("text", ["2020-05-01", "01-05-2020", "1/5/2020", "01.05.2020", "2020-05-01T10:00:00"])
+def test_signup_dates_are_read_iso_or_day_first(write_csv, text):
+    record = read_one(write_csv, "id,since", f"A1,{text}", fields={"signup_date": "since"})
+
+    assert record.signup_date == date(2020, 5, 1)
+
+
+@pytest.mark.parametrize("text", ["2020-13-01", "31-02-2020", "yesterday", "2025-01-01"])
+def test_impossible_or_future_signup_dates_are_row_errors(write_csv, text):
+    item = read_one(write_csv, "id,since", f"A1,{text}", fields={"signup_date": "since"})
+
+    assert isinstance(item, RowError)
+
+
+@pytest.mark.parametrize(
+    ("text", "segment"),
+    [
+        ("Business", "business"),
+        ("zakelijk", "business"),
+        ("B2B", "business"),
+        ("SME", "business"),
+        ("consumer", "consumer"),
+        ("Residential", "consumer"),
+        ("particulier", "consumer"),
+        ("private", "consumer"),
+        ("b2c", "consumer"),
+        ("", "consumer"),
+    ],
+)
+def test_segments_are_normalised(write_csv, text, segment):
+    record = read_one(write_csv, "id,seg", f"A1,{text}", fields={"segment": "seg"})
+
+    assert record.segment == segment
+
+
+def test_the_segment_is_consumer_when_not_mapped(write_csv):
+    assert read_one(write_csv, "id", "A1").segment == "consumer"
+
+
+def test_an_unknown_segment_is_a_row_error(write_csv):
+    item = read_one(write_csv, "id,seg", "A1,government", fields={"segment": "seg"})
+
+    assert item == RowError(
+        2,
+        "A1",
+        "segment (column seg): unknown segment 'government'; expected one of business, consumer (or a known synonym)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "tier"),
+    [("low", "low"), ("Laag", "low"), ("bronze", "low"), ("midden", "medium"), ("Silver", "medium"),
+     ("HOOG", "high"), ("gold", "high"), ("", "")],
+)  # fmt: skip
+def test_value_tiers_are_normalised(write_csv, text, tier):
+    record = read_one(write_csv, "id,tier", f"A1,{text}", fields={"value_tier": "tier"})
+
+    assert record.value_tier == tier
+
+
+def test_an_unknown_value_tier_is_a_row_error(write_csv):
+    item = read_one(write_csv, "id,tier", "A1,platinum", fields={"value_tier": "tier"})
+
+    assert isinstance(item, RowError)
+    assert "unknown value tier 'platinum'" in item.message
+
+
+def test_products_split_on_any_separator_into_lowercase(write_csv):
+    record = read_one(write_csv, "id;prod", 'A1;"Internet + TV|Mobile, fixed;"', fields={"products": "prod"})
+
+    assert record.products == ["internet", "tv", "mobile", "fixed"]
+
+
+def test_text_fields_are_kept_stripped(write_csv):
+    fields = {"display_name": "name", "phone": "tel", "region": "reg"}
+
+    record = read_one(write_csv, "id,name,tel,reg", "A1, Jan de Vries ,+31 6 1234 5678,Utrecht", fields=fields)
+
+    assert (record.display_name, record.phone, record.region) == ("Jan de Vries", "+31 6 1234 5678", "Utrecht")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3", 3),
+        ("-3", -3),
+        ("0", 0),
+        ("2.5", 2.5),
+        ("2,5", 2.5),
+        ("0,25", 0.25),
+        (" Yes ", "Yes"),
+        ("", None),
+        ("   ", None),
+        ("0031", "0031"),
+        ("1.234,5", "1.234,5"),
+        ("Fiber optic", "Fiber optic"),
+    ],
+)
+def test_attribute_values_are_numbers_when_they_look_numeric(text, value):
+    parsed = attribute_value(text)
+
+    assert parsed == value
+    assert type(parsed) is type(value)
+
+
+def test_attribute_names_are_the_column_names(write_csv):
+    record = read_one(write_csv, "id;Internet Service;Calls", "A1;DSL;4", attributes="*")
+
+    assert record.attributes == {"Internet Service": "DSL", "Calls": 4}
+
+
+def test_protected_columns_are_kept_apart_from_attributes(write_csv, telco_mapping):
+    path = write_csv(HEADER, "A1,Male,1,1,One year,10,10,No,No")
+
+    (record,) = read(path, telco_mapping)
+
+    assert record.protected == {"gender": "Male", "SeniorCitizen": "1"}
+    assert not set(record.attributes) & {"gender", "SeniorCitizen", "TotalCharges", "customerID", "tenure", "Churn"}
+
+
+def test_excluded_columns_are_nowhere_on_the_record(write_csv, telco_mapping):
+    path = write_csv(HEADER, "A1,Male,1,1,One year,10,999.99,No,No")
+
+    (record,) = read(path, telco_mapping)
+
+    assert "999.99" not in repr(record)
+
+
+@pytest.mark.parametrize(
+    ("cell", "renewals"),
+    [
+        ("Yes", [RenewalRecord("churned", AS_OF)]),
+        (" yes ", [RenewalRecord("churned", AS_OF)]),
+        ("No", [RenewalRecord("renewed", AS_OF)]),
+        ("Unknown", [RenewalRecord("renewed", AS_OF)]),
+        ("", []),
+    ],
+)
+def test_the_label_becomes_a_renewal_result_dated_as_of(write_csv, cell, renewals):
+    record = read_one(write_csv, "id,Churn", f"A1,{cell}", label={"column": "Churn", "churned": ["Yes"]})
+
+    assert record.renewals == renewals
+
+
+def test_several_churned_values_are_allowed(write_csv):
+    label = {"column": "status", "churned": ["opgezegd", "left"]}
+    path = write_csv("id,status", "A1,opgezegd", "A2,left", "A3,actief")
+
+    results = [record.renewals[0].result for record in read(path, mapping_parse({"id": "id", "label": label}))]
+
+    assert results == ["churned", "churned", "renewed"]
+
+
+def test_row_errors_carry_the_physical_line_and_the_id(write_csv, telco_mapping):
+    path = write_csv(
+        HEADER,
+        'A1,Male,0,1,"One\nyear",10,10,No,No',
+        "A2,Male,0,x,One year,10,10,No,No",
+        "",
+        ",Male,0,1,One year,10,10,No,No",
+        "A4,Male,0,1,One year",
+    )
+
+    items = read(path, telco_mapping)
+
+    assert [item.line for item in items if isinstance(item, RowError)] == [4, 6, 7]
+    assert [item.external_id for item in items if isinstance(item, RowError)] == ["A2", "", "A4"]
+    assert items[-1].message == "has 5 values where the header has 9"
+
+
+def test_every_problem_of_a_row_is_reported_at_once(write_csv):
+    fields = {"monthly_fee": "fee", "tenure_months": "tenure"}
+
+    item = read_one(write_csv, "id,fee,tenure", "A1,lots,-2", fields=fields)
+
+    assert "monthly_fee (column fee)" in item.message
+    assert "tenure_months (column tenure)" in item.message
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_semicolon_and_tab_separated_files_are_read(write_csv, telco_mapping, delimiter):
+    path = write_csv(
+        HEADER.replace(",", delimiter), delimiter.join(["A1", "Male", "0", "1", "Two year", "29,85", "", "No", "Yes"])
+    )
+
+    (record,) = read(path, telco_mapping)
+
+    assert record.contracts[0].monthly_fee_cents == 2985
+    assert record.renewals[0].result == "churned"
+
+
+def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path, telco_mapping):
+    path = tmp_path / "bom.csv"
+    path.write_text(HEADER + "\nA1,Male,0,1,One year,10,10,No,No\n", encoding="utf-8-sig")
+
+    (record,) = read(path, telco_mapping)
+
+    assert record.external_id == "A1"
+
+
+def test_rows_stream_in_file_order(write_csv):
+    path = write_csv("id", *(f"C{n}" for n in range(50)))
+
+    rows = read_mapped_rows(path, mapping_parse({"id": "id"}), as_of=AS_OF)
+
+    assert next(rows).external_id == "C0"
+    assert [record.external_id for record in rows] == [f"C{n}" for n in range(1, 50)]
+
+
+def test_mapping_dict_stays_usable_for_other_tests():
+    assert mapping_dict()["id"] == "customerID"
