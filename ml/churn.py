@@ -9,6 +9,7 @@ Artifacts are XGBoost's own UBJSON plus plain JSON: nothing is pickled.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,12 @@ class ArtifactError(RuntimeError):
 
 @dataclass(frozen=True)
 class Calibration:
-    """A monotone map from raw bag scores to calibrated probabilities (isotonic steps)."""
+    """A strictly increasing map from raw bag scores to calibrated probabilities.
+
+    Isotonic regression fits the steps; the map then runs linearly through the
+    centre of each step, so calibration keeps the ranking intact (flat steps
+    would tie customers the model tells apart and cost ROC AUC).
+    """
 
     x: tuple[float, ...]
     y: tuple[float, ...]
@@ -58,8 +64,32 @@ class Calibration:
 
     @classmethod
     def fit(cls, raw: np.ndarray, labels: np.ndarray) -> Calibration:
-        isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, labels)
-        return cls(x=tuple(map(float, isotonic.X_thresholds_)), y=tuple(map(float, isotonic.y_thresholds_)))
+        raw = np.asarray(raw, dtype=float)
+        fitted = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit_transform(raw, labels)
+        order = np.argsort(raw, kind="stable")
+        raw, fitted = raw[order], fitted[order]
+        # One knot per isotonic step: its mean score and its rate.
+        steps = np.flatnonzero(np.diff(fitted)) + 1
+        bounds = np.concatenate([[0], steps, [len(raw)]])
+        x = [float(raw[a:b].mean()) for a, b in itertools.pairwise(bounds)]
+        y = [float(fitted[a]) for a in bounds[:-1]]
+        x = [float(raw[0]), *x, float(raw[-1])]
+        y = [y[0], *y, y[-1]]
+        x, y = _strictly_increasing(x, y)
+        return cls(x=tuple(x), y=tuple(y))
+
+
+def _strictly_increasing(x: list[float], y: list[float]) -> tuple[list[float], list[float]]:
+    """Drop knots that do not move x forward (np.interp needs increasing x)."""
+    keep_x, keep_y = [x[0]], [y[0]]
+    for a, b in zip(x[1:], y[1:], strict=True):
+        if a > keep_x[-1]:
+            keep_x.append(a)
+            keep_y.append(b)
+    if len(keep_x) == 1:
+        keep_x.append(keep_x[0] + 1e-9)
+        keep_y.append(keep_y[0])
+    return keep_x, keep_y
 
 
 @dataclass

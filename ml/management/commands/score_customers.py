@@ -28,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Do not draw a progress bar.")
 
     def handle(self, *args, file: Path, mapping: Path, out: Path, no_progress: bool, **options):
+        file, mapping, out = Path(file), Path(mapping), Path(out)
         if not file.is_file():
             raise CommandError(f"no such file: {file}")
         started = time.perf_counter()
