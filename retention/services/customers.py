@@ -105,15 +105,16 @@ def _upsert_batch(records: Sequence[CustomerRecord], source: str) -> UpsertSumma
         if errors := record_errors(record):
             raise ValidationError({record.external_id: [f"{k}: {'; '.join(v)}" for k, v in errors.items()]})
     records = list({record.external_id: record for record in records}.values())  # last one wins
-    customers, summary = _upsert_customers(records)
-    _upsert_protected(records, customers)
-    summary.contracts = _upsert_contracts(records, customers)
-    summary.events = _insert_events(records, customers)
-    summary.renewals = _insert_renewals(records, customers, source)
+    ids, summary = _upsert_customers(records)
+    _upsert_protected(records, ids)
+    summary.contracts = _upsert_contracts(records, ids)
+    summary.events = _insert_events(records, ids)
+    summary.renewals = _insert_renewals(records, ids, source)
     return summary
 
 
-def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, Customer], UpsertSummary]:
+def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, int], UpsertSummary]:
+    """Store the customers; returns their primary keys by external id."""
     existing = Customer.objects.in_bulk([r.external_id for r in records], field_name="external_id")
     incoming = [
         Customer(external_id=r.external_id, **{name: getattr(r, name) for name in CUSTOMER_FIELDS}) for r in records
@@ -131,35 +132,37 @@ def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, Cust
             update_fields=[*CUSTOMER_FIELDS, "updated_at"],
         )
     unchanged = len(records) - len(new) - len(changed)
-    stored = (
-        existing
-        if not (new or changed)
-        else Customer.objects.in_bulk([r.external_id for r in records], field_name="external_id")
-    )
-    return stored, UpsertSummary(created=len(new), updated=len(changed), unchanged=unchanged)
+    if new:
+        ids = dict(
+            Customer.objects.filter(external_id__in=[r.external_id for r in records]).values_list("external_id", "pk")
+        )
+    else:
+        ids = {external_id: customer.pk for external_id, customer in existing.items()}
+    return ids, UpsertSummary(created=len(new), updated=len(changed), unchanged=unchanged)
 
 
 def _differs(stored, incoming, fields: list[str]) -> bool:
     return any(getattr(stored, name) != getattr(incoming, name) for name in fields)
 
 
-def _upsert_protected(records: Sequence[CustomerRecord], customers: dict[str, Customer]) -> None:
-    rows = [ProtectedAttributes(customer=customers[r.external_id], values=r.protected) for r in records if r.protected]
+def _upsert_protected(records: Sequence[CustomerRecord], ids: dict[str, int]) -> None:
+    rows = [ProtectedAttributes(customer_id=ids[r.external_id], values=r.protected) for r in records if r.protected]
     ProtectedAttributes.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["customer"], update_fields=["values"]
     )
 
 
-def _upsert_contracts(records: Sequence[CustomerRecord], customers: dict[str, Customer]) -> int:
-    ids = [customer.pk for customer in customers.values()]
-    existing = {(c.customer_id, c.start_date): c for c in Contract.objects.filter(customer_id__in=ids)}
+def _upsert_contracts(records: Sequence[CustomerRecord], ids: dict[str, int]) -> int:
+    existing = {(c.customer_id, c.start_date): c for c in Contract.objects.filter(customer_id__in=ids.values())}
     new, changed = [], []
     for record in records:
-        customer = customers[record.external_id]
+        customer_id = ids[record.external_id]
         for incoming in record.contracts:
-            contract = existing.get((customer.pk, incoming.start_date))
+            contract = existing.get((customer_id, incoming.start_date))
             if contract is None:
-                new.append(Contract(customer=customer, start_date=incoming.start_date, **_contract_values(incoming)))
+                new.append(
+                    Contract(customer_id=customer_id, start_date=incoming.start_date, **_contract_values(incoming))
+                )
             elif _differs(contract, incoming, CONTRACT_FIELDS):
                 for name, value in _contract_values(incoming).items():
                     setattr(contract, name, value)
@@ -174,20 +177,22 @@ def _contract_values(incoming) -> dict:
     return {name: getattr(incoming, name) for name in CONTRACT_FIELDS}
 
 
-def _insert_events(records: Sequence[CustomerRecord], customers: dict[str, Customer]) -> int:
-    ids = [customers[r.external_id].pk for r in records if r.events]
-    if not ids:
+def _insert_events(records: Sequence[CustomerRecord], ids: dict[str, int]) -> int:
+    with_events = [ids[r.external_id] for r in records if r.events]
+    if not with_events:
         return 0
-    seen = set(ServiceEvent.objects.filter(customer_id__in=ids).values_list("customer_id", "kind", "occurred_at"))
+    seen = set(
+        ServiceEvent.objects.filter(customer_id__in=with_events).values_list("customer_id", "kind", "occurred_at")
+    )
     new = []
     for record in records:
-        customer = customers[record.external_id]
+        customer_id = ids[record.external_id]
         for event in record.events:
-            if (customer.pk, event.kind, event.occurred_at) not in seen:
-                seen.add((customer.pk, event.kind, event.occurred_at))
+            if (customer_id, event.kind, event.occurred_at) not in seen:
+                seen.add((customer_id, event.kind, event.occurred_at))
                 new.append(
                     ServiceEvent(
-                        customer=customer,
+                        customer_id=customer_id,
                         kind=event.kind,
                         occurred_at=event.occurred_at,
                         value=event.value,
@@ -198,9 +203,9 @@ def _insert_events(records: Sequence[CustomerRecord], customers: dict[str, Custo
     return len(new)
 
 
-def _insert_renewals(records: Sequence[CustomerRecord], customers: dict[str, Customer], source: str) -> int:
+def _insert_renewals(records: Sequence[CustomerRecord], ids: dict[str, int], source: str) -> int:
     rows = [
-        RenewalResult(customer=customers[r.external_id], result=renewal.result, date=renewal.date, source=source)
+        RenewalResult(customer_id=ids[r.external_id], result=renewal.result, date=renewal.date, source=source)
         for r in records
         for renewal in r.renewals
     ]
