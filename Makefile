@@ -24,8 +24,8 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) manage.py prepare_demo
-	@trap 'kill 0' INT TERM EXIT; \
+	$(PY) manage.py prepare_demo --host $(HOST):$(PORT)
+	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(PY) -m celery -A config worker --loglevel=warning --concurrency=1 --without-heartbeat --without-gossip --without-mingle & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
