@@ -86,13 +86,13 @@ def fraction(name: str, *, default: float) -> float:
 
 def embedded_broker_options(data: Path) -> dict:
     """Transport options for kombu's filesystem broker: a queue folder needing no server."""
-    queue = data / "broker" / "queue"
-    processed = data / "broker" / "processed"
-    queue.mkdir(parents=True, exist_ok=True)
-    processed.mkdir(parents=True, exist_ok=True)
+    folders = {name: data / "broker" / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
     return {
-        "data_folder_in": str(queue),
-        "data_folder_out": str(queue),
-        "processed_folder": str(processed),
+        "data_folder_in": str(folders["queue"]),
+        "data_folder_out": str(folders["queue"]),
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),
         "store_processed": False,
     }
