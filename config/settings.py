@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "retention",
     "ml",
@@ -116,12 +117,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "retention.api.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        "api_client": cfg.env.str("API_RATE", default="600/minute"),
+        "api_client_bulk": cfg.env.str("API_BULK_RATE", default="60/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retention decision service API",
     "DESCRIPTION": "Churn risk, fair counter-offers and outcome logging for CRM systems.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "OutcomeResultEnum": "retention.services.outcomes.OUTCOME_RESULTS",
+        "RenewalResultEnum": "retention.models.RenewalResult.Result",
+    },
 }
 
 CELERY_BROKER_URL = cfg.env.str("CELERY_BROKER_URL", default="filesystem://")

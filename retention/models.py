@@ -351,3 +351,38 @@ class RenewalResult(ImmutableModel):
 
     def __str__(self) -> str:
         return f"{self.result} on {self.date}"
+
+
+class ScoringJob(models.Model):
+    """A batch scoring run for an API client: churn probabilities of many customers, written to a CSV file.
+
+    Written only by retention.services.scoring_jobs; the Celery task fills in progress and the result.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    api_client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="scoring_jobs")
+    customer_ids = models.JSONField(
+        null=True, blank=True, help_text="External ids to score, in order; null scores every customer."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Rows the result will have.")
+    scored = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0, help_text="Requested ids with no stored customer.")
+    model_version = models.CharField(max_length=50, blank=True)
+    result_file = models.CharField(max_length=300, blank=True, help_text="The result CSV, relative to DATA_DIR.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"scoring job {self.pk} ({self.status})"

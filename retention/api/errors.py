@@ -1,29 +1,106 @@
-"""Every API error as JSON: {"error": {"code", "message", "fields"?}}."""
+"""Every API error as JSON: {"error": {"code", "message", "fields"?, "records"?}}.
+
+`fields` maps an input field to its problems; `records` lists the invalid records of a bulk request
+by position. Throttled responses keep DRF's Retry-After header.
+"""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, status
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler
 
 
 def json_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        exc = exceptions.ValidationError(django_error_fields(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = exception_handler(exc, context)
     if response is None:
         return None
-    code = getattr(exc, "default_code", "error")
     if isinstance(exc, exceptions.ValidationError):
-        body = {"error": {"code": "invalid", "message": "The request is not valid.", "fields": response.data}}
+        body = {"code": "invalid", "message": "The request is not valid.", "fields": response.data}
     else:
         detail = response.data.get("detail", response.data) if isinstance(response.data, dict) else response.data
-        body = {"error": {"code": code, "message": str(detail)}}
-    response.data = body
+        body = {"code": _code(exc), "message": str(detail)}
+    body.update(getattr(exc, "extra", None) or {})
+    response.data = {"error": body}
     return response
 
 
+def django_error_fields(error: DjangoValidationError) -> dict[str, list[str]]:
+    """A Django ValidationError as field -> messages; errors without a field come under "non_field_errors"."""
+    if hasattr(error, "error_dict"):
+        return error.message_dict
+    return {"non_field_errors": error.messages}
+
+
+def _code(exc) -> str:
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+    return codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
+
+
+def not_found_json(request, exception=None) -> JsonResponse:
+    """Any path under the API that names no operation: a JSON 404 like every other API error."""
+    body = {"error": {"code": "not_found", "message": f"no API operation at {request.path}"}}
+    return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
+
+
 class Unprocessable(exceptions.APIException):
+    """Well formed, but the data cannot be used: an unknown reference, a rule of the domain, no trained model."""
+
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "The request is well formed but cannot be processed."
     default_code = "unprocessable"
+
+    def __init__(self, detail=None, *, fields: dict | None = None) -> None:
+        super().__init__(detail)
+        self.extra = {"fields": fields} if fields else {}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with an earlier one."
+    default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request is larger than this operation accepts."
+    default_code = "too_large"
+
+
+class InvalidRecords(exceptions.APIException):
+    """Some records of a bulk request are invalid; the response lists each one and nothing is stored."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid_records"
+
+    def __init__(self, records: list[dict], *, received: int) -> None:
+        super().__init__(f"{len(records)} of {received} records are not valid; nothing was stored.")
+        self.extra = {"records": records}
+
+
+# --- how errors look in the OpenAPI schema --------------------------------------------------------------------
+
+
+class InvalidRecordOutput(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the record in the request, from 0.")
+    external_id = serializers.CharField(allow_null=True)
+    fields = serializers.JSONField(help_text="Per field, what is wrong; nested for contracts and events.")
+
+
+class ErrorBodyOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable: invalid, not_found, conflict, throttled, ...")
+    message = serializers.CharField()
+    fields = serializers.JSONField(required=False, help_text="Per input field, what is wrong with it.")
+    records = InvalidRecordOutput(many=True, required=False, help_text="Bulk requests: every invalid record.")
+
+
+class ErrorOutput(serializers.Serializer):
+    error = ErrorBodyOutput()

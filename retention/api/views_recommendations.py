@@ -7,10 +7,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ml.registry import NoChampion
+from retention.api.base import ApiView
 from retention.api.errors import Unprocessable
+from retention.api.schema import WRITE_ERRORS, responses
 from retention.models import Customer, Decision
 from retention.services.decisions import decision_create
 
@@ -98,11 +99,13 @@ def recommendation_json(decision: Decision, *, language: str, limit: int) -> dic
     }
 
 
-class RecommendationCreateView(APIView):
+class RecommendationCreateView(ApiView):
     required_scope = "score"
 
     @extend_schema(
-        request=RecommendationInput, responses={201: RecommendationOutput}, operation_id="recommendations_create"
+        request=RecommendationInput,
+        responses=responses({201: RecommendationOutput}, *WRITE_ERRORS, 404, 422),
+        operation_id="recommendations_create",
     )
     def post(self, request):
         data = RecommendationInput(data=request.data)

@@ -1,5 +1,6 @@
-"""Writes of customers and their history: the only place that stores Customer, Contract, ServiceEvent
-and RenewalResult rows from outside data (CRM files, the API, the simulator)."""
+"""Writes of customers and their history: the only place that stores Customer, Contract and ServiceEvent rows
+from outside data (CRM files, the API, the simulator), and renewal results that arrive with them
+(results reported on their own go through retention.services.renewals)."""
 
 from __future__ import annotations
 
@@ -169,7 +170,10 @@ def _upsert_contracts(records: Sequence[CustomerRecord], ids: dict[str, int]) ->
                 changed.append(contract)
     Contract.objects.bulk_create(new)
     if changed:
-        Contract.objects.bulk_update(changed, CONTRACT_FIELDS, batch_size=200)
+        # An upsert on the primary key: one statement instead of bulk_update's per-field CASE expressions.
+        Contract.objects.bulk_create(
+            changed, update_conflicts=True, unique_fields=["id"], update_fields=CONTRACT_FIELDS
+        )
     return len(new) + len(changed)
 
 

@@ -1,0 +1,45 @@
+"""What every operation of the CRM API shares: token authentication, scopes and per-client throttling."""
+
+from __future__ import annotations
+
+from rest_framework.views import APIView
+
+from retention.api.errors import PayloadTooLarge
+from retention.api.throttling import ApiClientBulkThrottle, ApiClientThrottle
+
+MAX_BODY_BYTES = 1_000_000
+# 10,000 customer records with their contracts and events, or a scoring job naming millions of customers.
+MAX_BULK_BODY_BYTES = 50_000_000
+
+
+class ApiView(APIView):
+    """One operation of the CRM API. Subclasses name the scope they need in `required_scope`."""
+
+    throttle_classes = [ApiClientThrottle]
+    max_body_bytes = MAX_BODY_BYTES
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # DRF parses the body straight from the stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE.
+        if _content_length(request) > self.max_body_bytes:
+            raise PayloadTooLarge(f"the body is larger than {self.max_body_bytes:,} bytes")
+
+
+class BulkApiView(ApiView):
+    """An operation on thousands of rows: it also counts against the smaller bulk allowance."""
+
+    throttle_classes = [ApiClientThrottle, ApiClientBulkThrottle]
+    max_body_bytes = MAX_BULK_BODY_BYTES
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def query_values(request) -> dict[str, str]:
+    """Query parameters as a plain dict: serializers treat a QueryDict as an HTML form, where a missing
+    boolean means false, but a missing filter must mean "no filter"."""
+    return request.query_params.dict()

@@ -1,0 +1,264 @@
+"""The customer record of the bulk API: its fields, their checks, and its translation into a CustomerRecord.
+
+The fields are those of a CRM file mapping (see retention/mapping.py): the core fields, `attributes`
+that become model features, `protected` attributes kept only for fairness reports, plus the contract
+history and service events. Amounts come in euros, as a number or a string ("29.95"); dates as ISO 8601.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ml.features import DAYS_PER_MONTH
+from retention.models import Contract, Customer, ServiceEvent
+from retention.records import ContractRecord, CustomerRecord, EventRecord
+
+FIRST_DATE = dt.date(1900, 1, 1)
+LAST_DATE = dt.date(2100, 12, 31)
+MAX_ATTRIBUTES = 200
+MAX_ATTRIBUTE_KEY = 100
+MAX_ATTRIBUTE_TEXT = 1_000
+# Integers beyond 2**53 lose precision in most JSON readers; a model feature has no use for them.
+MAX_EXACT_INTEGER = 2**53
+MAX_CONTRACTS = 100
+MAX_EVENTS = 1_000
+MAX_TENURE_MONTHS = 1_200
+MAX_EVENT_VALUE = 1_000_000
+SCALAR_SCHEMA = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True}
+
+
+class BoundedDateField(serializers.DateField):
+    """An ISO 8601 date between 1900 and 2100: anything else is a typo in the CRM."""
+
+    def to_internal_value(self, value) -> dt.date:
+        day = super().to_internal_value(value)
+        if not FIRST_DATE <= day <= LAST_DATE:
+            raise serializers.ValidationError(f"must be between {FIRST_DATE} and {LAST_DATE}")
+        return day
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 moment with its UTC offset, returned in UTC; a time without an offset is ambiguous."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(default_timezone=dt.UTC, **kwargs)
+
+    def to_internal_value(self, value) -> dt.datetime:
+        if isinstance(value, str) and _is_naive(value):
+            raise serializers.ValidationError("needs a UTC offset, e.g. 2024-03-31T14:05:00+02:00 or ...Z")
+        moment = super().to_internal_value(value)
+        if not FIRST_DATE.year <= moment.year <= LAST_DATE.year:
+            raise serializers.ValidationError(f"must be between {FIRST_DATE.year} and {LAST_DATE.year}")
+        return moment
+
+
+def _is_naive(text: str) -> bool:
+    try:
+        parsed = parse_datetime(text)
+    except ValueError:
+        return False  # well formed but impossible (e.g. 30 February): the field itself reports it
+    return parsed is not None and timezone.is_naive(parsed)
+
+
+class EurosField(serializers.DecimalField):
+    """An amount in euros with at most two decimals, as a JSON number or string."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_digits=9, decimal_places=2, min_value=Decimal(0), coerce_to_string=False, **kwargs)
+
+
+def euros_to_cents(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def text_field(max_length: int, **kwargs) -> serializers.CharField:
+    """Optional text: missing, null and "" all mean not known."""
+    return serializers.CharField(max_length=max_length, allow_blank=True, allow_null=True, default="", **kwargs)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": SCALAR_SCHEMA})
+class ScalarMapField(serializers.Field):
+    """A JSON object of plain values (text, numbers, true/false, null): one model feature per key."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("default", dict)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> dict:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be an object of names and plain values")
+        if len(data) > MAX_ATTRIBUTES:
+            raise serializers.ValidationError(f"at most {MAX_ATTRIBUTES} names")
+        problems = [problem for key, value in data.items() if (problem := _scalar_problem(key, value))]
+        if problems:
+            raise serializers.ValidationError(problems)
+        return dict(data)
+
+    def to_representation(self, value) -> dict:
+        return value
+
+
+def _scalar_problem(key: str, value: object) -> str:
+    if not key or len(key) > MAX_ATTRIBUTE_KEY or not storable_text(key):
+        return f"name {key[:40]!r} must be 1 to {MAX_ATTRIBUTE_KEY} characters of text"
+    if value is None or isinstance(value, bool):
+        return ""
+    if isinstance(value, int):
+        return "" if abs(value) <= MAX_EXACT_INTEGER else f"{key}: integer too large"
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"{key}: must be a finite number"
+    if isinstance(value, str):
+        return "" if len(value) <= MAX_ATTRIBUTE_TEXT and storable_text(value) else f"{key}: text too long or unusable"
+    return f"{key}: must be text, a number, true/false or null, not a list or object"
+
+
+def storable_text(text: str) -> bool:
+    """No NUL characters (PostgreSQL refuses them) and no lone surrogates (no encoding can store them)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class ContractInput(serializers.Serializer):
+    monthly_fee = EurosField(help_text="What the contract costs a month before any discount, in euros.")
+    bundle = text_field(50, help_text="Tariff code of the bundle.")
+    contract_type = text_field(50)
+    start_date = BoundedDateField(required=False, allow_null=True, default=None)
+    end_date = BoundedDateField(required=False, allow_null=True, default=None)
+    discount = EurosField(required=False, default=Decimal(0), help_text="Monthly discount running, in euros.")
+    discount_end = BoundedDateField(required=False, allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=Contract.Status.choices, default=Contract.Status.ACTIVE)
+
+
+class EventInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ServiceEvent.Kind.choices)
+    occurred_at = AwareDateTimeField(help_text="With its UTC offset.")
+    value = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=-MAX_EVENT_VALUE,
+        max_value=MAX_EVENT_VALUE,
+        help_text="NPS score 0-10, or outage hours.",
+    )
+    note = text_field(300)
+
+
+class CustomerRecordInput(serializers.Serializer):
+    """One customer. Every record replaces the stored core fields of the customer with the same external_id;
+    contracts are matched by start date and events by kind and time, so sending a record again changes nothing."""
+
+    external_id = serializers.CharField(max_length=100, help_text="The CRM's id of the customer.")
+    display_name = text_field(200)
+    phone = text_field(40)
+    segment = serializers.ChoiceField(choices=Customer.Segment.choices, default=Customer.Segment.CONSUMER)
+    value_tier = serializers.ChoiceField(
+        choices=Customer.ValueTier.choices, allow_blank=True, allow_null=True, default=""
+    )
+    signup_date = BoundedDateField(required=False, allow_null=True, default=None)
+    tenure_months = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=MAX_TENURE_MONTHS,
+        help_text="Months as a customer, counted back from today when no signup_date is given.",
+    )
+    monthly_fee = EurosField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The current contract's monthly fee in euros; with contract_type and contract_end it describes "
+        "the current contract. Leave it out when `contracts` lists the contracts.",
+    )
+    contract_type = text_field(50)
+    contract_end = BoundedDateField(required=False, allow_null=True, default=None)
+    products = serializers.ListField(
+        child=serializers.CharField(max_length=30), max_length=20, default=list, help_text="e.g. internet, tv, mobile"
+    )
+    region = text_field(100)
+    attributes = ScalarMapField(required=False, help_text="Any other CRM fields; each one is a model feature.")
+    protected = ScalarMapField(
+        required=False, help_text="Protected attributes (age, gender, ...): only for fairness reports, never a feature."
+    )
+    contracts = ContractInput(many=True, required=False, default=list, max_length=MAX_CONTRACTS)
+    events = EventInput(many=True, required=False, default=list, max_length=MAX_EVENTS)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and (unknown := sorted(str(key) for key in data if key not in self.fields)):
+            raise serializers.ValidationError(
+                {key: [f"is not a field of a customer record (known: {', '.join(self.fields)})"] for key in unknown}
+            )
+        return super().to_internal_value(data)
+
+    def validate(self, data: dict) -> dict:
+        if data["monthly_fee"] is None and (data["contract_type"] or data["contract_end"]):
+            raise serializers.ValidationError({"monthly_fee": ["is needed with contract_type or contract_end"]})
+        if data["monthly_fee"] is not None and data["contracts"]:
+            raise serializers.ValidationError(
+                {"contracts": ["give the current contract either as monthly_fee or in contracts, not both"]}
+            )
+        if data["signup_date"] and data["signup_date"] > timezone.localdate():
+            raise serializers.ValidationError({"signup_date": ["is in the future"]})
+        return data
+
+
+def customer_record(values: dict, *, today: dt.date) -> CustomerRecord:
+    """A validated CustomerRecordInput as the record `customers_upsert` stores."""
+    return CustomerRecord(
+        external_id=values["external_id"],
+        display_name=values["display_name"] or "",
+        phone=values["phone"] or "",
+        segment=values["segment"],
+        value_tier=values["value_tier"] or "",
+        signup_date=values["signup_date"] or _signup_from_tenure(values["tenure_months"], today),
+        region=values["region"] or "",
+        products=list(dict.fromkeys(product.strip().lower() for product in values["products"] if product.strip())),
+        attributes=values["attributes"],
+        protected=values["protected"],
+        contracts=_contracts(values),
+        events=[
+            EventRecord(kind=e["kind"], occurred_at=e["occurred_at"], value=e["value"], note=e["note"] or "")
+            for e in values["events"]
+        ],
+    )
+
+
+def _signup_from_tenure(months: float | None, today: dt.date) -> dt.date | None:
+    # The same month length the feature function uses, so tenure comes back as it was sent.
+    return None if months is None else today - dt.timedelta(days=round(months * DAYS_PER_MONTH))
+
+
+def _contracts(values: dict) -> list[ContractRecord]:
+    if values["monthly_fee"] is not None:
+        return [
+            ContractRecord(
+                monthly_fee_cents=euros_to_cents(values["monthly_fee"]),
+                contract_type=values["contract_type"] or "",
+                end_date=values["contract_end"],
+            )
+        ]
+    return [
+        ContractRecord(
+            monthly_fee_cents=euros_to_cents(c["monthly_fee"]),
+            bundle=c["bundle"] or "",
+            contract_type=c["contract_type"] or "",
+            start_date=c["start_date"],
+            end_date=c["end_date"],
+            discount_cents=euros_to_cents(c["discount"]),
+            discount_end=c["discount_end"],
+            status=c["status"],
+        )
+        for c in values["contracts"]
+    ]

@@ -1,0 +1,56 @@
+"""How the API describes itself in OpenAPI: the token scheme and the error responses of each operation."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from retention.api.errors import ErrorOutput
+
+ERROR_DESCRIPTIONS = {
+    400: "The request is not valid: `fields` (or `records`) says what is wrong.",
+    401: "No token, or an unknown or inactive one.",
+    403: "This API client lacks the scope the operation needs.",
+    404: "Not found.",
+    409: "The Idempotency-Key was used before with a different body.",
+    413: "Too many records or ids in one request, or too large a body.",
+    415: "The body is not JSON.",
+    422: "Well formed but unusable: unknown references, a rule of the domain, or no trained model.",
+    429: "Too many requests from this API client; Retry-After says how many seconds to wait.",
+}
+READ_ERRORS = (401, 403, 429)
+WRITE_ERRORS = (400, 401, 403, 413, 415, 429)
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "retention.api.auth.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`, the key printed once by `manage.py create_api_client`.",
+        }
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorOutput, description=ERROR_DESCRIPTIONS[code]) for code in statuses}
+
+
+def responses(success: dict, *statuses: int) -> dict:
+    """An operation's success responses plus the errors it can answer with."""
+    return {**success, **error_responses(*statuses)}
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    name="Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=True,
+    type=str,
+    description=(
+        "A key unique to this outcome (at most 80 characters), e.g. a UUID. Sending the same key again returns "
+        "the first response and stores nothing new; the same key with a different body is refused with 409."
+    ),
+)

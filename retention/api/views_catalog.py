@@ -1,0 +1,118 @@
+"""GET /api/v1/offers/ (the offer catalog) and GET /api/v1/models/ (the model registry)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+
+from ml.models import ModelVersion
+from retention.api.base import ApiView, query_values
+from retention.api.pagination import CodePagination, NewestFirstPagination
+from retention.api.schema import READ_ERRORS, responses
+from retention.models import Offer
+from retention.selectors.api import (
+    FALLBACK_TYPICAL_MONTHLY_FEE_CENTS,
+    model_versions_listed,
+    offers_listed,
+    typical_monthly_fee_cents,
+)
+from retention.selectors.catalog import offer_spec
+
+
+class OfferFilterInput(serializers.Serializer):
+    active = serializers.BooleanField(required=False, help_text="true: only offers that can be made today.")
+    language = serializers.ChoiceField(choices=["nl", "en"], required=False, default="nl")
+
+
+class CatalogOfferOutput(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Offer.Kind.choices)
+    terms = serializers.CharField()
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=False)
+    duration_months = serializers.IntegerField()
+    fixed_cost_cents = serializers.IntegerField()
+    cost_cents = serializers.IntegerField(help_text="What the offer costs for a customer paying the typical fee.")
+    typical_monthly_fee_cents = serializers.IntegerField(help_text="The fee `cost_cents` assumes.")
+    authority_level = serializers.IntegerField(help_text="Lowest authority level that may make the offer.")
+    active = serializers.BooleanField(help_text="Switched on and within its dates today.")
+    active_from = serializers.DateField(allow_null=True)
+    active_until = serializers.DateField(allow_null=True)
+
+
+def offer_json(offer: Offer, *, language: str, typical_fee_cents: int) -> dict:
+    return {
+        "code": offer.code,
+        "title": getattr(offer, f"title_{language}"),
+        "kind": offer.kind,
+        "terms": getattr(offer, f"terms_{language}"),
+        "discount_percent": offer.discount_percent,
+        "duration_months": offer.duration_months,
+        "fixed_cost_cents": offer.fixed_cost_cents,
+        "cost_cents": offer_spec(offer).cost_cents(typical_fee_cents),
+        "typical_monthly_fee_cents": typical_fee_cents,
+        "authority_level": offer.authority_level,
+        "active": offer.currently_active,
+        "active_from": offer.active_from,
+        "active_until": offer.active_until,
+    }
+
+
+class OfferListView(ApiView):
+    required_scope = "read"
+    pagination_class = CodePagination
+
+    @extend_schema(
+        parameters=[OfferFilterInput],
+        responses=responses({200: CatalogOfferOutput(many=True)}, 400, *READ_ERRORS),
+        operation_id="offers_list",
+        description=(
+            "Every offer of the catalog by code. `cost_cents` is for a typical customer: one paying the median "
+            "monthly fee of the active contracts, or "
+            f"{FALLBACK_TYPICAL_MONTHLY_FEE_CENTS} cents while there are none."
+        ),
+    )
+    def get(self, request):
+        filters = OfferFilterInput(data=query_values(request))
+        filters.is_valid(raise_exception=True)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(offers_listed(active=filters.validated_data.get("active")), request, self)
+        fee = typical_monthly_fee_cents()
+        language = filters.validated_data["language"]
+        body = [offer_json(offer, language=language, typical_fee_cents=fee) for offer in page]
+        return paginator.get_paginated_response(CatalogOfferOutput(body, many=True).data)
+
+
+class ModelFilterInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ModelVersion.Kind.choices, required=False)
+    status = serializers.ChoiceField(choices=ModelVersion.Status.choices, required=False)
+
+
+class ModelVersionOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ModelVersion.Kind.choices)
+    version = serializers.IntegerField()
+    label = serializers.CharField()
+    status = serializers.ChoiceField(choices=ModelVersion.Status.choices)
+    metrics = serializers.DictField(help_text="Holdout metrics, e.g. auc, brier.")
+    training_window = serializers.DictField(help_text="The period the training rows come from.")
+    training_rows = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    promoted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ModelVersionListView(ApiView):
+    required_scope = "read"
+    pagination_class = NewestFirstPagination
+
+    @extend_schema(
+        parameters=[ModelFilterInput],
+        responses=responses({200: ModelVersionOutput(many=True)}, 400, *READ_ERRORS),
+        operation_id="models_list",
+        description="Every registered model version, newest first.",
+    )
+    def get(self, request):
+        filters = ModelFilterInput(data=query_values(request))
+        filters.is_valid(raise_exception=True)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(model_versions_listed(**filters.validated_data), request, view=self)
+        return paginator.get_paginated_response(ModelVersionOutput(page, many=True).data)

@@ -1,0 +1,152 @@
+"""POST /api/v1/customers/bulk/ (upsert up to 10,000 customers, all or nothing) and GET /api/v1/customers/{id}/."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+
+from retention.api.base import ApiView, BulkApiView
+from retention.api.customer_input import CustomerRecordInput, customer_record
+from retention.api.errors import InvalidRecords, PayloadTooLarge
+from retention.api.schema import READ_ERRORS, WRITE_ERRORS, responses
+from retention.models import RenewalResult
+from retention.records import CustomerRecord
+from retention.selectors.api import customer_with_latest_risk
+from retention.services.customers import customers_upsert, record_errors
+
+MAX_RECORDS = 10_000
+
+
+class CustomerBulkInput(serializers.Serializer):
+    customers = CustomerRecordInput(many=True, allow_empty=False, max_length=MAX_RECORDS)
+
+
+class CustomerBulkOutput(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    contracts = serializers.IntegerField(help_text="Contracts created or changed.")
+    events = serializers.IntegerField(help_text="Service events added.")
+
+
+class CustomerBulkUpsertView(BulkApiView):
+    required_scope = "write_customers"
+
+    @extend_schema(
+        request=CustomerBulkInput,
+        responses=responses({200: CustomerBulkOutput}, *WRITE_ERRORS),
+        operation_id="customers_bulk_upsert",
+        description=(
+            f"Create or update up to {MAX_RECORDS:,} customers by external_id. All or nothing: when any record is "
+            "invalid the answer is 400 listing every invalid record, and nothing is stored. A record repeated in "
+            "one request: the last one wins."
+        ),
+    )
+    def post(self, request):
+        items = _record_items(request.data)
+        records = _valid_records(items)
+        with transaction.atomic():  # customers_upsert commits per batch; one outer transaction makes it all or none
+            summary = customers_upsert(records=records, source=RenewalResult.Source.CRM)
+        body = {
+            "received": len(records),
+            "created": summary.created,
+            "updated": summary.updated,
+            "unchanged": summary.unchanged,
+            "contracts": summary.contracts,
+            "events": summary.events,
+        }
+        return Response(CustomerBulkOutput(body).data)
+
+
+def _record_items(data) -> list:
+    """The list of records, refused at once when the envelope is wrong or holds too many."""
+    items = data.get("customers") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ValidationError({"customers": ["expected a list of customer records"]})
+    if len(items) > MAX_RECORDS:
+        raise PayloadTooLarge(f"{len(items):,} records; send at most {MAX_RECORDS:,} per request")
+    if not items:
+        raise ValidationError({"customers": ["the list is empty"]})
+    return items
+
+
+def _valid_records(items: list) -> list[CustomerRecord]:
+    """Every record checked; when any is invalid, InvalidRecords lists each one with its field errors."""
+    checker = CustomerRecordInput()
+    today = timezone.localdate()
+    records, invalid = [], []
+    for index, item in enumerate(items):
+        try:
+            record = customer_record(checker.run_validation(item), today=today)
+        except serializers.ValidationError as error:
+            invalid.append(_invalid(index, item, error.detail))
+            continue
+        if problems := record_errors(record):
+            invalid.append(_invalid(index, item, problems))
+        records.append(record)
+    if invalid:
+        raise InvalidRecords(invalid, received=len(items))
+    return records
+
+
+def _invalid(index: int, item: object, fields) -> dict:
+    external_id = item.get("external_id") if isinstance(item, dict) else None
+    if not isinstance(fields, dict):
+        fields = {"non_field_errors": fields}
+    return {"index": index, "external_id": str(external_id) if external_id is not None else None, "fields": fields}
+
+
+class LatestRiskOutput(serializers.Serializer):
+    recommendation_id = serializers.UUIDField()
+    churn_probability = serializers.FloatField()
+    risk_band = serializers.ChoiceField(choices=["low", "medium", "high"])
+    created_at = serializers.DateTimeField()
+
+
+class CustomerOutput(serializers.Serializer):
+    external_id = serializers.CharField()
+    display_name = serializers.CharField()
+    phone = serializers.CharField()
+    segment = serializers.CharField()
+    value_tier = serializers.CharField()
+    signup_date = serializers.DateField(allow_null=True)
+    region = serializers.CharField()
+    products = serializers.ListField(child=serializers.CharField())
+    attributes = serializers.DictField(help_text="The CRM fields kept as model features.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    latest_risk = LatestRiskOutput(allow_null=True, help_text="From the newest recommendation; null before any.")
+
+
+SHOWN_FIELDS = [name for name in CustomerOutput._declared_fields if name != "latest_risk"]
+
+
+class CustomerDetailView(ApiView):
+    required_scope = "read"
+
+    @extend_schema(
+        responses=responses({200: CustomerOutput}, *READ_ERRORS, 404),
+        operation_id="customers_retrieve",
+    )
+    def get(self, request, external_id: str):
+        customer = customer_with_latest_risk(external_id=external_id)
+        if customer is None:
+            raise NotFound(f"no customer with external id {external_id!r}")
+        return Response(CustomerOutput(_customer_json(customer)).data)
+
+
+def _customer_json(customer) -> dict:
+    latest = None
+    if customer.latest_decision_id is not None:
+        latest = {
+            "recommendation_id": customer.latest_decision_id,
+            "churn_probability": round(customer.latest_churn_probability, 4),
+            "risk_band": customer.latest_risk_band,
+            "created_at": customer.latest_decided_at,
+        }
+    return {**{name: getattr(customer, name) for name in SHOWN_FIELDS}, "latest_risk": latest}

@@ -1,0 +1,81 @@
+"""GET /api/v1/decisions/: the decision log with each decision's latest action, filtered and paged."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+
+from retention.api.base import ApiView, query_values
+from retention.api.pagination import NewestFirstPagination
+from retention.api.schema import READ_ERRORS, responses
+from retention.models import Decision, DecisionAction
+from retention.selectors.api import NO_OUTCOME, DecisionFilters, decisions_for_review
+
+OUTCOME_CHOICES = [*DecisionAction.Kind.values, NO_OUTCOME]
+
+
+class DecisionFilterInput(serializers.Serializer):
+    agent = serializers.CharField(required=False, max_length=150, help_text="Username of the deciding agent.")
+    customer_id = serializers.CharField(required=False, max_length=100, help_text="The customer's external id.")
+    date_from = serializers.DateField(required=False, help_text="First day, in the service's time zone.")
+    date_to = serializers.DateField(required=False, help_text="Last day, included.")
+    outcome = serializers.ChoiceField(
+        choices=OUTCOME_CHOICES, required=False, help_text="Kind of the latest action; `none` for no action yet."
+    )
+    offer = serializers.CharField(required=False, max_length=50, help_text="An action names this offer.")
+    recommended_offer = serializers.CharField(required=False, max_length=50)
+    override = serializers.BooleanField(
+        required=False, help_text="true: an action gave a reason for not following the recommendation."
+    )
+
+    def validate(self, data: dict) -> dict:
+        if data.get("date_from") and data.get("date_to") and data["date_to"] < data["date_from"]:
+            raise serializers.ValidationError({"date_to": ["is before date_from"]})
+        return data
+
+
+class DecisionOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    customer_id = serializers.CharField(source="customer.external_id")
+    agent = serializers.CharField(source="agent.username", allow_null=True, default=None)
+    api_client = serializers.CharField(source="api_client.name", allow_null=True, default=None)
+    team = serializers.CharField(source="team.name", allow_null=True, default=None)
+    channel = serializers.ChoiceField(choices=Decision.Channel.choices)
+    reason = serializers.CharField()
+    churn_probability = serializers.FloatField()
+    risk_band = serializers.ChoiceField(choices=["low", "medium", "high"])
+    recommended_offer = serializers.CharField(source="recommended_offer_code", allow_null=True)
+    model_version = serializers.CharField(source="model_versions.churn")
+    policy_version = serializers.IntegerField()
+    explored = serializers.BooleanField(help_text="The recommendation was an exploration pick, not the top offer.")
+    outcome = serializers.ChoiceField(choices=DecisionAction.Kind.choices, allow_null=True)
+    outcome_offer = serializers.CharField(allow_null=True)
+    outcome_at = serializers.DateTimeField(allow_null=True)
+    override_reason = serializers.ChoiceField(choices=DecisionAction.OverrideReason.choices, allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, decision):
+        body = super().to_representation(decision)
+        # Empty codes are stored as "", but mean "none".
+        for name in ("recommended_offer", "outcome_offer", "override_reason"):
+            body[name] = body[name] or None
+        return body
+
+
+class DecisionListView(ApiView):
+    required_scope = "read"
+    pagination_class = NewestFirstPagination
+
+    @extend_schema(
+        parameters=[DecisionFilterInput],
+        responses=responses({200: DecisionOutput(many=True)}, 400, *READ_ERRORS),
+        operation_id="decisions_list",
+        description="Newest first, paged by cursor (`next`/`previous` links; `page_size` up to 500).",
+    )
+    def get(self, request):
+        filters = DecisionFilterInput(data=query_values(request))
+        filters.is_valid(raise_exception=True)
+        decisions = decisions_for_review(filters=DecisionFilters(**filters.validated_data))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(decisions, request, view=self)
+        return paginator.get_paginated_response(DecisionOutput(page, many=True).data)

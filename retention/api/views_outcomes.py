@@ -1,0 +1,111 @@
+"""POST /api/v1/outcomes/: what happened to a recommendation, recorded once per Idempotency-Key."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+
+from retention.api.base import ApiView
+from retention.api.errors import Conflict, Unprocessable, django_error_fields
+from retention.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
+from retention.models import Decision, DecisionAction
+from retention.services.outcomes import MAX_CLIENT_KEY_LENGTH, OUTCOME_RESULTS, IdempotencyConflict, outcome_record
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Tells a client that this answer is the stored first one, not a new write.
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+class OutcomeInput(serializers.Serializer):
+    recommendation_id = serializers.UUIDField(help_text="The `id` of the recommendation the outcome is about.")
+    offer_code = serializers.CharField(
+        max_length=50, allow_null=True, allow_blank=True, help_text="The offer it is about; null for no offer."
+    )
+    result = serializers.ChoiceField(choices=OUTCOME_RESULTS)
+    agent = serializers.CharField(
+        max_length=150, required=False, allow_null=True, default=None, help_text="Username of the agent on the call."
+    )
+
+    def validate_agent(self, username):
+        if username is None:
+            return None
+        agent = get_user_model().objects.filter(username=username, is_active=True).first()
+        if agent is None:
+            raise serializers.ValidationError(f"no active agent named {username!r}")
+        return agent
+
+
+class OutcomeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    recommendation_id = serializers.UUIDField()
+    offer_code = serializers.CharField(allow_null=True)
+    result = serializers.ChoiceField(choices=OUTCOME_RESULTS)
+    agent = serializers.CharField(allow_null=True)
+    cost_cents = serializers.IntegerField(help_text="What the accepted offer costs; 0 otherwise.")
+    created_at = serializers.DateTimeField()
+
+
+def outcome_json(action: DecisionAction) -> dict:
+    """The answer is built from the stored row alone, so every replay gets exactly the first answer."""
+    return {
+        "id": action.pk,
+        "recommendation_id": action.decision_id,
+        "offer_code": action.offer_code or None,
+        "result": action.kind,
+        "agent": action.agent.get_username() if action.agent else None,
+        "cost_cents": action.cost_cents,
+        "created_at": action.created_at,
+    }
+
+
+class OutcomeCreateView(ApiView):
+    required_scope = "write_outcomes"
+
+    @extend_schema(
+        request=OutcomeInput,
+        parameters=[IDEMPOTENCY_KEY],
+        responses=responses({201: OutcomeOutput}, *WRITE_ERRORS, 404, 409, 422),
+        operation_id="outcomes_create",
+        description=(
+            "Appends the outcome to the recommendation's log. A replay with the same Idempotency-Key and body "
+            "returns the first answer (201, same body, header Idempotent-Replayed: true) and stores nothing."
+        ),
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        data = OutcomeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        decision = Decision.objects.filter(pk=values["recommendation_id"]).defer("features").first()
+        if decision is None:
+            raise NotFound(f"no recommendation with id {values['recommendation_id']}")
+        try:
+            recorded = outcome_record(
+                decision=decision,
+                result=values["result"],
+                offer_code=values["offer_code"] or "",
+                agent=values["agent"],
+                api_client=request.auth,
+                idempotency_key=key,
+            )
+        except IdempotencyConflict as error:
+            raise Conflict(str(error)) from error
+        except DjangoValidationError as error:
+            fields = django_error_fields(error)
+            raise Unprocessable("The outcome does not fit the recommendation.", fields=fields) from error
+        headers = {REPLAY_HEADER: "true"} if recorded.replayed else {}
+        body = OutcomeOutput(outcome_json(recorded.action)).data
+        return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+
+
+def _idempotency_key(request) -> str:
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key or len(key) > MAX_CLIENT_KEY_LENGTH or not key.isprintable():
+        raise ValidationError(
+            {IDEMPOTENCY_HEADER: [f"send a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable characters"]}
+        )
+    return key

@@ -1,0 +1,171 @@
+"""Reads behind the CRM API. List reads return lazy querysets whose query count does not depend on the page size."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from ml.models import ModelVersion
+from retention.models import ApiClient, Contract, Customer, Decision, DecisionAction, Offer, ScoringJob
+
+CHUNK = 900  # keeps IN (...) lists under SQLite's variable limit
+# Used for an offer's typical cost while no active contract exists to take the median from.
+FALLBACK_TYPICAL_MONTHLY_FEE_CENTS = 5_000
+NO_OUTCOME = "none"
+
+
+def chunked(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+# --- customers ------------------------------------------------------------------------------------------------
+
+
+def customers_by_external_id(*, external_ids: Sequence[str]) -> dict[str, Customer]:
+    """The stored customers among these external ids, by external id; unknown ids are simply absent."""
+    unique = list(dict.fromkeys(external_ids))
+    found: dict[str, Customer] = {}
+    for chunk in chunked(unique):
+        found.update(Customer.objects.in_bulk(chunk, field_name="external_id"))
+    return found
+
+
+def customer_with_latest_risk(*, external_id: str) -> Customer | None:
+    """The customer with `latest_*` attributes from their newest decision (None when there is none); one query."""
+    latest = Decision.objects.filter(customer=OuterRef("pk")).order_by("-created_at", "-pk")
+    return (
+        Customer.objects.filter(external_id=external_id)
+        .annotate(
+            latest_decision_id=Subquery(latest.values("pk")[:1]),
+            latest_churn_probability=Subquery(latest.values("churn_probability")[:1]),
+            latest_risk_band=Subquery(latest.values("risk_band")[:1]),
+            latest_decided_at=Subquery(latest.values("created_at")[:1]),
+        )
+        .first()
+    )
+
+
+# --- the decision log -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionFilters:
+    agent: str | None = None  # username of the deciding agent
+    customer_id: str | None = None
+    date_from: dt.date | None = None  # calendar days in settings.TIME_ZONE, both ends included
+    date_to: dt.date | None = None
+    outcome: str | None = None  # kind of the latest action, or NO_OUTCOME for decisions nobody acted on
+    offer: str | None = None  # an action of the decision names this offer
+    recommended_offer: str | None = None
+    override: bool | None = None  # some action gave a reason for not following the recommendation
+
+
+def decisions_for_review(*, filters: DecisionFilters) -> QuerySet[Decision]:
+    """Decisions with their latest action, for paging; the big JSON columns (features, offers) are left out."""
+    actions = DecisionAction.objects.filter(decision=OuterRef("pk"))
+    latest = actions.order_by("-created_at", "-pk")
+    overrides = actions.exclude(override_reason="")
+    decisions = (
+        Decision.objects.select_related("customer", "agent", "api_client", "team")
+        .only(
+            "id", "channel", "reason", "churn_probability", "risk_band", "recommended_offer_code", "model_versions",
+            "policy_version", "explored", "created_at", "customer__external_id", "agent__username",
+            "api_client__name", "team__name",
+        )
+        .annotate(
+            outcome=Subquery(latest.values("kind")[:1]),
+            outcome_offer=Subquery(latest.values("offer_code")[:1]),
+            outcome_at=Subquery(latest.values("created_at")[:1]),
+            override_reason=Subquery(overrides.order_by("-created_at", "-pk").values("override_reason")[:1]),
+        )
+    )  # fmt: skip
+    return _filtered(decisions, filters)
+
+
+def _filtered(decisions: QuerySet[Decision], filters: DecisionFilters) -> QuerySet[Decision]:
+    if filters.agent is not None:
+        decisions = decisions.filter(agent__username=filters.agent)
+    if filters.customer_id is not None:
+        decisions = decisions.filter(customer__external_id=filters.customer_id)
+    if filters.date_from is not None:
+        decisions = decisions.filter(created_at__gte=_start_of_day(filters.date_from))
+    if filters.date_to is not None:
+        decisions = decisions.filter(created_at__lt=_start_of_day(filters.date_to + dt.timedelta(days=1)))
+    if filters.outcome == NO_OUTCOME:
+        decisions = decisions.filter(outcome__isnull=True)
+    elif filters.outcome is not None:
+        decisions = decisions.filter(outcome=filters.outcome)
+    if filters.offer is not None:
+        named = DecisionAction.objects.filter(decision=OuterRef("pk"), offer_code=filters.offer)
+        decisions = decisions.filter(Exists(named))
+    if filters.recommended_offer is not None:
+        decisions = decisions.filter(recommended_offer_code=filters.recommended_offer)
+    if filters.override is not None:
+        decisions = decisions.filter(override_reason__isnull=not filters.override)
+    return decisions
+
+
+def _start_of_day(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+# --- catalog and models ---------------------------------------------------------------------------------------
+
+
+def offers_listed(*, active: bool | None = None, on: dt.date | None = None) -> QuerySet[Offer]:
+    """Every offer of the catalog with `currently_active` (switched on and within its dates today)."""
+    on = on or timezone.localdate()
+    in_force = (
+        Q(is_active=True)
+        & (Q(active_from__isnull=True) | Q(active_from__lte=on))
+        & (Q(active_until__isnull=True) | Q(active_until__gte=on))
+    )
+    offers = Offer.objects.annotate(currently_active=ExpressionWrapper(in_force, output_field=BooleanField()))
+    if active is not None:
+        offers = offers.filter(in_force) if active else offers.exclude(in_force)
+    return offers
+
+
+def typical_monthly_fee_cents() -> int:
+    """The median monthly fee of active contracts (two queries), or a fixed typical fee while there are none."""
+    fees = Contract.objects.filter(status=Contract.Status.ACTIVE).order_by("monthly_fee_cents")
+    count = fees.count()
+    if count == 0:
+        return FALLBACK_TYPICAL_MONTHLY_FEE_CENTS
+    middle = list(fees.values_list("monthly_fee_cents", flat=True)[(count - 1) // 2 : count // 2 + 1])
+    return round(sum(middle) / len(middle))
+
+
+def model_versions_listed(*, kind: str | None = None, status: str | None = None) -> QuerySet[ModelVersion]:
+    versions = ModelVersion.objects.all()
+    if kind is not None:
+        versions = versions.filter(kind=kind)
+    if status is not None:
+        versions = versions.filter(status=status)
+    return versions
+
+
+# --- scoring jobs ---------------------------------------------------------------------------------------------
+
+
+def scoring_job_get(*, job_id: uuid.UUID, api_client: ApiClient) -> ScoringJob | None:
+    """A job of this client (another client's job is as good as absent), without its list of ids."""
+    return ScoringJob.objects.filter(pk=job_id, api_client=api_client).defer("customer_ids").first()
+
+
+def customer_pages(*, size: int) -> Iterator[list[Customer]]:
+    """Every customer, in pages of `size` by primary key: bounded memory for any number of customers."""
+    last = 0
+    while page := list(Customer.objects.filter(pk__gt=last).order_by("pk")[:size]):
+        yield page
+        last = page[-1].pk
+
+
+def customer_count() -> int:
+    return Customer.objects.count()

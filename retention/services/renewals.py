@@ -1,0 +1,75 @@
+"""Renewal results reported by a CRM system: the labels the churn model learns from.
+
+A result is a fact about a customer on a day; reporting the same one again changes nothing,
+so a CRM can resend a batch after a timeout without creating duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from retention.models import Customer, RenewalResult
+from retention.selectors.api import customers_by_external_id
+
+
+@dataclass(frozen=True)
+class RenewalReport:
+    customer_id: str  # the customer's external id
+    result: str
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class RenewalSummary:
+    received: int
+    created: int
+    already_recorded: int
+
+
+def renewal_results_record(
+    *, reports: Sequence[RenewalReport], source: str = RenewalResult.Source.CRM
+) -> RenewalSummary:
+    """Store every report, or none: unknown customers or impossible results raise ValidationError."""
+    customers = customers_by_external_id(external_ids=[report.customer_id for report in reports])
+    _validate(reports, customers)
+    with transaction.atomic():
+        rows = {
+            (customers[r.customer_id].pk, r.date, r.result): RenewalResult(
+                customer=customers[r.customer_id], result=r.result, date=r.date, source=source
+            )
+            for r in reports
+        }
+        existing = _existing_keys(rows)
+        new = [row for key, row in rows.items() if key not in existing]
+        # A concurrent report of the same result is skipped by the unique constraint instead of failing.
+        RenewalResult.objects.bulk_create(new, ignore_conflicts=True)
+    return RenewalSummary(received=len(reports), created=len(new), already_recorded=len(reports) - len(new))
+
+
+def _validate(reports: Sequence[RenewalReport], customers: dict[str, Customer]) -> None:
+    errors: dict[str, list[str]] = {}
+    unknown = sorted({r.customer_id for r in reports if r.customer_id not in customers})
+    if unknown:
+        errors["customer_id"] = [f"no customer with external id {', '.join(repr(u) for u in unknown)}"]
+    if bad := sorted({r.result for r in reports if r.result not in RenewalResult.Result.values}):
+        errors["result"] = [f"must be renewed or churned, not {', '.join(bad)}"]
+    today = timezone.localdate()
+    if future := sorted({r.date for r in reports if r.date > today}):
+        errors["date"] = [f"a renewal result cannot be dated in the future ({', '.join(map(str, future))})"]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _existing_keys(rows: dict[tuple, RenewalResult]) -> set[tuple]:
+    customer_ids = {customer_id for customer_id, _, _ in rows}
+    dates = {date for _, date, _ in rows}
+    stored = RenewalResult.objects.filter(customer_id__in=customer_ids, date__in=dates).values_list(
+        "customer_id", "date", "result"
+    )
+    return set(stored)

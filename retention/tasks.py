@@ -1,0 +1,27 @@
+"""Celery tasks of the retention domain: thin doors that take ids and call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from retention.services.scoring_jobs import scoring_job_run
+
+# A job of a million customers takes minutes; an hour means something is stuck.
+SCORING_JOB_TIME_LIMIT = 3600
+SCORING_JOB_SOFT_TIME_LIMIT = SCORING_JOB_TIME_LIMIT - 60
+
+
+@shared_task(
+    name="retention.scoring_job_run",
+    # A busy database (a locked SQLite file, a dropped connection) is worth another try; anything else is a bug.
+    autoretry_for=(OperationalError,),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=SCORING_JOB_TIME_LIMIT,
+    soft_time_limit=SCORING_JOB_SOFT_TIME_LIMIT,
+)
+def scoring_job_run_task(job_id: str) -> None:
+    scoring_job_run(job_id=job_id)

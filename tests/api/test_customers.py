@@ -1,0 +1,166 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from retention.models import Contract, Customer, ProtectedAttributes, ServiceEvent
+from tests.api.conftest import api_client_with
+from tests.api.factories import DecisionFactory
+from tests.factories import CustomerFactory
+
+URL = "/api/v1/customers/bulk/"
+
+
+def record(external_id: str = "CRM-1", **fields) -> dict:
+    return {
+        "external_id": external_id,
+        "display_name": "J. de Vries",
+        "segment": "consumer",
+        "value_tier": "high",
+        "signup_date": "2019-04-01",
+        "monthly_fee": "54.95",
+        "contract_type": "1 jaar",
+        "contract_end": "2026-01-31",
+        "products": ["Internet", "tv"],
+        "region": "Utrecht",
+        "phone": "06-12345678",
+        "attributes": {"plan_speed": 500, "paperless": True, "payment": "iDEAL", "nps_hint": None},
+        "protected": {"gender": "female"},
+        **fields,
+    }
+
+
+def test_new_customers_are_created_with_their_contract_and_attributes(db, api_client):
+    response = api_client.post(URL, {"customers": [record()]}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "received": 1, "created": 1, "updated": 0, "unchanged": 0, "contracts": 1, "events": 0,
+    }  # fmt: skip
+    customer = Customer.objects.get(external_id="CRM-1")
+    assert customer.products == ["internet", "tv"]
+    assert customer.attributes == {"plan_speed": 500, "paperless": True, "payment": "iDEAL", "nps_hint": None}
+    contract = Contract.objects.get(customer=customer)
+    assert (contract.monthly_fee_cents, contract.contract_type, contract.end_date) == (
+        5495,
+        "1 jaar",
+        dt.date(2026, 1, 31),
+    )
+    assert ProtectedAttributes.objects.get(customer=customer).values == {"gender": "female"}
+
+
+def test_a_monthly_fee_may_be_a_json_number(db, api_client):
+    api_client.post(URL, {"customers": [record(monthly_fee=29.85)]}, format="json")
+    assert Contract.objects.get().monthly_fee_cents == 2985
+
+
+def test_sending_the_same_records_again_changes_nothing(db, api_client):
+    api_client.post(URL, {"customers": [record("A"), record("B")]}, format="json")
+    again = api_client.post(URL, {"customers": [record("A"), record("B", region="Zwolle")]}, format="json").json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 1, 1)
+    assert Customer.objects.get(external_id="B").region == "Zwolle"
+    assert Contract.objects.count() == 2
+
+
+def test_tenure_becomes_a_signup_date_counted_back_from_today(db, api_client):
+    api_client.post(URL, {"customers": [record(signup_date=None, tenure_months=24)]}, format="json")
+    signup = Customer.objects.get().signup_date
+    assert abs((timezone.localdate() - signup).days - 730) <= 1
+
+
+def test_contract_history_and_events_are_stored(db, api_client):
+    history = record(
+        monthly_fee=None,
+        contract_type="",
+        contract_end=None,
+        contracts=[
+            {"monthly_fee": 40, "bundle": "internet_tv", "start_date": "2022-01-01", "end_date": "2023-01-01",
+             "status": "ended"},
+            {"monthly_fee": "45.50", "discount": "5", "discount_end": "2024-06-30", "start_date": "2023-01-01"},
+        ],
+        events=[{"kind": "complaint", "occurred_at": "2024-03-31T14:05:00+02:00", "note": "slow internet"}],
+    )  # fmt: skip
+    response = api_client.post(URL, {"customers": [history]}, format="json")
+    assert response.status_code == 200, response.content
+    assert sorted(Contract.objects.values_list("monthly_fee_cents", "discount_cents")) == [(4000, 0), (4550, 500)]
+    event = ServiceEvent.objects.get()
+    assert event.occurred_at == dt.datetime(2024, 3, 31, 12, 5, tzinfo=dt.UTC)
+
+
+def test_every_invalid_record_is_listed_and_nothing_is_stored(db, api_client):
+    customers = [
+        record("GOOD"),
+        record("BAD-1", segment="alien", monthly_fee="12.345"),
+        {"display_name": "no id"},
+        record("BAD-3", events=[{"kind": "complaint", "occurred_at": "2024-03-31T14:05:00"}]),
+        record("BAD-4", attributes={"tags": ["a", "b"]}),
+    ]
+    response = api_client.post(URL, {"customers": customers}, format="json")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_records"
+    listed = {(r["index"], r["external_id"]): set(r["fields"]) for r in error["records"]}
+    assert listed == {
+        (1, "BAD-1"): {"segment", "monthly_fee"},
+        (2, None): {"external_id"},
+        (3, "BAD-3"): {"events"},
+        (4, "BAD-4"): {"attributes"},
+    }
+    assert not Customer.objects.exists()
+
+
+def test_a_misspelt_field_is_refused_rather_than_ignored(db, api_client):
+    response = api_client.post(URL, {"customers": [record(montly_fee="10")]}, format="json")
+    assert response.status_code == 400
+    assert "montly_fee" in response.json()["error"]["records"][0]["fields"]
+
+
+def test_a_current_contract_given_twice_is_refused(db, api_client):
+    both = record(contracts=[{"monthly_fee": 40, "start_date": "2023-01-01"}])
+    response = api_client.post(URL, {"customers": [both]}, format="json")
+    assert "contracts" in response.json()["error"]["records"][0]["fields"]
+
+
+def test_more_than_ten_thousand_records_is_413(db, api_client):
+    response = api_client.post(URL, {"customers": [{"external_id": "x"}] * 10_001}, format="json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+
+
+def test_a_body_that_is_not_json_is_415(db, api_client):
+    response = api_client.post(URL, "external_id=1", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("body", [{}, {"customers": []}, {"customers": "CRM-1"}, [record()]])
+def test_a_wrong_envelope_is_400(db, api_client, body):
+    response = api_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert "customers" in response.json()["error"]["fields"]
+
+
+def test_writing_customers_needs_its_scope(db):
+    client, _ = api_client_with(["read", "score"])
+    assert client.post(URL, {"customers": [record()]}, format="json").status_code == 403
+
+
+def test_a_customer_without_decisions_has_no_latest_risk(db, api_client):
+    CustomerFactory(external_id="NL-7", products=["internet"])
+    response = api_client.get("/api/v1/customers/NL-7/")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["external_id"], body["products"], body["latest_risk"]) == ("NL-7", ["internet"], None)
+
+
+def test_a_customer_shows_the_risk_of_the_newest_decision(db, api_client):
+    customer = CustomerFactory(external_id="NL-8")
+    DecisionFactory(customer=customer, churn_probability=0.2, risk_band="low")
+    newest = DecisionFactory(customer=customer, churn_probability=0.71234, risk_band="high")
+    latest = api_client.get("/api/v1/customers/NL-8/").json()["latest_risk"]
+    assert latest["recommendation_id"] == str(newest.pk)
+    assert (latest["churn_probability"], latest["risk_band"]) == (0.7123, "high")
+
+
+def test_an_unknown_customer_is_404(db, api_client):
+    response = api_client.get("/api/v1/customers/nobody/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

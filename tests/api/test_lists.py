@@ -1,0 +1,170 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from ml.models import ModelVersion
+from retention.models import DecisionAction, Offer
+from tests.api.factories import DecisionActionFactory, DecisionFactory
+from tests.factories import AgentProfileFactory, ContractFactory, OfferFactory, UserFactory
+
+DECISIONS = "/api/v1/decisions/"
+OFFERS = "/api/v1/offers/"
+MODELS = "/api/v1/models/"
+
+
+def model_version(number: int, **fields) -> ModelVersion:
+    return ModelVersion.objects.create(
+        kind="churn", version=number, artifact_dir=f"churn-v{number}", artifact_sha256="0" * 64, feature_schema={},
+        metrics={"auc": 0.7}, training_window={"from": "2024-01-01", "to": "2024-12-31"}, **fields,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def many_rows(db, agent):
+    """60 of each kind of row, more than the biggest page tested."""
+    for number in range(60):
+        decision = DecisionFactory(agent=agent)
+        DecisionActionFactory(decision=decision, agent=agent)
+        DecisionActionFactory(decision=decision, kind="declined", override_reason="customer_request")
+        OfferFactory(code=f"offer-{number:02d}")
+        ContractFactory(monthly_fee_cents=4_000 + number)
+        model_version(number + 1)
+
+
+# Two queries authenticate (find the client, note its use), the rest read the page.
+@pytest.mark.parametrize(
+    ("url", "queries"), [(DECISIONS, 3), (OFFERS, 5), (MODELS, 3)], ids=["decisions", "offers", "models"]
+)
+@pytest.mark.parametrize("page_size", [5, 50])
+def test_a_list_page_costs_the_same_queries_whatever_its_size(
+    many_rows, api_client, django_assert_num_queries, url, queries, page_size
+):
+    with django_assert_num_queries(queries):
+        response = api_client.get(url, {"page_size": page_size})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == page_size
+
+
+def test_paging_through_decisions_sees_each_once_newest_first(many_rows, api_client):
+    seen, url = [], f"{DECISIONS}?page_size=25"
+    while url:
+        page = api_client.get(url).json()
+        seen += [d["created_at"] + d["id"] for d in page["results"]]
+        url = page["next"]
+    assert len(seen) == len(set(seen)) == 60
+    assert seen == sorted(seen, reverse=True)
+
+
+@pytest.fixture
+def decision_log(db, agent, lead):
+    other = AgentProfileFactory(user=UserFactory(username="agent2")).user
+    plain = DecisionFactory(agent=agent, recommended_offer_code="gift-router")
+    accepted = DecisionFactory(agent=agent)
+    DecisionActionFactory(decision=accepted, agent=agent)
+    DecisionActionFactory(decision=accepted, kind="accepted", agent=agent)
+    overridden = DecisionFactory(agent=other)
+    DecisionActionFactory(decision=overridden, offer_code="gift-router", override_reason="better_fit", agent=other)
+    DecisionActionFactory(decision=overridden, kind="declined", offer_code="gift-router", agent=other)
+    return {"plain": plain, "accepted": accepted, "overridden": overridden}
+
+
+def listed(api_client, **filters) -> set[str]:
+    response = api_client.get(DECISIONS, filters)
+    assert response.status_code == 200, response.content
+    return {d["id"] for d in response.json()["results"]}
+
+
+def ids(decision_log, *names) -> set[str]:
+    return {str(decision_log[name].pk) for name in names}
+
+
+def test_decisions_filter_by_agent(decision_log, api_client):
+    assert listed(api_client, agent="agent") == ids(decision_log, "plain", "accepted")
+
+
+def test_decisions_filter_by_the_latest_outcome(decision_log, api_client):
+    assert listed(api_client, outcome="accepted") == ids(decision_log, "accepted")
+    assert listed(api_client, outcome="declined") == ids(decision_log, "overridden")
+    assert listed(api_client, outcome="none") == ids(decision_log, "plain")
+    assert listed(api_client, outcome="presented") == set()
+
+
+def test_decisions_filter_by_offer_and_override(decision_log, api_client):
+    assert listed(api_client, offer="gift-router") == ids(decision_log, "overridden")
+    assert listed(api_client, recommended_offer="gift-router") == ids(decision_log, "plain")
+    assert listed(api_client, override="true") == ids(decision_log, "overridden")
+    assert listed(api_client, override="false") == ids(decision_log, "plain", "accepted")
+
+
+def test_decisions_filter_by_days(decision_log, api_client):
+    today = timezone.localdate()
+    assert len(listed(api_client, date_from=today.isoformat(), date_to=today.isoformat())) == 3
+    assert listed(api_client, date_to=(today - dt.timedelta(days=1)).isoformat()) == set()
+
+
+def test_a_decision_shows_its_latest_action_and_override(decision_log, api_client):
+    decisions = {d["id"]: d for d in api_client.get(DECISIONS).json()["results"]}
+    overridden = decisions[str(decision_log["overridden"].pk)]
+    assert (overridden["agent"], overridden["outcome"], overridden["outcome_offer"]) == (
+        "agent2",
+        "declined",
+        "gift-router",
+    )
+    assert overridden["override_reason"] == "better_fit"
+    plain = decisions[str(decision_log["plain"].pk)]
+    assert (plain["outcome"], plain["outcome_offer"], plain["override_reason"]) == (None, None, None)
+    assert plain["model_version"] == "churn-v1" and plain["customer_id"]
+
+
+def test_a_bad_filter_is_400(db, api_client):
+    response = api_client.get(DECISIONS, {"outcome": "maybe", "date_from": "2025-02-01", "date_to": "2025-01-01"})
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"outcome"}
+
+
+def test_offers_cost_what_they_cost_a_customer_paying_the_median_fee(db, api_client):
+    OfferFactory(code="korting-10", discount_percent=10, duration_months=12, fixed_cost_cents=0)
+    for fee in (3_000, 5_000, 9_000):
+        ContractFactory(monthly_fee_cents=fee)
+    ContractFactory(monthly_fee_cents=100_000, status="ended")
+    offer = api_client.get(OFFERS).json()["results"][0]
+    assert (offer["typical_monthly_fee_cents"], offer["cost_cents"]) == (5_000, 6_000)
+    assert set(offer) >= {"code", "title", "kind", "terms", "cost_cents", "authority_level", "active"}
+
+
+def test_without_contracts_offers_cost_the_documented_typical_fee(db, api_client):
+    OfferFactory(code="korting-10", discount_percent=10, duration_months=1)
+    assert api_client.get(OFFERS).json()["results"][0]["cost_cents"] == 500
+
+
+def test_offers_say_whether_they_can_be_made_today(db, api_client):
+    OfferFactory(code="a-current")
+    OfferFactory(code="b-switched-off", is_active=False)
+    OfferFactory(code="c-ended", active_until=timezone.localdate() - dt.timedelta(days=1))
+    offers = api_client.get(OFFERS, {"language": "en"}).json()["results"]
+    assert [(o["code"], o["active"]) for o in offers] == [
+        ("a-current", True),
+        ("b-switched-off", False),
+        ("c-ended", False),
+    ]
+    assert offers[0]["title"] == "Offer a-current"
+    assert [o["code"] for o in api_client.get(OFFERS, {"active": "true"}).json()["results"]] == ["a-current"]
+    assert Offer.objects.count() == 3
+
+
+def test_models_list_their_metrics_and_status(db, api_client):
+    model_version(1, status="retired")
+    model_version(2, status="champion", promoted_at=timezone.now())
+    models = api_client.get(MODELS).json()["results"]
+    assert [(m["label"], m["status"]) for m in models] == [("churn-v2", "champion"), ("churn-v1", "retired")]
+    assert models[0]["metrics"] == {"auc": 0.7} and models[0]["promoted_at"]
+    assert [m["version"] for m in api_client.get(MODELS, {"status": "retired"}).json()["results"]] == [1]
+
+
+def test_reading_lists_needs_the_read_scope(db):
+    from tests.api.conftest import api_client_with
+
+    client, _ = api_client_with(["score"])
+    assert client.get(DECISIONS).status_code == 403
+    assert DecisionAction.objects.count() == 0

@@ -1,0 +1,105 @@
+import uuid
+
+import pytest
+
+from retention.models import DecisionAction
+from tests.api.conftest import api_client_with
+from tests.api.factories import DecisionFactory
+
+URL = "/api/v1/outcomes/"
+
+
+@pytest.fixture
+def decision(db):
+    return DecisionFactory()
+
+
+def post(client, body: dict, key: str | None = "key-1"):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    return client.post(URL, body, format="json", **headers)
+
+
+def accepted(decision, **fields) -> dict:
+    return {"recommendation_id": str(decision.pk), "offer_code": "korting-10", "result": "accepted", **fields}
+
+
+def test_an_outcome_is_appended_to_the_recommendations_log(decision, api_client, agent):
+    response = post(api_client, accepted(decision, agent="agent"))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    action = DecisionAction.objects.get()
+    assert body["id"] == action.pk
+    assert (body["result"], body["offer_code"], body["agent"], body["cost_cents"]) == (
+        "accepted",
+        "korting-10",
+        "agent",
+        3300,
+    )
+    assert action.api_client is not None and action.agent == agent
+
+
+def test_an_outcome_replayed_ten_times_leaves_one_row_and_the_first_answer(decision, api_client):
+    first = post(api_client, accepted(decision))
+    replays = [post(api_client, accepted(decision)) for _ in range(10)]
+    assert DecisionAction.objects.count() == 1
+    assert {(r.status_code, r.content) for r in replays} == {(first.status_code, first.content)}
+    assert all(r.headers["Idempotent-Replayed"] == "true" for r in replays)
+    assert "Idempotent-Replayed" not in first.headers
+
+
+def test_the_same_key_with_another_body_is_409(decision, api_client):
+    post(api_client, accepted(decision))
+    response = post(api_client, accepted(decision, result="declined"))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+    assert DecisionAction.objects.count() == 1
+
+
+def test_the_same_key_for_another_agent_is_409(decision, api_client, agent, lead):
+    post(api_client, accepted(decision, agent="agent"))
+    assert post(api_client, accepted(decision, agent="lead")).status_code == 409
+
+
+def test_two_clients_may_use_the_same_key(decision, api_client):
+    other, _ = api_client_with(["write_outcomes"], name="second-crm")
+    post(api_client, accepted(decision))
+    assert post(other, accepted(decision, result="declined")).status_code == 201
+    assert DecisionAction.objects.count() == 2
+
+
+def test_no_offer_is_sent_as_null(decision, api_client):
+    response = post(api_client, {"recommendation_id": str(decision.pk), "offer_code": None, "result": "no_action"})
+    assert response.status_code == 201
+    assert response.json()["offer_code"] is None
+
+
+def test_an_outcome_needs_an_idempotency_key(decision, api_client):
+    response = post(api_client, accepted(decision), key=None)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["error"]["fields"]
+
+
+def test_an_offer_the_recommendation_never_ranked_is_422_with_the_field(decision, api_client):
+    response = post(api_client, accepted(decision, offer_code="free-phone"))
+    assert response.status_code == 422
+    assert "offer_code" in response.json()["error"]["fields"]
+    assert not DecisionAction.objects.exists()
+
+
+def test_an_accepted_outcome_without_an_offer_is_422(decision, api_client):
+    assert post(api_client, accepted(decision, offer_code=None)).status_code == 422
+
+
+def test_an_unknown_recommendation_is_404(db, api_client):
+    body = {"recommendation_id": str(uuid.uuid4()), "offer_code": None, "result": "no_action"}
+    assert post(api_client, body).status_code == 404
+
+
+def test_an_unknown_result_is_400(decision, api_client):
+    response = post(api_client, accepted(decision, result="presented"))
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"result"}
+
+
+def test_writing_outcomes_needs_its_scope(decision, read_only_api_client):
+    assert post(read_only_api_client, accepted(decision)).status_code == 403

@@ -1,0 +1,72 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from retention.models import RenewalResult
+from tests.factories import CustomerFactory
+
+URL = "/api/v1/renewals/"
+
+
+@pytest.fixture
+def customers(db):
+    return [CustomerFactory(external_id="R-1"), CustomerFactory(external_id="R-2")]
+
+
+def test_one_renewal_result_is_stored_from_the_crm(customers, api_client):
+    response = api_client.post(URL, {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json() == {"received": 1, "created": 1, "already_recorded": 0}
+    result = RenewalResult.objects.get()
+    assert (result.customer.external_id, result.result, result.date, result.source) == (
+        "R-1", "renewed", dt.date(2025, 1, 31), "crm",
+    )  # fmt: skip
+
+
+def test_a_list_is_stored_and_sending_it_again_changes_nothing(customers, api_client):
+    reports = [
+        {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"},
+        {"customer_id": "R-2", "result": "churned", "date": "2025-02-28"},
+        {"customer_id": "R-2", "result": "churned", "date": "2025-02-28"},
+    ]
+    first = api_client.post(URL, reports, format="json").json()
+    again = api_client.post(URL, reports, format="json").json()
+    assert first == {"received": 3, "created": 2, "already_recorded": 1}
+    assert again == {"received": 3, "created": 0, "already_recorded": 3}
+    assert RenewalResult.objects.count() == 2
+
+
+def test_an_unknown_customer_refuses_the_whole_list(customers, api_client):
+    reports = [
+        {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"},
+        {"customer_id": "ghost", "result": "churned", "date": "2025-01-31"},
+    ]
+    response = api_client.post(URL, reports, format="json")
+    assert response.status_code == 422
+    assert "ghost" in response.json()["error"]["fields"]["customer_id"][0]
+    assert not RenewalResult.objects.exists()
+
+
+def test_a_result_dated_in_the_future_is_refused(customers, api_client):
+    tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+    response = api_client.post(URL, {"customer_id": "R-1", "result": "renewed", "date": tomorrow}, format="json")
+    assert response.status_code == 422
+    assert "date" in response.json()["error"]["fields"]
+
+
+def test_a_bad_report_in_a_list_is_400_by_position(customers, api_client):
+    reports = [
+        {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"},
+        {"customer_id": "R-2", "result": "maybe", "date": "31-01-2025"},
+    ]
+    response = api_client.post(URL, reports, format="json")
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert list(fields) == ["1"]
+    assert set(fields["1"]) == {"result", "date"}
+
+
+def test_reporting_renewals_needs_the_outcomes_scope(customers, read_only_api_client):
+    body = {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"}
+    assert read_only_api_client.post(URL, body, format="json").status_code == 403

@@ -1,0 +1,50 @@
+from django.conf import settings
+from django.test import override_settings
+
+from tests.api.conftest import api_client_with
+
+MODELS = "/api/v1/models/"
+
+
+def rates(**values):
+    return override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": values})
+
+
+def test_a_client_over_its_rate_gets_429_with_retry_after(db, api_client):
+    with rates(api_client="2/minute"):
+        statuses = [api_client.get(MODELS).status_code for _ in range(3)]
+        response = api_client.get(MODELS)
+    assert statuses == [200, 200, 429]
+    assert response.json()["error"]["code"] == "throttled"
+    assert 0 < int(response["Retry-After"]) <= 60
+
+
+def test_each_client_has_its_own_allowance(db, api_client):
+    other, _ = api_client_with(["read"], name="other-crm")
+    with rates(api_client="1/minute"):
+        assert api_client.get(MODELS).status_code == 200
+        assert other.get(MODELS).status_code == 200
+        assert api_client.get(MODELS).status_code == 429
+
+
+def test_bulk_operations_count_against_the_smaller_bulk_allowance(db, api_client):
+    with rates(api_client="100/minute", api_client_bulk="1/minute"):
+        assert api_client.post("/api/v1/scores/", {"customer_ids": ["x"]}, format="json").status_code == 422
+        assert api_client.post("/api/v1/scores/", {"customer_ids": ["x"]}, format="json").status_code == 429
+        assert api_client.get(MODELS).status_code == 200
+
+
+def test_the_schema_is_openapi_3_and_public(client):
+    response = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert {"/api/v1/customers/bulk/", "/api/v1/outcomes/", "/api/v1/scoring-jobs/{job_id}/result.csv"} <= set(
+        schema["paths"]
+    )
+
+
+def test_the_docs_page_loads_swagger_ui_from_this_site(client):
+    html = client.get("/api/v1/docs/").content.decode()
+    assert f"{settings.STATIC_URL}drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower() and "https://" not in html
