@@ -16,11 +16,8 @@ def api_client_create(*, name: str, scopes: list[str]) -> tuple[ApiClient, str]:
     """A new client and its token (the only time the token exists in clear)."""
     unknown = set(scopes) - SCOPES
     if unknown or not scopes:
-        raise ValidationError(
-            {
-                "scopes": f"choose from {', '.join(sorted(SCOPES))}; unknown: {', '.join(sorted(unknown)) or 'none given'}"
-            }
-        )
+        named = ", ".join(sorted(unknown)) or "none given"
+        raise ValidationError({"scopes": f"choose from {', '.join(sorted(SCOPES))}; unknown: {named}"})
     token = new_token()
     client = ApiClient(
         name=name, scopes=sorted(set(scopes)), token_prefix=token[:TOKEN_PREFIX_LENGTH], token_hash=token_hash(token)
