@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
 from ml.schema import FeatureSchema, SchemaMismatch
@@ -37,6 +39,17 @@ DEFAULT_PARAMS = {
     "max_cat_to_onehot": 8,
     "nthread": 2,
 }
+# The small search: from purely additive (one feature per tree) to a few interactions.
+# Which shape fits depends on the export, so each is tried and the out-of-fold log loss decides.
+CANDIDATE_PARAMS = (
+    {"max_depth": 1, "eta": 0.1},
+    {"max_depth": 3, "eta": 0.03},
+    {"max_depth": 5, "eta": 0.03, "min_child_weight": 5.0},
+)
+SEARCH_SECONDS = 30.0
+# Below this many rows the out-of-fold losses of the candidates are too noisy to choose
+# between them, and the additive shape is the safest.
+MIN_ROWS_TO_SEARCH = 2000
 MAX_ROUNDS = 3000
 EARLY_STOPPING_ROUNDS = 100
 MIN_ROWS = 50
@@ -186,16 +199,57 @@ def check_training_data(features: pd.DataFrame, labels: np.ndarray) -> None:
 
 
 def churn_model_train(
-    features: pd.DataFrame, labels: np.ndarray, *, seed: int = 0, folds: int = 5, params: dict | None = None
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    folds: int = 5,
+    params: dict | None = None,
+    search_seconds: float = SEARCH_SECONDS,
 ) -> ChurnModel:
-    """Fit the bag and its calibration. Precondition: `check_training_data` passes."""
+    """Fit the bag and its calibration. Precondition: `check_training_data` passes.
+
+    With `params`, that one configuration is fitted; without, each of CANDIDATE_PARAMS
+    is tried in turn while the time box lasts (the first always), and the one with the
+    lowest out-of-fold log loss is kept. Small data gets the first candidate only.
+    """
     check_training_data(features, labels)
     labels = np.asarray(labels, dtype=int)
     schema = FeatureSchema.infer(features)
     if not schema.names:
         raise SchemaMismatch("no usable feature: every column is constant or empty in the training data")
-    params = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
     encoded = schema.encode(features)
+    if params is not None:
+        candidates = [params]
+    elif len(labels) < MIN_ROWS_TO_SEARCH:
+        candidates = [CANDIDATE_PARAMS[0]]
+    else:
+        candidates = list(CANDIDATE_PARAMS)
+    started = time.perf_counter()
+    best = None
+    for candidate in candidates:
+        if best is not None and time.perf_counter() - started > search_seconds:
+            break
+        fitted = _cross_fit(encoded, labels, {**DEFAULT_PARAMS, **candidate, "seed": seed}, folds, seed)
+        if best is None or fitted.log_loss < best.log_loss:
+            best = fitted
+    return ChurnModel(
+        schema=schema,
+        boosters=best.boosters,
+        calibration=Calibration.fit(best.out_of_fold, labels),
+        params=best.params,
+    )
+
+
+@dataclass
+class _CrossFit:
+    boosters: list[xgb.Booster]
+    out_of_fold: np.ndarray
+    params: dict
+    log_loss: float
+
+
+def _cross_fit(encoded: pd.DataFrame, labels: np.ndarray, params: dict, folds: int, seed: int) -> _CrossFit:
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     out_of_fold = np.zeros(len(labels))
     boosters = []
@@ -204,7 +258,7 @@ def churn_model_train(
         valid = xgb.DMatrix(encoded.iloc[valid_index], enable_categorical=True)
         out_of_fold[valid_index] = booster.predict(valid)
         boosters.append(booster)
-    return ChurnModel(schema=schema, boosters=boosters, calibration=Calibration.fit(out_of_fold, labels), params=params)
+    return _CrossFit(boosters, out_of_fold, params, float(log_loss(labels, np.clip(out_of_fold, 1e-6, 1 - 1e-6))))
 
 
 def _fit_booster(encoded, labels, train_index, valid_index, params) -> xgb.Booster:

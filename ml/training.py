@@ -53,7 +53,9 @@ def churn_model_fit(features: pd.DataFrame, labels: np.ndarray, times: pd.Series
         labels[holdout], trial.predict_proba(features.iloc[holdout].reset_index(drop=True))
     )
     metrics["holdout"] = how
-    final = churn_model_train(features, labels, seed=seed)
+    metrics["params"] = {key: trial.params[key] for key in ("max_depth", "eta", "min_child_weight")}
+    # The configuration the search chose on the training part serves for the refit too.
+    final = churn_model_train(features, labels, seed=seed, params=trial.params)
     times = pd.to_datetime(times, utc=True)
     window = {"from": times.min().isoformat(), "to": times.max().isoformat(), "holdout": how}
     return TrainingResult(model=final, metrics=metrics, window=window, rows=len(labels))
