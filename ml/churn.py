@@ -37,8 +37,11 @@ DEFAULT_PARAMS = {
     "min_child_weight": 2.0,
     "lambda": 1.0,
     "max_cat_to_onehot": 8,
-    "nthread": 2,
 }
+# Two threads pay off only on large inputs: on small ones OpenMP's hand-offs cost more than the
+# work, many times over when the other core is busy (a web server, a worker).
+PARALLEL_FROM_ROWS = 20_000
+MAX_THREADS = 2
 # The small search: from purely additive (one feature per tree) to a few interactions.
 # Which shape fits depends on the export, so each is tried and the out-of-fold log loss decides.
 CANDIDATE_PARAMS = (
@@ -113,10 +116,11 @@ class ChurnModel:
     params: dict
 
     def matrix(self, features: pd.DataFrame) -> xgb.DMatrix:
-        return xgb.DMatrix(self.schema.encode(features), enable_categorical=True, nthread=self.params.get("nthread", 2))
+        return xgb.DMatrix(self.schema.encode(features), enable_categorical=True, nthread=threads_for(len(features)))
 
     def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
         data = self.matrix(features)
+        self._use_threads(threads_for(len(features)))
         return np.mean([booster.predict(data) for booster in self.boosters], axis=0)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
@@ -126,8 +130,13 @@ class ChurnModel:
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to the log-odds (XGBoost's own), averaged over the bag; bias dropped."""
         data = self.matrix(features)
+        self._use_threads(threads_for(len(features)))
         values = np.mean([booster.predict(data, pred_contribs=True) for booster in self.boosters], axis=0)
         return pd.DataFrame(values[:, :-1], columns=self.schema.names, index=features.index)
+
+    def _use_threads(self, count: int) -> None:
+        for booster in self.boosters:
+            booster.set_param({"nthread": count})
 
     def save(self, folder: Path) -> str:
         """Write the artifact; returns the manifest's sha256, which names this exact model."""
@@ -167,6 +176,10 @@ class ChurnModel:
             calibration=Calibration(x=tuple(manifest["calibration"]["x"]), y=tuple(manifest["calibration"]["y"])),
             params=manifest["params"],
         )
+
+
+def threads_for(rows: int) -> int:
+    return MAX_THREADS if rows >= PARALLEL_FROM_ROWS else 1
 
 
 def _sha256(path: Path) -> str:
@@ -230,7 +243,13 @@ def churn_model_train(
     for candidate in candidates:
         if best is not None and time.perf_counter() - started > search_seconds:
             break
-        fitted = _cross_fit(encoded, labels, {**DEFAULT_PARAMS, **candidate, "seed": seed}, folds, seed)
+        fitted = _cross_fit(
+            encoded,
+            labels,
+            {**DEFAULT_PARAMS, "nthread": threads_for(len(labels)), **candidate, "seed": seed},
+            folds,
+            seed,
+        )
         if best is None or fitted.log_loss < best.log_loss:
             best = fitted
     return ChurnModel(
@@ -255,15 +274,16 @@ def _cross_fit(encoded: pd.DataFrame, labels: np.ndarray, params: dict, folds: i
     boosters = []
     for train_index, valid_index in splitter.split(encoded, labels):
         booster = _fit_booster(encoded, labels, train_index, valid_index, params)
-        valid = xgb.DMatrix(encoded.iloc[valid_index], enable_categorical=True)
+        valid = xgb.DMatrix(encoded.iloc[valid_index], enable_categorical=True, nthread=params["nthread"])
         out_of_fold[valid_index] = booster.predict(valid)
         boosters.append(booster)
     return _CrossFit(boosters, out_of_fold, params, float(log_loss(labels, np.clip(out_of_fold, 1e-6, 1 - 1e-6))))
 
 
 def _fit_booster(encoded, labels, train_index, valid_index, params) -> xgb.Booster:
-    train = xgb.DMatrix(encoded.iloc[train_index], label=labels[train_index], enable_categorical=True)
-    valid = xgb.DMatrix(encoded.iloc[valid_index], label=labels[valid_index], enable_categorical=True)
+    threads = params["nthread"]
+    train = xgb.DMatrix(encoded.iloc[train_index], label=labels[train_index], enable_categorical=True, nthread=threads)
+    valid = xgb.DMatrix(encoded.iloc[valid_index], label=labels[valid_index], enable_categorical=True, nthread=threads)
     booster = xgb.train(
         params,
         train,
