@@ -24,6 +24,8 @@ ANSWER_SHORTCUTS = {
     DecisionAction.Kind.THINKING: "t",
 }
 ANSWER_KINDS = tuple(ANSWER_SHORTCUTS)
+# After these the call about this offer is over; "thinking it over" still waits for an answer.
+FINAL_ANSWERS = (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED)
 
 
 def in_language(texts: dict | None, fallback: str = "") -> str:
@@ -84,7 +86,8 @@ class OfferView:
 
     @property
     def answer_buttons(self) -> list[AnswerButton]:
-        if not self.presented:
+        """The customer's possible answers, until they accepted or declined (a second "accepted" would count twice)."""
+        if not self.presented or self.answer in FINAL_ANSWERS:
             return []
         return [
             AnswerButton(kind, labels.label(labels.ACTION_KINDS, kind), shortcut if self.is_current else "")
@@ -116,6 +119,11 @@ class DecisionPanel:
     @property
     def no_offer_needed(self) -> bool:
         return not self.decision.recommended_offer_code
+
+    @property
+    def stay_without_offer_percent(self) -> int:
+        """The chance the customer stays if offered nothing, to weigh each offer's chance against."""
+        return 100 - self.risk_percent
 
     @property
     def best_tariff(self) -> dict | None:

@@ -1,4 +1,4 @@
-"""Panel template helpers. Money and dates take the Dutch form agents know from the CRM ("€ 1.234,50",
+"""Template filters and tags of the panel. Money and dates take the Dutch form agents know from the CRM ("€ 1.234,50",
 "23-11-2026") in every language; words for stored codes come in the agent's language."""
 
 from __future__ import annotations

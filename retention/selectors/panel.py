@@ -42,6 +42,15 @@ def customer_get(*, external_id: str) -> Customer | None:
     return Customer.objects.filter(external_id=external_id).first()
 
 
+def customers_with_contract_ending(*, within_days: int, today: dt.date | None = None) -> list[str]:
+    """External ids of customers whose active contract ends in the next `within_days` days; one query."""
+    today = today or timezone.localdate()
+    contracts = Contract.objects.filter(
+        status=Contract.Status.ACTIVE, end_date__gte=today, end_date__lte=today + dt.timedelta(days=within_days)
+    )
+    return list(contracts.order_by("customer__external_id").values_list("customer__external_id", flat=True).distinct())
+
+
 def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
     """Customers whose external id starts with, name contains, or phone number contains the query.
 
@@ -279,14 +288,16 @@ class BudgetStatus:
 
 
 def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:
-    """What the team's members committed this calendar month (accepted offers) against its monthly budget.
+    """What the team committed this calendar month (accepted offers) against its monthly budget.
 
-    The month is the local calendar month (settings.TIME_ZONE), as the team plans it; one query.
+    An offer counts for the team its advice was made for (stored on the decision), so spending stays
+    with that team when an agent moves to another. The month is the local calendar month
+    (settings.TIME_ZONE), as the team plans it; one query.
     """
     spent = DecisionAction.objects.filter(
         kind=DecisionAction.Kind.ACCEPTED,
         created_at__gte=month_start(now or timezone.now()),
-        decision__agent__agent_profile__team=team,
+        decision__team=team,
     ).aggregate(spent=Sum("cost_cents"))["spent"]
     return BudgetStatus(team_name=team.name, budget_cents=team.monthly_budget_cents, spent_cents=spent or 0)
 

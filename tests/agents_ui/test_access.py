@@ -120,3 +120,58 @@ def test_logging_an_action_by_get_is_not_allowed(logged_in, agent, customer):
     response = logged_in(agent).get(reverse("decision_action", args=[decision.pk]))
 
     assert response.status_code == 405
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/retention/team/", "/admin/auth/user/", "/admin/retention/offer/"])
+def test_an_agent_never_sees_an_admin_page(logged_in, agent, other_team, path):
+    client = logged_in(agent)
+
+    response = client.get(path)
+    landing = client.get(path, follow=True)
+
+    assert response.status_code in (302, 403)
+    if response.status_code == 302:
+        assert (landing.resolver_match.namespace, landing.resolver_match.url_name) == ("admin", "login")
+    assert other_team.name not in landing.text
+
+
+def test_the_panel_shows_only_the_agents_own_team_budget(logged_in, agent, other_team, customer):
+    other_team.monthly_budget_cents = 987_600
+    other_team.save()
+    stranger = AgentProfileFactory(user=UserFactory(username="stranger"), team=other_team).user
+    theirs = stored_decision(customer=customer, agent=stranger)
+    DecisionAction.objects.create(
+        decision=theirs, kind="accepted", offer_code="loyal-10", channel="phone", cost_cents=12_345
+    )
+    ours = stored_decision(customer=customer, agent=agent)
+    client = logged_in(agent)
+
+    page = client.get(f"/panel/?customer={customer.external_id}&decision={ours.pk}").text
+    fragment = client.post(
+        reverse("decision_action", args=[ours.pk]), {"kind": "no_action"}, HTTP_HX_REQUEST="true"
+    ).text
+
+    for html in (page, fragment):
+        assert "Budget van Team Utrecht deze maand" in html
+        assert "€ 0,00 van € 5.000,00 besteed" in html
+        assert "Team Rotterdam" not in html
+        assert "9.876,00" not in html and "123,45" not in html
+
+
+def test_another_teams_advice_shows_the_viewers_budget_not_theirs(logged_in, agent, other_team, customer):
+    stranger = AgentProfileFactory(user=UserFactory(username="stranger"), team=other_team).user
+    theirs = stored_decision(customer=customer, agent=stranger)
+
+    html = logged_in(agent).get(f"/panel/?customer={customer.external_id}&decision={theirs.pk}").text
+
+    assert "Team Utrecht" in html
+    assert "Team Rotterdam" not in html
+
+
+def test_an_anonymous_visitor_sees_only_the_login_form(client, customer):
+    response = client.get(f"/panel/?customer={customer.external_id}", follow=True)
+
+    assert response.redirect_chain[-1][0].startswith(reverse("login"))
+    assert 'name="username"' in response.text
+    assert customer.display_name not in response.text
+    assert "risk" not in response.text.lower() and "risico" not in response.text

@@ -1,5 +1,7 @@
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from retention.models import DecisionAction
@@ -159,3 +161,16 @@ def test_every_action_form_carries_its_own_idempotency_key(logged_in, agent, dec
     keys = [part.split('"')[0] for part in html.split('name="idempotency_key" value="')[1:]]
     assert len(keys) >= 4
     assert len(set(keys)) == len(keys)
+
+
+def test_logging_with_htmx_takes_the_same_number_of_queries_however_long_the_log(logged_in, agent, decision):
+    client = logged_in(agent)
+    with CaptureQueriesContext(connection) as first:
+        client.post(action_url(decision), {"kind": "presented", "offer_code": "loyal-10"}, **HTMX)
+    for _ in range(10):
+        DecisionAction.objects.create(decision=decision, kind="thinking", offer_code="loyal-10", channel="phone")
+
+    with CaptureQueriesContext(connection) as later:
+        client.post(action_url(decision), {"kind": "accepted", "offer_code": "loyal-10"}, **HTMX)
+
+    assert len(later.captured_queries) == len(first.captured_queries)

@@ -253,6 +253,39 @@ def test_best_tariff_advice_shows_the_yearly_saving(logged_in, agent, customer):
     assert "€ 120,00 per jaar" in tariff
 
 
+def test_a_cheaper_price_for_their_own_bundle_is_worded_as_such(logged_in, agent, customer):
+    own = stored_decision(customer=customer, agent=agent)
+    other = stored_decision(
+        customer=customer, agent=agent,
+        best_tariff={"code": "internet", "name": "Alleen internet", "monthly_fee_cents": 3_500,
+                     "yearly_saving_cents": 24_000},
+    )  # fmt: skip
+    client = logged_in(agent)
+
+    own_bundle = section(open_panel(client, decision=own.pk).text, "tariff-heading")
+    other_bundle = section(open_panel(client, decision=other.pk).text, "tariff-heading")
+
+    assert "huidige prijs van de eigen bundel (<strong>Internet + TV</strong>, € 45,00 per maand)" in own_bundle
+    assert "<strong>Alleen internet</strong> dekt al hun producten voor € 35,00 per maand" in other_bundle
+
+
+def test_each_offers_chance_is_shown_next_to_the_chance_without_an_offer(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent, churn_probability=0.64)
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+
+    assert offers.count("(zonder aanbod 36%)") == len(OFFERS)
+
+
+def test_no_template_syntax_reaches_the_page(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+    DecisionAction.objects.create(decision=decision, kind="presented", offer_code="loyal-10", channel="phone")
+
+    html = open_panel(logged_in(agent), decision=decision.pk).text
+
+    assert not re.search(r"\{[#%{]|[#%}]\}", html)
+
+
 def test_every_shortcut_has_a_legend_and_a_button(logged_in, agent, customer):
     decision = stored_decision(customer=customer, agent=agent)
     DecisionAction.objects.create(decision=decision, kind="presented", offer_code="loyal-10", channel="phone")

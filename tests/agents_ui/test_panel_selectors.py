@@ -9,6 +9,7 @@ from retention.selectors.panel import (
     BudgetStatus,
     customer_card,
     customer_search,
+    customers_with_contract_ending,
     month_start,
     recent_offers,
     team_budget_status,
@@ -140,6 +141,20 @@ def test_budget_counts_accepted_offers_of_team_members_this_month_only(agent, ot
     assert team_budget_status(team=team).spent_cents == 1_000
 
 
+@pytest.mark.django_db
+def test_spending_stays_with_the_team_the_advice_was_made_for_when_an_agent_moves(agent, other_team):
+    team = agent.agent_profile.team
+    decision = stored_decision(customer=CustomerFactory(), agent=agent)
+    DecisionAction.objects.create(
+        decision=decision, kind="accepted", offer_code="loyal-10", channel="phone", cost_cents=1_000
+    )
+
+    agent.agent_profile.team = other_team
+    agent.agent_profile.save()
+
+    assert (team_budget_status(team=team).spent_cents, team_budget_status(team=other_team).spent_cents) == (1_000, 0)
+
+
 @pytest.mark.parametrize(
     ("budget", "spent", "level", "percent"),
     [(10_000, 7_499, "green", 74), (10_000, 7_500, "amber", 75), (10_000, 9_999, "amber", 99),
@@ -160,3 +175,18 @@ def test_the_budget_month_starts_at_local_midnight_on_the_first():
 @pytest.mark.django_db
 def test_a_team_without_spending_has_spent_nothing():
     assert team_budget_status(team=TeamFactory()).spent_cents == 0
+
+
+@pytest.mark.django_db
+def test_customers_with_an_active_contract_ending_soon_are_listed_once():
+    today = timezone.localdate()
+    soon = CustomerFactory(external_id="SOON")
+    for days in (10, 40):
+        ContractFactory(customer=soon, end_date=today + dt.timedelta(days=days))
+    ContractFactory(customer=CustomerFactory(external_id="LATER"), end_date=today + dt.timedelta(days=91))
+    ContractFactory(customer=CustomerFactory(external_id="ENDED"), end_date=today - dt.timedelta(days=1))
+    ContractFactory(customer=CustomerFactory(external_id="CLOSED"), end_date=today + dt.timedelta(days=5),
+                    status="ended")  # fmt: skip
+    ContractFactory(customer=CustomerFactory(external_id="EDGE"), end_date=today + dt.timedelta(days=90))
+
+    assert customers_with_contract_ending(within_days=90, today=today) == ["EDGE", "SOON"]

@@ -26,7 +26,7 @@
   });
 
   // After a logged action the buttons are replaced; put focus on the feedback so keyboard users keep their place.
-  document.addEventListener("htmx:afterSwap", function () {
+  document.addEventListener("htmx:afterSettle", function () {
     var feedback = document.getElementById("action-feedback");
     if (feedback) {
       feedback.focus();

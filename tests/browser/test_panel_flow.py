@@ -1,0 +1,138 @@
+"""The agent's whole call in a real browser: log in, find the customer, read the advice, present, log the answer."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from retention.models import Decision, DecisionAction
+from tests.browser.pages import (
+    WORDS,
+    log_in,
+    logged,
+    offer_title,
+    open_customer,
+    other_presentable_offer,
+    rank_of,
+    search_and_open,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_agent_finds_the_customer_presents_the_advice_and_logs_the_answer(
+    open_page, screenshot, agent, customer, catalog, churn_champion, language
+):
+    agent.agent_profile.language = language
+    agent.agent_profile.save()
+    words = WORDS[language]
+    page = open_page()
+
+    log_in(page, "agent")
+    search_and_open(page, "de Vries", "Jan de Vries", words)
+
+    risk = page.get_by_role("region", name=words.risk_heading)
+    expect(risk).to_contain_text(re.compile(r"\d+%"))
+    expect(risk.get_by_role("listitem")).to_have_count(3)
+    decision = Decision.objects.get(customer=customer)
+    assert decision.recommended_offer_code, "the customer is risky enough for an offer"
+    title = offer_title(decision, decision.recommended_offer_code, language)
+    offers = page.get_by_role("region", name=words.offers_heading)
+    expect(offers.get_by_role("list").first.get_by_role("listitem")).to_have_count(len(decision.offers))
+    screenshot(page, f"panel-380-{language}")
+
+    offers.get_by_role("button", name=f"{words.present}: {title}").click()
+    expect(page.get_by_role("status")).to_have_text(words.logged_presented)
+    offers.get_by_role("button", name=f"{words.accepted}: {title}").click()
+    expect(page.get_by_role("status")).to_have_text(words.logged_accepted)
+    expect(offers.get_by_role("button", name=f"{words.accepted}: {title}")).to_have_count(0)
+    screenshot(page, f"panel-380-{language}-after-answer")
+
+    code = decision.recommended_offer_code
+    assert logged(decision) == [("presented", code, "agent"), ("accepted", code, "agent")]
+    accepted = DecisionAction.objects.get(decision=decision, kind="accepted")
+    assert accepted.cost_cents == next(o["cost_cents"] for o in decision.offers if o["code"] == code) > 0
+
+
+def test_logging_swaps_the_offers_in_place_without_reloading_the_page(
+    open_page, agent, customer, catalog, churn_champion
+):
+    words = WORDS["nl"]
+    page = open_page()
+    decision = open_customer(page, "agent")
+    title = offer_title(decision, decision.recommended_offer_code, "nl")
+    page.evaluate("window.loadedOnce = true")
+
+    with page.expect_response(lambda response: "/actions/" in response.url) as answer:
+        page.get_by_role("button", name=f"{words.present}: {title}").click()
+
+    assert answer.value.request.headers.get("hx-request") == "true"
+    assert answer.value.status == 200
+    expect(page.get_by_role("status")).to_have_text(words.logged_presented)
+    assert page.evaluate("window.loadedOnce === true"), "the same document: only the fragment was swapped"
+    assert page.evaluate("document.activeElement.id") == "action-feedback", "focus follows the feedback"
+    expect(page.locator("#budget")).to_have_count(1)
+    assert logged(decision) == [("presented", decision.recommended_offer_code, "agent")]
+
+
+def test_without_javascript_the_forms_still_log_and_come_back_to_the_same_advice(
+    open_page, agent, customer, catalog, churn_champion
+):
+    words = WORDS["nl"]
+    page = open_page(javascript=False)
+    decision = open_customer(page, "agent")
+    title = offer_title(decision, decision.recommended_offer_code, "nl")
+
+    page.get_by_role("button", name=f"{words.present}: {title}").click()
+
+    expect(page.get_by_role("status")).to_contain_text(words.logged_presented)
+    assert f"decision={decision.pk}" in page.url
+    assert logged(decision) == [("presented", decision.recommended_offer_code, "agent")]
+
+
+def test_keyboard_shortcuts_present_the_offer_and_log_the_answer_but_not_while_typing(
+    open_page, agent, customer, catalog, churn_champion
+):
+    words = WORDS["nl"]
+    page = open_page()
+    decision = open_customer(page, "agent")
+    posts = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    recommended = str(rank_of(decision, decision.recommended_offer_code))
+    other = rank_of(decision, other_presentable_offer(decision)["code"])
+    page.evaluate("window.loadedOnce = true")
+
+    page.get_by_label(words.search_field).press(recommended)
+    page.locator("main").focus()
+    page.keyboard.press(str(other))
+    expect(page.locator(f"#override-{other}")).to_be_focused()
+    assert posts == [], "typing in a field, or an offer still missing its override reason, logs nothing"
+
+    page.locator("main").focus()
+    page.keyboard.press(recommended)
+    expect(page.get_by_role("status")).to_have_text(words.logged_presented)
+    page.keyboard.press("a")
+    expect(page.get_by_role("status")).to_have_text(words.logged_accepted)
+    page.keyboard.press("a")
+    page.evaluate("() => new Promise(requestAnimationFrame)")
+    assert len(posts) == 2, "a second 'accepted' would count the offer twice against the budget"
+
+    assert page.evaluate("window.loadedOnce === true"), "an answer right after a swap still goes through htmx"
+    assert page.get_by_label(words.search_field).input_value() == recommended
+    code = decision.recommended_offer_code
+    assert logged(decision) == [("presented", code, "agent"), ("accepted", code, "agent")]
+
+
+def test_a_team_lead_offer_needs_escalation_first(open_page, agent, customer, catalog, churn_champion):
+    words = WORDS["nl"]
+    page = open_page()
+    decision = open_customer(page, "agent")
+    title = offer_title(decision, "half-price", "nl")
+    offer = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name=title))
+
+    expect(offer.get_by_role("button", name=f"{words.present}: {title}")).to_have_count(0)
+    offer.get_by_role("button", name=f"{words.ask_team_lead}: {title}").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Vastgelegd")
+    assert logged(decision) == [("escalated", "half-price", "agent")]
