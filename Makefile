@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format worker migrate benchmark-churn clean
+.PHONY: run test lint format worker clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

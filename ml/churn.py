@@ -138,6 +138,15 @@ class ChurnModel:
         for booster in self.boosters:
             booster.set_param({"nthread": count})
 
+    def explain(self, features: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """Calibrated probabilities and per-feature contributions from one feature matrix."""
+        data = self.matrix(features)
+        self._use_threads(threads_for(len(features)))
+        raw = np.mean([booster.predict(data) for booster in self.boosters], axis=0)
+        values = np.mean([booster.predict(data, pred_contribs=True) for booster in self.boosters], axis=0)
+        contributions = pd.DataFrame(values[:, :-1], columns=self.schema.names, index=features.index)
+        return self.calibration.apply(raw), contributions
+
     def save(self, folder: Path) -> str:
         """Write the artifact; returns the manifest's sha256, which names this exact model."""
         folder.mkdir(parents=True, exist_ok=False)

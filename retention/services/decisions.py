@@ -29,6 +29,7 @@ from retention.selectors.history import customer_history_frames
 
 ANSWER_KINDS = {DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING}
 OFFER_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
+FINAL_ANSWERS = {DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED}
 DEFAULT_AUTHORITY_LEVEL = 1
 
 
@@ -48,8 +49,9 @@ def decision_create(
     tariffs = tariffs_active()
     features = build_features(*customer_history_frames(customers=[customer], as_of=now), new_customer_fees(tariffs))
     churn = champions.get("churn")
-    probability = float(churn.model.predict_proba(features)[0])
-    reasons = top_reasons(churn.model.contributions(features).iloc[0], features.iloc[0])
+    probabilities, contributions = churn.model.explain(features)
+    probability = float(probabilities[0])
+    reasons = top_reasons(contributions.iloc[0], features.iloc[0])
     policy_version, policy = policy_current()
     context = _customer_context(customer, features.iloc[0], probability, policy, now)
     ranking = rank_offers(
@@ -210,7 +212,14 @@ def _validated_offer(
         raise ValidationError({"offer_code": f"{offer_code!r} was not among this decision's offers"})
     if kind == DecisionAction.Kind.PRESENTED:
         _check_presentable(decision, offer, override_reason, agent)
+    if kind in FINAL_ANSWERS and _already_answered(decision, offer_code, kind):
+        raise ValidationError({"kind": f"{kind} for {offer_code!r} is already logged on this decision"})
     return offer
+
+
+def _already_answered(decision: Decision, offer_code: str, kind: str) -> bool:
+    """The same final answer twice would count an offer's cost twice; a different answer is a correction."""
+    return decision.actions.filter(offer_code=offer_code, kind=kind).exists()
 
 
 def _check_presentable(decision: Decision, offer: dict, override_reason: str, agent: AbstractBaseUser | None) -> None:

@@ -40,6 +40,9 @@ class FixedChurnModel:
         values = {name: self.contributions_by_feature.get(name, 0.0) for name in features.columns}
         return pd.DataFrame([values] * len(features), index=features.index)
 
+    def explain(self, features: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        return self.predict_proba(features), self.contributions(features)
+
 
 @pytest.fixture
 def churn_model(monkeypatch) -> FixedChurnModel:

@@ -166,7 +166,7 @@ def test_every_action_form_carries_its_own_idempotency_key(logged_in, agent, dec
 def test_logging_with_htmx_takes_the_same_number_of_queries_however_long_the_log(logged_in, agent, decision):
     client = logged_in(agent)
     with CaptureQueriesContext(connection) as first:
-        client.post(action_url(decision), {"kind": "presented", "offer_code": "loyal-10"}, **HTMX)
+        client.post(action_url(decision), {"kind": "declined", "offer_code": "loyal-10"}, **HTMX)
     for _ in range(10):
         DecisionAction.objects.create(decision=decision, kind="thinking", offer_code="loyal-10", channel="phone")
 

@@ -146,3 +146,11 @@ def test_a_declined_offer_is_not_ranked_again_within_the_contact_policy(decision
     later = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
     assert code not in [offer["code"] for offer in later.offers]
     assert Decision.objects.count() == 2
+
+
+def test_an_offer_cannot_be_accepted_twice_in_one_decision(decision, agent):
+    code = decision.recommended_offer_code
+    decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+    with pytest.raises(ValidationError, match="already logged"):
+        decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+    assert decision.actions.filter(kind="accepted").count() == 1
