@@ -174,9 +174,16 @@ def _event_features(rows: pd.DataFrame, as_of: pd.Series, events: pd.DataFrame) 
     seen["occurred_at"] = _utc(seen["occurred_at"])
     seen = seen[seen["occurred_at"] < seen["as_of"]]
     seen["age_days"] = _days_between(seen["occurred_at"], seen["as_of"])
-    for name, kind, window in EVENT_COUNTS:
-        hits = seen[(seen["kind"] == kind) & (seen["age_days"] <= window)]
-        out[name] = hits.groupby("row").size().reindex(rows.index, fill_value=0).astype(float)
+    # All windowed counts in one group-by: one flag column per (kind, window), summed per row.
+    kinds, ages = seen["kind"].to_numpy(), seen["age_days"].to_numpy()
+    flags = pd.DataFrame(
+        {name: ((kinds == kind) & (ages <= window)).astype(float) for name, kind, window in EVENT_COUNTS},
+        index=seen.index,
+    )
+    flags["row"] = seen["row"].to_numpy()
+    counts = flags.groupby("row").sum().reindex(rows.index, fill_value=0.0)
+    for name, _, _ in EVENT_COUNTS:
+        out[name] = counts[name].astype(float)
     out = out.join(_nps_features(seen, rows.index))
     complaints = seen[seen["kind"] == "complaint"]
     out["days_since_complaint"] = complaints.groupby("row")["age_days"].min().reindex(rows.index)
