@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DJANGO_ENV"}}
+    unset = {"SECRET_KEY", "DEBUG", "DJANGO_ENV", "DATABASE_URL", "CELERY_BROKER_URL"}
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
     environment.update({"DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings", **env})
     code = (
         "import django; django.setup(); from django.conf import settings; "
