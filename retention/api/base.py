@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
 from rest_framework.views import APIView
 
 from retention.api.errors import PayloadTooLarge
@@ -43,3 +45,24 @@ def query_values(request) -> dict[str, str]:
     """Query parameters as a plain dict: serializers treat a QueryDict as an HTML form, where a missing
     boolean means false, but a missing filter must mean "no filter"."""
     return request.query_params.dict()
+
+
+class AgentField(serializers.CharField):
+    """An agent's username in; the active user with that name out (or None when not given)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 150)
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("default", None)
+        kwargs.setdefault("help_text", "Username of the agent on the call.")
+        super().__init__(**kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        username = super().run_validation(data)
+        if username is None:
+            return None
+        agent = get_user_model().objects.filter(username=username, is_active=True).first()
+        if agent is None:
+            raise serializers.ValidationError(f"no active agent named {username!r}")
+        return agent

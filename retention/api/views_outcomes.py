@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from retention.api.base import ApiView
+from retention.api.base import AgentField, ApiView
 from retention.api.errors import Conflict, Unprocessable, django_error_fields
 from retention.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
 from retention.models import Decision, DecisionAction
@@ -26,17 +25,7 @@ class OutcomeInput(serializers.Serializer):
         max_length=50, allow_null=True, allow_blank=True, help_text="The offer it is about; null for no offer."
     )
     result = serializers.ChoiceField(choices=OUTCOME_RESULTS)
-    agent = serializers.CharField(
-        max_length=150, required=False, allow_null=True, default=None, help_text="Username of the agent on the call."
-    )
-
-    def validate_agent(self, username):
-        if username is None:
-            return None
-        agent = get_user_model().objects.filter(username=username, is_active=True).first()
-        if agent is None:
-            raise serializers.ValidationError(f"no active agent named {username!r}")
-        return agent
+    agent = AgentField()
 
 
 class OutcomeOutput(serializers.Serializer):

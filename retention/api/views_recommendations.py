@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from ml.registry import NoChampion
-from retention.api.base import ApiView
+from retention.api.base import AgentField, ApiView
 from retention.api.errors import Unprocessable
 from retention.api.schema import WRITE_ERRORS, responses
 from retention.models import Customer, Decision
@@ -22,9 +21,7 @@ class RecommendationInput(serializers.Serializer):
     customer_id = serializers.CharField(max_length=100, help_text="The customer's external id.")
     channel = serializers.ChoiceField(choices=Decision.Channel.choices)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    agent = serializers.CharField(
-        max_length=150, required=False, allow_null=True, default=None, help_text="Username of the agent on the call."
-    )
+    agent = AgentField()
     limit = serializers.IntegerField(
         min_value=0,
         max_value=100,
@@ -33,14 +30,6 @@ class RecommendationInput(serializers.Serializer):
         help_text="How many offers to list; 0 lists every eligible offer.",
     )
     language = serializers.ChoiceField(choices=["nl", "en"], required=False, default="nl")
-
-    def validate_agent(self, username):
-        if username is None:
-            return None
-        agent = get_user_model().objects.filter(username=username, is_active=True).first()
-        if agent is None:
-            raise serializers.ValidationError(f"no active agent named {username!r}")
-        return agent
 
 
 class ReasonOutput(serializers.Serializer):
