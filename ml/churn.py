@@ -116,12 +116,14 @@ class ChurnModel:
     params: dict
 
     def matrix(self, features: pd.DataFrame) -> xgb.DMatrix:
-        return xgb.DMatrix(self.schema.encode(features), enable_categorical=True, nthread=threads_for(len(features)))
+        """The encoded features, with the boosters set to the thread count that suits this many rows."""
+        threads = threads_for(len(features))
+        for booster in self.boosters:
+            booster.set_param({"nthread": threads})
+        return xgb.DMatrix(self.schema.encode(features), enable_categorical=True, nthread=threads)
 
     def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
-        data = self.matrix(features)
-        self._use_threads(threads_for(len(features)))
-        return np.mean([booster.predict(data) for booster in self.boosters], axis=0)
+        return self._bag_scores(self.matrix(features))
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated chance to leave, one per row."""
@@ -129,23 +131,19 @@ class ChurnModel:
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to the log-odds (XGBoost's own), averaged over the bag; bias dropped."""
-        data = self.matrix(features)
-        self._use_threads(threads_for(len(features)))
-        values = np.mean([booster.predict(data, pred_contribs=True) for booster in self.boosters], axis=0)
-        return pd.DataFrame(values[:, :-1], columns=self.schema.names, index=features.index)
-
-    def _use_threads(self, count: int) -> None:
-        for booster in self.boosters:
-            booster.set_param({"nthread": count})
+        return self._bag_contributions(self.matrix(features), features.index)
 
     def explain(self, features: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """Calibrated probabilities and per-feature contributions from one feature matrix."""
         data = self.matrix(features)
-        self._use_threads(threads_for(len(features)))
-        raw = np.mean([booster.predict(data) for booster in self.boosters], axis=0)
+        return self.calibration.apply(self._bag_scores(data)), self._bag_contributions(data, features.index)
+
+    def _bag_scores(self, data: xgb.DMatrix) -> np.ndarray:
+        return np.mean([booster.predict(data) for booster in self.boosters], axis=0)
+
+    def _bag_contributions(self, data: xgb.DMatrix, index: pd.Index) -> pd.DataFrame:
         values = np.mean([booster.predict(data, pred_contribs=True) for booster in self.boosters], axis=0)
-        contributions = pd.DataFrame(values[:, :-1], columns=self.schema.names, index=features.index)
-        return self.calibration.apply(raw), contributions
+        return pd.DataFrame(values[:, :-1], columns=self.schema.names, index=index)
 
     def save(self, folder: Path) -> str:
         """Write the artifact; returns the manifest's sha256, which names this exact model."""
