@@ -6,17 +6,26 @@ exhaustively. The same inputs always give the same ranking, whoever asks.
 
 Expected incremental net value of an offer over the horizon:
     margin × P(stay | offer) − cost − margin × P(stay | no offer)
-where margin is the monthly fee's margin over the horizon.
+where margin is the renewal fee's margin over the horizon. The cost counts as
+committed once the offer is made, a conservative reading that never flatters an offer.
+
+Randomness (exploration, the control group) comes from generators seeded by a key
+the caller passes and logs (the decision's id, the customer's id), so a decision
+can be replayed exactly and the propensity of what was shown is always known.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass, field
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 RISK_BANDS = ("low", "medium", "high")
 RECENT_EVENT_KINDS = ("complaint", "outage")
+NO_OFFER = ""
 
 
 class PolicyError(ValueError):
@@ -47,6 +56,8 @@ class PolicySettings:
     recent_offer_days: int = 14
     price_parity: bool = True
     risk_bands: dict[str, float] = field(default_factory=lambda: {"medium": 0.25, "high": 0.5})
+    # Logged outcomes of an offer at which the learned response weighs as much as the catalog's prior.
+    prior_strength: float = 200.0
 
     @classmethod
     def from_values(cls, values: dict) -> PolicySettings:
@@ -70,6 +81,10 @@ class PolicySettings:
         for name in ("exploration_share", "control_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise PolicyError(f"{name} must be between 0 and 1")
+        if self.budget_per_customer_cents < 0:
+            raise PolicyError("budget_per_customer_cents cannot be negative")
+        if self.prior_strength <= 0:
+            raise PolicyError("prior_strength must be positive")
         if sorted(self.authority) != [1, 2, 3]:
             raise PolicyError("authority needs limits for levels 1, 2 and 3")
         if not 0 < self.risk_bands["medium"] < self.risk_bands["high"] < 1:
@@ -97,8 +112,15 @@ class OfferSpec:
 
     def cost_cents(self, monthly_fee_cents: int) -> int:
         """What the offer costs the company for a customer paying this fee."""
-        discount = Decimal(monthly_fee_cents) * self.discount_percent / 100 * self.duration_months
-        return self.fixed_cost_cents + int(discount.to_integral_value())
+        return self.fixed_cost_cents + self._discount_cents(monthly_fee_cents, self.duration_months)
+
+    def first_year_value_cents(self, monthly_fee_cents: int) -> int:
+        """What the offer is worth to the customer in the coming twelve months."""
+        return self.fixed_cost_cents + self._discount_cents(monthly_fee_cents, min(self.duration_months, 12))
+
+    def _discount_cents(self, monthly_fee_cents: int, months: int) -> int:
+        discount = Decimal(monthly_fee_cents) * self.discount_percent / 100 * months
+        return int(discount.to_integral_value())
 
 
 @dataclass(frozen=True)
@@ -111,6 +133,27 @@ class CustomerContext:
     churn_probability: float
     recent_event_kinds: frozenset[str] = frozenset()
     declined_recently: frozenset[str] = frozenset()
+    # What a new customer pays for the same bundle, and the cheapest tariff covering their products.
+    new_customer_fee_cents: int | None = None
+    best_tariff_fee_cents: int | None = None
+
+
+@dataclass(frozen=True)
+class StayEstimates:
+    """P(stay) for this customer without an offer and with each offer, by code."""
+
+    without_offer: float
+    with_offer: Mapping[str, float]
+
+    @classmethod
+    def from_priors(cls, customer: CustomerContext, offers: list[OfferSpec]) -> StayEstimates:
+        """Cold start: each offer removes its catalog prior share of the chance to leave."""
+        return cls(
+            without_offer=stay_probability(customer.churn_probability, 0.0),
+            with_offer={
+                offer.code: stay_probability(customer.churn_probability, offer.prior_uplift) for offer in offers
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -124,10 +167,11 @@ class RankedOffer:
     authority_level: int
     within_authority: bool
     propensity: float
+    over_team_budget: bool = False
 
     @property
     def needs_escalation(self) -> bool:
-        return not self.within_authority
+        return not self.within_authority or self.over_team_budget
 
     def as_json(self) -> dict:
         return {
@@ -139,16 +183,23 @@ class RankedOffer:
             "expected_net_value_cents": self.expected_net_value_cents,
             "authority_level": self.authority_level,
             "within_authority": self.within_authority,
+            "over_team_budget": self.over_team_budget,
             "needs_escalation": self.needs_escalation,
-            "propensity": self.propensity,
+            "propensity": round(self.propensity, 6),
         }
 
 
 @dataclass(frozen=True)
 class Ranking:
     offers: tuple[RankedOffer, ...]
-    recommended_code: str  # "" when making no offer is best
+    recommended_code: str  # "" when making no offer is best (or when exploring or in the control group says so)
     stay_probability_without_offer: float
+    renewal_fee_cents: int
+    price_parity_applied: bool
+    greedy_code: str  # what the policy would recommend without exploration or control group
+    propensity: float  # the chance the logging policy recommends `recommended_code`
+    explored: bool
+    control_group: bool
 
 
 def ineligibility(offer: OfferSpec, customer: CustomerContext) -> str | None:
@@ -174,6 +225,27 @@ def ineligibility(offer: OfferSpec, customer: CustomerContext) -> str | None:
     return None
 
 
+def renewal_fee_cents(customer: CustomerContext, settings: PolicySettings) -> int:
+    """The monthly fee the customer renews at before any offer.
+
+    With price parity on, a customer at risk renews at no more than a new customer pays
+    for the same bundle, nor more than the cheapest tariff covering their products.
+    """
+    fee = customer.monthly_fee_cents
+    if not settings.price_parity or settings.risk_band(customer.churn_probability) == "low":
+        return fee
+    references = [ref for ref in (customer.new_customer_fee_cents, customer.best_tariff_fee_cents) if ref is not None]
+    return min([fee, *references])
+
+
+def worse_than_best_tariff(offer: OfferSpec, customer: CustomerContext, fee_cents: int) -> bool:
+    """True when simply moving to the cheapest covering tariff leaves the customer better off than this offer."""
+    if customer.best_tariff_fee_cents is None:
+        return False
+    yearly_with_offer = fee_cents * 12 - offer.first_year_value_cents(fee_cents)
+    return yearly_with_offer > customer.best_tariff_fee_cents * 12
+
+
 def within_authority(offer: OfferSpec, cost_cents: int, agent_level: int, settings: PolicySettings) -> bool:
     """An agent may make an offer at or below their level whose discount and cost fit their limits."""
     if offer.authority_level > agent_level:
@@ -187,54 +259,118 @@ def stay_probability(churn_probability: float, uplift: float) -> float:
     return 1.0 - churn_probability * (1.0 - uplift)
 
 
-def horizon_margin_cents(customer: CustomerContext, settings: PolicySettings) -> float:
-    return customer.monthly_fee_cents * settings.margin_rate * settings.horizon_months
-
-
 def rank_offers(
     *,
     customer: CustomerContext,
     offers: list[OfferSpec],
     settings: PolicySettings,
     agent_level: int,
-    uplifts: dict[str, float] | None = None,
+    stay: StayEstimates | None = None,
+    team_budget_left_cents: int | None = None,
+    decision_key: str = "",
+    control_key: str = "",
 ) -> Ranking:
     """Eligible offers ranked by expected incremental net value, best first.
 
-    `uplifts` overrides an offer's prior uplift by code (learned estimates); the
-    recommendation is the best offer within the agent's authority worth more than
-    making no offer, or "" when none is.
+    `stay` gives learned P(stay) per offer (the catalog priors when None). The greedy
+    recommendation is the best offer needing no escalation and worth more than making no
+    offer, or no offer. A `control_key` in the control group gets no offer; otherwise
+    with the exploration share, keyed on `decision_key`, the recommendation is drawn
+    uniformly from no offer and the offers the agent may make.
     """
     if not 1 <= agent_level <= 3:
         raise PolicyError(f"agent authority level must be 1 to 3, not {agent_level}")
-    uplifts = uplifts or {}
-    margin = horizon_margin_cents(customer, settings)
-    stay_without = stay_probability(customer.churn_probability, 0.0)
-    ranked = []
-    for offer in offers:
-        if ineligibility(offer, customer) is not None:
-            continue
-        cost = offer.cost_cents(customer.monthly_fee_cents)
-        if cost > settings.budget_per_customer_cents:
-            continue
-        stay_with = stay_probability(customer.churn_probability, uplifts.get(offer.code, offer.prior_uplift))
-        value = margin * stay_with - cost - margin * stay_without
-        ranked.append(
-            RankedOffer(
-                code=offer.code,
-                kind=offer.kind,
-                title=offer.title,
-                cost_cents=cost,
-                expected_acceptance=stay_with,
-                expected_net_value_cents=_round_cents(value),
-                authority_level=offer.authority_level,
-                within_authority=within_authority(offer, cost, agent_level, settings),
-                propensity=1.0,
-            )
-        )
+    stay = stay or StayEstimates.from_priors(customer, offers)
+    fee = renewal_fee_cents(customer, settings)
+    margin = fee * settings.margin_rate * settings.horizon_months
+    ranked = [
+        _ranked(offer, cost, stay, margin, agent_level, settings, team_budget_left_cents)
+        for offer in offers
+        if ineligibility(offer, customer) is None
+        and not worse_than_best_tariff(offer, customer, fee)
+        and (cost := offer.cost_cents(fee)) <= settings.budget_per_customer_cents
+    ]
     ranked.sort(key=lambda offer: (-offer.expected_net_value_cents, offer.cost_cents, offer.code))
-    recommended = next((o.code for o in ranked if o.within_authority and o.expected_net_value_cents > 0), "")
-    return Ranking(offers=tuple(ranked), recommended_code=recommended, stay_probability_without_offer=stay_without)
+    greedy = next((o.code for o in ranked if not o.needs_escalation and o.expected_net_value_cents > 0), NO_OFFER)
+    arms = [NO_OFFER, *(o.code for o in ranked if not o.needs_escalation)]
+    choice = _logging_choice(greedy, arms, settings, decision_key=decision_key, control_key=control_key)
+    propensities = {arm: _propensity(arm, greedy, arms, settings) for arm in arms}
+    return Ranking(
+        offers=tuple(replace(o, propensity=propensities.get(o.code, 0.0)) for o in ranked),
+        recommended_code=choice.code,
+        stay_probability_without_offer=stay.without_offer,
+        renewal_fee_cents=fee,
+        price_parity_applied=fee < customer.monthly_fee_cents,
+        greedy_code=greedy,
+        propensity=propensities[choice.code],
+        explored=choice.explored,
+        control_group=choice.control,
+    )
+
+
+def _ranked(
+    offer: OfferSpec,
+    cost: int,
+    stay: StayEstimates,
+    margin: float,
+    agent_level: int,
+    settings: PolicySettings,
+    team_budget_left_cents: int | None,
+) -> RankedOffer:
+    stay_with = stay.with_offer.get(offer.code, stay.without_offer)
+    value = margin * stay_with - cost - margin * stay.without_offer
+    return RankedOffer(
+        code=offer.code,
+        kind=offer.kind,
+        title=offer.title,
+        cost_cents=cost,
+        expected_acceptance=stay_with,
+        expected_net_value_cents=_round_cents(value),
+        authority_level=offer.authority_level,
+        within_authority=within_authority(offer, cost, agent_level, settings),
+        propensity=0.0,
+        over_team_budget=team_budget_left_cents is not None and cost > team_budget_left_cents,
+    )
+
+
+@dataclass(frozen=True)
+class _Choice:
+    code: str
+    explored: bool
+    control: bool
+
+
+def in_control_group(control_key: str, settings: PolicySettings) -> bool:
+    return bool(control_key) and keyed_uniform("control", control_key) < settings.control_share
+
+
+def _logging_choice(
+    greedy: str, arms: list[str], settings: PolicySettings, *, decision_key: str, control_key: str
+) -> _Choice:
+    if in_control_group(control_key, settings):
+        return _Choice(NO_OFFER, explored=False, control=True)
+    if not decision_key:
+        return _Choice(greedy, explored=False, control=False)
+    draw = random.Random(_seed("explore", decision_key))
+    if draw.random() < settings.exploration_share:
+        return _Choice(draw.choice(arms), explored=True, control=False)
+    return _Choice(greedy, explored=False, control=False)
+
+
+def _propensity(arm: str, greedy: str, arms: list[str], settings: PolicySettings) -> float:
+    """The chance the logging policy recommends `arm`: control share, then epsilon-greedy over the arms."""
+    explore = settings.exploration_share / len(arms) + (1 - settings.exploration_share) * (arm == greedy)
+    control = settings.control_share
+    return control * (arm == NO_OFFER) + (1 - control) * explore
+
+
+def keyed_uniform(purpose: str, key: str) -> float:
+    """A number in [0, 1) that depends only on the purpose and the key."""
+    return random.Random(_seed(purpose, key)).random()
+
+
+def _seed(purpose: str, key: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{purpose}:{key}".encode()).digest()[:8], "big")
 
 
 def _round_cents(value: float) -> int:

@@ -274,6 +274,19 @@ class Decision(ImmutableModel):
     recommended_offer_code = models.CharField(max_length=50, blank=True)
     best_tariff = models.JSONField(null=True, blank=True)
     explored = models.BooleanField(default=False)
+    control_group = models.BooleanField(
+        default=False, help_text="The customer is in the random control group and got the default treatment."
+    )
+    greedy_offer_code = models.CharField(
+        max_length=50, blank=True, help_text="What the policy would have recommended without exploration."
+    )
+    propensity = models.FloatField(
+        default=1.0, help_text="The chance the policy recommends what it recommended (for off-policy evaluation)."
+    )
+    stay_probability_without_offer = models.FloatField(null=True, blank=True)
+    renewal_fee_cents = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Monthly fee the offers were priced on, after price parity."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -10,6 +12,26 @@ from retention.models import AgentProfile
 from tests.factories import AgentProfileFactory, ApiClientFactory, TeamFactory, UserFactory
 
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def recommendations_without_exploration(request, monkeypatch):
+    """Decisions recommend the top offer, so a test's expectations hold every run.
+
+    Exploration draws from the decision's random id; a test about exploration or the
+    control group marks itself `exploring` and sets its own shares.
+    """
+    if request.node.get_closest_marker("exploring"):
+        return
+    from retention.services import decisions
+
+    policy_current = decisions.policy_current
+
+    def policy_without_exploration():
+        version, policy = policy_current()
+        return version, dataclasses.replace(policy, exploration_share=0.0, control_share=0.0)
+
+    monkeypatch.setattr(decisions, "policy_current", policy_without_exploration)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from retention.selectors.catalog import (
 )
 from retention.selectors.decisions import offers_declined_since
 from retention.selectors.history import customer_history_frames
+from retention.selectors.panel import team_budget_status
 
 ANSWER_KINDS = {DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING}
 OFFER_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
@@ -45,6 +47,7 @@ def decision_create(
     if channel not in Decision.Channel.values:
         raise ValidationError({"channel": f"must be one of {', '.join(Decision.Channel.values)}"})
     now = timezone.now()
+    decision_id = uuid.uuid4()
     profile = _profile(agent)
     tariffs = tariffs_active()
     features = build_features(*customer_history_frames(customers=[customer], as_of=now), new_customer_fees(tariffs))
@@ -53,14 +56,20 @@ def decision_create(
     probability = float(probabilities[0])
     reasons = top_reasons(contributions.iloc[0], features.iloc[0])
     policy_version, policy = policy_current()
-    context = _customer_context(customer, features.iloc[0], probability, policy, now)
+    best_tariff = _best_tariff(customer, _monthly_fee_cents(features.iloc[0]), tariffs)
+    context = _customer_context(customer, features.iloc[0], probability, policy, now, best_tariff)
+    specs = [offer_spec(offer) for offer in offers_active()]
     ranking = rank_offers(
         customer=context,
-        offers=[offer_spec(offer) for offer in offers_active()],
+        offers=specs,
         settings=policy,
         agent_level=profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL,
+        team_budget_left_cents=_team_budget_left(profile, now),
+        decision_key=str(decision_id),
+        control_key=customer.external_id,
     )
     decision = Decision(
+        id=decision_id,
         customer=customer,
         agent=agent,
         api_client=api_client,
@@ -76,7 +85,13 @@ def decision_create(
         reasons=reasons,
         offers=[offer.as_json() for offer in ranking.offers],
         recommended_offer_code=ranking.recommended_code,
-        best_tariff=_best_tariff(customer, context.monthly_fee_cents, tariffs),
+        greedy_offer_code=ranking.greedy_code,
+        explored=ranking.explored,
+        control_group=ranking.control_group,
+        propensity=ranking.propensity,
+        stay_probability_without_offer=ranking.stay_probability_without_offer,
+        renewal_fee_cents=ranking.renewal_fee_cents,
+        best_tariff=best_tariff,
     )
     decision.full_clean()
     decision.save()
@@ -89,22 +104,40 @@ def _profile(agent: AbstractBaseUser | None) -> AgentProfile | None:
     return AgentProfile.objects.select_related("team").filter(user=agent).first()
 
 
+def _team_budget_left(profile: AgentProfile | None, now: dt.datetime) -> int | None:
+    if profile is None or profile.team is None:
+        return None
+    return team_budget_status(team=profile.team, now=now).remaining_cents
+
+
 def _customer_context(
-    customer: Customer, features: pd.Series, probability: float, policy: PolicySettings, now: dt.datetime
+    customer: Customer,
+    features: pd.Series,
+    probability: float,
+    policy: PolicySettings,
+    now: dt.datetime,
+    best_tariff: dict | None,
 ) -> CustomerContext:
     recent = {kind for kind in ("complaint", "outage") if _number(features.get(f"{kind}s_90d")) > 0}
+    new_fee = _optional(features.get("new_customer_fee"))
     return CustomerContext(
         segment=customer.segment,
         value_tier=customer.value_tier,
         products=frozenset(customer.products or ()),
         tenure_months=_optional(features.get("tenure_months")),
-        monthly_fee_cents=round(_number(features.get("monthly_fee")) * 100),
+        monthly_fee_cents=_monthly_fee_cents(features),
         churn_probability=probability,
         recent_event_kinds=frozenset(recent),
         declined_recently=offers_declined_since(
             customer=customer, since=now - dt.timedelta(days=policy.contact_policy_days)
         ),
+        new_customer_fee_cents=round(new_fee * 100) if new_fee is not None else None,
+        best_tariff_fee_cents=best_tariff["monthly_fee_cents"] if best_tariff else None,
     )
+
+
+def _monthly_fee_cents(features: pd.Series) -> int:
+    return round(_number(features.get("monthly_fee")) * 100)
 
 
 def _best_tariff(customer: Customer, paid_cents: int, tariffs: list[Tariff]) -> dict | None:
