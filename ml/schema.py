@@ -113,8 +113,21 @@ def _frequent_levels(column: pd.Series) -> tuple[str, ...]:
 
 
 def _categorical(column: pd.Series, levels: tuple[str, ...]) -> pd.Categorical:
+    """Text levels, with unknown ones folded into "(other)" when the model knows it, else missing.
+
+    Worked out once per distinct value: a column of a million rows holds a handful of them.
+    """
     known = set(levels)
     fold = OTHER_LEVEL if OTHER_LEVEL in known else None
-    text = column.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-    text = text.map(lambda v: v if v is None or v in known else fold)
-    return pd.Categorical(text, categories=list(levels))
+    codes, distinct = pd.factorize(column, use_na_sentinel=True)
+    mapped = [_level(value, known, fold) for value in distinct]
+    level_codes = {level: number for number, level in enumerate(levels)}
+    lookup = np.array([level_codes[m] if m is not None else -1 for m in mapped] + [-1], dtype=np.int64)
+    return pd.Categorical.from_codes(lookup[codes], categories=list(levels))
+
+
+def _level(value, known: set[str], fold: str | None) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value)
+    return text if text in known else fold

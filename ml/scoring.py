@@ -1,16 +1,21 @@
-"""Scoring a CRM file in bounded memory: records in chunks, one feature path, probabilities out."""
+"""Scoring a CRM file in bounded memory: mapped columns in chunks, one feature path, probabilities out."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ml.churn import ChurnModel
 from ml.features import build_features
-from retention.records import CustomerRecord, records_to_frames
+from retention.mapping import MappedChunk
+from retention.mapping_frames import mapped_frames
 
+# Rows scored together: enough that pandas and XGBoost spend their time on whole columns, few enough
+# that a chunk's cells, frames and features stay within a couple of hundred megabytes.
 CHUNK_ROWS = 50_000
 
 
@@ -21,50 +26,55 @@ class ScoringSummary:
     unscored_lines: list[int] = field(default_factory=list)
 
 
-def score_stream(
-    items: Iterable[object],
+@dataclass
+class ScoredChunk:
+    chunk: MappedChunk
+    probabilities: np.ndarray  # one per good row of the chunk, in row order
+
+
+def score_chunks(
+    chunks: Iterable[MappedChunk],
     *,
     model: ChurnModel,
     as_of: dt.datetime,
-    new_customer_fees: dict[str, float],
-    chunk_rows: int = CHUNK_ROWS,
-) -> Iterator[tuple[str, float | None, object]]:
-    """(external id, probability or None, the item) for every item in order.
-
-    Items are CustomerRecords or row errors (anything with `external_id`); an error
-    row keeps its place with no probability, so the output has one row per input row.
-    """
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= chunk_rows:
-            yield from _score_chunk(chunk, model, as_of, new_customer_fees)
-            chunk = []
-    if chunk:
-        yield from _score_chunk(chunk, model, as_of, new_customer_fees)
+    new_customer_fees: Mapping[str, float],
+) -> Iterator[ScoredChunk]:
+    """Each chunk with the churn probabilities of its good rows; rows with a problem get none."""
+    for chunk in chunks:
+        probabilities = chunk_probabilities(chunk, model=model, as_of=as_of, new_customer_fees=new_customer_fees)
+        yield ScoredChunk(chunk, probabilities)
 
 
-def _score_chunk(chunk, model, as_of, fees):
-    records = [item for item in chunk if isinstance(item, CustomerRecord)]
-    probabilities = iter(())
-    if records:
-        features = build_features(*records_to_frames(records, as_of=as_of), fees)
-        probabilities = iter(model.predict_proba(features))
-    for item in chunk:
-        if isinstance(item, CustomerRecord):
-            yield item.external_id, float(next(probabilities)), item
-        else:
-            yield item.external_id, None, item
+def chunk_probabilities(
+    chunk: MappedChunk, *, model: ChurnModel, as_of: dt.datetime, new_customer_fees: Mapping[str, float]
+) -> np.ndarray:
+    """The churn probability of each good row of the chunk, in row order."""
+    if not len(chunk.good):
+        return np.empty(0)
+    return model.predict_proba(build_features(*mapped_frames(chunk.good, as_of=as_of), new_customer_fees))
 
 
-def write_scores(rows: Iterable[tuple[str, float | None, object]], out, summary: ScoringSummary) -> None:
+def write_scores(
+    scored: Iterable[ScoredChunk],
+    out,
+    summary: ScoringSummary,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> None:
+    """`external_id,churn_probability` per row in input order; the probability is empty for a row with a problem."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["external_id", "churn_probability"])
-    for external_id, probability, item in rows:
-        summary.rows += 1
-        if probability is None:
-            summary.unscored_lines.append(getattr(item, "line", summary.rows + 1))
-            writer.writerow([external_id, ""])
-        else:
-            summary.scored += 1
-            writer.writerow([external_id, f"{probability:.6f}"])
+    for item in scored:
+        chunk, good = item.chunk, item.chunk.good_rows()
+        writer.writerows(zip(chunk.external_ids, _probability_cells(good, item.probabilities), strict=True))
+        summary.rows += len(chunk)
+        summary.scored += len(item.probabilities)
+        summary.unscored_lines += np.asarray(chunk.lines)[~good].tolist()
+        if on_progress:
+            on_progress(len(chunk))
+
+
+def _probability_cells(good: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    cells = np.full(len(good), "", dtype=object)
+    cells[good] = [f"{probability:.6f}" for probability in probabilities.tolist()]
+    return cells

@@ -21,7 +21,12 @@ Protected values are kept as text; attribute values become int or float when the
 value listed under `churned` (in any case) records a churn on the as-of date, any other value a renewal,
 an empty cell nothing. Without `attributes`, columns not named anywhere are ignored.
 
-This module is plain Python (no Django), so a file can be read and checked without a database;
+A file is read in chunks of rows and converted column by column: each parser runs once per distinct
+cell of a column, and the rows get their values by code. `read_mapped_rows` turns a chunk's columns into
+records; scoring turns them straight into feature frames (`retention.mapping_frames`), so both read
+a file the same way.
+
+This module needs no Django, so a file can be read and checked without a database;
 storing the records is `retention.services.imports`.
 """
 
@@ -29,13 +34,15 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+import pandas as pd
 import yaml
 
 # The month length the feature function uses to turn a signup date back into tenure.
@@ -121,6 +128,15 @@ class Mapping:
             return list(self.attributes)
         named = set(self.named_columns())
         return [column for column in header if column not in named]
+
+    def features_only(self) -> Mapping:
+        """This mapping with its label and protected columns excluded: what scoring a file needs to read.
+
+        Every row converts as with the full mapping (neither kind of column can make a row bad) and
+        gets the same features; only the values that no model sees are left unread.
+        """
+        label_columns = (self.label.column,) if self.label else ()
+        return replace(self, label=None, protected=(), exclude=(*label_columns, *self.protected, *self.exclude))
 
 
 @dataclass
@@ -262,6 +278,10 @@ def _one_line(error: Exception) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 # Reading a file with a mapping
 
+# Rows converted together when a file is read row by row: enough for the column-wise work to pay off,
+# few enough that a caller streaming the rows holds little.
+READ_CHUNK_ROWS = 10_000
+
 
 def read_mapped_rows(path: str | Path, mapping: Mapping, *, as_of: date) -> Iterator[CustomerRecord | RowError]:
     """One CustomerRecord, or a RowError saying why not, per data row of a CSV file, in file order.
@@ -277,32 +297,60 @@ def read_numbered_rows(
     path: str | Path, mapping: Mapping, *, as_of: date
 ) -> Iterator[tuple[int, CustomerRecord | RowError]]:
     """`read_mapped_rows` with the line each row starts on (the header is line 1), for reports on stored rows."""
+    chunks = read_mapped_chunks(path, mapping, as_of=as_of)
+    return (numbered for chunk in chunks for numbered in chunk.numbered_items())
+
+
+def read_mapped_chunks(
+    path: str | Path, mapping: Mapping, *, as_of: date, chunk_rows: int = READ_CHUNK_ROWS
+) -> Iterator[MappedChunk]:
+    """The data rows of a CSV file in chunks of at most `chunk_rows`, each converted column by column, in file order.
+
+    The rows, records and errors of `read_numbered_rows`, for callers that work on whole columns (scoring a
+    file). Memory is bounded by the chunk size. The header is checked before this returns, as there.
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"a chunk needs at least 1 row, not {chunk_rows}")
     handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - the generator below closes it
     try:
         reader = csv.reader(handle, delimiter=_sniff_delimiter(handle))
         header = _read_header(reader, path)
-        converter = RowConverter(mapping, header, as_of=as_of)
+        converter = ChunkConverter(mapping, header, as_of=as_of)
     except BaseException:
         handle.close()
         raise
-    return _converted_rows(handle, reader, converter, path)
+    return _converted_chunks(handle, reader, converter, path, chunk_rows)
 
 
-def _converted_rows(
-    handle: IO[str], reader, converter: RowConverter, path: str | Path
-) -> Iterator[tuple[int, CustomerRecord | RowError]]:
+def _converted_chunks(
+    handle: IO[str], reader, converter: ChunkConverter, path: str | Path, chunk_rows: int
+) -> Iterator[MappedChunk]:
     with handle:
+        block = RowBlock(converter.width)
         previous_line = reader.line_num
         try:
             for cells in reader:
                 line, previous_line = previous_line + 1, reader.line_num
                 if cells:  # the csv module reads a blank line as an empty row; it is not a customer
-                    yield line, converter.convert(cells, line=line)
-        except UnicodeDecodeError as error:
-            # The text is decoded ahead of the csv reader, so the bad byte is somewhere after this line.
-            raise MappingError(f"{path} is not UTF-8 text after line {previous_line}: {_one_line(error)}") from error
-        except csv.Error as error:
-            raise MappingError(f"{path}: line {previous_line + 1}: {_one_line(error)}") from error
+                    block.add(line, cells)
+                    if len(block) == chunk_rows:
+                        # The cells are let go before the chunk is handed out: they are most of its memory.
+                        chunk, block = converter.convert(block), RowBlock(converter.width)
+                        yield chunk
+        except (UnicodeDecodeError, csv.Error) as error:
+            # The rows read before the fault go out first, so that they are reported as if read one by one.
+            if len(block):
+                yield converter.convert(block)
+            raise _unreadable(path, error, after_line=previous_line) from error
+        if len(block):
+            yield converter.convert(block)
+
+
+def _unreadable(path: str | Path, error: Exception, *, after_line: int) -> MappingError:
+    if isinstance(error, UnicodeDecodeError):
+        # The text is decoded ahead of the csv reader, so the bad byte is somewhere after this line.
+        return MappingError(f"{path} is not UTF-8 text after line {after_line}: {_one_line(error)}")
+    return MappingError(f"{path}: line {after_line + 1}: {_one_line(error)}")
 
 
 def _sniff_delimiter(handle: IO[str]) -> str:
@@ -330,84 +378,316 @@ def _read_header(reader, path: str | Path) -> list[str]:
     return header
 
 
-class RowConverter:
-    """Turns the cells of one data row into a CustomerRecord, or a RowError listing every problem found."""
+def _refuse_missing_columns(mapping: Mapping, header: Sequence[str]) -> None:
+    if mapping.id_column not in header:
+        raise MappingError(f"the id column '{mapping.id_column}' is not in the file's header ({', '.join(header)})")
+    missing = [column for column in mapping.named_columns() if column not in header]
+    if missing:
+        raise MappingError(
+            f"mapped column(s) missing from the file's header: {', '.join(missing)} "
+            f"(the header has {', '.join(header)})"
+        )
 
-    def __init__(self, mapping: Mapping, header: Sequence[str], *, as_of: date) -> None:
-        self._refuse_missing_columns(mapping, header)
-        position = {name: index for index, name in enumerate(header)}
-        self.width = len(header)
-        self.as_of = as_of
-        self.mapping = mapping
-        self.id_index = position[mapping.id_column]
-        self.label_index = position[mapping.label.column] if mapping.label else None
-        self.field_index = {name: position[column] for name, column in mapping.fields.items()}
-        self.protected_index = [(column, position[column]) for column in mapping.protected]
-        self.attribute_index = [(column, position[column]) for column in mapping.attribute_columns(header)]
 
-    @staticmethod
-    def _refuse_missing_columns(mapping: Mapping, header: Sequence[str]) -> None:
-        if mapping.id_column not in header:
-            raise MappingError(f"the id column '{mapping.id_column}' is not in the file's header ({', '.join(header)})")
-        missing = [column for column in mapping.named_columns() if column not in header]
-        if missing:
-            raise MappingError(
-                f"mapped column(s) missing from the file's header: {', '.join(missing)} "
-                f"(the header has {', '.join(header)})"
+@dataclass
+class RowBlock:
+    """Consecutive data rows as the csv module read them, laid out for taking whole columns.
+
+    The cells of the rows as wide as the header lie end to end in one list: a list per row would be
+    thousands of live containers, which the garbage collector walks again and again while a block fills.
+    """
+
+    width: int
+    lines: list[int] = field(default_factory=list)  # where each row starts, in file order
+    cells: list[str] = field(default_factory=list)  # the cells of the full-width rows, row after row
+    misfits: dict[int, list[str]] = field(default_factory=dict)  # position in the block -> a row of another width
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def add(self, line: int, cells: list[str]) -> None:
+        if len(cells) == self.width:
+            self.cells += cells
+        else:
+            self.misfits[len(self.lines)] = cells
+        self.lines.append(line)
+
+    def column(self, index: int) -> np.ndarray:
+        """The cells of one column over the full-width rows."""
+        return np.fromiter(self.cells[index :: self.width], dtype=object, count=len(self.cells) // self.width)
+
+
+@dataclass(frozen=True)
+class CodedColumn:
+    """A column as a code per row into its distinct values, so that each distinct cell is parsed only once."""
+
+    codes: np.ndarray  # per row, an index into `values`
+    values: np.ndarray  # objects: the parsed value of each distinct cell, None where it failed
+    errors: np.ndarray  # objects: why each distinct cell could not be parsed, or None
+
+    @classmethod
+    def parse(cls, cells: np.ndarray, parse: Callable[[str], object]) -> CodedColumn:
+        """`parse` each distinct cell; a ValueError it raises becomes that cell's error."""
+        codes, distinct = pd.factorize(cells)
+        values = np.full(len(distinct), None, dtype=object)
+        errors = np.full(len(distinct), None, dtype=object)
+        for index, cell in enumerate(distinct):
+            try:
+                values[index] = parse(cell)
+            except ValueError as error:
+                errors[index] = str(error)
+        return cls(codes, values, errors)
+
+    def failed(self) -> np.ndarray:
+        """Per row, whether its cell could not be parsed."""
+        return pd.notna(self.errors).take(self.codes)
+
+    def error(self, row: int) -> str | None:
+        return self.errors[self.codes[row]]
+
+    def rows(self, *, default: object = None) -> np.ndarray:
+        """Per row, the parsed value of its cell; `default` where that is None."""
+        values = self.values
+        if default is not None:
+            values = values.copy()
+            for index, value in enumerate(values):
+                if value is None:
+                    values[index] = default
+        return values.take(self.codes)
+
+    def select(self, rows: np.ndarray) -> CodedColumn:
+        return CodedColumn(self.codes[rows], self.values, self.errors)
+
+
+@dataclass
+class MappedColumns:
+    """What the records of some rows hold, one array per field, in row order.
+
+    Core fields hold the record's own default where the file leaves them empty or unmapped; a row
+    without a monthly fee has no contract, and one without a renewal result has no renewal.
+    """
+
+    as_of: date
+    external_id: np.ndarray
+    display_name: np.ndarray
+    phone: np.ndarray
+    segment: np.ndarray
+    value_tier: np.ndarray
+    signup_date: np.ndarray  # date or None
+    region: np.ndarray
+    products: np.ndarray  # lists, shared between rows with the same cell
+    monthly_fee_cents: np.ndarray  # int or None
+    contract_type: np.ndarray
+    contract_end: np.ndarray  # date or None
+    renewal: np.ndarray  # 'churned', 'renewed' or None
+    protected: dict[str, np.ndarray]  # column -> text or None
+    attributes: dict[str, CodedColumn]  # column -> int, float, text or None
+
+    def __len__(self) -> int:
+        return len(self.external_id)
+
+    def records(self) -> Iterator[CustomerRecord]:
+        """One CustomerRecord per row."""
+        core = zip(*(getattr(self, name).tolist() for name in _RECORD_FIELDS), strict=True)
+        contracts = map(_contracts, self.monthly_fee_cents, self.contract_type, self.contract_end)
+        renewals = ([RenewalRecord(result=result, date=self.as_of)] if result else [] for result in self.renewal)
+        protected = _row_dicts(self.protected, len(self))
+        attributes = _row_dicts({column: values.rows() for column, values in self.attributes.items()}, len(self))
+        per_row = zip(core, self.products, contracts, renewals, protected, attributes, strict=True)
+        for values, products, contracts_, renewals_, protected_, attributes_ in per_row:
+            yield CustomerRecord(
+                **dict(zip(_RECORD_FIELDS, values, strict=True)),
+                products=list(products),  # rows with the same cell share one parsed list; a record owns its own
+                attributes=attributes_,
+                protected=protected_,
+                contracts=contracts_,
+                renewals=renewals_,
             )
 
-    def convert(self, cells: list[str], *, line: int) -> CustomerRecord | RowError:
-        external_id = cells[self.id_index].strip() if self.id_index < len(cells) else ""
-        if len(cells) != self.width:
-            return RowError(line, external_id, f"has {len(cells)} values where the header has {self.width}")
-        if not external_id:
-            return RowError(line, "", f"the id column '{self.mapping.id_column}' is empty")
-        values, problems = self._core_values(cells)
-        record = CustomerRecord(external_id=external_id)
+
+# The fields of a record that MappedColumns.records copies as they are.
+_RECORD_FIELDS = ("external_id", "display_name", "phone", "segment", "value_tier", "signup_date", "region")
+
+
+def _contracts(monthly_fee_cents: int | None, contract_type: str, end_date: date | None) -> list[ContractRecord]:
+    if monthly_fee_cents is None:
+        return []
+    return [ContractRecord(monthly_fee_cents=monthly_fee_cents, contract_type=contract_type, end_date=end_date)]
+
+
+def _row_dicts(columns: dict[str, np.ndarray], rows: int) -> Iterator[dict]:
+    """One {column: value} per row."""
+    if not columns:
+        return ({} for _ in range(rows))
+    names = list(columns)
+    return (dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True))
+
+
+@dataclass
+class MappedChunk:
+    """Consecutive data rows of a file: each row's line, id and problem, and the good rows' values by column."""
+
+    lines: list[int]  # where each row starts; the header is line 1
+    external_ids: np.ndarray  # per row; "" where the row has none
+    problems: np.ndarray  # per row: every problem that keeps it from becoming a record, or None
+    good: MappedColumns  # the rows without a problem, in row order
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def good_rows(self) -> np.ndarray:
+        """Per row, whether it has no problem (and so is one of `good`)."""
+        return pd.isna(self.problems)
+
+    def numbered_items(self) -> Iterator[tuple[int, CustomerRecord | RowError]]:
+        """Each row's line with its record, or a RowError saying why it has none."""
+        records = self.good.records()
+        for line, external_id, problem in zip(self.lines, self.external_ids, self.problems, strict=True):
+            yield line, next(records) if problem is None else RowError(line, external_id, problem)
+
+
+# What a record holds for a core field that the file leaves empty (or does not map): the record's own default,
+# and None for the values that make a contract.
+_RECORD_DEFAULTS = {
+    "display_name": "",
+    "phone": "",
+    "segment": "consumer",
+    "value_tier": "",
+    "region": "",
+    "products": [],
+    "monthly_fee": None,
+    "contract_type": "",
+    "contract_end": None,
+}
+
+
+class ChunkConverter:
+    """Turns a block of data rows into a MappedChunk: record values column by column, or every problem of a row.
+
+    Each parser runs once per distinct cell of its column, not once per row: CRM exports repeat a handful
+    of values per column, so thousands of rows cost a few hundred parser calls.
+    """
+
+    def __init__(self, mapping: Mapping, header: Sequence[str], *, as_of: date) -> None:
+        _refuse_missing_columns(mapping, header)
+        self.mapping = mapping
+        self.as_of = as_of
+        self.width = len(header)
+        self.position = {name: index for index, name in enumerate(header)}
+        self.attribute_columns = mapping.attribute_columns(header)
+
+    def convert(self, block: RowBlock) -> MappedChunk:
+        id_index = self.position[self.mapping.id_column]
+        ids = np.array([cell.strip() for cell in block.cells[id_index :: self.width]], dtype=object)
+        fields = {
+            name: self._parsed(block, column, _FIELD_PARSERS[name]) for name, column in self.mapping.fields.items()
+        }
+        values = self._record_values(fields, len(ids))
+        problems = self._problems(ids, fields, values)
+        good = pd.isna(problems)
+        external_ids, problems = self._with_misfits(block, ids, problems)
+        good_columns = self._good_columns(block, ids, values, good)
+        return MappedChunk(lines=block.lines, external_ids=external_ids, problems=problems, good=good_columns)
+
+    def _parsed(self, block: RowBlock, column: str, parse: Callable[[str, date], object]) -> CodedColumn:
+        as_of = self.as_of
+        return CodedColumn.parse(block.column(self.position[column]), lambda cell: parse(cell.strip(), as_of))
+
+    def _record_values(self, fields: dict[str, CodedColumn], rows: int) -> dict[str, np.ndarray]:
+        """Per core field, what each full-width row's record holds; the signup date comes from either of two."""
+        values = {
+            name: fields[name].rows(default=default) if name in fields else _filled(rows, default)
+            for name, default in _RECORD_DEFAULTS.items()
+        }
+        values["signup_date"] = _filled(rows, None)
+        # A signup date column, when mapped beside tenure, is the more exact of the two.
+        for name in ("tenure_months", "signup_date"):
+            if name in fields:
+                given = fields[name].rows()
+                values["signup_date"] = np.where(pd.notna(given), given, values["signup_date"])
+        return values
+
+    def _problems(self, ids: np.ndarray, fields: dict[str, CodedColumn], values: dict[str, np.ndarray]) -> np.ndarray:
+        """Per full-width row, every problem that keeps it from becoming a record ('; '-joined), or None."""
+        problems = np.full(len(ids), None, dtype=object)
+        unparsed = np.zeros(len(ids), dtype=bool)
+        for parsed in fields.values():
+            unparsed |= parsed.failed()
+        for row in np.flatnonzero(unparsed):
+            problems[row] = "; ".join(
+                f"{name} (column {self.mapping.fields[name]}): {parsed.error(row)}"
+                for name, parsed in fields.items()
+                if parsed.error(row) is not None
+            )
         # Checks across fields only make sense once each field has been read.
-        problems = problems or _fill_core(record, values, as_of=self.as_of)
-        if problems:
-            return RowError(line, external_id, "; ".join(problems))
-        record.protected = {column: cells[index].strip() or None for column, index in self.protected_index}
-        record.attributes = {column: attribute_value(cells[index]) for column, index in self.attribute_index}
-        record.renewals = self._renewals(cells)
-        return record
+        for row, found in self._problems_across_fields(values, ~unparsed):
+            problems[row] = "; ".join(found)
+        problems[ids == ""] = f"the id column '{self.mapping.id_column}' is empty"
+        return problems
 
-    def _core_values(self, cells: list[str]) -> tuple[dict[str, object], list[str]]:
-        values, problems = {}, []
-        for name, index in self.field_index.items():
-            try:
-                values[name] = _FIELD_PARSERS[name](cells[index].strip(), self.as_of)
-            except ValueError as error:
-                problems.append(f"{name} (column {self.mapping.fields[name]}): {error}")
-        return values, problems
+    def _problems_across_fields(self, values: dict[str, np.ndarray], rows: np.ndarray) -> Iterator[tuple[int, list]]:
+        """(row, its problems) for each of `rows` whose fields do not fit together."""
+        signup = values["signup_date"]
+        late = np.fromiter((day is not None and day > self.as_of for day in signup), dtype=bool, count=len(signup))
+        terms = (values["contract_type"] != "") | pd.notna(values["contract_end"])
+        terms_without_fee = terms & pd.isna(values["monthly_fee"])
+        for row in np.flatnonzero(rows & (late | terms_without_fee)):
+            found = []
+            if late[row]:
+                found.append(f"signup date {signup[row]} is after the as-of date {self.as_of}")
+            if terms_without_fee[row]:
+                found.append("a contract type or end date is given without a monthly fee")
+            yield row, found
 
-    def _renewals(self, cells: list[str]) -> list[RenewalRecord]:
-        if self.label_index is None:
-            return []
-        result = self.mapping.label.result(cells[self.label_index].strip())
-        return [RenewalRecord(result=result, date=self.as_of)] if result else []
+    def _with_misfits(self, block: RowBlock, ids: np.ndarray, problems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ids and problems of every row of the block: the rows of another width back in their places."""
+        positions = sorted(block.misfits)
+        misfits = [block.misfits[position] for position in positions]
+        id_index = self.position[self.mapping.id_column]
+        misfit_ids = [cells[id_index].strip() if id_index < len(cells) else "" for cells in misfits]
+        misfit_problems = [f"has {len(cells)} values where the header has {self.width}" for cells in misfits]
+        # np.insert places each value before the full-width row at that index, counted before any insertion.
+        places = [position - earlier for earlier, position in enumerate(positions)]
+        return np.insert(ids, places, misfit_ids), np.insert(problems, places, misfit_problems)
 
-
-def _fill_core(record: CustomerRecord, values: dict[str, object], *, as_of: date) -> list[str]:
-    """Put parsed core values on the record; the problems that only show across fields come back."""
-    for name in ("display_name", "phone", "region", "segment", "value_tier", "products"):
-        if values.get(name):
-            setattr(record, name, values[name])
-    # A signup date column, when mapped beside tenure, is the more exact of the two.
-    record.signup_date = values.get("signup_date") or values.get("tenure_months")
-    problems = []
-    if record.signup_date and record.signup_date > as_of:
-        problems.append(f"signup date {record.signup_date} is after the as-of date {as_of}")
-    fee = values.get("monthly_fee")
-    if fee is not None:
-        contract = ContractRecord(
-            monthly_fee_cents=fee, contract_type=values.get("contract_type") or "", end_date=values.get("contract_end")
+    def _good_columns(
+        self, block: RowBlock, ids: np.ndarray, values: dict[str, np.ndarray], good: np.ndarray
+    ) -> MappedColumns:
+        label = self.mapping.label
+        renewal = self._parsed(block, label.column, lambda cell, _: label.result(cell)).rows() if label else None
+        return MappedColumns(
+            as_of=self.as_of,
+            external_id=ids[good],
+            display_name=values["display_name"][good],
+            phone=values["phone"][good],
+            segment=values["segment"][good],
+            value_tier=values["value_tier"][good],
+            signup_date=values["signup_date"][good],
+            region=values["region"][good],
+            products=values["products"][good],
+            monthly_fee_cents=values["monthly_fee"][good],
+            contract_type=values["contract_type"][good],
+            contract_end=values["contract_end"][good],
+            renewal=_filled(int(good.sum()), None) if renewal is None else renewal[good],
+            protected={
+                column: self._parsed(block, column, _protected).rows()[good] for column in self.mapping.protected
+            },
+            attributes={
+                column: CodedColumn.parse(block.column(self.position[column]), attribute_value).select(good)
+                for column in self.attribute_columns
+            },
         )
-        record.contracts = [contract]
-    elif values.get("contract_type") or values.get("contract_end"):
-        problems.append("a contract type or end date is given without a monthly fee")
-    return problems
+
+
+def _protected(value: str, as_of: date) -> str | None:
+    return value or None
+
+
+def _filled(rows: int, value: object) -> np.ndarray:
+    """`rows` times the same object (np.full would spread a list over the rows instead)."""
+    array = np.empty(rows, dtype=object)
+    array.fill(value)
+    return array
 
 
 # Each parser reads one stripped cell for a core field. An empty cell means "not known": None or "" comes

@@ -3,6 +3,7 @@
 They carry no Django state: `customers_upsert` stores them, and `records_to_frames`
 turns them into the frames the feature function reads, so a file can be scored
 without storing it and still get the same features as a stored customer.
+(`retention.mapping_frames` makes the same frames straight from a file's columns.)
 """
 
 from __future__ import annotations

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from retention.mapping import RowError, attribute_value, mapping_parse, parse_euros_to_cents, read_mapped_rows
-from retention.records import ContractRecord, CustomerRecord, RenewalRecord
+from retention.mapping import (
+    MappingError,
+    RowError,
+    attribute_value,
+    mapping_parse,
+    parse_euros_to_cents,
+    read_mapped_chunks,
+    read_mapped_rows,
+    read_numbered_rows,
+)
+from retention.mapping_frames import mapped_frames
+from retention.records import ContractRecord, CustomerRecord, RenewalRecord, records_to_frames
 from tests.imports.conftest import AS_OF, HEADER, mapping_dict
 
 
@@ -336,3 +348,146 @@ def test_rows_stream_in_file_order(write_csv):
 
 def test_mapping_dict_stays_usable_for_other_tests():
     assert mapping_dict()["id"] == "customerID"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading in chunks, column by column (what scoring a file uses)
+
+RICH_HEADER = "id;name;seg;tier;since;tenure;fee;type;end;prod;reg;sex;churn;note;speed;score;postcode;mixed;big"
+RICH_MAPPING = {
+    "id": "id",
+    "label": {"column": "churn", "churned": ["Yes"]},
+    "fields": {"display_name": "name", "segment": "seg", "value_tier": "tier", "signup_date": "since",
+               "tenure_months": "tenure", "monthly_fee": "fee", "contract_type": "type", "contract_end": "end",
+               "products": "prod", "region": "reg"},
+    "protected": ["sex"],
+    "exclude": ["note"],
+    "attributes": "*",
+}  # fmt: skip
+RICH_ROWS = [
+    "A1; Jan ;Business;gold;;12;29,85;1 jaar;31-12-2024;Internet + TV;Utrecht;F;Yes;x;100;2,5;0031;4;1",
+    "A2;;b2c;;2020-05-01;;€ 45;;;tv;;;No;;500;;1234;a;12345678901234567890",
+    "A3;Piet;;Laag;;0;0;;;;Noord;M;;;;1.5;0031;;",
+    "A4;;;;;twelve;abc;;;;;;;;100;;;;",  # two bad cells
+    ";;;;;1;10;;;;;;;;100;;;;",  # no id
+    "A6;;;;31-02-2020;1;10;;;;;;;;100;;;;",  # no such date
+    "A7;;;;2030-01-01;;10;;;;;;;;100;;;;",  # signup after the as-of date
+    "A8;;;;;1;;1 jaar;;;;;;;100;;;;",  # contract terms without a fee
+    "A9;short",
+    "",
+    'A10;"multi\nline";government;;;1;10;;;;;;;;100;;;;',  # starts on one line, ends on the next
+    "A11;;consumer;;;7;19.995;maand;;mobile;Zuid;F;yes;;;;;2.5;",
+]
+
+
+def test_chunks_hold_the_same_records_and_errors_as_rows_read_one_by_one(write_csv):
+    path = write_csv(RICH_HEADER, *RICH_ROWS)
+    mapping = mapping_parse(RICH_MAPPING)
+    expected = list(read_numbered_rows(path, mapping, as_of=AS_OF))
+
+    for size in (1, 3, 100):
+        chunks = list(read_mapped_chunks(path, mapping, as_of=AS_OF, chunk_rows=size))
+
+        assert [pair for chunk in chunks for pair in chunk.numbered_items()] == expected
+        assert [len(chunk) for chunk in chunks[:-1]] == [size] * (len(chunks) - 1)
+
+
+def test_a_chunk_keeps_each_rows_line_id_and_problem(write_csv):
+    path = write_csv(RICH_HEADER, *RICH_ROWS)
+
+    (chunk,) = read_mapped_chunks(path, mapping_parse(RICH_MAPPING), as_of=AS_OF)
+
+    assert chunk.lines == [2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14]
+    assert chunk.external_ids.tolist() == ["A1", "A2", "A3", "A4", "", "A6", "A7", "A8", "A9", "A10", "A11"]
+    assert chunk.good_rows().tolist() == [True, True, True] + [False] * 7 + [True]
+    assert chunk.problems[3] == (
+        "tenure_months (column tenure): 'twelve' is not a number; "
+        "monthly_fee (column fee): 'abc' is not an amount in euros"
+    )
+    assert chunk.problems[8] == "has 2 values where the header has 19"
+    assert chunk.good.external_id.tolist() == ["A1", "A2", "A3", "A11"]
+
+
+@pytest.mark.parametrize("size", [1, 2, 100])
+def test_frames_from_columns_equal_the_frames_from_records_value_for_value(write_csv, size):
+    as_of = datetime(2024, 1, 31, 9, 30, tzinfo=UTC)
+    path = write_csv(RICH_HEADER, *RICH_ROWS)
+
+    for chunk in read_mapped_chunks(path, mapping_parse(RICH_MAPPING), as_of=AS_OF, chunk_rows=size):
+        expected = records_to_frames(list(chunk.good.records()), as_of=as_of)
+
+        for made, wanted in zip(mapped_frames(chunk.good, as_of=as_of), expected, strict=True):
+            assert_same_frame(made, wanted)
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["1", "2"],  # whole numbers
+        ["1", ""],  # whole numbers with a gap become floats
+        ["1", "2,5"],  # floats
+        ["1", "a"],  # text among numbers keeps them all as they are
+        ["", ""],  # nothing at all
+        ["12345678901234567890", "1"],  # too large for int64
+        ["12345678901234567890", ""],
+        ["-12345678901234567890", "1"],
+    ],
+)
+def test_attribute_columns_get_the_dtype_pandas_gives_records(write_csv, cells):
+    as_of = datetime(2024, 1, 31, tzinfo=UTC)
+    path = write_csv("id,value", *(f"A{number},{cell}" for number, cell in enumerate(cells)))
+
+    (chunk,) = read_mapped_chunks(path, mapping_parse({"id": "id", "attributes": "*"}), as_of=AS_OF)
+    rows, _, _ = mapped_frames(chunk.good, as_of=as_of)
+
+    assert_same_frame(rows, records_to_frames(list(chunk.good.records()), as_of=as_of)[0])
+
+
+def test_a_file_without_fees_makes_no_contracts(write_csv):
+    as_of = datetime(2024, 1, 31, tzinfo=UTC)
+    path = write_csv("id,tenure", "A1,3", "A2,")
+
+    (chunk,) = read_mapped_chunks(path, mapping_parse({"id": "id", "fields": {"tenure_months": "tenure"}}), as_of=AS_OF)
+    frames = mapped_frames(chunk.good, as_of=as_of)
+
+    for made, wanted in zip(frames, records_to_frames(list(chunk.good.records()), as_of=as_of), strict=True):
+        assert_same_frame(made, wanted)
+    assert frames[1].empty
+
+
+def test_the_mapping_for_scoring_reads_the_same_rows_and_features_without_labels_or_protected_values(write_csv):
+    as_of = datetime(2024, 1, 31, tzinfo=UTC)
+    path = write_csv(RICH_HEADER, *RICH_ROWS)
+    mapping = mapping_parse(RICH_MAPPING)
+
+    (everything,) = read_mapped_chunks(path, mapping, as_of=AS_OF)
+    (features,) = read_mapped_chunks(path, mapping.features_only(), as_of=AS_OF)
+
+    assert features.problems.tolist() == everything.problems.tolist()
+    made = mapped_frames(features.good, as_of=as_of)
+    for made_frame, wanted_frame in zip(made, mapped_frames(everything.good, as_of=as_of), strict=True):
+        assert_same_frame(made_frame, wanted_frame)
+    assert features.good.protected == {}
+    assert features.good.renewal.tolist() == [None] * 4
+
+
+def test_rows_before_a_bad_byte_are_read_before_the_file_is_refused(tmp_path, telco_mapping):
+    path = tmp_path / "latin1.csv"
+    good_rows = "".join(f"A{number},Male,0,1,One year,10,10,No,No\n" for number in range(3000))
+    path.write_bytes(f"{HEADER}\n{good_rows}B1,Caf\xe9,0,1,One year,10,10,No,No\n".encode("latin-1"))
+    read = []
+
+    with pytest.raises(MappingError, match="is not UTF-8 text after line"):
+        for item in read_mapped_rows(path, telco_mapping, as_of=AS_OF):
+            read.append(item.external_id)
+
+    # The text is decoded a block at a time, so the last rows before the bad byte go down with it.
+    assert 2000 < len(read) < 3000
+    assert read == [f"A{number}" for number in range(len(read))]
+
+
+def assert_same_frame(made: pd.DataFrame, wanted: pd.DataFrame) -> None:
+    """Equal values, dtypes and index, and in object columns the same Python types (an int is not a float)."""
+    pd.testing.assert_frame_equal(made, wanted, check_exact=True)
+    for name in wanted.columns[[dtype is np.dtype(object) for dtype in wanted.dtypes]]:
+        assert list(map(type, made[name])) == list(map(type, wanted[name])), name

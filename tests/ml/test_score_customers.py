@@ -1,10 +1,20 @@
 import csv
+import datetime as dt
+import io
 import json
+import random
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from ml.churn import ChurnModel, churn_model_train
+from ml.features import build_features
+from ml.registry import champions
+from ml.scoring import ScoringSummary, score_chunks, write_scores
+from retention.mapping import Mapping, RowError, mapping_load, read_mapped_chunks, read_mapped_rows
 from retention.models import Customer
+from retention.records import CustomerRecord, records_to_frames
 
 MAPPING = """\
 id: klantnummer
@@ -92,3 +102,153 @@ def test_the_churn_benchmark_reports_the_model_beside_its_baselines(db, tmp_path
         assert 0.5 < model["roc_auc"]["mean"] <= 1.0
         assert 0 <= model["ece"]["mean"] < 0.5
     assert report["scoring_rows_per_second"] > 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The column-by-column path scores exactly as records built row by row would
+
+NOW = dt.datetime(2024, 1, 31, 9, 30, tzinfo=dt.UTC)
+RICH_MAPPING = """\
+id: klantnummer
+label:
+  column: opgezegd
+  churned: ["ja"]
+fields:
+  display_name: naam
+  segment: soort
+  value_tier: waarde
+  signup_date: klant_sinds
+  tenure_months: maanden_klant
+  monthly_fee: maandbedrag
+  contract_type: contractvorm
+  contract_end: einddatum
+  products: producten
+  region: regio
+protected: [geslacht]
+exclude: [notitie]
+attributes: "*"
+"""
+RICH_HEADER = [
+    "klantnummer", "naam", "soort", "waarde", "klant_sinds", "maanden_klant", "maandbedrag", "contractvorm",
+    "einddatum", "producten", "regio", "geslacht", "notitie", "snelheid", "tevredenheid", "postcode", "kanaal",
+    "opgezegd",
+]  # fmt: skip
+BAD_ROWS = {
+    7: ["K0007", "", "", "", "", "12", "veel", "jaar", "", "", "", "", "", "100", "", "", "", "nee"],  # bad euros
+    19: ["K0019", "", "", "", "31-02-2020", "", "30", "", "", "", "", "", "", "100", "", "", "", "nee"],  # bad date
+    23: ["", "", "", "", "", "12", "30", "", "", "", "", "", "", "100", "", "", "", "ja"],  # no id
+    31: ["K0031", "", "overheid", "", "", "12", "30", "", "", "", "", "", "", "100", "", "", "", "nee"],  # segment
+    42: ["K0042", "", "", "", "", "-3", "30", "", "", "", "", "", "", "100", "", "", "", "nee"],  # negative tenure
+    57: ["K0057", "", "", "", "", "12", "", "jaar", "", "", "", "", "", "100", "", "", "", "nee"],  # type, no fee
+    64: ["K0064", "te kort"],  # too few values
+}
+
+
+def write_rich_file(tmp_path, rows: int = 400):
+    """Rows using every mapping feature, with a churn that follows fee, speed and contract, and a few bad rows."""
+    rng = random.Random(7)
+    path = tmp_path / "rich.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow(RICH_HEADER)
+        for number in range(rows):
+            writer.writerow(BAD_ROWS.get(number) or rich_row(number, rng))
+    mapping = tmp_path / "rich.yaml"
+    mapping.write_text(RICH_MAPPING)
+    return path, mapping
+
+
+def rich_row(number: int, rng: random.Random) -> list[str]:
+    fee = rng.choice([19.95, 29.85, 45.0, 62.5, 80.25])
+    speed = rng.choice(["100", "500", "1000", ""])
+    contract = rng.choice(["maand", "jaar", "twee jaar", ""])
+    risk = 0.1 + (fee - 19.95) / 120 + (0.25 if contract == "maand" else 0) + (0.1 if speed == "100" else 0)
+    return [
+        f"K{number:04d}",
+        rng.choice(["", "Jan", "An de Vries"]),
+        rng.choice(["", "zakelijk", "particulier", "B2C"]),
+        rng.choice(["", "goud", "zilver", "brons"]),
+        rng.choice(["", "", "", "2019-03-01", "15-07-2021"]),
+        str(rng.randrange(0, 72)),
+        rng.choice([f"{fee:.2f}".replace(".", ","), f"€ {fee:.2f}", f"{fee:.2f}"]),
+        contract,
+        rng.choice(["", "", "31-12-2024", "2025-06-30"]) if contract else "",
+        rng.choice(["internet", "internet + tv", "Internet|TV|Mobiel", ""]),
+        rng.choice(["Noord", "Zuid", "Oost", "West", ""]),
+        rng.choice(["v", "m", ""]),
+        "vrije tekst",
+        speed,
+        rng.choice(["1", "2,5", "4", "", "4.5"]),
+        rng.choice(["0031", "1234", "9999"]),
+        rng.choice(["web", "winkel", "telefoon", "7"]),
+        "ja" if rng.random() < min(risk, 0.9) else "nee",
+    ]
+
+
+def scores_record_by_record(path, mapping: Mapping, model: ChurnModel, now: dt.datetime) -> list[list[str]]:
+    """The scores of the per-row path: a CustomerRecord per row, records_to_frames, the feature function."""
+    items = list(read_mapped_rows(path, mapping, as_of=now.date()))
+    records = [item for item in items if isinstance(item, CustomerRecord)]
+    probabilities = iter(model.predict_proba(build_features(*records_to_frames(records, as_of=now), {})))
+    return [[item.external_id, "" if isinstance(item, RowError) else f"{next(probabilities):.6f}"] for item in items]
+
+
+def model_trained_on(path, mapping: Mapping, now: dt.datetime) -> ChurnModel:
+    records = [item for item in read_mapped_rows(path, mapping, as_of=now.date()) if isinstance(item, CustomerRecord)]
+    labels = np.array([record.renewals[0].result == "churned" for record in records], dtype=int)
+    return churn_model_train(build_features(*records_to_frames(records, as_of=now), {}), labels, seed=0)
+
+
+@pytest.fixture(scope="module")
+def rich_file(tmp_path_factory):
+    """The rich file, its mapping, and a model trained on its labelled rows (so that every feature counts)."""
+    path, mapping_path = write_rich_file(tmp_path_factory.mktemp("rich"))
+    mapping = mapping_load(mapping_path)
+    return path, mapping, model_trained_on(path, mapping, NOW)
+
+
+def scores_column_by_column(path, mapping: Mapping, model: ChurnModel, chunk_rows: int):
+    out, summary = io.StringIO(), ScoringSummary()
+    chunks = read_mapped_chunks(path, mapping, as_of=NOW.date(), chunk_rows=chunk_rows)
+    write_scores(score_chunks(chunks, model=model, as_of=NOW, new_customer_fees={}), out, summary)
+    return list(csv.reader(io.StringIO(out.getvalue()))), summary
+
+
+def test_scores_made_column_by_column_equal_those_made_record_by_record(rich_file):
+    path, mapping, model = rich_file
+    assert {"attr:snelheid", "attr:kanaal", "segment", "products", "contract_type"} <= set(model.schema.names)
+
+    rows, summary = scores_column_by_column(path, mapping, model, chunk_rows=1000)
+
+    assert rows[0] == ["external_id", "churn_probability"]
+    assert rows[1:] == scores_record_by_record(path, mapping, model, NOW)
+    assert [row[0] for row in rows[1:] if not row[1]] == ["K0007", "K0019", "", "K0031", "K0042", "K0057", "K0064"]
+    assert summary.unscored_lines == [number + 2 for number in sorted(BAD_ROWS)]
+    assert (summary.rows, summary.scored) == (400, 393)
+
+
+def test_a_chunk_of_bad_rows_only_keeps_its_rows_with_empty_scores(rich_file, tmp_path):
+    _, mapping, model = rich_file
+    rng = random.Random(1)
+    path = tmp_path / "bad_middle.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerows([RICH_HEADER, rich_row(1, rng), BAD_ROWS[7], BAD_ROWS[64], rich_row(2, rng)])
+
+    rows, summary = scores_column_by_column(path, mapping, model, chunk_rows=1)
+
+    assert [row[0] for row in rows[1:]] == ["K0001", "K0007", "K0064", "K0002"]
+    assert [bool(row[1]) for row in rows[1:]] == [True, False, False, True]
+    assert summary.unscored_lines == [3, 4]
+
+
+def test_the_command_scores_a_file_as_the_per_row_path_does(churn_champion, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
+    path, mapping = write_rich_file(tmp_path)
+    out = tmp_path / "scores.csv"
+
+    call_command("score_customers", str(path), mapping=str(mapping), out=str(out), no_progress=True)
+
+    expected = scores_record_by_record(path, mapping_load(mapping), champions.get("churn").model, NOW)
+    assert read_scores(out)[1:] == expected
+    assert "7 rows could not be read and have no score: lines 9, 21, 25, 33, 44, 59, 66" in capsys.readouterr().err

@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from ml.registry import NoChampion, champions
 from ml.schema import SchemaMismatch
-from ml.scoring import ScoringSummary, score_stream, write_scores
-from retention.mapping import MappingError, mapping_load, read_mapped_rows
+from ml.scoring import CHUNK_ROWS, ScoringSummary, score_chunks, write_scores
+from retention.mapping import MappingError, mapping_load, read_mapped_chunks
 from retention.selectors.catalog import new_customer_fees
 
 
@@ -36,12 +36,12 @@ class Command(BaseCommand):
             parsed = mapping_load(mapping)
             model = champions.get("churn")
             now = timezone.now()
-            items = read_mapped_rows(file, parsed, as_of=timezone.localdate())
+            chunks = read_mapped_chunks(file, parsed.features_only(), as_of=timezone.localdate(), chunk_rows=CHUNK_ROWS)
             summary = ScoringSummary()
-            with out.open("w", newline="", encoding="utf-8") as handle:
-                rows = score_stream(items, model=model.model, as_of=now, new_customer_fees=new_customer_fees())
-                progress = tqdm(rows, unit=" rows", disable=no_progress, file=sys.stderr, mininterval=1.0)
-                write_scores(progress, handle, summary)
+            progress = tqdm(unit=" rows", disable=no_progress, file=sys.stderr, mininterval=1.0)
+            with out.open("w", newline="", encoding="utf-8") as handle, progress:
+                scored = score_chunks(chunks, model=model.model, as_of=now, new_customer_fees=new_customer_fees())
+                write_scores(scored, handle, summary, on_progress=progress.update)
         except (MappingError, NoChampion, SchemaMismatch, OSError) as error:
             raise CommandError(str(error)) from error
         self._report(summary, out, model.version.label, time.perf_counter() - started)
