@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from ml.evaluation import (
+    CANDIDATES,
+    DEFAULT_CONFIDENCE,
+    PROPENSITY_FLOOR,
+    REWARD_MODEL_FOLDS,
+    Candidate,
+    Estimate,
+    EvaluationError,
+    PolicyEvaluation,
+    candidates_evaluate,
+    reranked_policy,
+)
+from ml.policy import PolicyError
+from retention.selectors.outcome_log import OutcomeLogError, logged_outcomes, policy_settings_by_version
+
+VERSION_PREFIX = "policy-version:"
+ESTIMATORS = ("ips", "snips", "dr")
+REWARD_MODEL = (
+    f"gradient-boosted regression of reward (and of staying) on the arm's cost, stored acceptance estimate, "
+    f"kind and the decision's margin and risk, cross-fitted over {REWARD_MODEL_FOLDS} folds"
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Estimate from the labelled decision log what candidate recommendation policies would have earned per "
+        "decision (IPS, self-normalised IPS and doubly robust, with confidence intervals)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--policy",
+            action="append",
+            dest="policies",
+            metavar="NAME",
+            help=f"{', '.join(CANDIDATES)} or {VERSION_PREFIX}N; repeatable; default: all, with every policy version",
+        )
+        parser.add_argument("--since", help="first decision day, YYYY-MM-DD")
+        parser.add_argument("--until", help="last decision day, YYYY-MM-DD (included)")
+        parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE)
+        parser.add_argument("--seed", type=int, default=0, help="cross-fitting folds and bootstrap resamples")
+        parser.add_argument(
+            "--bootstrap", type=int, default=0, metavar="N", help="N bootstrap resamples (default: normal intervals)"
+        )
+        parser.add_argument("--json", action="store_true", dest="as_json")
+
+    def handle(self, *args, policies, since, until, confidence, seed, bootstrap, as_json, **options):
+        if not 0 < confidence < 1:
+            raise CommandError(f"--confidence must be between 0 and 1, not {confidence}")
+        if bootstrap < 0:
+            raise CommandError("--bootstrap cannot be negative")
+        candidates = _candidates(policies or _every_policy())
+        start, end = _window(since, until)
+        try:
+            outcomes = logged_outcomes(since=start, until=end)
+            if outcomes.empty:
+                raise CommandError(f"no labelled decisions {_window_words(since, until)}")
+            results = candidates_evaluate(outcomes, candidates, confidence=confidence, resamples=bootstrap, seed=seed)
+        except (OutcomeLogError, EvaluationError, PolicyError) as error:
+            raise CommandError(str(error)) from error
+        summary = {
+            "decisions": len(outcomes),
+            "since": since,
+            "until": until,
+            "confidence": confidence,
+            "interval": f"bootstrap ({bootstrap} resamples)" if bootstrap else "normal approximation",
+            "seed": seed,
+            "reward_model": REWARD_MODEL,
+            "propensity_floor": PROPENSITY_FLOOR,
+            "observed": {
+                "value_cents": float(outcomes["reward_cents"].mean()),
+                "save_rate": float(outcomes["stayed"].mean()),
+            },
+        }
+        if as_json:
+            report = {**summary, "policies": [result.as_json() for result in results]}
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            self.stdout.write(_table(summary, results, since, until))
+
+
+def _every_policy() -> list[str]:
+    """The named candidates and a re-ranking with each policy version's settings (0: the built-in defaults)."""
+    return [*CANDIDATES, *(f"{VERSION_PREFIX}{version}" for version in sorted(_stored_versions()))]
+
+
+def _candidates(names: list[str]) -> dict[str, Candidate]:
+    versions = None
+    chosen: dict[str, Candidate] = {}
+    for name in names:
+        if name in CANDIDATES:
+            chosen[name] = CANDIDATES[name]
+        elif name.startswith(VERSION_PREFIX):
+            versions = versions if versions is not None else _stored_versions()
+            chosen[name] = reranked_policy(_version_settings(name, versions))
+        else:
+            raise CommandError(f"unknown policy {name!r}: choose from {', '.join(CANDIDATES)} or {VERSION_PREFIX}N")
+    return chosen
+
+
+def _stored_versions() -> dict:
+    try:
+        return policy_settings_by_version()
+    except PolicyError as error:
+        raise CommandError(f"a stored policy version cannot be read: {error}") from error
+
+
+def _version_settings(name: str, versions: dict):
+    number = name.removeprefix(VERSION_PREFIX)
+    if not number.isdigit():
+        raise CommandError(f"{name!r}: a policy version is a whole number, e.g. {VERSION_PREFIX}2")
+    if int(number) not in versions:
+        known = ", ".join(str(version) for version in sorted(versions))
+        raise CommandError(f"unknown policy version {number}: stored versions are {known}")
+    return versions[int(number)]
+
+
+def _window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Local midnights: the start of `since` and of the day after `until`, so both days are included."""
+    first, last = _day("--since", since), _day("--until", until)
+    if first and last and last < first:
+        raise CommandError(f"--until {last} is before --since {first}")
+    start = _midnight(first) if first else None
+    end = _midnight(last + dt.timedelta(days=1)) if last else None
+    return start, end
+
+
+def _day(option: str, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as error:
+        raise CommandError(f"{option} must be a date as YYYY-MM-DD, not {value!r}") from error
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _window_words(since: str | None, until: str | None) -> str:
+    if since and until:
+        return f"from {since} to {until}"
+    if since:
+        return f"since {since}"
+    if until:
+        return f"until {until}"
+    return "in the log"
+
+
+def _table(summary: dict, results: list[PolicyEvaluation], since: str | None, until: str | None) -> str:
+    observed = summary["observed"]
+    percent = round(summary["confidence"] * 100, 1)
+    lines = [
+        f"{summary['decisions']} labelled decisions {_window_words(since, until)}; "
+        f"observed {_euros(observed['value_cents'])} per decision, save rate {observed['save_rate']:.1%}.",
+        f"{percent:g}% intervals by {summary['interval']}; DR reward model: {summary['reward_model']} "
+        f"(seed {summary['seed']}).",
+        "",
+        f"{'policy':<18} {'support':>7} {'ESS':>8}  "
+        + "  ".join(f"{name.upper() + ' €/decision':<26}" for name in ESTIMATORS)
+        + "  save rate (DR)",
+    ]
+    lines += [_row(result) for result in results]
+    clipped = max(result.value["ips"].clipped for result in results)
+    if clipped:
+        lines.append(f"{clipped} logged propensities were below {PROPENSITY_FLOOR} and were raised to it.")
+    return "\n".join(lines)
+
+
+def _row(result: PolicyEvaluation) -> str:
+    values = "  ".join(f"{_with_interval(result.value[name], _euros):<26}" for name in ESTIMATORS)
+    save_rate = _with_interval(result.save_rate["dr"], lambda share: f"{share:.1%}")
+    ess = result.value["ips"].effective_sample_size
+    return f"{result.policy:<18} {result.support:>7} {ess:>8.1f}  {values}  {save_rate}"
+
+
+def _with_interval(estimate: Estimate, shown) -> str:
+    if estimate.value != estimate.value:  # nan: no logged decision supports the policy
+        return "no support"
+    return f"{shown(estimate.value)} [{shown(estimate.low)}, {shown(estimate.high)}]"
+
+
+def _euros(cents: float) -> str:
+    sign = "−" if cents < 0 else ""
+    return f"{sign}€{abs(cents) / 100:,.2f}"

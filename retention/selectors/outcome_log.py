@@ -1,0 +1,262 @@
+"""The decision log joined with what happened: one row per decision that a renewal result labels.
+
+This is the logged bandit feedback off-policy evaluation learns from: the context (features, scores,
+ranked offers), what the logging policy recommended and with which chance, the treatment the
+customer actually got, and the reward it earned.
+
+Labelling rules:
+- A decision is labelled by the customer's first renewal result dated on or after the decision's
+  `as_of` date (in the project's time zone, the one renewal dates are reported in). Two results on
+  that same day: the first stored wins.
+- One renewal labels one decision: when the customer had several decisions before the same
+  renewal result, only the latest (by `as_of`) is kept; the earlier ones were superseded before
+  the customer decided.
+- `since` and `until` select decisions by `as_of` (since ≤ as_of < until) after labelling, so a
+  decision just inside the window is still dropped when a later one, outside it, superseded it.
+
+Treatment: the accepted offer if the customer accepted one (the latest acceptance not corrected by
+a later decline of the same offer), else the offer last put to the customer (presented, declined or
+thought over), else no offer (""). Reward in cents: the margin the renewal keeps over the policy's
+horizon when the customer stayed, else 0, minus the cost of the accepted offer.
+
+The number of queries is fixed (five) however many decisions, actions and results there are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from ml.policy import NO_OFFER, PolicySettings
+from retention.models import Decision, DecisionAction, PolicyConfig, RenewalResult
+
+COLUMNS = (
+    "decision_id",
+    "customer_id",
+    "team_id",
+    "agent_id",
+    "as_of",
+    "policy_version",
+    "churn_probability",
+    "risk_band",
+    "features",
+    "offers",
+    "recommended_code",
+    "greedy_code",
+    "propensity",
+    "explored",
+    "control_group",
+    "stay_probability_without_offer",
+    "renewal_fee_cents",
+    "margin_cents",
+    "renewal_date",
+    "treatment_code",
+    "treatment_kind",
+    "accepted_cost_cents",
+    "stayed",
+    "reward_cents",
+)
+NO_TREATMENT_KIND = "none"
+# Actions that show the offer was put to the customer.
+SHOWN_KINDS = (DecisionAction.Kind.PRESENTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING)
+FINAL_KINDS = (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED)
+LINEAGE_FIELDS = ("id", "customer_id", "as_of", "created_at")
+RESULT_FIELDS = ("id", "customer_id", "result", "date", "created_at")
+ACTION_FIELDS = ("id", "decision_id", "kind", "offer_code", "cost_cents", "created_at")
+DECISION_FIELDS = (
+    "id",
+    "customer_id",
+    "team_id",
+    "agent_id",
+    "as_of",
+    "created_at",
+    "policy_version",
+    "churn_probability",
+    "risk_band",
+    "features",
+    "offers",
+    "recommended_offer_code",
+    "greedy_offer_code",
+    "propensity",
+    "explored",
+    "control_group",
+    "stay_probability_without_offer",
+    "renewal_fee_cents",
+)
+
+
+class OutcomeLogError(ValueError):
+    """The log holds a decision that cannot be valued (e.g. its policy version is not stored)."""
+
+
+def logged_outcomes(*, since: dt.datetime | None = None, until: dt.datetime | None = None) -> pd.DataFrame:
+    """Labelled decisions with `as_of` in [since, until), oldest first, one row each (columns: COLUMNS).
+
+    `since` and `until` must be time-zone aware. Raises OutcomeLogError when a labelled decision
+    names a policy version that is not stored, or has no fee to value its renewal with.
+    """
+    window = _decisions_between(since, until)
+    decisions = _frame(window.values_list(*DECISION_FIELDS), DECISION_FIELDS)
+    lineage = _lineage(window, since)
+    results = _results(window)
+    actions = _actions(window)
+    policies = policy_settings_by_version()
+    labels = _labels(lineage, results)
+    rows = decisions.merge(labels, left_on="id", right_on="decision_id", how="inner")
+    if rows.empty:
+        return _empty()
+    return _outcome_frame(rows, _treatments(actions), policies)
+
+
+def _decisions_between(since: dt.datetime | None, until: dt.datetime | None) -> QuerySet[Decision]:
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and timezone.is_naive(moment):
+            raise ValueError(f"{name} must be time-zone aware")
+    condition = Q()
+    if since is not None:
+        condition &= Q(as_of__gte=since)
+    if until is not None:
+        condition &= Q(as_of__lt=until)
+    return Decision.objects.filter(condition)
+
+
+def _lineage(window: QuerySet[Decision], since: dt.datetime | None) -> pd.DataFrame:
+    """Every decision that could supersede one in the window: same customers, not earlier than the window."""
+    later = Decision.objects.filter(customer_id__in=window.values("customer_id"))
+    if since is not None:
+        later = later.filter(as_of__gte=since)
+    return _frame(later.values_list(*LINEAGE_FIELDS), LINEAGE_FIELDS)
+
+
+def _results(window: QuerySet[Decision]) -> pd.DataFrame:
+    results = RenewalResult.objects.filter(customer_id__in=window.values("customer_id"))
+    return _frame(results.values_list(*RESULT_FIELDS), RESULT_FIELDS)
+
+
+def _actions(window: QuerySet[Decision]) -> pd.DataFrame:
+    actions = DecisionAction.objects.filter(decision_id__in=window.values("id"))
+    return _frame(actions.values_list(*ACTION_FIELDS), ACTION_FIELDS)
+
+
+def _frame(rows, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A frame of query rows; decision ids as text, which pandas sorts and joins far faster than UUID objects."""
+    frame = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    for column in ("id", "decision_id"):
+        if column in frame and frame[column].dtype == object:
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+def policy_settings_by_version() -> dict[int, PolicySettings]:
+    """Every policy version's settings, in one query; version 0 is the built-in defaults used before any is stored."""
+    stored = PolicyConfig.objects.values_list("version", "values")
+    return {0: PolicySettings(), **{version: PolicySettings.from_values(values) for version, values in stored}}
+
+
+def _labels(lineage: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """decision_id, renewal_date and stayed for the latest decision before each renewal result."""
+    if lineage.empty or results.empty:
+        return pd.DataFrame(columns=["decision_id", "renewal_date", "stayed"])
+    decisions = lineage.assign(day=_local_days(lineage["as_of"])).sort_values("day", kind="stable")
+    first_per_day = results.sort_values(["date", "created_at", "id"]).drop_duplicates(["customer_id", "date"])
+    first_per_day = first_per_day.assign(day=pd.to_datetime(first_per_day["date"])).sort_values("day", kind="stable")
+    matched = pd.merge_asof(
+        decisions,
+        first_per_day[["customer_id", "day", "id", "result", "date"]].rename(columns={"id": "result_id"}),
+        on="day",
+        by="customer_id",
+        direction="forward",
+    ).dropna(subset=["result_id"])
+    latest = matched.sort_values(["as_of", "created_at", "id"]).drop_duplicates(["result_id"], keep="last")
+    return pd.DataFrame(
+        {
+            "decision_id": latest["id"],
+            "renewal_date": latest["date"],
+            "stayed": latest["result"] == RenewalResult.Result.RENEWED,
+        }
+    )
+
+
+def _local_days(moments: pd.Series) -> pd.Series:
+    """Calendar days in the project's time zone, as midnight timestamps comparable with renewal dates."""
+    local = pd.to_datetime(moments, utc=True).dt.tz_convert(timezone.get_default_timezone_name())
+    return local.dt.tz_localize(None).dt.normalize()
+
+
+def _treatments(actions: pd.DataFrame) -> pd.DataFrame:
+    """Per decision: the treatment code and what an accepted offer cost."""
+    actions = actions.sort_values(["created_at", "id"])
+    with_offer = actions[actions["offer_code"] != NO_OFFER]
+    final = with_offer[with_offer["kind"].isin(FINAL_KINDS)].drop_duplicates(["decision_id", "offer_code"], keep="last")
+    accepted = final[final["kind"] == DecisionAction.Kind.ACCEPTED].drop_duplicates("decision_id", keep="last")
+    shown = with_offer[with_offer["kind"].isin(SHOWN_KINDS)].drop_duplicates("decision_id", keep="last")
+    treatments = pd.concat(
+        [
+            accepted.assign(accepted_cost_cents=accepted["cost_cents"]),
+            shown[~shown["decision_id"].isin(accepted["decision_id"])].assign(accepted_cost_cents=0),
+        ]
+    )
+    return treatments[["decision_id", "offer_code", "accepted_cost_cents"]].rename(
+        columns={"offer_code": "treatment_code"}
+    )
+
+
+def _outcome_frame(rows: pd.DataFrame, treatments: pd.DataFrame, policies: dict[int, PolicySettings]) -> pd.DataFrame:
+    rows = rows.sort_values(["as_of", "created_at", "id"]).reset_index(drop=True)
+    rows = rows.drop(columns=["decision_id"]).merge(treatments, left_on="id", right_on="decision_id", how="left")
+    rows["treatment_code"] = rows["treatment_code"].where(rows["treatment_code"].notna(), NO_OFFER).astype(str)
+    rows["accepted_cost_cents"] = pd.to_numeric(rows["accepted_cost_cents"]).fillna(0).astype("int64")
+    rows["renewal_fee_cents"] = [
+        _renewal_fee_cents(fee, features, decision_id)
+        for fee, features, decision_id in zip(rows["renewal_fee_cents"], rows["features"], rows["id"], strict=True)
+    ]
+    rows["margin_cents"] = [
+        _margin_cents(fee, version, decision_id, policies)
+        for fee, version, decision_id in zip(rows["renewal_fee_cents"], rows["policy_version"], rows["id"], strict=True)
+    ]
+    rows["treatment_kind"] = [
+        _offer_kind(offers, code) for offers, code in zip(rows["offers"], rows["treatment_code"], strict=True)
+    ]
+    rows["stayed"] = rows["stayed"].astype(bool)
+    rows["reward_cents"] = np.where(rows["stayed"], rows["margin_cents"], 0) - rows["accepted_cost_cents"]
+    frame = rows.rename(
+        columns={"recommended_offer_code": "recommended_code", "greedy_offer_code": "greedy_code"}
+    ).assign(
+        decision_id=rows["id"],
+        as_of=pd.to_datetime(rows["as_of"], utc=True),
+        team_id=rows["team_id"].astype("Int64"),
+        agent_id=rows["agent_id"].astype("Int64"),
+        stay_probability_without_offer=rows["stay_probability_without_offer"].astype(float),
+    )
+    return frame[list(COLUMNS)].astype({"reward_cents": "int64", "margin_cents": "int64"})
+
+
+def _renewal_fee_cents(fee_cents, features: dict | None, decision_id: str) -> int:
+    """The fee the offers were priced on; decisions stored before it was logged fall back to the fee they saw."""
+    if not pd.isna(fee_cents):
+        return int(fee_cents)
+    monthly_fee = (features or {}).get("monthly_fee")
+    if monthly_fee is None:
+        raise OutcomeLogError(f"decision {decision_id} has neither a renewal fee nor a monthly_fee feature to value")
+    return round(float(monthly_fee) * 100)
+
+
+def _margin_cents(fee_cents: int, version: int, decision_id: str, policies: dict[int, PolicySettings]) -> int:
+    settings = policies.get(version)
+    if settings is None:
+        raise OutcomeLogError(f"decision {decision_id} names policy version {version}, which is not stored")
+    return round(fee_cents * settings.margin_rate * settings.horizon_months)
+
+
+def _offer_kind(offers: list[dict], code: str) -> str:
+    if code == NO_OFFER:
+        return NO_TREATMENT_KIND
+    return next((offer["kind"] for offer in offers if offer["code"] == code), NO_TREATMENT_KIND)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype=object) for column in COLUMNS})
