@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml import churn
 from ml.churn import ArtifactError, ChurnModel, check_training_data, churn_model_train
 from ml.metrics import classification_metrics, expected_calibration_error, lift_at
 from ml.schema import OTHER_LEVEL, FeatureSchema, SchemaMismatch
@@ -140,4 +141,134 @@ def test_a_loaded_model_keeps_the_column_order_of_several_categoricals(tmp_path)
     digest = model.save(tmp_path / "m")
     loaded = ChurnModel.load(tmp_path / "m", expected_sha256=digest)
     assert loaded.schema.names == model.schema.names
+    assert np.allclose(loaded.predict_proba(features), model.predict_proba(features))
+
+
+BLENDED = {"max_depth": 1, "eta": 0.1, "linear_weight": 0.5}
+LINEAR_ONLY = {"max_depth": 1, "eta": 0.1, "linear_weight": 1.0}
+
+
+@pytest.fixture(scope="module")
+def blended():
+    features, labels = synthetic()
+    return churn_model_train(features, labels, seed=0, params=BLENDED), features, labels
+
+
+def log_odds(probabilities):
+    return np.log(probabilities / (1 - probabilities))
+
+
+def test_a_blend_with_the_linear_bag_saves_and_loads_in_xgboost_format(tmp_path, blended):
+    model, features, _ = blended
+    assert model.params["linear_weight"] == 0.5
+    digest = model.save(tmp_path / "m")
+    loaded = ChurnModel.load(tmp_path / "m", expected_sha256=digest)
+    assert np.allclose(loaded.predict_proba(features), model.predict_proba(features))
+    assert np.allclose(loaded.contributions(features.head(5)), model.contributions(features.head(5)))
+    assert sorted(path.name for path in (tmp_path / "m").glob("linear-*")) == [f"linear-{n}.ubj" for n in range(5)]
+    assert not list((tmp_path / "m").glob("*.pkl"))
+
+
+def test_a_corrupt_linear_booster_file_is_refused(tmp_path, blended):
+    model, _, _ = blended
+    digest = model.save(tmp_path / "m")
+    (tmp_path / "m" / "linear-0.ubj").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match="corrupt"):
+        ChurnModel.load(tmp_path / "m", expected_sha256=digest)
+
+
+def test_a_linear_design_that_does_not_fit_the_schema_is_refused(tmp_path, blended):
+    model, _, _ = blended
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    manifest["linear"]["design"]["centre"].pop()
+    (tmp_path / "m" / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="linear design"):
+        ChurnModel.load(tmp_path / "m")
+
+
+def test_explain_gives_the_probabilities_and_contributions_per_original_feature(blended):
+    model, features, _ = blended
+    probabilities, contributions = model.explain(features.head(4))
+    assert np.allclose(probabilities, model.predict_proba(features.head(4)))
+    assert list(contributions.columns) == model.schema.names
+    assert np.isfinite(contributions.to_numpy()).all()
+
+
+def test_blended_contributions_add_up_to_the_differences_in_log_odds(blended):
+    model, features, _ = blended
+    rows = features.iloc[[0, 1, 2, 3]]
+    raw = model.raw_scores(rows)
+    totals = model.contributions(rows).sum(axis=1).to_numpy()
+    # The bias cancels between rows; the bags average probabilities, hence the tolerance.
+    assert np.allclose(np.diff(totals), np.diff(log_odds(raw)), atol=0.05)
+
+
+def test_the_strongest_reason_of_a_linear_model_is_the_feature_that_drives_churn():
+    features, labels = synthetic()
+    model = churn_model_train(features, labels, seed=0, params=LINEAR_ONLY)
+    risky = features.head(1).assign(complaints_90d=5.0, contract_type="2 jaar")
+    contributions = model.contributions(risky).iloc[0]
+    assert contributions.abs().idxmax() == "complaints_90d"
+    assert contributions["complaints_90d"] > 0
+
+
+def test_a_number_missing_at_scoring_contributes_nothing_through_the_linear_part():
+    features, labels = synthetic()
+    model = churn_model_train(features, labels, seed=0, params=LINEAR_ONLY)
+    gap = features.head(1).assign(complaints_90d=np.nan)
+    assert model.contributions(gap).iloc[0]["complaints_90d"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_linear_part_stays_flat_beyond_the_training_range():
+    features, labels = synthetic()
+    model = churn_model_train(features, labels, seed=0, params=LINEAR_ONLY)
+    highest = features["complaints_90d"].max()
+    rows = features.head(2).assign(complaints_90d=[highest, highest * 10])
+    probabilities = model.predict_proba(rows)
+    assert probabilities[0] == pytest.approx(probabilities[1])
+
+
+def test_the_search_leans_on_the_linear_bag_when_the_signal_is_additive_and_linear():
+    rng = np.random.default_rng(0)
+    usage = rng.normal(size=(600, 8))
+    labels = (rng.random(600) < 1 / (1 + np.exp(-0.5 * usage.sum(axis=1)))).astype(int)
+    features = pd.DataFrame(usage, columns=[f"usage_{number}" for number in range(8)])
+    model = churn_model_train(features, labels, seed=0)
+    assert model.params["linear_weight"] >= 0.5
+    assert model.linear is not None and model.linear.weight == model.params["linear_weight"]
+
+
+def test_a_refit_with_the_chosen_params_keeps_the_blend(trained):
+    model, features, labels = trained
+    refit = churn_model_train(features, labels, seed=0, params=model.params)
+    assert refit.params["linear_weight"] == model.params["linear_weight"]
+    assert (refit.linear is None) == (model.linear is None)
+
+
+def test_tree_parameters_alone_fit_the_trees_alone():
+    features, labels = synthetic()
+    model = churn_model_train(features, labels, seed=0, params={"nthread": 1})
+    assert model.linear is None
+    assert model.params["linear_weight"] == 0.0
+
+
+def test_large_data_is_not_searched_for_a_linear_blend(monkeypatch):
+    monkeypatch.setattr(churn, "LINEAR_MAX_ROWS", 100)
+    features, labels = synthetic()
+    model = churn_model_train(features, labels, seed=0)
+    assert model.linear is None
+    assert model.params["linear_weight"] == 0.0
+
+
+def test_an_artifact_of_the_trees_only_format_still_loads_and_scores_the_same(tmp_path):
+    features, labels = synthetic()
+    model = churn_model_train(features, labels, seed=0, params={"max_depth": 1, "eta": 0.1})
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    manifest["format"] = 1
+    del manifest["params"]["linear_weight"]
+    (tmp_path / "m" / "model.json").write_text(json.dumps(manifest))
+    loaded = ChurnModel.load(tmp_path / "m")
+    assert loaded.linear is None
     assert np.allclose(loaded.predict_proba(features), model.predict_proba(features))

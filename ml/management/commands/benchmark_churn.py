@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from retention.mapping import MappingError, RowError, mapping_load, read_mapped_
 from retention.records import records_to_frames
 
 METRICS = ("roc_auc", "pr_auc", "brier", "ece")
+# What the search chose in each fold, so a figure can be traced to the configuration behind it.
+CHOICES = ("max_depth", "eta", "min_child_weight", "linear_weight", "linear_knots")
 
 
 class Command(BaseCommand):
@@ -44,8 +47,11 @@ class Command(BaseCommand):
             raise CommandError("the mapping has no label: a benchmark needs known outcomes")
         features, labels, skipped = _labelled_features(csv, parsed)
         report = {"file": str(csv), "rows": len(labels), "skipped_rows": skipped, "churn_rate": float(labels.mean())}
+        # Timings mean little on a shared machine without the load they were taken under.
+        report["load_average_before"] = list(os.getloadavg())
         report.update(_cross_validate(features, labels, folds=folds, seed=seed))
         report["scoring_rows_per_second"] = _scoring_speed(features, labels, seed)
+        report["load_average_after"] = list(os.getloadavg())
         self.stdout.write(json.dumps(report, indent=2))
 
 
@@ -66,13 +72,14 @@ def _labelled_features(csv: Path, mapping) -> tuple[pd.DataFrame, np.ndarray, in
 def _cross_validate(features: pd.DataFrame, labels: np.ndarray, *, folds: int, seed: int) -> dict:
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     results = {"churn_model": [], "logistic_regression": [], "xgboost_default": []}
-    training_seconds = []
+    training_seconds, choices = [], []
     for train_index, test_index in splitter.split(features, labels):
         train = features.iloc[train_index].reset_index(drop=True)
         test = features.iloc[test_index].reset_index(drop=True)
         started = time.perf_counter()
         model = churn_model_train(train, labels[train_index], seed=seed)
         training_seconds.append(time.perf_counter() - started)
+        choices.append({key: model.params.get(key) for key in CHOICES})
         scores = {
             "churn_model": model.predict_proba(test),
             "logistic_regression": logistic_regression_scores(train, labels[train_index], test),
@@ -82,6 +89,7 @@ def _cross_validate(features: pd.DataFrame, labels: np.ndarray, *, folds: int, s
             results[name].append(classification_metrics(labels[test_index], probabilities))
     summary = {name: _mean_metrics(folds_metrics) for name, folds_metrics in results.items()}
     summary["churn_model"]["training_seconds_median"] = float(np.median(training_seconds))
+    summary["churn_model"]["chosen_per_fold"] = choices
     return {"folds": folds, "seed": seed, "models": summary}
 
 
