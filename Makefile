@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py prepare_demo --host $(HOST):$(PORT)
 	@trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
-	$(PY) -m celery -A config worker --loglevel=warning --concurrency=1 --without-heartbeat --without-gossip --without-mingle & \
+	$(PY) -m celery -A config worker -B --loglevel=warning --concurrency=1 --without-heartbeat --without-gossip --without-mingle & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 test: $(VENV)/.installed-dev
@@ -41,7 +41,7 @@ format: $(VENV)/.installed-dev
 	$(PY) -m ruff check --fix .
 
 worker: $(VENV)/.installed
-	$(PY) -m celery -A config worker --loglevel=info --concurrency=1
+	$(PY) -m celery -A config worker -B --loglevel=info --concurrency=1
 
 clean:
 	rm -rf $(VENV) var

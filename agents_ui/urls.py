@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from agents_ui import views
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("panel/", views.panel, name="panel"),
     path("panel/decisions/<uuid:decision_id>/actions/", views.decision_action, name="decision_action"),
+    path("review/", include("agents_ui.review.urls")),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -75,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "agents_ui.review.context_processors.review_navigation",
             ],
         },
     },
@@ -147,6 +149,32 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = cfg.boolean("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Installations sharing one broker keep apart by queue name; a worker consumes its default queue.
+CELERY_TASK_DEFAULT_QUEUE = cfg.env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# The learning loop (ml.jobs): when to retrain, and what a challenger must show to replace the champion.
+RETRAIN_MIN_LABELS = cfg.positive_int("RETRAIN_MIN_LABELS", default=200)
+RETRAIN_AFTER_OUTCOMES = cfg.positive_int("RETRAIN_AFTER_OUTCOMES", default=500)
+RETRAIN_AUC_TOLERANCE = cfg.fraction("RETRAIN_AUC_TOLERANCE", default=0.005)
+RETRAIN_MAX_ECE = cfg.fraction("RETRAIN_MAX_ECE", default=0.05)
+RETRAIN_STALE_MINUTES = cfg.positive_int("RETRAIN_STALE_MINUTES", default=5)
+_retrain_hour = cfg.env.str("RETRAIN_HOUR", default="2").strip()
+if not _retrain_hour.isdigit() or int(_retrain_hour) > 23:
+    raise ImproperlyConfigured(f"RETRAIN_HOUR must be an hour from 0 to 23 (UTC), not {_retrain_hour!r}")
+RETRAIN_HOUR = int(_retrain_hour)
+CELERY_TIMEZONE = "UTC"
+# Beat keeps its schedule in memory: the default file scheduler stores it with pickle, and a restart
+# only means the next nightly run is computed from the clock again.
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
+CELERY_BEAT_SCHEDULE = {
+    "retrain-nightly": {"task": "ml.retrain_nightly", "schedule": crontab(hour=RETRAIN_HOUR, minute=0)},
+    "sweep-training-jobs": {"task": "ml.training_jobs_sweep", "schedule": 60.0},
+}
+
+# Fairness report (ml.fairness): a metric is flagged when its smallest group value falls below this share of
+# its largest (0.8 is the four-fifths rule); groups with fewer rows than the minimum are shown, never flagged.
+FAIRNESS_RATIO_THRESHOLD = cfg.fraction("FAIRNESS_RATIO_THRESHOLD", default=0.8)
+FAIRNESS_MIN_GROUP_SIZE = cfg.positive_int("FAIRNESS_MIN_GROUP_SIZE", default=30)
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ml.models import ModelPromotion, ModelVersion
+from ml.models import ModelPromotion, ModelVersion, TrainingJob
 
 
 @admin.register(ModelVersion)
@@ -13,3 +13,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
 @admin.register(ModelPromotion)
 class ModelPromotionAdmin(admin.ModelAdmin):
     list_display = ["model_version", "promoted", "reason", "created_at"]
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    """Read-only: jobs change state only through the training services and the worker."""
+
+    list_display = ["pk", "kinds", "trigger", "status", "stage", "percent", "worker", "created_at", "finished_at"]
+    list_filter = ["status", "trigger"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

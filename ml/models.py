@@ -1,8 +1,9 @@
-"""Django-side records of the learning machinery: model versions and the simulator's hidden truth."""
+"""Django-side records of the learning machinery: model versions, training jobs and the simulator's hidden truth."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 
@@ -25,6 +26,12 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict)
     training_window = models.JSONField(default=dict)
     training_rows = models.PositiveIntegerField(default=0)
+    training_distribution = models.JSONField(
+        default=dict, blank=True, help_text="Per feature, how the training rows were spread (for drift)."
+    )
+    training_job = models.ForeignKey(
+        "TrainingJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="versions"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE)
     status_reason = models.TextField(blank=True)
     promoted_by = models.CharField(max_length=150, blank=True)
@@ -69,10 +76,70 @@ class ModelPromotion(models.Model):
     promoted = models.BooleanField()
     reason = models.TextField()
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    training_job = models.ForeignKey(
+        "TrainingJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="promotions"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         return f"{'promoted' if self.promoted else 'kept out'}: {self.reason}"
+
+
+class TrainingJob(models.Model):
+    """One retraining run: what asked for it, how far it got, and what it decided.
+
+    Written only by ml.jobs. At most one job waits in the queue and at most one runs: the
+    constraint is the lock that keeps two retrains from training and promoting at once.
+    """
+
+    class Trigger(models.TextChoices):
+        NIGHTLY = "nightly", "Nightly"
+        OUTCOMES = "outcomes", "New outcomes"
+        MANUAL = "manual", "Requested on the models page"
+        COMMAND = "command", "Management command"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    kinds = models.JSONField(help_text='Model kinds to retrain, e.g. ["churn"].')
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    seed = models.IntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=20, blank=True, help_text="A stage code of ml.training.STAGES.")
+    stage_kind = models.CharField(max_length=12, blank=True, help_text="The model kind the stage is about.")
+    percent = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker or process that ran the job.")
+    error = models.TextField(blank=True, help_text="Why the job failed or was refused.")
+    results = models.JSONField(default=dict, blank=True, help_text="Per kind: version trained and the decision.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_queued_and_one_running_training_job",
+            ),
+            models.CheckConstraint(condition=models.Q(percent__lte=100), name="training_job_percent_at_most_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"training job {self.pk} ({self.status}, {self.percent}%)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE

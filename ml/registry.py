@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from ml.churn import ArtifactError, ChurnModel
-from ml.models import ModelPromotion, ModelVersion
+from ml.models import ModelPromotion, ModelVersion, TrainingJob
+from ml.response import ResponseModel
 from ml.schema import SchemaMismatch
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,14 @@ def _artifact_path(version: ModelVersion) -> Path:
 
 @transaction.atomic
 def model_version_register(
-    *, kind: str, model: ChurnModel, metrics: dict, training_window: dict, training_rows: int
+    *,
+    kind: str,
+    model: ChurnModel,
+    metrics: dict,
+    training_window: dict,
+    training_rows: int,
+    training_distribution: dict | None = None,
+    training_job: TrainingJob | None = None,
 ) -> ModelVersion:
     """Store a trained model as a new candidate version."""
     number = (ModelVersion.objects.select_for_update().filter(kind=kind).aggregate(top=Max("version"))["top"] or 0) + 1
@@ -53,6 +62,8 @@ def model_version_register(
         metrics=metrics,
         training_window=training_window,
         training_rows=training_rows,
+        training_distribution=training_distribution or {},
+        training_job=training_job,
     )
     version.full_clean()
     version.save()
@@ -61,14 +72,22 @@ def model_version_register(
 
 def model_version_load(version: ModelVersion) -> ChurnModel:
     """Load and verify an artifact: checksums, format and the schema recorded in the registry."""
-    model = ChurnModel.load(_artifact_path(version), expected_sha256=version.artifact_sha256)
+    model_class = ResponseModel if version.kind == ModelVersion.Kind.ACCEPTANCE else ChurnModel
+    model = model_class.load(_artifact_path(version), expected_sha256=version.artifact_sha256)
     if model.schema.to_json() != version.feature_schema:
         raise SchemaMismatch(f"{version.label}: the artifact's feature schema differs from the registry's")
     return model
 
 
 @transaction.atomic
-def model_version_promote(*, version: ModelVersion, by: str, reason: str) -> ModelVersion:
+def model_version_promote(
+    *,
+    version: ModelVersion,
+    by: str,
+    reason: str,
+    decided_by: AbstractBaseUser | None = None,
+    training_job: TrainingJob | None = None,
+) -> ModelVersion:
     """Make `version` the champion of its kind, retiring the previous one. Refuses an artifact that fails to load."""
     model_version_load(version)
     ModelVersion.objects.select_for_update().filter(kind=version.kind, status=ModelVersion.Status.CHAMPION).exclude(
@@ -79,8 +98,113 @@ def model_version_promote(*, version: ModelVersion, by: str, reason: str) -> Mod
     version.promoted_by = by
     version.promoted_at = timezone.now()
     version.save(update_fields=["status", "status_reason", "promoted_by", "promoted_at"])
-    ModelPromotion.objects.create(model_version=version, promoted=True, reason=reason)
+    ModelPromotion.objects.create(
+        model_version=version, promoted=True, reason=reason, decided_by=decided_by, training_job=training_job
+    )
     return version
+
+
+@transaction.atomic
+def model_version_reject(
+    *,
+    version: ModelVersion,
+    reason: str,
+    decided_by: AbstractBaseUser | None = None,
+    training_job: TrainingJob | None = None,
+) -> ModelVersion:
+    """Keep a trained version out of service, recording why."""
+    version.status = ModelVersion.Status.REJECTED
+    version.status_reason = reason
+    version.save(update_fields=["status", "status_reason"])
+    ModelPromotion.objects.create(
+        model_version=version, promoted=False, reason=reason, decided_by=decided_by, training_job=training_job
+    )
+    return version
+
+
+def champion_of(kind: str) -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, status=ModelVersion.Status.CHAMPION).first()
+
+
+@transaction.atomic
+def challenger_decide(
+    *,
+    challenger: ModelVersion,
+    compared_with: ModelVersion | None,
+    promote: bool,
+    reason: str,
+    by: str,
+    training_job: TrainingJob | None = None,
+) -> ModelVersion:
+    """Promote or reject a challenger judged against `compared_with`, in one transaction.
+
+    The champion is read again under a lock: when it is no longer the one the challenger was
+    compared with (another retrain, a promotion or a rollback got there first), the challenger
+    is kept out, so two retrains running side by side can never both promote.
+    """
+    current = (
+        ModelVersion.objects.select_for_update()
+        .filter(kind=challenger.kind, status=ModelVersion.Status.CHAMPION)
+        .first()
+    )
+    expected_pk = compared_with.pk if compared_with else None
+    if (current.pk if current else None) != expected_pk:
+        was = compared_with.label if compared_with else "no champion"
+        now = current.label if current else "no champion"
+        reason = f"the champion changed while this model trained ({was}, now {now}): kept out; judged: {reason}"
+        promote = False
+    if promote:
+        return model_version_promote(version=challenger, by=by, reason=reason, training_job=training_job)
+    return model_version_reject(version=challenger, reason=reason, training_job=training_job)
+
+
+class NothingToRestore(LookupError):
+    """No earlier version of this kind can be restored."""
+
+
+@transaction.atomic
+def model_version_rollback(
+    *,
+    kind: str,
+    by: str,
+    reason: str,
+    to_version: int | None = None,
+    decided_by: AbstractBaseUser | None = None,
+) -> ModelVersion:
+    """Restore an earlier version as champion: `to_version`, or by default the champion before the current one.
+
+    Raises NothingToRestore when there is no such version, or when it is the champion already.
+    """
+    current = ModelVersion.objects.select_for_update().filter(kind=kind, status=ModelVersion.Status.CHAMPION).first()
+    target = _rollback_target(kind, current, to_version)
+    was = f"from {current.label}" if current else "with no champion serving"
+    return model_version_promote(
+        version=target, by=by, reason=f"rolled back {was} to {target.label}: {reason}", decided_by=decided_by
+    )
+
+
+def _rollback_target(kind: str, current: ModelVersion | None, to_version: int | None) -> ModelVersion:
+    if to_version is None:
+        previous = previous_champion(kind)
+        if previous is None:
+            raise NothingToRestore(f"no earlier {kind} champion to roll back to")
+        return previous
+    target = ModelVersion.objects.filter(kind=kind, version=to_version).first()
+    if target is None:
+        raise NothingToRestore(f"there is no {kind} model version {to_version}")
+    if current is not None and target.pk == current.pk:
+        raise NothingToRestore(f"{target.label} is the champion already")
+    return target
+
+
+def previous_champion(kind: str) -> ModelVersion | None:
+    """The version that served before the current champion (the most recently promoted other one)."""
+    return (
+        ModelVersion.objects.filter(kind=kind, promoted_at__isnull=False)
+        .exclude(status=ModelVersion.Status.CHAMPION)
+        .order_by("-promoted_at", "-version")
+        .first()
+    )
 
 
 @dataclass(frozen=True)

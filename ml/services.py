@@ -1,27 +1,192 @@
-"""Django-side training: labelled history from the database in, a registered model version out."""
+"""Django-side training: labelled history from the database in, a registered and judged model version out.
+
+Retraining is the same for every model kind; what differs is in TRAINERS: how a kind's
+point-in-time training set is read, and how its model is fitted. A challenger is trained,
+judged against the champion on the same holdout rows, registered, and promoted or kept
+out in one transaction (ml.registry.challenger_decide), so the champion changes only
+when that whole step completes.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+
+from ml.churn import check_training_data
+from ml.drift import distribution_summary
 from ml.features import build_features
-from ml.models import ModelVersion
-from ml.registry import model_version_promote, model_version_register
-from ml.training import churn_model_fit
+from ml.models import ModelVersion, TrainingJob
+from ml.registry import (
+    challenger_decide,
+    champion_of,
+    model_version_load,
+    model_version_promote,
+    model_version_register,
+)
+from ml.response import response_model_fit, response_training_set
+from ml.training import (
+    Progress,
+    TrainingResult,
+    challenger_comparison,
+    churn_model_fit,
+    no_progress,
+    progress_slice,
+    promotion_verdict,
+)
 from retention.selectors.catalog import new_customer_fees
 from retention.selectors.history import labelled_history_frames
+from retention.selectors.outcome_log import logged_outcomes
+
+TrainingSet = tuple[pd.DataFrame, np.ndarray, pd.Series]  # features, labels (1 = left), as-of times
+
+
+class TooFewLabels(ValueError):
+    """Not enough labelled outcomes to train and judge a model on."""
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """How one model kind is retrained: its point-in-time training set, and the fit (TrainingResult out)."""
+
+    training_set: Callable[[], TrainingSet]
+    fit: Callable[..., TrainingResult]  # (features, labels, times, *, seed, progress)
+
+
+def churn_training_set() -> TrainingSet:
+    """One row per renewal result, built as of the renewal date."""
+    rows, contracts, events, labels = labelled_history_frames()
+    features = build_features(rows, contracts, events, new_customer_fees())
+    return features, labels, rows["as_of"]
+
+
+def acceptance_training_set() -> TrainingSet:
+    """One row per logged decision a renewal result labels, with the treatment the customer got."""
+    return response_training_set(logged_outcomes())
+
+
+TRAINERS: dict[str, Trainer] = {
+    ModelVersion.Kind.CHURN: Trainer(training_set=churn_training_set, fit=churn_model_fit),
+    ModelVersion.Kind.ACCEPTANCE: Trainer(training_set=acceptance_training_set, fit=response_model_fit),
+}
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """What a challenger must show; from settings unless a caller says otherwise."""
+
+    min_labels: int
+    auc_tolerance: float
+    max_ece: float
+
+    @classmethod
+    def from_settings(cls) -> RetrainPolicy:
+        return cls(
+            min_labels=settings.RETRAIN_MIN_LABELS,
+            auc_tolerance=settings.RETRAIN_AUC_TOLERANCE,
+            max_ece=settings.RETRAIN_MAX_ECE,
+        )
+
+
+def model_retrain(
+    *,
+    kind: str,
+    by: str,
+    seed: int = 0,
+    policy: RetrainPolicy | None = None,
+    training_job: TrainingJob | None = None,
+    progress: Progress = no_progress,
+) -> ModelVersion:
+    """Train a challenger of `kind` on every labelled outcome, judge it against the champion, and record
+    the decision. Raises TooFewLabels (before any training) when the labels cannot support a model."""
+    policy = policy or RetrainPolicy.from_settings()
+    trainer = TRAINERS[kind]
+    progress("training_set", 0)
+    features, labels, times = trainer.training_set()
+    _check_labels(kind, features, labels, policy.min_labels)
+    champion = champion_of(kind)
+    scores = _champion_scores(champion, features)
+    progress("training", 10)
+    result = trainer.fit(features, labels, times, seed=seed, progress=progress_slice(progress, 10, 80))
+    progress("comparing", 80)
+    comparison = challenger_comparison(
+        labels=labels,
+        times=times,
+        result=result,
+        champion_scores=scores,
+        champion_trained_until=champion.training_window.get("to") if champion else None,
+        seed=seed,
+    )
+    promote, reason = promotion_verdict(comparison, auc_tolerance=policy.auc_tolerance, max_ece=policy.max_ece)
+    progress("deciding", 95)
+    with transaction.atomic():
+        challenger = _register(kind, result, features, training_job, comparison=comparison.as_json())
+        return challenger_decide(
+            challenger=challenger,
+            compared_with=champion,
+            promote=promote,
+            reason=reason,
+            by=by,
+            training_job=training_job,
+        )
+
+
+def _check_labels(kind: str, features: pd.DataFrame, labels: np.ndarray, min_labels: int) -> None:
+    if len(labels) < min_labels:
+        raise TooFewLabels(
+            f"{kind}: {len(labels)} labelled outcomes; a retrain needs at least {min_labels} (RETRAIN_MIN_LABELS)"
+        )
+    try:
+        check_training_data(features, labels)
+    except ValueError as error:
+        raise TooFewLabels(f"{kind}: {error}") from error
+
+
+def _champion_scores(
+    champion: ModelVersion | None, features: pd.DataFrame
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The champion's probabilities for given rows of the training set (None without a champion).
+
+    The champion is loaded before training starts: an artifact that cannot be loaded fails the
+    retrain loudly instead of letting a challenger win against nothing.
+    """
+    if champion is None:
+        return None
+    model = model_version_load(champion)
+
+    def scores(rows: np.ndarray) -> np.ndarray:
+        return model.predict_proba(features.iloc[rows].reset_index(drop=True))
+
+    return scores
+
+
+def _register(
+    kind: str, result: TrainingResult, features: pd.DataFrame, training_job: TrainingJob | None, **extra_metrics
+) -> ModelVersion:
+    schema = result.model.schema
+    return model_version_register(
+        kind=kind,
+        model=result.model,
+        metrics={**result.metrics, **extra_metrics},
+        training_window=result.window,
+        training_rows=result.rows,
+        training_distribution=distribution_summary(
+            features, numeric=schema.numeric, categorical=list(schema.categorical)
+        ),
+        training_job=training_job,
+    )
 
 
 def churn_model_retrain(*, by: str, seed: int = 0) -> ModelVersion:
-    """Train on every labelled outcome, register the result, and promote it if there is no champion yet."""
-    rows, contracts, events, labels = labelled_history_frames()
-    features = build_features(rows, contracts, events, new_customer_fees())
-    result = churn_model_fit(features, labels, rows["as_of"], seed=seed)
-    version = model_version_register(
-        kind=ModelVersion.Kind.CHURN,
-        model=result.model,
-        metrics=result.metrics,
-        training_window=result.window,
-        training_rows=result.rows,
-    )
-    if not ModelVersion.objects.filter(kind=ModelVersion.Kind.CHURN, status=ModelVersion.Status.CHAMPION).exists():
+    """Train on every labelled outcome and register the result as a candidate, promoting it only when
+    there is no champion yet. No comparison: the learning loop (ml.jobs) retrains with model_retrain."""
+    features, labels, times = churn_training_set()
+    result = churn_model_fit(features, labels, times, seed=seed)
+    version = _register(ModelVersion.Kind.CHURN, result, features, None)
+    if champion_of(ModelVersion.Kind.CHURN) is None:
         version = model_version_promote(version=version, by=by, reason="first model of its kind")
     return version

@@ -8,7 +8,9 @@ with both outcomes in each part.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,31 @@ from ml.metrics import classification_metrics
 HOLDOUT_SHARE = 0.2
 MIN_TIME_SPAN_DAYS = 30
 
+# A training run reports (stage, percent done); stages are these codes, in this order.
+Progress = Callable[[str, int], None]
+STAGES = {
+    "queued": "waiting for a worker",
+    "training_set": "building the training set",
+    "training": "training the challenger",
+    "refitting": "refitting on every row",
+    "comparing": "comparing with the champion",
+    "deciding": "recording the decision",
+    "done": "done",
+}
+
+
+def no_progress(stage: str, percent: int) -> None:
+    """A progress callback for callers that do not watch."""
+
+
+def progress_slice(progress: Progress, start: int, end: int) -> Progress:
+    """A callback that maps 0-100 onto start-end of `progress`, so a step can report its own percent."""
+
+    def report(stage: str, percent: int) -> None:
+        progress(stage, start + round((end - start) * min(max(percent, 0), 100) / 100))
+
+    return report
+
 
 @dataclass
 class TrainingResult:
@@ -27,6 +54,10 @@ class TrainingResult:
     metrics: dict
     window: dict
     rows: int
+    # The holdout rows (positions in the training set) and the trial model's probabilities on them,
+    # so a champion can be judged on exactly the rows the challenger's metrics come from.
+    holdout_index: np.ndarray | None = field(default=None, repr=False)
+    holdout_probabilities: np.ndarray | None = field(default=None, repr=False)
 
 
 def holdout_split(times: pd.Series, labels: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
@@ -43,19 +74,170 @@ def holdout_split(times: pd.Series, labels: np.ndarray, *, seed: int = 0) -> tup
     return np.sort(train), np.sort(holdout), "random"
 
 
-def churn_model_fit(features: pd.DataFrame, labels: np.ndarray, times: pd.Series, *, seed: int = 0) -> TrainingResult:
+def churn_model_fit(
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    times: pd.Series,
+    *,
+    seed: int = 0,
+    progress: Progress = no_progress,
+) -> TrainingResult:
     """Measure on a holdout, then refit on every row for the model that will serve."""
+    result = measured_fit(
+        features,
+        labels,
+        times,
+        train=lambda rows, outcomes: churn_model_train(rows, outcomes, seed=seed),
+        # The configuration the search chose on the training part serves for the refit too.
+        refit=lambda trial: churn_model_train(features, np.asarray(labels, dtype=int), seed=seed, params=trial.params),
+        seed=seed,
+        progress=progress,
+    )
+    result.metrics["params"] = {key: result.model.params[key] for key in ("max_depth", "eta", "min_child_weight")}
+    return result
+
+
+def measured_fit(
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    times: pd.Series,
+    *,
+    train: Callable[[pd.DataFrame, np.ndarray], Any],
+    refit: Callable[[Any], Any],
+    seed: int = 0,
+    progress: Progress = no_progress,
+) -> TrainingResult:
+    """The protocol every model kind follows: hold out, `train` on the rest and measure, then `refit`
+    (given the trial model) on every row for the model that will serve."""
     labels = np.asarray(labels, dtype=int)
     check_training_data(features, labels)
-    train, holdout, how = holdout_split(times, labels, seed=seed)
-    trial = churn_model_train(features.iloc[train].reset_index(drop=True), labels[train], seed=seed)
-    metrics = classification_metrics(
-        labels[holdout], trial.predict_proba(features.iloc[holdout].reset_index(drop=True))
-    )
+    training, holdout, how = holdout_split(times, labels, seed=seed)
+    progress("training", 0)
+    trial = train(features.iloc[training].reset_index(drop=True), labels[training])
+    holdout_probabilities = trial.predict_proba(features.iloc[holdout].reset_index(drop=True))
+    metrics = classification_metrics(labels[holdout], holdout_probabilities)
     metrics["holdout"] = how
-    metrics["params"] = {key: trial.params[key] for key in ("max_depth", "eta", "min_child_weight")}
-    # The configuration the search chose on the training part serves for the refit too.
-    final = churn_model_train(features, labels, seed=seed, params=trial.params)
+    progress("refitting", 60)
+    final = refit(trial)
+    progress("refitting", 100)
     times = pd.to_datetime(times, utc=True)
     window = {"from": times.min().isoformat(), "to": times.max().isoformat(), "holdout": how}
-    return TrainingResult(model=final, metrics=metrics, window=window, rows=len(labels))
+    return TrainingResult(
+        model=final,
+        metrics=metrics,
+        window=window,
+        rows=len(labels),
+        holdout_index=holdout,
+        holdout_probabilities=holdout_probabilities,
+    )
+
+
+# --- challenger against champion -------------------------------------------------------------------------------
+
+# A part of the holdout is enough for the comparison only with this many rows and both outcomes in it.
+MIN_COMPARISON_ROWS = 50
+MIN_COMPARISON_PER_OUTCOME = 5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger and champion measured on the same holdout rows; `basis` says which rows and why."""
+
+    rows: int
+    challenger_auc: float
+    challenger_ece: float
+    basis: str
+    champion_auc: float | None = None
+    champion_ece: float | None = None
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def challenger_comparison(
+    *,
+    labels: np.ndarray,
+    times: pd.Series,
+    result: TrainingResult,
+    champion_scores: Callable[[np.ndarray], np.ndarray] | None,
+    champion_trained_until: str | None,
+    seed: int = 0,
+) -> Comparison:
+    """Score the challenger and the champion on the same holdout rows.
+
+    `champion_scores(rows)` gives the champion's probabilities for those positions of the
+    training set (None when there is no champion). The champion may have been trained on
+    part of the holdout: where the times allow, only the rows after its training window
+    are used, otherwise the basis says how many of the rows it may have seen.
+    """
+    labels = np.asarray(labels, dtype=int)
+    holdout = result.holdout_index if result.holdout_index is not None else holdout_split(times, labels, seed=seed)[1]
+    if champion_scores is None:
+        return Comparison(
+            rows=len(holdout),
+            challenger_auc=float(result.metrics["roc_auc"]),
+            challenger_ece=float(result.metrics["ece"]),
+            basis="no champion to compare with",
+        )
+    may_narrow = result.holdout_probabilities is not None
+    rows, basis = comparison_rows(times, labels, holdout, champion_trained_until, may_narrow=may_narrow)
+    challenger = _challenger_metrics(result, labels, holdout, rows)
+    champion = classification_metrics(labels[rows], champion_scores(rows))
+    return Comparison(
+        rows=len(rows),
+        challenger_auc=challenger["roc_auc"],
+        challenger_ece=challenger["ece"],
+        champion_auc=champion["roc_auc"],
+        champion_ece=champion["ece"],
+        basis=basis,
+    )
+
+
+def comparison_rows(
+    times: pd.Series, labels: np.ndarray, holdout: np.ndarray, champion_trained_until: str | None, *, may_narrow: bool
+) -> tuple[np.ndarray, str]:
+    """The holdout rows to compare on, and a note on whether the champion may have seen them."""
+    if champion_trained_until is None:
+        return holdout, "whole holdout; the champion's training window is unknown, so it may have seen these rows"
+    until = pd.Timestamp(champion_trained_until)
+    until = until.tz_localize("UTC") if until.tzinfo is None else until
+    moments = pd.to_datetime(times, utc=True).reset_index(drop=True).iloc[holdout]
+    seen = (moments <= until).to_numpy()
+    if not seen.any():
+        return holdout, f"whole holdout, all after the champion's training window (to {until:%Y-%m-%d})"
+    later = holdout[~seen]
+    churned = int(labels[later].sum())
+    enough = len(later) >= MIN_COMPARISON_ROWS and min(churned, len(later) - churned) >= MIN_COMPARISON_PER_OUTCOME
+    if may_narrow and enough:
+        return later, f"holdout rows after the champion's training window (to {until:%Y-%m-%d})"
+    return holdout, (
+        f"whole holdout; the champion was trained on data up to {until:%Y-%m-%d}, "
+        f"so it may have seen {int(seen.sum())} of these rows"
+    )
+
+
+def _challenger_metrics(result: TrainingResult, labels: np.ndarray, holdout: np.ndarray, rows: np.ndarray) -> dict:
+    if result.holdout_probabilities is None:
+        return result.metrics  # only the whole holdout is compared then
+    by_row = pd.Series(result.holdout_probabilities, index=holdout)
+    return classification_metrics(labels[rows], by_row.loc[rows].to_numpy())
+
+
+def promotion_verdict(comparison: Comparison, *, auc_tolerance: float, max_ece: float) -> tuple[bool, str]:
+    """Promote when the challenger's ROC AUC is at least the champion's minus the tolerance and its ECE is
+    within the bar; the first model of a kind is promoted as it is. The reason states the figures either way."""
+    c = comparison
+    if c.champion_auc is None:
+        return True, (
+            f"first model of its kind (AUC {c.challenger_auc:.3f}, ECE {c.challenger_ece:.3f} on {c.rows} holdout rows)"
+        )
+    not_worse = c.challenger_auc >= c.champion_auc - auc_tolerance
+    calibrated = c.challenger_ece <= max_ece
+    figures = f"challenger AUC {c.challenger_auc:.3f} vs champion {c.champion_auc:.3f} on {c.rows} holdout rows"
+    if not not_worse:
+        figures += f" (more than {auc_tolerance:g} below)"
+    calibration = f"ECE {c.challenger_ece:.3f} {'≤' if calibrated else '>'} {max_ece:g}"
+    if not_worse and calibrated:
+        return True, f"{figures}; {calibration}: promoted ({c.basis})"
+    why = [text for text, failed in (("worse", not not_worse), ("not calibrated", not calibrated)) if failed]
+    return False, f"{figures}; {calibration}: kept the champion, challenger {' and '.join(why)} ({c.basis})"

@@ -11,11 +11,14 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import Case, CharField, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Replace
 from django.utils import timezone
 
-from retention.models import Contract, Customer, Decision, DecisionAction, ServiceEvent, Tariff, Team
+from retention.models import Contract, Customer, Decision, DecisionAction, ServiceEvent, Tariff
+
+# The team budget is counted in one place; the panel and the decision service import it from here too.
+from retention.selectors.budget import BudgetStatus, month_start, team_budget_status  # noqa: F401
 
 SEARCH_LIMIT = 20
 RECENT_OFFER_DAYS = 14
@@ -28,7 +31,6 @@ OFFER_KINDS = (
     DecisionAction.Kind.THINKING,
 )
 ANSWER_KINDS = (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING)
-BUDGET_AMBER_PERCENT = 75
 PHONE_QUERY = re.compile(r"^\+?[\d\s().\-/]+$")
 PHONE_MIN_DIGITS = 6
 PHONE_SEPARATORS = (" ", "-", "(", ")", ".", "/", "+")
@@ -256,54 +258,3 @@ def actor_name(action: DecisionAction) -> str:
     if action.api_client_id is not None:
         return action.api_client.name
     return ""
-
-
-# --- the team budget ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BudgetStatus:
-    team_name: str
-    budget_cents: int
-    spent_cents: int
-
-    @property
-    def percent_used(self) -> int | None:
-        if self.budget_cents <= 0:
-            return None
-        return self.spent_cents * 100 // self.budget_cents
-
-    @property
-    def level(self) -> str:
-        """green below 75% of the budget, amber below 100%, red from 100% (and always when there is no budget)."""
-        if self.spent_cents * 100 < self.budget_cents * BUDGET_AMBER_PERCENT:
-            return "green"
-        if self.spent_cents < self.budget_cents:
-            return "amber"
-        return "red"
-
-    @property
-    def remaining_cents(self) -> int:
-        return max(0, self.budget_cents - self.spent_cents)
-
-
-def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:
-    """What the team committed this calendar month (accepted offers) against its monthly budget.
-
-    An offer counts for the team its advice was made for (stored on the decision), so spending stays
-    with that team when an agent moves to another. The month is the local calendar month
-    (settings.TIME_ZONE), as the team plans it; one query.
-    """
-    spent = DecisionAction.objects.filter(
-        kind=DecisionAction.Kind.ACCEPTED,
-        created_at__gte=month_start(now or timezone.now()),
-        decision__team=team,
-    ).aggregate(spent=Sum("cost_cents"))["spent"]
-    return BudgetStatus(team_name=team.name, budget_cents=team.monthly_budget_cents, spent_cents=spent or 0)
-
-
-def month_start(moment: dt.datetime) -> dt.datetime:
-    """Midnight on the first day of `moment`'s local calendar month, time-zone aware."""
-    local = timezone.localtime(moment)
-    first = dt.datetime(local.year, local.month, 1)
-    return timezone.make_aware(first, timezone.get_current_timezone())

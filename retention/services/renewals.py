@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ml.jobs import retrain_check_enqueue
 from retention.models import Customer, RenewalResult
 from retention.selectors.api import customers_by_external_id
 
@@ -49,6 +50,9 @@ def renewal_results_record(
         new = [row for key, row in rows.items() if key not in existing]
         # A concurrent report of the same result is skipped by the unique constraint instead of failing.
         RenewalResult.objects.bulk_create(new, ignore_conflicts=True)
+        if new:
+            # New labels may make a retrain due; the worker counts them once they are committed.
+            transaction.on_commit(retrain_check_enqueue)
     return RenewalSummary(received=len(reports), created=len(new), already_recorded=len(reports) - len(new))
 
 

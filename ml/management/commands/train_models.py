@@ -1,29 +1,99 @@
 from __future__ import annotations
 
+import os
+import socket
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from tqdm import tqdm
 
+from ml.jobs import TrainingBusy, trainable_kinds, training_job_request, training_job_run
+from ml.models import ModelVersion, TrainingJob
 from ml.schema import SchemaMismatch
-from ml.services import churn_model_retrain
+from ml.training import STAGES
 
 
 class Command(BaseCommand):
-    help = "Train the churn model on the labelled history, evaluate it, register it, and promote the first one."
+    help = (
+        "Retrain on the labelled history through the same job, lock and judgement as the worker: each challenger "
+        "is compared with its champion on the same holdout and promoted only when it is not worse and is "
+        "calibrated; the first model of a kind is promoted."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--kind", action="append", choices=trainable_kinds(), help="Retrain only this kind (repeatable)."
+        )
 
-    def handle(self, *args, seed: int, **options):
+    def handle(self, *args, seed: int, kind: list[str] | None, **options):
         started = time.perf_counter()
         try:
-            version = churn_model_retrain(by="train_models", seed=seed)
-        except (ValueError, SchemaMismatch) as error:
-            raise CommandError(str(error)) from error
+            job = training_job_request(trigger=TrainingJob.Trigger.COMMAND, kinds=kind, seed=seed, enqueue=False)
+        except TrainingBusy as busy:
+            raise CommandError(f"{busy}: wait for it to finish (the models page shows its progress)") from busy
+        with ProgressBar(self.stderr, verbosity=options["verbosity"]) as bar:
+            try:
+                job = training_job_run(job_id=job.pk, worker=_this_process(), on_progress=bar.update)
+            except (ValueError, SchemaMismatch) as error:
+                raise CommandError(str(error)) from error
+        if job.status == TrainingJob.Status.REFUSED:
+            raise CommandError(job.error)
+        for name, result in job.results.items():
+            self._report(name, result, time.perf_counter() - started)
+
+    def _report(self, kind: str, result: dict, seconds: float) -> None:
+        if result["outcome"] == "refused":
+            self.stdout.write(f"refused: {result['reason']}")
+            return
+        version = ModelVersion.objects.get(kind=kind, version=result["version"])
         metrics = version.metrics
         self.stdout.write(
             f"{version.label} ({version.status}) trained on {version.training_rows} labelled outcomes "
-            f"in {time.perf_counter() - started:.1f} s; holdout ({metrics['holdout']}, {metrics['rows']} rows): "
+            f"in {seconds:.1f} s; holdout ({metrics['holdout']}, {metrics['rows']} rows): "
             f"ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f}, Brier {metrics['brier']:.3f}, "
             f"ECE {metrics['ece']:.3f}, lift@10% {metrics['lift_top10']:.2f}"
         )
+        self.stdout.write(f"  {result['outcome']}: {result['reason']}")
+
+
+def _this_process() -> str:
+    return f"train_models on {socket.gethostname()} (pid {os.getpid()})"
+
+
+class ProgressBar:
+    """A tqdm bar on the command's stderr showing the job's stage and percent; silent at verbosity 0."""
+
+    def __init__(self, stream: OutputWrapper, *, verbosity: int) -> None:
+        self.stream = stream
+        self.bar = tqdm(
+            total=100,
+            file=_RawStream(stream),
+            disable=verbosity == 0,
+            bar_format="{desc:<40} {percentage:3.0f}%|{bar}| {elapsed}",
+            dynamic_ncols=True,
+        )
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.bar.close()
+
+    def update(self, kind: str, stage: str, percent: int) -> None:
+        self.bar.set_description_str(f"{kind}: {STAGES.get(stage, stage)}", refresh=False)
+        self.bar.update(max(percent - self.bar.n, 0))
+        self.bar.refresh()
+
+
+class _RawStream:
+    """tqdm redraws its line with carriage returns: write without the newline and colour OutputWrapper adds."""
+
+    def __init__(self, wrapper: OutputWrapper) -> None:
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self.wrapper.write(text, style_func=str, ending="")
+
+    def flush(self) -> None:
+        self.wrapper.flush()

@@ -1,0 +1,69 @@
+"""Who may open the review pages, and which teams' data they see.
+
+Team leads see their own team; administrators and superusers see every team. Agents and users
+without a profile get a 403 page and no data; anonymous users are sent to the login page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from agents_ui.views import agent_profile_of
+from retention.models import AgentProfile, Team
+
+REVIEW_ROLES = {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
+FORBIDDEN_TEMPLATE = "agents_ui/review/forbidden.html"
+
+
+@dataclass(frozen=True)
+class ReviewScope:
+    """The teams a reviewer may see: `team_ids` is None for every team."""
+
+    team_ids: frozenset[int] | None
+
+    @property
+    def all_teams(self) -> bool:
+        return self.team_ids is None
+
+    def teams(self):
+        teams = Team.objects.order_by("name")
+        return teams if self.all_teams else teams.filter(pk__in=self.team_ids)
+
+
+def review_scope_of(user) -> ReviewScope | None:
+    """The scope of a reviewer, or None for anyone who may not review."""
+    if user.is_superuser:
+        return ReviewScope(team_ids=None)
+    profile = agent_profile_of(user)  # the middleware loaded it already
+    if profile is None or profile.role not in REVIEW_ROLES:
+        return None
+    if profile.role == AgentProfile.Role.ADMIN:
+        return ReviewScope(team_ids=None)
+    return ReviewScope(team_ids=frozenset([profile.team_id]) if profile.team_id else frozenset())
+
+
+def forbidden(request: HttpRequest, message: str | None = None) -> HttpResponse:
+    message = message or _("The review pages are for team leads and administrators.")
+    return render(request, FORBIDDEN_TEMPLATE, {"message": message}, status=403)
+
+
+def lead_required(view):
+    """Logged in as a team lead, administrator or superuser; the view finds the scope in `request.review_scope`."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        scope = review_scope_of(request.user)
+        if scope is None:
+            return forbidden(request)
+        if not scope.all_teams and not scope.team_ids:
+            return forbidden(request, _("Your team lead profile has no team yet. Ask an administrator to add one."))
+        request.review_scope = scope
+        return view(request, *args, **kwargs)
+
+    return login_required(guarded)

@@ -1,0 +1,234 @@
+"""Reads for the team-lead review pages: the filtered offer log and the KPIs of a period.
+
+What happened to a decision follows retention.selectors.fairness (the same rules as the outcome log);
+the offer log's outcome filter is the same rule written as SQL, so filtering and showing agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from retention.models import Decision, DecisionAction
+from retention.selectors.fairness import (
+    FINAL_KINDS,
+    OFFER_KINDS,
+    ActionFact,
+    ActionSummary,
+    Outcome,
+    action_summary,
+    decision_frame,
+)
+from retention.selectors.outcome_log import logged_outcomes
+
+# The log never shows feature values or reasons; leaving them out keeps a page of rows light.
+LOG_DEFERRED_FIELDS = ("features", "reasons", "best_tariff", "model_versions")
+# The outcome filter also offers "escalated", which is not an outcome but something done on the way.
+ESCALATED = "escalated"
+
+
+# --- the offer log ------------------------------------------------------------------------------
+
+
+def decisions_of_teams(team_ids: Iterable[int] | None) -> QuerySet[Decision]:
+    """Decisions of these teams; None means every decision, with or without a team."""
+    decisions = Decision.objects.all()
+    return decisions if team_ids is None else decisions.filter(team_id__in=list(team_ids))
+
+
+def offer_log_decisions(
+    *,
+    team_ids: Iterable[int] | None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    agent_id: int | None = None,
+    offer_code: str = "",
+    outcome: str = "",
+    risk_band: str = "",
+    overrides_only: bool = False,
+    explored_only: bool = False,
+) -> QuerySet[Decision]:
+    """The log, newest first, with customer, agent, team and actions loaded: three queries for any page size."""
+    decisions = decisions_of_teams(team_ids)
+    conditions = Q()
+    if since is not None:
+        conditions &= Q(as_of__gte=since)
+    if until is not None:
+        conditions &= Q(as_of__lt=until)
+    if agent_id is not None:
+        conditions &= Q(agent_id=agent_id)
+    if risk_band:
+        conditions &= Q(risk_band=risk_band)
+    if explored_only:
+        conditions &= Q(explored=True)
+    if overrides_only:
+        conditions &= Exists(_actions().exclude(override_reason=""))
+    if offer_code:
+        conditions &= Q(recommended_offer_code=offer_code) | Exists(_actions().filter(offer_code=offer_code))
+    if outcome:
+        conditions &= outcome_condition(outcome)
+    return (
+        decisions.filter(conditions)
+        .select_related("customer", "agent", "team")
+        .defer(*LOG_DEFERRED_FIELDS)
+        .prefetch_related(Prefetch("actions", queryset=DecisionAction.objects.order_by("created_at", "id")))
+        .order_by("-as_of", "-created_at", "id")
+    )
+
+
+def _actions() -> QuerySet[DecisionAction]:
+    return DecisionAction.objects.filter(decision_id=OuterRef("pk"))
+
+
+def outcome_condition(outcome: str) -> Q:
+    """Decisions whose actions add up to `outcome` (see retention.selectors.fairness.ActionSummary.outcome)."""
+    offer_made = Exists(_actions().filter(kind__in=OFFER_KINDS).exclude(offer_code=""))
+    accepted = Exists(_standing_acceptances())
+    declined = Exists(_actions().filter(kind=DecisionAction.Kind.DECLINED))
+    conditions = {
+        Outcome.ACCEPTED: Q(accepted),
+        Outcome.DECLINED: ~Q(accepted) & Q(declined),
+        Outcome.OPEN: Q(offer_made) & ~Exists(_actions().filter(kind__in=FINAL_KINDS)),
+        Outcome.NO_OFFER: ~Q(offer_made),
+        ESCALATED: Q(Exists(_actions().filter(kind=DecisionAction.Kind.ESCALATED))),
+    }
+    if outcome not in conditions:
+        raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(conditions)}")
+    return conditions[outcome]
+
+
+def _standing_acceptances() -> QuerySet[DecisionAction]:
+    """Acceptances of the outer decision that no later decline of the same offer corrected."""
+    later_decline = DecisionAction.objects.filter(
+        decision_id=OuterRef("decision_id"), offer_code=OuterRef("offer_code"), kind=DecisionAction.Kind.DECLINED
+    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
+    return _actions().filter(kind=DecisionAction.Kind.ACCEPTED).exclude(Exists(later_decline))
+
+
+def prefetched_summary(decision: Decision) -> ActionSummary:
+    """The summary of a decision from its prefetched actions (no query)."""
+    return action_summary(
+        ActionFact(action.kind, action.offer_code, action.override_reason, action.cost_cents)
+        for action in decision.actions.all()
+    )
+
+
+# --- KPIs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kpis:
+    decisions: int
+    offers_made: int
+    accepted: int
+    accepted_cost_cents: int
+    labelled: int  # decisions a renewal result labels (see retention.selectors.outcome_log)
+    stayed: int
+    net_retained_cents: int
+
+    @property
+    def offer_share(self) -> float | None:
+        return _share(self.offers_made, self.decisions)
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return _share(self.accepted, self.offers_made)
+
+    @property
+    def save_rate(self) -> float | None:
+        return _share(self.stayed, self.labelled)
+
+
+@dataclass(frozen=True)
+class AgentKpis:
+    agent_id: int | None
+    name: str
+    decisions: int
+    offers_made: int
+    overrides: int
+    escalations: int
+    accepted: int
+    accepted_cost_cents: int
+
+    @property
+    def override_rate(self) -> float | None:
+        return _share(self.overrides, self.offers_made)
+
+    @property
+    def average_cost_cents(self) -> int | None:
+        """Mean cost of an accepted offer."""
+        return round(self.accepted_cost_cents / self.accepted) if self.accepted else None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def period_kpis(
+    *, team_ids: Iterable[int] | None, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[Kpis, list[AgentKpis]]:
+    """The KPIs of the decisions with `as_of` in [since, until), overall and per agent."""
+    decisions = decisions_of_teams(team_ids)
+    if since is not None:
+        decisions = decisions.filter(as_of__gte=since)
+    if until is not None:
+        decisions = decisions.filter(as_of__lt=until)
+    frame = decision_frame(decisions)
+    labelled = _labelled(frame, since, until)
+    return _kpis(frame, labelled), _agent_kpis(frame)
+
+
+def _labelled(frame: pd.DataFrame, since: dt.datetime | None, until: dt.datetime | None) -> pd.DataFrame:
+    outcomes = logged_outcomes(since=since, until=until)
+    return outcomes[outcomes["decision_id"].isin(frame["decision_id"])]
+
+
+def _kpis(frame: pd.DataFrame, labelled: pd.DataFrame) -> Kpis:
+    return Kpis(
+        decisions=len(frame),
+        offers_made=int(frame["offer_made"].sum()),
+        accepted=int(frame["accepted"].sum()),
+        accepted_cost_cents=int(frame["accepted_cost_cents"].fillna(0).sum()),
+        labelled=len(labelled),
+        stayed=int(labelled["stayed"].astype(bool).sum()),
+        net_retained_cents=int(labelled["reward_cents"].sum()),
+    )
+
+
+def _agent_kpis(frame: pd.DataFrame) -> list[AgentKpis]:
+    if frame.empty:
+        return []
+    frame = frame.assign(
+        agent_key=frame["agent_id"].fillna(-1).astype(int),
+        override_made=frame["overridden"] & frame["offer_made"],
+        cost=frame["accepted_cost_cents"].fillna(0),
+    )
+    totals = frame.groupby("agent_key").agg(
+        decisions=("decision_id", "size"),
+        offers_made=("offer_made", "sum"),
+        overrides=("override_made", "sum"),
+        escalations=("escalated", "sum"),
+        accepted=("accepted", "sum"),
+        accepted_cost_cents=("cost", "sum"),
+    )
+    names = _agent_names([key for key in totals.index if key >= 0])
+    rows = [_agent_row(key, names.get(key, ""), totals.loc[key]) for key in totals.index]
+    return sorted(rows, key=lambda row: (row.agent_id is None, row.name.lower()))
+
+
+def _agent_row(key: int, name: str, totals: pd.Series) -> AgentKpis:
+    return AgentKpis(
+        agent_id=key if key >= 0 else None,
+        name=name,
+        **{column: int(totals[column]) for column in totals.index},
+    )
+
+
+def _agent_names(user_ids: list[int]) -> dict[int, str]:
+    users = get_user_model().objects.filter(pk__in=user_ids)
+    return {user.pk: user.get_full_name() or user.get_username() for user in users}

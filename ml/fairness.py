@@ -1,0 +1,272 @@
+"""Fairness of the offers made: do groups of customers at the same risk get the same offers and outcomes?
+
+Pure code on a DataFrame with one row per decision; the Django side (retention.selectors.fairness)
+builds that frame. Protected attributes are only ever read here and never become model features.
+
+Within each risk band, and for each attribute (a protected attribute such as gender or age band, or a
+segment such as value tier), four metrics are compared between the attribute's groups:
+
+- offer_rate: share of decisions where an offer was made to the customer;
+- offered_cost_cents: mean cost of the offers made (decisions without an offer left out);
+- accepted_cost_cents: mean cost of the offers accepted (decisions without an acceptance left out);
+- save_rate: share of customers who renewed, among decisions with a known renewal result.
+
+Comparing within a risk band keeps a fair difference (higher risk, more offers) from looking like bias.
+For each metric the ratio of the smallest to the largest group value and their difference are given;
+the metric is flagged when the ratio falls below the threshold (0.8 is the "four-fifths rule" of the
+US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Groups with fewer rows than `min_group_size` behind a
+metric are shown but left out of the ratio, so a handful of customers cannot raise a flag. Rows whose
+attribute is not recorded are left out of that attribute's comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame
+
+RISK_BAND = "risk_band"
+RISK_BAND_ORDER = ("low", "medium", "high")
+# Metric name -> the column whose mean it is; a NaN in the column means "does not count for this metric".
+METRIC_COLUMNS = {
+    "offer_rate": "offer_made",
+    "offered_cost_cents": "offered_cost_cents",
+    "accepted_cost_cents": "accepted_cost_cents",
+    "save_rate": "stayed",
+}
+REQUIRED_COLUMNS = (RISK_BAND, *METRIC_COLUMNS.values())
+DEFAULT_THRESHOLD = 0.8
+DEFAULT_MIN_GROUP_SIZE = 30
+SIZE_SUFFIX = "__size"
+
+
+@dataclass(frozen=True)
+class GroupCell:
+    """One group's value of a metric; `judged` is False when too few rows stand behind it to flag anything."""
+
+    group: str
+    value: float | None
+    size: int
+    judged: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric across the groups of one attribute, within one risk band."""
+
+    risk_band: str
+    attribute: str
+    metric: str
+    cells: tuple[GroupCell, ...]
+    ratio: float | None
+    difference: float | None
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class FairnessReport:
+    comparisons: tuple[Comparison, ...]
+    threshold: float
+    min_group_size: int
+    rows: int
+
+    @property
+    def flagged(self) -> tuple[Comparison, ...]:
+        return tuple(comparison for comparison in self.comparisons if comparison.flagged)
+
+    def as_json(self) -> dict:
+        return {
+            "threshold": self.threshold,
+            "min_group_size": self.min_group_size,
+            "rows": self.rows,
+            "flagged": len(self.flagged),
+            "comparisons": [asdict(comparison) for comparison in self.comparisons],
+        }
+
+
+def fairness_report(
+    log: pd.DataFrame,
+    *,
+    attributes: Sequence[str],
+    threshold: float = DEFAULT_THRESHOLD,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+) -> FairnessReport:
+    """Compare the metrics between the groups of every attribute within every risk band.
+
+    `log` has one row per decision with the columns REQUIRED_COLUMNS and the `attributes`: offer_made
+    is 0/1; offered_cost_cents, accepted_cost_cents and stayed (0/1) are NaN where they do not apply;
+    an attribute is None or NaN where it is not recorded. Comparisons come by risk band (low, medium,
+    high, then any other), then attribute in the given order, then metric. Raises ValueError on a
+    missing column, a threshold outside (0, 1] or a minimum group size below 1.
+    """
+    _check(log, attributes, threshold, min_group_size)
+    by_attribute = {attribute: _by_group(log, attribute) for attribute in attributes}
+    comparisons = []
+    for band in _bands(log):
+        for attribute, by_group in by_attribute.items():
+            if by_group is None or band not in by_group.index.get_level_values(RISK_BAND):
+                continue
+            band_rows = by_group.xs(band, level=RISK_BAND)
+            for metric in METRIC_COLUMNS:
+                cells = _cells(band_rows, metric, min_group_size)
+                comparisons.append(_comparison(band, attribute, metric, cells, threshold))
+    return FairnessReport(
+        comparisons=tuple(comparisons), threshold=threshold, min_group_size=min_group_size, rows=len(log)
+    )
+
+
+def _check(log: pd.DataFrame, attributes: Sequence[str], threshold: float, min_group_size: int) -> None:
+    missing = [column for column in (*REQUIRED_COLUMNS, *attributes) if column not in log.columns]
+    if missing:
+        raise ValueError(f"the decision log lacks the columns {', '.join(missing)}")
+    if not 0 < threshold <= 1:
+        raise ValueError(f"the ratio threshold must be above 0 and at most 1, not {threshold}")
+    if min_group_size < 1:
+        raise ValueError(f"the minimum group size must be at least 1, not {min_group_size}")
+
+
+def _bands(log: pd.DataFrame) -> list[str]:
+    bands = set(log[RISK_BAND].astype(str))
+    return [band for band in RISK_BAND_ORDER if band in bands] + sorted(bands - set(RISK_BAND_ORDER))
+
+
+def _by_group(log: pd.DataFrame, attribute: str) -> pd.DataFrame | None:
+    """Every metric's value and size per (risk band, group) of one attribute; None when it is never recorded."""
+    recorded = log[log[attribute].notna()]
+    if recorded.empty:
+        return None
+    cells = _cell_statistics(recorded, attribute)
+    statistics = cells.to_numpy(dtype=float)
+    metrics = {}
+    for position, metric in enumerate(METRIC_COLUMNS):
+        metrics[metric] = _mean_of(statistics, position)
+        metrics[metric + SIZE_SUFFIX] = _size_of(statistics, position)
+    # y_true and y_pred carry the row numbers of the cells; each metric reads its statistics at them.
+    rows = np.arange(len(cells))
+    frame = MetricFrame(
+        metrics=metrics,
+        y_true=rows,
+        y_pred=rows,
+        sensitive_features=pd.Series(cells.index.get_level_values(attribute), name=attribute),
+        control_features=pd.Series(cells.index.get_level_values(RISK_BAND), name=RISK_BAND),
+    )
+    return frame.by_group
+
+
+def _cell_statistics(rows: pd.DataFrame, attribute: str) -> pd.DataFrame:
+    """Per (risk band, group): for each metric the sum of its column and the number of rows it applies to.
+
+    MetricFrame's cost grows with the rows it is given, so it gets one row per cell with these sums
+    and counts instead of one per decision; the means it computes from them are exact.
+    """
+    values = rows[list(METRIC_COLUMNS.values())].astype(float)
+    keys = [rows[RISK_BAND].astype(str).rename(RISK_BAND), rows[attribute].astype(str).rename(attribute)]
+    sums = values.groupby(keys).sum()
+    sizes = values.notna().groupby(keys).sum()
+    columns = [frame[column] for column in METRIC_COLUMNS.values() for frame in (sums, sizes)]
+    return pd.concat(columns, axis=1)
+
+
+def _mean_of(statistics: np.ndarray, position: int) -> Callable:
+    def mean(rows: np.ndarray, _same_rows: np.ndarray) -> float:
+        chosen = statistics[np.atleast_1d(rows).astype(int)]
+        size = chosen[:, 2 * position + 1].sum()
+        return float(chosen[:, 2 * position].sum() / size) if size else np.nan
+
+    return mean
+
+
+def _size_of(statistics: np.ndarray, position: int) -> Callable:
+    def size(rows: np.ndarray, _same_rows: np.ndarray) -> int:
+        return int(statistics[np.atleast_1d(rows).astype(int), 2 * position + 1].sum())
+
+    return size
+
+
+def _cells(band_rows: pd.DataFrame, metric: str, min_group_size: int) -> tuple[GroupCell, ...]:
+    cells = []
+    for group, row in band_rows.sort_index().iterrows():
+        size = row[metric + SIZE_SUFFIX]
+        if pd.isna(size):  # the group has no rows in this risk band
+            continue
+        value = None if pd.isna(row[metric]) else float(row[metric])
+        cells.append(GroupCell(group=str(group), value=value, size=int(size), judged=int(size) >= min_group_size))
+    return tuple(cells)
+
+
+def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, ...], threshold: float) -> Comparison:
+    values = [cell.value for cell in cells if cell.judged and cell.value is not None]
+    ratio = difference = None
+    if len(values) >= 2:
+        smallest, largest = min(values), max(values)
+        # Every group at zero is equal treatment, not a division by zero.
+        ratio = smallest / largest if largest > 0 else 1.0
+        difference = largest - smallest
+    return Comparison(
+        risk_band=band,
+        attribute=attribute,
+        metric=metric,
+        cells=cells,
+        ratio=ratio,
+        difference=difference,
+        flagged=ratio is not None and ratio < threshold,
+    )
+
+
+# --- the report as a text table (the fairness_report command) ------------------------------------
+
+METRIC_NAMES = {
+    "offer_rate": "offer rate",
+    "offered_cost_cents": "mean offer cost",
+    "accepted_cost_cents": "mean accepted cost",
+    "save_rate": "save rate",
+}
+TABLE_HEADER = ("risk band", "attribute", "metric", "groups (rows)", "ratio", "difference", "flag")
+RATE_METRICS = {"offer_rate", "save_rate"}
+
+
+def format_value(metric: str, value: float | None) -> str:
+    """Rates as percentages, costs as euros; "-" when there is nothing to show."""
+    if value is None:
+        return "-"
+    if metric in RATE_METRICS:
+        return f"{value * 100:.1f}%"
+    return f"€{value / 100:,.2f}"
+
+
+def format_difference(metric: str, difference: float | None) -> str:
+    if difference is None:
+        return "-"
+    if metric in RATE_METRICS:
+        return f"{difference * 100:.1f} pt"
+    return format_value(metric, difference)
+
+
+def table_rows(report: FairnessReport) -> list[tuple[str, ...]]:
+    """One line per comparison; a group under the minimum size is marked with "*" (shown, not judged)."""
+    return [
+        (
+            comparison.risk_band,
+            comparison.attribute,
+            METRIC_NAMES[comparison.metric],
+            ", ".join(_cell_text(comparison.metric, cell) for cell in comparison.cells),
+            "-" if comparison.ratio is None else f"{comparison.ratio:.2f}",
+            format_difference(comparison.metric, comparison.difference),
+            "FLAGGED" if comparison.flagged else "",
+        )
+        for comparison in report.comparisons
+    ]
+
+
+def _cell_text(metric: str, cell: GroupCell) -> str:
+    return f"{cell.group} {format_value(metric, cell.value)} ({cell.size}{'' if cell.judged else '*'})"
+
+
+def text_table(report: FairnessReport) -> str:
+    rows = [TABLE_HEADER, *table_rows(report)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(TABLE_HEADER))]
+    lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)

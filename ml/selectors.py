@@ -1,0 +1,78 @@
+"""Reads of the learning loop for the models page: versions with their decisions, training jobs, and drift."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from ml.drift import FeatureDrift, feature_drift
+from ml.models import ModelPromotion, ModelVersion, TrainingJob
+from retention.models import Decision
+
+DRIFT_DAYS = 30
+# The newest decisions stand for the recent population; beyond this many the PSI hardly moves.
+DRIFT_MAX_ROWS = 20_000
+RECENT_JOBS = 8
+
+
+def model_versions_by_kind() -> dict[str, list[ModelVersion]]:
+    """Every version, newest first, grouped by kind (every kind present, even without versions),
+    each with its promotion decisions (newest first, with who decided)."""
+    decisions = Prefetch("promotions", queryset=ModelPromotion.objects.select_related("decided_by", "training_job"))
+    versions = ModelVersion.objects.prefetch_related(decisions).order_by("kind", "-version")
+    grouped: dict[str, list[ModelVersion]] = {kind: [] for kind in ModelVersion.Kind.values}
+    for version in versions:
+        grouped.setdefault(version.kind, []).append(version)
+    return grouped
+
+
+def model_version_get(*, kind: str, version: int) -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, version=version).first()
+
+
+def training_jobs_recent(*, limit: int = RECENT_JOBS) -> QuerySet[TrainingJob]:
+    return TrainingJob.objects.select_related("requested_by").order_by("-created_at", "-pk")[:limit]
+
+
+def training_job_active() -> TrainingJob | None:
+    """The running job, else the queued one."""
+    active = TrainingJob.objects.filter(status__in=TrainingJob.ACTIVE)
+    return active.filter(status=TrainingJob.Status.RUNNING).first() or active.first()
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    version: ModelVersion
+    since: dt.datetime
+    rows: int
+    features: list[FeatureDrift]
+
+    @property
+    def warnings(self) -> list[FeatureDrift]:
+        return [feature for feature in self.features if feature.warning]
+
+
+def model_drift(*, version: ModelVersion, now: dt.datetime | None = None, days: int = DRIFT_DAYS) -> DriftReport:
+    """PSI per feature between the version's training rows and the customers scored in the last `days` days.
+
+    The recent rows are the feature values stored with each decision (the newest DRIFT_MAX_ROWS);
+    batch scores keep no features, so they do not count.
+    """
+    since = (now or timezone.now()) - dt.timedelta(days=days)
+    recent = _recent_features(since)
+    features = feature_drift(version.training_distribution, recent) if len(recent) else []
+    return DriftReport(version=version, since=since, rows=len(recent), features=features)
+
+
+def _recent_features(since: dt.datetime) -> pd.DataFrame:
+    rows = (
+        Decision.objects.filter(created_at__gte=since)
+        .order_by("-created_at")
+        .values_list("features", "churn_probability")[:DRIFT_MAX_ROWS]
+    )
+    # The offer-response model also sees the churn probability the decision was made with.
+    return pd.DataFrame([{**features, "churn_probability": probability} for features, probability in rows])

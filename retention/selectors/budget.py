@@ -1,0 +1,127 @@
+"""Team budgets: what each team committed (accepted offers) in a calendar month against its monthly budget.
+
+The panel shows the current month of the agent's team; the review pages show the last months of every
+team a reviewer may see. Both read through this module, so a budget is counted one way only.
+
+An offer counts for the team its advice was made for (stored on the decision), so spending stays with
+that team when an agent moves to another. Months are local calendar months (settings.TIME_ZONE), as
+teams plan them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from retention.models import DecisionAction, Team
+
+BUDGET_AMBER_PERCENT = 75
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    team_name: str
+    budget_cents: int
+    spent_cents: int
+
+    @property
+    def percent_used(self) -> int | None:
+        if self.budget_cents <= 0:
+            return None
+        return self.spent_cents * 100 // self.budget_cents
+
+    @property
+    def level(self) -> str:
+        """green below 75% of the budget, amber below 100%, red from 100% (and always when there is no budget)."""
+        if self.spent_cents * 100 < self.budget_cents * BUDGET_AMBER_PERCENT:
+            return "green"
+        if self.spent_cents < self.budget_cents:
+            return "amber"
+        return "red"
+
+    @property
+    def remaining_cents(self) -> int:
+        return max(0, self.budget_cents - self.spent_cents)
+
+
+@dataclass(frozen=True)
+class TeamMonthBudget:
+    """One team in one calendar month; `month` is the first day of that month."""
+
+    team_id: int
+    month: dt.date
+    status: BudgetStatus
+
+
+def accepted_offers():
+    return DecisionAction.objects.filter(kind=DecisionAction.Kind.ACCEPTED)
+
+
+def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:
+    """What the team committed this calendar month against its monthly budget; one query."""
+    spent = (
+        accepted_offers()
+        .filter(created_at__gte=month_start(now or timezone.now()), decision__team=team)
+        .aggregate(spent=Sum("cost_cents"))["spent"]
+    )
+    return BudgetStatus(team_name=team.name, budget_cents=team.monthly_budget_cents, spent_cents=spent or 0)
+
+
+def team_budget_months(*, teams: Iterable[Team], months: int, now: dt.datetime | None = None) -> list[TeamMonthBudget]:
+    """Every team's budget status in each of the last `months` calendar months (this one included), newest first.
+
+    A month without accepted offers is shown as nothing spent. Today's budget stands for past months
+    too: the model keeps no history of budget changes. One query, whatever the number of teams.
+    """
+    teams = list(teams)
+    firsts = month_starts(now or timezone.now(), months)
+    spent = _spent_by_team_month([team.pk for team in teams], since=firsts[-1])
+    return [
+        TeamMonthBudget(
+            team_id=team.pk,
+            month=first.date(),
+            status=BudgetStatus(
+                team_name=team.name,
+                budget_cents=team.monthly_budget_cents,
+                spent_cents=spent.get((team.pk, first.date()), 0),
+            ),
+        )
+        for first in firsts
+        for team in teams
+    ]
+
+
+def _spent_by_team_month(team_ids: list[int], *, since: dt.datetime) -> dict[tuple[int, dt.date], int]:
+    local_zone = timezone.get_current_timezone()
+    rows = (
+        accepted_offers()
+        .filter(created_at__gte=since, decision__team_id__in=team_ids)
+        .annotate(month=TruncMonth("created_at", tzinfo=local_zone))
+        .values("decision__team_id", "month")
+        .annotate(spent=Sum("cost_cents"))
+    )
+    return {(row["decision__team_id"], timezone.localtime(row["month"]).date()): row["spent"] for row in rows}
+
+
+def month_start(moment: dt.datetime) -> dt.datetime:
+    """Midnight on the first day of `moment`'s local calendar month, time-zone aware."""
+    local = timezone.localtime(moment)
+    first = dt.datetime(local.year, local.month, 1)
+    return timezone.make_aware(first, timezone.get_current_timezone())
+
+
+def month_starts(moment: dt.datetime, count: int) -> list[dt.datetime]:
+    """The starts of `moment`'s month and the `count - 1` months before it, newest first."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, not {count}")
+    local = timezone.localtime(moment)
+    starts = []
+    for back in range(count):
+        year, month = divmod(local.year * 12 + local.month - 1 - back, 12)
+        starts.append(timezone.make_aware(dt.datetime(year, month + 1, 1), timezone.get_current_timezone()))
+    return starts

@@ -1,0 +1,303 @@
+"""Reads for the fairness report and the review KPIs: what happened to each decision, joined with who it was for.
+
+What happened to a decision is read from its append-only actions, with the same rules as the
+outcome log (retention.selectors.outcome_log):
+- an offer was made when it was presented, accepted, declined or thought over;
+- the accepted offer is the latest acceptance not corrected by a later decline of the same offer;
+- the offer a decision "gave" (its treatment) is the accepted offer, else the offer last put to the customer.
+
+Protected attributes are read only here, for the fairness report; they never reach a model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ml.policy import NO_OFFER
+from retention.models import Customer, Decision, DecisionAction, ProtectedAttributes
+from retention.selectors.outcome_log import logged_outcomes
+
+OFFER_KINDS = frozenset(
+    {
+        DecisionAction.Kind.PRESENTED,
+        DecisionAction.Kind.ACCEPTED,
+        DecisionAction.Kind.DECLINED,
+        DecisionAction.Kind.THINKING,
+    }
+)
+SHOWN_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING})
+FINAL_KINDS = frozenset({DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED})
+ACTION_FIELDS = ("decision_id", "kind", "offer_code", "override_reason", "cost_cents")
+SEGMENT_ATTRIBUTES = ("segment", "value_tier")
+
+
+class Outcome:
+    """Where a decision ended, as far as the agent's log tells."""
+
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    OPEN = "open"  # an offer was made and is not answered yet (or "thinking it over")
+    NO_OFFER = "no_offer"
+    ALL = (ACCEPTED, DECLINED, OPEN, NO_OFFER)
+
+
+@dataclass(frozen=True)
+class ActionFact:
+    kind: str
+    offer_code: str
+    override_reason: str
+    cost_cents: int
+
+
+@dataclass(frozen=True)
+class ActionSummary:
+    """What the actions of one decision add up to."""
+
+    made_codes: tuple[str, ...] = ()
+    accepted_code: str = NO_OFFER
+    accepted_cost_cents: int = 0
+    declined_codes: tuple[str, ...] = ()
+    last_shown_code: str = NO_OFFER
+    escalated: bool = False
+    override_reasons: tuple[str, ...] = field(default=())
+
+    @property
+    def offer_made(self) -> bool:
+        return bool(self.made_codes)
+
+    @property
+    def overridden(self) -> bool:
+        return bool(self.override_reasons)
+
+    @property
+    def treatment_code(self) -> str:
+        return self.accepted_code or self.last_shown_code
+
+    @property
+    def outcome(self) -> str:
+        if self.accepted_code:
+            return Outcome.ACCEPTED
+        if self.declined_codes:
+            return Outcome.DECLINED
+        return Outcome.OPEN if self.offer_made else Outcome.NO_OFFER
+
+
+def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
+    """The summary of one decision's actions, given oldest first."""
+    made, declined, reasons = [], [], []
+    # Per offer its latest final answer, re-inserted on every answer so the dict runs oldest to newest.
+    latest_final: dict[str, ActionFact] = {}
+    last_shown, escalated = NO_OFFER, False
+    for action in actions:
+        escalated = escalated or action.kind == DecisionAction.Kind.ESCALATED
+        if action.override_reason and action.override_reason not in reasons:
+            reasons.append(action.override_reason)
+        if not action.offer_code or action.kind not in OFFER_KINDS:
+            continue
+        _append_new(made, action.offer_code)
+        if action.kind in SHOWN_KINDS:
+            last_shown = action.offer_code
+        if action.kind in FINAL_KINDS:
+            latest_final.pop(action.offer_code, None)
+            latest_final[action.offer_code] = action
+        if action.kind == DecisionAction.Kind.DECLINED:
+            _append_new(declined, action.offer_code)
+    accepted = _latest_standing_acceptance(latest_final)
+    return ActionSummary(
+        made_codes=tuple(made),
+        accepted_code=accepted.offer_code if accepted else NO_OFFER,
+        accepted_cost_cents=accepted.cost_cents if accepted else 0,
+        declined_codes=tuple(declined),
+        last_shown_code=last_shown,
+        escalated=escalated,
+        override_reasons=tuple(reasons),
+    )
+
+
+def _append_new(values: list[str], value: str) -> None:
+    if value not in values:
+        values.append(value)
+
+
+def _latest_standing_acceptance(latest_final: dict[str, ActionFact]) -> ActionFact | None:
+    """The latest acceptance that no later decline of the same offer corrected."""
+    standing = [action for action in latest_final.values() if action.kind == DecisionAction.Kind.ACCEPTED]
+    return standing[-1] if standing else None
+
+
+def action_summaries(decision_ids: Sequence) -> dict:
+    """Summaries of these decisions' actions by decision id; one query (decisions without actions are left out)."""
+    facts: dict = defaultdict(list)
+    actions = (
+        DecisionAction.objects.filter(decision_id__in=decision_ids)
+        .order_by("created_at", "id")
+        .values_list(*ACTION_FIELDS)
+    )
+    for decision_id, kind, offer_code, override_reason, cost_cents in actions:
+        facts[decision_id].append(ActionFact(kind, offer_code, override_reason, cost_cents))
+    return {decision_id: action_summary(decision_facts) for decision_id, decision_facts in facts.items()}
+
+
+# --- one row per decision -----------------------------------------------------------------------
+
+DECISION_COLUMNS = ("id", "customer_id", "team_id", "agent_id", "risk_band", "recommended_offer_code", "offers")
+FRAME_COLUMNS = (
+    "decision_id",
+    "customer_id",
+    "team_id",
+    "agent_id",
+    "risk_band",
+    "recommended_code",
+    "offer_made",
+    "treatment_code",
+    "offered_cost_cents",
+    "accepted",
+    "accepted_cost_cents",
+    "outcome",
+    "escalated",
+    "overridden",
+)
+
+
+def decision_frame(decisions: QuerySet[Decision]) -> pd.DataFrame:
+    """One row per decision (columns FRAME_COLUMNS); two queries.
+
+    offered_cost_cents is the cost of the offer the decision gave, as priced for the customer, and NaN
+    without one; accepted_cost_cents is NaN unless an offer was accepted.
+    """
+    rows = list(decisions.order_by().values_list(*DECISION_COLUMNS))
+    summaries = action_summaries(decisions.order_by().values("id"))
+    records = [_frame_record(row, summaries.get(row[0], ActionSummary())) for row in rows]
+    frame = pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS))
+    return frame.astype({"offered_cost_cents": float, "accepted_cost_cents": float})
+
+
+def _frame_record(row: tuple, summary: ActionSummary) -> tuple:
+    decision_id, customer_id, team_id, agent_id, risk_band, recommended_code, offers = row
+    return (
+        str(decision_id),
+        customer_id,
+        team_id,
+        agent_id,
+        risk_band,
+        recommended_code,
+        summary.offer_made,
+        summary.treatment_code,
+        _offer_cost(offers, summary.treatment_code),
+        bool(summary.accepted_code),
+        summary.accepted_cost_cents if summary.accepted_code else np.nan,
+        summary.outcome,
+        summary.escalated,
+        summary.overridden,
+    )
+
+
+def _offer_cost(offers: list[dict] | None, code: str) -> float:
+    if not code:
+        return np.nan
+    cost = next((offer.get("cost_cents") for offer in offers or [] if offer.get("code") == code), None)
+    return float(cost) if cost is not None else np.nan
+
+
+# --- the fairness log ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FairnessLog:
+    """The decisions of a period with what happened, the renewal result where known, and the groups to compare."""
+
+    frame: pd.DataFrame
+    protected_attributes: tuple[str, ...]
+    segment_attributes: tuple[str, ...] = SEGMENT_ATTRIBUTES
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return (*self.protected_attributes, *self.segment_attributes)
+
+
+def fairness_log(
+    *, since: dt.datetime | None, until: dt.datetime | None, team_ids: Iterable[int] | None = None
+) -> FairnessLog:
+    """Decisions with `as_of` in [since, until), of these teams (None: every team, and decisions without one).
+
+    Columns: those of decision_frame; offer_made as 0/1; stayed as 1/0 where a renewal result labels the
+    decision (see retention.selectors.outcome_log) and NaN elsewhere; segment, value_tier, and one column
+    per protected attribute (None where not recorded). `since` and `until` must be time-zone aware.
+    """
+    decisions = _decisions_between(since, until, team_ids)
+    frame = decision_frame(decisions)
+    frame["offer_made"] = frame["offer_made"].astype(int)
+    frame["stayed"] = _stayed(frame, since, until)
+    segments = _segments(decisions)
+    protected, names = _protected(decisions)
+    frame = frame.merge(segments, on="customer_id", how="left").merge(protected, on="customer_id", how="left")
+    return FairnessLog(frame=frame, protected_attributes=names)
+
+
+def _decisions_between(
+    since: dt.datetime | None, until: dt.datetime | None, team_ids: Iterable[int] | None
+) -> QuerySet[Decision]:
+    decisions = Decision.objects.all()
+    if since is not None:
+        decisions = decisions.filter(as_of__gte=since)
+    if until is not None:
+        decisions = decisions.filter(as_of__lt=until)
+    if team_ids is not None:
+        decisions = decisions.filter(team_id__in=list(team_ids))
+    return decisions
+
+
+def _stayed(frame: pd.DataFrame, since: dt.datetime | None, until: dt.datetime | None) -> pd.Series:
+    outcomes = logged_outcomes(since=since, until=until)
+    stayed = dict(zip(outcomes["decision_id"], outcomes["stayed"].astype(float), strict=True))
+    return frame["decision_id"].map(stayed).astype(float)
+
+
+def _segments(decisions: QuerySet[Decision]) -> pd.DataFrame:
+    customers = Customer.objects.filter(pk__in=decisions.values("customer_id"))
+    columns = ["id", *SEGMENT_ATTRIBUTES]
+    frame = pd.DataFrame.from_records(list(customers.values_list(*columns)), columns=columns)
+    # A blank value tier is not recorded, not a group of its own.
+    return frame.rename(columns={"id": "customer_id"}).replace({"value_tier": {"": None}})
+
+
+def _protected(decisions: QuerySet[Decision]) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """One column per protected attribute name; a name that clashes with a log column gets a prefix."""
+    stored = ProtectedAttributes.objects.filter(customer_id__in=decisions.values("customer_id"))
+    values = dict(stored.values_list("customer_id", "values"))
+    names = sorted({str(name) for attributes in values.values() for name in attributes})
+    column = {name: _column_name(name) for name in names}
+    records = [
+        {"customer_id": customer_id, **{column[str(name)]: _group(value) for name, value in attributes.items()}}
+        for customer_id, attributes in values.items()
+    ]
+    frame = pd.DataFrame.from_records(records, columns=["customer_id", *column.values()])
+    return frame, tuple(column.values())
+
+
+def _column_name(name: str) -> str:
+    taken = {*FRAME_COLUMNS, "stayed", *SEGMENT_ATTRIBUTES}
+    return f"protected_{name}" if name in taken else name
+
+
+def _group(value) -> str | None:
+    """Groups are compared as text: 0 and "0" from different CRM exports are one group."""
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def period_bounds(since: dt.date | None, until: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Local calendar days, both included, as aware moments [start of `since`, start of the day after `until`)."""
+    zone = timezone.get_current_timezone()
+    start = timezone.make_aware(dt.datetime.combine(since, dt.time.min), zone) if since else None
+    end = timezone.make_aware(dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min), zone) if until else None
+    return start, end

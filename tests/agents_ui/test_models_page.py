@@ -1,0 +1,274 @@
+"""The models page: who may see it, what it shows, live job progress, and the Retrain, Promote and Roll back buttons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from ml.drift import distribution_summary
+from ml.models import ModelPromotion, ModelVersion, TrainingJob
+from ml.registry import champions
+from ml.services import churn_model_retrain
+from retention.models import AgentProfile
+from tests.api.factories import DecisionFactory
+from tests.builders import store_labelled_base
+from tests.conftest import PASSWORD
+from tests.factories import AgentProfileFactory, UserFactory
+
+PAGE = "/review/models/"
+ARTIFACT_FIELDS = ("artifact_sha256", "feature_schema", "metrics", "training_window", "training_rows")
+
+
+@pytest.fixture(scope="module")
+def trained_artifact(django_db_setup, django_db_blocker) -> dict:
+    """One real churn model for the module; its rows are rolled back, its artifact is copied aside."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        store_labelled_base()
+        version = churn_model_retrain(by="test")
+        fields = {name: getattr(version, name) for name in ARTIFACT_FIELDS}
+        folder = version.artifact_dir
+        transaction.set_rollback(True)
+    champions.clear()
+    own_folder = f"models-page-{uuid.uuid4().hex}"
+    shutil.copytree(Path(settings.MODEL_DIR) / folder, Path(settings.MODEL_DIR) / own_folder)
+    return {**fields, "artifact_dir": own_folder}
+
+
+@pytest.fixture
+def register(trained_artifact, db):
+    def make(version: int, status: str, **values) -> ModelVersion:
+        served = status in ("champion", "retired")
+        promoted = (
+            {"promoted_at": timezone.now() - dt.timedelta(days=40 - version), "promoted_by": "test"} if served else {}
+        )
+        return ModelVersion.objects.create(
+            kind="churn", version=version, status=status, **trained_artifact, **promoted, **values
+        )
+
+    yield make
+    champions.clear()
+
+
+@pytest.fixture
+def versions(register):
+    """v1 served before, v2 serves now (with a training distribution), v3 is a challenger kept out."""
+    first = register(1, "retired")
+    summary = distribution_summary(
+        pd.DataFrame({"monthly_fee": [40.0, 50.0, 60.0, 70.0] * 25, "segment": ["consumer"] * 100}),
+        numeric=["monthly_fee"],
+        categorical=["segment"],
+    )
+    second = register(2, "champion", training_distribution=summary)
+    ModelPromotion.objects.create(model_version=second, promoted=True, reason="challenger AUC 0.731 vs champion 0.702")
+    third = register(3, "rejected", status_reason="ECE 0.071 > 0.05: kept the champion, challenger not calibrated")
+    ModelPromotion.objects.create(model_version=third, promoted=False, reason=third.status_reason)
+    return {1: first, 2: second, 3: third}
+
+
+@pytest.fixture
+def admin(db):
+    return AgentProfileFactory(user=UserFactory(username="admin"), team=None, role=AgentProfile.Role.ADMIN).user
+
+
+def logged_in(user, **client_options) -> Client:
+    client = Client(**client_options)
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def english(user) -> Client:
+    AgentProfile.objects.filter(user=user).update(language="en")
+    return logged_in(user)
+
+
+def champion_version() -> int:
+    return ModelVersion.objects.get(kind="churn", status="champion").version
+
+
+# --- access --------------------------------------------------------------------------------------------------
+
+
+def test_an_agent_gets_403_and_no_model_data(agent, versions):
+    response = logged_in(agent).get(PAGE)
+    assert response.status_code == 403
+    assert b"churn-v2" not in response.content
+
+
+def test_a_user_without_a_profile_gets_403(outsider):
+    assert logged_in(outsider).get(PAGE).status_code == 403
+
+
+def test_an_anonymous_visitor_is_sent_to_log_in(db):
+    response = Client().get(PAGE)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("persona", ["lead", "admin"])
+def test_team_leads_and_administrators_see_the_page(persona, request, versions):
+    assert logged_in(request.getfixturevalue(persona)).get(PAGE).status_code == 200
+
+
+def test_the_buttons_are_refused_to_an_agent_and_change_nothing(agent, versions):
+    client = logged_in(agent)
+    assert client.post(reverse("review-models-retrain")).status_code == 403
+    assert client.post(reverse("review-models-rollback", args=["churn"])).status_code == 403
+    assert client.post(reverse("review-models-promote", args=["churn", 3])).status_code == 403
+    assert not TrainingJob.objects.exists()
+    assert champion_version() == 2
+
+
+# --- what the page shows -------------------------------------------------------------------------------------
+
+
+def test_the_page_lists_versions_with_status_metrics_and_reasons(lead, versions):
+    page = english(lead).get(PAGE).content.decode()
+    for text in ("churn-v1", "churn-v2", "churn-v3", "Champion", "Retired", "Rejected", "Serving: churn-v2."):
+        assert text in page
+    assert f"{versions[2].metrics['roc_auc']:.3f}" in page
+    assert "ECE 0.071 &gt; 0.05: kept the champion, challenger not calibrated" in page
+    assert "Roll back to churn-v1" in page
+    assert "Promote churn-v3" in page
+    assert "Promote churn-v1" not in page and "Promote churn-v2" not in page
+    assert "No version trained yet." in page  # the offer-response model
+
+
+def test_the_page_shows_drift_with_a_warning_above_the_threshold(lead, versions):
+    for fee in (40.0, 50.0, 60.0, 70.0):
+        DecisionFactory(features={"monthly_fee": fee, "segment": "business"})
+    page = english(lead).get(PAGE).content.decode()
+    assert "Drift: 1 feature above 0.2" in page
+    assert "the 4 customers scored since" in page
+    assert "Shifted" in page and "Stable" in page
+
+
+def test_the_page_is_in_dutch_for_a_dutch_lead(lead, versions):
+    page = logged_in(lead).get(PAGE).content.decode()
+    assert "Nu opnieuw trainen" in page
+    assert "Terugdraaien naar churn-v1" in page
+
+
+def test_without_a_running_job_the_page_does_not_poll(lead, versions):
+    page = english(lead).get(PAGE).content.decode()
+    assert 'hx-trigger="every 2s"' not in page
+    assert "No retrain is running." in page
+
+
+def test_a_running_job_shows_a_live_progress_bar(lead, versions):
+    job = TrainingJob.objects.create(
+        kinds=["churn"], trigger="nightly", status="running", stage="training", stage_kind="churn", percent=42
+    )
+    page = english(lead).get(PAGE).content.decode()
+    assert f'hx-get="/review/models/?watching={job.pk}" hx-trigger="every 2s"' in page
+    assert '<progress id="model-job-progress" max="100" value="42">' in page
+    assert "Churn model: training the challenger" in page
+    assert "disabled>Retrain now" in page
+
+
+def test_the_poll_returns_only_the_jobs_fragment_while_the_job_runs(lead, versions):
+    job = TrainingJob.objects.create(kinds=["churn"], trigger="manual", status="running", stage="comparing", percent=80)
+    response = english(lead).get(PAGE, {"watching": job.pk}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    fragment = response.content.decode()
+    assert fragment.lstrip().startswith('<section id="model-jobs"')
+    assert 'value="80"' in fragment and "churn-v2" not in fragment
+
+
+def test_the_poll_reloads_the_page_once_the_watched_job_has_ended(lead, versions):
+    job = TrainingJob.objects.create(kinds=["churn"], trigger="manual", status="succeeded", percent=100)
+    response = english(lead).get(PAGE, {"watching": job.pk}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 204
+    assert response["HX-Refresh"] == "true"
+
+
+# --- the buttons ---------------------------------------------------------------------------------------------
+
+
+def test_retrain_now_queues_a_job_for_the_worker_once_committed(lead, versions, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as enqueued:
+        response = english(lead).post(reverse("review-models-retrain"))
+    assert response.status_code == 302 and response["Location"] == PAGE
+    job = TrainingJob.objects.get()
+    assert (job.trigger, job.status, job.requested_by) == ("manual", "queued", lead)
+    assert len(enqueued) == 1
+
+
+def test_retrain_now_while_a_job_runs_is_refused_with_the_reason(lead, versions):
+    running = TrainingJob.objects.create(kinds=["churn"], trigger="nightly", status="running")
+    response = english(lead).post(reverse("review-models-retrain"))
+    assert response.status_code == 409
+    assert f"A retrain is already under way (job {running.pk}, Running)." in response.content.decode()
+    assert TrainingJob.objects.count() == 1
+
+
+def test_promote_makes_a_candidate_champion_with_who_and_why(lead, versions):
+    response = english(lead).post(reverse("review-models-promote", args=["churn", 3]), {"reason": "fresher data"})
+    assert response.status_code == 302
+    assert champion_version() == 3
+    decision = ModelPromotion.objects.filter(model_version=versions[3], promoted=True).get()
+    assert decision.decided_by == lead
+    assert decision.reason == "promoted on the models page by lead: fresher data"
+
+
+def test_promoting_a_version_that_serves_or_served_is_refused(lead, versions):
+    response = english(lead).post(reverse("review-models-promote", args=["churn", 1]))
+    assert response.status_code == 409
+    assert "Only a candidate or a rejected version can be promoted." in response.content.decode()
+    assert champion_version() == 2
+
+
+def test_promoting_an_unknown_version_is_404(lead, versions):
+    assert english(lead).post(reverse("review-models-promote", args=["churn", 99])).status_code == 404
+
+
+def test_a_reason_that_is_too_long_is_refused_and_changes_nothing(lead, versions):
+    response = english(lead).post(reverse("review-models-promote", args=["churn", 3]), {"reason": "x" * 301})
+    assert response.status_code == 400
+    assert champion_version() == 2
+
+
+def test_roll_back_restores_the_previous_champion(lead, versions):
+    client = english(lead)
+    response = client.post(reverse("review-models-rollback", args=["churn"]), {"reason": "too many high risks"})
+    assert response.status_code == 302
+    assert champion_version() == 1
+    decision = ModelPromotion.objects.filter(model_version=versions[1]).get()
+    assert decision.decided_by == lead
+    assert decision.reason == "rolled back from churn-v2 to churn-v1: on the models page by lead: too many high risks"
+    follow = client.get(PAGE).content.decode()
+    assert "Rolled back: churn-v1 is the champion again." in follow
+
+
+def test_roll_back_with_nothing_earlier_is_refused(lead, register):
+    register(1, "champion")
+    response = english(lead).post(reverse("review-models-rollback", args=["churn"]))
+    assert response.status_code == 409
+    assert "There is no earlier version to roll back to." in response.content.decode()
+    assert champion_version() == 1
+
+
+def test_an_unknown_kind_is_404(lead, versions):
+    assert english(lead).post(reverse("review-models-rollback", args=["fraud"])).status_code == 404
+
+
+def test_the_buttons_need_a_post_with_a_csrf_token(lead, versions):
+    assert english(lead).get(reverse("review-models-rollback", args=["churn"])).status_code == 405
+    AgentProfile.objects.filter(user=lead).update(language="en")
+    strict = logged_in(lead, enforce_csrf_checks=True)
+    assert strict.post(reverse("review-models-rollback", args=["churn"])).status_code == 403
+    assert champion_version() == 2
+
+
+def test_a_champion_without_a_training_distribution_says_why_there_is_no_drift(lead, register):
+    register(1, "champion")
+    page = english(lead).get(PAGE).content.decode()
+    assert "Drift: this version was trained before training distributions were kept" in page

@@ -1,0 +1,537 @@
+"""The review pages: offer log filters and CSV, KPIs against hand-computed figures, budget months, fairness, queries."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from agents_ui.review.selectors import offer_log_decisions, prefetched_summary
+from retention.models import AgentProfile, DecisionAction, ProtectedAttributes
+from retention.selectors.budget import month_start, month_starts, team_budget_months
+from retention.selectors.fairness import Outcome
+from retention.services.decisions import decision_action_record
+from tests.agents_ui.decisions import days_ago, stored_decision
+from tests.conftest import PASSWORD
+from tests.factories import AgentProfileFactory, CustomerFactory, RenewalResultFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+FEE_CENTS = 5_000
+# The default policy keeps half the fee for twelve months of a renewal.
+MARGIN_CENTS = FEE_CENTS * 6
+LOYAL_COST, SPEED_COST = 6_600, 2_000  # tests.agents_ui.decisions.OFFERS
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def decision_for(agent, *, name: str = "", **fields):
+    customer = CustomerFactory(**({"display_name": name} if name else {}))
+    return stored_decision(customer=customer, agent=agent, renewal_fee_cents=FEE_CENTS, **fields)
+
+
+def act(decision, kind: str, offer_code: str = "", override_reason: str = ""):
+    return decision_action_record(
+        decision=decision, kind=kind, offer_code=offer_code, override_reason=override_reason, agent=decision.agent
+    )
+
+
+def renewed(decision, result: str = "renewed"):
+    return RenewalResultFactory(customer=decision.customer, result=result, date=timezone.localdate())
+
+
+def log_names(response) -> set[str]:
+    return {row.customer_name for row in response.context["rows"]}
+
+
+@pytest.fixture
+def admin(db):
+    return AgentProfileFactory(user=UserFactory(username="admin"), team=None, role=AgentProfile.Role.ADMIN).user
+
+
+@pytest.fixture
+def colleague(team):
+    user = UserFactory(username="colleague", first_name="Cor", last_name="Collega")
+    return AgentProfileFactory(user=user, team=team).user
+
+
+# --- what happened to a decision: the SQL filter and the summary agree ---------------------------
+
+ACTION_STORIES = [
+    ([], Outcome.NO_OFFER),
+    ([("presented", "loyal-10")], Outcome.OPEN),
+    ([("presented", "loyal-10"), ("thinking", "loyal-10")], Outcome.OPEN),
+    ([("presented", "loyal-10"), ("accepted", "loyal-10")], Outcome.ACCEPTED),
+    ([("presented", "loyal-10"), ("declined", "loyal-10")], Outcome.DECLINED),
+    ([("presented", "loyal-10"), ("accepted", "loyal-10"), ("declined", "loyal-10")], Outcome.DECLINED),
+    ([("presented", "loyal-10"), ("declined", "loyal-10"), ("accepted", "loyal-10")], Outcome.ACCEPTED),
+    ([("presented", "loyal-10"), ("declined", "loyal-10"), ("presented", "speed-up"), ("accepted", "speed-up")],
+     Outcome.ACCEPTED),
+    ([("escalated", "")], Outcome.NO_OFFER),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("story", "outcome"), ACTION_STORIES)
+def test_the_outcome_filter_and_the_shown_outcome_agree(agent, story, outcome):
+    decision = decision_for(agent)
+    for kind, code in story:
+        act(decision, kind, code, override_reason="better_fit" if code == "speed-up" else "")
+
+    matching = {
+        wanted for wanted in Outcome.ALL if offer_log_decisions(team_ids=None, outcome=wanted).filter(pk=decision.pk)
+    }
+    shown = prefetched_summary(offer_log_decisions(team_ids=None).get(pk=decision.pk)).outcome
+
+    assert matching == {outcome}
+    assert shown == outcome
+
+
+def test_a_corrected_acceptance_costs_nothing_and_a_later_one_costs_its_offer(agent):
+    corrected, switched = decision_for(agent), decision_for(agent)
+    for kind in ("presented", "accepted", "declined"):
+        act(corrected, kind, "loyal-10")
+    act(switched, "presented", "loyal-10")
+    act(switched, "declined", "loyal-10")
+    act(switched, "presented", "speed-up", "better_fit")
+    act(switched, "accepted", "speed-up")
+
+    summaries = {d.pk: prefetched_summary(d) for d in offer_log_decisions(team_ids=None)}
+
+    assert (summaries[corrected.pk].accepted_code, summaries[corrected.pk].accepted_cost_cents) == ("", 0)
+    assert (summaries[switched.pk].accepted_code, summaries[switched.pk].accepted_cost_cents) == ("speed-up", 2_000)
+    assert summaries[switched.pk].made_codes == ("loyal-10", "speed-up")
+    assert summaries[switched.pk].override_reasons == ("better_fit",)
+
+
+# --- offer log filters --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log(agent, colleague, catalog):
+    """Five decisions of the lead's team with different stories."""
+    accepted = decision_for(agent, name="Acceptatie", as_of=days_ago(1))
+    act(accepted, "presented", "loyal-10")
+    act(accepted, "accepted", "loyal-10")
+    overridden = decision_for(colleague, name="Afwijking", as_of=days_ago(2))
+    act(overridden, "presented", "speed-up", "customer_request")
+    act(overridden, "declined", "speed-up")
+    explored = decision_for(
+        agent, name="Verkenning", as_of=days_ago(3), explored=True, recommended_offer_code="speed-up"
+    )
+    act(explored, "presented", "speed-up")
+    escalated = decision_for(agent, name="Doorgezet", as_of=days_ago(20), risk_band="medium")
+    act(escalated, "escalated")
+    decision_for(colleague, name="Niets", as_of=days_ago(40), risk_band="low", control_group=True)
+    return {"accepted": accepted, "overridden": overridden, "explored": explored, "escalated": escalated}
+
+
+ALL_NAMES = {"Acceptatie", "Afwijking", "Verkenning", "Doorgezet", "Niets"}
+TEN_DAYS_AGO = (timezone.localdate() - dt.timedelta(days=10)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ({}, ALL_NAMES),
+        ({"outcome": "accepted"}, {"Acceptatie"}),
+        ({"outcome": "declined"}, {"Afwijking"}),
+        ({"outcome": "open"}, {"Verkenning"}),
+        ({"outcome": "no_offer"}, {"Doorgezet", "Niets"}),
+        ({"outcome": "escalated"}, {"Doorgezet"}),
+        ({"offer": "speed-up"}, {"Afwijking", "Verkenning"}),
+        ({"risk_band": "medium"}, {"Doorgezet"}),
+        ({"overrides_only": "on"}, {"Afwijking"}),
+        ({"explored_only": "on"}, {"Verkenning"}),
+        ({"since": TEN_DAYS_AGO}, {"Acceptatie", "Afwijking", "Verkenning"}),
+        ({"until": TEN_DAYS_AGO}, {"Doorgezet", "Niets"}),
+        ({"outcome": "no_offer", "risk_band": "low"}, {"Niets"}),
+    ],
+)  # fmt: skip
+def test_the_offer_log_filters(lead, log, query, names):
+    response = logged_in(lead).get(reverse("review-log"), query)
+
+    assert response.status_code == 200
+    assert log_names(response) == names
+
+
+def test_the_offer_log_filters_by_agent(lead, log, colleague):
+    response = logged_in(lead).get(reverse("review-log"), {"agent": colleague.pk})
+
+    assert log_names(response) == {"Afwijking", "Niets"}
+
+
+def test_the_offer_log_shows_what_happened_in_words(lead, log):
+    response = logged_in(lead).get(reverse("review-log"), {"overrides_only": "on"})
+
+    html = response.text
+    assert "Gratis snelheid omhoog" in html  # the offer's Dutch title, not its code
+    assert "Klant vroeg om iets anders" in html  # the override reason, in Dutch
+    assert "Afgewezen" in html
+
+
+def test_the_offer_log_shows_the_accepted_cost(lead, log):
+    [row] = logged_in(lead).get(reverse("review-log"), {"outcome": "accepted"}).context["rows"]
+
+    assert (row.accepted.code, row.cost_cents) == ("loyal-10", LOYAL_COST)
+
+
+def test_a_period_ending_before_it_starts_is_refused_and_the_filters_are_kept(lead, log):
+    query = {"since": "2026-03-10", "until": "2026-03-01", "offer": "loyal-10"}
+
+    response = logged_in(lead).get(reverse("review-log"), query)
+
+    assert response.status_code == 400
+    assert "De einddatum ligt voor de begindatum." in response.text
+    assert 'value="2026-03-10"' in response.text
+    assert '<option value="loyal-10" selected>' in response.text
+
+
+def test_a_date_that_is_no_date_is_refused(lead):
+    response = logged_in(lead).get(reverse("review-log"), {"since": "gisteren"})
+
+    assert response.status_code == 400
+    assert 'role="alert"' in response.text or "field-error" in response.text
+
+
+def test_the_offer_log_is_paged(lead, agent):
+    for day in range(30):
+        decision_for(agent, as_of=days_ago(day + 1))
+    client = logged_in(lead)
+
+    first = client.get(reverse("review-log"), {"per_page": 25})
+    second = client.get(reverse("review-log"), {"per_page": 25, "page": 2})
+
+    assert len(first.context["rows"]) == 25 and len(second.context["rows"]) == 5
+    assert "per_page=25&amp;page=2" in first.text
+    assert first.context["rows"][0].made_at > first.context["rows"][-1].made_at
+
+
+def test_an_htmx_request_gets_only_the_results(lead, log):
+    response = logged_in(lead).get(reverse("review-log"), {"outcome": "accepted"}, headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert response.text.lstrip().startswith('<div id="review-content"')
+    assert "HX-Request" in response["Vary"]
+
+
+def test_the_offer_log_is_in_english_for_an_english_lead(lead, log):
+    lead.agent_profile.language = "en"
+    lead.agent_profile.save()
+
+    response = logged_in(lead).get(reverse("review-log"))
+
+    assert "Offer log" in response.text and "Free speed upgrade" in response.text
+
+
+# --- query counts -------------------------------------------------------------------------------
+
+
+def queries_for(client: Client, url: str, query: dict) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, query)
+        if response.streaming:
+            b"".join(response.streaming_content)
+    assert response.status_code == 200
+    return len(captured)
+
+
+def a_busy_decision(agent, colleague):
+    decision = decision_for(agent)
+    act(decision, "presented", "speed-up", "better_fit")
+    act(decision, "declined", "speed-up")
+    act(decision, "presented", "loyal-10")
+    act(decision, "accepted", "loyal-10")
+    return decision
+
+
+@pytest.mark.parametrize("name", ["review-log", "review-log-csv"])
+def test_the_offer_log_needs_the_same_queries_for_5_or_60_rows(lead, agent, colleague, name):
+    client = logged_in(lead)
+    for _ in range(5):
+        a_busy_decision(agent, colleague)
+    few = queries_for(client, reverse(name), {"per_page": 100})
+    for _ in range(55):
+        a_busy_decision(colleague, agent)
+    many = queries_for(client, reverse(name), {"per_page": 100})
+
+    assert few == many
+    assert many <= 12
+
+
+def test_the_kpi_page_needs_the_same_queries_for_few_or_many_decisions(lead, agent, colleague):
+    client = logged_in(lead)
+    a_busy_decision(agent, colleague)
+    few = queries_for(client, reverse("review-kpis"), {})
+    for _ in range(30):
+        renewed(a_busy_decision(colleague, agent))
+
+    assert queries_for(client, reverse("review-kpis"), {}) == few
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def csv_rows(response) -> list[dict]:
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_the_csv_holds_the_filtered_log(lead, log):
+    response = logged_in(lead).get(reverse("review-log-csv"), {"offer": "speed-up"})
+
+    rows = csv_rows(response)
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    assert {row["customer_name"] for row in rows} == {"Afwijking", "Verkenning"}
+    overridden = next(row for row in rows if row["customer_name"] == "Afwijking")
+    assert overridden["offers_made"] == "speed-up"
+    assert overridden["declined_offers"] == "speed-up"
+    assert overridden["outcome"] == "declined"
+    assert overridden["override_reasons"] == "customer_request"
+    assert overridden["accepted_cost_cents"] == "0"
+    assert overridden["as_of_utc"].endswith("+00:00")
+
+
+def test_the_csv_counts_accepted_costs_in_cents(lead, log):
+    [row] = csv_rows(logged_in(lead).get(reverse("review-log-csv"), {"outcome": "accepted"}))
+
+    assert (row["accepted_offer"], row["accepted_cost_cents"], row["explored"]) == ("loyal-10", "6600", "no")
+
+
+def test_a_customer_name_cannot_become_a_spreadsheet_formula(lead, agent):
+    decision_for(agent, name='=HYPERLINK("http://evil","klik")')
+
+    [row] = csv_rows(logged_in(lead).get(reverse("review-log-csv")))
+
+    assert row["customer_name"] == '\'=HYPERLINK("http://evil","klik")'
+
+
+def test_a_bad_csv_filter_is_refused(lead):
+    response = logged_in(lead).get(reverse("review-log-csv"), {"since": "2026-02-30"})
+
+    assert response.status_code == 400
+    assert "text/html" in response["Content-Type"]
+
+
+# --- KPIs ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kpi_story(agent, lead, other_team):
+    """Hand-computed figures are in the tests below.
+
+    agent: accepted loyal-10 (renewed); overrode to speed-up, declined (churned); escalated (no result yet).
+    lead:  accepted loyal-10 (renewed).
+    another team: accepted loyal-10 (renewed), never counted for this lead.
+    """
+    d1 = decision_for(agent)
+    act(d1, "presented", "loyal-10")
+    act(d1, "accepted", "loyal-10")
+    renewed(d1)
+    d2 = decision_for(agent)
+    act(d2, "presented", "speed-up", "better_fit")
+    act(d2, "declined", "speed-up")
+    renewed(d2, "churned")
+    act(decision_for(agent), "escalated")
+    d4 = decision_for(lead)
+    act(d4, "presented", "loyal-10")
+    act(d4, "accepted", "loyal-10")
+    renewed(d4)
+    stranger = AgentProfileFactory(user=UserFactory(username="stranger"), team=other_team).user
+    d5 = decision_for(stranger)
+    act(d5, "presented", "loyal-10")
+    act(d5, "accepted", "loyal-10")
+    renewed(d5)
+
+
+def test_the_kpis_match_the_hand_computed_figures(lead, kpi_story):
+    kpis = logged_in(lead).get(reverse("review-kpis")).context["kpis"]
+
+    assert (kpis.decisions, kpis.offers_made, kpis.accepted) == (4, 3, 2)
+    assert kpis.offer_share == pytest.approx(3 / 4)
+    assert kpis.acceptance_rate == pytest.approx(2 / 3)
+    assert kpis.accepted_cost_cents == 2 * LOYAL_COST
+    assert (kpis.labelled, kpis.stayed) == (3, 2)
+    assert kpis.save_rate == pytest.approx(2 / 3)
+    assert kpis.net_retained_cents == 2 * (MARGIN_CENTS - LOYAL_COST)
+
+
+def test_the_kpis_per_agent_show_overrides_escalations_and_average_cost(lead, agent, kpi_story):
+    agents = {row.name: row for row in logged_in(lead).get(reverse("review-kpis")).context["agents"]}
+
+    assert set(agents) == {"agent", "lead"}
+    mine = agents["agent"]
+    assert (mine.decisions, mine.offers_made, mine.overrides, mine.escalations) == (3, 2, 1, 1)
+    assert mine.override_rate == pytest.approx(0.5)
+    assert mine.average_cost_cents == LOYAL_COST
+    assert (agents["lead"].override_rate, agents["lead"].average_cost_cents) == (0.0, LOYAL_COST)
+
+
+def test_the_kpi_page_shows_the_figures_in_dutch(lead, kpi_story):
+    html = logged_in(lead).get(reverse("review-kpis")).text
+
+    assert "75%" in html  # with an offer made
+    assert "67%" in html  # acceptance and save rate
+    assert "€ 132,00" in html  # cost of accepted offers
+    assert "€ 468,00" in html  # net retained value
+    assert "Afwijkingen per medewerker" in html
+
+
+def test_the_kpis_cover_only_the_chosen_period(lead, agent, kpi_story):
+    old = decision_for(agent, as_of=days_ago(200))
+    act(old, "presented", "loyal-10")
+    since = (timezone.localdate() - dt.timedelta(days=365)).isoformat()
+    client = logged_in(lead)
+
+    assert client.get(reverse("review-kpis")).context["kpis"].decisions == 4  # the last 90 days by default
+    assert client.get(reverse("review-kpis"), {"since": since}).context["kpis"].decisions == 5
+
+
+def test_an_empty_period_shows_dashes_not_errors(lead):
+    response = logged_in(lead).get(reverse("review-kpis"), {"since": "2020-01-01", "until": "2020-01-31"})
+
+    assert response.status_code == 200
+    assert response.context["kpis"].decisions == 0
+    assert response.context["kpis"].save_rate is None
+    assert "Geen adviezen in deze periode." in response.text
+
+
+# --- budget -------------------------------------------------------------------------------------
+
+
+def spend(decision, cents: int, at: dt.datetime) -> None:
+    action = DecisionAction.objects.create(
+        decision=decision, kind="accepted", offer_code="loyal-10", channel="phone", cost_cents=cents
+    )
+    DecisionAction.objects.filter(pk=action.pk).update(created_at=at)
+
+
+def test_the_budget_page_shows_six_months_with_their_status(lead, agent, team):
+    team.monthly_budget_cents = 100_000
+    team.save()
+    decision = decision_for(agent)
+    this_month = month_start(timezone.now())
+    last_month, two_ago = month_starts(timezone.now(), 3)[1:]
+    spend(decision, 80_000, this_month + dt.timedelta(hours=1))
+    spend(decision, 60_000, last_month + dt.timedelta(days=3))
+    spend(decision, 50_000, last_month + dt.timedelta(days=9))
+    spend(decision, 10_000, two_ago + dt.timedelta(days=1))
+
+    response = logged_in(lead).get(reverse("review-budget"))
+
+    months = response.context["months"]
+    assert [month.month for month in months] == [start.date() for start in month_starts(timezone.now(), 6)]
+    statuses = [(m.teams[0].status.spent_cents, m.teams[0].status.level) for m in months[:4]]
+    assert statuses == [(80_000, "amber"), (110_000, "red"), (10_000, "green"), (0, "green")]
+    assert months[1].teams[0].status.remaining_cents == 0
+    assert "Budget bijna op" in response.text and "Budget op" in response.text
+    assert "€ 1.100,00" in response.text
+
+
+def test_spending_is_counted_in_the_local_month(agent, team):
+    decision = decision_for(agent)
+    first = month_start(timezone.now())
+    spend(decision, 1_000, first + dt.timedelta(minutes=30))  # 00:30 local on the 1st: still before midnight UTC
+    spend(decision, 2_000, first - dt.timedelta(minutes=30))
+
+    months = team_budget_months(teams=[team], months=2)
+
+    assert [row.status.spent_cents for row in months] == [1_000, 2_000]
+
+
+def test_month_starts_cross_the_year_boundary():
+    moment = dt.datetime(2026, 2, 15, 12, tzinfo=dt.UTC)
+
+    assert [start.date() for start in month_starts(moment, 4)] == [
+        dt.date(2026, 2, 1),
+        dt.date(2026, 1, 1),
+        dt.date(2025, 12, 1),
+        dt.date(2025, 11, 1),
+    ]
+
+
+def test_the_admin_picks_a_team_for_the_budget(admin, team, other_team):
+    response = logged_in(admin).get(reverse("review-budget"), {"team": other_team.pk})
+
+    assert {row.status.team_name for month in response.context["months"] for row in month.teams} == {other_team.name}
+
+
+# --- fairness -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unfair_log(agent):
+    """High risk: ten women, of whom two got an offer; ten men, of whom eight did."""
+    for number in range(20):
+        gender = "female" if number < 10 else "male"
+        decision = decision_for(agent)
+        ProtectedAttributes.objects.create(customer=decision.customer, values={"gender": gender})
+        if number % 10 < (2 if gender == "female" else 8):
+            act(decision, "presented", "loyal-10")
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_the_fairness_page_flags_unequal_offers(lead, unfair_log, settings, language):
+    settings.FAIRNESS_MIN_GROUP_SIZE = 5
+    lead.agent_profile.language = language
+    lead.agent_profile.save()
+
+    response = logged_in(lead).get(reverse("review-fairness"))
+
+    report = response.context["report"]
+    [flagged] = [c for c in report.flagged if c.attribute == "gender"]
+    assert (flagged.metric, flagged.risk_band, flagged.ratio) == ("offer_rate", "high", pytest.approx(0.25))
+    assert ("Onder de drempel" if language == "nl" else "Below threshold") in response.text
+    assert ("Geslacht" if language == "nl" else "Gender") in response.text
+    assert ("20,0%" if language == "nl" else "20.0%") in response.text
+
+
+def test_small_groups_are_shown_but_not_flagged_on_the_page(lead, unfair_log, settings):
+    settings.FAIRNESS_MIN_GROUP_SIZE = 30
+
+    response = logged_in(lead).get(reverse("review-fairness"))
+
+    assert response.context["report"].flagged == ()
+    assert "te weinig om te beoordelen" in response.text
+
+
+def test_the_fairness_threshold_comes_from_the_settings(lead, unfair_log, settings):
+    settings.FAIRNESS_MIN_GROUP_SIZE = 5
+    settings.FAIRNESS_RATIO_THRESHOLD = 0.2
+
+    report = logged_in(lead).get(reverse("review-fairness")).context["report"]
+
+    assert report.threshold == 0.2
+    assert not [c for c in report.flagged if c.metric == "offer_rate"]
+
+
+def test_a_decision_the_outcome_log_cannot_value_is_an_error_on_the_page_not_a_guess(lead, agent):
+    decision = stored_decision(customer=CustomerFactory(), agent=agent, policy_version=99, renewal_fee_cents=FEE_CENTS)
+    renewed(decision)
+
+    response = logged_in(lead).get(reverse("review-kpis"))
+
+    assert response.status_code == 500
+    assert "De cijfers kunnen niet worden berekend" in response.text
+    assert "policy version 99" in response.text
+
+
+def test_the_fairness_page_lists_the_flagged_metrics_with_links(lead, unfair_log, settings):
+    settings.FAIRNESS_MIN_GROUP_SIZE = 5
+
+    html = logged_in(lead).get(reverse("review-fairness")).text
+
+    assert '<a href="#fairness-' in html
+    assert "Hoog risico · Geslacht</a>: Aanbodpercentage (verhouding 0,25)" in html

@@ -1,0 +1,57 @@
+"""The team lead's offer log in the browser: filtering swaps the results in place with htmx, and works without it."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from retention.services.decisions import decision_action_record
+from tests.agents_ui.decisions import stored_decision
+from tests.browser.pages import log_in
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture
+def review_log(agent, catalog):
+    """Two decisions of the lead's team: one accepted, one without an offer."""
+    accepted = stored_decision(customer=CustomerFactory(display_name="Anna Akkoord"), agent=agent)
+    decision_action_record(decision=accepted, kind="presented", offer_code="loyal-10", agent=agent)
+    decision_action_record(decision=accepted, kind="accepted", offer_code="loyal-10", agent=agent)
+    stored_decision(customer=CustomerFactory(display_name="Bert Zonderaanbod"), agent=agent)
+
+
+def test_a_lead_filters_the_offer_log_without_reloading_the_page(open_page, screenshot, lead, review_log):
+    page = open_page()
+    page.set_viewport_size(DESKTOP)
+    log_in(page, "lead", path="/review/log/")
+    page.evaluate("window.stillTheSamePage = true")
+
+    page.get_by_label("Uitkomst").select_option(label="Geaccepteerd")
+    page.get_by_role("button", name="Tonen").click()
+
+    page.wait_for_url("**outcome=accepted*")
+    table = page.get_by_role("table")
+    expect(table).to_contain_text("Anna Akkoord")
+    expect(table).not_to_contain_text("Bert Zonderaanbod")
+    expect(page.get_by_role("status")).to_have_text("1 advies")
+    assert page.evaluate("window.stillTheSamePage") is True  # htmx swapped the results, no full load
+    assert "outcome=accepted" in page.get_by_role("link", name="Downloaden als CSV").get_attribute("href")
+    expect(page.get_by_role("link", name="Aanbodlogboek")).to_have_attribute("aria-current", "page")
+    screenshot(page, "review-log-1280-nl")
+
+
+def test_the_offer_log_filters_without_javascript(open_page, lead, review_log):
+    page = open_page(javascript=False)
+    page.set_viewport_size(DESKTOP)
+    log_in(page, "lead", path="/review/log/")
+
+    page.get_by_label("Uitkomst").select_option(label="Geen aanbod gedaan")
+    page.get_by_role("button", name="Tonen").click()
+
+    page.wait_for_url("**outcome=no_offer*")
+    expect(page.get_by_role("table")).to_contain_text("Bert Zonderaanbod")
+    expect(page.get_by_role("table")).not_to_contain_text("Anna Akkoord")

@@ -1,0 +1,219 @@
+"""The fairness report on hand-made logs: unfair treatment is flagged, fair treatment and small groups are not."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.fairness import fairness_report
+
+ATTRIBUTES = ["gender"]
+
+
+def decisions(
+    *, n: int, gender: str, risk_band: str = "high", offers: int, offer_cost: int = 6_000, saved: int | None = None
+) -> pd.DataFrame:
+    """`n` decisions for one group: the first `offers` got an offer (all accepted), the first `saved` renewed."""
+    made = np.arange(n) < offers
+    saved_mask = np.arange(n) < (saved if saved is not None else offers)
+    return pd.DataFrame(
+        {
+            "risk_band": risk_band,
+            "gender": gender,
+            "offer_made": made.astype(int),
+            "offered_cost_cents": np.where(made, float(offer_cost), np.nan),
+            "accepted_cost_cents": np.where(made, float(offer_cost), np.nan),
+            "stayed": saved_mask.astype(float),
+        }
+    )
+
+
+def log_of(*parts: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat(parts, ignore_index=True)
+
+
+def comparison(report, *, metric: str, risk_band: str = "high", attribute: str = "gender"):
+    (found,) = [c for c in report.comparisons if (c.metric, c.risk_band, c.attribute) == (metric, risk_band, attribute)]
+    return found
+
+
+def test_a_group_offered_half_as_often_at_the_same_risk_is_flagged():
+    log = log_of(decisions(n=100, gender="female", offers=30), decisions(n=100, gender="male", offers=60))
+
+    report = fairness_report(log, attributes=ATTRIBUTES)
+
+    offer_rate = comparison(report, metric="offer_rate")
+    assert offer_rate.flagged
+    assert offer_rate.ratio == pytest.approx(0.5)
+    assert offer_rate.difference == pytest.approx(0.3)
+    assert [(cell.group, cell.value, cell.size) for cell in offer_rate.cells] == [
+        ("female", pytest.approx(0.3), 100),
+        ("male", pytest.approx(0.6), 100),
+    ]
+
+
+def test_cheaper_offers_to_one_group_are_flagged_as_offer_value():
+    log = log_of(
+        decisions(n=50, gender="female", offers=40, offer_cost=3_000),
+        decisions(n=50, gender="male", offers=40, offer_cost=6_000),
+    )
+
+    report = fairness_report(log, attributes=ATTRIBUTES)
+
+    assert comparison(report, metric="offered_cost_cents").flagged
+    assert comparison(report, metric="offered_cost_cents").ratio == pytest.approx(0.5)
+    assert comparison(report, metric="accepted_cost_cents").difference == pytest.approx(3_000)
+    assert not comparison(report, metric="offer_rate").flagged
+
+
+def test_equal_treatment_is_not_flagged():
+    log = log_of(decisions(n=80, gender="female", offers=40), decisions(n=120, gender="male", offers=60))
+
+    report = fairness_report(log, attributes=ATTRIBUTES)
+
+    assert report.flagged == ()
+    assert {c.metric: c.ratio for c in report.comparisons} == {
+        "offer_rate": pytest.approx(1.0),
+        "offered_cost_cents": pytest.approx(1.0),
+        "accepted_cost_cents": pytest.approx(1.0),
+        "save_rate": pytest.approx(1.0),
+    }
+
+
+def test_a_difference_explained_by_risk_is_not_flagged():
+    """High-risk customers get more offers; as long as each band treats the groups alike, nothing is flagged."""
+    log = log_of(
+        decisions(n=60, gender="female", risk_band="high", offers=48),
+        decisions(n=40, gender="female", risk_band="low", offers=4),
+        decisions(n=40, gender="male", risk_band="high", offers=32),
+        decisions(n=60, gender="male", risk_band="low", offers=6),
+    )
+
+    report = fairness_report(log, attributes=ATTRIBUTES)
+
+    assert report.flagged == ()
+    assert {c.risk_band for c in report.comparisons} == {"high", "low"}
+
+
+def test_a_group_below_the_minimum_size_is_shown_but_not_flagged():
+    log = log_of(decisions(n=100, gender="female", offers=60), decisions(n=12, gender="x", offers=1))
+
+    report = fairness_report(log, attributes=ATTRIBUTES, min_group_size=30)
+
+    offer_rate = comparison(report, metric="offer_rate")
+    small = next(cell for cell in offer_rate.cells if cell.group == "x")
+    assert (small.size, small.judged, small.value) == (12, False, pytest.approx(1 / 12))
+    assert offer_rate.ratio is None
+    assert not offer_rate.flagged
+
+
+def test_the_minimum_size_counts_the_rows_behind_each_metric():
+    """Save rate only counts decisions with a known renewal; too few of those is too few to judge."""
+    female = decisions(n=100, gender="female", offers=50, saved=50)
+    male = decisions(n=100, gender="male", offers=50, saved=10)
+    male.loc[20:, "stayed"] = np.nan  # only 20 renewals known
+    report = fairness_report(log_of(female, male), attributes=ATTRIBUTES, min_group_size=30)
+
+    save_rate = comparison(report, metric="save_rate")
+    assert [(cell.group, cell.size, cell.judged) for cell in save_rate.cells] == [
+        ("female", 100, True),
+        ("male", 20, False),
+    ]
+    assert not save_rate.flagged
+
+
+def test_the_threshold_decides_what_is_flagged():
+    log = log_of(decisions(n=100, gender="female", offers=45), decisions(n=100, gender="male", offers=50))
+
+    assert not comparison(fairness_report(log, attributes=ATTRIBUTES), metric="offer_rate").flagged
+    strict = fairness_report(log, attributes=ATTRIBUTES, threshold=0.95)
+    assert comparison(strict, metric="offer_rate").flagged
+
+
+def test_no_offers_for_anyone_is_equal_treatment():
+    log = log_of(decisions(n=40, gender="female", offers=0), decisions(n=40, gender="male", offers=0))
+
+    report = fairness_report(log, attributes=ATTRIBUTES)
+
+    assert comparison(report, metric="offer_rate").ratio == 1.0
+    offered = comparison(report, metric="offered_cost_cents")
+    assert offered.ratio is None
+    assert [cell.size for cell in offered.cells] == [0, 0]
+
+
+def test_rows_without_the_attribute_are_left_out_of_its_comparison():
+    unrecorded = decisions(n=50, gender="female", offers=0).assign(gender=None)
+    log = log_of(decisions(n=50, gender="female", offers=25), decisions(n=50, gender="male", offers=25), unrecorded)
+
+    offer_rate = comparison(fairness_report(log, attributes=ATTRIBUTES), metric="offer_rate")
+
+    assert [cell.group for cell in offer_rate.cells] == ["female", "male"]
+    assert not offer_rate.flagged
+
+
+def test_every_attribute_is_compared_on_its_own():
+    log = log_of(decisions(n=60, gender="female", offers=30), decisions(n=60, gender="male", offers=30))
+    log["value_tier"] = ["high"] * 30 + ["low"] * 30 + ["high"] * 30 + ["low"] * 30
+
+    report = fairness_report(log, attributes=["gender", "value_tier"])
+
+    tier = comparison(report, metric="offer_rate", attribute="value_tier")
+    assert tier.flagged  # the first 30 of each group got the offers, and they are all "high"
+    assert [(cell.group, cell.value) for cell in tier.cells] == [("high", 1.0), ("low", 0.0)]
+    assert not comparison(report, metric="offer_rate", attribute="gender").flagged
+
+
+def test_the_report_is_json():
+    log = log_of(decisions(n=40, gender="female", offers=10), decisions(n=40, gender="male", offers=30))
+
+    data = json.loads(json.dumps(fairness_report(log, attributes=ATTRIBUTES).as_json()))
+
+    assert data["threshold"] == 0.8
+    assert data["rows"] == 80
+    assert data["flagged"] >= 1
+    assert data["comparisons"][0]["cells"][0]["group"] == "female"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"attributes": ["age_band"]}, "lacks the columns age_band"),
+        ({"threshold": 0}, "threshold"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"min_group_size": 0}, "minimum group size"),
+    ],
+)
+def test_bad_input_is_refused_with_a_reason(change, message):
+    log = decisions(n=10, gender="female", offers=5)
+    arguments = {"attributes": ATTRIBUTES, **change}
+
+    with pytest.raises(ValueError, match=message):
+        fairness_report(log, **arguments)
+
+
+def test_a_log_without_the_metric_columns_is_refused():
+    with pytest.raises(ValueError, match="offer_made"):
+        fairness_report(pd.DataFrame({"risk_band": ["high"], "gender": ["x"]}), attributes=ATTRIBUTES)
+
+
+def test_comparisons_come_by_risk_band_from_low_to_high():
+    log = log_of(
+        decisions(n=5, gender="female", risk_band="high", offers=1),
+        decisions(n=5, gender="male", risk_band="low", offers=1),
+        decisions(n=5, gender="male", risk_band="medium", offers=1),
+    )
+
+    bands = [c.risk_band for c in fairness_report(log, attributes=ATTRIBUTES).comparisons]
+
+    assert bands == ["low"] * 4 + ["medium"] * 4 + ["high"] * 4
+
+
+def test_a_single_decision_is_reported_without_a_ratio():
+    report = fairness_report(decisions(n=1, gender="female", offers=1), attributes=ATTRIBUTES, min_group_size=1)
+
+    offer_rate = comparison(report, metric="offer_rate")
+    assert [(cell.group, cell.value, cell.size) for cell in offer_rate.cells] == [("female", 1.0, 1)]
+    assert (offer_rate.ratio, offer_rate.flagged) == (None, False)

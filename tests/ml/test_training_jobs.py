@@ -1,0 +1,455 @@
+"""The learning loop's jobs: progress, refusal, judgement against the champion, the lock, failure and the sweep."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from config.celery import app
+from ml import services
+from ml.jobs import (
+    TrainingBusy,
+    labels_since_last_job,
+    retrain_check_enqueue,
+    retrain_if_due,
+    training_job_request,
+    training_job_run,
+    training_jobs_sweep,
+)
+from ml.models import ModelPromotion, ModelVersion, TrainingJob
+from ml.registry import champions
+from ml.services import RetrainPolicy, Trainer, churn_training_set, model_retrain
+from ml.tasks import (
+    retrain_if_due_task,
+    retrain_models_task,
+    retrain_nightly_task,
+    sweep_when_a_worker_starts,
+    training_jobs_sweep_task,
+)
+from ml.training import STAGES, Comparison, churn_model_fit, promotion_verdict
+from retention.records import RenewalRecord
+from retention.services.customers import customers_upsert
+from retention.services.renewals import RenewalReport, renewal_results_record
+from tests.api.factories import DecisionFactory
+from tests.builders import labelled_records, store_labelled_base
+from tests.factories import CustomerFactory, RenewalResultFactory
+
+# Judges nothing but a change of champion: every challenger clears these bars.
+LENIENT = RetrainPolicy(min_labels=100, auc_tolerance=1.0, max_ece=1.0)
+STRICT_CALIBRATION = RetrainPolicy(min_labels=100, auc_tolerance=1.0, max_ece=0.0)
+
+
+def churn_job(**values) -> TrainingJob:
+    return training_job_request(trigger=TrainingJob.Trigger.MANUAL, kinds=["churn"], enqueue=False, **values)
+
+
+def run(job: TrainingJob, policy: RetrainPolicy = LENIENT, **kwargs) -> TrainingJob:
+    return training_job_run(job_id=job.pk, worker="celery@test", policy=policy, **kwargs)
+
+
+def champion() -> ModelVersion:
+    return ModelVersion.objects.get(kind="churn", status=ModelVersion.Status.CHAMPION)
+
+
+@pytest.fixture
+def labelled_base(db):
+    store_labelled_base()
+    champions.clear()
+    yield
+    champions.clear()
+
+
+@pytest.fixture
+def fresh_labels(churn_champion):
+    """The champion, and as many new labelled customers again since it was trained."""
+    store_labelled_base(seed=1)
+    return churn_champion
+
+
+def fit_on_shuffled_labels(features, labels, times, *, seed, progress):
+    """A real model, fitted on labels shuffled away from the features: it has learned nothing."""
+    shuffled = np.random.default_rng(seed).permutation(labels)
+    return churn_model_fit(features, shuffled, times, seed=seed, progress=progress)
+
+
+# --- progress and the first model ----------------------------------------------------------------------------
+
+
+def test_a_job_reports_each_stage_with_rising_percent_and_ends_succeeded(labelled_base):
+    reports = []
+    job = run(churn_job(), on_progress=lambda kind, stage, percent: reports.append((kind, stage, percent)))
+    assert job.status == TrainingJob.Status.SUCCEEDED
+    assert (job.percent, job.stage, job.error) == (100, "done", "")
+    stages = [stage for _, stage, _ in reports]
+    assert stages[0] == "training_set" and stages[-1] == "done"
+    assert {"training", "refitting", "comparing", "deciding"} <= set(stages) <= set(STAGES)
+    percents = [percent for _, _, percent in reports]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert job.started_at <= job.heartbeat_at <= job.finished_at
+
+
+def test_the_first_model_of_a_kind_is_promoted_and_linked_to_its_job(labelled_base):
+    job = run(churn_job(), policy=STRICT_CALIBRATION)
+    version = job.versions.get()
+    assert version.status == ModelVersion.Status.CHAMPION
+    assert job.results["churn"]["outcome"] == "promoted"
+    promotion = ModelPromotion.objects.get(model_version=version)
+    assert promotion.training_job == job
+    assert promotion.reason.startswith("first model of its kind (AUC ")
+
+
+def test_the_training_distribution_is_stored_with_the_version(labelled_base):
+    version = run(churn_job()).versions.get()
+    numeric = version.training_distribution["numeric"]["monthly_fee"]
+    assert len(numeric["shares"]) == len(numeric["edges"]) + 2
+    assert sum(numeric["shares"]) == pytest.approx(1.0)
+    assert version.training_distribution["rows"] == version.training_rows
+
+
+# --- refusal -------------------------------------------------------------------------------------------------
+
+
+def test_a_retrain_with_too_few_labels_refuses_clearly_and_trains_nothing(db):
+    store_labelled_base(n=60)
+    job = run(churn_job(), policy=RetrainPolicy(min_labels=200, auc_tolerance=0.005, max_ece=0.05))
+    assert job.status == TrainingJob.Status.REFUSED
+    assert job.error == "churn: 60 labelled outcomes; a retrain needs at least 200 (RETRAIN_MIN_LABELS)"
+    assert not ModelVersion.objects.exists()
+
+
+def test_labels_all_of_one_outcome_refuse_too(db):
+    records = labelled_records(n=120)
+    for record in records:
+        record.renewals = [RenewalRecord(result="renewed", date=record.renewals[0].date)]
+    customers_upsert(records=records, source="simulation")
+    job = run(churn_job())
+    assert job.status == TrainingJob.Status.REFUSED
+    assert job.error.startswith("churn: too few labelled outcomes to train: 120 rows, 0 churned; need at least")
+
+
+def test_one_kind_refused_does_not_refuse_the_other(labelled_base):
+    job = training_job_request(trigger=TrainingJob.Trigger.NIGHTLY, enqueue=False)
+    assert job.kinds == ["churn", "acceptance"]
+    job = run(job)
+    assert job.status == TrainingJob.Status.SUCCEEDED
+    assert job.results["churn"]["outcome"] == "promoted"
+    assert job.results["acceptance"] == {
+        "outcome": "refused",
+        "version": None,
+        "reason": "acceptance: 0 labelled outcomes; a retrain needs at least 100 (RETRAIN_MIN_LABELS)",
+    }
+
+
+def test_the_offer_response_model_is_retrained_from_the_labelled_decision_log(db):
+    """The same loop trains the second kind: logged decisions labelled by later renewal results."""
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        customer = CustomerFactory()
+        fee = float(rng.uniform(30, 90))
+        DecisionFactory(
+            customer=customer,
+            policy_version=0,
+            as_of=timezone.now() - dt.timedelta(days=int(rng.integers(20, 200))),
+            features={"monthly_fee": fee, "complaints_90d": float(rng.poisson(1.0)), "segment": "consumer"},
+            churn_probability=float(rng.uniform(0.1, 0.6)),
+            renewal_fee_cents=round(fee * 100),
+        )
+        left = rng.random() < 0.2 + fee / 200
+        RenewalResultFactory(customer=customer, result="churned" if left else "renewed", date=timezone.localdate())
+    job = training_job_request(trigger=TrainingJob.Trigger.MANUAL, kinds=["acceptance"], enqueue=False)
+    job = run(job)
+    assert job.status == TrainingJob.Status.SUCCEEDED, job.error
+    version = job.versions.get()
+    assert (version.kind, version.status, version.training_rows) == ("acceptance", "champion", 120)
+    assert "monthly_fee" in version.training_distribution["numeric"]
+    again = run(training_job_request(trigger=TrainingJob.Trigger.MANUAL, kinds=["acceptance"], enqueue=False))
+    comparison = again.versions.get().metrics["comparison"]
+    assert comparison["champion_auc"] is not None and comparison["rows"] == 24  # the same fifth, both models
+
+
+# --- judgement against the champion --------------------------------------------------------------------------
+
+
+def test_a_challenger_that_is_not_worse_and_calibrated_is_promoted_with_its_figures(fresh_labels):
+    job = run(churn_job())
+    challenger = job.versions.get()
+    assert challenger.status == ModelVersion.Status.CHAMPION
+    fresh_labels.refresh_from_db()
+    assert fresh_labels.status == ModelVersion.Status.RETIRED
+    comparison = challenger.metrics["comparison"]
+    reason = ModelPromotion.objects.get(model_version=challenger).reason
+    assert reason.startswith(
+        f"challenger AUC {comparison['challenger_auc']:.3f} vs champion {comparison['champion_auc']:.3f} "
+        f"on {comparison['rows']} holdout rows; ECE {comparison['challenger_ece']:.3f} ≤ 1: promoted ("
+    )
+
+
+def test_a_challenger_worse_than_the_champion_is_kept_out_with_the_reason(fresh_labels, monkeypatch):
+    monkeypatch.setitem(services.TRAINERS, "churn", Trainer(churn_training_set, fit_on_shuffled_labels))
+    policy = RetrainPolicy(min_labels=100, auc_tolerance=0.005, max_ece=1.0)
+    job = run(churn_job(), policy=policy)
+    challenger = job.versions.get()
+    assert challenger.status == ModelVersion.Status.REJECTED
+    assert champion() == fresh_labels
+    comparison = challenger.metrics["comparison"]
+    assert comparison["challenger_auc"] < comparison["champion_auc"] - 0.005
+    decision = ModelPromotion.objects.get(model_version=challenger)
+    assert not decision.promoted
+    assert "(more than 0.005 below)" in decision.reason
+    assert "kept the champion, challenger worse (" in decision.reason
+    assert job.results["churn"] == {"outcome": "kept out", "version": 2, "reason": decision.reason}
+
+
+def test_a_badly_calibrated_challenger_is_kept_out(fresh_labels):
+    job = run(churn_job(), policy=STRICT_CALIBRATION)
+    challenger = job.versions.get()
+    assert challenger.status == ModelVersion.Status.REJECTED
+    assert champion() == fresh_labels
+    assert "> 0: kept the champion, challenger not calibrated (" in challenger.status_reason
+
+
+def test_champion_and_challenger_are_scored_on_the_same_holdout_rows(fresh_labels):
+    comparison = run(churn_job()).versions.get().metrics["comparison"]
+    holdout = fresh_labels.training_rows * 2 // 5  # a fifth of twice the champion's rows
+    assert comparison["rows"] == holdout
+    assert comparison["basis"].startswith("whole holdout; the champion was trained on data up to ")
+    assert comparison["basis"].endswith(f"so it may have seen {holdout} of these rows")
+
+
+@pytest.mark.parametrize(
+    ("challenger_auc", "challenger_ece", "promoted", "ending"),
+    [
+        (0.781, 0.021, True, "ECE 0.021 ≤ 0.05: promoted (rows after its window)"),
+        (0.772, 0.021, True, "ECE 0.021 ≤ 0.05: promoted (rows after its window)"),
+        (0.770, 0.021, False, "(more than 0.005 below); ECE 0.021 ≤ 0.05: kept the champion, challenger worse"),
+        (0.781, 0.060, False, "ECE 0.060 > 0.05: kept the champion, challenger not calibrated"),
+    ],
+)
+def test_the_verdict_states_the_figures_either_way(challenger_auc, challenger_ece, promoted, ending):
+    comparison = Comparison(
+        rows=812, challenger_auc=challenger_auc, challenger_ece=challenger_ece, basis="rows after its window",
+        champion_auc=0.776, champion_ece=0.03,
+    )  # fmt: skip
+    verdict, reason = promotion_verdict(comparison, auc_tolerance=0.005, max_ece=0.05)
+    assert verdict is promoted
+    assert reason.startswith(f"challenger AUC {challenger_auc:.3f} vs champion 0.776 on 812 holdout rows")
+    assert ending in reason
+
+
+# --- the lock ------------------------------------------------------------------------------------------------
+
+
+def test_a_second_request_while_one_is_queued_is_refused(db):
+    first = churn_job()
+    with pytest.raises(TrainingBusy, match=f"training job {first.pk} is queued already"):
+        churn_job()
+
+
+def test_a_job_cannot_start_while_another_runs(labelled_base):
+    running = churn_job()
+    TrainingJob.objects.filter(pk=running.pk).update(status=TrainingJob.Status.RUNNING, heartbeat_at=timezone.now())
+    # As if two requests had raced past the check: the constraint still allows one queued beside one running.
+    second = TrainingJob.objects.create(kinds=["churn"], trigger=TrainingJob.Trigger.NIGHTLY)
+    job = run(second)
+    assert job.status == TrainingJob.Status.REFUSED
+    assert job.error == f"training job {running.pk} is running"
+    assert not ModelVersion.objects.exists()
+
+
+def test_two_retrains_side_by_side_promote_at_most_one_challenger(fresh_labels, monkeypatch):
+    """While the first challenger trains, a second retrain runs start to end and promotes: the first then
+    finds the champion it was compared with gone, and is kept out."""
+    interleaved = []
+
+    def fit_while_another_retrain_finishes(features, labels, times, *, seed, progress):
+        result = churn_model_fit(features, labels, times, seed=seed, progress=progress)
+        if not interleaved:  # only the first fit: the other retrain's own fit runs undisturbed
+            interleaved.append(None)
+            interleaved[0] = model_retrain(kind="churn", by="other worker", policy=LENIENT)
+        return result
+
+    monkeypatch.setitem(services.TRAINERS, "churn", Trainer(churn_training_set, fit_while_another_retrain_finishes))
+    first = model_retrain(kind="churn", by="first worker", policy=LENIENT)
+    (second,) = interleaved
+    assert second.status == ModelVersion.Status.CHAMPION
+    assert first.status == ModelVersion.Status.REJECTED
+    assert first.status_reason.startswith(
+        "the champion changed while this model trained (churn-v1, now churn-v2): kept out; judged: challenger AUC"
+    )
+    assert ModelPromotion.objects.filter(promoted=True, model_version__in=[first, second]).count() == 1
+    assert champion() == second
+
+
+# --- failures, the sweep and idempotency ---------------------------------------------------------------------
+
+
+def test_a_failing_retrain_marks_the_job_failed_and_leaves_the_champion(fresh_labels, monkeypatch):
+    def broken_fit(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setitem(services.TRAINERS, "churn", Trainer(churn_training_set, broken_fit))
+    job = churn_job()
+    with pytest.raises(RuntimeError):
+        run(job)
+    job.refresh_from_db()
+    assert (job.status, job.error) == (TrainingJob.Status.FAILED, "RuntimeError: out of memory")
+    assert champion() == fresh_labels
+    assert ModelVersion.objects.count() == 1
+
+
+def test_running_a_finished_job_again_changes_nothing(labelled_base):
+    job = run(churn_job())
+    again = run(job)
+    assert again.status == TrainingJob.Status.SUCCEEDED
+    assert ModelVersion.objects.count() == 1
+
+
+def test_the_sweep_fails_silent_and_long_queued_jobs_and_leaves_live_ones(db, settings):
+    settings.RETRAIN_STALE_MINUTES = 5
+    now = timezone.now()
+    silent = TrainingJob.objects.create(
+        kinds=["churn"],
+        trigger="nightly",
+        status="running",
+        worker="celery@a",
+        heartbeat_at=now - dt.timedelta(minutes=6),
+    )
+    live = TrainingJob.objects.create(
+        kinds=["churn"], trigger="nightly", status="succeeded", finished_at=now - dt.timedelta(minutes=60)
+    )
+    queued = TrainingJob.objects.create(kinds=["churn"], trigger="manual")
+    TrainingJob.objects.filter(pk=queued.pk).update(created_at=now - dt.timedelta(hours=7))
+    assert training_jobs_sweep(now=now) == sorted([silent.pk, queued.pk])
+    silent.refresh_from_db()
+    assert silent.status == TrainingJob.Status.FAILED
+    assert silent.error.startswith("the worker (celery@a) stopped: no heartbeat since ")
+    queued.refresh_from_db()
+    assert (queued.status, queued.error) == ("failed", "no worker picked the job up within 6 hours")
+    live.refresh_from_db()
+    assert live.status == TrainingJob.Status.SUCCEEDED
+
+
+def test_a_job_with_a_recent_heartbeat_is_left_running(db):
+    job = TrainingJob.objects.create(
+        kinds=["churn"], trigger="nightly", status="running", worker="celery@a", heartbeat_at=timezone.now()
+    )
+    assert training_jobs_sweep() == []
+    job.refresh_from_db()
+    assert job.status == TrainingJob.Status.RUNNING
+
+
+# The handler closes the worker's database connections, as it runs outside any transaction.
+@pytest.mark.django_db(transaction=True)
+def test_a_starting_worker_fails_the_jobs_it_was_running_before():
+    own = TrainingJob.objects.create(
+        kinds=["churn"], trigger="nightly", status="running", worker="celery@a", heartbeat_at=timezone.now()
+    )
+    sweep_when_a_worker_starts(sender=SimpleNamespace(hostname="celery@a"))
+    own.refresh_from_db()
+    assert (own.status, own.error) == ("failed", "the worker (celery@a) was restarted while the job ran")
+
+
+# The handler closes the worker's database connections, as it runs outside any transaction.
+@pytest.mark.django_db(transaction=True)
+def test_another_workers_running_job_survives_a_worker_start():
+    other = TrainingJob.objects.create(
+        kinds=["churn"], trigger="nightly", status="running", worker="celery@b", heartbeat_at=timezone.now()
+    )
+    sweep_when_a_worker_starts(sender=SimpleNamespace(hostname="celery@a"))
+    other.refresh_from_db()
+    assert other.status == TrainingJob.Status.RUNNING
+
+
+# --- triggers and tasks --------------------------------------------------------------------------------------
+
+
+def test_a_retrain_is_queued_once_enough_labels_came_in_since_the_last_job(db, settings):
+    settings.RETRAIN_AFTER_OUTCOMES = 3
+    customers = [CustomerFactory(external_id=f"L-{n}") for n in range(3)]
+    report = [RenewalReport(customer_id=c.external_id, result="renewed", date=timezone.localdate()) for c in customers]
+    renewal_results_record(reports=report[:2])
+    assert labels_since_last_job() == 2
+    assert retrain_if_due() is None
+    renewal_results_record(reports=report[2:])
+    job = retrain_if_due()
+    assert (job.trigger, job.status) == (TrainingJob.Trigger.OUTCOMES, TrainingJob.Status.QUEUED)
+    assert labels_since_last_job() == 0
+    assert retrain_if_due() is None
+
+
+def test_recording_new_renewal_results_asks_the_worker_once_they_commit(db, django_capture_on_commit_callbacks):
+    CustomerFactory(external_id="L-1")
+    report = RenewalReport(customer_id="L-1", result="churned", date=timezone.localdate())
+    with django_capture_on_commit_callbacks() as callbacks:
+        renewal_results_record(reports=[report])
+    assert callbacks == [retrain_check_enqueue]
+    with django_capture_on_commit_callbacks() as callbacks:
+        renewal_results_record(reports=[report])
+    assert callbacks == []
+
+
+def test_a_requested_job_is_enqueued_on_commit_and_run_by_the_task(labelled_base, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = training_job_request(trigger=TrainingJob.Trigger.MANUAL, kinds=["churn"])
+    job.refresh_from_db()
+    assert job.status == TrainingJob.Status.SUCCEEDED
+    assert job.worker  # the eager task's host name
+    assert retrain_models_task.delay(job.pk).get() == "succeeded"  # again: a no-op
+    assert ModelVersion.objects.count() == 1
+
+
+def test_the_tasks_are_time_limited_retried_and_scheduled():
+    for task in (retrain_models_task, retrain_nightly_task, retrain_if_due_task, training_jobs_sweep_task):
+        # Celery refuses to send a task whose soft limit (or the global default) exceeds its hard limit.
+        assert task.time_limit > task.soft_time_limit > 0, task.name
+    assert retrain_models_task.max_retries == 5 and retrain_models_task.retry_backoff
+    assert app.conf.task_serializer == "json" and app.conf.accept_content == ["json"]
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert scheduled == {"ml.retrain_nightly", "ml.training_jobs_sweep"}
+    assert scheduled <= set(app.tasks)
+
+
+def test_an_unknown_kind_is_refused(db):
+    with pytest.raises(Exception, match="no trainer for fraud"):
+        training_job_request(trigger=TrainingJob.Trigger.MANUAL, kinds=["fraud"])
+
+
+# --- the train_models command --------------------------------------------------------------------------------
+
+
+def test_train_models_runs_a_job_with_a_progress_bar_and_keeps_its_output_line(labelled_base):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("train_models", kind=["churn"], seed=0, stdout=out, stderr=err)
+    job = TrainingJob.objects.get()
+    assert (job.trigger, job.status) == (TrainingJob.Trigger.COMMAND, TrainingJob.Status.SUCCEEDED)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("churn-v1 (champion) trained on 240 labelled outcomes in ")
+    assert "; holdout (time, 48 rows): ROC AUC " in lines[0]
+    assert lines[1].startswith("  promoted: first model of its kind")
+    assert "100%" in err.getvalue() and "churn: done" in err.getvalue()
+
+
+def test_train_models_refuses_clearly_with_too_few_labels(db, settings):
+    settings.RETRAIN_MIN_LABELS = 200
+    store_labelled_base(n=60)
+    with pytest.raises(CommandError, match="churn: 60 labelled outcomes; a retrain needs at least 200"):
+        call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_train_models_refuses_while_a_job_is_running(db):
+    busy = churn_job()
+    with pytest.raises(CommandError, match=f"training job {busy.pk} is queued already"):
+        call_command("train_models", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_the_retrain_policy_comes_from_settings(settings):
+    settings.RETRAIN_MIN_LABELS, settings.RETRAIN_AUC_TOLERANCE, settings.RETRAIN_MAX_ECE = 300, 0.01, 0.04
+    assert dataclasses.astuple(RetrainPolicy.from_settings()) == (300, 0.01, 0.04)
