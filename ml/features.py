@@ -27,6 +27,10 @@ import pandas as pd
 
 ATTRIBUTE_PREFIX = "attr:"
 DAYS_PER_MONTH = 30.4375
+# Up to this many rows (a recommendation has one), `build_features` works row by row on arrays:
+# the joins and group-bys of the vectorised path cost some milliseconds per call whatever the size.
+# Both give the same frame, value for value (tests/ml/test_fast_paths.py compares them).
+FEW_ROWS = 16
 
 ROW_COLUMNS = ["key", "as_of", "segment", "value_tier", "region", "signup_date", "products"]
 CONTRACT_COLUMNS = [
@@ -76,6 +80,8 @@ def build_features(
     `new_customer_fees` maps a bundle code to what a new customer pays for it a month, in euros.
     """
     rows = rows.reset_index(drop=True)
+    if len(rows) <= FEW_ROWS:
+        return _few_rows_features(rows, contracts, events, new_customer_fees)
     as_of = _utc(rows["as_of"])
     features = pd.DataFrame(index=rows.index)
     features["tenure_months"] = _months_between(_utc(rows["signup_date"]), as_of)
@@ -101,6 +107,11 @@ def _months_between(start: pd.Series, end: pd.Series) -> pd.Series:
 
 def _days_between(start: pd.Series, end: pd.Series) -> pd.Series:
     return ((end - start).dt.total_seconds() / 86400.0).astype(float)
+
+
+def _days_apart(start: pd.api.extensions.ExtensionArray, end: pd.api.extensions.ExtensionArray) -> np.ndarray:
+    """`_days_between` on datetime arrays: the same arithmetic without a Series around it."""
+    return np.asarray((end - start).total_seconds() / 86400.0, dtype=float)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -201,3 +212,138 @@ def _nps_features(seen: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     out["nps_last"] = last.reindex(index).astype(float)
     out["nps_trend"] = (last - previous.reindex(last.index)).reindex(index).astype(float)
     return out
+
+
+def _few_rows_features(
+    rows: pd.DataFrame, contracts: pd.DataFrame, events: pd.DataFrame, new_customer_fees: Mapping[str, float]
+) -> pd.DataFrame:
+    """`build_features` for a handful of rows: each row's contract and events picked out with numpy."""
+    as_of = _utc(rows["as_of"]).array
+    keys = rows["key"].to_numpy()
+    products = rows["products"].to_numpy()
+    columns: dict[str, object] = {
+        "tenure_months": _days_apart(_utc(rows["signup_date"]).array, as_of) / DAYS_PER_MONTH,
+        **{name: _text_array(rows[name]) for name in ("segment", "value_tier", "region")},
+        "products": _object_array([_products_text(value) for value in products]),
+        "n_products": np.array([_products_count(value) for value in products], dtype=float),
+    }
+    columns.update(_few_contract_features(keys, as_of, contracts, new_customer_fees))
+    columns.update(_few_event_features(keys, as_of, events))
+    for name in [c for c in rows.columns if c.startswith(ATTRIBUTE_PREFIX)]:
+        columns[name] = rows[name].to_numpy()
+    return pd.DataFrame(columns, index=rows.index)
+
+
+def _few_contract_features(
+    keys: np.ndarray, as_of, contracts: pd.DataFrame, new_customer_fees: Mapping[str, float]
+) -> dict[str, np.ndarray]:
+    contracts = contracts if not contracts.empty else empty_contracts()
+    chosen = _latest_contracts(keys, as_of, contracts)
+    fee = _numbers(contracts["monthly_fee"], chosen)
+    discount = np.nan_to_num(_numbers(contracts["discount"], chosen), nan=0.0)
+    discount_end = _dates(contracts["discount_end"], chosen)
+    discount_running = np.asarray(discount_end.isna() | (discount_end > as_of), dtype=bool)
+    discount = np.where(discount_running, discount, 0.0)
+    bundle = _text_array(_taken(contracts["bundle"], chosen))
+    new_fee = np.array([new_customer_fees.get(code, np.nan) if code else np.nan for code in bundle], dtype=float)
+    paid = fee - discount
+    days_to_discount_end = _days_apart(as_of, discount_end)
+    return {
+        "bundle": bundle,
+        "contract_type": _text_array(_taken(contracts["contract_type"], chosen)),
+        "monthly_fee": paid,
+        "new_customer_fee": new_fee,
+        "price_gap_vs_new": paid - new_fee,
+        "discount_monthly": discount,
+        "discount_ends_in_days": np.where(discount > 0, days_to_discount_end, np.nan),
+        "days_to_contract_end": _days_apart(as_of, _dates(contracts["end_date"], chosen)),
+        "contract_age_months": _days_apart(_dates(contracts["start_date"], chosen), as_of) / DAYS_PER_MONTH,
+    }
+
+
+def _latest_contracts(keys: np.ndarray, as_of, contracts: pd.DataFrame) -> np.ndarray:
+    """Per row, the position of the latest contract started before its as-of date, or -1.
+
+    A contract without a start date counts as started before anything; of contracts that
+    started together the last one listed wins, as in the vectorised path's stable sort.
+    """
+    chosen = np.full(len(keys), -1)
+    if contracts.empty:
+        return chosen
+    contract_keys = contracts["key"].to_numpy()
+    starts = _nanoseconds(_utc(contracts["start_date"]).array)
+    moments = _nanoseconds(as_of)
+    for row, key in enumerate(keys):
+        mine = np.flatnonzero(contract_keys == key)
+        if moments[row] == NAT or not len(mine):
+            continue
+        started = mine[starts[mine] < moments[row]]
+        if len(started):
+            latest = starts[started]
+            chosen[row] = started[np.flatnonzero(latest == latest.max())[-1]]
+    return chosen
+
+
+def _few_event_features(keys: np.ndarray, as_of, events: pd.DataFrame) -> dict[str, np.ndarray]:
+    rows = len(keys)
+    columns = {name: np.zeros(rows) for name, _, _ in EVENT_COUNTS}
+    nps_last, nps_trend, since_complaint = np.full(rows, np.nan), np.full(rows, np.nan), np.full(rows, np.nan)
+    if not events.empty:
+        events = events[EVENT_COLUMNS]
+        event_keys, kinds = events["key"].to_numpy(), events["kind"].to_numpy()
+        occurred = _utc(events["occurred_at"]).array
+        values = pd.to_numeric(events["value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        for row, key in enumerate(keys):
+            mine = np.flatnonzero(event_keys == key)
+            mine = mine[np.asarray(occurred[mine] < as_of[row], dtype=bool)]
+            ages = _days_apart(occurred[mine], as_of[row : row + 1].repeat(len(mine)))
+            for name, kind, window in EVENT_COUNTS:
+                columns[name][row] = float(((kinds[mine] == kind) & (ages <= window)).sum())
+            complaint_ages = ages[kinds[mine] == "complaint"]
+            since_complaint[row] = complaint_ages.min() if len(complaint_ages) else np.nan
+            nps_last[row], nps_trend[row] = _nps_of(mine[kinds[mine] == "nps"], occurred, values)
+    return {**columns, "nps_last": nps_last, "nps_trend": nps_trend, "days_since_complaint": since_complaint}
+
+
+def _nps_of(answers: np.ndarray, occurred, values: np.ndarray) -> tuple[float, float]:
+    """The latest known NPS answer, and its change against the answer just before the latest (known or not)."""
+    if not len(answers):
+        return np.nan, np.nan
+    in_time = answers[np.argsort(_nanoseconds(occurred[answers]), kind="stable")]
+    answered = values[in_time]
+    known = answered[~np.isnan(answered)]
+    last = known[-1] if len(known) else np.nan
+    previous = answered[-2] if len(answered) > 1 else np.nan
+    return float(last), float(last - previous)
+
+
+NAT = np.iinfo(np.int64).min
+
+
+def _nanoseconds(moments) -> np.ndarray:
+    """Instants as int64 nanoseconds, NaT as the smallest int64 (before every real instant)."""
+    return np.asarray(moments.as_unit("ns").asi8)
+
+
+def _taken(column: pd.Series, chosen: np.ndarray):
+    """The chosen rows of a column (-1: none), keeping its dtype where it can hold a gap."""
+    return column.array.take(chosen, allow_fill=True)
+
+
+def _numbers(column: pd.Series, chosen: np.ndarray) -> np.ndarray:
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.where(chosen >= 0, numbers[chosen] if len(numbers) else np.nan, np.nan)
+
+
+def _dates(column: pd.Series, chosen: np.ndarray):
+    return _utc(column).array.take(chosen, allow_fill=True)
+
+
+def _text_array(values) -> np.ndarray:
+    return _object_array([None if value is None or value == "" or value != value else str(value) for value in values])
+
+
+def _object_array(values: list) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array

@@ -75,11 +75,25 @@ class FeatureSchema:
         ]
         if missing:
             raise SchemaMismatch(f"features missing from the data: {', '.join(missing)}")
-        features = features.reindex(columns=features.columns.union(self.names, sort=False))
-        encoded = {name: pd.to_numeric(features[name], errors="coerce").astype(float) for name in self.numeric}
+        # Column by column on arrays: on the one row of a recommendation, a reindexed frame and a
+        # to_numeric per column cost more than the model's own prediction.
+        encoded = {name: _numbers(_column(features, name)) for name in self.numeric}
         for name, levels in self.categorical.items():
-            encoded[name] = _categorical(features[name], levels)
-        return pd.DataFrame(encoded, index=features.index)[self.names]
+            encoded[name] = _categorical(_column(features, name), levels)
+        return pd.DataFrame(encoded, index=features.index, columns=self.names)
+
+
+def _column(features: pd.DataFrame, name: str) -> pd.Series:
+    """The named column, or one of gaps (a CRM attribute this data does not have)."""
+    if name in features.columns:
+        return features[name]
+    return pd.Series(np.nan, index=features.index, dtype=object)
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return column.to_numpy(dtype=float)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _is_numeric(column: pd.Series) -> bool:

@@ -1,0 +1,206 @@
+"""The fast paths of one recommendation give what the general ones give, value for value.
+
+`build_features` takes a row-by-row path for a few rows; the offer-response model works out its
+linear margins from the boosters' stored weights instead of asking XGBoost through a DMatrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+import ml.features
+from ml.churn import ArtifactError
+from ml.features import build_features, empty_contracts, empty_events
+from ml.response import LinearWeights
+from ml.schema import OTHER_LEVEL, FeatureSchema, _categorical
+
+NOW = pd.Timestamp("2026-11-01 09:30", tz="UTC")
+KINDS = ["complaint", "outage", "contact", "payment_problem", "competitor_offer", "nps", "other"]
+FEES = {"internet": 40.0, "internet_tv": 55.0, "alles_in_1": 80.0}
+
+
+def varied_frames(seed: int, customers: int = 12) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Customers with and without contracts, events, attributes and dates, several rows sharing a customer."""
+    rng = np.random.default_rng(seed)
+
+    def pick(options: list):
+        return options[int(rng.integers(len(options)))]
+
+    keys = [f"c{number}" for number in range(customers)]
+    row_keys = [*keys, keys[0], keys[1]]
+    as_of = [NOW - pd.Timedelta(days=int(days)) for days in rng.integers(0, 400, len(row_keys))]
+    rows = pd.DataFrame(
+        {
+            "key": row_keys,
+            "as_of": as_of,
+            "segment": [pick(["consumer", "business", "", None]) for _ in row_keys],
+            "value_tier": [pick(["low", "high", np.nan]) for _ in row_keys],
+            "region": [pick(["Utrecht", "Zeeland"]) for _ in row_keys],
+            "signup_date": [
+                None if rng.random() < 0.15 else (NOW - pd.Timedelta(days=int(d))).date()
+                for d in rng.integers(30, 4000, len(row_keys))
+            ],
+            "products": [
+                pick([None, np.nan, "tv+Internet", "mobile, fixed", ["tv", "internet"], []]) for _ in row_keys
+            ],
+            "attr:speed": [pick([100.0, 500.0, np.nan]) for _ in row_keys],
+            "attr:package": [pick(["gold", "silver", None]) for _ in row_keys],
+        }
+    )
+    contract_rows = []
+    for key in keys[2:]:  # the first two customers have no contract at all
+        for _ in range(int(rng.integers(1, 4))):
+            start = None if rng.random() < 0.1 else NOW - pd.Timedelta(days=int(rng.integers(-60, 900)))
+            contract_rows.append(
+                {
+                    "key": key,
+                    "bundle": pick(["internet", "internet_tv", "alles_in_1", "unknown_bundle", None]),
+                    "contract_type": pick(["1 jaar", "2 jaar", None]),
+                    "monthly_fee": pick([45.5, 60.0, np.nan, "52,5", "n/a"]),
+                    "start_date": start,
+                    "end_date": None if rng.random() < 0.2 else NOW + pd.Timedelta(days=int(rng.integers(-90, 700))),
+                    "discount": pick([0.0, 5.0, np.nan]),
+                    "discount_end": None
+                    if rng.random() < 0.4
+                    else NOW + pd.Timedelta(days=int(rng.integers(-30, 200))),
+                }
+            )
+    tied = dict(contract_rows[-1], contract_type="tied, listed last")  # same start as the one before it
+    contract_rows.append(tied)
+    event_rows = [
+        {
+            "key": pick(keys[1:]),  # the first customer has no events
+            "kind": rng.choice(KINDS),
+            "occurred_at": pd.NaT if rng.random() < 0.03 else NOW - pd.Timedelta(hours=int(rng.integers(-500, 9000))),
+            "value": pick([np.nan, 3.0, 7.0, 9.0]),
+        }
+        for _ in range(150)
+    ]
+    return rows, pd.DataFrame(contract_rows), pd.DataFrame(event_rows)
+
+
+def general_path(rows, contracts, events, monkeypatch) -> pd.DataFrame:
+    with monkeypatch.context() as patched:
+        patched.setattr(ml.features, "FEW_ROWS", -1)
+        return build_features(rows, contracts, events, FEES)
+
+
+def fast_path(rows, contracts, events) -> pd.DataFrame:
+    assert len(rows) <= ml.features.FEW_ROWS
+    return build_features(rows, contracts, events, FEES)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_few_rows_path_equals_the_general_path_on_varied_customers(seed, monkeypatch):
+    rows, contracts, events = varied_frames(seed)
+
+    expected = general_path(rows, contracts, events, monkeypatch)
+
+    pd.testing.assert_frame_equal(fast_path(rows, contracts, events), expected, check_exact=True)
+    for number in range(len(rows)):  # and one row at a time, as a recommendation asks
+        one = rows.iloc[[number]]
+        pd.testing.assert_frame_equal(
+            fast_path(one, contracts, events),
+            general_path(one, contracts, events, monkeypatch),
+            check_exact=True,
+        )
+
+
+def test_the_few_rows_path_equals_the_general_path_without_contracts_or_events(monkeypatch):
+    rows, _, _ = varied_frames(0)
+    for contracts, events in [(empty_contracts(), empty_events()), (pd.DataFrame(), pd.DataFrame())]:
+        pd.testing.assert_frame_equal(
+            fast_path(rows, contracts, events),
+            general_path(rows, contracts, events, monkeypatch),
+            check_exact=True,
+        )
+
+
+def test_the_few_rows_path_picks_the_later_listed_of_two_contracts_that_started_together(monkeypatch):
+    rows, contracts, events = varied_frames(3)
+    key = contracts["key"].iloc[-1]
+    one = rows[rows["key"] == key].assign(as_of=NOW + pd.Timedelta(days=365))
+
+    features = fast_path(one, contracts, events)
+
+    assert features["contract_type"].iloc[0] == "tied, listed last"
+    pd.testing.assert_frame_equal(features, general_path(one, contracts, events, monkeypatch), check_exact=True)
+
+
+def test_the_few_rows_path_serves_rows_of_the_size_a_recommendation_has():
+    assert ml.features.FEW_ROWS >= 1
+
+
+# --- the offer-response model's linear margins -----------------------------------------------
+
+
+def linear_booster(seed: int, columns: int = 7) -> xgb.Booster:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(400, columns))
+    labels = (rng.random(400) < 1 / (1 + np.exp(-values[:, 0]))).astype(int)
+    data = xgb.DMatrix(values, label=labels, base_margin=rng.normal(size=400), nthread=1)
+    params = {"booster": "gblinear", "objective": "binary:logistic", "updater": "coord_descent", "nthread": 1}
+    return xgb.train(params, data, num_boost_round=20)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_stored_weights_give_the_boosters_own_margins_to_the_last_bit(seed):
+    booster = linear_booster(seed)
+    rng = np.random.default_rng(100 + seed)
+    values = rng.normal(scale=rng.uniform(0.1, 50), size=(300, 7))
+    values[rng.random(values.shape) < 0.1] = 0.0
+    base_margin = rng.normal(scale=3, size=300)
+
+    expected = booster.predict(xgb.DMatrix(values, base_margin=base_margin, nthread=1), output_margin=True)
+
+    np.testing.assert_array_equal(LinearWeights.of(booster).margin(values, base_margin), expected.astype(float))
+
+
+def test_a_booster_that_is_not_linear_is_refused():
+    data = xgb.DMatrix(np.random.default_rng(0).normal(size=(50, 3)), label=np.arange(50) % 2)
+    trees = xgb.train({"objective": "binary:logistic"}, data, num_boost_round=2)
+
+    with pytest.raises(ArtifactError, match="not a single-output linear model"):
+        LinearWeights.of(trees)
+
+
+def test_a_value_too_large_for_the_model_is_refused():
+    weights = LinearWeights.of(linear_booster(0))
+
+    with pytest.raises(ValueError, match="too large"):
+        weights.margin(np.full((1, 7), 1e300), np.zeros(1))
+
+
+# --- the schema's encoding -------------------------------------------------------------------
+
+
+def encoded_frame_by_frame(schema: FeatureSchema, features: pd.DataFrame) -> pd.DataFrame:
+    """The encoding as a reindexed frame and a to_numeric per column give it: what `encode` must equal."""
+    features = features.reindex(columns=features.columns.union(schema.names, sort=False))
+    encoded = {name: pd.to_numeric(features[name], errors="coerce").astype(float) for name in schema.numeric}
+    for name, levels in schema.categorical.items():
+        encoded[name] = _categorical(features[name], levels)
+    return pd.DataFrame(encoded, index=features.index)[schema.names]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_encode_gives_what_a_reindexed_frame_gives(seed):
+    rows, contracts, events = varied_frames(seed)
+    features = build_features(rows, contracts, events, FEES)
+    features["flag"] = np.arange(len(features)) % 2 == 0
+    features["count"] = pd.array([1, None] * (len(features) // 2), dtype="Int64")
+    inferred = FeatureSchema.infer(varied_training_features())
+    schema = FeatureSchema(
+        numeric=(*inferred.numeric, "flag", "count", "attr:absent_number"),
+        categorical={**inferred.categorical, "attr:absent_level": ("a", "b", OTHER_LEVEL)},
+    )
+    shuffled = features.sample(frac=1.0, random_state=seed)
+
+    pd.testing.assert_frame_equal(schema.encode(shuffled), encoded_frame_by_frame(schema, shuffled), check_exact=True)
+
+
+def varied_training_features() -> pd.DataFrame:
+    return pd.concat([build_features(*varied_frames(seed, customers=40), FEES) for seed in range(3)], ignore_index=True)
