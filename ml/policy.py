@@ -26,6 +26,9 @@ from decimal import Decimal
 RISK_BANDS = ("low", "medium", "high")
 RECENT_EVENT_KINDS = ("complaint", "outage")
 NO_OFFER = ""
+# Exploration draws among no offer and the best few offers the agent may make: the ones the panel
+# shows. Trying offers the estimates already rank far down would cost much and teach little.
+EXPLORED_OFFERS = 3
 
 
 class PolicyError(ValueError):
@@ -225,6 +228,22 @@ def ineligibility(offer: OfferSpec, customer: CustomerContext) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TariffOption:
+    code: str
+    name: str
+    products: frozenset[str]
+    monthly_fee_cents: int
+
+
+def best_tariff(products: frozenset[str], tariffs: list[TariffOption]) -> TariffOption | None:
+    """The cheapest tariff sold today that covers every product the customer has."""
+    if not products:
+        return None
+    covering = [tariff for tariff in tariffs if products <= tariff.products and tariff.code]
+    return min(covering, key=lambda tariff: (tariff.monthly_fee_cents, tariff.code), default=None)
+
+
 def renewal_fee_cents(customer: CustomerContext, settings: PolicySettings) -> int:
     """The monthly fee the customer renews at before any offer.
 
@@ -276,7 +295,7 @@ def rank_offers(
     recommendation is the best offer needing no escalation and worth more than making no
     offer, or no offer. A `control_key` in the control group gets no offer; otherwise
     with the exploration share, keyed on `decision_key`, the recommendation is drawn
-    uniformly from no offer and the offers the agent may make.
+    uniformly from no offer and the best EXPLORED_OFFERS offers the agent may make.
     """
     if not 1 <= agent_level <= 3:
         raise PolicyError(f"agent authority level must be 1 to 3, not {agent_level}")
@@ -292,9 +311,15 @@ def rank_offers(
     ]
     ranked.sort(key=lambda offer: (-offer.expected_net_value_cents, offer.cost_cents, offer.code))
     greedy = next((o.code for o in ranked if not o.needs_escalation and o.expected_net_value_cents > 0), NO_OFFER)
-    arms = [NO_OFFER, *(o.code for o in ranked if not o.needs_escalation)]
+    arms = [NO_OFFER, *[o.code for o in ranked if not o.needs_escalation][:EXPLORED_OFFERS]]
     choice = _logging_choice(greedy, arms, settings, decision_key=decision_key, control_key=control_key)
-    propensities = {arm: _propensity(arm, greedy, arms, settings) for arm in arms}
+    # A share that nothing was drawn for (no key given) is no chance at all: log what actually could happen.
+    drawn = replace(
+        settings,
+        exploration_share=settings.exploration_share if decision_key else 0.0,
+        control_share=settings.control_share if control_key else 0.0,
+    )
+    propensities = {arm: _propensity(arm, greedy, arms, drawn) for arm in arms}
     return Ranking(
         offers=tuple(replace(o, propensity=propensities.get(o.code, 0.0)) for o in ranked),
         recommended_code=choice.code,

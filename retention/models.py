@@ -269,8 +269,9 @@ class Decision(ImmutableModel):
     policy_version = models.PositiveIntegerField()
     churn_probability = models.FloatField()
     risk_band = models.CharField(max_length=10)
-    reasons = models.JSONField()
-    offers = models.JSONField(help_text="Ranked offers, best first, with values and propensities.")
+    # Either list may be empty: a customer with no eligible offer, a model that names no reason.
+    reasons = models.JSONField(blank=True)
+    offers = models.JSONField(blank=True, help_text="Ranked offers, best first, with values and propensities.")
     recommended_offer_code = models.CharField(max_length=50, blank=True)
     best_tariff = models.JSONField(null=True, blank=True)
     explored = models.BooleanField(default=False)

@@ -7,7 +7,7 @@ import datetime as dt
 from django.db.models import Q
 from django.utils import timezone
 
-from ml.policy import OfferSpec, PolicySettings
+from ml.policy import OfferSpec, PolicySettings, TariffOption
 from retention.models import Offer, PolicyConfig, Tariff
 
 
@@ -32,6 +32,15 @@ def offer_spec(offer: Offer) -> OfferSpec:
         duration_months=offer.duration_months,
         fixed_cost_cents=offer.fixed_cost_cents,
         eligibility=offer.eligibility or {},
+    )
+
+
+def tariff_option(tariff: Tariff) -> TariffOption:
+    return TariffOption(
+        code=tariff.code,
+        name=tariff.name,
+        products=frozenset(tariff.products),
+        monthly_fee_cents=tariff.monthly_fee_cents,
     )
 
 

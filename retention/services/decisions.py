@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -14,15 +16,27 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ml.features import build_features
-from ml.policy import CustomerContext, PolicySettings, rank_offers
+from ml.models import ModelVersion
+from ml.policy import (
+    CustomerContext,
+    OfferSpec,
+    PolicySettings,
+    Ranking,
+    StayEstimates,
+    best_tariff,
+    rank_offers,
+    renewal_fee_cents,
+)
 from ml.reasons import top_reasons
-from ml.registry import champions
+from ml.registry import LoadedModel, NoChampion, champions
+from ml.response import stay_estimates
 from retention.models import AgentProfile, ApiClient, Customer, Decision, DecisionAction, Tariff
 from retention.selectors.catalog import (
     new_customer_fees,
     offer_spec,
     offers_active,
     policy_current,
+    tariff_option,
     tariffs_active,
 )
 from retention.selectors.decisions import offers_declined_since
@@ -33,6 +47,9 @@ ANSWER_KINDS = {DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, Deci
 OFFER_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
 FINAL_ANSWERS = {DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED}
 DEFAULT_AUTHORITY_LEVEL = 1
+# The stages of one recommendation, in order; recommendation_compute reports the end of each.
+RECOMMENDATION_STAGES = ("features", "churn", "response", "arbitration")
+Lap = Callable[[str], None]
 
 
 def decision_create(
@@ -49,25 +66,20 @@ def decision_create(
     now = timezone.now()
     decision_id = uuid.uuid4()
     profile = _profile(agent)
-    tariffs = tariffs_active()
-    features = build_features(*customer_history_frames(customers=[customer], as_of=now), new_customer_fees(tariffs))
-    churn = champions.get("churn")
-    probabilities, contributions = churn.model.explain(features)
-    probability = float(probabilities[0])
-    reasons = top_reasons(contributions.iloc[0], features.iloc[0])
-    policy_version, policy = policy_current()
-    best_tariff = _best_tariff(customer, _monthly_fee_cents(features.iloc[0]), tariffs)
-    context = _customer_context(customer, features.iloc[0], probability, policy, now, best_tariff)
-    specs = [offer_spec(offer) for offer in offers_active()]
-    ranking = rank_offers(
-        customer=context,
-        offers=specs,
-        settings=policy,
+    sources = recommendation_sources()
+    recommendation = recommendation_compute(
+        customer=customer,
+        frames=customer_history_frames(customers=[customer], as_of=now),
+        sources=sources,
+        declined_recently=offers_declined_since(
+            customer=customer, since=now - dt.timedelta(days=sources.policy.contact_policy_days)
+        ),
         agent_level=profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL,
         team_budget_left_cents=_team_budget_left(profile, now),
         decision_key=str(decision_id),
         control_key=customer.external_id,
     )
+    ranking = recommendation.ranking
     decision = Decision(
         id=decision_id,
         customer=customer,
@@ -77,12 +89,12 @@ def decision_create(
         channel=channel,
         reason=reason,
         as_of=now,
-        features=_json_row(features.iloc[0]),
-        model_versions={"churn": churn.version.label},
-        policy_version=policy_version,
-        churn_probability=probability,
-        risk_band=policy.risk_band(probability),
-        reasons=reasons,
+        features=_json_row(recommendation.features.iloc[0]),
+        model_versions=sources.model_versions,
+        policy_version=sources.policy_version,
+        churn_probability=recommendation.churn_probability,
+        risk_band=sources.policy.risk_band(recommendation.churn_probability),
+        reasons=recommendation.reasons,
         offers=[offer.as_json() for offer in ranking.offers],
         recommended_offer_code=ranking.recommended_code,
         greedy_offer_code=ranking.greedy_code,
@@ -91,17 +103,134 @@ def decision_create(
         propensity=ranking.propensity,
         stay_probability_without_offer=ranking.stay_probability_without_offer,
         renewal_fee_cents=ranking.renewal_fee_cents,
-        best_tariff=best_tariff,
+        best_tariff=recommendation.best_tariff,
     )
     decision.full_clean()
     decision.save()
     return decision
 
 
+@dataclass(frozen=True)
+class RecommendationSources:
+    """What every recommendation made now reads besides the customer's own history."""
+
+    tariffs: list[Tariff]
+    offers: list[OfferSpec]
+    policy_version: int
+    policy: PolicySettings
+    churn: LoadedModel
+    response: LoadedModel | None  # the offer-response champion; None before one is trained (catalog priors)
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        versions = {"churn": self.churn.version.label}
+        if self.response is not None:
+            versions["acceptance"] = self.response.version.label
+        return versions
+
+
+def recommendation_sources() -> RecommendationSources:
+    """The tariffs and offers sold today, the policy in force and the serving models.
+
+    Raises NoChampion when no churn model serves; an offer-response model is optional.
+    """
+    tariffs = tariffs_active()
+    churn = champions.get("churn")
+    policy_version, policy = policy_current()
+    return RecommendationSources(
+        tariffs=tariffs,
+        offers=[offer_spec(offer) for offer in offers_active()],
+        policy_version=policy_version,
+        policy=policy,
+        churn=churn,
+        response=_response_champion(),
+    )
+
+
+def _response_champion() -> LoadedModel | None:
+    try:
+        return champions.get(ModelVersion.Kind.ACCEPTANCE)
+    except NoChampion:
+        return None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One customer's scores and ranked offers, before decision_create stores them."""
+
+    features: pd.DataFrame  # the customer's one feature row
+    churn_probability: float
+    reasons: list[dict]
+    best_tariff: dict | None
+    ranking: Ranking
+
+
+def recommendation_compute(
+    *,
+    customer: Customer,
+    frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+    sources: RecommendationSources,
+    declined_recently: frozenset[str],
+    agent_level: int,
+    team_budget_left_cents: int | None,
+    decision_key: str,
+    control_key: str,
+    lap: Lap = lambda stage: None,
+) -> Recommendation:
+    """Features, churn score and reasons, offer-response estimates and the ranking for one customer.
+
+    Reads and writes nothing in the database: `frames` is the customer's history as
+    `customer_history_frames` gives it, `sources` what `recommendation_sources` read. `lap` is
+    called with each name of RECOMMENDATION_STAGES as that stage ends, so the stages can be timed.
+    """
+    features = build_features(*frames, new_customer_fees(sources.tariffs))
+    lap("features")
+    probabilities, contributions = sources.churn.model.explain(features)
+    probability = float(probabilities[0])
+    reasons = top_reasons(contributions.iloc[0], features.iloc[0])
+    lap("churn")
+    tariff = _best_tariff(customer, _monthly_fee_cents(features.iloc[0]), sources.tariffs)
+    context = _customer_context(customer, features.iloc[0], probability, declined_recently, tariff)
+    stay = _stay_estimates(features, context, sources)
+    lap("response")
+    ranking = rank_offers(
+        customer=context,
+        offers=sources.offers,
+        settings=sources.policy,
+        stay=stay,
+        agent_level=agent_level,
+        team_budget_left_cents=team_budget_left_cents,
+        decision_key=decision_key,
+        control_key=control_key,
+    )
+    lap("arbitration")
+    return Recommendation(
+        features=features, churn_probability=probability, reasons=reasons, best_tariff=tariff, ranking=ranking
+    )
+
+
 def _profile(agent: AbstractBaseUser | None) -> AgentProfile | None:
     if agent is None:
         return None
     return AgentProfile.objects.select_related("team").filter(user=agent).first()
+
+
+def _stay_estimates(
+    features: pd.DataFrame, context: CustomerContext, sources: RecommendationSources
+) -> StayEstimates | None:
+    """The offer-response champion's blended estimates, or None (the catalog priors) before one is trained."""
+    if sources.response is None:
+        return None
+    (estimates,) = stay_estimates(
+        model=sources.response.model,
+        evidence=sources.response.version.metrics.get("evidence", {}),
+        customers=features,
+        contexts=[context],
+        fees_cents=[renewal_fee_cents(context, sources.policy)],
+        offers=sources.offers,
+        prior_strength=sources.policy.prior_strength,
+    )
+    return estimates
 
 
 def _team_budget_left(profile: AgentProfile | None, now: dt.datetime) -> int | None:
@@ -114,8 +243,7 @@ def _customer_context(
     customer: Customer,
     features: pd.Series,
     probability: float,
-    policy: PolicySettings,
-    now: dt.datetime,
+    declined_recently: frozenset[str],
     best_tariff: dict | None,
 ) -> CustomerContext:
     recent = {kind for kind in ("complaint", "outage") if _number(features.get(f"{kind}s_90d")) > 0}
@@ -128,9 +256,7 @@ def _customer_context(
         monthly_fee_cents=_monthly_fee_cents(features),
         churn_probability=probability,
         recent_event_kinds=frozenset(recent),
-        declined_recently=offers_declined_since(
-            customer=customer, since=now - dt.timedelta(days=policy.contact_policy_days)
-        ),
+        declined_recently=declined_recently,
         new_customer_fee_cents=round(new_fee * 100) if new_fee is not None else None,
         best_tariff_fee_cents=best_tariff["monthly_fee_cents"] if best_tariff else None,
     )
@@ -141,14 +267,9 @@ def _monthly_fee_cents(features: pd.Series) -> int:
 
 
 def _best_tariff(customer: Customer, paid_cents: int, tariffs: list[Tariff]) -> dict | None:
-    """The cheapest tariff sold today that covers every product the customer has."""
-    products = set(customer.products or ())
-    if not products:
+    best = best_tariff(frozenset(customer.products or ()), [tariff_option(tariff) for tariff in tariffs])
+    if best is None:
         return None
-    covering = [t for t in tariffs if products <= set(t.products) and t.code]
-    if not covering:
-        return None
-    best = min(covering, key=lambda tariff: (tariff.monthly_fee_cents, tariff.code))
     return {
         "code": best.code,
         "name": best.name,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.registry import LoadedModel, champions
+from ml.registry import LoadedModel, NoChampion, champions
 from tests.conftest import PASSWORD
 from tests.factories import (
     ContractFactory,
@@ -48,7 +48,13 @@ class FixedChurnModel:
 def churn_model(monkeypatch) -> FixedChurnModel:
     model = FixedChurnModel()
     loaded = LoadedModel(version=SimpleNamespace(label="churn v-test"), model=model)
-    monkeypatch.setattr(champions, "get", lambda kind: loaded)
+
+    def only_churn(kind: str) -> LoadedModel:
+        if kind != "churn":
+            raise NoChampion(f"no {kind} model in these tests")
+        return loaded
+
+    monkeypatch.setattr(champions, "get", only_churn)
     return model
 
 

@@ -154,3 +154,12 @@ def test_an_offer_cannot_be_accepted_twice_in_one_decision(decision, agent):
     with pytest.raises(ValidationError, match="already logged"):
         decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
     assert decision.actions.filter(kind="accepted").count() == 1
+
+
+def test_a_customer_no_offer_fits_still_gets_a_decision_without_offers(churn_champion, unhappy_customer, agent):
+    OfferFactory(code="zakelijk-only", eligibility={"segments": ["business"]})
+    decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+    decision.refresh_from_db()
+    assert decision.offers == []
+    assert decision.recommended_offer_code == ""
+    assert decision.propensity == 1.0

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.conf import settings as settings_module
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from ml.campaign import CampaignSetup, campaign_run
+from ml.policy import PolicyError
+from ml.simulate import TariffSpec, simulate_base
+from retention.selectors.catalog import offer_spec, offers_active, policy_current, tariff_option, tariffs_active
+
+COLUMNS = (
+    ("policy", "policy", "{}"),
+    ("customers_kept", "kept", "{:,.1f}"),
+    ("offers_made", "offers", "{:,}"),
+    ("offer_cost_eur", "offer cost €", "{:,.0f}"),
+    ("net_retained_value_eur", "net retained €", "{:,.0f}"),
+    ("incremental_value_eur", "vs no offers €", "{:+,.0f}"),
+    ("share_of_oracle", "of oracle", "{:.0%}"),
+    ("guardrail_violations", "violations", "{}"),
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare ways of making retention offers on a synthetic base that answers from its hidden truth: "
+        "no offers, a blanket discount, whoever pushes hardest, a random offer, this policy cold and after "
+        "learning from logged outcomes, and the oracle. Uses the stored catalog and policy; writes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--customers", type=int, default=5000, help="Customers every policy is scored on.")
+        parser.add_argument("--rounds", type=int, default=5, help="Rounds of recommend, outcome, retrain.")
+        parser.add_argument(
+            "--learning-outcomes",
+            type=int,
+            default=5000,
+            help="Logged outcomes the policy learns from, spread over the rounds (other customers than those scored).",
+        )
+        parser.add_argument(
+            "--learning-exploration",
+            type=float,
+            default=None,
+            help="Exploration share while the outcomes are logged (default: the policy's own).",
+        )
+        parser.add_argument("--agent-level", type=int, default=3, choices=(1, 2, 3))
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", type=Path, help="Also write the report as JSON to this file ('-' for stdout).")
+
+    def handle(self, *args, customers, rounds, learning_outcomes, learning_exploration, agent_level, seed, **options):
+        if customers < 100 or learning_outcomes < 500:
+            raise CommandError("need at least 100 customers and 500 learning outcomes to compare policies")
+        if rounds < 1 or rounds > learning_outcomes // 100:
+            raise CommandError("rounds must be between 1 and one per 100 learning outcomes")
+        if learning_exploration is not None and not 0 <= learning_exploration <= 1:
+            raise CommandError("--learning-exploration must be between 0 and 1")
+        setup = self._setup(agent_level, seed, learning_exploration)
+        today = timezone.localdate()
+        base = simulate_base(n=customers + learning_outcomes, seed=seed, today=today, tariffs=self._tariff_specs())
+        report = campaign_run(
+            evaluation=base[:customers],
+            learning=base[customers:],
+            setup=setup,
+            rounds=rounds,
+            today=today,
+            progress=lambda message: self.stderr.write(message),
+        )
+        data = report.as_json()
+        if options["json"] is not None and str(options["json"]) == "-":
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        self._table(data)
+        if options["json"] is not None:
+            options["json"].write_text(json.dumps(data, indent=2))
+            self.stdout.write(f"report written to {options['json']}")
+
+    def _setup(self, agent_level: int, seed: int, learning_exploration: float | None) -> CampaignSetup:
+        offers = tuple(offer_spec(offer) for offer in offers_active())
+        tariffs = tuple(tariff_option(tariff) for tariff in tariffs_active())
+        if not offers or not tariffs:
+            raise CommandError("the catalog is empty: run `manage.py seed_demo` first")
+        try:
+            _, settings = policy_current()
+        except PolicyError as error:
+            raise CommandError(f"the stored policy cannot be used: {error}") from error
+        return CampaignSetup(
+            offers=offers,
+            tariffs=tariffs,
+            settings=settings,
+            agent_level=agent_level,
+            seed=seed,
+            learning_exploration=learning_exploration,
+            auc_tolerance=settings_module.RETRAIN_AUC_TOLERANCE,
+            max_ece=settings_module.RETRAIN_MAX_ECE,
+        )
+
+    def _tariff_specs(self) -> dict[str, TariffSpec]:
+        return {
+            tariff.code: TariffSpec(
+                code=tariff.code, products=tuple(tariff.products), monthly_fee_cents=tariff.monthly_fee_cents
+            )
+            for tariff in tariffs_active()
+        }
+
+    def _table(self, data: dict) -> None:
+        rows = [[_cell(policy.get(key), fmt) for key, _, fmt in COLUMNS] for policy in data["policies"]]
+        headers = [title for _, title, _ in COLUMNS]
+        widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+        line = "  ".join
+        self.stdout.write(
+            line(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True)))
+        )
+        for row in rows:
+            self.stdout.write(
+                line(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+            )
+        self.stdout.write("")
+        self.stdout.write("learning rounds (this policy on the same customers after each round):")
+        for entry in data["learning_rounds"]:
+            share = "" if entry["share_of_oracle"] is None else f" ({entry['share_of_oracle']:.0%} of the oracle)"
+            self.stdout.write(
+                f"  round {entry['round']}: {entry['logged_outcomes']:,} outcomes, "
+                f"net retained €{entry['net_retained_value_eur']:,.0f}{share}"
+            )
+            self.stdout.write(f"    {'promoted' if entry['promoted'] else 'not promoted'}: {entry['reason']}")
+        self.stdout.write(f"{data['logged_outcomes']:,} logged outcomes; {data['seconds']:.0f} s")
+
+
+def _cell(value, fmt: str) -> str:
+    if value is None:
+        return "-"
+    return fmt.format(value)

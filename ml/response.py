@@ -1,0 +1,386 @@
+"""The offer-response model: for each candidate offer and for no offer, the chance this customer stays.
+
+One classifier learns from logged decisions: the customer's features as the churn
+model saw them, the churn model's probability, and what was offered (its kind and
+its cost as a share of a year's fee, with "none" for no offer). To score a customer
+it is asked once per candidate, with only the offer columns changed, so every offer
+and "no offer" are compared by the same model on the same customer.
+
+The learned chance is blended with the catalog's prior by the amount of evidence:
+an offer kind seen n times in the log weighs n / (n + prior_strength), so a new
+offer starts from its prior and a well-tried one from what it did.
+
+Pure pandas and numpy; the model itself is an `ml.churn.ChurnModel` (positive class:
+the customer left), so the registry stores and loads it like the churn model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from ml.churn import MANIFEST, ArtifactError, check_training_data, file_sha256, load_booster, manifest_read
+from ml.policy import CustomerContext, OfferSpec, StayEstimates, stay_probability
+from ml.schema import FeatureSchema
+from ml.training import Progress, TrainingResult, measured_fit, no_progress
+
+NO_OFFER_KIND = "none"
+OFFER_KIND_COLUMN = "offer_kind"
+OFFER_COST_COLUMN = "offer_cost_share"
+CHURN_COLUMN = "churn_probability"
+TREATMENT_COLUMNS = (OFFER_KIND_COLUMN, OFFER_COST_COLUMN)
+
+
+def treatment_columns(kind: str, cost_cents: int, monthly_fee_cents: int) -> dict[str, object]:
+    """The offer as the model sees it: its kind and what it costs as a share of a year's fee."""
+    yearly = monthly_fee_cents * 12
+    return {OFFER_KIND_COLUMN: kind, OFFER_COST_COLUMN: cost_cents / yearly if yearly > 0 else 0.0}
+
+
+def response_training_set(log: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
+    """Rows, labels (1 = left) and decision times from the labelled outcome log.
+
+    Expects the columns of `retention.selectors.outcome_log.logged_outcomes`: features
+    (dict), churn_probability, treatment_kind, treatment_code, offers (list), renewal_fee_cents,
+    stayed and as_of.
+    """
+    missing = {"features", "churn_probability", "treatment_kind", "treatment_code", "offers", "stayed", "as_of"}
+    missing -= set(log.columns)
+    if missing:
+        raise ValueError(f"the outcome log lacks the columns {', '.join(sorted(missing))}")
+    customers = pd.DataFrame(list(log["features"]), index=log.index)
+    customers[CHURN_COLUMN] = log["churn_probability"].astype(float)
+    treatments = pd.DataFrame(
+        [_logged_treatment(row) for row in log.itertuples(index=False)], index=log.index, columns=TREATMENT_COLUMNS
+    )
+    features = pd.concat([customers, treatments], axis=1).reset_index(drop=True)
+    labels = (~log["stayed"].astype(bool)).astype(int).to_numpy()
+    return features, labels, pd.Series(list(log["as_of"]))
+
+
+def _logged_treatment(row) -> tuple[str, float]:
+    fee = row.renewal_fee_cents or 0
+    if not row.treatment_code:
+        return NO_OFFER_KIND, 0.0
+    cost = next((offer["cost_cents"] for offer in row.offers if offer["code"] == row.treatment_code), 0)
+    columns = treatment_columns(row.treatment_kind, cost, int(fee))
+    return columns[OFFER_KIND_COLUMN], columns[OFFER_COST_COLUMN]
+
+
+def response_model_fit(
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    times: pd.Series,
+    *,
+    seed: int = 0,
+    progress: Progress = no_progress,
+) -> TrainingResult:
+    """Measure on a holdout (by time where the log spans time), then refit on every logged outcome.
+
+    The metrics carry the evidence per offer kind, which the blend with the catalog priors needs.
+    """
+    if OFFER_KIND_COLUMN not in features.columns or CHURN_COLUMN not in features.columns:
+        raise ValueError(f"the response model needs the {OFFER_KIND_COLUMN!r} and {CHURN_COLUMN!r} columns")
+    result = measured_fit(
+        features,
+        labels,
+        times,
+        train=lambda rows, outcomes: response_model_train(rows, outcomes, seed=seed),
+        refit=lambda trial: response_model_train(features, np.asarray(labels, dtype=int), seed=seed),
+        seed=seed,
+        progress=progress,
+    )
+    result.metrics["evidence"] = evidence_by_kind(features)
+    return result
+
+
+# One linear model per offer kind on top of the churn model's log-odds: the offset carries who is
+# likely to leave, each kind's weights only how that kind shifts the odds and for whom. Linear and
+# L2-regularised because the signal (a few points of leave chance) is small against the noise of
+# stay-or-leave outcomes; trees spend such data on the baseline instead of on the offer.
+LINEAR_PARAMS = {
+    "booster": "gblinear",
+    "objective": "binary:logistic",
+    "updater": "coord_descent",
+    "feature_selector": "cyclic",
+    "eta": 0.5,
+    "lambda": 1.0,
+    "alpha": 0.0,
+}
+LINEAR_ROUNDS = 60
+# XGBoost scales a linear model's L2 penalty by the rows' total weight, so a fixed `lambda` shrinks the
+# weights by the same factor however much evidence there is. Dividing it by the rows instead makes the
+# penalty worth this many rows: who an offer works for is believed in step with the evidence for it.
+SHRINKAGE_ROWS = 300.0
+MIN_ROWS_PER_KIND = 30
+EPSILON = 1e-4
+FORMAT = "offer-response-1"
+# Rows on which a booster's stored weights are checked against its own predictions, once per load.
+PROBE_ROWS = 64
+
+
+@dataclass(frozen=True)
+class LinearWeights:
+    """A gblinear booster's bias and weights, read from its JSON, with XGBoost's own arithmetic.
+
+    XGBoost's linear predictor works in float32: the margin starts at bias + base margin and adds
+    value x weight one column at a time, in column order. `margin` repeats exactly those steps,
+    so its results are the booster's to the last bit; `of` checks that on probe rows and refuses
+    a booster it cannot repeat (another objective, several output groups, a changed layout).
+    """
+
+    booster: xgb.Booster
+    bias: np.float32
+    weights: np.ndarray  # float32, one per column
+
+    def margin(self, values: np.ndarray, base_margin: np.ndarray) -> np.ndarray:
+        """The booster's output margin for standardised rows (no NaN) and their base margins."""
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused just below
+            values = values.astype(np.float32)
+        if not np.isfinite(values).all():
+            raise ValueError("the offer-response features hold a value too large for the model")
+        total = np.float32(self.bias) + base_margin.astype(np.float32)
+        for column, weight in enumerate(self.weights):
+            total = total + values[:, column] * weight
+        return total.astype(float)
+
+    @classmethod
+    def of(cls, booster: xgb.Booster) -> LinearWeights:
+        learner = json.loads(booster.save_raw("json"))["learner"]
+        model = learner["gradient_booster"]
+        columns = int(learner["learner_model_param"]["num_feature"])
+        if model.get("name") != "gblinear" or len(model["model"]["weights"]) != columns + 1:
+            raise ArtifactError("an offer-response booster is not a single-output linear model")
+        weights = np.array(model["model"]["weights"], dtype=np.float32)
+        linear = cls(booster=booster, bias=weights[-1], weights=weights[:-1])
+        linear._check_against_booster(columns)
+        return linear
+
+    def _check_against_booster(self, columns: int) -> None:
+        probe = np.random.default_rng(0).normal(size=(PROBE_ROWS, columns)) * 3
+        base_margin = np.linspace(-4, 4, PROBE_ROWS)
+        data = xgb.DMatrix(probe, base_margin=base_margin, nthread=1)
+        expected = self.booster.predict(data, output_margin=True)
+        if not np.array_equal(self.margin(probe, base_margin), expected.astype(float)):
+            raise ArtifactError("an offer-response booster does not predict as its stored weights say")
+
+
+def _numeric_column(features: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as floats (text that is no number, and a missing column, as NaN)."""
+    if name not in features.columns:
+        return np.full(len(features), np.nan)
+    column = features[name]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return column.to_numpy(dtype=float)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+@dataclass
+class ResponseModel:
+    """P(leave | customer, offer kind) = sigmoid(logit(churn probability) + linear_kind(customer)).
+
+    A kind without a model of its own (too few logged outcomes) keeps the churn model's odds:
+    its effect then comes from the catalog prior alone, through the evidence blend.
+    """
+
+    numeric: tuple[str, ...]
+    centre: tuple[float, ...]
+    scale: tuple[float, ...]
+    boosters: dict[str, xgb.Booster]
+    _linear_weights: dict[str, LinearWeights] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def schema(self) -> FeatureSchema:
+        """The customer columns the model reads, besides the churn probability and the offer columns."""
+        return FeatureSchema(numeric=self.numeric, categorical={})
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """P(leave) for each row, given its churn probability and offer columns.
+
+        Each kind's margin is worked out from its booster's own weights exactly as XGBoost's
+        linear predictor does (see `LinearWeights`), which spares a DMatrix per kind: the
+        build of those matrices cost more than everything else in one recommendation.
+        """
+        offset = churn_log_odds(features)
+        margin = offset.copy()
+        kinds = features[OFFER_KIND_COLUMN].astype(str).to_numpy()
+        standardised = None
+        for kind, booster in self.boosters.items():
+            rows = kinds == kind
+            if rows.any():
+                standardised = self._standardised(features) if standardised is None else standardised
+                margin[rows] = self._weights(kind, booster).margin(standardised[rows], offset[rows])
+        return 1.0 / (1.0 + np.exp(-margin))
+
+    def _weights(self, kind: str, booster: xgb.Booster) -> LinearWeights:
+        cached = self._linear_weights.get(kind)
+        if cached is None or cached.booster is not booster:
+            cached = LinearWeights.of(booster)
+            self._linear_weights[kind] = cached
+        return cached
+
+    def _standardised(self, features: pd.DataFrame) -> np.ndarray:
+        columns = [_numeric_column(features, name) for name in self.numeric]
+        values = np.column_stack(columns) if columns else np.empty((len(features), 0))
+        values = (values - np.array(self.centre)) / np.array(self.scale)
+        return np.nan_to_num(values, nan=0.0)
+
+    def save(self, folder: Path) -> str:
+        """Write each kind's linear booster in XGBoost's format and a JSON manifest; returns its sha256."""
+        folder.mkdir(parents=True, exist_ok=False)
+        files = {}
+        for kind, booster in sorted(self.boosters.items()):
+            name = f"kind-{kind}.ubj"
+            booster.save_model(str(folder / name))
+            files[name] = {"kind": kind, "sha256": file_sha256(folder / name)}
+        manifest = {
+            "format": FORMAT,
+            "numeric": list(self.numeric),
+            "centre": list(self.centre),
+            "scale": list(self.scale),
+            "files": files,
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        return file_sha256(folder / MANIFEST)
+
+    @classmethod
+    def load(cls, folder: Path, *, expected_sha256: str | None = None) -> ResponseModel:
+        manifest = manifest_read(folder, expected_sha256=expected_sha256, formats=(FORMAT,))
+        return cls(
+            numeric=tuple(manifest["numeric"]),
+            centre=tuple(manifest["centre"]),
+            scale=tuple(manifest["scale"]),
+            boosters={
+                entry["kind"]: load_booster(folder, name, entry["sha256"])
+                for name, entry in sorted(manifest["files"].items())
+            },
+        )
+
+
+def churn_log_odds(features: pd.DataFrame) -> np.ndarray:
+    probability = np.clip(features[CHURN_COLUMN].to_numpy(dtype=float), EPSILON, 1 - EPSILON)
+    return np.log(probability / (1 - probability))
+
+
+def response_model_train(features: pd.DataFrame, labels: np.ndarray, *, seed: int = 0) -> ResponseModel:
+    """Fit one offset linear model per offer kind (and one for no offer) that has enough rows."""
+    check_training_data(features, labels)
+    labels = np.asarray(labels, dtype=int)
+    numeric = tuple(
+        name for name in FeatureSchema.infer(features.drop(columns=[CHURN_COLUMN, OFFER_KIND_COLUMN])).numeric
+    )
+    values = features[list(numeric)].apply(pd.to_numeric, errors="coerce").astype(float)
+    centre = values.mean().fillna(0.0)
+    scale = values.std().replace(0.0, 1.0).fillna(1.0)
+    model = ResponseModel(numeric=numeric, centre=tuple(centre), scale=tuple(scale), boosters={})
+    offset = churn_log_odds(features)
+    kinds = features[OFFER_KIND_COLUMN].astype(str).to_numpy()
+    for kind in sorted(set(kinds)):
+        rows = kinds == kind
+        if rows.sum() < MIN_ROWS_PER_KIND:
+            continue
+        data = xgb.DMatrix(model._standardised(features[rows]), label=labels[rows], base_margin=offset[rows], nthread=1)
+        params = {**LINEAR_PARAMS, "seed": seed, "nthread": 1, "lambda": SHRINKAGE_ROWS / rows.sum()}
+        model.boosters[kind] = xgb.train(params, data, num_boost_round=LINEAR_ROUNDS)
+    return model
+
+
+def evidence_by_kind(features: pd.DataFrame) -> dict[str, int]:
+    """How many logged outcomes each offer kind (and "none") has."""
+    return {str(kind): int(count) for kind, count in features[OFFER_KIND_COLUMN].value_counts().items()}
+
+
+def stay_estimates(
+    *,
+    model: ResponseModel,
+    evidence: Mapping[str, int],
+    customers: pd.DataFrame,
+    contexts: Sequence[CustomerContext],
+    fees_cents: Sequence[int],
+    offers: Sequence[OfferSpec],
+    prior_strength: float,
+) -> list[StayEstimates]:
+    """Blended P(stay) without an offer and with every offer, for each customer in one prediction.
+
+    `customers` holds the churn features of each customer (one row each, in the order of
+    `contexts`); `fees_cents` the monthly fee the offers are priced on.
+    """
+    if not offers:
+        offers = []
+    grid = _candidate_grid(customers, contexts, fees_cents, offers)
+    learned_stay = 1.0 - model.predict_proba(grid)
+    width = len(offers) + 1
+    estimates = []
+    for number, customer in enumerate(contexts):
+        learned = learned_stay[number * width : (number + 1) * width]
+        estimates.append(_blended(customer, offers, learned, evidence, prior_strength))
+    return estimates
+
+
+def _candidate_grid(
+    customers: pd.DataFrame,
+    contexts: Sequence[CustomerContext],
+    fees_cents: Sequence[int],
+    offers: Sequence[OfferSpec],
+) -> pd.DataFrame:
+    """Each customer's row repeated once for no offer and once per offer, with the offer columns filled in."""
+    width = len(offers) + 1
+    base = customers.reset_index(drop=True).loc[np.repeat(np.arange(len(customers)), width)].reset_index(drop=True)
+    base[CHURN_COLUMN] = np.repeat([context.churn_probability for context in contexts], width)
+    kinds, costs = [], []
+    for fee in fees_cents:
+        kinds.append(NO_OFFER_KIND)
+        costs.append(0.0)
+        for offer in offers:
+            columns = treatment_columns(offer.kind, offer.cost_cents(fee), fee)
+            kinds.append(columns[OFFER_KIND_COLUMN])
+            costs.append(columns[OFFER_COST_COLUMN])
+    base[OFFER_KIND_COLUMN] = kinds
+    base[OFFER_COST_COLUMN] = costs
+    return base
+
+
+def _blended(
+    customer: CustomerContext,
+    offers: Sequence[OfferSpec],
+    learned_stay: np.ndarray,
+    evidence: Mapping[str, int],
+    prior_strength: float,
+) -> StayEstimates:
+    """Blend the baseline and each offer's effect separately, so that a well-learned baseline and a
+    barely-tried offer still compare on one footing: the offer's share of the leave chance it removes."""
+    leave_without = blend(
+        prior=customer.churn_probability,
+        learned=1.0 - float(learned_stay[0]),
+        evidence=evidence.get(NO_OFFER_KIND, 0),
+        prior_strength=prior_strength,
+    )
+    with_offer = {}
+    for offer, stay in zip(offers, learned_stay[1:], strict=True):
+        share = blend(
+            prior=offer.prior_uplift,
+            learned=removed_share(leave_without=1.0 - float(learned_stay[0]), leave_with=1.0 - float(stay)),
+            evidence=evidence.get(offer.kind, 0),
+            prior_strength=prior_strength,
+        )
+        with_offer[offer.code] = stay_probability(leave_without, share)
+    return StayEstimates(without_offer=1.0 - leave_without, with_offer=with_offer)
+
+
+def removed_share(*, leave_without: float, leave_with: float) -> float:
+    """The share of the leave chance an offer removes (negative when it adds to it), bounded to [-1, 1]."""
+    if leave_without <= EPSILON:
+        return 0.0
+    return float(np.clip(1.0 - leave_with / leave_without, -1.0, 1.0))
+
+
+def blend(*, prior: float, learned: float, evidence: int, prior_strength: float) -> float:
+    """The learned chance weighted by its evidence against the prior's pseudo-count."""
+    weight = evidence / (evidence + prior_strength)
+    return weight * learned + (1.0 - weight) * prior

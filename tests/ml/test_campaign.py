@@ -1,0 +1,222 @@
+"""The campaign simulator on a small synthetic base, with the catalog and policy of the fixtures.
+
+The catalog is read from fixtures/catalog.json into the policy's own types, as the command
+reads it from the database after seed_demo; the agent has authority level 1, so the
+authority guardrail has offers to keep out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from ml.campaign import STATIC_POLICIES, CampaignCustomer, CampaignSetup, campaign_run, guardrail_violation
+from ml.policy import CustomerContext, OfferSpec, PolicySettings, TariffOption, renewal_fee_cents
+from ml.simulate import TariffSpec, simulate_base
+
+FIXTURES = Path(django_settings.BASE_DIR) / "fixtures"
+EVALUATION = 400
+LEARNING = 1_000
+ROUNDS = 2
+POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", "oracle"]
+TODAY = dt.date(2025, 6, 2)
+
+
+def catalog_offers() -> tuple[OfferSpec, ...]:
+    return tuple(
+        OfferSpec(
+            code=offer["code"],
+            kind=offer["kind"],
+            title={"nl": offer["title_nl"], "en": offer["title_en"]},
+            authority_level=offer["authority_level"],
+            prior_uplift=offer["prior_uplift"],
+            discount_percent=Decimal(str(offer.get("discount_percent", 0))),
+            duration_months=offer.get("duration_months", 0),
+            fixed_cost_cents=offer.get("fixed_cost_cents", 0),
+            eligibility=offer.get("eligibility", {}),
+        )
+        for offer in json.loads((FIXTURES / "catalog.json").read_text())["offers"]
+    )
+
+
+def catalog_tariffs() -> tuple[TariffOption, ...]:
+    return tuple(
+        TariffOption(
+            code=tariff["code"],
+            name=tariff["name"],
+            products=frozenset(tariff["products"]),
+            monthly_fee_cents=tariff["monthly_fee_cents"],
+        )
+        for tariff in json.loads((FIXTURES / "catalog.json").read_text())["tariffs"]
+    )
+
+
+def fixture_policy() -> PolicySettings:
+    return PolicySettings.from_values(json.loads((FIXTURES / "policy.json").read_text()))
+
+
+def setup(**changes) -> CampaignSetup:
+    values = {
+        "offers": catalog_offers(),
+        "tariffs": catalog_tariffs(),
+        "settings": fixture_policy(),
+        "agent_level": 1,
+        "seed": 0,
+    }
+    values.update(changes)
+    return CampaignSetup(**values)
+
+
+@pytest.fixture(scope="module")
+def report():
+    tariffs = {
+        tariff.code: TariffSpec(
+            code=tariff.code, products=tuple(sorted(tariff.products)), monthly_fee_cents=tariff.monthly_fee_cents
+        )
+        for tariff in catalog_tariffs()
+    }
+    base = simulate_base(n=EVALUATION + LEARNING, seed=0, today=TODAY, tariffs=tariffs)
+    return campaign_run(
+        evaluation=base[:EVALUATION], learning=base[EVALUATION:], setup=setup(), rounds=ROUNDS, today=TODAY
+    )
+
+
+def result(report, name: str):
+    return next(result for result in report.results if result.name == name)
+
+
+def test_a_small_campaign_reports_every_policy_on_the_same_customers(report):
+    data = report.as_json()
+
+    assert [policy["policy"] for policy in data["policies"]] == POLICIES
+    assert {policy["customers"] for policy in data["policies"]} == {EVALUATION}
+    assert data["logged_outcomes"] == LEARNING
+    assert [entry["logged_outcomes"] for entry in data["learning_rounds"]] == [LEARNING // ROUNDS, LEARNING]
+    for policy in data["policies"]:
+        assert 0 < policy["customers_kept"] <= EVALUATION
+        assert policy["offer_cost_eur"] >= 0
+
+
+def test_this_policy_breaks_no_guardrail_cold_or_after_learning(report):
+    for name in ("this_policy_cold", "this_policy_learned"):
+        assert result(report, name).guardrail_violations == 0
+        assert result(report, name).offers_made > 0, "a policy making no offers breaks nothing trivially"
+
+
+def test_no_policy_in_the_comparison_breaks_a_guardrail(report):
+    assert {result.name: result.guardrail_violations for result in report.results} == dict.fromkeys(POLICIES, 0)
+
+
+def test_the_oracle_gains_at_least_as_much_as_any_other_policy(report):
+    oracle = result(report, "oracle")
+
+    assert oracle.incremental_value_cents > 0
+    for other in report.results:
+        assert oracle.incremental_value_cents >= other.incremental_value_cents - 1, other.name
+    assert oracle.share_of_oracle == 1.0
+
+
+def test_making_no_offers_is_the_baseline_every_policy_is_measured_against(report):
+    baseline = result(report, "no_offers")
+
+    assert (baseline.incremental_value_cents, baseline.offers_made, baseline.offer_cost_cents) == (0, 0, 0)
+    assert baseline.share_of_oracle == 0.0
+    for other in report.results:
+        assert other.incremental_value_cents == pytest.approx(other.net_value_cents - baseline.net_value_cents)
+
+
+def test_the_last_learning_round_is_the_learned_policy_of_the_comparison(report):
+    learned = result(report, "this_policy_learned")
+    last = report.rounds[-1]
+
+    assert last["net_retained_value_eur"] == round(learned.net_value_cents / 100, 2)
+    assert last["share_of_oracle"] == pytest.approx(learned.share_of_oracle)
+
+
+def test_a_campaign_needs_at_least_one_round():
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        campaign_run(evaluation=[], learning=[], setup=setup(), rounds=0, today=TODAY)
+
+
+# --- guardrail_violation --------------------------------------------------------------------
+
+
+def campaign_customer(campaign: CampaignSetup, **context_changes) -> CampaignCustomer:
+    """A consumer with internet and tv at medium risk, paying more than a new customer (5,250) for the bundle."""
+    values = {
+        "segment": "consumer",
+        "value_tier": "medium",
+        "products": frozenset({"internet", "tv"}),
+        "tenure_months": 36.0,
+        "monthly_fee_cents": 6_000,
+        "churn_probability": 0.4,
+        "new_customer_fee_cents": 5_250,
+        "best_tariff_fee_cents": 5_250,
+    }
+    values.update(context_changes)
+    context = CustomerContext(**values)
+    fee = renewal_fee_cents(context, campaign.settings)
+    return CampaignCustomer(
+        key="guardrails",
+        context=context,
+        features={},
+        fee_cents=fee,
+        margin_cents=fee * campaign.settings.margin_rate * campaign.settings.horizon_months,
+        eligible=(),
+        leave_probability=0.4,
+        offer_effects={},
+        pushiness=0.5,
+    )
+
+
+def test_an_allowed_offer_or_no_offer_breaks_nothing():
+    campaign = setup()
+    customer = campaign_customer(campaign)
+
+    assert guardrail_violation(customer, "", campaign) is None
+    assert guardrail_violation(customer, "slimme-speaker", campaign) is None
+
+
+def test_guardrail_violation_catches_an_ineligible_offer():
+    campaign = setup()
+
+    assert guardrail_violation(campaign_customer(campaign), "zakelijk-korting-20", campaign) == "other segment"
+    declined = campaign_customer(campaign, declined_recently=frozenset({"slimme-speaker"}))
+    assert guardrail_violation(declined, "slimme-speaker", campaign) == "declined recently"
+
+
+def test_guardrail_violation_catches_an_offer_over_the_budget_per_customer():
+    campaign = setup(settings=replace(fixture_policy(), budget_per_customer_cents=3_000))
+
+    assert (
+        guardrail_violation(campaign_customer(campaign), "slimme-speaker", campaign) == "over the per-customer budget"
+    )
+
+
+def test_guardrail_violation_catches_an_offer_beyond_the_agents_authority():
+    campaign = setup(agent_level=1)
+    customer = campaign_customer(campaign)
+
+    assert guardrail_violation(customer, "korting-25-12m", campaign) == "beyond the agent's authority"
+    assert guardrail_violation(customer, "korting-25-12m", replace(campaign, agent_level=2)) is None
+
+
+def test_guardrail_violation_catches_an_offer_worse_than_moving_to_the_best_tariff():
+    campaign = setup()
+    low_risk = campaign_customer(campaign, churn_probability=0.1, monthly_fee_cents=9_000)
+
+    assert low_risk.fee_cents == 9_000, "no price parity at low risk"
+    assert guardrail_violation(low_risk, "slimme-speaker", campaign) == "worse than the best tariff"
+
+
+def test_guardrail_violation_catches_a_customer_at_risk_left_above_the_new_customer_price():
+    campaign = setup()
+    customer = replace(campaign_customer(campaign, best_tariff_fee_cents=None), fee_cents=6_000)
+
+    assert guardrail_violation(customer, "slimme-speaker", campaign) == "pays more than a new customer"

@@ -1,0 +1,577 @@
+"""Issue #6 guardrails as properties: no generated customer, catalog, policy, agent, budget or key may break one.
+
+Each property is checked against the rule as the issue states it, computed here from the
+inputs, rather than against the helper the policy itself uses, so a helper that drifted
+from the rule fails too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections import Counter
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ml.policy import (
+    EXPLORED_OFFERS,
+    NO_OFFER,
+    AuthorityLimit,
+    CustomerContext,
+    OfferSpec,
+    PolicySettings,
+    Ranking,
+    StayEstimates,
+    in_control_group,
+    ineligibility,
+    rank_offers,
+    renewal_fee_cents,
+    worse_than_best_tariff,
+)
+
+SEGMENTS = ("consumer", "business")
+VALUE_TIERS = ("low", "medium", "high")
+PRODUCTS = ("internet", "tv", "mobile", "fixed")
+EVENT_KINDS = ("complaint", "outage")
+OFFER_KINDS = ("discount", "gift", "upgrade", "service_recovery")
+PROPERTY = settings(max_examples=60, deadline=None)
+# Deviation allowed between an observed share over n keyed draws and its chance: five standard errors.
+SIGMAS = 5
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of rank_offers, as generated."""
+
+    customer: CustomerContext
+    offers: list[OfferSpec]
+    settings: PolicySettings
+    agent_level: int
+    stay: StayEstimates | None
+    team_budget_left_cents: int | None
+    decision_key: str
+    control_key: str
+
+    def rank(self, **changes) -> Ranking:
+        arguments = {
+            "customer": self.customer,
+            "offers": self.offers,
+            "settings": self.settings,
+            "agent_level": self.agent_level,
+            "stay": self.stay,
+            "team_budget_left_cents": self.team_budget_left_cents,
+            "decision_key": self.decision_key,
+            "control_key": self.control_key,
+        }
+        arguments.update(changes)
+        return rank_offers(**arguments)
+
+    def offer(self, code: str) -> OfferSpec:
+        return next(offer for offer in self.offers if offer.code == code)
+
+
+# --- strategies --------------------------------------------------------------------------------
+# Weighted so that many cases rank offers the agent may make, some of them worth making: a case whose
+# every offer is filtered out satisfies each guardrail without testing it.
+
+
+def some_of(values: tuple[str, ...], *, at_least_one: bool = False) -> st.SearchStrategy[list[str]]:
+    """A sub-list of `values` (one flag per value: cheaper to draw and shrink than a unique list)."""
+    flags = st.lists(st.booleans(), min_size=len(values), max_size=len(values))
+    chosen = flags.map(lambda flags: [value for value, keep in zip(values, flags, strict=True) if keep])
+    return chosen.map(lambda chosen: chosen or [values[0]]) if at_least_one else chosen
+
+
+def sometimes(chance_in_four: int) -> st.SearchStrategy[bool]:
+    return st.sampled_from([False] * (4 - chance_in_four) + [True] * chance_in_four)
+
+
+subsets = some_of(PRODUCTS)
+rules = st.fixed_dictionaries(
+    {},
+    optional={
+        "segments": some_of(SEGMENTS, at_least_one=True),
+        "value_tiers": some_of(VALUE_TIERS, at_least_one=True),
+        "requires_products": some_of(PRODUCTS[:2]),
+        "excludes_products": some_of(PRODUCTS[2:]),
+        "min_tenure_months": st.integers(0, 120),
+        "min_risk": st.floats(0, 0.7),
+        "requires_recent": some_of(EVENT_KINDS, at_least_one=True),
+    },
+)
+offer_specs = st.builds(
+    OfferSpec,
+    code=st.sampled_from(["gift", "ten", "abc"]),
+    kind=st.sampled_from(OFFER_KINDS),
+    title=st.just({"nl": "aanbod", "en": "offer"}),
+    authority_level=st.integers(1, 3),
+    prior_uplift=st.floats(0, 1),
+    discount_percent=st.one_of(st.integers(0, 150), st.integers(0, 500)).map(lambda tenths: Decimal(tenths) / 10),
+    duration_months=st.one_of(st.integers(0, 6), st.integers(0, 24)),
+    fixed_cost_cents=st.one_of(st.integers(0, 8_000), st.integers(0, 60_000)),
+    eligibility=st.one_of(st.just({}), st.just({}), rules),
+)
+# Codes by position, so that no draw is thrown away for a repeated code; the order is shuffled where it matters.
+offer_lists = st.lists(offer_specs, min_size=1, max_size=7).map(
+    lambda offers: [replace(offer, code=f"o{number}") for number, offer in enumerate(offers)]
+)
+shares = st.one_of(st.just(0.0), st.just(1.0), st.floats(0, 1))
+keys = st.text("0123456789abcdef-", max_size=12)
+
+
+@st.composite
+def customers(draw, codes: list[str]) -> CustomerContext:
+    fee = draw(st.integers(0, 15_000))
+    # New-customer price and best tariff around the customer's fee, below it more often than not.
+    near_fee = st.one_of(st.none(), st.floats(0.3, 1.3).map(lambda share: round(fee * share)), st.integers(0, 15_000))
+    return CustomerContext(
+        segment=draw(st.sampled_from(SEGMENTS)),
+        value_tier=draw(st.sampled_from(VALUE_TIERS)),
+        products=frozenset(draw(subsets)),
+        tenure_months=draw(st.one_of(st.none(), st.floats(0, 300))),
+        monthly_fee_cents=fee,
+        churn_probability=draw(st.floats(0, 1)),
+        recent_event_kinds=frozenset(draw(some_of(EVENT_KINDS))),
+        declined_recently=frozenset(code for code in [*codes, "elsewhere"] if draw(sometimes(1))),
+        new_customer_fee_cents=draw(near_fee),
+        best_tariff_fee_cents=draw(near_fee),
+    )
+
+
+@st.composite
+def policy_settings(draw) -> PolicySettings:
+    medium = draw(st.floats(0.05, 0.6))
+    defaults = PolicySettings()
+    authority = {level: AuthorityLimit(draw(st.integers(0, 60)), draw(st.integers(0, 60_000))) for level in (1, 2, 3)}
+    policy = PolicySettings(
+        horizon_months=draw(st.integers(1, 36)),
+        margin_rate=draw(st.floats(0.05, 1.0)),
+        exploration_share=draw(shares),
+        control_share=draw(shares),
+        authority=draw(st.sampled_from([defaults.authority, authority])),
+        budget_per_customer_cents=draw(st.one_of(st.just(defaults.budget_per_customer_cents), st.integers(0, 60_000))),
+        price_parity=draw(st.booleans()),
+        risk_bands={"medium": medium, "high": draw(st.floats(medium + 0.01, 0.95))},
+    )
+    policy.check()
+    return policy
+
+
+@st.composite
+def stay_estimates(draw, codes: list[str]) -> StayEstimates | None:
+    if draw(st.booleans()):
+        return None  # the catalog priors
+    learned = [code for code in codes if draw(sometimes(3))]
+    return StayEstimates(
+        without_offer=draw(st.floats(0, 1)), with_offer={code: draw(st.floats(0, 1)) for code in learned}
+    )
+
+
+@st.composite
+def cases(
+    draw, policies: st.SearchStrategy[PolicySettings] | None = None, decision_keys=keys, control_keys=keys
+) -> Case:
+    offers = draw(offer_lists)
+    codes = [offer.code for offer in offers]
+    return Case(
+        customer=draw(customers(codes)),
+        offers=offers,
+        settings=draw(policies if policies is not None else policy_settings()),
+        agent_level=draw(st.sampled_from([3, 2, 1])),
+        stay=draw(stay_estimates(codes)),
+        team_budget_left_cents=draw(st.one_of(st.none(), st.integers(-5_000, 80_000))),
+        decision_key=draw(decision_keys),
+        control_key=draw(control_keys),
+    )
+
+
+# --- the rules, restated from the issue ------------------------------------------------------
+
+
+def broken_rules(offer: OfferSpec, customer: CustomerContext) -> list[str]:
+    """Every eligibility, applicability and suitability rule of the offer this customer fails."""
+    rules = offer.eligibility
+    broken = []
+    if "segments" in rules and customer.segment not in rules["segments"]:
+        broken.append("segments")
+    if "value_tiers" in rules and customer.value_tier not in rules["value_tiers"]:
+        broken.append("value_tiers")
+    if any(product not in customer.products for product in rules.get("requires_products", [])):
+        broken.append("requires_products")
+    if any(product in customer.products for product in rules.get("excludes_products", [])):
+        broken.append("excludes_products")
+    if "min_tenure_months" in rules and not (customer.tenure_months or 0) >= rules["min_tenure_months"]:
+        broken.append("min_tenure_months")
+    if "min_risk" in rules and customer.churn_probability < rules["min_risk"]:
+        broken.append("min_risk")
+    if rules.get("requires_recent") and not any(k in customer.recent_event_kinds for k in rules["requires_recent"]):
+        broken.append("requires_recent")
+    return broken
+
+
+def may_get(offer: OfferSpec, customer: CustomerContext) -> bool:
+    return not broken_rules(offer, customer) and offer.code not in customer.declined_recently
+
+
+def first_year_bill(offer: OfferSpec, fee_cents: int) -> int:
+    """What the customer pays over the coming twelve months with the offer, in whole cents (discount rounded half
+    to even, as money is rounded throughout)."""
+    discount = Fraction(fee_cents) * Fraction(offer.discount_percent) / 100 * min(offer.duration_months, 12)
+    return fee_cents * 12 - offer.fixed_cost_cents - round(discount)
+
+
+def beats_best_tariff(offer: OfferSpec, customer: CustomerContext, fee_cents: int) -> bool:
+    """Not worse than simply moving to the cheapest tariff covering the customer's products."""
+    if customer.best_tariff_fee_cents is None:
+        return True
+    return first_year_bill(offer, fee_cents) <= customer.best_tariff_fee_cents * 12
+
+
+def within_agents_authority(offer: OfferSpec, cost_cents: int, level: int, policy: PolicySettings) -> bool:
+    limit = policy.authority[level]
+    return (
+        offer.authority_level <= level
+        and offer.discount_percent <= Decimal(str(limit.max_discount_percent))
+        and cost_cents <= limit.max_cost_cents
+    )
+
+
+def at_risk(customer: CustomerContext, policy: PolicySettings) -> bool:
+    return customer.churn_probability >= policy.risk_bands["medium"]
+
+
+def arms(ranking: Ranking) -> list[str]:
+    """What exploration draws from: no offer and the best few offers the agent may make."""
+    return [NO_OFFER, *[offer.code for offer in ranking.offers if not offer.needs_escalation][:EXPLORED_OFFERS]]
+
+
+def no_offer_propensity(ranking: Ranking, case: Case) -> float:
+    """Control group first (no offer), then epsilon-greedy over the arms; a share without its key draws nothing."""
+    exploration = case.settings.exploration_share if case.decision_key else 0.0
+    control = case.settings.control_share if case.control_key else 0.0
+    explore = exploration / len(arms(ranking)) + (1 - exploration) * (ranking.greedy_code == NO_OFFER)
+    return control + (1 - control) * explore
+
+
+def binomial_slack(chance: float, draws: int, *, rare_draws: int = 0) -> float:
+    """Five standard errors; `rare_draws` more for chances so small that one hit is already many errors off."""
+    return SIGMAS * math.sqrt(chance * (1 - chance) / draws) + rare_draws / draws + 1e-9
+
+
+# --- (a) eligibility and the contact policy --------------------------------------------------
+
+
+@PROPERTY
+@given(cases())
+def test_every_ranked_offer_is_eligible_and_was_not_declined_recently(case):
+    ranking = case.rank()
+
+    for ranked in ranking.offers:
+        offer = case.offer(ranked.code)
+        assert ineligibility(offer, case.customer) is None
+        assert broken_rules(offer, case.customer) == []
+        assert ranked.code not in case.customer.declined_recently
+
+
+@PROPERTY
+@given(offer_specs, customers(["abc", "ten"]))
+def test_ineligibility_names_a_reason_exactly_when_a_rule_is_broken_or_the_offer_was_declined(offer, customer):
+    assert (ineligibility(offer, customer) is None) == may_get(offer, customer)
+
+
+# --- (b) authority and team budget: escalate, never hide -------------------------------------
+
+
+@PROPERTY
+@given(cases())
+def test_the_recommendation_needs_no_escalation_and_offers_needing_one_stay_listed(case):
+    ranking = case.rank()
+    listed = {ranked.code: ranked for ranked in ranking.offers}
+
+    assert ranking.recommended_code == NO_OFFER or not listed[ranking.recommended_code].needs_escalation
+    for offer in case.offers:
+        cost = offer.cost_cents(ranking.renewal_fee_cents)
+        allowed = (
+            may_get(offer, case.customer)
+            and beats_best_tariff(offer, case.customer, ranking.renewal_fee_cents)
+            and cost <= case.settings.budget_per_customer_cents
+        )
+        if not allowed:
+            assert offer.code not in listed
+            continue
+        ranked = listed[offer.code]
+        beyond_authority = not within_agents_authority(offer, cost, case.agent_level, case.settings)
+        over_team_budget = case.team_budget_left_cents is not None and cost > case.team_budget_left_cents
+        assert ranked.within_authority is not beyond_authority
+        assert ranked.over_team_budget is over_team_budget
+        assert ranked.needs_escalation is (beyond_authority or over_team_budget)
+
+
+# --- (c) budget per customer -----------------------------------------------------------------
+
+
+@PROPERTY
+@given(cases())
+def test_nothing_ranked_costs_more_than_the_budget_per_customer(case):
+    ranking = case.rank()
+
+    for ranked in ranking.offers:
+        assert ranked.cost_cents == case.offer(ranked.code).cost_cents(ranking.renewal_fee_cents)
+        assert 0 <= ranked.cost_cents <= case.settings.budget_per_customer_cents
+
+
+# --- (d) price parity ------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(cases())
+def test_a_customer_at_risk_never_renews_above_a_new_customers_price_or_the_best_tariff(case):
+    customer = case.customer
+    ranking = case.rank()
+    fee = ranking.renewal_fee_cents
+
+    if case.settings.price_parity and at_risk(customer, case.settings):
+        references = [customer.new_customer_fee_cents, customer.best_tariff_fee_cents]
+        assert fee == min([customer.monthly_fee_cents, *[ref for ref in references if ref is not None]])
+        for reference in references:
+            assert reference is None or fee <= reference
+    else:
+        assert fee == customer.monthly_fee_cents
+    assert fee == renewal_fee_cents(customer, case.settings)
+    assert ranking.price_parity_applied is (fee < customer.monthly_fee_cents)
+
+
+@PROPERTY
+@given(cases())
+def test_without_price_parity_the_customer_renews_at_their_own_fee(case):
+    ranking = case.rank(settings=replace(case.settings, price_parity=False))
+
+    assert ranking.renewal_fee_cents == case.customer.monthly_fee_cents
+    assert ranking.price_parity_applied is False
+
+
+# --- (e) best-tariff floor ---------------------------------------------------------------
+
+
+@PROPERTY
+@given(cases())
+def test_no_ranked_offer_leaves_the_customer_paying_more_than_the_best_tariff_in_the_first_year(case):
+    ranking = case.rank()
+
+    for ranked in ranking.offers:
+        offer = case.offer(ranked.code)
+        assert not worse_than_best_tariff(offer, case.customer, ranking.renewal_fee_cents)
+        assert beats_best_tariff(offer, case.customer, ranking.renewal_fee_cents)
+
+
+# --- (f) consistency -----------------------------------------------------------------------
+
+
+@PROPERTY
+@given(cases(), st.randoms(use_true_random=False))
+def test_the_same_inputs_and_decision_key_give_the_same_ranking_whoever_asks(case, shuffler):
+    shuffled = list(case.offers)
+    shuffler.shuffle(shuffled)
+
+    assert case.rank() == case.rank() == case.rank(offers=shuffled)
+    by_level = [case.rank(agent_level=level) for level in (1, 2, 3)]
+    assert len({tuple(ranked.code for ranked in ranking.offers) for ranking in by_level}) == 1
+    assert len({(ranking.explored, ranking.control_group) for ranking in by_level}) == 1
+
+
+def test_neither_the_channel_nor_the_agent_is_an_input_to_the_ranking():
+    inputs = set(inspect.signature(rank_offers).parameters)
+
+    assert inputs == {
+        "customer",
+        "offers",
+        "settings",
+        "agent_level",
+        "stay",
+        "team_budget_left_cents",
+        "decision_key",
+        "control_key",
+    }
+
+
+# --- (g) propensities ------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(cases())
+def test_logged_propensities_are_those_of_control_group_then_epsilon_greedy_over_the_arms(case):
+    ranking = case.rank()
+    propensities = {ranked.code: ranked.propensity for ranked in ranking.offers}
+    drawn_from = arms(ranking)
+    no_offer = no_offer_propensity(ranking, case)
+
+    assert all(0 <= propensity <= 1 for propensity in propensities.values())
+    assert {code for code, propensity in propensities.items() if propensity > 0} <= set(drawn_from)
+    assert no_offer + sum(propensities.values()) == pytest.approx(1, abs=1e-9)
+    if ranking.recommended_code == NO_OFFER:
+        assert ranking.propensity == pytest.approx(no_offer, abs=1e-12)
+    else:
+        assert ranking.propensity == propensities[ranking.recommended_code]
+    assert ranking.greedy_code in drawn_from
+
+
+@PROPERTY
+@given(cases(policies=policy_settings().map(lambda p: replace(p, exploration_share=0.0, control_share=0.0))))
+def test_without_exploration_or_control_group_the_recommendation_is_the_greedy_one_with_certainty(case):
+    ranking = case.rank()
+    worth_making = [o for o in ranking.offers if not o.needs_escalation and o.expected_net_value_cents > 0]
+
+    assert ranking.recommended_code == ranking.greedy_code
+    assert ranking.greedy_code == (worth_making[0].code if worth_making else NO_OFFER)
+    assert ranking.propensity == 1
+    assert (ranking.explored, ranking.control_group) == (False, False)
+    for ranked in ranking.offers:
+        assert ranked.propensity == (1.0 if ranked.code == ranking.recommended_code else 0.0)
+
+
+@settings(max_examples=12, deadline=None)
+@given(cases(decision_keys=st.just("unused"), control_keys=st.just("unused")))
+def test_over_many_decisions_each_arm_is_recommended_as_often_as_its_logged_propensity(case):
+    draws = 600
+    rankings = [case.rank(decision_key=f"d-{n}", control_key=f"c-{n}") for n in range(draws)]
+    seen = Counter(ranking.recommended_code for ranking in rankings)
+    logged = {ranking.recommended_code: ranking.propensity for ranking in rankings}
+    first = rankings[0]
+    chances = {NO_OFFER: no_offer_propensity(first, case)}
+    chances.update({ranked.code: ranked.propensity for ranked in first.offers})
+
+    assert set(seen) <= {code for code, chance in chances.items() if chance > 0}
+    for code, chance in chances.items():
+        assert abs(seen[code] / draws - chance) <= binomial_slack(chance, draws, rare_draws=SIGMAS), code
+    for code, propensity in logged.items():
+        assert propensity == pytest.approx(chances[code], abs=1e-12)
+
+
+def test_a_recommendation_made_without_keys_is_logged_with_the_chance_it_had():
+    offer = OfferSpec(code="gift", kind="gift", title={}, authority_level=1, prior_uplift=0.5, fixed_cost_cents=100)
+    customer = CustomerContext(
+        segment="consumer",
+        value_tier="medium",
+        products=frozenset({"internet"}),
+        tenure_months=24.0,
+        monthly_fee_cents=5_000,
+        churn_probability=0.6,
+    )
+
+    ranking = rank_offers(customer=customer, offers=[offer], settings=PolicySettings(control_share=1.0), agent_level=1)
+
+    assert ranking.recommended_code == "gift"  # no control key: nobody is in the control group
+    assert ranking.propensity == 1.0
+
+
+# --- (h) control group -------------------------------------------------------------------
+
+
+@PROPERTY
+@given(cases(policies=policy_settings().map(lambda p: replace(p, control_share=1.0)), control_keys=st.text(min_size=1)))
+def test_with_the_whole_base_in_the_control_group_no_decision_recommends_an_offer(case):
+    ranking = case.rank()
+
+    assert ranking.recommended_code == NO_OFFER
+    assert ranking.control_group is True
+    assert ranking.explored is False
+    assert ranking.propensity == 1.0
+    assert all(ranked.propensity == 0.0 for ranked in ranking.offers)
+
+
+# --- (i) the shares of explored and control decisions ----------------------------------------
+
+SHARE_DRAWS = 4_000
+
+
+def simple_case(policy: PolicySettings) -> Case:
+    offers = [
+        OfferSpec(code="gift", kind="gift", title={}, authority_level=1, prior_uplift=0.3, fixed_cost_cents=1_500),
+        OfferSpec(
+            code="ten", kind="discount", title={}, authority_level=1, prior_uplift=0.2,
+            discount_percent=Decimal(10), duration_months=12,
+        ),
+    ]  # fmt: skip
+    customer = CustomerContext(
+        segment="consumer",
+        value_tier="medium",
+        products=frozenset({"internet", "tv"}),
+        tenure_months=40.0,
+        monthly_fee_cents=6_000,
+        churn_probability=0.45,
+    )
+    return Case(customer, offers, policy, 1, None, None, "", "")
+
+
+@pytest.mark.parametrize("share", [0.05, 0.2, 0.5])
+def test_the_share_of_explored_decisions_is_the_exploration_share(share):
+    case = simple_case(PolicySettings(exploration_share=share, control_share=0.0))
+
+    explored = sum(case.rank(decision_key=f"decision-{n}", control_key=f"C{n}").explored for n in range(SHARE_DRAWS))
+
+    assert abs(explored / SHARE_DRAWS - share) <= binomial_slack(share, SHARE_DRAWS)
+
+
+@pytest.mark.parametrize("share", [0.05, 0.5])
+def test_the_share_of_customers_in_the_control_group_is_the_control_share(share):
+    policy = PolicySettings(control_share=share)
+
+    members = sum(in_control_group(f"NL{n:07d}", policy) for n in range(SHARE_DRAWS))
+
+    assert abs(members / SHARE_DRAWS - share) <= binomial_slack(share, SHARE_DRAWS)
+
+
+def test_exploration_and_control_group_are_drawn_independently():
+    """A customer's control-group membership must not decide whether their decisions explore."""
+    case = simple_case(PolicySettings(exploration_share=0.5, control_share=0.5))
+    rankings = [case.rank(decision_key=f"k{n}", control_key=f"k{n}") for n in range(SHARE_DRAWS)]
+    outside = [ranking for ranking in rankings if not ranking.control_group]
+
+    explored = sum(ranking.explored for ranking in outside)
+
+    assert abs(explored / len(outside) - 0.5) <= binomial_slack(0.5, len(outside))
+
+
+# --- team budget -----------------------------------------------------------------------------
+
+
+def team_budget_case(team_budget_left_cents: int | None) -> Case:
+    case = simple_case(PolicySettings(exploration_share=0.0, control_share=0.0))
+    return replace(
+        case, customer=replace(case.customer, churn_probability=0.8), team_budget_left_cents=team_budget_left_cents
+    )
+
+
+def test_an_offer_costing_more_than_the_team_budget_left_is_over_budget_and_not_recommended():
+    unlimited = team_budget_case(None).rank()
+    best = unlimited.offers[0]
+    assert unlimited.recommended_code == best.code
+
+    ranking = team_budget_case(best.cost_cents - 1).rank()
+
+    over = next(ranked for ranked in ranking.offers if ranked.code == best.code)
+    assert over.over_team_budget and over.needs_escalation and over.within_authority
+    assert ranking.recommended_code != best.code
+    assert [ranked.code for ranked in ranking.offers] == [ranked.code for ranked in unlimited.offers]
+
+
+def test_an_offer_costing_exactly_the_team_budget_left_may_still_be_made():
+    best = team_budget_case(None).rank().offers[0]
+
+    ranking = team_budget_case(best.cost_cents).rank()
+
+    assert not ranking.offers[0].over_team_budget
+    assert ranking.recommended_code == best.code
+
+
+def test_a_team_over_its_budget_escalates_every_offer_and_recommends_none():
+    ranking = team_budget_case(-1).rank()
+
+    assert ranking.offers
+    assert all(ranked.over_team_budget and ranked.needs_escalation for ranked in ranking.offers)
+    assert ranking.recommended_code == ranking.greedy_code == NO_OFFER

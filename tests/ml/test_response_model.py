@@ -1,0 +1,376 @@
+"""The offer-response model on a synthetic log whose truth is known.
+
+The log: customers with a known chance to leave (the churn probability the model is given),
+a price-sensitive half among them, and one of no offer, a 20% discount or a gift, drawn at
+random as exploration would. The discount removes 60% of the leave chance of price-sensitive
+customers and nothing for the others; the gift removes nothing for anyone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ml.churn import MANIFEST, ArtifactError
+from ml.policy import CustomerContext, OfferSpec, StayEstimates, stay_probability
+from ml.response import (
+    EPSILON,
+    MIN_ROWS_PER_KIND,
+    ResponseModel,
+    blend,
+    removed_share,
+    response_model_fit,
+    response_model_train,
+    response_training_set,
+    stay_estimates,
+)
+
+FEE_CENTS = 5_000
+DISCOUNT = OfferSpec(
+    code="korting-20", kind="discount", title={}, authority_level=1, prior_uplift=0.1,
+    discount_percent=Decimal(20), duration_months=12,
+)  # fmt: skip
+GIFT = OfferSpec(code="speaker", kind="gift", title={}, authority_level=1, prior_uplift=0.05, fixed_cost_cents=3_000)
+OFFERS = [DISCOUNT, GIFT]
+KINDS = {"": "", DISCOUNT.code: DISCOUNT.kind, GIFT.code: GIFT.kind}
+OFFERS_JSON = [{"code": offer.code, "kind": offer.kind, "cost_cents": offer.cost_cents(FEE_CENTS)} for offer in OFFERS]
+REMOVED_BY_DISCOUNT = 0.6  # for price-sensitive customers; nothing for the others
+ROWS = 6_000
+LEARNED_ONLY = 1e-9  # a prior strength so small that the estimates are the model's alone
+
+
+def synthetic_log(*, seed: int = 0, rows: int = ROWS, scramble_offers: bool = False) -> pd.DataFrame:
+    """The outcome log as `logged_outcomes` gives it; `scramble_offers` cuts the tie between offer and outcome."""
+    rng = np.random.default_rng(seed)
+    price_sensitive = rng.random(rows) < 0.5
+    complaints = rng.poisson(0.8, rows)
+    tenure = rng.uniform(3, 120, rows)
+    leave = 1 / (1 + np.exp(-(-1.2 + 0.8 * price_sensitive + 0.35 * complaints - 0.005 * tenure)))
+    codes = rng.choice(["", DISCOUNT.code, GIFT.code], size=rows)
+    removed = np.where((codes == DISCOUNT.code) & price_sensitive, REMOVED_BY_DISCOUNT, 0.0)
+    stayed = rng.random(rows) >= leave * (1 - removed)
+    if scramble_offers:
+        codes = rng.permutation(codes)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    return pd.DataFrame(
+        {
+            "features": [
+                {"price_sensitive": float(p), "complaints_90d": float(c), "tenure_months": float(t)}
+                for p, c, t in zip(price_sensitive, complaints, tenure, strict=True)
+            ],
+            "churn_probability": leave,
+            "treatment_kind": [KINDS[code] for code in codes],
+            "treatment_code": codes,
+            "offers": [OFFERS_JSON] * rows,
+            "renewal_fee_cents": FEE_CENTS,
+            "stayed": stayed,
+            "as_of": [start + dt.timedelta(days=int(day)) for day in rng.integers(0, 360, rows)],
+        }
+    )
+
+
+def true_population_share(log: pd.DataFrame) -> float:
+    """The share of the whole log's leave chance the discount would remove if everyone got it."""
+    leave = log["churn_probability"].to_numpy()
+    sensitive = np.array([features["price_sensitive"] == 1.0 for features in log["features"]])
+    return float((leave * sensitive * REMOVED_BY_DISCOUNT).sum() / leave.sum())
+
+
+def customers_of(log: pd.DataFrame) -> tuple[pd.DataFrame, list[CustomerContext]]:
+    customers = pd.DataFrame(list(log["features"]))
+    contexts = [
+        CustomerContext(
+            segment="consumer",
+            value_tier="medium",
+            products=frozenset({"internet"}),
+            tenure_months=features["tenure_months"],
+            monthly_fee_cents=FEE_CENTS,
+            churn_probability=float(probability),
+        )
+        for features, probability in zip(log["features"], log["churn_probability"], strict=True)
+    ]
+    return customers, contexts
+
+
+def estimates_for(model: ResponseModel, log: pd.DataFrame, evidence: dict, prior_strength: float):
+    customers, contexts = customers_of(log)
+    return stay_estimates(
+        model=model,
+        evidence=evidence,
+        customers=customers,
+        contexts=contexts,
+        fees_cents=[FEE_CENTS] * len(contexts),
+        offers=OFFERS,
+        prior_strength=prior_strength,
+    )
+
+
+def learned_share(model: ResponseModel, log: pd.DataFrame, code: str, evidence: dict, *, group=None) -> float:
+    """The share of the leave chance the model says `code` removes, over the log's customers (or one group)."""
+    estimates = estimates_for(model, log, evidence, LEARNED_ONLY)
+    if group is not None:
+        estimates = [e for e, f in zip(estimates, log["features"], strict=True) if f["price_sensitive"] == group]
+    leave_without = sum(1 - estimate.without_offer for estimate in estimates)
+    leave_with = sum(1 - estimate.with_offer[code] for estimate in estimates)
+    return 1 - leave_with / leave_without
+
+
+@pytest.fixture(scope="module")
+def log() -> pd.DataFrame:
+    return synthetic_log()
+
+
+@pytest.fixture(scope="module")
+def fitted(log):
+    return response_model_fit(*response_training_set(log), seed=0)
+
+
+# --- what the model learns -------------------------------------------------------------------
+
+
+def test_the_model_learns_that_the_discount_keeps_customers_and_the_gift_does_not(log, fitted):
+    evidence = fitted.metrics["evidence"]
+
+    discount = learned_share(fitted.model, log, DISCOUNT.code, evidence)
+    gift = learned_share(fitted.model, log, GIFT.code, evidence)
+
+    assert true_population_share(log) == pytest.approx(0.37, abs=0.03)
+    assert discount == pytest.approx(true_population_share(log), abs=0.12)
+    assert abs(gift) <= 0.1
+
+
+def test_the_same_check_fails_for_a_model_that_could_not_see_the_offers():
+    """The tolerances above are not so wide that a model blind to the offer columns would pass them."""
+    scrambled = synthetic_log(scramble_offers=True)
+    result = response_model_fit(*response_training_set(scrambled), seed=0)
+
+    discount = learned_share(result.model, scrambled, DISCOUNT.code, result.metrics["evidence"])
+
+    assert abs(discount - true_population_share(scrambled)) > 0.12
+
+
+def test_the_model_learns_for_whom_the_discount_works(log, fitted):
+    evidence = fitted.metrics["evidence"]
+
+    sensitive = learned_share(fitted.model, log, DISCOUNT.code, evidence, group=1.0)
+    others = learned_share(fitted.model, log, DISCOUNT.code, evidence, group=0.0)
+
+    assert sensitive > others + 0.15
+    assert sensitive == pytest.approx(REMOVED_BY_DISCOUNT, abs=0.2)
+
+
+def test_who_an_offer_works_for_is_believed_more_as_evidence_grows(log, fitted):
+    larger = synthetic_log(rows=4 * ROWS, seed=1)
+    more = response_model_fit(*response_training_set(larger), seed=0)
+
+    def gap(model, data, evidence):
+        return learned_share(model, data, DISCOUNT.code, evidence, group=1.0) - learned_share(
+            model, data, DISCOUNT.code, evidence, group=0.0
+        )
+
+    assert gap(more.model, larger, more.metrics["evidence"]) > gap(fitted.model, log, fitted.metrics["evidence"]) + 0.05
+
+
+def test_the_evidence_per_kind_is_what_the_log_holds(log, fitted):
+    logged = pd.Series([kind or "none" for kind in log["treatment_kind"]]).value_counts().to_dict()
+
+    assert fitted.metrics["evidence"] == logged
+    assert fitted.metrics["holdout"] == "time"
+    assert fitted.rows == ROWS
+
+
+def test_a_kind_logged_too_rarely_keeps_the_churn_models_odds(log):
+    features, labels, _ = response_training_set(log)
+    rare_gift = features["offer_kind"] != "gift"
+    rare_gift.iloc[np.flatnonzero(~rare_gift.to_numpy())[: MIN_ROWS_PER_KIND - 1]] = True
+    kept = features[rare_gift].reset_index(drop=True)
+
+    model = response_model_train(kept, labels[rare_gift.to_numpy()], seed=0)
+
+    gifts = kept[kept["offer_kind"] == "gift"]
+    assert set(model.boosters) == {"none", "discount"}
+    np.testing.assert_allclose(model.predict_proba(gifts), gifts["churn_probability"], rtol=1e-9)
+
+
+# --- the blend with the catalog priors -----------------------------------------------------
+
+
+def test_without_evidence_the_estimates_are_the_catalog_priors(log, fitted):
+    sample = log.iloc[:50]
+    _, contexts = customers_of(sample)
+
+    estimates = estimates_for(fitted.model, sample, evidence={}, prior_strength=200.0)
+
+    for estimate, context in zip(estimates, contexts, strict=True):
+        prior = StayEstimates.from_priors(context, OFFERS)
+        assert estimate.without_offer == pytest.approx(prior.without_offer, abs=1e-12)
+        for code, stay in prior.with_offer.items():
+            assert estimate.with_offer[code] == pytest.approx(stay, abs=1e-12)
+
+
+def test_a_well_tried_kind_follows_the_log_while_an_untried_one_keeps_its_prior(log, fitted):
+    sample = log.iloc[:50]
+    _, contexts = customers_of(sample)
+    evidence = {"discount": 10**9}  # neither "none" nor "gift" has any
+
+    estimates = estimates_for(fitted.model, sample, evidence=evidence, prior_strength=200.0)
+    learned = estimates_for(fitted.model, sample, evidence=fitted.metrics["evidence"], prior_strength=LEARNED_ONLY)
+
+    for estimate, context, alone in zip(estimates, contexts, learned, strict=True):
+        leave = context.churn_probability  # the baseline is the prior's: no evidence for "none"
+        assert estimate.with_offer[GIFT.code] == pytest.approx(stay_probability(leave, GIFT.prior_uplift))
+        share = removed_share(leave_without=1 - alone.without_offer, leave_with=1 - alone.with_offer[DISCOUNT.code])
+        assert estimate.with_offer[DISCOUNT.code] == pytest.approx(stay_probability(leave, share), abs=1e-6)
+
+
+def test_blend_weighs_the_learned_chance_by_its_evidence_against_the_priors_pseudo_count():
+    assert blend(prior=0.1, learned=0.5, evidence=0, prior_strength=200) == 0.1
+    assert blend(prior=0.1, learned=0.5, evidence=200, prior_strength=200) == pytest.approx(0.3)
+    assert blend(prior=0.1, learned=0.5, evidence=600, prior_strength=200) == pytest.approx(0.4)
+    assert blend(prior=0.1, learned=0.5, evidence=10**9, prior_strength=200) == pytest.approx(0.5, abs=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    prior=st.floats(-1, 1),
+    learned=st.floats(-1, 1),
+    evidence=st.integers(0, 10**6),
+    more=st.integers(1, 10**6),
+    strength=st.floats(1, 1_000),
+)
+def test_more_evidence_never_moves_the_blend_away_from_the_learned_chance(prior, learned, evidence, more, strength):
+    fewer = blend(prior=prior, learned=learned, evidence=evidence, prior_strength=strength)
+    larger = blend(prior=prior, learned=learned, evidence=evidence + more, prior_strength=strength)
+
+    assert min(prior, learned) - 1e-12 <= fewer <= max(prior, learned) + 1e-12
+    assert abs(larger - learned) <= abs(fewer - learned) + 1e-12
+
+
+@settings(max_examples=200, deadline=None)
+@given(leave_without=st.floats(0, 1), leave_with=st.floats(0, 1))
+def test_removed_share_stays_between_minus_one_and_one(leave_without, leave_with):
+    share = removed_share(leave_without=leave_without, leave_with=leave_with)
+
+    assert -1.0 <= share <= 1.0
+    if leave_without <= EPSILON:
+        assert share == 0.0
+    elif leave_with <= 2 * leave_without:
+        assert share == pytest.approx(1 - leave_with / leave_without)
+    else:
+        assert share == -1.0
+    if leave_without > EPSILON and leave_with <= leave_without:
+        assert share >= 0.0
+
+
+def test_removed_share_at_its_edges():
+    assert removed_share(leave_without=0.4, leave_with=0.0) == 1.0
+    assert removed_share(leave_without=0.4, leave_with=0.4) == 0.0
+    assert removed_share(leave_without=0.4, leave_with=0.9) == -1.0
+    assert removed_share(leave_without=EPSILON / 2, leave_with=0.5) == 0.0
+
+
+# --- artifacts -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(fitted, tmp_path) -> tuple[Path, str]:
+    folder = tmp_path / "response"
+    return folder, fitted.model.save(folder)
+
+
+def test_a_saved_model_loads_back_with_identical_predictions(fitted, log, saved):
+    folder, digest = saved
+    features, _, _ = response_training_set(log)
+
+    loaded = ResponseModel.load(folder, expected_sha256=digest)
+
+    assert loaded.schema == fitted.model.schema
+    assert set(loaded.boosters) == {"none", "discount", "gift"}
+    np.testing.assert_array_equal(loaded.predict_proba(features), fitted.model.predict_proba(features))
+    assert not list(folder.glob("*.pkl")) and not list(folder.glob("*.pickle"))
+
+
+def add_a_byte(folder: Path) -> None:
+    booster = folder / "kind-discount.ubj"
+    booster.write_bytes(booster.read_bytes() + b"\0")
+
+
+def remove_a_booster(folder: Path) -> None:
+    (folder / "kind-gift.ubj").unlink()
+
+
+def shift_a_centre(folder: Path) -> None:
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["centre"][0] += 1.0
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def change_the_format(folder: Path) -> None:
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["format"] = "offer-response-0"
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def break_the_json(folder: Path) -> None:
+    (folder / MANIFEST).write_text('{"format": ')
+
+
+def remove_the_manifest(folder: Path) -> None:
+    (folder / MANIFEST).unlink()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "checks_digest", "message"),
+    [
+        (add_a_byte, False, "missing or corrupt"),
+        (remove_a_booster, False, "missing or corrupt"),
+        (shift_a_centre, True, "does not match the checksum"),
+        (change_the_format, False, "has format 'offer-response-0'"),
+        (break_the_json, False, "not valid JSON"),
+        (remove_the_manifest, False, "no model manifest"),
+    ],
+)
+def test_a_tampered_artifact_is_refused(saved, tamper, checks_digest, message):
+    folder, digest = saved
+    tamper(folder)
+
+    with pytest.raises(ArtifactError, match=message):
+        ResponseModel.load(folder, expected_sha256=digest if checks_digest else None)
+
+
+# --- the training set from the outcome log -------------------------------------------------
+
+
+def test_the_training_set_carries_each_decisions_treatment_and_its_cost_share(log):
+    features, labels, times = response_training_set(log.iloc[:6])
+
+    for row, (_, logged) in zip(features.itertuples(index=False), log.iloc[:6].iterrows(), strict=True):
+        if logged["treatment_code"] == DISCOUNT.code:
+            assert (row.offer_kind, row.offer_cost_share) == ("discount", pytest.approx(0.2))
+        elif logged["treatment_code"] == GIFT.code:
+            assert (row.offer_kind, row.offer_cost_share) == ("gift", pytest.approx(3_000 / (FEE_CENTS * 12)))
+        else:
+            assert (row.offer_kind, row.offer_cost_share) == ("none", 0.0)
+        assert row.churn_probability == logged["churn_probability"]
+    assert list(labels) == [int(not stayed) for stayed in log["stayed"].iloc[:6]]
+    assert list(times) == list(log["as_of"].iloc[:6])
+
+
+def test_a_log_missing_columns_is_refused_naming_them(log):
+    with pytest.raises(ValueError, match="lacks the columns offers, stayed"):
+        response_training_set(log.drop(columns=["stayed", "offers"]))
+
+
+def test_fitting_without_the_offer_column_is_refused(log):
+    features, labels, times = response_training_set(log)
+
+    with pytest.raises(ValueError, match="'offer_kind'"):
+        response_model_fit(features.drop(columns=["offer_kind"]), labels, times)

@@ -1,0 +1,84 @@
+"""simulate_campaign: refuses what it cannot compare, and reports every policy on the stored catalog."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from ml.campaign import STATIC_POLICIES
+from retention.models import PolicyConfig
+
+POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", "oracle"]
+SMALL = {"customers": 100, "learning_outcomes": 500, "rounds": 1}
+
+
+@pytest.fixture
+def seeded(db, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    settings.DEMO_PASSWORD = ""
+    call_command("seed_demo", stdout=StringIO())
+
+
+def simulate(*args, **options) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("simulate_campaign", *args, stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"customers": 99}, "at least 100 customers and 500 learning outcomes"),
+        ({"learning_outcomes": 499}, "at least 100 customers and 500 learning outcomes"),
+        ({"rounds": 0}, "rounds must be between 1 and one per 100 learning outcomes"),
+        ({"learning_outcomes": 500, "rounds": 6}, "rounds must be between 1 and one per 100 learning outcomes"),
+        ({"learning_exploration": 1.5}, "--learning-exploration must be between 0 and 1"),
+        ({"learning_exploration": -0.01}, "--learning-exploration must be between 0 and 1"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_runs(options, message):
+    with pytest.raises(CommandError, match=message):
+        simulate(**{**SMALL, **options})
+
+
+def test_an_agent_level_outside_one_to_three_is_refused():
+    with pytest.raises(CommandError, match="--agent-level"):
+        simulate("--agent-level", "4")
+
+
+@pytest.mark.django_db
+def test_an_empty_catalog_is_refused_with_the_command_that_fills_it():
+    with pytest.raises(CommandError, match=r"the catalog is empty: run `manage.py seed_demo` first"):
+        simulate(**SMALL)
+
+
+def test_a_stored_policy_that_cannot_be_applied_is_refused(seeded):
+    PolicyConfig.objects.create(version=2, values={"margin_rate": 2})
+
+    with pytest.raises(CommandError, match="the stored policy cannot be used: margin_rate"):
+        simulate(**SMALL)
+
+
+def test_on_the_seeded_catalog_the_report_lists_all_seven_policies(seeded, tmp_path):
+    path = tmp_path / "campaign.json"
+
+    out, err = simulate(**SMALL, json=path)
+
+    report = json.loads(path.read_text())
+    assert [policy["policy"] for policy in report["policies"]] == POLICIES
+    assert {policy["customers"] for policy in report["policies"]} == {100}
+    assert [entry["round"] for entry in report["learning_rounds"]] == [1]
+    assert report["logged_outcomes"] == 500
+    assert {policy["guardrail_violations"] for policy in report["policies"]} == {0}
+    assert f"report written to {path}" in out
+    assert all(name in out for name in POLICIES), "the table names every policy"
+    assert "round 1/1" in err
+
+
+def test_json_to_stdout_prints_only_the_report(seeded):
+    out, _ = simulate(**SMALL, json="-")
+
+    assert [policy["policy"] for policy in json.loads(out)["policies"]] == POLICIES
