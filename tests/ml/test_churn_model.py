@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost as xgb
 
 from ml import churn
-from ml.churn import ArtifactError, ChurnModel, check_training_data, churn_model_train
+from ml.churn import ArtifactError, ChurnModel, check_training_data, churn_model_train, tree_matrix
 from ml.metrics import classification_metrics, expected_calibration_error, lift_at
 from ml.schema import OTHER_LEVEL, FeatureSchema, SchemaMismatch
 
@@ -272,3 +273,28 @@ def test_an_artifact_of_the_trees_only_format_still_loads_and_scores_the_same(tm
     loaded = ChurnModel.load(tmp_path / "m")
     assert loaded.linear is None
     assert np.allclose(loaded.predict_proba(features), model.predict_proba(features))
+
+
+def test_the_tree_matrix_from_arrays_scores_exactly_as_the_pandas_frame():
+    rng = np.random.default_rng(3)
+    rows = 600
+    features = pd.DataFrame(
+        {
+            "tenure_months": np.where(rng.random(rows) < 0.1, np.nan, rng.uniform(0, 120, rows)),
+            "monthly_fee": rng.uniform(20, 90, rows),
+            "contract_type": rng.choice(["1 jaar", "2 jaar", "maandelijks", None], rows),
+            "region": rng.choice(["Utrecht", "Zeeland", "Drenthe", "Limburg"], rows),
+        }
+    )
+    labels = (rng.random(rows) < 0.2 + 0.3 * (features["contract_type"] == "maandelijks")).astype(int).to_numpy()
+    model = churn_model_train(features, labels, seed=0, params={"max_depth": 3, "eta": 0.1})
+    unseen = features.head(50).assign(region="Friesland", contract_type=[None, "3 jaar"] * 25)
+    for data in (features, unseen, features.head(1)):
+        encoded = model.schema.encode(data)
+        from_frame = xgb.DMatrix(encoded, enable_categorical=True)
+        from_arrays = tree_matrix(model.schema, encoded, threads=1)
+        for booster in model.boosters:
+            np.testing.assert_array_equal(booster.predict(from_arrays), booster.predict(from_frame))
+            np.testing.assert_array_equal(
+                booster.predict(from_arrays, pred_contribs=True), booster.predict(from_frame, pred_contribs=True)
+            )
