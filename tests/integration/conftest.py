@@ -35,6 +35,7 @@ BASE_DIR = Path(settings.BASE_DIR)
 REDIS = ("127.0.0.1", 6379)
 REDIS_DB = 13
 WORKER_START_SECONDS = 60
+CELERY_ENVIRON = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
 
 
 def chosen_broker() -> str:
@@ -189,10 +190,13 @@ class _publishing_to:
 
     def __enter__(self) -> None:
         self.saved = {name: app.conf[name] for name in self.values}
+        # Celery reads these variables before its configuration (CI sets them for the suite's own runs).
+        self.saved_environ = {name: os.environ.pop(name) for name in CELERY_ENVIRON if name in os.environ}
         app.conf.update(self.values)
         _forget_broker_connections()
 
     def __exit__(self, *exc_info) -> None:
+        os.environ.update(self.saved_environ)
         app.conf.update(self.saved)
         _forget_broker_connections()
 
