@@ -40,6 +40,7 @@ from ml.policy import (
     best_tariff,
     ineligibility,
     rank_offers,
+    rankable,
     renewal_fee_cents,
     within_authority,
     worse_than_best_tariff,
@@ -220,7 +221,7 @@ def campaign_customers(
                 features=row,
                 fee_cents=fee,
                 margin_cents=fee * setup.settings.margin_rate * setup.settings.horizon_months,
-                eligible=tuple(offer for offer in setup.offers if _allowed(offer, context, fee, setup.settings)),
+                eligible=tuple(offer for offer in setup.offers if rankable(offer, context, fee, setup.settings)),
                 leave_probability=customer.leave_probability,
                 offer_effects=customer.offer_effects,
                 pushiness=customer.pushiness,
@@ -234,34 +235,13 @@ def _context(
 ) -> CustomerContext:
     products = frozenset(customer.record.products or ())
     best = best_tariff(products, list(tariffs))
-    new_fee = row.get("new_customer_fee")
-    return CustomerContext(
+    return CustomerContext.from_features(
+        row,
         segment=customer.record.segment or "consumer",
         value_tier=customer.record.value_tier or "",
         products=products,
-        tenure_months=_number_or_none(row.get("tenure_months")),
-        monthly_fee_cents=round((_number_or_none(row.get("monthly_fee")) or 0.0) * 100),
         churn_probability=probability,
-        recent_event_kinds=frozenset(
-            kind for kind in ("complaint", "outage") if (_number_or_none(row.get(f"{kind}s_90d")) or 0) > 0
-        ),
-        new_customer_fee_cents=None if _number_or_none(new_fee) is None else round(new_fee * 100),
         best_tariff_fee_cents=best.monthly_fee_cents if best else None,
-    )
-
-
-def _number_or_none(value) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return None if np.isnan(value) else value
-
-
-def _allowed(offer: OfferSpec, context: CustomerContext, fee: int, settings: PolicySettings) -> bool:
-    return (
-        ineligibility(offer, context) is None
-        and not worse_than_best_tariff(offer, context, fee)
-        and offer.cost_cents(fee) <= settings.budget_per_customer_cents
     )
 
 

@@ -140,6 +140,48 @@ class CustomerContext:
     new_customer_fee_cents: int | None = None
     best_tariff_fee_cents: int | None = None
 
+    @classmethod
+    def from_features(
+        cls,
+        features: Mapping,
+        *,
+        segment: str,
+        value_tier: str,
+        products: frozenset[str],
+        churn_probability: float,
+        best_tariff_fee_cents: int | None,
+        declined_recently: frozenset[str] = frozenset(),
+    ) -> CustomerContext:
+        """The context from a customer's feature row (a dict or a pandas row, as build_features makes it)."""
+        new_fee = feature_number(features.get("new_customer_fee"))
+        return cls(
+            segment=segment,
+            value_tier=value_tier,
+            products=products,
+            tenure_months=feature_number(features.get("tenure_months")),
+            monthly_fee_cents=monthly_fee_cents(features),
+            churn_probability=churn_probability,
+            recent_event_kinds=frozenset(
+                kind for kind in RECENT_EVENT_KINDS if (feature_number(features.get(f"{kind}s_90d")) or 0.0) > 0
+            ),
+            declined_recently=declined_recently,
+            new_customer_fee_cents=None if new_fee is None else round(new_fee * 100),
+            best_tariff_fee_cents=best_tariff_fee_cents,
+        )
+
+
+def feature_number(value) -> float | None:
+    """A feature value as a float, or None when it is missing (None or NaN)."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def monthly_fee_cents(features: Mapping) -> int:
+    """What the customer pays a month, in cents, from the feature row (in euros there); 0 when unknown."""
+    return round((feature_number(features.get("monthly_fee")) or 0.0) * 100)
+
 
 @dataclass(frozen=True)
 class StayEstimates:
@@ -257,6 +299,15 @@ def renewal_fee_cents(customer: CustomerContext, settings: PolicySettings) -> in
     return min([fee, *references])
 
 
+def rankable(offer: OfferSpec, customer: CustomerContext, fee_cents: int, settings: PolicySettings) -> bool:
+    """Eligible, no worse than the best tariff, and within the per-customer budget at this renewal fee."""
+    return (
+        ineligibility(offer, customer) is None
+        and not worse_than_best_tariff(offer, customer, fee_cents)
+        and offer.cost_cents(fee_cents) <= settings.budget_per_customer_cents
+    )
+
+
 def worse_than_best_tariff(offer: OfferSpec, customer: CustomerContext, fee_cents: int) -> bool:
     """True when simply moving to the cheapest covering tariff leaves the customer better off than this offer."""
     if customer.best_tariff_fee_cents is None:
@@ -303,11 +354,9 @@ def rank_offers(
     fee = renewal_fee_cents(customer, settings)
     margin = fee * settings.margin_rate * settings.horizon_months
     ranked = [
-        _ranked(offer, cost, stay, margin, agent_level, settings, team_budget_left_cents)
+        _ranked(offer, offer.cost_cents(fee), stay, margin, agent_level, settings, team_budget_left_cents)
         for offer in offers
-        if ineligibility(offer, customer) is None
-        and not worse_than_best_tariff(offer, customer, fee)
-        and (cost := offer.cost_cents(fee)) <= settings.budget_per_customer_cents
+        if rankable(offer, customer, fee, settings)
     ]
     ranked.sort(key=lambda offer: (-offer.expected_net_value_cents, offer.cost_cents, offer.code))
     greedy = next((o.code for o in ranked if not o.needs_escalation and o.expected_net_value_cents > 0), NO_OFFER)

@@ -24,6 +24,7 @@ from ml.policy import (
     Ranking,
     StayEstimates,
     best_tariff,
+    monthly_fee_cents,
     rank_offers,
     renewal_fee_cents,
 )
@@ -189,7 +190,7 @@ def recommendation_compute(
     probability = float(probabilities[0])
     reasons = top_reasons(contributions.iloc[0], features.iloc[0])
     lap("churn")
-    tariff = _best_tariff(customer, _monthly_fee_cents(features.iloc[0]), sources.tariffs)
+    tariff = _best_tariff(customer, monthly_fee_cents(features.iloc[0]), sources.tariffs)
     context = _customer_context(customer, features.iloc[0], probability, declined_recently, tariff)
     stay = _stay_estimates(features, context, sources)
     lap("response")
@@ -246,24 +247,15 @@ def _customer_context(
     declined_recently: frozenset[str],
     best_tariff: dict | None,
 ) -> CustomerContext:
-    recent = {kind for kind in ("complaint", "outage") if _number(features.get(f"{kind}s_90d")) > 0}
-    new_fee = _optional(features.get("new_customer_fee"))
-    return CustomerContext(
+    return CustomerContext.from_features(
+        features,
         segment=customer.segment,
         value_tier=customer.value_tier,
         products=frozenset(customer.products or ()),
-        tenure_months=_optional(features.get("tenure_months")),
-        monthly_fee_cents=_monthly_fee_cents(features),
         churn_probability=probability,
-        recent_event_kinds=frozenset(recent),
-        declined_recently=declined_recently,
-        new_customer_fee_cents=round(new_fee * 100) if new_fee is not None else None,
         best_tariff_fee_cents=best_tariff["monthly_fee_cents"] if best_tariff else None,
+        declined_recently=declined_recently,
     )
-
-
-def _monthly_fee_cents(features: pd.Series) -> int:
-    return round(_number(features.get("monthly_fee")) * 100)
 
 
 def _best_tariff(customer: Customer, paid_cents: int, tariffs: list[Tariff]) -> dict | None:
@@ -276,16 +268,6 @@ def _best_tariff(customer: Customer, paid_cents: int, tariffs: list[Tariff]) -> 
         "monthly_fee_cents": best.monthly_fee_cents,
         "yearly_saving_cents": max(0, (paid_cents - best.monthly_fee_cents) * 12),
     }
-
-
-def _optional(value) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)
-
-
-def _number(value) -> float:
-    return _optional(value) or 0.0
 
 
 def _json_row(row: pd.Series) -> dict:
