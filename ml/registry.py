@@ -19,7 +19,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ml.churn import ArtifactError, ChurnModel
+from ml.artifacts import ArtifactError
+from ml.churn import ChurnModel
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
 from ml.response import ResponseModel
 from ml.schema import SchemaMismatch

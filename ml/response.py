@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from ml.churn import MANIFEST, ArtifactError, check_training_data, file_sha256, load_booster, manifest_read
+from ml.artifacts import MANIFEST, LinearWeights, file_sha256, load_booster, manifest_read
+from ml.churn import check_training_data
 from ml.policy import CustomerContext, OfferSpec, StayEstimates, stay_probability
 from ml.schema import FeatureSchema
 from ml.training import Progress, TrainingResult, measured_fit, no_progress
@@ -121,54 +122,6 @@ SHRINKAGE_ROWS = 300.0
 MIN_ROWS_PER_KIND = 30
 EPSILON = 1e-4
 FORMAT = "offer-response-1"
-# Rows on which a booster's stored weights are checked against its own predictions, once per load.
-PROBE_ROWS = 64
-
-
-@dataclass(frozen=True)
-class LinearWeights:
-    """A gblinear booster's bias and weights, read from its JSON, with XGBoost's own arithmetic.
-
-    XGBoost's linear predictor works in float32: the margin starts at bias + base margin and adds
-    value x weight one column at a time, in column order. `margin` repeats exactly those steps,
-    so its results are the booster's to the last bit; `of` checks that on probe rows and refuses
-    a booster it cannot repeat (another objective, several output groups, a changed layout).
-    """
-
-    booster: xgb.Booster
-    bias: np.float32
-    weights: np.ndarray  # float32, one per column
-
-    def margin(self, values: np.ndarray, base_margin: np.ndarray) -> np.ndarray:
-        """The booster's output margin for standardised rows (no NaN) and their base margins."""
-        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused just below
-            values = values.astype(np.float32)
-        if not np.isfinite(values).all():
-            raise ValueError("the offer-response features hold a value too large for the model")
-        total = np.float32(self.bias) + base_margin.astype(np.float32)
-        for column, weight in enumerate(self.weights):
-            total = total + values[:, column] * weight
-        return total.astype(float)
-
-    @classmethod
-    def of(cls, booster: xgb.Booster) -> LinearWeights:
-        learner = json.loads(booster.save_raw("json"))["learner"]
-        model = learner["gradient_booster"]
-        columns = int(learner["learner_model_param"]["num_feature"])
-        if model.get("name") != "gblinear" or len(model["model"]["weights"]) != columns + 1:
-            raise ArtifactError("an offer-response booster is not a single-output linear model")
-        weights = np.array(model["model"]["weights"], dtype=np.float32)
-        linear = cls(booster=booster, bias=weights[-1], weights=weights[:-1])
-        linear._check_against_booster(columns)
-        return linear
-
-    def _check_against_booster(self, columns: int) -> None:
-        probe = np.random.default_rng(0).normal(size=(PROBE_ROWS, columns)) * 3
-        base_margin = np.linspace(-4, 4, PROBE_ROWS)
-        data = xgb.DMatrix(probe, base_margin=base_margin, nthread=1)
-        expected = self.booster.predict(data, output_margin=True)
-        if not np.array_equal(self.margin(probe, base_margin), expected.astype(float)):
-            raise ArtifactError("an offer-response booster does not predict as its stored weights say")
 
 
 def _numeric_column(features: pd.DataFrame, name: str) -> np.ndarray:
@@ -201,20 +154,36 @@ class ResponseModel:
         return FeatureSchema(numeric=self.numeric, categorical={})
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """P(leave) for each row, given its churn probability and offer columns.
-
-        Each kind's margin is worked out from its booster's own weights exactly as XGBoost's
-        linear predictor does (see `LinearWeights`), which spares a DMatrix per kind: the
-        build of those matrices cost more than everything else in one recommendation.
-        """
-        offset = churn_log_odds(features)
-        margin = offset.copy()
+        """P(leave) for each row, given its churn probability and offer columns."""
         kinds = features[OFFER_KIND_COLUMN].astype(str).to_numpy()
+        return self._leave(self._values(features), churn_log_odds(features), kinds)
+
+    def predict_treatments(
+        self, customers: pd.DataFrame, churn_probabilities: np.ndarray, kinds: np.ndarray, cost_shares: np.ndarray
+    ) -> np.ndarray:
+        """P(leave) of each customer (a row of `customers`) under each treatment, as `predict_proba` gives it
+        for rows that repeat the customer with the offer columns filled in.
+
+        `kinds` and `cost_shares` have a row per customer and a column per treatment; so has the result.
+        The customer's columns are read once, not once per treatment: on one recommendation, a frame
+        of the repeated rows cost more than the prediction.
+        """
+        width = kinds.shape[1]
+        values = np.repeat(self._values(customers), width, axis=0)
+        if OFFER_COST_COLUMN in self.numeric:
+            values[:, self.numeric.index(OFFER_COST_COLUMN)] = cost_shares.ravel()
+        offset = np.repeat(_log_odds(churn_probabilities), width)
+        return self._leave(values, offset, kinds.ravel()).reshape(kinds.shape)
+
+    def _leave(self, values: np.ndarray, offset: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+        """Each kind's margin is worked out from its booster's own weights exactly as XGBoost's linear
+        predictor does (see `LinearWeights`), which spares a DMatrix per kind."""
+        margin = offset.copy()
         standardised = None
         for kind, booster in self.boosters.items():
             rows = kinds == kind
             if rows.any():
-                standardised = self._standardised(features) if standardised is None else standardised
+                standardised = self._standardised(values) if standardised is None else standardised
                 margin[rows] = self._weights(kind, booster).margin(standardised[rows], offset[rows])
         return 1.0 / (1.0 + np.exp(-margin))
 
@@ -225,11 +194,13 @@ class ResponseModel:
             self._linear_weights[kind] = cached
         return cached
 
-    def _standardised(self, features: pd.DataFrame) -> np.ndarray:
+    def _values(self, features: pd.DataFrame) -> np.ndarray:
+        """The numeric columns the model reads, as they are (a column `features` lacks is all gaps)."""
         columns = [_numeric_column(features, name) for name in self.numeric]
-        values = np.column_stack(columns) if columns else np.empty((len(features), 0))
-        values = (values - np.array(self.centre)) / np.array(self.scale)
-        return np.nan_to_num(values, nan=0.0)
+        return np.column_stack(columns) if columns else np.empty((len(features), 0))
+
+    def _standardised(self, values: np.ndarray) -> np.ndarray:
+        return np.nan_to_num((values - np.array(self.centre)) / np.array(self.scale), nan=0.0)
 
     def save(self, folder: Path) -> str:
         """Write each kind's linear booster in XGBoost's format and a JSON manifest; returns its sha256."""
@@ -264,7 +235,11 @@ class ResponseModel:
 
 
 def churn_log_odds(features: pd.DataFrame) -> np.ndarray:
-    probability = np.clip(features[CHURN_COLUMN].to_numpy(dtype=float), EPSILON, 1 - EPSILON)
+    return _log_odds(features[CHURN_COLUMN].to_numpy(dtype=float))
+
+
+def _log_odds(probabilities: np.ndarray) -> np.ndarray:
+    probability = np.clip(np.asarray(probabilities, dtype=float), EPSILON, 1 - EPSILON)
     return np.log(probability / (1 - probability))
 
 
@@ -285,7 +260,8 @@ def response_model_train(features: pd.DataFrame, labels: np.ndarray, *, seed: in
         rows = kinds == kind
         if rows.sum() < MIN_ROWS_PER_KIND:
             continue
-        data = xgb.DMatrix(model._standardised(features[rows]), label=labels[rows], base_margin=offset[rows], nthread=1)
+        standardised = model._standardised(model._values(features[rows]))
+        data = xgb.DMatrix(standardised, label=labels[rows], base_margin=offset[rows], nthread=1)
         params = {**LINEAR_PARAMS, "seed": seed, "nthread": 1, "lambda": SHRINKAGE_ROWS / rows.sum()}
         model.boosters[kind] = xgb.train(params, data, num_boost_round=LINEAR_ROUNDS)
     return model
@@ -311,39 +287,28 @@ def stay_estimates(
     `customers` holds the churn features of each customer (one row each, in the order of
     `contexts`); `fees_cents` the monthly fee the offers are priced on.
     """
-    if not offers:
-        offers = []
-    grid = _candidate_grid(customers, contexts, fees_cents, offers)
-    learned_stay = 1.0 - model.predict_proba(grid)
-    width = len(offers) + 1
-    estimates = []
-    for number, customer in enumerate(contexts):
-        learned = learned_stay[number * width : (number + 1) * width]
-        estimates.append(_blended(customer, offers, learned, evidence, prior_strength))
-    return estimates
+    offers = list(offers or [])
+    kinds, cost_shares = _treatments(fees_cents, offers)
+    churn = np.array([context.churn_probability for context in contexts], dtype=float)
+    learned_stay = 1.0 - model.predict_treatments(customers.reset_index(drop=True), churn, kinds, cost_shares)
+    return [
+        _blended(customer, offers, learned, evidence, prior_strength)
+        for customer, learned in zip(contexts, learned_stay, strict=True)
+    ]
 
 
-def _candidate_grid(
-    customers: pd.DataFrame,
-    contexts: Sequence[CustomerContext],
-    fees_cents: Sequence[int],
-    offers: Sequence[OfferSpec],
-) -> pd.DataFrame:
-    """Each customer's row repeated once for no offer and once per offer, with the offer columns filled in."""
-    width = len(offers) + 1
-    base = customers.reset_index(drop=True).loc[np.repeat(np.arange(len(customers)), width)].reset_index(drop=True)
-    base[CHURN_COLUMN] = np.repeat([context.churn_probability for context in contexts], width)
+def _treatments(fees_cents: Sequence[int], offers: Sequence[OfferSpec]) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer, no offer then each offer: their kinds and their costs as a share of the customer's fee."""
     kinds, costs = [], []
     for fee in fees_cents:
-        kinds.append(NO_OFFER_KIND)
-        costs.append(0.0)
+        kinds.append([NO_OFFER_KIND])
+        costs.append([0.0])
         for offer in offers:
             columns = treatment_columns(offer.kind, offer.cost_cents(fee), fee)
-            kinds.append(columns[OFFER_KIND_COLUMN])
-            costs.append(columns[OFFER_COST_COLUMN])
-    base[OFFER_KIND_COLUMN] = kinds
-    base[OFFER_COST_COLUMN] = costs
-    return base
+            kinds[-1].append(columns[OFFER_KIND_COLUMN])
+            costs[-1].append(columns[OFFER_COST_COLUMN])
+    width = len(offers) + 1
+    return np.array(kinds, dtype=object).reshape(-1, width).astype(str), np.array(costs, dtype=float).reshape(-1, width)
 
 
 def _blended(

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from agents_ui.review.access import lead_required
-from ml.churn import ArtifactError
+from ml.artifacts import ArtifactError
 from ml.jobs import TrainingBusy, labels_since_last_job, training_job_request
 from ml.models import ModelVersion, TrainingJob
 from ml.registry import NothingToRestore, model_version_promote, model_version_rollback, previous_champion

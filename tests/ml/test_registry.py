@@ -1,6 +1,6 @@
 import pytest
 
-from ml.churn import ArtifactError
+from ml.artifacts import ArtifactError
 from ml.models import ModelPromotion, ModelVersion
 from ml.registry import NoChampion, champions, model_version_promote
 from ml.services import churn_model_retrain

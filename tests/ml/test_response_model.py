@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml.churn import MANIFEST, ArtifactError
+from ml.artifacts import MANIFEST, ArtifactError
 from ml.policy import CustomerContext, OfferSpec, StayEstimates, stay_probability
 from ml.response import (
     EPSILON,
@@ -177,6 +177,22 @@ def test_who_an_offer_works_for_is_believed_more_as_evidence_grows(log, fitted):
         )
 
     assert gap(more.model, larger, more.metrics["evidence"]) > gap(fitted.model, log, fitted.metrics["evidence"]) + 0.05
+
+
+def test_treatments_score_as_rows_that_repeat_the_customer_with_the_offer_columns_filled_in(log, fitted):
+    customers, contexts = customers_of(log.head(40))
+    churn = np.array([context.churn_probability for context in contexts])
+    kinds = np.array([["none", "discount", "gift", "upgrade"]] * len(contexts))
+    cost_shares = np.random.default_rng(0).uniform(0, 0.3, kinds.shape)
+    grid = customers.loc[np.repeat(customers.index, kinds.shape[1])].reset_index(drop=True)
+    grid["churn_probability"] = np.repeat(churn, kinds.shape[1])
+    grid["offer_kind"] = kinds.ravel()
+    grid["offer_cost_share"] = cost_shares.ravel()
+
+    by_rows = fitted.model.predict_proba(grid).reshape(kinds.shape)
+
+    np.testing.assert_array_equal(fitted.model.predict_treatments(customers, churn, kinds, cost_shares), by_rows)
+    assert "offer_cost_share" in fitted.model.numeric and len(fitted.model.boosters) >= 2
 
 
 def test_the_evidence_per_kind_is_what_the_log_holds(log, fitted):

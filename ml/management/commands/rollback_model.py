@@ -5,7 +5,7 @@ import getpass
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from ml.churn import ArtifactError
+from ml.artifacts import ArtifactError
 from ml.models import ModelVersion
 from ml.registry import NothingToRestore, model_version_rollback
 from ml.schema import SchemaMismatch
