@@ -20,11 +20,10 @@ Artifacts are XGBoost's own UBJSON plus plain JSON: nothing is pickled.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +33,13 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
+from ml.artifacts import MANIFEST, ArtifactError, LinearWeights, file_sha256, load_booster, manifest_read
 from ml.schema import FeatureSchema, SchemaMismatch
 
 FORMAT_VERSION = 2
 # Format 1 held the trees alone; it reads as a blend whose linear weight is 0, so earlier
 # versions in the registry stay loadable (and can be rolled back to).
 READABLE_FORMATS = (1, 2)
-MANIFEST = "model.json"
 DEFAULT_PARAMS = {
     "objective": "binary:logistic",
     "eval_metric": "logloss",
@@ -106,10 +105,6 @@ LINEAR_KNOT_CANDIDATES = (2, 5, 13)
 BLEND_WEIGHTS = tuple(step / 10 for step in range(11))
 LINEAR_WEIGHT_KEY = "linear_weight"
 LINEAR_KNOTS_KEY = "linear_knots"
-
-
-class ArtifactError(RuntimeError):
-    """A stored model is corrupt, incomplete or of another format."""
 
 
 @dataclass(frozen=True)
@@ -188,32 +183,32 @@ class LinearDesign:
         owners = self.owners
         return set(owners) <= set(schema.names) and len(self.centre) == len(self.scale) == len(owners)
 
-    def matrix(self, encoded: pd.DataFrame) -> np.ndarray:
-        """Centred, scaled columns of `encoded` (the schema's encoding); a gap in a number is 0."""
-        standardised = (self._columns(encoded) - np.array(self.centre)) / np.array(self.scale)
+    def matrix(self, values: np.ndarray, names: list[str]) -> np.ndarray:
+        """Centred, scaled columns of `values` (`FeatureSchema.values`, columns `names`); a gap in a number is 0."""
+        standardised = (self._columns(values, names) - np.array(self.centre)) / np.array(self.scale)
         return np.nan_to_num(standardised, nan=0.0).astype(np.float32)
 
-    def _columns(self, encoded: pd.DataFrame) -> np.ndarray:
+    def _columns(self, values: np.ndarray, names: list[str]) -> np.ndarray:
+        position = {name: number for number, name in enumerate(names)}
         blocks = []
         for name, knots in self.knots.items():
-            values = encoded[name].to_numpy(dtype=float)
-            blocks.append(_tents(values, np.array(knots)))
+            numbers = values[:, position[name]]
+            blocks.append(_tents(numbers, np.array(knots)))
             if name in self.flagged:
-                blocks.append(np.isnan(values)[:, None].astype(float))
+                blocks.append(np.isnan(numbers)[:, None].astype(float))
         for name, levels in self.levels.items():
-            codes = encoded[name].cat.codes.to_numpy()
+            codes = values[:, position[name]]  # a gap is NaN, equal to no level
             blocks.append((codes[:, None] == np.arange(len(levels))[None, :]).astype(float))
             if name in self.flagged:
-                blocks.append((codes < 0)[:, None].astype(float))
-        return np.hstack(blocks) if blocks else np.empty((len(encoded), 0))
+                blocks.append(np.isnan(codes)[:, None].astype(float))
+        return np.hstack(blocks) if blocks else np.empty((len(values), 0))
 
     @classmethod
-    def fit(cls, schema: FeatureSchema, encoded: pd.DataFrame, *, knots_per_number: int) -> LinearDesign:
-        knots = {
-            name: _quantile_knots(encoded[name].to_numpy(dtype=float), knots_per_number) for name in schema.numeric
-        }
-        flagged = tuple(name for name in schema.names if encoded[name].isna().any())
-        unscaled = cls(knots, dict(schema.categorical), flagged, (), ())._columns(encoded)
+    def fit(cls, schema: FeatureSchema, values: np.ndarray, *, knots_per_number: int) -> LinearDesign:
+        names = schema.names
+        knots = {name: _quantile_knots(values[:, names.index(name)], knots_per_number) for name in schema.numeric}
+        flagged = tuple(name for number, name in enumerate(names) if np.isnan(values[:, number]).any())
+        unscaled = cls(knots, dict(schema.categorical), flagged, (), ())._columns(values, names)
         centre = np.nan_to_num(np.nanmean(unscaled, axis=0), nan=0.0)
         spread = np.nan_to_num(np.nanstd(unscaled, axis=0), nan=0.0)
         scale = np.where(spread > 0, spread, 1.0)
@@ -246,8 +241,23 @@ def _quantile_knots(values: np.ndarray, count: int) -> tuple[float, ...]:
 
 
 def _tents(values: np.ndarray, knots: np.ndarray) -> np.ndarray:
-    """Degree-1 B-spline basis, one column per knot; rows sum to 1, gaps stay NaN."""
-    basis = np.column_stack([np.interp(values, knots, unit) for unit in np.eye(len(knots))])
+    """Degree-1 B-spline basis, one column per knot; rows sum to 1, gaps stay NaN.
+
+    A value between two knots splits its weight between them by distance; beyond the outer
+    knots it all goes to the nearest one, so the curve stays flat outside the training range.
+    """
+    rows, count = len(values), len(knots)
+    basis = np.zeros((rows, count))
+    if count == 1:
+        basis[:, 0] = 1.0
+    else:
+        known = ~np.isnan(values)
+        clipped = np.clip(np.where(known, values, knots[0]), knots[0], knots[-1])
+        right = np.clip(np.searchsorted(knots, clipped, side="right"), 1, count - 1)
+        left = right - 1
+        share = (clipped - knots[left]) / (knots[right] - knots[left])
+        basis[np.arange(rows), left] = 1.0 - share
+        basis[np.arange(rows), right] += share
     basis[np.isnan(values)] = np.nan
     return basis
 
@@ -259,12 +269,19 @@ class LinearBlend:
     design: LinearDesign
     boosters: list[xgb.Booster]
     weight: float
+    _weights: list[LinearWeights] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def weights(self) -> list[LinearWeights]:
+        """Each booster's own weights, read once (they give its predictions to the last bit)."""
+        if self._weights is None:
+            self._weights = [LinearWeights.of(booster) for booster in self.boosters]
+        return self._weights
 
 
 @dataclass
 class _Inputs:
     trees: xgb.DMatrix
-    linear: xgb.DMatrix | None
+    linear: np.ndarray | None
 
 
 @dataclass
@@ -282,6 +299,9 @@ class ChurnModel:
     calibration: Calibration
     params: dict
     linear: LinearBlend | None = None
+    # The thread count the trees were last set to, and the linear columns' map onto the features.
+    _threads: int | None = field(default=None, init=False, repr=False, compare=False)
+    _linear_membership: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def raw_scores(self, features: pd.DataFrame) -> np.ndarray:
         """The blended probability before calibration."""
@@ -293,42 +313,55 @@ class ChurnModel:
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to the log-odds (XGBoost's own), averaged over the bags; bias dropped."""
-        return self._contributions(self._inputs(features), features.index)
+        return self.explain(features)[1]
 
     def explain(self, features: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-        """Calibrated probabilities and per-feature contributions from one encoding of the features."""
+        """Calibrated probabilities and per-feature contributions from one encoding of the features.
+
+        A booster's contributions, its bias included, add up to its margin, so one call per tree
+        booster gives both; the probabilities agree with `predict_proba` to float32 rounding.
+        """
         inputs = self._inputs(features)
-        probabilities = self.calibration.apply(_sigmoid(self._log_odds(inputs)))
-        return probabilities, self._contributions(inputs, features.index)
+        per_booster = _booster_contributions(self.boosters, inputs.trees)
+        trees = _logit(np.mean([_sigmoid(each.sum(axis=1, dtype=float)) for each in per_booster], axis=0))
+        probabilities = self.calibration.apply(_sigmoid(self._with_linear(trees, inputs)))
+        by_feature = np.mean([each[:, :-1] for each in per_booster], axis=0)
+        if self.linear is not None:
+            by_column = np.mean([weights.contributions(inputs.linear) for weights in self.linear.weights()], axis=0)
+            weight = self.linear.weight
+            by_feature = (1 - weight) * by_feature + weight * by_column @ self._membership()
+        return probabilities, pd.DataFrame(by_feature, columns=self.schema.names, index=features.index)
 
     def _inputs(self, features: pd.DataFrame) -> _Inputs:
-        """The encoded features for each bag, with every booster set to the thread count that suits this many rows."""
+        """The encoded features for each bag, with the trees set to the thread count that suits this many rows."""
         threads = threads_for(len(features))
-        encoded = self.schema.encode(features)
-        for booster in self._all_boosters():
-            booster.set_param({"nthread": threads})
-        trees = tree_matrix(self.schema, encoded, threads)
+        values = self.schema.values(features)
+        self._use_threads(threads)
+        trees = tree_matrix(self.schema, values, threads)
         if self.linear is None:
             return _Inputs(trees, None)
-        return _Inputs(trees, xgb.DMatrix(self.linear.design.matrix(encoded), nthread=threads))
+        return _Inputs(trees, self.linear.design.matrix(values, self.schema.names))
 
-    def _all_boosters(self) -> list[xgb.Booster]:
-        return self.boosters + (self.linear.boosters if self.linear else [])
+    def _use_threads(self, threads: int) -> None:
+        if self._threads != threads:
+            for booster in self.boosters:
+                booster.set_param({"nthread": threads})
+            self._threads = threads
 
     def _log_odds(self, inputs: _Inputs) -> np.ndarray:
-        trees = _bag_log_odds(self.boosters, inputs.trees)
+        return self._with_linear(_bag_log_odds(self.boosters, inputs.trees), inputs)
+
+    def _with_linear(self, trees: np.ndarray, inputs: _Inputs) -> np.ndarray:
+        """The trees' log-odds blended with the linear bag's, if the model has one."""
         if self.linear is None:
             return trees
         weight = self.linear.weight
-        return (1 - weight) * trees + weight * _bag_log_odds(self.linear.boosters, inputs.linear)
+        return (1 - weight) * trees + weight * _linear_bag_log_odds(self.linear.weights(), inputs.linear)
 
-    def _contributions(self, inputs: _Inputs, index: pd.Index) -> pd.DataFrame:
-        values = _bag_contributions(self.boosters, inputs.trees)
-        if self.linear is not None:
-            by_column = _bag_contributions(self.linear.boosters, inputs.linear)
-            weight = self.linear.weight
-            values = (1 - weight) * values + weight * by_column @ _membership(self.linear.design, self.schema)
-        return pd.DataFrame(values, columns=self.schema.names, index=index)
+    def _membership(self) -> np.ndarray:
+        if self._linear_membership is None:
+            self._linear_membership = _membership(self.linear.design, self.schema)
+        return self._linear_membership
 
     def save(self, folder: Path) -> str:
         """Write the artifact; returns the manifest's sha256, which names this exact model."""
@@ -363,12 +396,20 @@ class ChurnModel:
         )
 
 
+# The boosters were trained on the schema's columns and `tree_matrix` names them so; checking the names
+# again on every call reads them back from XGBoost as strings, a third of a small prediction's time.
 def _bag_log_odds(boosters: list[xgb.Booster], data: xgb.DMatrix) -> np.ndarray:
-    return _logit(np.mean([booster.predict(data) for booster in boosters], axis=0))
+    return _logit(np.mean([booster.predict(data, validate_features=False) for booster in boosters], axis=0))
 
 
-def _bag_contributions(boosters: list[xgb.Booster], data: xgb.DMatrix) -> np.ndarray:
-    return np.mean([booster.predict(data, pred_contribs=True)[:, :-1] for booster in boosters], axis=0)
+def _linear_bag_log_odds(bag: list[LinearWeights], columns: np.ndarray) -> np.ndarray:
+    """As `_bag_log_odds` gives it from the boosters: the log-odds of their mean probability."""
+    return _logit(np.mean([_sigmoid(weights.margin(columns)) for weights in bag], axis=0))
+
+
+def _booster_contributions(boosters: list[xgb.Booster], data: xgb.DMatrix) -> list[np.ndarray]:
+    """Each booster's contributions per feature, its bias last."""
+    return [booster.predict(data, pred_contribs=True, validate_features=False) for booster in boosters]
 
 
 def _membership(design: LinearDesign, schema: FeatureSchema) -> np.ndarray:
@@ -419,55 +460,20 @@ def threads_for(rows: int) -> int:
     return MAX_THREADS if rows >= PARALLEL_FROM_ROWS else 1
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def tree_matrix(schema: FeatureSchema, values: np.ndarray, threads: int) -> xgb.DMatrix:
+    """The trees' input from `FeatureSchema.values` as float32: category codes for categoricals, a gap as NaN.
 
-
-def tree_matrix(schema: FeatureSchema, encoded: pd.DataFrame, threads: int) -> xgb.DMatrix:
-    """The trees' input from plain float32 columns: category codes for categoricals, a gap as NaN.
-
-    The same values XGBoost reads from the pandas frame, without its per-call frame handling,
-    which costs milliseconds even for one row.
+    The same values XGBoost reads from the pandas frame of `FeatureSchema.encode`, without its
+    per-call frame handling, which costs milliseconds even for one row.
     """
-    columns = []
-    for name in schema.names:
-        column = encoded[name]
-        if name in schema.categorical:
-            codes = column.cat.codes.to_numpy()
-            columns.append(np.where(codes < 0, np.nan, codes).astype(np.float32))
-        else:
-            columns.append(column.to_numpy(dtype=np.float32, na_value=np.nan))
-    array = np.column_stack(columns) if columns else np.empty((len(encoded), 0), dtype=np.float32)
     types = ["c" if name in schema.categorical else "q" for name in schema.names]
-    return xgb.DMatrix(array, feature_names=schema.names, feature_types=types, enable_categorical=True, nthread=threads)
-
-
-def manifest_read(folder: Path, *, expected_sha256: str | None, formats: tuple) -> dict:
-    """An artifact's JSON manifest, refused unless it matches the registry's checksum and is of a known format."""
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise ArtifactError(f"no model manifest at {manifest_path}")
-    if expected_sha256 is not None and file_sha256(manifest_path) != expected_sha256:
-        raise ArtifactError(f"{manifest_path} does not match the checksum in the registry")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ArtifactError(f"{manifest_path} is not valid JSON: {error}") from error
-    if manifest.get("format") not in formats:
-        raise ArtifactError(f"{manifest_path} has format {manifest.get('format')!r}, expected one of {formats}")
-    return manifest
-
-
-def load_booster(folder: Path, name: str, digest: str) -> xgb.Booster:
-    path = folder / name
-    if not path.is_file() or file_sha256(path) != digest:
-        raise ArtifactError(f"{path} is missing or corrupt (checksum mismatch)")
-    booster = xgb.Booster()
-    try:
-        booster.load_model(str(path))
-    except xgb.core.XGBoostError as error:
-        raise ArtifactError(f"{path} cannot be read by XGBoost: {error}") from error
-    return booster
+    return xgb.DMatrix(
+        values.astype(np.float32),
+        feature_names=schema.names,
+        feature_types=types,
+        enable_categorical=True,
+        nthread=threads,
+    )
 
 
 def check_training_data(features: pd.DataFrame, labels: np.ndarray) -> None:
@@ -508,7 +514,7 @@ def churn_model_train(
         raise SchemaMismatch("no usable feature: every column is constant or empty in the training data")
     encoded = schema.encode(features)
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(encoded, labels))
-    data = _Folds(encoded, labels, splits, threads_for(len(labels)), seed)
+    data = _Folds(encoded, schema.values(features), labels, splits, threads_for(len(labels)), seed)
     tree_params, linear_params = _split_params(params)
     trees = _best_trees(data, _tree_candidates(tree_params, len(labels)), search_seconds)
     linear = _linear_blend(schema, data, trees.out_of_fold, linear_params)
@@ -527,6 +533,7 @@ class _Folds:
     """The training rows and the folds every bag is cross-fitted on."""
 
     encoded: pd.DataFrame
+    values: np.ndarray  # the same rows as FeatureSchema.values gives them
     labels: np.ndarray
     splits: list[tuple[np.ndarray, np.ndarray]]
     threads: int
@@ -639,8 +646,8 @@ def _cross_fit_linear(schema: FeatureSchema, data: _Folds, knots: int) -> _Linea
 
     The design is learned on all rows: knots and scales use no label, so they leak nothing.
     """
-    design = LinearDesign.fit(schema, data.encoded, knots_per_number=knots)
-    columns = design.matrix(data.encoded)
+    design = LinearDesign.fit(schema, data.values, knots_per_number=knots)
+    columns = design.matrix(data.values, schema.names)
     params = {**LINEAR_PARAMS, "nthread": LINEAR_THREADS, "seed": data.seed}
     out_of_fold = np.zeros(len(data.labels))
     boosters = []

@@ -20,6 +20,7 @@ Protected attributes are never passed in: they live elsewhere and stay there.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 import numpy as np
@@ -98,7 +99,12 @@ def build_features(
 
 
 def _utc(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype) and values.dtype == UTC_NANOSECONDS:
+        return values  # already what the parse gives; parsing again costs more than a row's features
     return pd.to_datetime(values, utc=True, errors="coerce")
+
+
+UTC_NANOSECONDS = pd.DatetimeTZDtype("ns", "UTC")
 
 
 def _months_between(start: pd.Series, end: pd.Series) -> pd.Series:
@@ -107,11 +113,6 @@ def _months_between(start: pd.Series, end: pd.Series) -> pd.Series:
 
 def _days_between(start: pd.Series, end: pd.Series) -> pd.Series:
     return ((end - start).dt.total_seconds() / 86400.0).astype(float)
-
-
-def _days_apart(start: pd.api.extensions.ExtensionArray, end: pd.api.extensions.ExtensionArray) -> np.ndarray:
-    """`_days_between` on datetime arrays: the same arithmetic without a Series around it."""
-    return np.asarray((end - start).total_seconds() / 86400.0, dtype=float)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -217,12 +218,13 @@ def _nps_features(seen: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
 def _few_rows_features(
     rows: pd.DataFrame, contracts: pd.DataFrame, events: pd.DataFrame, new_customer_fees: Mapping[str, float]
 ) -> pd.DataFrame:
-    """`build_features` for a handful of rows: each row's contract and events picked out with numpy."""
-    as_of = _utc(rows["as_of"]).array
+    """`build_features` for a handful of rows: each row's contract and events picked out with numpy,
+    instants as int64 nanoseconds (pandas' datetime arithmetic costs more than the features on so few rows)."""
+    as_of = _instants(rows["as_of"])
     keys = rows["key"].to_numpy()
     products = rows["products"].to_numpy()
     columns: dict[str, object] = {
-        "tenure_months": _days_apart(_utc(rows["signup_date"]).array, as_of) / DAYS_PER_MONTH,
+        "tenure_months": _days_from(_instants(rows["signup_date"]), as_of) / DAYS_PER_MONTH,
         **{name: _text_array(rows[name]) for name in ("segment", "value_tier", "region")},
         "products": _object_array([_products_text(value) for value in products]),
         "n_products": np.array([_products_count(value) for value in products], dtype=float),
@@ -235,19 +237,22 @@ def _few_rows_features(
 
 
 def _few_contract_features(
-    keys: np.ndarray, as_of, contracts: pd.DataFrame, new_customer_fees: Mapping[str, float]
+    keys: np.ndarray, as_of: np.ndarray, contracts: pd.DataFrame, new_customer_fees: Mapping[str, float]
 ) -> dict[str, np.ndarray]:
     contracts = contracts if not contracts.empty else empty_contracts()
-    chosen = _latest_contracts(keys, as_of, contracts)
+    starts, ends, discount_ends = (
+        _instants(contracts[column]) for column in ("start_date", "end_date", "discount_end")
+    )
+    chosen = _latest_contracts(keys, as_of, contracts["key"].to_numpy(), starts)
     fee = _numbers(contracts["monthly_fee"], chosen)
     discount = np.nan_to_num(_numbers(contracts["discount"], chosen), nan=0.0)
-    discount_end = _dates(contracts["discount_end"], chosen)
-    discount_running = np.asarray(discount_end.isna() | (discount_end > as_of), dtype=bool)
+    discount_end = _instants_taken(discount_ends, chosen)
+    # A discount without an end runs on; one that ends runs while its end is after the as-of instant.
+    discount_running = (discount_end == NAT) | ((discount_end > as_of) & (as_of != NAT))
     discount = np.where(discount_running, discount, 0.0)
     bundle = _text_array(_taken(contracts["bundle"], chosen))
     new_fee = np.array([new_customer_fees.get(code, np.nan) if code else np.nan for code in bundle], dtype=float)
     paid = fee - discount
-    days_to_discount_end = _days_apart(as_of, discount_end)
     return {
         "bundle": bundle,
         "contract_type": _text_array(_taken(contracts["contract_type"], chosen)),
@@ -255,48 +260,43 @@ def _few_contract_features(
         "new_customer_fee": new_fee,
         "price_gap_vs_new": paid - new_fee,
         "discount_monthly": discount,
-        "discount_ends_in_days": np.where(discount > 0, days_to_discount_end, np.nan),
-        "days_to_contract_end": _days_apart(as_of, _dates(contracts["end_date"], chosen)),
-        "contract_age_months": _days_apart(_dates(contracts["start_date"], chosen), as_of) / DAYS_PER_MONTH,
+        "discount_ends_in_days": np.where(discount > 0, _days_from(as_of, discount_end), np.nan),
+        "days_to_contract_end": _days_from(as_of, _instants_taken(ends, chosen)),
+        "contract_age_months": _days_from(_instants_taken(starts, chosen), as_of) / DAYS_PER_MONTH,
     }
 
 
-def _latest_contracts(keys: np.ndarray, as_of, contracts: pd.DataFrame) -> np.ndarray:
-    """Per row, the position of the latest contract started before its as-of date, or -1.
+def _latest_contracts(keys: np.ndarray, as_of: np.ndarray, contract_keys: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per row, the position of the latest contract started before its as-of instant, or -1.
 
     A contract without a start date counts as started before anything; of contracts that
     started together the last one listed wins, as in the vectorised path's stable sort.
     """
     chosen = np.full(len(keys), -1)
-    if contracts.empty:
-        return chosen
-    contract_keys = contracts["key"].to_numpy()
-    starts = _nanoseconds(_utc(contracts["start_date"]).array)
-    moments = _nanoseconds(as_of)
     for row, key in enumerate(keys):
         mine = np.flatnonzero(contract_keys == key)
-        if moments[row] == NAT or not len(mine):
+        if as_of[row] == NAT or not len(mine):
             continue
-        started = mine[starts[mine] < moments[row]]
+        started = mine[starts[mine] < as_of[row]]
         if len(started):
             latest = starts[started]
             chosen[row] = started[np.flatnonzero(latest == latest.max())[-1]]
     return chosen
 
 
-def _few_event_features(keys: np.ndarray, as_of, events: pd.DataFrame) -> dict[str, np.ndarray]:
+def _few_event_features(keys: np.ndarray, as_of: np.ndarray, events: pd.DataFrame) -> dict[str, np.ndarray]:
     rows = len(keys)
     columns = {name: np.zeros(rows) for name, _, _ in EVENT_COUNTS}
     nps_last, nps_trend, since_complaint = np.full(rows, np.nan), np.full(rows, np.nan), np.full(rows, np.nan)
-    if not events.empty:
-        events = events[EVENT_COLUMNS]
+    if not events.empty and len(keys):
         event_keys, kinds = events["key"].to_numpy(), events["kind"].to_numpy()
-        occurred = _utc(events["occurred_at"]).array
+        occurred = _instants(events["occurred_at"])
         values = pd.to_numeric(events["value"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         for row, key in enumerate(keys):
             mine = np.flatnonzero(event_keys == key)
-            mine = mine[np.asarray(occurred[mine] < as_of[row], dtype=bool)]
-            ages = _days_apart(occurred[mine], as_of[row : row + 1].repeat(len(mine)))
+            # An event without an instant, or a row without one, compares as pandas' NaT does: never before.
+            mine = mine[(occurred[mine] != NAT) & (occurred[mine] < as_of[row]) & (as_of[row] != NAT)]
+            ages = _days_from(occurred[mine], np.full(len(mine), as_of[row]))
             for name, kind, window in EVENT_COUNTS:
                 columns[name][row] = float(((kinds[mine] == kind) & (ages <= window)).sum())
             complaint_ages = ages[kinds[mine] == "complaint"]
@@ -305,11 +305,11 @@ def _few_event_features(keys: np.ndarray, as_of, events: pd.DataFrame) -> dict[s
     return {**columns, "nps_last": nps_last, "nps_trend": nps_trend, "days_since_complaint": since_complaint}
 
 
-def _nps_of(answers: np.ndarray, occurred, values: np.ndarray) -> tuple[float, float]:
+def _nps_of(answers: np.ndarray, occurred: np.ndarray, values: np.ndarray) -> tuple[float, float]:
     """The latest known NPS answer, and its change against the answer just before the latest (known or not)."""
     if not len(answers):
         return np.nan, np.nan
-    in_time = answers[np.argsort(_nanoseconds(occurred[answers]), kind="stable")]
+    in_time = answers[np.argsort(occurred[answers], kind="stable")]
     answered = values[in_time]
     known = answered[~np.isnan(answered)]
     last = known[-1] if len(known) else np.nan
@@ -320,9 +320,39 @@ def _nps_of(answers: np.ndarray, occurred, values: np.ndarray) -> tuple[float, f
 NAT = np.iinfo(np.int64).min
 
 
+def _instants(values: pd.Series) -> np.ndarray:
+    """`_utc` as int64 nanoseconds (NaT as NAT). Calendar dates, as the database gives them, are
+    counted from their ordinal: midnight UTC, as the parse makes them, at a fraction of its cost."""
+    if values.dtype == object and all(type(value) is dt.date or value is None for value in values):
+        return np.array([NAT if value is None else _date_nanoseconds(value) for value in values], dtype=np.int64)
+    return _nanoseconds(_utc(values).array)
+
+
+UNIX_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+NANOSECONDS_PER_DAY = 86_400 * 10**9
+
+
+def _date_nanoseconds(date: dt.date) -> int:
+    return (date.toordinal() - UNIX_EPOCH_ORDINAL) * NANOSECONDS_PER_DAY
+
+
 def _nanoseconds(moments) -> np.ndarray:
     """Instants as int64 nanoseconds, NaT as the smallest int64 (before every real instant)."""
     return np.asarray(moments.as_unit("ns").asi8)
+
+
+def _instants_taken(instants: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The chosen instants (-1: none, NaT)."""
+    if not len(instants):
+        return np.full(len(chosen), NAT)
+    return np.where(chosen >= 0, instants[chosen], NAT)
+
+
+def _days_from(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """`_days_between` on int64 nanoseconds, with pandas' arithmetic: seconds, then days; NaT gives NaN."""
+    known = (start != NAT) & (end != NAT)
+    seconds = np.where(known, end - np.where(known, start, 0), 0) / 1e9
+    return np.where(known, seconds / 86400.0, np.nan)
 
 
 def _taken(column: pd.Series, chosen: np.ndarray):
@@ -333,10 +363,6 @@ def _taken(column: pd.Series, chosen: np.ndarray):
 def _numbers(column: pd.Series, chosen: np.ndarray) -> np.ndarray:
     numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return np.where(chosen >= 0, numbers[chosen] if len(numbers) else np.nan, np.nan)
-
-
-def _dates(column: pd.Series, chosen: np.ndarray):
-    return _utc(column).array.take(chosen, allow_fill=True)
 
 
 def _text_array(values) -> np.ndarray:

@@ -70,17 +70,37 @@ class FeatureSchema:
         a missing core feature is an error, as it means the data was built another way.
         Unseen levels become "(other)" when the model knows that level, else missing.
         """
+        self._check_core_columns(features)
+        # Column by column on arrays: on the one row of a recommendation, a reindexed frame and a
+        # to_numeric per column cost more than the model's own prediction.
+        encoded = {name: _numbers(_column(features, name)) for name in self.numeric}
+        for name, levels in self.categorical.items():
+            codes = _category_codes(_column(features, name), levels)
+            encoded[name] = pd.Categorical.from_codes(codes, categories=list(levels))
+        return pd.DataFrame(encoded, index=features.index, columns=self.names)
+
+    def values(self, features: pd.DataFrame) -> np.ndarray:
+        """The same encoding as one float array in schema order: numbers as they are, a categorical as
+        its level's position in the schema, a gap (or an unknown level) as NaN.
+
+        This is what the models read when scoring; it skips building pandas categoricals, which
+        cost more than the prediction itself on the few rows of a recommendation.
+        """
+        self._check_core_columns(features)
+        columns = [_numbers(_column(features, name)) for name in self.numeric]
+        for name, levels in self.categorical.items():
+            codes = _category_codes(_column(features, name), levels)
+            columns.append(np.where(codes < 0, np.nan, codes))
+        if not columns:
+            return np.empty((len(features), 0))
+        return np.column_stack(columns).astype(float, copy=False)
+
+    def _check_core_columns(self, features: pd.DataFrame) -> None:
         missing = [
             name for name in self.names if name not in features.columns and not name.startswith(ATTRIBUTE_PREFIX)
         ]
         if missing:
             raise SchemaMismatch(f"features missing from the data: {', '.join(missing)}")
-        # Column by column on arrays: on the one row of a recommendation, a reindexed frame and a
-        # to_numeric per column cost more than the model's own prediction.
-        encoded = {name: _numbers(_column(features, name)) for name in self.numeric}
-        for name, levels in self.categorical.items():
-            encoded[name] = _categorical(_column(features, name), levels)
-        return pd.DataFrame(encoded, index=features.index, columns=self.names)
 
 
 def _column(features: pd.DataFrame, name: str) -> pd.Series:
@@ -126,18 +146,38 @@ def _frequent_levels(column: pd.Series) -> tuple[str, ...]:
     return tuple(levels)
 
 
-def _categorical(column: pd.Series, levels: tuple[str, ...]) -> pd.Categorical:
-    """Text levels, with unknown ones folded into "(other)" when the model knows it, else missing.
+def _category_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+    """Each value's position among `levels` (-1 for a gap): text levels, with unknown ones folded into
+    "(other)" when the model knows it, else a gap.
 
     Worked out once per distinct value: a column of a million rows holds a handful of them.
     """
     known = set(levels)
     fold = OTHER_LEVEL if OTHER_LEVEL in known else None
-    codes, distinct = pd.factorize(column, use_na_sentinel=True)
-    mapped = [_level(value, known, fold) for value in distinct]
     level_codes = {level: number for number, level in enumerate(levels)}
-    lookup = np.array([level_codes[m] if m is not None else -1 for m in mapped] + [-1], dtype=np.int64)
-    return pd.Categorical.from_codes(lookup[codes], categories=list(levels))
+    if len(column) > FEW_VALUES:
+        codes, distinct = pd.factorize(column, use_na_sentinel=True)
+        if not _conflated(column, distinct):
+            mapped = [_level(value, known, fold) for value in distinct]
+            lookup = np.array([level_codes[m] if m is not None else -1 for m in mapped] + [-1], dtype=np.int64)
+            return lookup[codes]
+    # Value by value: on the row of a recommendation this costs less than factorizing.
+    mapped = [None if _is_gap(value) else _level(value, known, fold) for value in column.to_numpy(dtype=object)]
+    return np.array([level_codes[m] if m is not None else -1 for m in mapped], dtype=np.int64)
+
+
+FEW_VALUES = 16
+
+
+def _conflated(column: pd.Series, distinct) -> bool:
+    """Whether factorize may have merged values whose text differs: it takes 1, 1.0 and True for one
+    value (they are equal in Python), so a column of mixed Python numbers is read value by value."""
+    return column.dtype == object and any(isinstance(value, bool | int | float | np.number) for value in distinct)
+
+
+def _is_gap(value) -> bool:
+    """What factorize counts as missing: None, NaN, NA and NaT (a list or other container is a value)."""
+    return pd.api.types.is_scalar(value) and bool(pd.isna(value))
 
 
 def _level(value, known: set[str], fold: str | None) -> str | None:

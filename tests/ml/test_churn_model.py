@@ -6,7 +6,8 @@ import pytest
 import xgboost as xgb
 
 from ml import churn
-from ml.churn import ArtifactError, ChurnModel, check_training_data, churn_model_train, tree_matrix
+from ml.artifacts import ArtifactError
+from ml.churn import ChurnModel, check_training_data, churn_model_train, tree_matrix
 from ml.metrics import classification_metrics, expected_calibration_error, lift_at
 from ml.schema import OTHER_LEVEL, FeatureSchema, SchemaMismatch
 
@@ -188,6 +189,39 @@ def test_a_linear_design_that_does_not_fit_the_schema_is_refused(tmp_path, blend
         ChurnModel.load(tmp_path / "m")
 
 
+def test_the_linear_bag_scores_from_its_weights_as_its_boosters_do(blended):
+    model, features, _ = blended
+    for rows in (features, features.head(1)):
+        columns = model.linear.design.matrix(model.schema.values(rows), model.schema.names)
+        data = xgb.DMatrix(columns, nthread=1)
+        from_boosters = churn._bag_log_odds(model.linear.boosters, data)
+        from_weights = churn._linear_bag_log_odds(model.linear.weights(), columns)
+        np.testing.assert_allclose(from_weights, from_boosters, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            np.mean([weights.contributions(columns) for weights in model.linear.weights()], axis=0),
+            np.mean([each[:, :-1] for each in churn._booster_contributions(model.linear.boosters, data)], axis=0),
+            rtol=1e-6,
+            atol=1e-7,
+        )
+
+
+def test_explain_gives_the_probabilities_predict_proba_gives(blended, trained):
+    for model, features in ((blended[0], blended[1]), (trained[0], trained[1])):
+        probabilities, _ = model.explain(features)
+        np.testing.assert_allclose(probabilities, model.predict_proba(features), rtol=1e-6, atol=1e-7)
+
+
+def test_scoring_one_row_at_a_time_gives_what_scoring_them_together_gives(blended):
+    model, features, _ = blended
+    together_probabilities, together_contributions = model.explain(features.head(20))
+    for number in range(20):
+        probability, contributions = model.explain(features.iloc[[number]])
+        np.testing.assert_allclose(probability, together_probabilities[[number]], rtol=1e-6)
+        np.testing.assert_allclose(
+            contributions.to_numpy(), together_contributions.iloc[[number]].to_numpy(), atol=1e-6
+        )
+
+
 def test_explain_gives_the_probabilities_and_contributions_per_original_feature(blended):
     model, features, _ = blended
     probabilities, contributions = model.explain(features.head(4))
@@ -290,11 +324,21 @@ def test_the_tree_matrix_from_arrays_scores_exactly_as_the_pandas_frame():
     model = churn_model_train(features, labels, seed=0, params={"max_depth": 3, "eta": 0.1})
     unseen = features.head(50).assign(region="Friesland", contract_type=[None, "3 jaar"] * 25)
     for data in (features, unseen, features.head(1)):
-        encoded = model.schema.encode(data)
-        from_frame = xgb.DMatrix(encoded, enable_categorical=True)
-        from_arrays = tree_matrix(model.schema, encoded, threads=1)
+        from_frame = xgb.DMatrix(model.schema.encode(data), enable_categorical=True)
+        from_arrays = tree_matrix(model.schema, model.schema.values(data), threads=1)
         for booster in model.boosters:
             np.testing.assert_array_equal(booster.predict(from_arrays), booster.predict(from_frame))
             np.testing.assert_array_equal(
                 booster.predict(from_arrays, pred_contribs=True), booster.predict(from_frame, pred_contribs=True)
             )
+
+
+@pytest.mark.parametrize("knot_count", [1, 2, 5, 13])
+def test_the_tents_are_the_piecewise_linear_interpolation_of_each_knots_unit(knot_count):
+    rng = np.random.default_rng(knot_count)
+    knots = np.unique(rng.normal(size=knot_count))
+    values = np.concatenate([rng.normal(scale=2, size=500), knots, [np.nan, -1e9, 1e9]])
+    expected = np.column_stack([np.interp(values, knots, unit) for unit in np.eye(len(knots))])
+    expected[np.isnan(values)] = np.nan
+
+    np.testing.assert_allclose(churn._tents(values, knots), expected, rtol=0, atol=1e-12)

@@ -6,16 +6,20 @@ linear margins from the boosters' stored weights instead of asking XGBoost throu
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ml.features
-from ml.churn import ArtifactError
+import ml.schema
+from ml.artifacts import ArtifactError, LinearWeights
 from ml.features import build_features, empty_contracts, empty_events
-from ml.response import LinearWeights
-from ml.schema import OTHER_LEVEL, FeatureSchema, _categorical
+from ml.schema import OTHER_LEVEL, FeatureSchema, _category_codes
 
 NOW = pd.Timestamp("2026-11-01 09:30", tz="UTC")
 KINDS = ["complaint", "outage", "contact", "payment_problem", "competitor_offer", "nps", "other"]
@@ -68,6 +72,10 @@ def varied_frames(seed: int, customers: int = 12) -> tuple[pd.DataFrame, pd.Data
                     else NOW + pd.Timedelta(days=int(rng.integers(-30, 200))),
                 }
             )
+    if seed % 2:  # calendar dates, as the database gives them, rather than instants
+        for row in contract_rows:
+            for column in ("start_date", "end_date", "discount_end"):
+                row[column] = None if row[column] is None else row[column].date()
     tied = dict(contract_rows[-1], contract_type="tied, listed last")  # same start as the one before it
     contract_rows.append(tied)
     event_rows = [
@@ -130,6 +138,22 @@ def test_the_few_rows_path_picks_the_later_listed_of_two_contracts_that_started_
     pd.testing.assert_frame_equal(features, general_path(one, contracts, events, monkeypatch), check_exact=True)
 
 
+def test_calendar_dates_count_as_the_parse_counts_them():
+    dates = pd.Series([dt.date(1900, 2, 28), None, dt.date(1970, 1, 1), dt.date(2026, 11, 23), dt.date(2199, 12, 31)])
+    parsed = pd.to_datetime(dates, utc=True, errors="coerce").array.as_unit("ns").asi8
+
+    np.testing.assert_array_equal(ml.features._instants(dates), parsed)
+
+
+def test_a_column_with_instants_among_its_dates_is_parsed_whole():
+    # datetime is a subclass of date: taking one for a calendar date would drop its time of day.
+    mixed = pd.Series([dt.date(2026, 1, 1), dt.datetime(2026, 3, 1, 10, 30, tzinfo=dt.UTC), None])
+    parsed = pd.to_datetime(mixed, utc=True, errors="coerce").array.as_unit("ns").asi8
+
+    np.testing.assert_array_equal(ml.features._instants(mixed), parsed)
+    assert parsed[1] % (86_400 * 10**9) != 0
+
+
 def test_the_few_rows_path_serves_rows_of_the_size_a_recommendation_has():
     assert ml.features.FEW_ROWS >= 1
 
@@ -159,6 +183,23 @@ def test_the_stored_weights_give_the_boosters_own_margins_to_the_last_bit(seed):
     np.testing.assert_array_equal(LinearWeights.of(booster).margin(values, base_margin), expected.astype(float))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_without_base_margins_the_stored_weights_give_the_boosters_margins_and_contributions_to_the_last_bit(seed):
+    rng = np.random.default_rng(200 + seed)
+    values = rng.normal(size=(400, 5))
+    labels = (rng.random(400) < 0.2 + 0.5 * (values[:, 1] > 0)).astype(int)
+    params = {"booster": "gblinear", "objective": "binary:logistic", "updater": "coord_descent", "nthread": 1}
+    booster = xgb.train(params, xgb.DMatrix(values, label=labels, nthread=1), num_boost_round=30)
+    unseen = rng.normal(scale=rng.uniform(0.1, 20), size=(200, 5))
+    data = xgb.DMatrix(unseen, nthread=1)
+    weights = LinearWeights.of(booster)
+
+    np.testing.assert_array_equal(weights.margin(unseen), booster.predict(data, output_margin=True).astype(float))
+    np.testing.assert_array_equal(
+        weights.contributions(unseen), booster.predict(data, pred_contribs=True)[:, :-1].astype(float)
+    )
+
+
 def test_a_booster_that_is_not_linear_is_refused():
     data = xgb.DMatrix(np.random.default_rng(0).normal(size=(50, 3)), label=np.arange(50) % 2)
     trees = xgb.train({"objective": "binary:logistic"}, data, num_boost_round=2)
@@ -182,7 +223,7 @@ def encoded_frame_by_frame(schema: FeatureSchema, features: pd.DataFrame) -> pd.
     features = features.reindex(columns=features.columns.union(schema.names, sort=False))
     encoded = {name: pd.to_numeric(features[name], errors="coerce").astype(float) for name in schema.numeric}
     for name, levels in schema.categorical.items():
-        encoded[name] = _categorical(features[name], levels)
+        encoded[name] = pd.Categorical.from_codes(_category_codes(features[name], levels), categories=list(levels))
     return pd.DataFrame(encoded, index=features.index)[schema.names]
 
 
@@ -204,3 +245,26 @@ def test_encode_gives_what_a_reindexed_frame_gives(seed):
 
 def varied_training_features() -> pd.DataFrame:
     return pd.concat([build_features(*varied_frames(seed, customers=40), FEES) for seed in range(3)], ignore_index=True)
+
+
+CATEGORY_VALUES = st.sampled_from(
+    ["a", "b", "(other)", "A", " a", "1", "", None, np.nan, pd.NA, pd.NaT, 1, 1.0, 2.5, True, False, np.float64("nan")]
+)
+
+
+@given(
+    values=st.lists(CATEGORY_VALUES, min_size=0, max_size=16),
+    levels=st.sampled_from([("a", "b"), ("1", "a", "(other)"), ("(other)",), ("1.0", "True", "b")]),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_few_values_lookup_gives_the_codes_factorize_gives(values, levels):
+    column = pd.Series(values, dtype=object)
+    few = ml.schema._category_codes(column, levels)
+    original = ml.schema.FEW_VALUES
+    try:
+        ml.schema.FEW_VALUES = -1
+        factorized = ml.schema._category_codes(column, levels)
+    finally:
+        ml.schema.FEW_VALUES = original
+
+    np.testing.assert_array_equal(few, factorized)
