@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import uuid
+from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.utils import timezone
 
 from retention.records import ContractRecord, CustomerRecord, EventRecord, RenewalRecord
@@ -55,3 +59,11 @@ def labelled_records(n: int = 240, *, seed: int = 0) -> list[CustomerRecord]:
 
 def store_labelled_base(n: int = 240, *, seed: int = 0) -> None:
     customers_upsert(records=labelled_records(n, seed=seed), source="simulation")
+
+
+def own_artifact_copy(artifact_dir: str) -> str:
+    """A copy of a model folder under a new name: a test may break or replace its copy's files, and a
+    registration in the same second as another would otherwise reuse (and overwrite) its folder."""
+    own_folder = f"test-copy-{uuid.uuid4().hex}"
+    shutil.copytree(Path(settings.MODEL_DIR) / artifact_dir, Path(settings.MODEL_DIR) / own_folder)
+    return own_folder

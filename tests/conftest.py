@@ -5,13 +5,42 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from django.db import transaction
 from rest_framework.test import APIClient
 
+from ml.registry import champions
+from ml.services import churn_model_retrain
 from retention.api.auth import new_token, token_hash
 from retention.models import AgentProfile
+from tests.builders import own_artifact_copy, store_labelled_base
 from tests.factories import AgentProfileFactory, ApiClientFactory, TeamFactory, UserFactory
 
 PASSWORD = "correct horse battery"
+
+ARTIFACT_FIELDS = (
+    "kind",
+    "version",
+    "artifact_dir",
+    "artifact_sha256",
+    "feature_schema",
+    "metrics",
+    "training_window",
+    "training_rows",
+    "training_distribution",
+)
+
+
+@pytest.fixture(scope="session")
+def trained_churn_artifact(django_db_setup, django_db_blocker) -> dict:
+    """Train the churn model once per session; its training rows are rolled back, its artifact stays on disk."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        store_labelled_base()
+        champions.clear()
+        version = churn_model_retrain(by="test")
+        fields = {name: getattr(version, name) for name in ARTIFACT_FIELDS}
+        transaction.set_rollback(True)
+    champions.clear()
+    return {**fields, "artifact_dir": own_artifact_copy(fields["artifact_dir"])}
 
 
 @pytest.fixture(autouse=True)

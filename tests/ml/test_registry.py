@@ -6,15 +6,18 @@ from ml.registry import NoChampion, champions, model_version_promote
 from ml.services import churn_model_retrain
 from retention.records import RenewalRecord
 from retention.services.customers import customers_upsert
-from tests.builders import labelled_records
+from tests.builders import labelled_records, store_labelled_base
 
 
-def test_the_first_trained_model_becomes_champion_with_its_metrics(churn_champion):
-    assert churn_champion.status == ModelVersion.Status.CHAMPION
-    assert churn_champion.version == 1
-    assert {"roc_auc", "pr_auc", "brier", "ece", "lift_top10"} <= set(churn_champion.metrics)
-    assert churn_champion.metrics["holdout"] == "time"
-    assert ModelPromotion.objects.filter(model_version=churn_champion, promoted=True).exists()
+def test_the_first_trained_model_becomes_champion_with_its_metrics(db):
+    store_labelled_base()
+    champions.clear()
+    first = churn_model_retrain(by="test")
+    assert first.status == ModelVersion.Status.CHAMPION
+    assert first.version == 1
+    assert {"roc_auc", "pr_auc", "brier", "ece", "lift_top10"} <= set(first.metrics)
+    assert first.metrics["holdout"] == "time"
+    assert ModelPromotion.objects.filter(model_version=first, promoted=True).exists()
 
 
 def test_a_second_model_is_a_candidate_until_promoted(churn_champion):
