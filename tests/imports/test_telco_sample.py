@@ -38,4 +38,6 @@ def test_the_telco_sample_imports_every_customer_and_churner(telco_csv):
     assert RenewalResult.objects.filter(result="renewed").count() == 7043 - 1869
     attributes = Customer.objects.get(external_id="7590-VHVEG").attributes
     assert attributes["Partner"] == "Yes"
-    assert not {"gender", "SeniorCitizen", "TotalCharges", "tenure", "Churn"} & set(attributes)
+    assert not {"gender", "SeniorCitizen", "tenure", "Churn"} & set(attributes)
+    assert attributes["TotalCharges"] == 29.85
+    assert Customer.objects.get(external_id="4472-LVYGI").attributes.get("TotalCharges") is None  # a blank
