@@ -61,6 +61,8 @@ class OfferView:
     needs_team_lead: bool
     needs_override_reason: bool
     presents_above_authority: bool = False
+    above_authority: bool = False  # the offer's level or cost is above the deciding agent's authority
+    over_team_budget: bool = False  # its cost is more than the team has left this month
     presented: bool = False
     escalated: bool = False
     answer: str = ""
@@ -207,6 +209,8 @@ def _offer_view(rank: int, offer: dict, recommended_code: str, presents_above_au
         needs_team_lead=bool(offer.get("needs_escalation")) or not offer.get("within_authority", True),
         needs_override_reason=offer["code"] != recommended_code,
         presents_above_authority=presents_above_authority,
+        above_authority=not offer.get("within_authority", True),
+        over_team_budget=bool(offer.get("over_team_budget")),
     )
 
 

@@ -46,7 +46,13 @@ class OfferOutput(serializers.Serializer):
     expected_net_value_cents = serializers.IntegerField()
     cost_cents = serializers.IntegerField()
     authority_level = serializers.IntegerField()
-    needs_escalation = serializers.BooleanField()
+    needs_escalation = serializers.BooleanField(
+        help_text="A team lead must approve it: above the agent's authority, or over the team's budget, or both."
+    )
+    within_authority = serializers.BooleanField(default=True, help_text="Within the asking agent's authority.")
+    over_team_budget = serializers.BooleanField(
+        default=False, help_text="Costs more than the agent's team has left of this month's budget."
+    )
     propensity = serializers.FloatField()
 
 

@@ -205,6 +205,25 @@ def test_an_offer_above_authority_is_shown_as_needing_a_team_lead_with_escalatio
     assert 'value="presented">\n  <input type="hidden" name="offer_code" value="half-price"' not in half_price
 
 
+def test_an_offer_over_the_teams_budget_says_so_apart_from_authority(logged_in, agent, customer):
+    over_budget = [
+        {**offer, "over_team_budget": offer["code"] != "speed-up", "needs_escalation": offer["code"] != "speed-up"}
+        for offer in OFFERS
+    ]
+    decision = stored_decision(customer=customer, agent=agent, offers=over_budget)
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+    loyal = offers[offers.index("Loyaliteitskorting 10%") : offers.index("Gratis snelheid omhoog")]
+    speed_up = offers[offers.index("Gratis snelheid omhoog") : offers.index("Halve prijs")]
+    half_price = offers[offers.index("Halve prijs") :]
+
+    budget, authority = "meer dan het teambudget deze maand nog toelaat", "boven je bevoegdheid"
+    assert "Teamleider nodig" in loyal and budget in loyal and authority not in loyal
+    assert 'value="escalated">\n  <input type="hidden" name="offer_code" value="loyal-10">' in loyal
+    assert "Teamleider nodig" not in speed_up and budget not in speed_up
+    assert budget in half_price and authority in half_price
+
+
 def test_a_team_lead_may_present_an_offer_above_the_agents_authority(logged_in, agent, lead, customer):
     decision = stored_decision(customer=customer, agent=agent)
 

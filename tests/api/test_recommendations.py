@@ -43,6 +43,9 @@ def test_a_recommendation_has_the_documented_fields(churn_champion, customer, ap
         "expected_net_value_cents",
         "cost_cents",
         "authority_level",
+        "needs_escalation",
+        "within_authority",
+        "over_team_budget",
         "propensity",
     }
     assert all(isinstance(reason["text"], str) for reason in body["reasons"])

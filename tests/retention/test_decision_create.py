@@ -54,6 +54,23 @@ def test_a_decision_stores_scores_reasons_and_ranked_eligible_offers(churn_champ
     assert decision.features["price_gap_vs_new"] == 20.0
 
 
+def test_offers_costing_more_than_the_team_has_left_need_a_team_lead_and_say_why(
+    churn_champion, catalog, unhappy_customer, agent
+):
+    team = agent.agent_profile.team
+    team.monthly_budget_cents = 2_800  # a 10% discount for six months (€ 27) fits, the router (€ 30) does not
+    team.save()
+
+    decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+
+    by_code = {offer["code"]: offer for offer in decision.offers}
+    assert (by_code["gift-router"]["cost_cents"], by_code["korting-10"]["cost_cents"]) == (3_000, 2_700)
+    assert by_code["gift-router"]["over_team_budget"] and by_code["gift-router"]["within_authority"]
+    assert by_code["gift-router"]["needs_escalation"]
+    assert not by_code["korting-10"]["over_team_budget"] and not by_code["korting-10"]["needs_escalation"]
+    assert decision.recommended_offer_code != "gift-router"
+
+
 def test_an_offer_above_the_agents_authority_is_listed_as_needing_escalation(
     churn_champion, catalog, unhappy_customer, agent
 ):
