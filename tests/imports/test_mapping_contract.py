@@ -21,7 +21,7 @@ def test_telco_fixture_maps_the_ibm_sample_as_agreed():
         label=Label(column="Churn", churned=frozenset({"yes"})),
         fields={"tenure_months": "tenure", "monthly_fee": "MonthlyCharges", "contract_type": "Contract"},
         protected=("gender", "SeniorCitizen"),
-        exclude=("TotalCharges",),
+        exclude=(),
         attributes=None,
     )
 

@@ -342,3 +342,5 @@ def test_the_tents_are_the_piecewise_linear_interpolation_of_each_knots_unit(kno
     expected[np.isnan(values)] = np.nan
 
     np.testing.assert_allclose(churn._tents(values, knots), expected, rtol=0, atol=1e-12)
+    one_by_one = np.vstack([churn._tents(values[[row]], tuple(knots)) for row in range(len(values))])
+    np.testing.assert_array_equal(one_by_one, churn._tents(values, knots))
