@@ -29,8 +29,10 @@ run: $(VENV)/.installed
 	$(PY) -m celery -A config worker -B --loglevel=warning --concurrency=1 --without-heartbeat --without-gossip --without-mingle & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
+# One pytest process per core, up to four; `make test PYTEST_ARGS=-n0` runs them in this process.
+PYTEST_ARGS ?= -n auto --maxprocesses=4
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
