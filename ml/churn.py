@@ -480,7 +480,9 @@ def _load_linear(folder: Path, section: dict | None, *, schema: FeatureSchema) -
         raise ArtifactError(f"{folder / MANIFEST} has an unreadable linear design: {error}") from error
     if not design.fits(schema):
         raise ArtifactError(f"{folder / MANIFEST}: the linear design does not match the model's feature schema")
-    return LinearBlend(design=design, boosters=_load_boosters(folder, section["files"]), weight=section["weight"])
+    blend = LinearBlend(design=design, boosters=_load_boosters(folder, section["files"]), weight=section["weight"])
+    blend.weights()  # read and checked now: a booster its weights cannot repeat is refused at load, not mid-call
+    return blend
 
 
 def threads_for(rows: int) -> int:

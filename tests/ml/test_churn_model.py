@@ -307,6 +307,9 @@ def test_an_artifact_of_the_trees_only_format_still_loads_and_scores_the_same(tm
     loaded = ChurnModel.load(tmp_path / "m")
     assert loaded.linear is None
     assert np.allclose(loaded.predict_proba(features), model.predict_proba(features))
+    probabilities, contributions = loaded.explain(features.head(3))
+    assert np.allclose(probabilities, model.predict_proba(features.head(3)))
+    assert np.allclose(contributions, model.contributions(features.head(3)))
 
 
 def test_the_tree_matrix_from_arrays_scores_exactly_as_the_pandas_frame():
