@@ -103,10 +103,7 @@ def ips(
 ) -> Estimate:
     """Inverse propensity scoring. `target_probabilities` are the target's chances of each logged action."""
     settings = _settings(confidence, propensity_floor, resamples, seed)
-    rewards = _vector("rewards", rewards)
-    weights, clipped = importance_weights(target_probabilities, propensities, floor=settings.floor)
-    _same_length(rewards=rewards, weights=weights)
-    return _ratio_estimate("ips", weights * rewards, np.ones_like(rewards), weights, clipped, settings)
+    return _weighted_estimate("ips", rewards, propensities, target_probabilities, settings, self_normalised=False)
 
 
 def snips(
@@ -121,10 +118,24 @@ def snips(
 ) -> Estimate:
     """Self-normalised IPS: Σ w·r / Σ w. Its value is nan when the target never takes a logged action."""
     settings = _settings(confidence, propensity_floor, resamples, seed)
+    return _weighted_estimate("snips", rewards, propensities, target_probabilities, settings, self_normalised=True)
+
+
+def _weighted_estimate(
+    name: str,
+    rewards: Sequence[float],
+    propensities: Sequence[float],
+    target_probabilities: Sequence[float],
+    settings: _Settings,
+    *,
+    self_normalised: bool,
+) -> Estimate:
+    """Σ w·r over the decisions, divided by their count (IPS) or by Σ w (self-normalised)."""
     rewards = _vector("rewards", rewards)
     weights, clipped = importance_weights(target_probabilities, propensities, floor=settings.floor)
     _same_length(rewards=rewards, weights=weights)
-    return _ratio_estimate("snips", weights * rewards, weights, weights, clipped, settings)
+    denominators = weights if self_normalised else np.ones_like(rewards)
+    return _ratio_estimate(name, weights * rewards, denominators, weights, clipped, settings)
 
 
 def doubly_robust(
