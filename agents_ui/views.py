@@ -52,13 +52,24 @@ def agent_profile_of(user) -> AgentProfile | None:
         return None
 
 
+NO_AGENT_PROFILE = gettext_lazy(
+    "Your account has no agent profile, so it cannot open the retention panel. "
+    "Ask your team lead or an administrator to give you access."
+)
+
+
+def forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    """The 403 page, saying why: no data of any customer on it."""
+    return render(request, "agents_ui/forbidden.html", {"message": message}, status=403)
+
+
 def agent_required(view):
     """Logged in, and an agent, team lead or administrator: anyone else sees a 403 and no customer data."""
 
     @wraps(view)
     def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if agent_profile_of(request.user) is None:
-            return render(request, "agents_ui/forbidden.html", status=403)
+            return forbidden(request, NO_AGENT_PROFILE)
         return view(request, *args, **kwargs)
 
     return login_required(guarded)
@@ -166,7 +177,7 @@ def _outranks_decision_agent(user, decision: Decision) -> bool:
 def decision_action(request: HttpRequest, decision_id: uuid.UUID) -> HttpResponse:
     decision = get_object_or_404(Decision.objects.select_related("customer").defer("features"), pk=decision_id)
     if not may_act_on(request.user, decision):
-        return render(request, "agents_ui/forbidden.html", status=403)
+        return forbidden(request, NO_AGENT_PROFILE)
     form = DecisionActionForm(request.POST)
     try:
         action = _record(form, decision, request.user)

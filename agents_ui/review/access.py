@@ -11,14 +11,12 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from agents_ui.views import agent_profile_of
+from agents_ui.views import agent_profile_of, forbidden
 from retention.models import AgentProfile, Team
 
 REVIEW_ROLES = {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
-FORBIDDEN_TEMPLATE = "agents_ui/review/forbidden.html"
 
 
 @dataclass(frozen=True)
@@ -48,11 +46,6 @@ def review_scope_of(user) -> ReviewScope | None:
     return ReviewScope(team_ids=frozenset([profile.team_id]) if profile.team_id else frozenset())
 
 
-def forbidden(request: HttpRequest, message: str | None = None) -> HttpResponse:
-    message = message or _("The review pages are for team leads and administrators.")
-    return render(request, FORBIDDEN_TEMPLATE, {"message": message}, status=403)
-
-
 def lead_required(view):
     """Logged in as a team lead, administrator or superuser; the view finds the scope in `request.review_scope`."""
 
@@ -60,7 +53,7 @@ def lead_required(view):
     def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         scope = review_scope_of(request.user)
         if scope is None:
-            return forbidden(request)
+            return forbidden(request, _("The review pages are for team leads and administrators."))
         if not scope.all_teams and not scope.team_ids:
             return forbidden(request, _("Your team lead profile has no team yet. Ask an administrator to add one."))
         request.review_scope = scope
