@@ -541,9 +541,10 @@ def churn_model_train(
     schema = FeatureSchema.infer(features)
     if not schema.names:
         raise SchemaMismatch("no usable feature: every column is constant or empty in the training data")
-    encoded = schema.encode(features)
+    values = schema.values(features)
+    encoded = schema.frame(values, features.index)
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(encoded, labels))
-    data = _Folds(encoded, schema.values(features), labels, splits, threads_for(len(labels)), seed)
+    data = _Folds(encoded, values, labels, splits, threads_for(len(labels)), seed)
     tree_params, linear_params = _split_params(params)
     trees = _best_trees(data, _tree_candidates(tree_params, len(labels)), search_seconds)
     linear = _linear_blend(schema, data, trees.out_of_fold, linear_params)
@@ -562,7 +563,7 @@ class _Folds:
     """The training rows and the folds every bag is cross-fitted on."""
 
     encoded: pd.DataFrame
-    values: np.ndarray  # the same rows as FeatureSchema.values gives them
+    values: np.ndarray  # the same rows as FeatureSchema.values gives them; `encoded` is their frame
     labels: np.ndarray
     splits: list[tuple[np.ndarray, np.ndarray]]
     threads: int

@@ -64,29 +64,24 @@ class FeatureSchema:
         return cls(numeric=tuple(numeric), categorical=categorical)
 
     def encode(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The model's input: floats and fixed-level categoricals, columns in schema order.
+        """The model's input as a frame: floats and fixed-level categoricals, columns in schema order.
 
         A CRM attribute the data lacks is unknown for every row (XGBoost's missing value);
         a missing core feature is an error, as it means the data was built another way.
         Unseen levels become "(other)" when the model knows that level, else missing.
         """
-        self._check_core_columns(features)
-        # Column by column on arrays: on the one row of a recommendation, a reindexed frame and a
-        # to_numeric per column cost more than the model's own prediction.
-        encoded = {name: _numbers(_column(features, name)) for name in self.numeric}
-        for name, levels in self.categorical.items():
-            codes = _category_codes(_column(features, name), levels)
-            encoded[name] = pd.Categorical.from_codes(codes, categories=list(levels))
-        return pd.DataFrame(encoded, index=features.index, columns=self.names)
+        return self.frame(self.values(features), features.index)
 
     def values(self, features: pd.DataFrame) -> np.ndarray:
-        """The same encoding as one float array in schema order: numbers as they are, a categorical as
+        """The encoding as one float array in schema order: numbers as they are, a categorical as
         its level's position in the schema, a gap (or an unknown level) as NaN.
 
         This is what the models read when scoring; it skips building pandas categoricals, which
         cost more than the prediction itself on the few rows of a recommendation.
         """
         self._check_core_columns(features)
+        # Column by column on arrays: on the one row of a recommendation, a reindexed frame and a
+        # to_numeric per column cost more than the model's own prediction.
         columns = [_numbers(_column(features, name)) for name in self.numeric]
         for name, levels in self.categorical.items():
             codes = _category_codes(_column(features, name), levels)
@@ -94,6 +89,14 @@ class FeatureSchema:
         if not columns:
             return np.empty((len(features), 0))
         return np.column_stack(columns).astype(float, copy=False)
+
+    def frame(self, values: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        """`values` as the frame `encode` gives: categoricals rebuilt from their level positions."""
+        columns = {name: values[:, number] for number, name in enumerate(self.numeric)}
+        for number, (name, levels) in enumerate(self.categorical.items(), start=len(self.numeric)):
+            codes = np.nan_to_num(values[:, number], nan=-1).astype(np.int64)
+            columns[name] = pd.Categorical.from_codes(codes, categories=list(levels))
+        return pd.DataFrame(columns, index=index, columns=self.names)
 
     def _check_core_columns(self, features: pd.DataFrame) -> None:
         missing = [
