@@ -101,30 +101,25 @@ def fast_path(rows, contracts, events) -> pd.DataFrame:
     return build_features(rows, contracts, events, FEES)
 
 
+def assert_the_paths_agree(rows, contracts, events, monkeypatch) -> None:
+    pd.testing.assert_frame_equal(
+        fast_path(rows, contracts, events), general_path(rows, contracts, events, monkeypatch), check_exact=True
+    )
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_the_few_rows_path_equals_the_general_path_on_varied_customers(seed, monkeypatch):
     rows, contracts, events = varied_frames(seed)
 
-    expected = general_path(rows, contracts, events, monkeypatch)
-
-    pd.testing.assert_frame_equal(fast_path(rows, contracts, events), expected, check_exact=True)
+    assert_the_paths_agree(rows, contracts, events, monkeypatch)
     for number in range(len(rows)):  # and one row at a time, as a recommendation asks
-        one = rows.iloc[[number]]
-        pd.testing.assert_frame_equal(
-            fast_path(one, contracts, events),
-            general_path(one, contracts, events, monkeypatch),
-            check_exact=True,
-        )
+        assert_the_paths_agree(rows.iloc[[number]], contracts, events, monkeypatch)
 
 
 def test_the_few_rows_path_equals_the_general_path_without_contracts_or_events(monkeypatch):
     rows, _, _ = varied_frames(0)
     for contracts, events in [(empty_contracts(), empty_events()), (pd.DataFrame(), pd.DataFrame())]:
-        pd.testing.assert_frame_equal(
-            fast_path(rows, contracts, events),
-            general_path(rows, contracts, events, monkeypatch),
-            check_exact=True,
-        )
+        assert_the_paths_agree(rows, contracts, events, monkeypatch)
 
 
 def test_the_few_rows_path_picks_the_later_listed_of_two_contracts_that_started_together(monkeypatch):
