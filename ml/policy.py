@@ -19,16 +19,22 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+
+import numpy as np
 
 RISK_BANDS = ("low", "medium", "high")
 RECENT_EVENT_KINDS = ("complaint", "outage")
 NO_OFFER = ""
-# Exploration draws among no offer and the best few offers the agent may make: the ones the panel
-# shows. Trying offers the estimates already rank far down would cost much and teach little.
+EXPLORATION_METHODS = ("thompson", "uniform")
+# Uniform exploration draws among no offer and the best few offers the agent may make: the ones the
+# panel shows. Trying offers the estimates already rank far down would cost much and teach little.
 EXPLORED_OFFERS = 3
+# Thompson exploration's chances are counted over this many draws of the values (seeded by the
+# decision), and the first draw is the one acted on, so the logged chance is that of the act.
+THOMPSON_DRAWS = 1024
 
 
 class PolicyError(ValueError):
@@ -46,6 +52,9 @@ class PolicySettings:
     horizon_months: int = 12
     margin_rate: float = 0.5
     exploration_share: float = 0.05
+    # How an exploring decision picks its arm: "thompson" draws each offer's value from what is known
+    # of it, "uniform" takes no offer or one of the best EXPLORED_OFFERS alike.
+    exploration_method: str = "thompson"
     control_share: float = 0.0
     authority: dict[int, AuthorityLimit] = field(
         default_factory=lambda: {
@@ -84,6 +93,8 @@ class PolicySettings:
         for name in ("exploration_share", "control_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise PolicyError(f"{name} must be between 0 and 1")
+        if self.exploration_method not in EXPLORATION_METHODS:
+            raise PolicyError(f"exploration_method must be one of {', '.join(EXPLORATION_METHODS)}")
         if self.budget_per_customer_cents < 0:
             raise PolicyError("budget_per_customer_cents cannot be negative")
         if self.prior_strength <= 0:
@@ -185,10 +196,15 @@ def monthly_fee_cents(features: Mapping) -> int:
 
 @dataclass(frozen=True)
 class StayEstimates:
-    """P(stay) for this customer without an offer and with each offer, by code."""
+    """P(stay) for this customer without an offer and with each offer, by code.
+
+    `evidence` holds, by offer code, the logged outcomes behind each offer's learned effect; an
+    offer missing there rests on its catalog prior alone.
+    """
 
     without_offer: float
     with_offer: Mapping[str, float]
+    evidence: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_priors(cls, customer: CustomerContext, offers: list[OfferSpec]) -> StayEstimates:
@@ -345,8 +361,8 @@ def rank_offers(
     `stay` gives learned P(stay) per offer (the catalog priors when None). The greedy
     recommendation is the best offer needing no escalation and worth more than making no
     offer, or no offer. A `control_key` in the control group gets no offer; otherwise
-    with the exploration share, keyed on `decision_key`, the recommendation is drawn
-    uniformly from no offer and the best EXPLORED_OFFERS offers the agent may make.
+    with the exploration share, keyed on `decision_key`, the recommendation is drawn from
+    no offer and the offers the agent may make (see `_exploration`).
     """
     if not 1 <= agent_level <= 3:
         raise PolicyError(f"agent authority level must be 1 to 3, not {agent_level}")
@@ -360,15 +376,16 @@ def rank_offers(
     ]
     ranked.sort(key=lambda offer: (-offer.expected_net_value_cents, offer.cost_cents, offer.code))
     greedy = next((o.code for o in ranked if not o.needs_escalation and o.expected_net_value_cents > 0), NO_OFFER)
-    arms = [NO_OFFER, *[o.code for o in ranked if not o.needs_escalation][:EXPLORED_OFFERS]]
-    choice = _logging_choice(greedy, arms, settings, decision_key=decision_key, control_key=control_key)
-    # A share that nothing was drawn for (no key given) is no chance at all: log what actually could happen.
+    # A share that nothing is drawn for (no key given) is no chance at all: log what actually could happen.
     drawn = replace(
         settings,
         exploration_share=settings.exploration_share if decision_key else 0.0,
         control_share=settings.control_share if control_key else 0.0,
     )
-    propensities = {arm: _propensity(arm, greedy, arms, drawn) for arm in arms}
+    explorable = [o for o in ranked if not o.needs_escalation]
+    exploring = _exploration(explorable, stay, margin, drawn, decision_key)
+    choice = _logging_choice(greedy, exploring.pick, drawn, decision_key=decision_key, control_key=control_key)
+    propensities = {arm: _propensity(arm, greedy, exploring, drawn) for arm in [NO_OFFER, *exploring.chances]}
     return Ranking(
         offers=tuple(replace(o, propensity=propensities.get(o.code, 0.0)) for o in ranked),
         recommended_code=choice.code,
@@ -376,7 +393,7 @@ def rank_offers(
         renewal_fee_cents=fee,
         price_parity_applied=fee < customer.monthly_fee_cents,
         greedy_code=greedy,
-        propensity=propensities[choice.code],
+        propensity=propensities.get(choice.code, 0.0),
         explored=choice.explored,
         control_group=choice.control,
     )
@@ -419,21 +436,62 @@ def in_control_group(control_key: str, settings: PolicySettings) -> bool:
 
 
 def _logging_choice(
-    greedy: str, arms: list[str], settings: PolicySettings, *, decision_key: str, control_key: str
+    greedy: str, explored: str, settings: PolicySettings, *, decision_key: str, control_key: str
 ) -> _Choice:
     if in_control_group(control_key, settings):
         return _Choice(NO_OFFER, explored=False, control=True)
-    if not decision_key:
-        return _Choice(greedy, explored=False, control=False)
-    draw = random.Random(_seed("explore", decision_key))
-    if draw.random() < settings.exploration_share:
-        return _Choice(draw.choice(arms), explored=True, control=False)
+    if decision_key and keyed_uniform("explore", decision_key) < settings.exploration_share:
+        return _Choice(explored, explored=True, control=False)
     return _Choice(greedy, explored=False, control=False)
 
 
-def _propensity(arm: str, greedy: str, arms: list[str], settings: PolicySettings) -> float:
-    """The chance the logging policy recommends `arm`: control share, then epsilon-greedy over the arms."""
-    explore = settings.exploration_share / len(arms) + (1 - settings.exploration_share) * (arm == greedy)
+@dataclass(frozen=True)
+class _Exploring:
+    chances: dict[str, float]  # by arm (no offer included): the chance an exploring decision takes it
+    pick: str  # the arm this decision takes if it explores
+
+
+def _exploration(
+    explorable: Sequence[RankedOffer], stay: StayEstimates, margin: float, settings: PolicySettings, key: str
+) -> _Exploring:
+    """What an exploring decision would recommend, and the chance of each arm.
+
+    Thompson: each offer's value is drawn from what is known of it (its expected value, give or
+    take `value_uncertainty_cents`) and the best draw wins, no offer being worth 0. An offer the
+    evidence already puts far below no offer is hardly ever tried, so exploring costs little,
+    while one whose worth is still open is tried often, where learning pays.
+    """
+    if settings.exploration_method == "uniform":
+        arms = [NO_OFFER, *[offer.code for offer in explorable][:EXPLORED_OFFERS]]
+        pick = random.Random(_seed("explore-arm", key)).choice(arms)
+        return _Exploring(chances=dict.fromkeys(arms, 1 / len(arms)), pick=pick)
+    arms = [NO_OFFER, *[offer.code for offer in explorable]]
+    if settings.exploration_share == 0 or len(arms) == 1:
+        return _Exploring(chances={NO_OFFER: 1.0, **dict.fromkeys(arms[1:], 0.0)}, pick=NO_OFFER)
+    leave = 1.0 - stay.without_offer
+    means = np.array([0.0, *[offer.expected_net_value_cents for offer in explorable]])
+    spreads = np.array(
+        [0.0, *[value_uncertainty_cents(margin, leave, stay.evidence.get(o.code, 0), settings) for o in explorable]]
+    )
+    draws = means + spreads * np.random.default_rng(_seed("thompson", key)).standard_normal((THOMPSON_DRAWS, len(arms)))
+    winners = np.argmax(draws, axis=1)
+    counts = np.bincount(winners, minlength=len(arms)) / THOMPSON_DRAWS
+    return _Exploring(chances=dict(zip(arms, counts.tolist(), strict=True)), pick=arms[int(winners[0])])
+
+
+def value_uncertainty_cents(margin: float, leave: float, evidence: int, settings: PolicySettings) -> float:
+    """How far an offer's expected value may be off: the share of the leave chance it removes is
+    known about as well as the difference of two leave rates, each measured on the catalog prior's
+    worth in outcomes (`prior_strength`) plus the logged outcomes of the offer."""
+    leave = min(max(leave, 0.0), 1.0)
+    return margin * math.sqrt(2 * leave * (1 - leave) / (settings.prior_strength + evidence))
+
+
+def _propensity(arm: str, greedy: str, exploring: _Exploring, settings: PolicySettings) -> float:
+    """The chance the logging policy recommends `arm`: control share, then the exploring share's draw, else greedy."""
+    explore = settings.exploration_share * exploring.chances.get(arm, 0.0) + (1 - settings.exploration_share) * (
+        arm == greedy
+    )
     control = settings.control_share
     return control * (arm == NO_OFFER) + (1 - control) * explore
 

@@ -335,7 +335,11 @@ def _blended(
             prior_strength=prior_strength,
         )
         with_offer[offer.code] = stay_probability(leave_without, share)
-    return StayEstimates(without_offer=1.0 - leave_without, with_offer=with_offer)
+    return StayEstimates(
+        without_offer=1.0 - leave_without,
+        with_offer=with_offer,
+        evidence={offer.code: evidence.get(offer.kind, 0) for offer in offers},
+    )
 
 
 def removed_share(*, leave_without: float, leave_with: float) -> float:

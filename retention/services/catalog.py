@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
+from ml.policy import EXPLORATION_METHODS
 from retention.models import AgentProfile, Customer, Offer, PolicyConfig, Tariff, Team
 
 PRODUCTS = frozenset({"internet", "tv", "mobile", "fixed"})
@@ -234,6 +235,9 @@ def policy_values_errors(values: dict) -> list[str]:
             errors.append(f"{name} {problem}")
     if not isinstance(values.get("price_parity"), bool):
         errors.append("price_parity must be true or false")
+    method = values.get("exploration_method", EXPLORATION_METHODS[0])
+    if method not in EXPLORATION_METHODS:
+        errors.append(f"exploration_method must be one of {', '.join(EXPLORATION_METHODS)}, not {method!r}")
     errors += _authority_errors(values.get("authority"))
     bands = values.get("risk_bands") or {}
     medium, high = bands.get("medium"), bands.get("high")

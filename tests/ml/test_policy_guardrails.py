@@ -14,13 +14,17 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats as scipy_stats
 
 from ml.policy import (
+    EXPLORATION_METHODS,
     EXPLORED_OFFERS,
     NO_OFFER,
+    THOMPSON_DRAWS,
     AuthorityLimit,
     CustomerContext,
     OfferSpec,
@@ -31,6 +35,7 @@ from ml.policy import (
     ineligibility,
     rank_offers,
     renewal_fee_cents,
+    value_uncertainty_cents,
     worse_than_best_tariff,
 )
 
@@ -152,6 +157,7 @@ def policy_settings(draw) -> PolicySettings:
         horizon_months=draw(st.integers(1, 36)),
         margin_rate=draw(st.floats(0.05, 1.0)),
         exploration_share=draw(shares),
+        exploration_method=draw(st.sampled_from(EXPLORATION_METHODS)),
         control_share=draw(shares),
         authority=draw(st.sampled_from([defaults.authority, authority])),
         budget_per_customer_cents=draw(st.one_of(st.just(defaults.budget_per_customer_cents), st.integers(0, 60_000))),
@@ -168,7 +174,9 @@ def stay_estimates(draw, codes: list[str]) -> StayEstimates | None:
         return None  # the catalog priors
     learned = [code for code in codes if draw(sometimes(3))]
     return StayEstimates(
-        without_offer=draw(st.floats(0, 1)), with_offer={code: draw(st.floats(0, 1)) for code in learned}
+        without_offer=draw(st.floats(0, 1)),
+        with_offer={code: draw(st.floats(0, 1)) for code in learned},
+        evidence={code: draw(st.integers(0, 20_000)) for code in learned if draw(st.booleans())},
     )
 
 
@@ -245,22 +253,73 @@ def at_risk(customer: CustomerContext, policy: PolicySettings) -> bool:
     return customer.churn_probability >= policy.risk_bands["medium"]
 
 
-def arms(ranking: Ranking) -> list[str]:
-    """What exploration draws from: no offer and the best few offers the agent may make."""
-    return [NO_OFFER, *[offer.code for offer in ranking.offers if not offer.needs_escalation][:EXPLORED_OFFERS]]
+def arms(ranking: Ranking, case: Case) -> list[str]:
+    """What exploration draws from: no offer and the offers the agent may make (uniform: the best few)."""
+    may_make = [offer.code for offer in ranking.offers if not offer.needs_escalation]
+    if case.settings.exploration_method == "uniform":
+        may_make = may_make[:EXPLORED_OFFERS]
+    return [NO_OFFER, *may_make]
 
 
-def no_offer_propensity(ranking: Ranking, case: Case) -> float:
-    """Control group first (no offer), then epsilon-greedy over the arms; a share without its key draws nothing."""
+def exploring_chances(ranking: Ranking, case: Case) -> dict[str, float]:
+    """The chance of each arm when a decision explores, restated from the method.
+
+    Thompson: each offer's value is normal around its expected value with the spread
+    `value_uncertainty_cents` gives, no offer is worth 0, and the best draw wins (a tie goes to
+    the arm listed first). The chance an offer wins is integrated numerically here, where the
+    policy counts it over draws.
+    """
+    drawn_from = arms(ranking, case)
+    if case.settings.exploration_method == "uniform":
+        return dict.fromkeys(drawn_from, 1 / len(drawn_from))
+    offers = {ranked.code: ranked for ranked in ranking.offers}
+    means = np.array([0.0, *[offers[code].expected_net_value_cents for code in drawn_from[1:]]])
+    margin = ranking.renewal_fee_cents * case.settings.margin_rate * case.settings.horizon_months
+    leave = 1 - ranking.stay_probability_without_offer
+    evidence = case.stay.evidence if case.stay else {}
+    spreads = np.array(
+        [0.0, *[value_uncertainty_cents(margin, leave, evidence.get(c, 0), case.settings) for c in drawn_from[1:]]]
+    )
+    if not spreads.any():
+        return {code: float(index == int(np.argmax(means))) for index, code in enumerate(drawn_from)}
+    grid = np.linspace(min(0.0, (means - 9 * spreads).min()), (means + 9 * spreads).max(), 4_001)
+    below = [np.where(grid >= 0, 1.0, 0.0)]  # P(no offer's value, 0, is below v)
+    density = [None]
+    for mean, spread in zip(means[1:], spreads[1:], strict=True):
+        below.append(scipy_stats.norm.cdf(grid, mean, spread))
+        density.append(scipy_stats.norm.pdf(grid, mean, spread))
+    chances = {NO_OFFER: float(np.prod(scipy_stats.norm.cdf(0.0, means[1:], spreads[1:])))}
+    for index, code in enumerate(drawn_from[1:], start=1):
+        others = np.prod([column for other, column in enumerate(below) if other != index], axis=0)
+        chances[code] = float(np.trapezoid(density[index] * others, grid))
+    return chances
+
+
+def expected_propensities(ranking: Ranking, case: Case) -> dict[str, float]:
+    """Control group first (no offer), then the exploring share's draw, else the greedy arm; a share without its
+    key draws nothing."""
     exploration = case.settings.exploration_share if case.decision_key else 0.0
     control = case.settings.control_share if case.control_key else 0.0
-    explore = exploration / len(arms(ranking)) + (1 - exploration) * (ranking.greedy_code == NO_OFFER)
-    return control + (1 - control) * explore
+    chances = exploring_chances(ranking, case) if exploration else {}
+    return {
+        arm: control * (arm == NO_OFFER)
+        + (1 - control) * (exploration * chances.get(arm, 0.0) + (1 - exploration) * (arm == ranking.greedy_code))
+        for arm in arms(ranking, case)
+    }
+
+
+def counting_slack(chance: float, case: Case) -> float:
+    """How far Thompson's chance, counted over THOMPSON_DRAWS draws, may lie from the integrated one."""
+    if case.settings.exploration_method == "uniform":
+        return 1e-9
+    share = case.settings.exploration_share
+    return share * SIGMAS * math.sqrt(max(chance * (1 - chance), 1 / THOMPSON_DRAWS) / THOMPSON_DRAWS) + 1e-6
 
 
 def binomial_slack(chance: float, draws: int, *, rare_draws: int = 0) -> float:
     """Five standard errors; `rare_draws` more for chances so small that one hit is already many errors off."""
-    return SIGMAS * math.sqrt(chance * (1 - chance) / draws) + rare_draws / draws + 1e-9
+    spread = max(chance * (1 - chance), 0.0)  # an integrated chance may overshoot 0 or 1 by rounding
+    return SIGMAS * math.sqrt(spread / draws) + rare_draws / draws + 1e-9
 
 
 # --- (a) eligibility and the contact policy --------------------------------------------------
@@ -404,20 +463,18 @@ def test_neither_the_channel_nor_the_agent_is_an_input_to_the_ranking():
 
 @PROPERTY
 @given(cases())
-def test_logged_propensities_are_those_of_control_group_then_epsilon_greedy_over_the_arms(case):
+def test_logged_propensities_are_those_of_control_group_then_the_exploring_draw_then_greedy(case):
     ranking = case.rank()
-    propensities = {ranked.code: ranked.propensity for ranked in ranking.offers}
-    drawn_from = arms(ranking)
-    no_offer = no_offer_propensity(ranking, case)
+    propensities = {NO_OFFER: 1 - sum(ranked.propensity for ranked in ranking.offers)}
+    propensities.update({ranked.code: ranked.propensity for ranked in ranking.offers})
+    expected = expected_propensities(ranking, case)
 
     assert all(0 <= propensity <= 1 for propensity in propensities.values())
-    assert {code for code, propensity in propensities.items() if propensity > 0} <= set(drawn_from)
-    assert no_offer + sum(propensities.values()) == pytest.approx(1, abs=1e-9)
-    if ranking.recommended_code == NO_OFFER:
-        assert ranking.propensity == pytest.approx(no_offer, abs=1e-12)
-    else:
-        assert ranking.propensity == propensities[ranking.recommended_code]
-    assert ranking.greedy_code in drawn_from
+    assert {code for code, propensity in propensities.items() if propensity > 0} <= set(expected)
+    for arm, chance in expected.items():
+        assert propensities[arm] == pytest.approx(chance, abs=counting_slack(chance, case)), arm
+    assert ranking.propensity == pytest.approx(propensities[ranking.recommended_code], abs=1e-9)
+    assert ranking.greedy_code in expected
 
 
 @PROPERTY
@@ -440,16 +497,53 @@ def test_over_many_decisions_each_arm_is_recommended_as_often_as_its_logged_prop
     draws = 600
     rankings = [case.rank(decision_key=f"d-{n}", control_key=f"c-{n}") for n in range(draws)]
     seen = Counter(ranking.recommended_code for ranking in rankings)
-    logged = {ranking.recommended_code: ranking.propensity for ranking in rankings}
-    first = rankings[0]
-    chances = {NO_OFFER: no_offer_propensity(first, case)}
-    chances.update({ranked.code: ranked.propensity for ranked in first.offers})
+    chances = expected_propensities(rankings[0], case)
 
     assert set(seen) <= {code for code, chance in chances.items() if chance > 0}
     for code, chance in chances.items():
         assert abs(seen[code] / draws - chance) <= binomial_slack(chance, draws, rare_draws=SIGMAS), code
-    for code, propensity in logged.items():
-        assert propensity == pytest.approx(chances[code], abs=1e-12)
+    for ranking in rankings:
+        chance = chances[ranking.recommended_code]
+        assert ranking.propensity == pytest.approx(chance, abs=counting_slack(chance, case))
+
+
+def thompson_case(evidence: int) -> Case:
+    """Two gifts near break-even (worth €4.40 and €1.80 by their priors) for a customer at 30% risk, every
+    decision exploring."""
+    gifts = [
+        OfferSpec(code="speaker", kind="gift", title={}, authority_level=1, prior_uplift=0.3, fixed_cost_cents=2_800),
+        OfferSpec(code="router", kind="gift", title={}, authority_level=1, prior_uplift=0.35, fixed_cost_cents=3_600),
+    ]
+    case = simple_case(PolicySettings(exploration_share=1.0, control_share=0.0))
+    customer = replace(case.customer, churn_probability=0.3)
+    stay = replace(StayEstimates.from_priors(customer, gifts), evidence=dict.fromkeys(["speaker", "router"], evidence))
+    return replace(case, customer=customer, offers=gifts, stay=stay, decision_key="d-0")
+
+
+@pytest.mark.parametrize("evidence", [0, 300, 5_000])
+def test_thompson_tries_each_arm_as_often_as_the_chance_its_value_is_the_best_draw(evidence):
+    case = thompson_case(evidence)
+    rankings = [case.rank(decision_key=f"d-{n}") for n in range(SHARE_DRAWS)]
+    chances = expected_propensities(rankings[0], case)
+    seen = Counter(ranking.recommended_code for ranking in rankings)
+
+    assert sorted(chances) == sorted([NO_OFFER, "speaker", "router"])
+    assert all(0.01 < chance < 0.95 for chance in chances.values()), chances
+    for code, chance in chances.items():
+        assert abs(seen[code] / SHARE_DRAWS - chance) <= binomial_slack(chance, SHARE_DRAWS), code
+    for ranking in rankings[:200]:
+        chance = chances[ranking.recommended_code]
+        assert ranking.propensity == pytest.approx(chance, abs=counting_slack(chance, case))
+
+
+def test_with_more_evidence_thompson_explores_the_greedy_arm_more_often():
+    greedy_chances = []
+    for evidence in (0, 300, 5_000):
+        ranking = thompson_case(evidence).rank()
+        greedy_chances.append(expected_propensities(ranking, thompson_case(evidence))[ranking.greedy_code])
+
+    assert greedy_chances == sorted(greedy_chances)
+    assert greedy_chances[-1] - greedy_chances[0] > 0.1
 
 
 def test_a_recommendation_made_without_keys_is_logged_with_the_chance_it_had():

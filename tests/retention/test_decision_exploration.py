@@ -106,10 +106,10 @@ def replayed(decision: Decision, *, agent_level: int) -> Ranking:
     )
 
 
-def test_with_every_decision_exploring_each_is_logged_as_explored_among_the_arms(
+def test_with_every_decision_exploring_uniformly_each_is_logged_as_explored_among_the_arms(
     churn_champion, catalog, unhappy_customer, agent
 ):
-    policy = store_policy(exploration_share=1.0, control_share=0.0)
+    policy = store_policy(exploration_share=1.0, exploration_method="uniform", control_share=0.0)
 
     decisions = [decision_create(customer=unhappy_customer, channel="phone", agent=agent) for _ in range(DECISIONS)]
 
@@ -140,10 +140,11 @@ def test_the_whole_base_in_the_control_group_gets_no_offer(churn_champion, catal
     assert decision.offers, "the ranked offers are still logged for the agent and for learning"
 
 
+@pytest.mark.parametrize("method", ["uniform", "thompson"])
 def test_the_stored_propensity_and_recommendation_are_those_recomputed_from_the_decision(
-    churn_champion, catalog, unhappy_customer, agent
+    churn_champion, catalog, unhappy_customer, agent, method
 ):
-    policy = store_policy(exploration_share=0.5, control_share=0.2)
+    policy = store_policy(exploration_share=0.5, exploration_method=method, control_share=0.2)
     # The control group is keyed on the customer: NL0000043 falls in the 20%, NL0000042 does not.
     in_control = unhappy("NL0000043")
 
@@ -156,7 +157,8 @@ def test_the_stored_propensity_and_recommendation_are_those_recomputed_from_the_
     assert {d.control_group for d in decisions if d.customer == in_control} == {True}
     assert {d.control_group for d in decisions if d.customer == unhappy_customer} == {False}
     for decision in Decision.objects.filter(pk__in=[d.pk for d in decisions]).select_related("customer", "team"):
-        assert decision.propensity == pytest.approx(logged_chance(decision, policy), abs=1e-12)
+        if method == "uniform":
+            assert decision.propensity == pytest.approx(logged_chance(decision, policy), abs=1e-12)
         ranking = replayed(decision, agent_level=1)
         assert (ranking.recommended_code, ranking.explored, ranking.control_group) == (
             decision.recommended_offer_code,
@@ -165,6 +167,24 @@ def test_the_stored_propensity_and_recommendation_are_those_recomputed_from_the_
         )
         assert ranking.propensity == decision.propensity
         assert [offer.as_json() for offer in ranking.offers] == decision.offers
+
+
+def test_thompson_exploration_logs_a_chance_for_every_offer_the_agent_may_make(
+    churn_champion, catalog, unhappy_customer, agent
+):
+    store_policy(exploration_share=1.0, exploration_method="thompson", control_share=0.0)
+
+    decisions = [decision_create(customer=unhappy_customer, channel="phone", agent=agent) for _ in range(DECISIONS)]
+
+    for decision in decisions:
+        stored = {offer["code"]: offer["propensity"] for offer in decision.offers}
+        assert decision.explored is True
+        assert stored["korting-40"] == 0.0, "needs a team lead, so never drawn"
+        assert 0 <= sum(stored.values()) <= 1 + 1e-6
+        if decision.recommended_offer_code:
+            assert decision.propensity == pytest.approx(stored[decision.recommended_offer_code], abs=1e-6)
+        else:
+            assert decision.propensity == pytest.approx(1 - sum(stored.values()), abs=1e-5)
 
 
 # --- with an offer-response champion ---------------------------------------------------------
