@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from ml.policy import PolicySettings
 from retention.models import AgentProfile, Offer, PolicyConfig, Tariff, Team
 from retention.services.catalog import FixtureError, catalog_load, policy_defaults_load
 from tests.factories import OfferFactory
@@ -228,3 +229,25 @@ def test_a_policy_fixture_without_authority_levels_fails_loudly(tmp_path):
     with pytest.raises(FixtureError, match="authority needs exactly the levels 1, 2, 3"):
         policy_defaults_load(path=path)
     assert not PolicyConfig.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_policy_fixture_with_an_unknown_exploration_method_fails_loudly(tmp_path):
+    policy = {**json.loads((FIXTURES / "policy.json").read_text()), "exploration_method": "greedy"}
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    with pytest.raises(FixtureError, match="exploration_method must be one of thompson, uniform, not 'greedy'"):
+        policy_defaults_load(path=path)
+    assert not PolicyConfig.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_policy_fixture_without_an_exploration_method_explores_by_thompson_sampling(tmp_path):
+    policy = json.loads((FIXTURES / "policy.json").read_text())
+    del policy["exploration_method"]
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+
+    stored = policy_defaults_load(path=path)
+
+    assert PolicySettings.from_values(stored.values).exploration_method == "thompson"
