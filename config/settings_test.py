@@ -5,6 +5,11 @@ import tempfile
 
 os.environ.setdefault("DJANGO_ENV", "test")
 os.environ["DATA_DIR"] = os.environ.get("TEST_DATA_DIR") or tempfile.mkdtemp(prefix="retention-test-")
+# One thread per numeric library (OpenMP in XGBoost and scikit-learn, OpenBLAS in numpy and scipy), set
+# before any of them loads. Test inputs are small and pytest-xdist runs a worker per core: a second thread
+# spin-waits whenever the other core is busy, which made a 1 s benchmark test take 10 to 50 s under -n 2.
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 from config.settings import *  # noqa: F403
 
