@@ -8,8 +8,6 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
-from ml.registry import champions
-from ml.services import churn_model_retrain
 from retention.api.auth import new_token, token_hash
 from retention.models import AgentProfile
 from tests.builders import own_artifact_copy, store_labelled_base
@@ -33,6 +31,11 @@ ARTIFACT_FIELDS = (
 @pytest.fixture(scope="session")
 def trained_churn_artifact(django_db_setup, django_db_blocker) -> dict:
     """Train the churn model once per session; its training rows are rolled back, its artifact stays on disk."""
+    # Imported here, as the exploration fixture below imports: the xdist controller loads this conftest but
+    # runs no test, and ml brings in XGBoost and scikit-learn, a second and a half before any worker starts.
+    from ml.registry import champions
+    from ml.services import churn_model_retrain
+
     with django_db_blocker.unblock(), transaction.atomic():
         store_labelled_base()
         champions.clear()
