@@ -282,7 +282,7 @@ def exploring_chances(ranking: Ranking, case: Case) -> dict[str, float]:
     )
     if not spreads.any():
         return {code: float(index == int(np.argmax(means))) for index, code in enumerate(drawn_from)}
-    grid = np.linspace(min(0.0, (means - 9 * spreads).min()), (means + 9 * spreads).max(), 4_001)
+    grid = np.linspace(min(0.0, (means - 9 * spreads).min()), (means + 9 * spreads).max(), 40_001)
     below = [np.where(grid >= 0, 1.0, 0.0)]  # P(no offer's value, 0, is below v)
     density = [None]
     for mean, spread in zip(means[1:], spreads[1:], strict=True):
