@@ -220,34 +220,45 @@ def test_seed_demo_reports_a_bad_fixture_as_a_command_error(tmp_path):
         seed_demo(fixtures=tmp_path)
 
 
-@pytest.mark.django_db
-def test_a_policy_fixture_without_authority_levels_fails_loudly(tmp_path):
-    policy = json.loads((FIXTURES / "policy.json").read_text())
+def shipped_policy() -> dict:
+    return json.loads((FIXTURES / "policy.json").read_text())
+
+
+def written_policy(tmp_path, policy: dict) -> Path:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy))
+    return path
+
+
+def without_authority_level_3(policy: dict) -> dict:
     del policy["authority"]["3"]
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps(policy))
-    with pytest.raises(FixtureError, match="authority needs exactly the levels 1, 2, 3"):
-        policy_defaults_load(path=path)
-    assert not PolicyConfig.objects.exists()
+    return policy
 
 
 @pytest.mark.django_db
-def test_a_policy_fixture_with_an_unknown_exploration_method_fails_loudly(tmp_path):
-    policy = {**json.loads((FIXTURES / "policy.json").read_text()), "exploration_method": "greedy"}
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps(policy))
-    with pytest.raises(FixtureError, match="exploration_method must be one of thompson, uniform, not 'greedy'"):
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (without_authority_level_3, "authority needs exactly the levels 1, 2, 3"),
+        (
+            lambda policy: {**policy, "exploration_method": "greedy"},
+            "exploration_method must be one of thompson, uniform, not 'greedy'",
+        ),
+    ],
+    ids=["without authority level 3", "unknown exploration method"],
+)
+def test_a_bad_policy_fixture_fails_loudly_and_stores_nothing(tmp_path, broken, message):
+    path = written_policy(tmp_path, broken(shipped_policy()))
+    with pytest.raises(FixtureError, match=message):
         policy_defaults_load(path=path)
     assert not PolicyConfig.objects.exists()
 
 
 @pytest.mark.django_db
 def test_a_policy_fixture_without_an_exploration_method_explores_by_thompson_sampling(tmp_path):
-    policy = json.loads((FIXTURES / "policy.json").read_text())
+    policy = shipped_policy()
     del policy["exploration_method"]
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps(policy))
 
-    stored = policy_defaults_load(path=path)
+    stored = policy_defaults_load(path=written_policy(tmp_path, policy))
 
     assert PolicySettings.from_values(stored.values).exploration_method == "thompson"
