@@ -235,8 +235,8 @@ def policy_values_errors(values: dict) -> list[str]:
             errors.append(f"{name} {problem}")
     if not isinstance(values.get("price_parity"), bool):
         errors.append("price_parity must be true or false")
-    method = values.get("exploration_method", EXPLORATION_METHODS[0])
-    if method not in EXPLORATION_METHODS:
+    # Optional: a policy stored before the setting existed explores by the PolicySettings default.
+    if "exploration_method" in values and (method := values["exploration_method"]) not in EXPLORATION_METHODS:
         errors.append(f"exploration_method must be one of {', '.join(EXPLORATION_METHODS)}, not {method!r}")
     errors += _authority_errors(values.get("authority"))
     bands = values.get("risk_bands") or {}
