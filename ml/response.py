@@ -288,6 +288,7 @@ def stay_estimates(
     `contexts`); `fees_cents` the monthly fee the offers are priced on.
     """
     offers = list(offers or [])
+    evidence = learned_evidence(model, evidence)
     kinds, cost_shares = _treatments(fees_cents, offers)
     churn = np.array([context.churn_probability for context in contexts], dtype=float)
     learned_stay = 1.0 - model.predict_treatments(customers.reset_index(drop=True), churn, kinds, cost_shares)
@@ -295,6 +296,13 @@ def stay_estimates(
         _blended(customer, offers, learned, evidence, prior_strength)
         for customer, learned in zip(contexts, learned_stay, strict=True)
     ]
+
+
+def learned_evidence(model: ResponseModel, evidence: Mapping[str, int]) -> dict[str, int]:
+    """The evidence behind each kind's learned chance: a kind logged too rarely for a model of its own
+    has none, whatever its count, since its learned chance is only the churn model's and says nothing
+    of what the offer does."""
+    return {kind: count for kind, count in evidence.items() if kind in model.boosters}
 
 
 def _treatments(fees_cents: Sequence[int], offers: Sequence[OfferSpec]) -> tuple[np.ndarray, np.ndarray]:

@@ -216,6 +216,22 @@ def test_a_kind_logged_too_rarely_keeps_the_churn_models_odds(log):
     np.testing.assert_allclose(model.predict_proba(gifts), gifts["churn_probability"], rtol=1e-9)
 
 
+def test_a_kind_too_rare_for_a_model_of_its_own_keeps_its_prior_whatever_its_count(log):
+    features, labels, _ = response_training_set(log)
+    rare_gift = features["offer_kind"] != "gift"
+    rare_gift.iloc[np.flatnonzero(~rare_gift.to_numpy())[: MIN_ROWS_PER_KIND - 1]] = True
+    model = response_model_train(features[rare_gift].reset_index(drop=True), labels[rare_gift.to_numpy()], seed=0)
+    sample = log.iloc[:50]
+    counted = {"none": 10**9, "discount": 10**9, "gift": MIN_ROWS_PER_KIND - 1}
+
+    estimates = estimates_for(model, sample, evidence=counted, prior_strength=1.0)
+
+    for estimate in estimates:
+        assert estimate.evidence[GIFT.code] == 0
+        expected = stay_probability(1 - estimate.without_offer, GIFT.prior_uplift)
+        assert estimate.with_offer[GIFT.code] == pytest.approx(expected, abs=1e-9)
+
+
 # --- the blend with the catalog priors -----------------------------------------------------
 
 
