@@ -119,6 +119,7 @@ LINEAR_ROUNDS = 60
 # weights by the same factor however much evidence there is. Dividing it by the rows instead makes the
 # penalty worth this many rows: who an offer works for is believed in step with the evidence for it.
 SHRINKAGE_ROWS = 300.0
+# Below this many logged outcomes a kind's model learns one shift of the odds for everyone, not for whom.
 MIN_ROWS_PER_KIND = 30
 EPSILON = 1e-4
 FORMAT = "offer-response-1"
@@ -138,8 +139,9 @@ def _numeric_column(features: pd.DataFrame, name: str) -> np.ndarray:
 class ResponseModel:
     """P(leave | customer, offer kind) = sigmoid(logit(churn probability) + linear_kind(customer)).
 
-    A kind without a model of its own (too few logged outcomes) keeps the churn model's odds:
-    its effect then comes from the catalog prior alone, through the evidence blend.
+    Every logged kind has a model; one logged fewer than MIN_ROWS_PER_KIND times shifts every
+    customer's odds alike. A kind never logged (or without a model in an older artifact) keeps the
+    churn model's odds: its effect then comes from the catalog prior alone, through the evidence blend.
     """
 
     numeric: tuple[str, ...]
@@ -244,7 +246,7 @@ def _log_odds(probabilities: np.ndarray) -> np.ndarray:
 
 
 def response_model_train(features: pd.DataFrame, labels: np.ndarray, *, seed: int = 0) -> ResponseModel:
-    """Fit one offset linear model per offer kind (and one for no offer) that has enough rows."""
+    """Fit one offset linear model per logged offer kind (and one for no offer)."""
     check_training_data(features, labels)
     labels = np.asarray(labels, dtype=int)
     numeric = tuple(
@@ -258,9 +260,11 @@ def response_model_train(features: pd.DataFrame, labels: np.ndarray, *, seed: in
     kinds = features[OFFER_KIND_COLUMN].astype(str).to_numpy()
     for kind in sorted(set(kinds)):
         rows = kinds == kind
-        if rows.sum() < MIN_ROWS_PER_KIND:
-            continue
         standardised = model._standardised(model._values(features[rows]))
+        if rows.sum() < MIN_ROWS_PER_KIND:
+            # Too few to say for whom the kind works: its model learns only how its customers'
+            # leaving compares with their odds, the same shift for everyone.
+            standardised = np.zeros_like(standardised)
         data = xgb.DMatrix(standardised, label=labels[rows], base_margin=offset[rows], nthread=1)
         params = {**LINEAR_PARAMS, "seed": seed, "nthread": 1, "lambda": SHRINKAGE_ROWS / rows.sum()}
         model.boosters[kind] = xgb.train(params, data, num_boost_round=LINEAR_ROUNDS)

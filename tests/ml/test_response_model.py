@@ -203,28 +203,39 @@ def test_the_evidence_per_kind_is_what_the_log_holds(log, fitted):
     assert fitted.rows == ROWS
 
 
-def test_a_kind_logged_too_rarely_keeps_the_churn_models_odds(log):
+def rarely_logged_gifts(log) -> tuple[pd.DataFrame, np.ndarray]:
+    """The training set with all but MIN_ROWS_PER_KIND - 1 of its gifts left out."""
     features, labels, _ = response_training_set(log)
-    rare_gift = features["offer_kind"] != "gift"
-    rare_gift.iloc[np.flatnonzero(~rare_gift.to_numpy())[: MIN_ROWS_PER_KIND - 1]] = True
-    kept = features[rare_gift].reset_index(drop=True)
-
-    model = response_model_train(kept, labels[rare_gift.to_numpy()], seed=0)
-
-    gifts = kept[kept["offer_kind"] == "gift"]
-    assert set(model.boosters) == {"none", "discount"}
-    np.testing.assert_allclose(model.predict_proba(gifts), gifts["churn_probability"], rtol=1e-9)
+    kept = features["offer_kind"] != "gift"
+    kept.iloc[np.flatnonzero(~kept.to_numpy())[: MIN_ROWS_PER_KIND - 1]] = True
+    return features[kept].reset_index(drop=True), labels[kept.to_numpy()]
 
 
-def test_a_kind_too_rare_for_a_model_of_its_own_keeps_its_prior_whatever_its_count(log):
-    features, labels, _ = response_training_set(log)
-    rare_gift = features["offer_kind"] != "gift"
-    rare_gift.iloc[np.flatnonzero(~rare_gift.to_numpy())[: MIN_ROWS_PER_KIND - 1]] = True
-    model = response_model_train(features[rare_gift].reset_index(drop=True), labels[rare_gift.to_numpy()], seed=0)
-    sample = log.iloc[:50]
+def log_odds_shift(model: ResponseModel, rows: pd.DataFrame) -> np.ndarray:
+    """How far the model moves each row's log-odds of leaving from the churn model's."""
+    leave = model.predict_proba(rows)
+    churn = rows["churn_probability"].to_numpy()
+    return np.log(leave / (1 - leave)) - np.log(churn / (1 - churn))
+
+
+def test_a_kind_logged_too_rarely_only_shifts_everyones_odds_alike(log):
+    features, labels = rarely_logged_gifts(log)
+
+    model = response_model_train(features, labels, seed=0)
+
+    shift = log_odds_shift(model, features[features["offer_kind"] == "gift"])
+    assert set(model.boosters) == {"none", "discount", "gift"}
+    np.testing.assert_allclose(shift, shift[0], atol=1e-5)
+    by_discount = log_odds_shift(model, features[features["offer_kind"] == "discount"])
+    assert np.ptp(by_discount) > 0.1, "a well-logged kind learns for whom it works"
+
+
+def test_a_kind_without_a_model_of_its_own_keeps_its_prior_whatever_its_count(log):
+    model = response_model_train(*rarely_logged_gifts(log), seed=0)
+    del model.boosters["gift"]  # as in a model stored before rare kinds had one
     counted = {"none": 10**9, "discount": 10**9, "gift": MIN_ROWS_PER_KIND - 1}
 
-    estimates = estimates_for(model, sample, evidence=counted, prior_strength=1.0)
+    estimates = estimates_for(model, log.iloc[:50], evidence=counted, prior_strength=1.0)
 
     for estimate in estimates:
         assert estimate.evidence[GIFT.code] == 0
