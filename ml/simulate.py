@@ -205,14 +205,26 @@ class _Events:
         return _Events(self.customer[mask], self.kind[mask], self.day[mask], self.value[mask], self.note[mask])
 
 
-def simulate_base(*, n: int, seed: int, today: dt.date, tariffs: Mapping[str, TariffSpec]) -> list[SimulatedCustomer]:
+def simulate_base(
+    *,
+    n: int,
+    seed: int,
+    today: dt.date,
+    tariffs: Mapping[str, TariffSpec],
+    offer_effects: Mapping[str, Mapping[str, float]] | None = None,
+) -> list[SimulatedCustomer]:
     """`n` customers with two years of history up to `today`, the same for the same seed and tariffs.
+
+    `offer_effects` replaces the share of the leave chance an offer kind removes for a persona
+    (see `offer_effects_table`), so a policy can be tried on a base that answers offers otherwise
+    than the one it was built beside; everything else about the customers stays the same.
 
     Precondition: `tariffs` holds at least one consumer bundle; business customers take a
     `zakelijk_` bundle when there is one, else a consumer bundle.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
+    effects_table = offer_effects_table(offer_effects or {})
     specs = [tariffs[code] for code in sorted(tariffs)]
     if not any(spec.segment == "consumer" for spec in specs):
         raise ValueError("simulate_base needs at least one consumer tariff (a code not starting with 'zakelijk_')")
@@ -221,7 +233,30 @@ def simulate_base(*, n: int, seed: int, today: dt.date, tariffs: Mapping[str, Ta
     events = _draw_events(rng, base)
     base["leave_probability"] = _leave_probability(rng, base, events)
     _draw_labels(rng, base)
-    return _build_customers(rng, base, _without_events_after_churn(base, events), specs, today)
+    return _build_customers(rng, base, _without_events_after_churn(base, events), specs, today, effects_table)
+
+
+def offer_effects_table(overrides: Mapping[str, Mapping[str, float]]) -> np.ndarray:
+    """`OFFER_EFFECTS` with the shares `overrides` names by persona and offer kind replaced.
+
+    Unknown personas or kinds and shares outside [0, 1] are refused, naming them, so a typo
+    cannot leave a base answering as the default one does.
+    """
+    table = OFFER_EFFECTS.copy()
+    if not isinstance(overrides, Mapping):
+        raise ValueError("offer effects must map personas to {offer kind: share removed}")
+    for persona, shares in overrides.items():
+        if persona not in PERSONAS:
+            raise ValueError(f"unknown persona {persona!r}; known: {', '.join(PERSONAS)}")
+        if not isinstance(shares, Mapping):
+            raise ValueError(f"the effects of {persona!r} must map offer kinds to shares")
+        for kind, share in shares.items():
+            if kind not in OFFER_KINDS:
+                raise ValueError(f"unknown offer kind {kind!r} for {persona!r}; known: {', '.join(OFFER_KINDS)}")
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                raise ValueError(f"the share {persona}.{kind} must be a number from 0 to 1, not {share!r}")
+            table[PERSONAS.index(persona), OFFER_KINDS.index(kind)] = float(share)
+    return table
 
 
 def _draw_base(rng: np.random.Generator, n: int, specs: list[TariffSpec]) -> dict[str, np.ndarray]:
@@ -438,10 +473,11 @@ def _build_customers(
     events: _Events,
     specs: list[TariffSpec],
     today: dt.date,
+    effects_table: np.ndarray,
 ) -> list[SimulatedCustomer]:
     n = len(base["persona"])
     people = _draw_people(rng, base["business"], base["new_fee"])
-    effects = np.clip(OFFER_EFFECTS[base["persona"]] * rng.uniform(0.75, 1.25, (n, len(OFFER_KINDS))), 0.0, 1.0)
+    effects = np.clip(effects_table[base["persona"]] * rng.uniform(0.75, 1.25, (n, len(OFFER_KINDS))), 0.0, 1.0)
     shape = PUSHINESS_BETA[base["persona"]]
     pushiness = rng.beta(shape[:, 0], shape[:, 1]).tolist()
     contracts = _contract_records(base, specs, today)

@@ -82,3 +82,38 @@ def test_json_to_stdout_prints_only_the_report(seeded):
     out, _ = simulate(**SMALL, json="-")
 
     assert [policy["policy"] for policy in json.loads(out)["policies"]] == POLICIES
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("{not json", "is not JSON"),
+        ('{"loyal": {"cashback": 0.2}}', "unknown offer kind 'cashback' for 'loyal'"),
+        ('{"loyal": {"gift": 2}}', "the share loyal.gift must be a number from 0 to 1"),
+    ],
+)
+def test_an_offer_effects_file_that_cannot_be_used_is_refused_before_anything_runs(tmp_path, content, message):
+    path = tmp_path / "effects.json"
+    if content is not None:
+        path.write_text(content)
+
+    with pytest.raises(CommandError, match=message):
+        simulate(**SMALL, offer_effects=path)
+
+
+def test_a_base_that_answers_offers_otherwise_is_reported_with_its_effects(seeded, tmp_path):
+    path = tmp_path / "effects.json"
+    effects = {persona: {"gift": 0.9} for persona in ("price_sensitive", "service_sensitive", "loyal")}
+    path.write_text(json.dumps(effects))
+
+    default = json.loads(simulate(**SMALL, json="-")[0])
+    other = json.loads(simulate(**SMALL, json="-", offer_effects=path)[0])
+
+    assert (default["offer_effects"], other["offer_effects"]) == ("default", effects)
+    assert _policy(other, "oracle")["incremental_value_eur"] > _policy(default, "oracle")["incremental_value_eur"]
+    assert _policy(other, "no_offers") == _policy(default, "no_offers"), "the same customers, the same baseline"
+
+
+def _policy(report: dict, name: str) -> dict:
+    return next(policy for policy in report["policies"] if policy["policy"] == name)

@@ -249,3 +249,44 @@ def test_simulation_needs_a_consumer_tariff():
 def test_simulation_needs_at_least_one_customer(tariffs):
     with pytest.raises(ValueError, match="at least 1"):
         simulate_base(n=0, seed=0, today=TODAY, tariffs=tariffs)
+
+
+# --- a base that answers offers otherwise ----------------------------------------------------
+
+
+def test_named_offer_effects_change_only_those_effects(tariffs):
+    default = simulate_base(n=300, seed=5, today=TODAY, tariffs=tariffs)
+    other = simulate_base(
+        n=300, seed=5, today=TODAY, tariffs=tariffs, offer_effects={"loyal": {"gift": 0.8}, "deal_seeker": {}}
+    )
+
+    for before, after in zip(default, other, strict=True):
+        assert (after.record, after.persona, after.leave_probability) == (
+            before.record,
+            before.persona,
+            before.leave_probability,
+        )
+        for kind in OFFER_KINDS:
+            if before.persona == "loyal" and kind == "gift":
+                assert 0.6 <= after.offer_effects[kind] <= 1.0, "0.8 give or take the customer's own quarter"
+            else:
+                assert after.offer_effects[kind] == before.offer_effects[kind]
+    assert any(customer.persona == "loyal" for customer in default)
+
+
+@pytest.mark.parametrize(
+    ("effects", "message"),
+    [
+        ({"stingy": {"gift": 0.1}}, "unknown persona 'stingy'"),
+        ({"loyal": {"cashback": 0.1}}, "unknown offer kind 'cashback' for 'loyal'"),
+        ({"loyal": {"gift": 1.5}}, r"the share loyal.gift must be a number from 0 to 1, not 1.5"),
+        ({"loyal": {"gift": -0.1}}, r"the share loyal.gift must be a number from 0 to 1"),
+        ({"loyal": {"gift": "0.3"}}, r"the share loyal.gift must be a number from 0 to 1, not '0.3'"),
+        ({"loyal": {"gift": True}}, r"the share loyal.gift must be a number from 0 to 1"),
+        ({"loyal": 0.3}, "the effects of 'loyal' must map offer kinds to shares"),
+        ([0.3], "offer effects must map personas"),
+    ],
+)
+def test_offer_effects_naming_what_does_not_exist_are_refused(tariffs, effects, message):
+    with pytest.raises(ValueError, match=message):
+        simulate_base(n=10, seed=0, today=TODAY, tariffs=tariffs, offer_effects=effects)

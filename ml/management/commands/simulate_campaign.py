@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from ml.campaign import CampaignSetup, campaign_run
 from ml.policy import PolicyError
-from ml.simulate import TariffSpec, simulate_base
+from ml.simulate import TariffSpec, offer_effects_table, simulate_base
 from retention.selectors.catalog import offer_spec, offers_active, policy_current, tariff_option, tariffs_active
 
 COLUMNS = (
@@ -48,18 +48,41 @@ class Command(BaseCommand):
         )
         parser.add_argument("--agent-level", type=int, default=3, choices=(1, 2, 3))
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--offer-effects",
+            type=Path,
+            help=(
+                "JSON file giving, per persona, the share of the leave chance each offer kind removes "
+                '(e.g. {"loyal": {"gift": 0.4}}); what it leaves out keeps the default. The policy is '
+                "told nothing of it: it tries the policy on customers who answer offers otherwise than its priors."
+            ),
+        )
         parser.add_argument("--json", type=Path, help="Also write the report as JSON to this file ('-' for stdout).")
 
-    def handle(self, *args, customers, rounds, learning_outcomes, learning_exploration, agent_level, seed, **options):
+    def handle(
+        self,
+        *args,
+        customers,
+        rounds,
+        learning_outcomes,
+        learning_exploration,
+        agent_level,
+        seed,
+        offer_effects,
+        **options,
+    ):
         if customers < 100 or learning_outcomes < 500:
             raise CommandError("need at least 100 customers and 500 learning outcomes to compare policies")
         if rounds < 1 or rounds > learning_outcomes // 100:
             raise CommandError("rounds must be between 1 and one per 100 learning outcomes")
         if learning_exploration is not None and not 0 <= learning_exploration <= 1:
             raise CommandError("--learning-exploration must be between 0 and 1")
+        effects = _offer_effects(offer_effects)
         setup = self._setup(agent_level, seed, learning_exploration)
         today = timezone.localdate()
-        base = simulate_base(n=customers + learning_outcomes, seed=seed, today=today, tariffs=self._tariff_specs())
+        base = simulate_base(
+            n=customers + learning_outcomes, seed=seed, today=today, tariffs=self._tariff_specs(), offer_effects=effects
+        )
         report = campaign_run(
             evaluation=base[:customers],
             learning=base[customers:],
@@ -68,7 +91,7 @@ class Command(BaseCommand):
             today=today,
             progress=lambda message: self.stderr.write(message),
         )
-        data = report.as_json()
+        data = {**report.as_json(), "offer_effects": effects or "default"}
         if options["json"] is not None and str(options["json"]) == "-":
             self.stdout.write(json.dumps(data, indent=2))
             return
@@ -127,6 +150,23 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"    {'promoted' if entry['promoted'] else 'not promoted'}: {entry['reason']}")
         self.stdout.write(f"{data['logged_outcomes']:,} logged outcomes; {data['seconds']:.0f} s")
+
+
+def _offer_effects(path: Path | None) -> dict:
+    """The persona-by-kind effects a file names, checked as the simulator checks them; {} without a file."""
+    if path is None:
+        return {}
+    try:
+        effects = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CommandError(f"{path} is not JSON: {error}") from error
+    try:
+        offer_effects_table(effects)
+    except ValueError as error:
+        raise CommandError(f"{path}: {error}") from error
+    return effects
 
 
 def _cell(value, fmt: str) -> str:
