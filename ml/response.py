@@ -303,9 +303,9 @@ def stay_estimates(
 
 
 def learned_evidence(model: ResponseModel, evidence: Mapping[str, int]) -> dict[str, int]:
-    """The evidence behind each kind's learned chance: a kind logged too rarely for a model of its own
-    has none, whatever its count, since its learned chance is only the churn model's and says nothing
-    of what the offer does."""
+    """The evidence behind each kind's learned chance: a kind without a model of its own (one stored
+    before rarely logged kinds had one) has none, whatever its count, since its learned chance is only
+    the churn model's and says nothing of what the offer does."""
     return {kind: count for kind, count in evidence.items() if kind in model.boosters}
 
 
