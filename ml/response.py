@@ -1,17 +1,20 @@
 """The offer-response model: for each candidate offer and for no offer, the chance this customer stays.
 
-One classifier learns from logged decisions: the customer's features as the churn
-model saw them, the churn model's probability, and what was offered (its kind and
-its cost as a share of a year's fee, with "none" for no offer). To score a customer
-it is asked once per candidate, with only the offer columns changed, so every offer
-and "no offer" are compared by the same model on the same customer.
+It learns from logged decisions: the customer's features as the churn model saw them,
+the churn model's probability, and what was offered (its kind and its cost as a share
+of a year's fee, with "none" for no offer). The no-offer model corrects the churn
+model's odds; each offer kind's model then learns only how that offer moves the
+corrected odds, and for whom. To score a customer it is asked once per candidate,
+with only the offer columns changed, so every offer and "no offer" are compared on
+the same customer from the same baseline.
 
 The learned chance is blended with the catalog's prior by the amount of evidence:
 an offer kind seen n times in the log weighs n / (n + prior_strength), so a new
 offer starts from its prior and a well-tried one from what it did.
 
-Pure pandas and numpy; the model itself is an `ml.churn.ChurnModel` (positive class:
-the customer left), so the registry stores and loads it like the churn model.
+Pure pandas, numpy and XGBoost; the model (positive class: the customer left) is stored
+as XGBoost boosters and a JSON manifest, which the registry stores and loads like the
+churn model.
 """
 
 from __future__ import annotations
@@ -101,10 +104,11 @@ def response_model_fit(
     return result
 
 
-# One linear model per offer kind on top of the churn model's log-odds: the offset carries who is
-# likely to leave, each kind's weights only how that kind shifts the odds and for whom. Linear and
-# L2-regularised because the signal (a few points of leave chance) is small against the noise of
-# stay-or-leave outcomes; trees spend such data on the baseline instead of on the offer.
+# One linear model for no offer on top of the churn model's log-odds, and one per offer kind on top of
+# that: the offset carries who is likely to leave, each kind's weights only how that kind shifts the
+# odds and for whom. Linear and L2-regularised because the signal (a few points of leave chance) is
+# small against the noise of stay-or-leave outcomes; trees spend such data on the baseline instead of
+# on the offer.
 LINEAR_PARAMS = {
     "booster": "gblinear",
     "objective": "binary:logistic",
@@ -122,7 +126,10 @@ SHRINKAGE_ROWS = 300.0
 # Below this many logged outcomes a kind's model learns one shift of the odds for everyone, not for whom.
 MIN_ROWS_PER_KIND = 30
 EPSILON = 1e-4
-FORMAT = "offer-response-1"
+# Format 2: an offer kind's model starts from the no-offer model's margin. Format 1 (stored before)
+# started every kind from the churn model's; it still loads and predicts as it was trained.
+FORMAT = "offer-response-2"
+FORMAT_FROM_CHURN_ODDS = "offer-response-1"
 
 
 def _numeric_column(features: pd.DataFrame, name: str) -> np.ndarray:
@@ -137,17 +144,21 @@ def _numeric_column(features: pd.DataFrame, name: str) -> np.ndarray:
 
 @dataclass
 class ResponseModel:
-    """P(leave | customer, offer kind) = sigmoid(logit(churn probability) + linear_kind(customer)).
+    """P(leave | customer, no offer) = sigmoid(logit(churn probability) + linear_none(customer)) and
+    P(leave | customer, offer kind) = sigmoid(that no-offer log-odds + linear_kind(customer)).
 
     Every logged kind has a model; one logged fewer than MIN_ROWS_PER_KIND times shifts every
     customer's odds alike. A kind never logged (or without a model in an older artifact) keeps the
-    churn model's odds: its effect then comes from the catalog prior alone, through the evidence blend.
+    no-offer odds: its effect then comes from the catalog prior alone, through the evidence blend.
+    An artifact of FORMAT_FROM_CHURN_ODDS starts every kind, "none" too, from the churn model's odds.
     """
 
     numeric: tuple[str, ...]
     centre: tuple[float, ...]
     scale: tuple[float, ...]
     boosters: dict[str, xgb.Booster]
+    # Whether an offer kind's margin starts from the no-offer model's (True) or the churn model's.
+    offers_from_baseline: bool = True
     _linear_weights: dict[str, LinearWeights] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -180,14 +191,23 @@ class ResponseModel:
     def _leave(self, values: np.ndarray, offset: np.ndarray, kinds: np.ndarray) -> np.ndarray:
         """Each kind's margin is worked out from its booster's own weights exactly as XGBoost's linear
         predictor does (see `LinearWeights`), which spares a DMatrix per kind."""
-        margin = offset.copy()
-        standardised = None
+        standardised = self._standardised(values) if self.boosters else values
+        start = self._baseline(standardised, offset) if self.offers_from_baseline else offset
+        margin = start.copy()
         for kind, booster in self.boosters.items():
             rows = kinds == kind
-            if rows.any():
-                standardised = self._standardised(values) if standardised is None else standardised
-                margin[rows] = self._weights(kind, booster).margin(standardised[rows], offset[rows])
+            already_the_baseline = kind == NO_OFFER_KIND and self.offers_from_baseline
+            if rows.any() and not already_the_baseline:
+                margin[rows] = self._weights(kind, booster).margin(standardised[rows], start[rows])
         return 1.0 / (1.0 + np.exp(-margin))
+
+    def _baseline(self, standardised: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """The no-offer log-odds of leaving: the churn model's, corrected by the no-offer model where
+        there is one."""
+        booster = self.boosters.get(NO_OFFER_KIND)
+        if booster is None:
+            return offset
+        return self._weights(NO_OFFER_KIND, booster).margin(standardised, offset)
 
     def _weights(self, kind: str, booster: xgb.Booster) -> LinearWeights:
         cached = self._linear_weights.get(kind)
@@ -213,7 +233,7 @@ class ResponseModel:
             booster.save_model(str(folder / name))
             files[name] = {"kind": kind, "sha256": file_sha256(folder / name)}
         manifest = {
-            "format": FORMAT,
+            "format": FORMAT if self.offers_from_baseline else FORMAT_FROM_CHURN_ODDS,
             "numeric": list(self.numeric),
             "centre": list(self.centre),
             "scale": list(self.scale),
@@ -224,8 +244,9 @@ class ResponseModel:
 
     @classmethod
     def load(cls, folder: Path, *, expected_sha256: str | None = None) -> ResponseModel:
-        manifest = manifest_read(folder, expected_sha256=expected_sha256, formats=(FORMAT,))
+        manifest = manifest_read(folder, expected_sha256=expected_sha256, formats=(FORMAT, FORMAT_FROM_CHURN_ODDS))
         return cls(
+            offers_from_baseline=manifest["format"] == FORMAT,
             numeric=tuple(manifest["numeric"]),
             centre=tuple(manifest["centre"]),
             scale=tuple(manifest["scale"]),
@@ -246,7 +267,8 @@ def _log_odds(probabilities: np.ndarray) -> np.ndarray:
 
 
 def response_model_train(features: pd.DataFrame, labels: np.ndarray, *, seed: int = 0) -> ResponseModel:
-    """Fit one offset linear model per logged offer kind (and one for no offer)."""
+    """Fit the no-offer model on the churn model's odds, then one linear model per logged offer kind on the
+    no-offer odds."""
     check_training_data(features, labels)
     labels = np.asarray(labels, dtype=int)
     numeric = tuple(
@@ -258,17 +280,26 @@ def response_model_train(features: pd.DataFrame, labels: np.ndarray, *, seed: in
     model = ResponseModel(numeric=numeric, centre=tuple(centre), scale=tuple(scale), boosters={})
     offset = churn_log_odds(features)
     kinds = features[OFFER_KIND_COLUMN].astype(str).to_numpy()
-    for kind in sorted(set(kinds)):
+    standardised = model._standardised(model._values(features))
+    # No offer first: the offer kinds then start from its corrected baseline, so each learns only
+    # how its offer moves a customer's odds, and its penalty pulls that move toward none, not toward
+    # a baseline of its own fitted on the few customers it was made to.
+    ordered = sorted(set(kinds), key=lambda kind: (kind != NO_OFFER_KIND, kind))
+    for kind in ordered:
         rows = kinds == kind
-        standardised = model._standardised(model._values(features[rows]))
-        if rows.sum() < MIN_ROWS_PER_KIND:
-            # Too few to say for whom the kind works: its model learns only how its customers'
-            # leaving compares with their odds, the same shift for everyone.
-            standardised = np.zeros_like(standardised)
-        data = xgb.DMatrix(standardised, label=labels[rows], base_margin=offset[rows], nthread=1)
-        params = {**LINEAR_PARAMS, "seed": seed, "nthread": 1, "lambda": SHRINKAGE_ROWS / rows.sum()}
-        model.boosters[kind] = xgb.train(params, data, num_boost_round=LINEAR_ROUNDS)
+        start = offset[rows] if kind == NO_OFFER_KIND else model._baseline(standardised[rows], offset[rows])
+        model.boosters[kind] = _kind_model(standardised[rows], labels[rows], start, seed=seed)
     return model
+
+
+def _kind_model(standardised: np.ndarray, labels: np.ndarray, start: np.ndarray, *, seed: int) -> xgb.Booster:
+    if len(labels) < MIN_ROWS_PER_KIND:
+        # Too few to say for whom the kind works: its model learns only how its customers'
+        # leaving compares with their odds, the same shift for everyone.
+        standardised = np.zeros_like(standardised)
+    data = xgb.DMatrix(standardised, label=labels, base_margin=start, nthread=1)
+    params = {**LINEAR_PARAMS, "seed": seed, "nthread": 1, "lambda": SHRINKAGE_ROWS / len(labels)}
+    return xgb.train(params, data, num_boost_round=LINEAR_ROUNDS)
 
 
 def evidence_by_kind(features: pd.DataFrame) -> dict[str, int]:

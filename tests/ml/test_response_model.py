@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -212,10 +213,10 @@ def rarely_logged_gifts(log) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def log_odds_shift(model: ResponseModel, rows: pd.DataFrame) -> np.ndarray:
-    """How far the model moves each row's log-odds of leaving from the churn model's."""
+    """How far the model moves each row's log-odds of leaving from the same customer's without an offer."""
     leave = model.predict_proba(rows)
-    churn = rows["churn_probability"].to_numpy()
-    return np.log(leave / (1 - leave)) - np.log(churn / (1 - churn))
+    without = model.predict_proba(rows.assign(offer_kind="none", offer_cost_share=0.0))
+    return np.log(leave / (1 - leave)) - np.log(without / (1 - without))
 
 
 def test_a_kind_logged_too_rarely_only_shifts_everyones_odds_alike(log):
@@ -241,6 +242,38 @@ def test_a_kind_without_a_model_of_its_own_keeps_its_prior_whatever_its_count(lo
         assert estimate.evidence[GIFT.code] == 0
         expected = stay_probability(1 - estimate.without_offer, GIFT.prior_uplift)
         assert estimate.with_offer[GIFT.code] == pytest.approx(expected, abs=1e-9)
+
+
+def log_with_a_miscalibrated_churn_model(*, seed: int = 2, gifts: int = 60) -> pd.DataFrame:
+    """The synthetic log, but the churn probability the model is given is too flat (its log-odds
+    halved), and the gift, which does nothing, was made to few customers, mostly risky ones."""
+    log = synthetic_log(seed=seed)
+    leave = log["churn_probability"].to_numpy()
+    flattened = 1 / (1 + np.exp(-0.5 * np.log(leave / (1 - leave))))
+    rng = np.random.default_rng(seed)
+    risky_first = np.argsort(-(leave + rng.uniform(0, 0.3, len(log))))
+    gift_rows = risky_first[:gifts]
+    codes = np.where(log["treatment_code"] == GIFT.code, "", log["treatment_code"]).astype(object)
+    codes[gift_rows] = GIFT.code
+    return log.assign(
+        churn_probability=flattened,
+        treatment_code=codes,
+        treatment_kind=[KINDS[code] for code in codes],
+    )
+
+
+def test_an_offer_kind_learns_its_effect_from_the_no_offer_baseline_not_a_baseline_of_its_own():
+    """A churn model that misjudges risk is corrected once, by the no-offer model, for every kind:
+    a gift that does nothing, logged for few risky customers, shows no effect however risky they are."""
+    log = log_with_a_miscalibrated_churn_model()
+    model = response_model_train(*response_training_set(log)[:2], seed=0)
+    gifted = log[log["treatment_code"] == GIFT.code]
+
+    estimates = estimates_for(model, gifted, {"none": 10**9, "discount": 10**9, "gift": 10**9}, LEARNED_ONLY)
+
+    shares = np.array([1 - (1 - e.with_offer[GIFT.code]) / (1 - e.without_offer) for e in estimates])
+    assert np.abs(shares).mean() <= 0.1
+    assert np.ptp(shares) <= 0.2
 
 
 # --- the blend with the catalog priors -----------------------------------------------------
@@ -339,6 +372,30 @@ def test_a_saved_model_loads_back_with_identical_predictions(fitted, log, saved)
     assert set(loaded.boosters) == {"none", "discount", "gift"}
     np.testing.assert_array_equal(loaded.predict_proba(features), fitted.model.predict_proba(features))
     assert not list(folder.glob("*.pkl")) and not list(folder.glob("*.pickle"))
+
+
+def test_a_model_stored_before_offers_started_from_the_no_offer_baseline_loads_and_predicts_as_trained(
+    fitted, log, tmp_path
+):
+    """Its offer kinds were fitted on the churn model's odds: read as such, not stacked on "none"."""
+    features, _, _ = response_training_set(log)
+    gifts = features[features["offer_kind"] == "gift"]
+    older = replace(fitted.model, offers_from_baseline=False)
+    digest = older.save(tmp_path / "older")
+
+    loaded = ResponseModel.load(tmp_path / "older", expected_sha256=digest)
+
+    assert json.loads((tmp_path / "older" / MANIFEST).read_text())["format"] == "offer-response-1"
+    assert not loaded.offers_from_baseline
+    np.testing.assert_array_equal(loaded.predict_proba(features), older.predict_proba(features))
+    assert_gift_reads_no_offer_model(loaded, gifts, expected=False)
+    assert_gift_reads_no_offer_model(fitted.model, gifts, expected=True)
+
+
+def assert_gift_reads_no_offer_model(model: ResponseModel, gifts: pd.DataFrame, *, expected: bool) -> None:
+    without_none = replace(model, boosters={k: b for k, b in model.boosters.items() if k != "none"})
+    same = np.array_equal(model.predict_proba(gifts), without_none.predict_proba(gifts))
+    assert same is not expected
 
 
 def add_a_byte(folder: Path) -> None:
