@@ -31,7 +31,7 @@ import xgboost as xgb
 from ml.artifacts import MANIFEST, LinearWeights, file_sha256, load_booster, manifest_read
 from ml.churn import check_training_data
 from ml.policy import CustomerContext, OfferSpec, StayEstimates, stay_probability
-from ml.schema import FeatureSchema
+from ml.schema import ColumnTable, FeatureSchema, numbers_of
 from ml.training import Progress, TrainingResult, measured_fit, no_progress
 
 NO_OFFER_KIND = "none"
@@ -132,16 +132,6 @@ FORMAT = "offer-response-2"
 FORMAT_FROM_CHURN_ODDS = "offer-response-1"
 
 
-def _numeric_column(features: pd.DataFrame, name: str) -> np.ndarray:
-    """A column as floats (text that is no number, and a missing column, as NaN)."""
-    if name not in features.columns:
-        return np.full(len(features), np.nan)
-    column = features[name]
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
-        return column.to_numpy(dtype=float)
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
 @dataclass
 class ResponseModel:
     """P(leave | customer, no offer) = sigmoid(logit(churn probability) + linear_none(customer)) and
@@ -218,7 +208,8 @@ class ResponseModel:
 
     def _values(self, features: pd.DataFrame) -> np.ndarray:
         """The numeric columns the model reads, as they are (a column `features` lacks is all gaps)."""
-        columns = [_numeric_column(features, name) for name in self.numeric]
+        table = ColumnTable.of(features)
+        columns = [numbers_of(features, name, table) for name in self.numeric]
         return np.column_stack(columns) if columns else np.empty((len(features), 0))
 
     def _standardised(self, values: np.ndarray) -> np.ndarray:
@@ -326,7 +317,9 @@ def stay_estimates(
     evidence = learned_evidence(model, evidence)
     kinds, cost_shares = _treatments(fees_cents, offers)
     churn = np.array([context.churn_probability for context in contexts], dtype=float)
-    learned_stay = 1.0 - model.predict_treatments(customers.reset_index(drop=True), churn, kinds, cost_shares)
+    # Rows are matched by position, so the customers' own frame serves as it is: a copy with a fresh
+    # index would read every column anew, which on one recommendation costs more than the prediction.
+    learned_stay = 1.0 - model.predict_treatments(customers, churn, kinds, cost_shares)
     return [
         _blended(customer, offers, learned, evidence, prior_strength)
         for customer, learned in zip(contexts, learned_stay, strict=True)

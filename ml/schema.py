@@ -82,9 +82,15 @@ class FeatureSchema:
         self._check_core_columns(features)
         # Column by column on arrays: on the one row of a recommendation, a reindexed frame and a
         # to_numeric per column cost more than the model's own prediction.
-        columns = [_numbers(_column(features, name)) for name in self.numeric]
+        table = ColumnTable.of(features)
+        columns = [numbers_of(features, name, table) for name in self.numeric]
         for name, levels in self.categorical.items():
-            codes = _category_codes(_column(features, name), levels)
+            objects = table.objects(name) if table is not None else None
+            codes = (
+                _category_codes(_column(features, name), levels)
+                if objects is None
+                else _codes_of_values(objects, levels)
+            )
             columns.append(np.where(codes < 0, np.nan, codes))
         if not columns:
             return np.empty((len(features), 0))
@@ -104,6 +110,61 @@ class FeatureSchema:
         ]
         if missing:
             raise SchemaMismatch(f"features missing from the data: {', '.join(missing)}")
+
+
+# Up to this many rows, a frame's columns are read from one conversion of the whole frame to objects:
+# pandas builds a Series for every column read, which on the one row of a recommendation costs more
+# than the models' predictions.
+FEW_ROWS = 16
+# The dtypes whose values the conversion to objects gives exactly as reading the column would:
+# bools, integers, floats and Python objects.
+TABLE_KINDS = frozenset("biufO")
+
+
+@dataclass(frozen=True)
+class ColumnTable:
+    """The columns of a frame of a few rows, converted to objects at once."""
+
+    positions: dict[str, int]
+    kinds: tuple[str, ...]  # numpy dtype kind per column
+    values: np.ndarray  # rows × columns, dtype object
+
+    @classmethod
+    def of(cls, features: pd.DataFrame) -> ColumnTable | None:
+        """The table of `features`, or None where column-by-column reading is needed: more than
+        FEW_ROWS rows, repeated column names, or a column of a pandas extension dtype."""
+        if len(features) > FEW_ROWS or not features.columns.is_unique:
+            return None
+        dtypes = features.dtypes.tolist()
+        if not all(isinstance(dtype, np.dtype) for dtype in dtypes):
+            return None
+        return cls(
+            positions={name: number for number, name in enumerate(features.columns)},
+            kinds=tuple(dtype.kind for dtype in dtypes),
+            values=features.to_numpy(dtype=object),
+        )
+
+    def numbers(self, name: str) -> np.ndarray | None:
+        """A column of a numeric dtype as floats, exactly as `to_numpy(dtype=float)` gives it; None for
+        any other column (its text needs parsing) or one the frame lacks."""
+        number = self.positions.get(name)
+        if number is None or self.kinds[number] not in "biuf":
+            return None
+        return self.values[:, number].astype(float)
+
+    def objects(self, name: str) -> np.ndarray | None:
+        """A column as `to_numpy(dtype=object)` gives it, where the conversion keeps its values; else None."""
+        number = self.positions.get(name)
+        if number is None or self.kinds[number] not in TABLE_KINDS:
+            return None
+        return self.values[:, number]
+
+
+def numbers_of(features: pd.DataFrame, name: str, table: ColumnTable | None) -> np.ndarray:
+    """The named column as floats (text that is no number, and a column `features` lacks, as NaN);
+    read from `table` where it can be."""
+    numbers = table.numbers(name) if table is not None else None
+    return numbers if numbers is not None else _numbers(_column(features, name))
 
 
 def _column(features: pd.DataFrame, name: str) -> pd.Series:
@@ -165,7 +226,15 @@ def _category_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
             lookup = np.array([level_codes[m] if m is not None else -1 for m in mapped] + [-1], dtype=np.int64)
             return lookup[codes]
     # Value by value: on the row of a recommendation this costs less than factorizing.
-    mapped = [None if _is_gap(value) else _level(value, known, fold) for value in column.to_numpy(dtype=object)]
+    return _codes_of_values(column.to_numpy(dtype=object), levels)
+
+
+def _codes_of_values(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
+    """`_category_codes` worked out value by value, for a column of few values as objects."""
+    known = set(levels)
+    fold = OTHER_LEVEL if OTHER_LEVEL in known else None
+    level_codes = {level: number for number, level in enumerate(levels)}
+    mapped = [None if _is_gap(value) else _level(value, known, fold) for value in values]
     return np.array([level_codes[m] if m is not None else -1 for m in mapped], dtype=np.int64)
 
 

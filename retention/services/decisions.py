@@ -186,12 +186,13 @@ def recommendation_compute(
     """
     features = build_features(*frames, new_customer_fees(sources.tariffs))
     lap("features")
+    row = features.iloc[0]
     probabilities, contributions = sources.churn.model.explain(features)
     probability = float(probabilities[0])
-    reasons = top_reasons(contributions.iloc[0], features.iloc[0])
+    reasons = top_reasons(contributions.iloc[0], row)
     lap("churn")
-    tariff = _best_tariff(customer, monthly_fee_cents(features.iloc[0]), sources.tariffs)
-    context = _customer_context(customer, features.iloc[0], probability, declined_recently, tariff)
+    tariff = _best_tariff(customer, monthly_fee_cents(row), sources.tariffs)
+    context = _customer_context(customer, row, probability, declined_recently, tariff)
     stay = _stay_estimates(features, context, sources)
     lap("response")
     ranking = rank_offers(

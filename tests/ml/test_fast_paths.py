@@ -19,6 +19,7 @@ import ml.features
 import ml.schema
 from ml.artifacts import ArtifactError, LinearWeights
 from ml.features import build_features, empty_contracts, empty_events
+from ml.response import ResponseModel
 from ml.schema import OTHER_LEVEL, FeatureSchema, _category_codes
 
 NOW = pd.Timestamp("2026-11-01 09:30", tz="UTC")
@@ -263,3 +264,66 @@ def test_the_few_values_lookup_gives_the_codes_factorize_gives(values, levels):
         ml.schema.FEW_VALUES = original
 
     np.testing.assert_array_equal(few, factorized)
+
+
+# --- reading a few rows' columns at once -----------------------------------------------------
+
+TEXT_OR_NUMBER = st.sampled_from(["a", "b", "1", "1,5", " 2.0 ", "", None, np.nan, pd.NA, 1, 1.0, 2.5, True, "(other)"])
+FINITE_OR_NOT = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@st.composite
+def few_rows(draw) -> pd.DataFrame:
+    """A frame of up to FEW_ROWS rows with columns of every numpy kind a feature frame may hold."""
+    rows = draw(st.integers(0, ml.schema.FEW_ROWS))
+
+    def column(values):
+        return draw(st.lists(values, min_size=rows, max_size=rows))
+
+    frame = pd.DataFrame(
+        {
+            "floats": np.array(column(FINITE_OR_NOT), dtype=float),
+            "float32s": np.array(column(st.floats(width=32, allow_nan=True)), dtype=np.float32),
+            "ints": np.array(column(st.integers(-(2**63), 2**63 - 1)), dtype=np.int64),
+            "bools": np.array(column(st.booleans()), dtype=bool),
+            "mixed": pd.Series(column(TEXT_OR_NUMBER), dtype=object),
+            "instants": pd.Series(pd.to_datetime(column(st.integers(0, 2**32)), unit="s")),
+        }
+    )
+    return frame.sample(frac=1.0, axis=1, random_state=draw(st.integers(0, 9)))
+
+
+SCHEMA_OVER_EVERY_KIND = FeatureSchema(
+    numeric=("floats", "float32s", "ints", "bools", "mixed", "instants", "attr:absent_number"),
+    categorical={
+        "mixed": ("1", "a", OTHER_LEVEL),
+        "floats": ("1.0", "nan"),
+        "bools": ("False", "True"),
+        "instants": ("a",),
+        "attr:absent_level": ("a", "b"),
+    },
+)
+
+
+@given(frame=few_rows())
+@settings(max_examples=200, deadline=None)
+def test_a_few_rows_read_at_once_encode_as_read_column_by_column(frame):
+    numbers = SCHEMA_OVER_EVERY_KIND.numeric
+    response = ResponseModel(numeric=numbers, centre=(0.0,) * len(numbers), scale=(1.0,) * len(numbers), boosters={})
+    at_once = SCHEMA_OVER_EVERY_KIND.values(frame), response._values(frame)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(ml.schema, "FEW_ROWS", -1)
+        by_column = SCHEMA_OVER_EVERY_KIND.values(frame), response._values(frame)
+
+    assert ml.schema.ColumnTable.of(frame) is not None
+    np.testing.assert_array_equal(at_once[0], by_column[0])
+    np.testing.assert_array_equal(at_once[1], by_column[1])
+
+
+def test_a_frame_the_table_cannot_serve_is_read_column_by_column():
+    nullable = pd.DataFrame({"count": pd.array([1, None], dtype="Int64")})
+    repeated = pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])
+    many = pd.DataFrame({"a": np.arange(ml.schema.FEW_ROWS + 1, dtype=float)})
+
+    assert [ml.schema.ColumnTable.of(frame) for frame in (nullable, repeated, many)] == [None, None, None]
+    np.testing.assert_array_equal(FeatureSchema(numeric=("count",), categorical={}).values(nullable), [[1.0], [np.nan]])
