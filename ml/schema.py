@@ -85,12 +85,7 @@ class FeatureSchema:
         table = ColumnTable.of(features)
         columns = [numbers_of(features, name, table) for name in self.numeric]
         for name, levels in self.categorical.items():
-            objects = table.objects(name) if table is not None else None
-            codes = (
-                _category_codes(_column(features, name), levels)
-                if objects is None
-                else _codes_of_values(objects, levels)
-            )
+            codes = codes_of(features, name, levels, table)
             columns.append(np.where(codes < 0, np.nan, codes))
         if not columns:
             return np.empty((len(features), 0))
@@ -116,9 +111,11 @@ class FeatureSchema:
 # pandas builds a Series for every column read, which on the one row of a recommendation costs more
 # than the models' predictions.
 FEW_ROWS = 16
+# The numpy dtype kinds read as numbers as they are: bools, integers and floats.
+NUMBER_KINDS = frozenset("biuf")
 # The dtypes whose values the conversion to objects gives exactly as reading the column would:
-# bools, integers, floats and Python objects.
-TABLE_KINDS = frozenset("biufO")
+# numbers and Python objects.
+TABLE_KINDS = NUMBER_KINDS | {"O"}
 
 
 @dataclass(frozen=True)
@@ -148,7 +145,7 @@ class ColumnTable:
         """A column of a numeric dtype as floats, exactly as `to_numpy(dtype=float)` gives it; None for
         any other column (its text needs parsing) or one the frame lacks."""
         number = self.positions.get(name)
-        if number is None or self.kinds[number] not in "biuf":
+        if number is None or self.kinds[number] not in NUMBER_KINDS:
             return None
         return self.values[:, number].astype(float)
 
@@ -167,6 +164,14 @@ def numbers_of(features: pd.DataFrame, name: str, table: ColumnTable | None) -> 
     return numbers if numbers is not None else _numbers(_column(features, name))
 
 
+def codes_of(features: pd.DataFrame, name: str, levels: tuple[str, ...], table: ColumnTable | None) -> np.ndarray:
+    """The named column's level positions (see `_category_codes`); read from `table` where it can be."""
+    objects = table.objects(name) if table is not None else None
+    if objects is not None:
+        return _codes_of_values(objects, levels)
+    return _category_codes(_column(features, name), levels)
+
+
 def _column(features: pd.DataFrame, name: str) -> pd.Series:
     """The named column, or one of gaps (a CRM attribute this data does not have)."""
     if name in features.columns:
@@ -175,7 +180,7 @@ def _column(features: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _numbers(column: pd.Series) -> np.ndarray:
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in NUMBER_KINDS:
         return column.to_numpy(dtype=float)
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
@@ -216,10 +221,10 @@ def _category_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
 
     Worked out once per distinct value: a column of a million rows holds a handful of them.
     """
-    known = set(levels)
-    fold = OTHER_LEVEL if OTHER_LEVEL in known else None
-    level_codes = {level: number for number, level in enumerate(levels)}
     if len(column) > FEW_VALUES:
+        known = set(levels)
+        fold = OTHER_LEVEL if OTHER_LEVEL in known else None
+        level_codes = {level: number for number, level in enumerate(levels)}
         codes, distinct = pd.factorize(column, use_na_sentinel=True)
         if not _conflated(column, distinct):
             mapped = [_level(value, known, fold) for value in distinct]
