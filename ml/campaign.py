@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -45,7 +46,14 @@ from ml.policy import (
     within_authority,
     worse_than_best_tariff,
 )
-from ml.response import NO_OFFER_KIND, ResponseModel, response_model_fit, stay_estimates, treatment_columns
+from ml.response import (
+    NO_OFFER_KIND,
+    OFFER_KIND_COLUMN,
+    ResponseModel,
+    response_model_fit,
+    stay_estimates,
+    treatment_columns,
+)
 from ml.simulate import SimulatedCustomer
 from ml.training import challenger_comparison, promotion_verdict
 from retention.records import records_to_frames
@@ -55,6 +63,8 @@ from retention.records import records_to_frames
 ROUNDS_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 ROUND_DAYS = 30
 STATIC_POLICIES = ("no_offers", "blanket_discount", "pushiest_gets_most", "random_offer")
+# A reference beside the oracle: every offer's true effect known, the chance to leave as the churn model sees it.
+KNOWN_EFFECTS = "known_effects_estimated_risk"
 Progress = Callable[[str], None]
 
 
@@ -160,6 +170,8 @@ def campaign_run(
     learned_rounds, response = _learning_rounds(learning_customers, evaluation_customers, setup, rounds, progress)
     learned = policy_choices(evaluation_customers, setup, response=response)
     results.append(_score("this_policy_learned", evaluation_customers, learned, setup))
+    known = known_effects_choices(evaluation_customers, setup)
+    results.append(_score(KNOWN_EFFECTS, evaluation_customers, known, setup))
     results.append(_score("oracle", evaluation_customers, oracle_choices(evaluation_customers, setup), setup))
     _relative_to_no_offers(results)
     for entry in learned_rounds:
@@ -314,15 +326,27 @@ def policy_choices(
 
 def oracle_choices(customers: Sequence[CampaignCustomer], setup: CampaignSetup) -> list[str]:
     """What knowing each customer's hidden response would choose, within the same guardrails."""
-    choices = []
-    for customer in customers:
-        best, best_value = NO_OFFER, 0.0
-        for offer in _within_authority(customer, setup):
-            value = _incremental(customer, offer)
-            if value > best_value:
-                best, best_value = offer.code, value
-        choices.append(best)
-    return choices
+    return [_best_offer(customer, setup, customer.leave_probability) for customer in customers]
+
+
+def known_effects_choices(customers: Sequence[CampaignCustomer], setup: CampaignSetup) -> list[str]:
+    """What knowing how much every offer removes of each customer's chance to leave would choose, with
+    that chance judged by the churn model as this policy judges it.
+
+    The most a policy that learns offer effects perfectly could keep: what separates it from the
+    oracle is the churn model's view of who will leave, which no amount of offer outcomes changes.
+    """
+    return [_best_offer(customer, setup, customer.context.churn_probability) for customer in customers]
+
+
+def _best_offer(customer: CampaignCustomer, setup: CampaignSetup, leave_probability: float) -> str:
+    """The offer worth most beyond its cost at this chance to leave, under the hidden effects; none if none pays."""
+    best, best_value = NO_OFFER, 0.0
+    for offer in _within_authority(customer, setup):
+        value = _incremental(customer, offer, leave_probability)
+        if value > best_value:
+            best, best_value = offer.code, value
+    return best
 
 
 # --- learning -------------------------------------------------------------------------------
@@ -379,6 +403,7 @@ def _learning_rounds(
             {
                 "round": number,
                 "logged_outcomes": len(log),
+                "logged_by_kind": logged_by_kind(log),
                 "promoted": promoted,
                 "reason": reason,
                 "net_retained_value_eur": round(learned.net_value_cents / 100, 2),
@@ -386,6 +411,16 @@ def _learning_rounds(
             }
         )
     return summaries, champion
+
+
+def logged_by_kind(log: Sequence[dict]) -> dict[str, int]:
+    """How many of the logged decisions made each offer kind (and no offer), most logged first.
+
+    What the policy can learn of an offer is bounded by how often the log holds it: one its prior
+    prices far below no offer is hardly ever tried, and then stays at its prior.
+    """
+    counts = Counter(entry[OFFER_KIND_COLUMN] for entry in log)
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _challenge(log: list[dict], champion: _Response | None, setup: CampaignSetup) -> tuple[_Response, bool, str]:
@@ -453,8 +488,8 @@ def _stay_chance(customer: CampaignCustomer, offer: OfferSpec | None) -> float:
     return 1.0 - customer.leave_probability * (1.0 - effect)
 
 
-def _incremental(customer: CampaignCustomer, offer: OfferSpec) -> float:
-    gain = customer.margin_cents * customer.leave_probability * customer.offer_effects.get(offer.kind, 0.0)
+def _incremental(customer: CampaignCustomer, offer: OfferSpec, leave_probability: float) -> float:
+    gain = customer.margin_cents * leave_probability * customer.offer_effects.get(offer.kind, 0.0)
     return gain - offer.cost_cents(customer.fee_cents)
 
 

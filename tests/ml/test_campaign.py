@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from ml.campaign import STATIC_POLICIES, CampaignCustomer, CampaignSetup, campaign_run, guardrail_violation
+from ml.campaign import (
+    KNOWN_EFFECTS,
+    STATIC_POLICIES,
+    CampaignCustomer,
+    CampaignSetup,
+    campaign_run,
+    guardrail_violation,
+    known_effects_choices,
+    logged_by_kind,
+    oracle_choices,
+)
 from ml.policy import CustomerContext, OfferSpec, PolicySettings, TariffOption, renewal_fee_cents
 from ml.simulate import TariffSpec, simulate_base
 
@@ -24,7 +34,7 @@ FIXTURES = Path(django_settings.BASE_DIR) / "fixtures"
 EVALUATION = 400
 LEARNING = 1_000
 ROUNDS = 2
-POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", "oracle"]
+POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", KNOWN_EFFECTS, "oracle"]
 TODAY = dt.date(2025, 6, 2)
 
 
@@ -103,6 +113,24 @@ def test_a_small_campaign_reports_every_policy_on_the_same_customers(report):
         assert policy["offer_cost_eur"] >= 0
 
 
+def test_each_round_reports_what_the_log_holds_of_every_offer_kind_so_far(report):
+    first, last = report.rounds
+
+    assert sum(first["logged_by_kind"].values()) == LEARNING // ROUNDS
+    assert sum(last["logged_by_kind"].values()) == LEARNING
+    assert set(last["logged_by_kind"]) <= {"none", "discount", "gift", "upgrade", "service_recovery"}
+    assert all(last["logged_by_kind"].get(kind, 0) >= count for kind, count in first["logged_by_kind"].items())
+    counts = list(last["logged_by_kind"].values())
+    assert counts == sorted(counts, reverse=True), "most logged first"
+
+
+def test_logged_by_kind_counts_the_offer_kind_of_every_logged_decision():
+    log = [{"offer_kind": kind} for kind in ("none", "gift", "none", "upgrade", "gift", "none")]
+
+    assert list(logged_by_kind(log).items()) == [("none", 3), ("gift", 2), ("upgrade", 1)]
+    assert logged_by_kind([]) == {}
+
+
 def test_this_policy_breaks_no_guardrail_cold_or_after_learning(report):
     for name in ("this_policy_cold", "this_policy_learned"):
         assert result(report, name).guardrail_violations == 0
@@ -142,6 +170,13 @@ def test_the_last_learning_round_is_the_learned_policy_of_the_comparison(report)
 def test_a_campaign_needs_at_least_one_round():
     with pytest.raises(ValueError, match="rounds must be at least 1"):
         campaign_run(evaluation=[], learning=[], setup=setup(), rounds=0, today=TODAY)
+
+
+def test_knowing_the_effects_keeps_no_more_than_the_oracle_and_no_less_than_no_offers(report):
+    known = result(report, KNOWN_EFFECTS)
+
+    assert 0 <= known.incremental_value_cents <= result(report, "oracle").incremental_value_cents
+    assert known.guardrail_violations == 0
 
 
 # --- guardrail_violation --------------------------------------------------------------------
@@ -220,3 +255,27 @@ def test_guardrail_violation_catches_a_customer_at_risk_left_above_the_new_custo
     customer = replace(campaign_customer(campaign, best_tariff_fee_cents=None), fee_cents=6_000)
 
     assert guardrail_violation(customer, "slimme-speaker", campaign) == "pays more than a new customer"
+
+
+# --- the oracle and the known-effects reference -----------------------------------------------
+
+
+def with_a_gift_that_halves_leaving(campaign: CampaignSetup, **context_changes) -> CampaignCustomer:
+    speaker = next(offer for offer in campaign.offers if offer.code == "slimme-speaker")
+    return replace(campaign_customer(campaign, **context_changes), eligible=(speaker,), offer_effects={"gift": 0.5})
+
+
+def test_where_the_churn_model_has_the_leave_chance_right_knowing_the_effects_chooses_as_the_oracle():
+    campaign = setup()
+    customer = with_a_gift_that_halves_leaving(campaign)  # leave chance 0.4, and the churn model says 0.4
+
+    assert oracle_choices([customer], campaign) == known_effects_choices([customer], campaign) == ["slimme-speaker"]
+
+
+def test_knowing_the_effects_still_judges_who_leaves_by_the_churn_model():
+    campaign = setup()
+    overstated = replace(with_a_gift_that_halves_leaving(campaign), leave_probability=0.05)
+    understated = replace(with_a_gift_that_halves_leaving(campaign, churn_probability=0.05), leave_probability=0.4)
+
+    assert oracle_choices([overstated, understated], campaign) == ["", "slimme-speaker"]
+    assert known_effects_choices([overstated, understated], campaign) == ["slimme-speaker", ""]

@@ -8,10 +8,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from ml.campaign import STATIC_POLICIES
+from ml.campaign import KNOWN_EFFECTS, STATIC_POLICIES
 from retention.models import PolicyConfig
 
-POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", "oracle"]
+POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", KNOWN_EFFECTS, "oracle"]
 SMALL = {"customers": 100, "learning_outcomes": 500, "rounds": 1}
 
 
@@ -76,6 +76,9 @@ def test_on_the_seeded_catalog_the_report_lists_all_seven_policies(seeded, tmp_p
     assert f"report written to {path}" in out
     assert all(name in out for name in POLICIES), "the table names every policy"
     assert "round 1/1" in err
+    logged = report["learning_rounds"][0]["logged_by_kind"]
+    assert sum(logged.values()) == 500
+    assert "logged so far: " + ", ".join(f"{kind} {count:,}" for kind, count in logged.items()) in out
 
 
 def test_json_to_stdout_prints_only_the_report(seeded):

@@ -28,7 +28,8 @@ class Command(BaseCommand):
     help = (
         "Compare ways of making retention offers on a synthetic base that answers from its hidden truth: "
         "no offers, a blanket discount, whoever pushes hardest, a random offer, this policy cold and after "
-        "learning from logged outcomes, and the oracle. Uses the stored catalog and policy; writes nothing."
+        "learning from logged outcomes, and the oracle; for reference also every offer's true effect known with "
+        "the chance to leave as the churn model sees it. Uses the stored catalog and policy; writes nothing."
     )
 
     def add_arguments(self, parser):
@@ -148,6 +149,7 @@ class Command(BaseCommand):
                 f"  round {entry['round']}: {entry['logged_outcomes']:,} outcomes, "
                 f"net retained €{entry['net_retained_value_eur']:,.0f}{share}"
             )
+            self.stdout.write(f"    logged so far: {_counts(entry['logged_by_kind'])}")
             self.stdout.write(f"    {'promoted' if entry['promoted'] else 'not promoted'}: {entry['reason']}")
         self.stdout.write(f"{data['logged_outcomes']:,} logged outcomes; {data['seconds']:.0f} s")
 
@@ -167,6 +169,10 @@ def _offer_effects(path: Path | None) -> dict:
     except ValueError as error:
         raise CommandError(f"{path}: {error}") from error
     return effects
+
+
+def _counts(by_kind: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {count:,}" for kind, count in by_kind.items())
 
 
 def _cell(value, fmt: str) -> str:
