@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from ml.churn import ChurnModel, churn_model_train
 from ml.features import build_features
@@ -63,8 +64,15 @@ from retention.records import records_to_frames
 ROUNDS_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 ROUND_DAYS = 30
 STATIC_POLICIES = ("no_offers", "blanket_discount", "pushiest_gets_most", "random_offer")
-# A reference beside the oracle: every offer's true effect known, the chance to leave as the churn model sees it.
+# References beside the oracle. Fitted: each offer kind's true gain (leave chance × share removed), fitted on
+# what the CRM sends from the learning customers' hidden truth. Known: every offer's true effect known, with the
+# chance to leave as the churn model sees it.
+TRUTH_FITTED = "truth_fitted_on_features"
 KNOWN_EFFECTS = "known_effects_estimated_risk"
+# The regression behind TRUTH_FITTED: boosted trees, enough to follow a gain that depends on the features in any
+# shape, fitted on noise-free targets.
+TRUTH_FIT_PARAMS = {"objective": "reg:squarederror", "max_depth": 4, "eta": 0.05, "subsample": 0.8, "nthread": 2}
+TRUTH_FIT_ROUNDS = 300
 Progress = Callable[[str], None]
 
 
@@ -170,6 +178,9 @@ def campaign_run(
     learned_rounds, response = _learning_rounds(learning_customers, evaluation_customers, setup, rounds, progress)
     learned = policy_choices(evaluation_customers, setup, response=response)
     results.append(_score("this_policy_learned", evaluation_customers, learned, setup))
+    progress("fitting the learning customers' hidden gains from offers on their features, for reference")
+    fitted = truth_fitted_choices(evaluation_customers, learning_customers, setup)
+    results.append(_score(TRUTH_FITTED, evaluation_customers, fitted, setup))
     known = known_effects_choices(evaluation_customers, setup)
     results.append(_score(KNOWN_EFFECTS, evaluation_customers, known, setup))
     results.append(_score("oracle", evaluation_customers, oracle_choices(evaluation_customers, setup), setup))
@@ -339,11 +350,50 @@ def known_effects_choices(customers: Sequence[CampaignCustomer], setup: Campaign
     return [_best_offer(customer, setup, customer.context.churn_probability) for customer in customers]
 
 
+def truth_fitted_choices(
+    customers: Sequence[CampaignCustomer], learning: Sequence[CampaignCustomer], setup: CampaignSetup
+) -> list[str]:
+    """What a policy that sees only the CRM's features could choose at best: for each offer kind, the chance
+    to leave it takes away (leave chance × share removed) is fitted on the features and churn probability of
+    the learning customers, from their hidden truth rather than from noisy outcomes, and each customer gets the
+    offer whose fitted gain is worth most beyond its cost.
+
+    Where the gain depends on what nobody observes, this stays below the oracle however well it is fitted;
+    a policy learning from a few thousand stay-or-leave outcomes is not expected to do better.
+    """
+    inputs = _numeric_inputs([*learning, *customers])
+    train, score = inputs[: len(learning)], inputs[len(learning) :]
+    gains = {}
+    for kind in sorted({offer.kind for offer in setup.offers}):
+        target = [customer.leave_probability * customer.offer_effects.get(kind, 0.0) for customer in learning]
+        data = xgb.DMatrix(train, label=np.array(target), nthread=TRUTH_FIT_PARAMS["nthread"])
+        booster = xgb.train({**TRUTH_FIT_PARAMS, "seed": setup.seed}, data, num_boost_round=TRUTH_FIT_ROUNDS)
+        gains[kind] = booster.predict(xgb.DMatrix(score, nthread=TRUTH_FIT_PARAMS["nthread"]))
+    return [
+        _best_by_gain(customer, setup, {kind: float(gain[number]) for kind, gain in gains.items()})
+        for number, customer in enumerate(customers)
+    ]
+
+
+def _numeric_inputs(customers: Sequence[CampaignCustomer]) -> np.ndarray:
+    """The customers' numeric features and the churn model's probability, gaps as NaN."""
+    frame = pd.DataFrame([customer.features for customer in customers]).select_dtypes("number")
+    frame["churn_probability"] = [customer.context.churn_probability for customer in customers]
+    return frame.to_numpy(dtype=float)
+
+
 def _best_offer(customer: CampaignCustomer, setup: CampaignSetup, leave_probability: float) -> str:
     """The offer worth most beyond its cost at this chance to leave, under the hidden effects; none if none pays."""
+    gains = {kind: leave_probability * effect for kind, effect in customer.offer_effects.items()}
+    return _best_by_gain(customer, setup, gains)
+
+
+def _best_by_gain(customer: CampaignCustomer, setup: CampaignSetup, gains: dict[str, float]) -> str:
+    """The offer the agent may make whose kind's gain (the chance to leave it takes away) is worth most
+    beyond its cost; none if none pays."""
     best, best_value = NO_OFFER, 0.0
     for offer in _within_authority(customer, setup):
-        value = _incremental(customer, offer, leave_probability)
+        value = customer.margin_cents * gains.get(offer.kind, 0.0) - offer.cost_cents(customer.fee_cents)
         if value > best_value:
             best, best_value = offer.code, value
     return best
@@ -486,11 +536,6 @@ def _offer(setup: CampaignSetup, code: str) -> OfferSpec | None:
 def _stay_chance(customer: CampaignCustomer, offer: OfferSpec | None) -> float:
     effect = customer.offer_effects.get(offer.kind, 0.0) if offer else 0.0
     return 1.0 - customer.leave_probability * (1.0 - effect)
-
-
-def _incremental(customer: CampaignCustomer, offer: OfferSpec, leave_probability: float) -> float:
-    gain = customer.margin_cents * leave_probability * customer.offer_effects.get(offer.kind, 0.0)
-    return gain - offer.cost_cents(customer.fee_cents)
 
 
 def guardrail_violation(customer: CampaignCustomer, code: str, setup: CampaignSetup) -> str | None:

@@ -19,6 +19,7 @@ from django.conf import settings as django_settings
 from ml.campaign import (
     KNOWN_EFFECTS,
     STATIC_POLICIES,
+    TRUTH_FITTED,
     CampaignCustomer,
     CampaignSetup,
     campaign_run,
@@ -26,6 +27,7 @@ from ml.campaign import (
     known_effects_choices,
     logged_by_kind,
     oracle_choices,
+    truth_fitted_choices,
 )
 from ml.policy import CustomerContext, OfferSpec, PolicySettings, TariffOption, renewal_fee_cents
 from ml.simulate import TariffSpec, simulate_base
@@ -34,7 +36,7 @@ FIXTURES = Path(django_settings.BASE_DIR) / "fixtures"
 EVALUATION = 400
 LEARNING = 1_000
 ROUNDS = 2
-POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", KNOWN_EFFECTS, "oracle"]
+POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", TRUTH_FITTED, KNOWN_EFFECTS, "oracle"]
 TODAY = dt.date(2025, 6, 2)
 
 
@@ -172,11 +174,12 @@ def test_a_campaign_needs_at_least_one_round():
         campaign_run(evaluation=[], learning=[], setup=setup(), rounds=0, today=TODAY)
 
 
-def test_knowing_the_effects_keeps_no_more_than_the_oracle_and_no_less_than_no_offers(report):
-    known = result(report, KNOWN_EFFECTS)
+@pytest.mark.parametrize("name", [TRUTH_FITTED, KNOWN_EFFECTS])
+def test_the_references_keep_no_more_than_the_oracle_and_no_less_than_no_offers(report, name):
+    reference = result(report, name)
 
-    assert 0 <= known.incremental_value_cents <= result(report, "oracle").incremental_value_cents
-    assert known.guardrail_violations == 0
+    assert 0 <= reference.incremental_value_cents <= result(report, "oracle").incremental_value_cents
+    assert reference.guardrail_violations == 0
 
 
 # --- guardrail_violation --------------------------------------------------------------------
@@ -279,3 +282,31 @@ def test_knowing_the_effects_still_judges_who_leaves_by_the_churn_model():
 
     assert oracle_choices([overstated, understated], campaign) == ["", "slimme-speaker"]
     assert known_effects_choices([overstated, understated], campaign) == ["slimme-speaker", ""]
+
+
+def test_where_the_gain_follows_a_feature_the_truth_fitted_on_features_chooses_as_the_oracle():
+    campaign = setup()
+    template = with_a_gift_that_halves_leaving(campaign)
+
+    def customer(number: int) -> CampaignCustomer:
+        """The gift halves leaving for the customers whose "x" is positive, and does nothing for the rest."""
+        x = (number % 20) - 9.5
+        return replace(template, features={"x": x}, offer_effects={"gift": 0.5 if x > 0 else 0.0})
+
+    learning = [customer(number) for number in range(400)]
+    evaluation = [customer(number) for number in range(400, 440)]
+
+    fitted = truth_fitted_choices(evaluation, learning, campaign)
+    assert fitted == oracle_choices(evaluation, campaign)
+    assert set(fitted) == {"", "slimme-speaker"}
+
+
+def test_the_truth_fitted_on_features_cannot_tell_apart_customers_the_features_do_not():
+    campaign = setup()
+    template = with_a_gift_that_halves_leaving(campaign)
+    # The same features; the gift works for every second customer, which only the oracle can see.
+    learning = [replace(template, offer_effects={"gift": 0.5 * (number % 2)}) for number in range(200)]
+    evaluation = learning[:10]
+
+    assert len(set(truth_fitted_choices(evaluation, learning, campaign))) == 1
+    assert oracle_choices(evaluation, campaign) == ["", "slimme-speaker"] * 5

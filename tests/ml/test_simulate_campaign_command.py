@@ -8,10 +8,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from ml.campaign import KNOWN_EFFECTS, STATIC_POLICIES
+from ml.campaign import KNOWN_EFFECTS, STATIC_POLICIES, TRUTH_FITTED
 from retention.models import PolicyConfig
 
-POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", KNOWN_EFFECTS, "oracle"]
+POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", TRUTH_FITTED, KNOWN_EFFECTS, "oracle"]
 SMALL = {"customers": 100, "learning_outcomes": 500, "rounds": 1}
 
 
