@@ -363,12 +363,13 @@ def truth_fitted_choices(
     """
     inputs = _numeric_inputs([*learning, *customers])
     train, score = inputs[: len(learning)], inputs[len(learning) :]
+    scored = xgb.DMatrix(score, nthread=TRUTH_FIT_PARAMS["nthread"])
     gains = {}
     for kind in sorted({offer.kind for offer in setup.offers}):
         target = [customer.leave_probability * customer.offer_effects.get(kind, 0.0) for customer in learning]
         data = xgb.DMatrix(train, label=np.array(target), nthread=TRUTH_FIT_PARAMS["nthread"])
         booster = xgb.train({**TRUTH_FIT_PARAMS, "seed": setup.seed}, data, num_boost_round=TRUTH_FIT_ROUNDS)
-        gains[kind] = booster.predict(xgb.DMatrix(score, nthread=TRUTH_FIT_PARAMS["nthread"]))
+        gains[kind] = booster.predict(scored)
     return [
         _best_by_gain(customer, setup, {kind: float(gain[number]) for kind, gain in gains.items()})
         for number, customer in enumerate(customers)

@@ -28,8 +28,9 @@ class Command(BaseCommand):
     help = (
         "Compare ways of making retention offers on a synthetic base that answers from its hidden truth: "
         "no offers, a blanket discount, whoever pushes hardest, a random offer, this policy cold and after "
-        "learning from logged outcomes, and the oracle; for reference also every offer's true effect known with "
-        "the chance to leave as the churn model sees it. Uses the stored catalog and policy; writes nothing."
+        "learning from logged outcomes, and the oracle; for reference also each offer kind's true gain fitted on "
+        "the CRM's features, and every offer's true effect known with the chance to leave as the churn model "
+        "sees it. Uses the stored catalog and policy; writes nothing."
     )
 
     def add_arguments(self, parser):
