@@ -222,20 +222,18 @@ def _category_codes(column: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
     Worked out once per distinct value: a column of a million rows holds a handful of them.
     """
     if len(column) > FEW_VALUES:
-        known = set(levels)
-        fold = OTHER_LEVEL if OTHER_LEVEL in known else None
-        level_codes = {level: number for number, level in enumerate(levels)}
         codes, distinct = pd.factorize(column, use_na_sentinel=True)
         if not _conflated(column, distinct):
-            mapped = [_level(value, known, fold) for value in distinct]
-            lookup = np.array([level_codes[m] if m is not None else -1 for m in mapped] + [-1], dtype=np.int64)
+            # The distinct values' positions, then -1 for factorize's gap code (-1 indexes the last).
+            lookup = np.append(_codes_of_values(np.asarray(distinct, dtype=object), levels), -1)
             return lookup[codes]
     # Value by value: on the row of a recommendation this costs less than factorizing.
     return _codes_of_values(column.to_numpy(dtype=object), levels)
 
 
 def _codes_of_values(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
-    """`_category_codes` worked out value by value, for a column of few values as objects."""
+    """`_category_codes` worked out value by value, for a column of few values (or its distinct values) as
+    objects."""
     known = set(levels)
     fold = OTHER_LEVEL if OTHER_LEVEL in known else None
     level_codes = {level: number for number, level in enumerate(levels)}
