@@ -56,6 +56,7 @@ class OfferView:
     title: str
     kind_label: str
     cost_cents: int
+    expected_value_cents: int  # margin kept beyond making no offer, minus the cost, over the policy's horizon
     acceptance_percent: int
     recommended: bool
     needs_team_lead: bool
@@ -120,12 +121,29 @@ class DecisionPanel:
 
     @property
     def no_offer_needed(self) -> bool:
-        return not self.decision.recommended_offer_code
+        """Making no offer is worth most: no offer the agent may make keeps more than it costs."""
+        return self.decision.no_offer_needed
+
+    @property
+    def no_offer_recommended(self) -> bool:
+        """No offer is recommended although one is worth its cost: this decision explores or is in the control group.
+
+        The panel does not say which, so the agent treats the customer as any other.
+        """
+        return not self.decision.recommended_offer_code and bool(self.decision.greedy_offer_code)
 
     @property
     def stay_without_offer_percent(self) -> int:
-        """The chance the customer stays if offered nothing, to weigh each offer's chance against."""
-        return 100 - self.risk_percent
+        """The chance the customer stays if offered nothing, which every offer's expected value is counted against:
+        the offer-response model's estimate when one served, else the churn model's."""
+        estimate = self.decision.stay_probability_without_offer
+        if estimate is None:
+            return 100 - self.risk_percent
+        return round(estimate * 100)
+
+    @property
+    def horizon_months(self) -> int | None:
+        return self.decision.horizon_months
 
     @property
     def best_tariff(self) -> dict | None:
@@ -204,6 +222,7 @@ def _offer_view(rank: int, offer: dict, recommended_code: str, presents_above_au
         title=in_language(offer.get("title"), fallback=offer["code"]),
         kind_label=labels.label(labels.OFFER_KINDS, offer.get("kind", "")),
         cost_cents=int(offer.get("cost_cents") or 0),
+        expected_value_cents=int(offer.get("expected_net_value_cents") or 0),
         acceptance_percent=round((offer.get("expected_acceptance") or 0.0) * 100),
         recommended=offer["code"] == recommended_code,
         needs_team_lead=bool(offer.get("needs_escalation")) or not offer.get("within_authority", True),

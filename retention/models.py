@@ -285,6 +285,9 @@ class Decision(ImmutableModel):
         default=1.0, help_text="The chance the policy recommends what it recommended (for off-policy evaluation)."
     )
     stay_probability_without_offer = models.FloatField(null=True, blank=True)
+    horizon_months = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Months of margin the offers' expected values count (the policy's horizon)."
+    )
     renewal_fee_cents = models.PositiveIntegerField(
         null=True, blank=True, help_text="Monthly fee the offers were priced on, after price parity."
     )
@@ -296,6 +299,12 @@ class Decision(ImmutableModel):
 
     def __str__(self) -> str:
         return f"decision {self.pk} ({self.risk_band} risk)"
+
+    @property
+    def no_offer_needed(self) -> bool:
+        """Making no offer is worth most. A decision that explores, or a customer in the control group, may also
+        get no offer while one is worth its cost: then the greedy choice names that offer."""
+        return not self.recommended_offer_code and not self.greedy_offer_code
 
 
 class DecisionAction(ImmutableModel):

@@ -31,6 +31,17 @@ def euro(cents: int | None) -> str:
 
 
 @register.filter
+def signed_euro(cents: int | None) -> str:
+    """Cents as money with an explicit sign, for a gain or a loss: 420 -> "+ € 4,20", -2760 -> "− € 27,60"."""
+    if cents is None or cents == "":
+        return ""
+    cents = int(cents)
+    if cents == 0:
+        return euro(0)
+    return ("+ " if cents > 0 else "\u2212 ") + euro(abs(cents))
+
+
+@register.filter
 def nl_date(value: dt.date | dt.datetime | None) -> str:
     """A date (or a moment, in local time) as day-month-year: "23-11-2026"."""
     if value is None or value == "":

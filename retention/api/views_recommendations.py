@@ -43,7 +43,10 @@ class OfferOutput(serializers.Serializer):
     title = serializers.CharField()
     kind = serializers.ChoiceField(choices=["discount", "gift", "upgrade", "service_recovery"])
     expected_acceptance = serializers.FloatField(help_text="Chance the customer stays with this offer.")
-    expected_net_value_cents = serializers.IntegerField()
+    expected_net_value_cents = serializers.IntegerField(
+        help_text="Margin kept over horizon_months beyond making no offer, minus the offer's cost; negative when the "
+        "offer costs more than it is expected to keep."
+    )
     cost_cents = serializers.IntegerField()
     authority_level = serializers.IntegerField()
     needs_escalation = serializers.BooleanField(
@@ -70,6 +73,18 @@ class RecommendationOutput(serializers.Serializer):
     risk_band = serializers.ChoiceField(choices=["low", "medium", "high"])
     reasons = ReasonOutput(many=True)
     recommended_offer = serializers.CharField(allow_null=True)
+    no_offer_needed = serializers.BooleanField(
+        help_text="Making no offer is worth most: no offer the agent may make is expected to keep more than it costs. "
+        "False when an offer is recommended, and when none is only because this decision explores or the customer "
+        "is in the control group."
+    )
+    stay_probability_without_offer = serializers.FloatField(
+        allow_null=True,
+        help_text="Chance the customer stays with no offer, which every offer's value is counted against.",
+    )
+    horizon_months = serializers.IntegerField(
+        allow_null=True, help_text="Months of margin the offers' expected_net_value_cents count."
+    )
     offers = OfferOutput(many=True)
     best_tariff = BestTariffOutput(allow_null=True)
     model_version = serializers.CharField()
@@ -86,12 +101,19 @@ def recommendation_json(decision: Decision, *, language: str, limit: int) -> dic
         "risk_band": decision.risk_band,
         "reasons": [{**reason, "text": reason["text"][language]} for reason in decision.reasons],
         "recommended_offer": decision.recommended_offer_code or None,
+        "no_offer_needed": decision.no_offer_needed,
+        "stay_probability_without_offer": _rounded(decision.stay_probability_without_offer),
+        "horizon_months": decision.horizon_months,
         "offers": [{**offer, "title": offer["title"][language]} for offer in offers],
         "best_tariff": decision.best_tariff,
         "model_version": decision.model_versions["churn"],
         "policy_version": decision.policy_version,
         "created_at": decision.created_at,
     }
+
+
+def _rounded(probability: float | None) -> float | None:
+    return None if probability is None else round(probability, 4)
 
 
 class RecommendationCreateView(ApiView):

@@ -104,6 +104,7 @@ def decision_create(
         propensity=ranking.propensity,
         stay_probability_without_offer=ranking.stay_probability_without_offer,
         renewal_fee_cents=ranking.renewal_fee_cents,
+        horizon_months=sources.policy.horizon_months,
         best_tariff=recommendation.best_tariff,
     )
     decision.full_clean()

@@ -288,6 +288,51 @@ def test_a_cheaper_price_for_their_own_bundle_is_worded_as_such(logged_in, agent
     assert "<strong>Alleen internet</strong> dekt al hun producten voor € 35,00 per maand" in other_bundle
 
 
+def test_each_offer_shows_its_expected_value_with_its_sign_over_the_policys_horizon(logged_in, agent, customer):
+    losing = {**OFFERS[2], "expected_net_value_cents": -2_760}
+    decision = stored_decision(customer=customer, agent=agent, offers=[*OFFERS[:2], losing], horizon_months=12)
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+
+    assert offers.count("Verwachte waarde</dt>") == 3
+    assert "+ € 120,00" in offers and "+ € 80,00" in offers
+    assert "\u2212 € 27,60" in offers
+    assert "de marge die het aanbod in 12 maanden meer behoudt dan geen aanbod, min de kosten" in offers
+
+
+def test_no_offer_needed_comes_with_its_cost_value_and_chance(logged_in, agent, customer):
+    decision = stored_decision(
+        customer=customer, agent=agent, recommended_offer_code="", stay_probability_without_offer=0.7
+    )
+
+    html = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+    no_offer = html[html.index('class="no-offer"') : html.index("</div>", html.index('class="no-offer"'))]
+
+    assert "Geen aanbod nodig." in no_offer
+    assert re.search(r"Kosten voor ons</dt><dd>€ 0,00.*Verwachte waarde</dt><dd>€ 0,00", no_offer, re.S)
+    assert "Kans dat de klant blijft</dt><dd>70%" in no_offer
+
+
+def test_no_offer_held_back_by_exploration_or_the_control_group_is_not_called_needed(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent, recommended_offer_code="", greedy_offer_code="loyal-10")
+
+    html = open_panel(logged_in(agent), decision=decision.pk).text
+
+    assert "Geen aanbod nodig." not in html
+    assert "Voor dit gesprek wordt geen aanbod aanbevolen." in html
+    assert "badge-recommended" not in html
+
+
+def test_the_chance_without_an_offer_is_the_one_the_values_were_counted_against(logged_in, agent, customer):
+    decision = stored_decision(
+        customer=customer, agent=agent, churn_probability=0.64, stay_probability_without_offer=0.5
+    )
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+
+    assert offers.count("(zonder aanbod 50%)") == len(OFFERS)
+
+
 def test_each_offers_chance_is_shown_next_to_the_chance_without_an_offer(logged_in, agent, customer):
     decision = stored_decision(customer=customer, agent=agent, churn_probability=0.64)
 

@@ -27,12 +27,18 @@ def test_a_recommendation_has_the_documented_fields(churn_champion, customer, ap
         "risk_band",
         "reasons",
         "recommended_offer",
+        "no_offer_needed",
+        "stay_probability_without_offer",
+        "horizon_months",
         "offers",
         "model_version",
         "policy_version",
         "created_at",
     }
     assert body["customer_id"] == "NL1234567"
+    assert body["horizon_months"] == 12
+    assert 0 < body["stay_probability_without_offer"] < 1
+    assert body["no_offer_needed"] is (body["recommended_offer"] is None)
     assert body["model_version"] == "churn-v1"
     assert {o["code"] for o in body["offers"]} == {"gift-router", "korting-10"}
     assert set(body["offers"][0]) >= {
@@ -92,3 +98,14 @@ def test_without_a_trained_model_the_api_answers_422(customer, api_client):
     response = api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone"}, format="json")
     assert response.status_code == 422
     assert "train_models" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("recommended", "greedy", "needed"),
+    [("korting-10", "korting-10", False), ("", "", True), ("", "korting-10", False), ("gift-router", "", False)],
+    ids=["recommended", "none-worth-its-cost", "held-back-by-exploration-or-control", "explored-an-offer"],
+)
+def test_no_offer_needed_only_when_making_no_offer_is_worth_most(recommended, greedy, needed):
+    decision = Decision(recommended_offer_code=recommended, greedy_offer_code=greedy)
+
+    assert decision.no_offer_needed is needed

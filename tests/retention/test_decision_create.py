@@ -52,6 +52,7 @@ def test_a_decision_stores_scores_reasons_and_ranked_eligible_offers(churn_champ
     assert values == sorted(values, reverse=True)
     assert decision.features["complaints_90d"] == 3
     assert decision.features["price_gap_vs_new"] == 20.0
+    assert decision.horizon_months == 12
 
 
 def test_offers_costing_more_than_the_team_has_left_need_a_team_lead_and_say_why(
