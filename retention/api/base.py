@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.utils import translation
 from rest_framework import serializers
 from rest_framework.views import APIView
 
 from retention.api.errors import PayloadTooLarge
 from retention.api.throttling import ApiClientBulkThrottle, ApiClientThrottle
 
+API_LANGUAGE = "en"  # of messages; reason and offer texts come in the language a request asks for
 MAX_BODY_BYTES = 1_000_000
 # 10,000 customer records with their contracts and events, or a scoring job naming millions of customers.
 MAX_BULK_BODY_BYTES = 50_000_000
@@ -19,6 +21,15 @@ class ApiView(APIView):
 
     throttle_classes = [ApiClientThrottle]
     max_body_bytes = MAX_BODY_BYTES
+
+    def dispatch(self, request, *args, **kwargs):
+        # The API speaks English whatever the site's language: its own messages are English, and DRF's
+        # (a missing field, a bad choice, throttling) are made into text while the request is handled, so
+        # without this a Dutch default would mix the two languages in one error.
+        with translation.override(API_LANGUAGE):
+            response = super().dispatch(request, *args, **kwargs)
+        response.headers["Content-Language"] = API_LANGUAGE
+        return response
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -19,6 +19,23 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(db, api_client):
     assert 0 < int(response["Retry-After"]) <= 60
 
 
+def test_errors_are_in_english_whatever_language_the_client_accepts(db, api_client):
+    bad = api_client.post(
+        "/api/v1/recommendations/", {"channel": "fax", "limit": -1}, format="json", HTTP_ACCEPT_LANGUAGE="nl"
+    )
+    with rates(api_client="1/minute"):
+        api_client.get(MODELS, HTTP_ACCEPT_LANGUAGE="nl")
+        throttled = api_client.get(MODELS, HTTP_ACCEPT_LANGUAGE="nl")
+
+    assert bad.json()["error"]["fields"] == {
+        "customer_id": ["This field is required."],
+        "channel": ['"fax" is not a valid choice.'],
+        "limit": ["Ensure this value is greater than or equal to 0."],
+    }
+    assert throttled.json()["error"]["message"].startswith("Request was throttled.")
+    assert bad["Content-Language"] == throttled["Content-Language"] == "en"
+
+
 def test_each_client_has_its_own_allowance(db, api_client):
     other, _ = api_client_with(["read"], name="other-crm")
     with rates(api_client="1/minute"):
