@@ -17,6 +17,9 @@ from retention.models import Decision, DecisionAction
 from retention.selectors.panel import actor_name
 
 SHOWN_REASONS = 3
+# The panel lists the best three offers (and the recommended one, and any with something logged); the rest are
+# one click away, folded.
+SHOWN_OFFERS = 3
 PRESENT_SHORTCUT_OFFERS = 3
 ANSWER_SHORTCUTS = {
     DecisionAction.Kind.ACCEPTED: "a",
@@ -117,6 +120,7 @@ class DecisionPanel:
     reasons: list[ReasonView]
     talking_points: list[str]
     offers: list[OfferView]
+    more_offers: list[OfferView] = field(default_factory=list)  # ranked lower, shown on request
     actions: list[ActionView] = field(default_factory=list)
 
     @property
@@ -158,8 +162,8 @@ def decision_panel(
     `presents_above_authority`: the viewer has more authority than the agent the advice was made for.
     """
     reasons = top_reasons(decision.reasons or [])
-    offers = offer_views(decision, actions, presents_above_authority)
-    titles = {offer.code: offer.title for offer in offers}
+    offers, more_offers = offer_views(decision, actions, presents_above_authority)
+    titles = {offer.code: offer.title for offer in [*offers, *more_offers]}
     return DecisionPanel(
         decision=decision,
         risk_percent=round(decision.churn_probability * 100),
@@ -168,6 +172,7 @@ def decision_panel(
         reasons=reasons,
         talking_points=talking_points(reasons),
         offers=offers,
+        more_offers=more_offers,
         actions=[action_view(action, titles) for action in actions],
     )
 
@@ -193,11 +198,21 @@ def talking_points(reasons: list[ReasonView]) -> list[str]:
 
 def offer_views(
     decision: Decision, actions: list[DecisionAction], presents_above_authority: bool = False
-) -> list[OfferView]:
+) -> tuple[list[OfferView], list[OfferView]]:
+    """The offers the panel lists (the best three, the recommended one and any with something logged), and the
+    rest, folded away; numbered in that order, so the shortcuts 1 to 3 press the first three listed."""
+    logged = {action.offer_code for action in actions}
+    shown, rest = decision.offers_split(limit=SHOWN_OFFERS, keep=logged)
     views = [
         _offer_view(rank, offer, decision.recommended_offer_code, presents_above_authority)
-        for rank, offer in enumerate(decision.offers, 1)
+        for rank, offer in enumerate([*shown, *rest], 1)
     ]
+    _apply_actions(views, actions)
+    return views[: len(shown)], views[len(shown) :]
+
+
+def _apply_actions(views: list[OfferView], actions: list[DecisionAction]) -> None:
+    """Each offer's state from the log, oldest action first; the offer presented last is the current one."""
     by_code = {view.code: view for view in views}
     current = None
     for action in actions:
@@ -212,7 +227,6 @@ def offer_views(
             view.answer = action.kind
     if current is not None:
         current.is_current = True
-    return views
 
 
 def _offer_view(rank: int, offer: dict, recommended_code: str, presents_above_authority: bool) -> OfferView:

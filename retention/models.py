@@ -7,6 +7,7 @@ Writes go through retention.services; nothing here writes other rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -299,6 +300,22 @@ class Decision(ImmutableModel):
 
     def __str__(self) -> str:
         return f"decision {self.pk} ({self.risk_band} risk)"
+
+    def offers_shown(self, *, limit: int, keep: Collection[str] = ()) -> list[dict]:
+        """The best `limit` offers (every one when 0), then any later one that must not be left out: the
+        recommended offer, and those named in `keep` (for instance offers something was logged on).
+
+        The recommended offer can rank below offers that need a team lead, or be an explored one further down.
+        """
+        return self.offers_split(limit=limit, keep=keep)[0]
+
+    def offers_split(self, *, limit: int, keep: Collection[str] = ()) -> tuple[list[dict], list[dict]]:
+        """`offers_shown`, and the offers it leaves out, each in rank order."""
+        wanted = {self.recommended_offer_code, *keep} - {""}
+        shown, rest = [], []
+        for rank, offer in enumerate(self.offers or []):
+            (shown if not limit or rank < limit or offer["code"] in wanted else rest).append(offer)
+        return shown, rest
 
     @property
     def no_offer_needed(self) -> bool:

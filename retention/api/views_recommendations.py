@@ -27,7 +27,8 @@ class RecommendationInput(serializers.Serializer):
         max_value=100,
         required=False,
         default=DEFAULT_OFFER_LIMIT,
-        help_text="How many offers to list; 0 lists every eligible offer.",
+        help_text="How many of the best offers to list (the recommended offer is listed too, even when it ranks "
+        "lower); 0 lists every eligible offer.",
     )
     language = serializers.ChoiceField(choices=["nl", "en"], required=False, default="nl")
 
@@ -93,7 +94,7 @@ class RecommendationOutput(serializers.Serializer):
 
 
 def recommendation_json(decision: Decision, *, language: str, limit: int) -> dict:
-    offers = decision.offers if limit == 0 else decision.offers[:limit]
+    offers = decision.offers_shown(limit=limit)
     return {
         "id": decision.id,
         "customer_id": decision.customer.external_id,

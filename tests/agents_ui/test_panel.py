@@ -309,6 +309,8 @@ def test_no_offer_needed_comes_with_its_cost_value_and_chance(logged_in, agent, 
     no_offer = html[html.index('class="no-offer"') : html.index("</div>", html.index('class="no-offer"'))]
 
     assert "Geen aanbod nodig." in no_offer
+    assert "Waarom een aanbod, terwijl er geen wordt aanbevolen?" in html
+    assert "Waarom een ander aanbod dan het aanbevolen aanbod?" not in html
     assert re.search(r"Kosten voor ons</dt><dd>€ 0,00.*Verwachte waarde</dt><dd>€ 0,00", no_offer, re.S)
     assert "Kans dat de klant blijft</dt><dd>70%" in no_offer
 
@@ -331,6 +333,51 @@ def test_the_chance_without_an_offer_is_the_one_the_values_were_counted_against(
     offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
 
     assert offers.count("(zonder aanbod 50%)") == len(OFFERS)
+
+
+def more_offers(number: int) -> list[dict]:
+    """`number` offers ranked after OFFERS, each worth less than the one before."""
+    return [
+        {**OFFERS[1], "code": f"extra-{n}", "title": {"nl": f"Extra {n}", "en": f"Extra {n}"},
+         "expected_net_value_cents": 1_000 - n}
+        for n in range(number)
+    ]  # fmt: skip
+
+
+def test_the_best_three_offers_are_listed_and_the_rest_folded_away_numbered_on(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent, offers=[*OFFERS, *more_offers(3)])
+
+    html = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+    listed, folded = html.split('<details class="more-offers">')
+
+    assert all(
+        title in listed for title in ("1. Loyaliteitskorting 10%", "2. Gratis snelheid omhoog", "3. Halve prijs")
+    )
+    assert "Extra" not in listed
+    assert "<summary>Nog 3 aanbiedingen, lager gerangschikt</summary>" in folded
+    assert all(f"{rank}. Extra {n}" in folded for rank, n in ((4, 0), (5, 1), (6, 2)))
+
+
+def test_a_recommended_offer_or_one_with_something_logged_is_listed_even_when_ranked_lower(logged_in, agent, customer):
+    offers = [*OFFERS, *more_offers(4)]
+    decision = stored_decision(customer=customer, agent=agent, offers=offers, recommended_offer_code="extra-2")
+    DecisionAction.objects.create(decision=decision, kind="presented", offer_code="extra-3", channel="phone")
+
+    html = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+    listed, folded = html.split('<details class="more-offers">')
+
+    assert "4. Extra 2" in listed and "5. Extra 3" in listed
+    assert "Aanbevolen" in listed.split("4. Extra 2")[1]
+    assert "<summary>Nog 2 aanbiedingen, lager gerangschikt</summary>" in folded
+    assert "6. Extra 0" in folded and "7. Extra 1" in folded
+
+
+def test_with_three_offers_or_fewer_nothing_is_folded(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+
+    html = open_panel(logged_in(agent), decision=decision.pk).text
+
+    assert "more-offers" not in html
 
 
 def test_each_offers_chance_is_shown_next_to_the_chance_without_an_offer(logged_in, agent, customer):

@@ -1,5 +1,6 @@
 import pytest
 
+from retention.api.views_recommendations import recommendation_json
 from retention.models import Decision
 from tests.factories import ContractFactory, CustomerFactory, OfferFactory, TariffFactory
 
@@ -109,3 +110,15 @@ def test_no_offer_needed_only_when_making_no_offer_is_worth_most(recommended, gr
     decision = Decision(recommended_offer_code=recommended, greedy_offer_code=greedy)
 
     assert decision.no_offer_needed is needed
+
+
+def test_the_recommended_offer_is_listed_even_when_it_ranks_below_the_limit(customer):
+    offers = [{"code": code, "title": {"nl": code, "en": code}} for code in ("a", "b", "c", "d", "e")]
+    decision = Decision(customer=customer, offers=offers, recommended_offer_code="e", greedy_offer_code="e",
+                        churn_probability=0.3, risk_band="medium", reasons=[],
+                        model_versions={"churn": "churn-v1"})  # fmt: skip
+
+    body = recommendation_json(decision, language="en", limit=3)
+
+    assert [offer["code"] for offer in body["offers"]] == ["a", "b", "c", "e"]
+    assert [offer["code"] for offer in recommendation_json(decision, language="en", limit=0)["offers"]] == list("abcde")
