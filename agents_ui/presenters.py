@@ -134,7 +134,7 @@ class DecisionPanel:
 
         The panel does not say which, so the agent treats the customer as any other.
         """
-        return not self.decision.recommended_offer_code and bool(self.decision.greedy_offer_code)
+        return not self.decision.recommended_offer_code and not self.decision.no_offer_needed
 
     @property
     def stay_without_offer_percent(self) -> int:
