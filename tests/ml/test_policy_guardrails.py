@@ -282,16 +282,20 @@ def exploring_chances(ranking: Ranking, case: Case) -> dict[str, float]:
     )
     if not spreads.any():
         return {code: float(index == int(np.argmax(means))) for index, code in enumerate(drawn_from)}
-    grid = np.linspace(min(0.0, (means - 9 * spreads).min()), (means + 9 * spreads).max(), 40_001)
-    below = [np.where(grid >= 0, 1.0, 0.0)]  # P(no offer's value, 0, is below v)
-    density = [None]
-    for mean, spread in zip(means[1:], spreads[1:], strict=True):
-        below.append(scipy_stats.norm.cdf(grid, mean, spread))
-        density.append(scipy_stats.norm.pdf(grid, mean, spread))
+    # Points across every offer's own nine spreads either side, so the narrowest density is resolved however
+    # wide the others are; an offer wins only above no offer's 0, so the integral starts there.
+    windows = [
+        np.linspace(mean - 9 * spread, mean + 9 * spread, 4_001)
+        for mean, spread in zip(means[1:], spreads[1:], strict=True)
+    ]
+    grid = np.unique(np.concatenate([[0.0], *windows]))
+    grid = grid[grid >= 0]
+    below = [scipy_stats.norm.cdf(grid, mean, spread) for mean, spread in zip(means[1:], spreads[1:], strict=True)]
     chances = {NO_OFFER: float(np.prod(scipy_stats.norm.cdf(0.0, means[1:], spreads[1:])))}
-    for index, code in enumerate(drawn_from[1:], start=1):
+    for index, code in enumerate(drawn_from[1:]):
         others = np.prod([column for other, column in enumerate(below) if other != index], axis=0)
-        chances[code] = float(np.trapezoid(density[index] * others, grid))
+        density = scipy_stats.norm.pdf(grid, means[index + 1], spreads[index + 1])
+        chances[code] = float(np.trapezoid(density * others, grid))
     return chances
 
 
@@ -308,12 +312,17 @@ def expected_propensities(ranking: Ranking, case: Case) -> dict[str, float]:
     }
 
 
-def counting_slack(chance: float, case: Case) -> float:
-    """How far Thompson's chance, counted over THOMPSON_DRAWS draws, may lie from the integrated one."""
+def counting_slacks(ranking: Ranking, case: Case) -> dict[str, float]:
+    """How far each arm's logged propensity may lie from the integrated one. Thompson counts the arm's chance
+    while exploring over THOMPSON_DRAWS draws: a binomial share of that chance, not of the propensity, whose
+    greedy and control parts are not counted."""
     if case.settings.exploration_method == "uniform":
-        return 1e-9
+        return dict.fromkeys(arms(ranking, case), 1e-9)
     share = case.settings.exploration_share
-    return share * SIGMAS * math.sqrt(max(chance * (1 - chance), 1 / THOMPSON_DRAWS) / THOMPSON_DRAWS) + 1e-6
+    return {
+        arm: share * SIGMAS * math.sqrt(max(chance * (1 - chance), 1 / THOMPSON_DRAWS) / THOMPSON_DRAWS) + 1e-6
+        for arm, chance in exploring_chances(ranking, case).items()
+    }
 
 
 def binomial_slack(chance: float, draws: int, *, rare_draws: int = 0) -> float:
@@ -468,11 +477,12 @@ def test_logged_propensities_are_those_of_control_group_then_the_exploring_draw_
     propensities = {NO_OFFER: 1 - sum(ranked.propensity for ranked in ranking.offers)}
     propensities.update({ranked.code: ranked.propensity for ranked in ranking.offers})
     expected = expected_propensities(ranking, case)
+    slacks = counting_slacks(ranking, case)
 
     assert all(0 <= propensity <= 1 for propensity in propensities.values())
     assert {code for code, propensity in propensities.items() if propensity > 0} <= set(expected)
     for arm, chance in expected.items():
-        assert propensities[arm] == pytest.approx(chance, abs=counting_slack(chance, case)), arm
+        assert propensities[arm] == pytest.approx(chance, abs=slacks[arm]), arm
     assert ranking.propensity == pytest.approx(propensities[ranking.recommended_code], abs=1e-9)
     assert ranking.greedy_code in expected
 
@@ -498,13 +508,14 @@ def test_over_many_decisions_each_arm_is_recommended_as_often_as_its_logged_prop
     rankings = [case.rank(decision_key=f"d-{n}", control_key=f"c-{n}") for n in range(draws)]
     seen = Counter(ranking.recommended_code for ranking in rankings)
     chances = expected_propensities(rankings[0], case)
+    slacks = counting_slacks(rankings[0], case)
 
     assert set(seen) <= {code for code, chance in chances.items() if chance > 0}
     for code, chance in chances.items():
         assert abs(seen[code] / draws - chance) <= binomial_slack(chance, draws, rare_draws=SIGMAS), code
     for ranking in rankings:
         chance = chances[ranking.recommended_code]
-        assert ranking.propensity == pytest.approx(chance, abs=counting_slack(chance, case))
+        assert ranking.propensity == pytest.approx(chance, abs=slacks[ranking.recommended_code])
 
 
 def thompson_case(evidence: int) -> Case:
@@ -525,6 +536,7 @@ def test_thompson_tries_each_arm_as_often_as_the_chance_its_value_is_the_best_dr
     case = thompson_case(evidence)
     rankings = [case.rank(decision_key=f"d-{n}") for n in range(SHARE_DRAWS)]
     chances = expected_propensities(rankings[0], case)
+    slacks = counting_slacks(rankings[0], case)
     seen = Counter(ranking.recommended_code for ranking in rankings)
 
     assert sorted(chances) == sorted([NO_OFFER, "speaker", "router"])
@@ -533,7 +545,7 @@ def test_thompson_tries_each_arm_as_often_as_the_chance_its_value_is_the_best_dr
         assert abs(seen[code] / SHARE_DRAWS - chance) <= binomial_slack(chance, SHARE_DRAWS), code
     for ranking in rankings[:200]:
         chance = chances[ranking.recommended_code]
-        assert ranking.propensity == pytest.approx(chance, abs=counting_slack(chance, case))
+        assert ranking.propensity == pytest.approx(chance, abs=slacks[ranking.recommended_code])
 
 
 def test_with_more_evidence_thompson_explores_the_greedy_arm_more_often():
