@@ -4,8 +4,10 @@ The panel shows the current month of the agent's team; the review pages show the
 team a reviewer may see. Both read through this module, so a budget is counted one way only.
 
 An offer counts for the team its advice was made for (stored on the decision), so spending stays with
-that team when an agent moves to another. Months are local calendar months (settings.TIME_ZONE), as
-teams plan them.
+that team when an agent moves to another; a decision made for no team (a CRM asking without an agent)
+charges the team of the agent who logged the acceptance. An acceptance corrected by a later decline of
+the same offer on the same decision no longer counts. Months are local calendar months
+(settings.TIME_ZONE), as teams plan them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from retention.models import DecisionAction, Team
@@ -58,15 +60,26 @@ class TeamMonthBudget:
     status: BudgetStatus
 
 
-def accepted_offers():
-    return DecisionAction.objects.filter(kind=DecisionAction.Kind.ACCEPTED)
+def accepted_offers() -> QuerySet[DecisionAction]:
+    """Acceptances that stand: no later decline of the same offer on the same decision corrected them.
+
+    Each is annotated with `charged_team_id`, the team whose budget it spends.
+    """
+    later_decline = DecisionAction.objects.filter(
+        decision=OuterRef("decision"), offer_code=OuterRef("offer_code"), kind=DecisionAction.Kind.DECLINED
+    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
+    return (
+        DecisionAction.objects.filter(kind=DecisionAction.Kind.ACCEPTED)
+        .exclude(Exists(later_decline))
+        .annotate(charged_team_id=Coalesce(F("decision__team_id"), F("agent__agent_profile__team_id")))
+    )
 
 
 def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:
     """What the team committed this calendar month against its monthly budget; one query."""
     spent = (
         accepted_offers()
-        .filter(created_at__gte=month_start(now or timezone.now()), decision__team=team)
+        .filter(created_at__gte=month_start(now or timezone.now()), charged_team_id=team.pk)
         .aggregate(spent=Sum("cost_cents"))["spent"]
     )
     return BudgetStatus(team_name=team.name, budget_cents=team.monthly_budget_cents, spent_cents=spent or 0)
@@ -100,12 +113,12 @@ def _spent_by_team_month(team_ids: list[int], *, since: dt.datetime) -> dict[tup
     local_zone = timezone.get_current_timezone()
     rows = (
         accepted_offers()
-        .filter(created_at__gte=since, decision__team_id__in=team_ids)
+        .filter(created_at__gte=since, charged_team_id__in=team_ids)
         .annotate(month=TruncMonth("created_at", tzinfo=local_zone))
-        .values("decision__team_id", "month")
+        .values("charged_team_id", "month")
         .annotate(spent=Sum("cost_cents"))
     )
-    return {(row["decision__team_id"], timezone.localtime(row["month"]).date()): row["spent"] for row in rows}
+    return {(row["charged_team_id"], timezone.localtime(row["month"]).date()): row["spent"] for row in rows}
 
 
 def month_start(moment: dt.datetime) -> dt.datetime:

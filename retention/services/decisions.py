@@ -350,24 +350,55 @@ def _validated_offer(
         raise ValidationError({"offer_code": f"{offer_code!r} was not among this decision's offers"})
     if kind == DecisionAction.Kind.PRESENTED:
         _check_presentable(decision, offer, override_reason, agent)
-    if kind in FINAL_ANSWERS and _already_answered(decision, offer_code, kind):
-        raise ValidationError({"kind": f"{kind} for {offer_code!r} is already logged on this decision"})
+    if kind in FINAL_ANSWERS:
+        standing = _standing_answers(decision)
+        if standing.get(offer_code) == kind:
+            raise ValidationError({"kind": f"{kind} for {offer_code!r} is already logged on this decision"})
+        if kind == DecisionAction.Kind.ACCEPTED:
+            _check_acceptable(decision, offer, agent, standing)
     return offer
 
 
-def _already_answered(decision: Decision, offer_code: str, kind: str) -> bool:
-    """The same final answer twice would count an offer's cost twice; a different answer is a correction."""
-    return decision.actions.filter(offer_code=offer_code, kind=kind).exists()
+def _standing_answers(decision: Decision) -> dict[str, str]:
+    """Each offer's latest final answer on this decision. The same answer twice would count an offer's cost
+    twice, while a different one corrects it."""
+    answers = decision.actions.filter(kind__in=FINAL_ANSWERS).order_by("created_at", "pk")
+    return dict(answers.values_list("offer_code", "kind"))
 
 
 def _check_presentable(decision: Decision, offer: dict, override_reason: str, agent: AbstractBaseUser | None) -> None:
     if offer["code"] != decision.recommended_offer_code and not override_reason:
         raise ValidationError({"override_reason": "offering something other than the recommendation needs a reason"})
-    # Within the deciding agent's authority, or presented by someone with more authority after escalation.
-    if not offer["within_authority"] and _authority_level(agent) <= _authority_level(decision.agent):
+    if not _authorised(decision, offer, agent):
         raise ValidationError(
             {"offer_code": f"needs authority level {offer['authority_level']}: escalate to a team lead"}
         )
+
+
+def _check_acceptable(
+    decision: Decision, offer: dict, agent: AbstractBaseUser | None, standing: dict[str, str]
+) -> None:
+    """One offer stands accepted per decision, as the learning log and the budgets count it; an offer beyond the
+    deciding agent's authority is accepted only once someone with the authority made it."""
+    accepted = sorted(code for code, kind in standing.items() if kind == DecisionAction.Kind.ACCEPTED)
+    if accepted:
+        raise ValidationError(
+            {"offer_code": f"{accepted[0]!r} is already accepted on this decision: log it as declined first to correct"}
+        )
+    if _authorised(decision, offer, agent):
+        return
+    if not decision.actions.filter(offer_code=offer["code"], kind=DecisionAction.Kind.PRESENTED).exists():
+        raise ValidationError(
+            {
+                "offer_code": f"needs authority level {offer['authority_level']}: a team lead makes or accepts this "
+                "offer after escalation"
+            }
+        )
+
+
+def _authorised(decision: Decision, offer: dict, agent: AbstractBaseUser | None) -> bool:
+    """Within the deciding agent's authority, or made by someone with more authority after escalation."""
+    return offer["within_authority"] or _authority_level(agent) > _authority_level(decision.agent)
 
 
 def _authority_level(agent: AbstractBaseUser | None) -> int:

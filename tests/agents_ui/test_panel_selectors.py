@@ -133,12 +133,34 @@ def test_budget_counts_accepted_offers_of_team_members_this_month_only(agent, ot
     ours, theirs = stored_decision(customer=customer, agent=agent), stored_decision(customer=customer, agent=stranger)
     accepted = {"kind": "accepted", "offer_code": "loyal-10", "channel": "phone", "cost_cents": 1_000}
     DecisionAction.objects.create(decision=ours, **accepted)
-    DecisionAction.objects.create(decision=ours, **{**accepted, "kind": "declined"})
+    DecisionAction.objects.create(decision=ours, **{**accepted, "kind": "declined", "offer_code": "speed-up"})
     DecisionAction.objects.create(decision=theirs, **accepted)
     last_month = DecisionAction.objects.create(decision=ours, **accepted)
     DecisionAction.objects.filter(pk=last_month.pk).update(created_at=month_start(timezone.now()) - dt.timedelta(1))
 
     assert team_budget_status(team=team).spent_cents == 1_000
+
+
+@pytest.mark.django_db
+def test_an_acceptance_corrected_by_a_later_decline_of_the_same_offer_no_longer_spends_the_budget(agent):
+    decision = stored_decision(customer=CustomerFactory(), agent=agent)
+    accepted = {"offer_code": "loyal-10", "channel": "phone", "cost_cents": 1_000}
+    DecisionAction.objects.create(decision=decision, kind="accepted", **accepted)
+    DecisionAction.objects.create(decision=decision, kind="declined", **{**accepted, "cost_cents": 0})
+    corrected = team_budget_status(team=agent.agent_profile.team).spent_cents
+    DecisionAction.objects.create(decision=decision, kind="accepted", **accepted)
+
+    assert (corrected, team_budget_status(team=agent.agent_profile.team).spent_cents) == (0, 1_000)
+
+
+@pytest.mark.django_db
+def test_an_offer_accepted_on_advice_asked_without_an_agent_spends_the_accepting_agents_team_budget(agent):
+    decision = stored_decision(customer=CustomerFactory())
+    DecisionAction.objects.create(
+        decision=decision, kind="accepted", offer_code="loyal-10", channel="api", cost_cents=1_000, agent=agent
+    )
+
+    assert team_budget_status(team=agent.agent_profile.team).spent_cents == 1_000
 
 
 @pytest.mark.django_db

@@ -174,6 +174,51 @@ def test_an_offer_cannot_be_accepted_twice_in_one_decision(decision, agent):
     assert decision.actions.filter(kind="accepted").count() == 1
 
 
+def test_a_corrected_acceptance_can_be_accepted_again(decision, agent):
+    code = decision.recommended_offer_code
+    for kind in ("accepted", "declined", "accepted"):
+        decision_action_record(decision=decision, kind=kind, offer_code=code, agent=agent)
+
+    assert list(decision.actions.values_list("kind", flat=True)) == ["accepted", "declined", "accepted"]
+
+
+def test_only_one_offer_stands_accepted_on_a_decision(decision, agent):
+    first, second = [o["code"] for o in decision.offers if not o["needs_escalation"]][:2]
+    decision_action_record(decision=decision, kind="accepted", offer_code=first, agent=agent)
+
+    with pytest.raises(ValidationError, match=f"'{first}' is already accepted"):
+        decision_action_record(decision=decision, kind="accepted", offer_code=second, agent=agent)
+    decision_action_record(decision=decision, kind="declined", offer_code=first, agent=agent)
+    decision_action_record(decision=decision, kind="accepted", offer_code=second, agent=agent)
+
+    assert list(decision.actions.filter(kind="accepted").values_list("offer_code", flat=True)) == [first, second]
+
+
+def test_an_offer_above_the_agents_authority_is_accepted_only_once_someone_with_the_authority_made_it(
+    decision, agent, lead
+):
+    from retention.models import AgentProfile
+
+    AgentProfile.objects.filter(user=lead).update(authority_level=3)
+    with pytest.raises(ValidationError, match="a team lead makes or accepts this offer"):
+        decision_action_record(decision=decision, kind="accepted", offer_code="korting-40", agent=agent)
+    decision_action_record(
+        decision=decision, kind="presented", offer_code="korting-40", override_reason="other", agent=lead
+    )
+
+    accepted = decision_action_record(decision=decision, kind="accepted", offer_code="korting-40", agent=agent)
+    assert accepted.cost_cents > 0
+
+
+def test_a_team_lead_may_log_the_acceptance_of_an_offer_above_the_deciding_agents_authority(decision, lead):
+    from retention.models import AgentProfile
+
+    AgentProfile.objects.filter(user=lead).update(authority_level=3)
+
+    action = decision_action_record(decision=decision, kind="accepted", offer_code="korting-40", agent=lead)
+    assert action.kind == "accepted"
+
+
 def test_a_customer_no_offer_fits_still_gets_a_decision_without_offers(churn_champion, unhappy_customer, agent):
     OfferFactory(code="zakelijk-only", eligibility={"segments": ["business"]})
     decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
