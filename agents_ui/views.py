@@ -22,6 +22,7 @@ from agents_ui.forms import DecisionActionForm, PanelQueryForm
 from agents_ui.presenters import decision_panel
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, Decision, DecisionAction
+from retention.selectors.catalog import policy_current
 from retention.selectors.panel import (
     customer_card,
     customer_get,
@@ -122,10 +123,13 @@ def _render_panel(request: HttpRequest, form: PanelQueryForm, *, status: int = 2
 
 def customer_context(request: HttpRequest, customer: Customer, decision: Decision) -> dict:
     """The panel for one customer; a fixed number of queries whatever the size of their history."""
+    # The days the policy keeps an accepted offer from being made again, so the list shows what it held back.
+    recent_days = policy_current()[1].recent_offer_days
     return {
         "customer": customer,
         "card": customer_card(customer=customer),
-        "recent_offers": recent_offers(customer=customer, exclude_decision_id=decision.pk),
+        "recent_offers": recent_offers(customer=customer, days=recent_days, exclude_decision_id=decision.pk),
+        "recent_offer_days": recent_days,
         "decision_url": panel_url(customer=customer, decision_id=decision.pk),
         **decision_context(request, decision),
         **budget_context(request),

@@ -40,6 +40,7 @@ from ml.policy import (
     StayEstimates,
     TariffOption,
     best_tariff,
+    customer_budget_left_cents,
     ineligibility,
     rank_offers,
     rankable,
@@ -549,7 +550,7 @@ def guardrail_violation(customer: CampaignCustomer, code: str, setup: CampaignSe
         return reason
     if worse_than_best_tariff(offer, customer.context, customer.fee_cents):
         return "worse than the best tariff"
-    if cost > setup.settings.budget_per_customer_cents:
+    if cost > customer_budget_left_cents(customer.context, setup.settings):
         return "over the per-customer budget"
     if not within_authority(offer, cost, setup.agent_level, setup.settings):
         return "beyond the agent's authority"

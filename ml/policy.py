@@ -138,6 +138,15 @@ class OfferSpec:
 
 
 @dataclass(frozen=True)
+class OfferHistory:
+    """How the customer answered offers lately, as the decision log tells it."""
+
+    declined_recently: frozenset[str] = frozenset()  # within the contact policy's days
+    accepted_recently: frozenset[str] = frozenset()  # within `recent_offer_days`
+    spent_this_month_cents: int = 0  # the cost of the offers accepted this calendar month
+
+
+@dataclass(frozen=True)
 class CustomerContext:
     segment: str
     value_tier: str
@@ -147,6 +156,10 @@ class CustomerContext:
     churn_probability: float
     recent_event_kinds: frozenset[str] = frozenset()
     declined_recently: frozenset[str] = frozenset()
+    # Offers the customer accepted lately are not made again, and what they accepted this month spends
+    # their budget: another call must not bring the same credit twice.
+    accepted_recently: frozenset[str] = frozenset()
+    spent_this_month_cents: int = 0
     # What a new customer pays for the same bundle, and the cheapest tariff covering their products.
     new_customer_fee_cents: int | None = None
     best_tariff_fee_cents: int | None = None
@@ -161,9 +174,10 @@ class CustomerContext:
         products: frozenset[str],
         churn_probability: float,
         best_tariff_fee_cents: int | None,
-        declined_recently: frozenset[str] = frozenset(),
+        history: OfferHistory | None = None,
     ) -> CustomerContext:
         """The context from a customer's feature row (a dict or a pandas row, as build_features makes it)."""
+        history = history or OfferHistory()
         new_fee = feature_number(features.get("new_customer_fee"))
         return cls(
             segment=segment,
@@ -175,7 +189,9 @@ class CustomerContext:
             recent_event_kinds=frozenset(
                 kind for kind in RECENT_EVENT_KINDS if (feature_number(features.get(f"{kind}s_90d")) or 0.0) > 0
             ),
-            declined_recently=declined_recently,
+            declined_recently=history.declined_recently,
+            accepted_recently=history.accepted_recently,
+            spent_this_month_cents=history.spent_this_month_cents,
             new_customer_fee_cents=None if new_fee is None else round(new_fee * 100),
             best_tariff_fee_cents=best_tariff_fee_cents,
         )
@@ -268,6 +284,8 @@ def ineligibility(offer: OfferSpec, customer: CustomerContext) -> str | None:
     rules = offer.eligibility
     if offer.code in customer.declined_recently:
         return "declined recently"
+    if offer.code in customer.accepted_recently:
+        return "accepted recently"
     if "segments" in rules and customer.segment not in rules["segments"]:
         return "other segment"
     if "value_tiers" in rules and customer.value_tier not in rules["value_tiers"]:
@@ -316,12 +334,18 @@ def renewal_fee_cents(customer: CustomerContext, settings: PolicySettings) -> in
 
 
 def rankable(offer: OfferSpec, customer: CustomerContext, fee_cents: int, settings: PolicySettings) -> bool:
-    """Eligible, no worse than the best tariff, and within the per-customer budget at this renewal fee."""
+    """Eligible, no worse than the best tariff, and within what is left of the per-customer budget at this
+    renewal fee."""
     return (
         ineligibility(offer, customer) is None
         and not worse_than_best_tariff(offer, customer, fee_cents)
-        and offer.cost_cents(fee_cents) <= settings.budget_per_customer_cents
+        and offer.cost_cents(fee_cents) <= customer_budget_left_cents(customer, settings)
     )
+
+
+def customer_budget_left_cents(customer: CustomerContext, settings: PolicySettings) -> int:
+    """What is left of the per-customer budget this month, after the offers the customer accepted."""
+    return max(0, settings.budget_per_customer_cents - customer.spent_this_month_cents)
 
 
 def worse_than_best_tariff(offer: OfferSpec, customer: CustomerContext, fee_cents: int) -> bool:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Sum
+
+from ml.policy import OfferHistory, PolicySettings
 from retention.models import Customer, DecisionAction
+from retention.selectors.budget import accepted_offers, month_start
 
 
 def offers_declined_since(*, customer: Customer, since: dt.datetime) -> frozenset[str]:
@@ -13,3 +17,18 @@ def offers_declined_since(*, customer: Customer, since: dt.datetime) -> frozense
         decision__customer=customer, kind=DecisionAction.Kind.DECLINED, created_at__gte=since
     ).values_list("offer_code", flat=True)
     return frozenset(codes)
+
+
+def offer_history(*, customer: Customer, now: dt.datetime, policy: PolicySettings) -> OfferHistory:
+    """What the customer declined within the contact policy's days, accepted within `recent_offer_days`, and
+    spent of their budget this calendar month; an acceptance a later decline corrected counts for neither."""
+    accepted = accepted_offers().filter(decision__customer=customer)
+    spent = accepted.filter(created_at__gte=month_start(now)).aggregate(spent=Sum("cost_cents"))["spent"]
+    recent = accepted.filter(created_at__gte=now - dt.timedelta(days=policy.recent_offer_days))
+    return OfferHistory(
+        declined_recently=offers_declined_since(
+            customer=customer, since=now - dt.timedelta(days=policy.contact_policy_days)
+        ),
+        accepted_recently=frozenset(recent.values_list("offer_code", flat=True)),
+        spent_this_month_cents=spent or 0,
+    )

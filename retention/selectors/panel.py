@@ -21,7 +21,6 @@ from retention.models import Contract, Customer, Decision, DecisionAction, Servi
 from retention.selectors.budget import BudgetStatus, month_start, team_budget_status  # noqa: F401
 
 SEARCH_LIMIT = 20
-RECENT_OFFER_DAYS = 14
 SERVICE_WINDOW_DAYS = 90
 # What counts as "made the customer an offer": the offer was put to them, or they answered one.
 OFFER_KINDS = (
@@ -206,7 +205,7 @@ def recent_offers(
     *,
     customer: Customer,
     now: dt.datetime | None = None,
-    days: int = RECENT_OFFER_DAYS,
+    days: int,
     exclude_decision_id: uuid.UUID | None = None,
 ) -> list[RecentOffer]:
     """Offers any agent or system made this customer in the last `days` days, newest first; one query."""

@@ -19,6 +19,7 @@ from ml.features import build_features
 from ml.models import ModelVersion
 from ml.policy import (
     CustomerContext,
+    OfferHistory,
     OfferSpec,
     PolicySettings,
     Ranking,
@@ -40,7 +41,7 @@ from retention.selectors.catalog import (
     tariff_option,
     tariffs_active,
 )
-from retention.selectors.decisions import offers_declined_since
+from retention.selectors.decisions import offer_history
 from retention.selectors.history import customer_history_frames
 from retention.selectors.panel import team_budget_status
 
@@ -72,9 +73,7 @@ def decision_create(
         customer=customer,
         frames=customer_history_frames(customers=[customer], as_of=now),
         sources=sources,
-        declined_recently=offers_declined_since(
-            customer=customer, since=now - dt.timedelta(days=sources.policy.contact_policy_days)
-        ),
+        history=offer_history(customer=customer, now=now, policy=sources.policy),
         agent_level=profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL,
         team_budget_left_cents=_team_budget_left(profile, now),
         decision_key=str(decision_id),
@@ -172,7 +171,7 @@ def recommendation_compute(
     customer: Customer,
     frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
     sources: RecommendationSources,
-    declined_recently: frozenset[str],
+    history: OfferHistory,
     agent_level: int,
     team_budget_left_cents: int | None,
     decision_key: str,
@@ -193,7 +192,7 @@ def recommendation_compute(
     reasons = top_reasons(contributions.iloc[0], row)
     lap("churn")
     tariff = _best_tariff(customer, monthly_fee_cents(row), sources.tariffs)
-    context = _customer_context(customer, row, probability, declined_recently, tariff)
+    context = _customer_context(customer, row, probability, history, tariff)
     stay = _stay_estimates(features, context, sources)
     lap("response")
     ranking = rank_offers(
@@ -246,7 +245,7 @@ def _customer_context(
     customer: Customer,
     features: pd.Series,
     probability: float,
-    declined_recently: frozenset[str],
+    history: OfferHistory,
     best_tariff: dict | None,
 ) -> CustomerContext:
     return CustomerContext.from_features(
@@ -256,7 +255,7 @@ def _customer_context(
         products=frozenset(customer.products or ()),
         churn_probability=probability,
         best_tariff_fee_cents=best_tariff["monthly_fee_cents"] if best_tariff else None,
-        declined_recently=declined_recently,
+        history=history,
     )
 
 

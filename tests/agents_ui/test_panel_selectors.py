@@ -106,7 +106,7 @@ def test_recent_offers_pair_each_offer_with_its_latest_answer(agent):
     DecisionAction.objects.create(decision=decision, kind="presented", offer_code="speed-up", channel="phone")
     DecisionAction.objects.create(decision=decision, kind="no_action", channel="phone")
 
-    offers = {offer.offer_code: offer for offer in recent_offers(customer=customer)}
+    offers = {offer.offer_code: offer for offer in recent_offers(customer=customer, days=14)}
 
     assert set(offers) == {"loyal-10", "speed-up"}
     assert (offers["loyal-10"].answer, offers["speed-up"].answer) == ("accepted", "")
@@ -122,7 +122,7 @@ def test_recent_offers_leave_out_the_decision_on_screen_and_other_customers(agen
     for decision in (shown, other):
         DecisionAction.objects.create(decision=decision, kind="presented", offer_code="loyal-10", channel="phone")
 
-    assert recent_offers(customer=customer, exclude_decision_id=shown.pk) == []
+    assert recent_offers(customer=customer, days=14, exclude_decision_id=shown.pk) == []
 
 
 @pytest.mark.django_db

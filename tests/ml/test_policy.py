@@ -1,3 +1,4 @@
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -87,6 +88,30 @@ def test_an_offer_declined_recently_is_not_ranked_again():
         agent_level=1,
     )
     assert ranking.offers == ()
+
+
+def test_an_offer_accepted_recently_is_not_made_again():
+    ranking = rank_offers(
+        customer=customer(accepted_recently=frozenset({"ten-percent"})),
+        offers=[offer()],
+        settings=POLICY,
+        agent_level=1,
+    )
+    assert ranking.offers == ()
+    assert ineligibility(offer(), customer(accepted_recently=frozenset({"ten-percent"}))) == "accepted recently"
+
+
+def test_what_the_customer_accepted_this_month_spends_their_budget():
+    gift = offer(code="gift", kind="gift", discount_percent=Decimal(0), duration_months=0, fixed_cost_cents=5_000)
+    settings = replace(POLICY, budget_per_customer_cents=12_000)
+
+    def ranked(spent: int) -> list[str]:
+        ranking = rank_offers(
+            customer=customer(spent_this_month_cents=spent), offers=[gift], settings=settings, agent_level=3
+        )
+        return [offer.code for offer in ranking.offers]
+
+    assert (ranked(7_000), ranked(7_001), ranked(20_000)) == (["gift"], [], [])
 
 
 def test_unknown_policy_settings_are_refused():

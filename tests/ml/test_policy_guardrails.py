@@ -143,6 +143,8 @@ def customers(draw, codes: list[str]) -> CustomerContext:
         churn_probability=draw(st.floats(0, 1)),
         recent_event_kinds=frozenset(draw(some_of(EVENT_KINDS))),
         declined_recently=frozenset(code for code in [*codes, "elsewhere"] if draw(sometimes(1))),
+        accepted_recently=frozenset(code for code in [*codes, "elsewhere"] if draw(sometimes(1))),
+        spent_this_month_cents=draw(st.one_of(st.just(0), st.integers(0, 70_000))),
         new_customer_fee_cents=draw(near_fee),
         best_tariff_fee_cents=draw(near_fee),
     )
@@ -223,7 +225,15 @@ def broken_rules(offer: OfferSpec, customer: CustomerContext) -> list[str]:
 
 
 def may_get(offer: OfferSpec, customer: CustomerContext) -> bool:
-    return not broken_rules(offer, customer) and offer.code not in customer.declined_recently
+    return (
+        not broken_rules(offer, customer)
+        and offer.code not in customer.declined_recently
+        and offer.code not in customer.accepted_recently
+    )
+
+
+def customer_budget_left(case) -> int:
+    return max(0, case.settings.budget_per_customer_cents - case.customer.spent_this_month_cents)
 
 
 def first_year_bill(offer: OfferSpec, fee_cents: int) -> int:
@@ -336,7 +346,7 @@ def binomial_slack(chance: float, draws: int, *, rare_draws: int = 0) -> float:
 
 @PROPERTY
 @given(cases())
-def test_every_ranked_offer_is_eligible_and_was_not_declined_recently(case):
+def test_every_ranked_offer_is_eligible_and_was_not_declined_or_accepted_recently(case):
     ranking = case.rank()
 
     for ranked in ranking.offers:
@@ -344,11 +354,12 @@ def test_every_ranked_offer_is_eligible_and_was_not_declined_recently(case):
         assert ineligibility(offer, case.customer) is None
         assert broken_rules(offer, case.customer) == []
         assert ranked.code not in case.customer.declined_recently
+        assert ranked.code not in case.customer.accepted_recently
 
 
 @PROPERTY
 @given(offer_specs, customers(["abc", "ten"]))
-def test_ineligibility_names_a_reason_exactly_when_a_rule_is_broken_or_the_offer_was_declined(offer, customer):
+def test_ineligibility_names_a_reason_exactly_when_a_rule_is_broken_or_the_offer_was_answered_lately(offer, customer):
     assert (ineligibility(offer, customer) is None) == may_get(offer, customer)
 
 
@@ -367,7 +378,7 @@ def test_the_recommendation_needs_no_escalation_and_offers_needing_one_stay_list
         allowed = (
             may_get(offer, case.customer)
             and beats_best_tariff(offer, case.customer, ranking.renewal_fee_cents)
-            and cost <= case.settings.budget_per_customer_cents
+            and cost <= customer_budget_left(case)
         )
         if not allowed:
             assert offer.code not in listed
@@ -385,12 +396,12 @@ def test_the_recommendation_needs_no_escalation_and_offers_needing_one_stay_list
 
 @PROPERTY
 @given(cases())
-def test_nothing_ranked_costs_more_than_the_budget_per_customer(case):
+def test_nothing_ranked_costs_more_than_the_customer_has_left_of_the_budget_this_month(case):
     ranking = case.rank()
 
     for ranked in ranking.offers:
         assert ranked.cost_cents == case.offer(ranked.code).cost_cents(ranking.renewal_fee_cents)
-        assert 0 <= ranked.cost_cents <= case.settings.budget_per_customer_cents
+        assert 0 <= ranked.cost_cents <= customer_budget_left(case)
 
 
 # --- (d) price parity ------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from retention.models import Decision, DecisionAction
+from retention.models import Decision, DecisionAction, PolicyConfig
 from retention.services.decisions import decision_action_record, decision_create
 from tests.factories import ContractFactory, CustomerFactory, OfferFactory, ServiceEventFactory, TariffFactory
 
@@ -164,6 +164,25 @@ def test_a_declined_offer_is_not_ranked_again_within_the_contact_policy(decision
     later = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
     assert code not in [offer["code"] for offer in later.offers]
     assert Decision.objects.count() == 2
+
+
+def test_an_accepted_offer_is_not_made_again_and_spends_the_customers_budget_for_the_month(
+    decision, agent, unhappy_customer
+):
+    code = decision.recommended_offer_code
+    cost = next(o["cost_cents"] for o in decision.offers if o["code"] == code)
+    decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+    cheapest_other = min((o for o in decision.offers if o["code"] != code), key=lambda o: o["cost_cents"])
+    # Before the acceptance this budget covers both; after it, what is left falls a cent short of the other.
+    budget = cost + cheapest_other["cost_cents"] - 1
+    PolicyConfig.objects.create(version=1, values={"budget_per_customer_cents": budget})
+
+    later = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
+
+    codes = [offer["code"] for offer in later.offers]
+    assert code not in codes
+    assert cheapest_other["code"] not in codes
+    assert all(offer["cost_cents"] < cheapest_other["cost_cents"] for offer in later.offers)
 
 
 def test_an_offer_cannot_be_accepted_twice_in_one_decision(decision, agent):

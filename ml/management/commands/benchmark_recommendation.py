@@ -14,10 +14,10 @@ import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from ml.policy import PolicyError
+from ml.policy import OfferHistory, PolicyError
 from ml.registry import NoChampion
 from retention.models import Customer
-from retention.selectors.decisions import offers_declined_since
+from retention.selectors.decisions import offer_history
 from retention.selectors.history import customer_history_frames
 from retention.services.decisions import (
     DEFAULT_AUTHORITY_LEVEL,
@@ -36,7 +36,7 @@ class CustomerInputs:
 
     customer: Customer
     frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
-    declined_recently: frozenset[str]
+    history: OfferHistory
 
 
 class StageClock:
@@ -130,11 +130,10 @@ def _sample(wanted: int, seed: int) -> list[Customer]:
 
 def _inputs(customer: Customer, sources: RecommendationSources, now: dt.datetime) -> CustomerInputs:
     """The same reads as decision_create makes for this customer."""
-    since = now - dt.timedelta(days=sources.policy.contact_policy_days)
     return CustomerInputs(
         customer=customer,
         frames=customer_history_frames(customers=[customer], as_of=now),
-        declined_recently=offers_declined_since(customer=customer, since=since),
+        history=offer_history(customer=customer, now=now, policy=sources.policy),
     )
 
 
@@ -144,7 +143,7 @@ def _timed(inputs: CustomerInputs, sources: RecommendationSources, agent_level: 
         customer=inputs.customer,
         frames=inputs.frames,
         sources=sources,
-        declined_recently=inputs.declined_recently,
+        history=inputs.history,
         agent_level=agent_level,
         team_budget_left_cents=None,
         decision_key=key,
