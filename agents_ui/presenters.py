@@ -65,6 +65,7 @@ class OfferView:
     needs_team_lead: bool
     needs_override_reason: bool
     presents_above_authority: bool = False
+    decides_over_budget: bool = False  # the viewer is a team lead, who may spend beyond the team's budget
     above_authority: bool = False  # the offer's level or cost is above the deciding agent's authority
     over_team_budget: bool = False  # its cost is more than the team has left this month
     presented: bool = False
@@ -74,8 +75,16 @@ class OfferView:
 
     @property
     def can_present(self) -> bool:
-        """An offer above the deciding agent's authority is for someone with more authority (after escalation)."""
-        return not self.needs_team_lead or self.presents_above_authority
+        """An offer above the deciding agent's authority is for someone with more authority (after escalation);
+        one only over the team's budget also for a team lead, who answers for that budget."""
+        if self.above_authority:
+            return self.presents_above_authority
+        return not self.over_team_budget or self.presents_above_authority or self.decides_over_budget
+
+    @property
+    def waits_for_team_lead(self) -> bool:
+        """The viewer cannot make this offer: it is for a team lead to make, after escalation."""
+        return self.needs_team_lead and not self.can_present
 
     @property
     def shows_present_button(self) -> bool:
@@ -129,6 +138,13 @@ class DecisionPanel:
         return self.decision.no_offer_needed
 
     @property
+    def best_offer_needs_team_lead(self) -> bool:
+        """No offer the agent may make keeps more than it costs, but one that needs a team lead would."""
+        return self.no_offer_needed and any(
+            offer.expected_value_cents > 0 and offer.needs_team_lead for offer in [*self.offers, *self.more_offers]
+        )
+
+    @property
     def no_offer_recommended(self) -> bool:
         """No offer is recommended although one is worth its cost: this decision explores or is in the control group.
 
@@ -155,14 +171,19 @@ class DecisionPanel:
 
 
 def decision_panel(
-    *, decision: Decision, actions: list[DecisionAction], presents_above_authority: bool = False
+    *,
+    decision: Decision,
+    actions: list[DecisionAction],
+    presents_above_authority: bool = False,
+    decides_over_budget: bool = False,
 ) -> DecisionPanel:
     """Everything the panel shows about one decision; `actions` are its log, oldest first.
 
-    `presents_above_authority`: the viewer has more authority than the agent the advice was made for.
+    `presents_above_authority`: the viewer has more authority than the agent the advice was made for;
+    `decides_over_budget`: the viewer is a team lead, who may spend beyond the team's budget.
     """
     reasons = top_reasons(decision.reasons or [])
-    offers, more_offers = offer_views(decision, actions, presents_above_authority)
+    offers, more_offers = offer_views(decision, actions, presents_above_authority, decides_over_budget)
     titles = {offer.code: offer.title for offer in [*offers, *more_offers]}
     return DecisionPanel(
         decision=decision,
@@ -197,14 +218,17 @@ def talking_points(reasons: list[ReasonView]) -> list[str]:
 
 
 def offer_views(
-    decision: Decision, actions: list[DecisionAction], presents_above_authority: bool = False
+    decision: Decision,
+    actions: list[DecisionAction],
+    presents_above_authority: bool = False,
+    decides_over_budget: bool = False,
 ) -> tuple[list[OfferView], list[OfferView]]:
     """The offers the panel lists (the best three, the recommended one and any with something logged), and the
     rest, folded away; numbered in that order, so the shortcuts 1 to 3 press the first three listed."""
     logged = {action.offer_code for action in actions}
     shown, rest = decision.offers_split(limit=SHOWN_OFFERS, keep=logged)
     views = [
-        _offer_view(rank, offer, decision.recommended_offer_code, presents_above_authority)
+        _offer_view(rank, offer, decision.recommended_offer_code, presents_above_authority, decides_over_budget)
         for rank, offer in enumerate([*shown, *rest], 1)
     ]
     _apply_actions(views, actions)
@@ -229,7 +253,9 @@ def _apply_actions(views: list[OfferView], actions: list[DecisionAction]) -> Non
         current.is_current = True
 
 
-def _offer_view(rank: int, offer: dict, recommended_code: str, presents_above_authority: bool) -> OfferView:
+def _offer_view(
+    rank: int, offer: dict, recommended_code: str, presents_above_authority: bool, decides_over_budget: bool
+) -> OfferView:
     return OfferView(
         rank=rank,
         code=offer["code"],
@@ -242,6 +268,7 @@ def _offer_view(rank: int, offer: dict, recommended_code: str, presents_above_au
         needs_team_lead=bool(offer.get("needs_escalation")) or not offer.get("within_authority", True),
         needs_override_reason=offer["code"] != recommended_code,
         presents_above_authority=presents_above_authority,
+        decides_over_budget=decides_over_budget,
         above_authority=not offer.get("within_authority", True),
         over_team_budget=bool(offer.get("over_team_budget")),
     )

@@ -142,6 +142,7 @@ def decision_context(request: HttpRequest, decision: Decision) -> dict:
             decision=decision,
             actions=decision_actions(decision=decision),
             presents_above_authority=_outranks_decision_agent(request.user, decision),
+            decides_over_budget=agent_profile_of(request.user).role in ROLES_ACTING_FOR_OTHERS,
         ),
         "can_act": may_act_on(request.user, decision),
         "action_url": reverse("decision_action", args=[decision.pk]),

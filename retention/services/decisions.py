@@ -369,9 +369,7 @@ def _check_presentable(decision: Decision, offer: dict, override_reason: str, ag
     if offer["code"] != decision.recommended_offer_code and not override_reason:
         raise ValidationError({"override_reason": "offering something other than the recommendation needs a reason"})
     if not _authorised(decision, offer, agent):
-        raise ValidationError(
-            {"offer_code": f"needs authority level {offer['authority_level']}: escalate to a team lead"}
-        )
+        raise ValidationError({"offer_code": _escalation_needed(offer)})
 
 
 def _check_acceptable(
@@ -387,17 +385,30 @@ def _check_acceptable(
     if _authorised(decision, offer, agent):
         return
     if not decision.actions.filter(offer_code=offer["code"], kind=DecisionAction.Kind.PRESENTED).exists():
-        raise ValidationError(
-            {
-                "offer_code": f"needs authority level {offer['authority_level']}: a team lead makes or accepts this "
-                "offer after escalation"
-            }
-        )
+        raise ValidationError({"offer_code": _escalation_needed(offer) + " (a team lead makes or accepts it)"})
+
+
+def _escalation_needed(offer: dict) -> str:
+    if not offer["within_authority"]:
+        return f"needs authority level {offer['authority_level']}: escalate to a team lead"
+    return "costs more than the team's budget has left this month: escalate to a team lead"
 
 
 def _authorised(decision: Decision, offer: dict, agent: AbstractBaseUser | None) -> bool:
-    """Within the deciding agent's authority, or made by someone with more authority after escalation."""
-    return offer["within_authority"] or _authority_level(agent) > _authority_level(decision.agent)
+    """Within the deciding agent's authority and the team's budget, or made after escalation: by someone with
+    more authority, or, for an offer only over the team's budget, by a team lead, who answers for that budget."""
+    if offer["within_authority"] and not offer.get("over_team_budget"):
+        return True
+    outranks = _authority_level(agent) > _authority_level(decision.agent)
+    if not offer["within_authority"] and not outranks:
+        return False
+    return not offer.get("over_team_budget") or outranks or decides_over_team_budget(agent)
+
+
+def decides_over_team_budget(agent: AbstractBaseUser | None) -> bool:
+    """Team leads and administrators may spend beyond what the team has left this month."""
+    profile = _profile(agent)
+    return profile is not None and profile.role in {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
 
 
 def _authority_level(agent: AbstractBaseUser | None) -> int:

@@ -48,6 +48,12 @@ OFFERS = [
 ]
 
 
+# The same offers, none worth its cost: the advice a customer gets when no offer is needed.
+UNPROFITABLE_OFFERS = [
+    {**offer, "expected_net_value_cents": -abs(offer["expected_net_value_cents"])} for offer in OFFERS
+]
+
+
 def stored_decision(*, customer, agent=None, **fields) -> Decision:
     """A decision as the service stores it, written directly so a test controls every field."""
     values = {

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from ml.registry import NoChampion, champions
 from retention.models import Decision, DecisionAction
-from tests.agents_ui.decisions import OFFERS, days_ago, stored_decision
+from tests.agents_ui.decisions import OFFERS, UNPROFITABLE_OFFERS, days_ago, stored_decision
 from tests.factories import AgentProfileFactory, CustomerFactory, ServiceEventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -224,6 +224,17 @@ def test_an_offer_over_the_teams_budget_says_so_apart_from_authority(logged_in, 
     assert budget in half_price and authority in half_price
 
 
+def test_a_team_lead_may_make_an_offer_over_the_teams_budget_on_their_own_advice(logged_in, lead, customer):
+    over_budget = [{**offer, "over_team_budget": True, "needs_escalation": True} for offer in OFFERS[:1]]
+    decision = stored_decision(customer=customer, agent=lead, offers=over_budget)
+
+    offers = section(open_panel(logged_in(lead), decision=decision.pk).text, "decision")
+
+    assert 'value="presented">\n  <input type="hidden" name="offer_code" value="loyal-10"' in offers
+    assert "aan jou als teamleider" in offers
+    assert 'value="escalated">\n  <input type="hidden" name="offer_code" value="loyal-10"' not in offers
+
+
 def test_a_team_lead_may_present_an_offer_above_the_agents_authority(logged_in, agent, lead, customer):
     decision = stored_decision(customer=customer, agent=agent)
 
@@ -243,12 +254,25 @@ def test_other_agents_can_read_but_not_log_on_an_advice(logged_in, agent, custom
 
 
 def test_no_offer_needed_when_nothing_is_recommended(logged_in, agent, customer):
-    decision = stored_decision(customer=customer, agent=agent, recommended_offer_code="")
+    decision = stored_decision(customer=customer, agent=agent, recommended_offer_code="", offers=UNPROFITABLE_OFFERS)
 
     html = open_panel(logged_in(agent), decision=decision.pk).text
 
     assert "Geen aanbod nodig." in html
     assert "Aanbevolen" not in html
+
+
+def test_when_only_offers_needing_a_team_lead_are_worth_their_cost_the_panel_says_so_not_that_none_is_needed(
+    logged_in, agent, customer
+):
+    offers = [*UNPROFITABLE_OFFERS[:2], OFFERS[2]]  # only "half-price", above the agent's authority, pays
+    decision = stored_decision(customer=customer, agent=agent, recommended_offer_code="", offers=offers)
+
+    html = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+
+    assert "Geen aanbod nodig." not in html
+    assert "De aanbiedingen die hun kosten waard zijn, vragen een teamleider." in html
+    assert "Teamleider vragen" in html
 
 
 def test_presenting_an_offer_other_than_the_recommendation_asks_for_a_reason(logged_in, agent, customer):
@@ -302,7 +326,11 @@ def test_each_offer_shows_its_expected_value_with_its_sign_over_the_policys_hori
 
 def test_no_offer_needed_comes_with_its_cost_value_and_chance(logged_in, agent, customer):
     decision = stored_decision(
-        customer=customer, agent=agent, recommended_offer_code="", stay_probability_without_offer=0.7
+        customer=customer,
+        agent=agent,
+        recommended_offer_code="",
+        stay_probability_without_offer=0.7,
+        offers=UNPROFITABLE_OFFERS,
     )
 
     html = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")

@@ -144,6 +144,25 @@ def test_a_team_lead_may_present_an_escalated_offer_up_to_their_level(decision, 
     assert action.kind == "presented"
 
 
+def test_an_offer_over_the_teams_budget_is_made_by_a_team_lead_not_by_the_agent(
+    churn_champion, catalog, unhappy_customer, agent, lead
+):
+    agent.agent_profile.team.monthly_budget_cents = 0
+    agent.agent_profile.team.save()
+    decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+    offer = next(o for o in decision.offers if o["within_authority"])
+    assert offer["over_team_budget"]
+
+    with pytest.raises(ValidationError, match="budget has left this month: escalate"):
+        decision_action_record(
+            decision=decision, kind="presented", offer_code=offer["code"], override_reason="other", agent=agent
+        )
+    action = decision_action_record(
+        decision=decision, kind="presented", offer_code=offer["code"], override_reason="other", agent=lead
+    )
+    assert action.agent == lead
+
+
 def test_an_offer_not_in_the_decision_is_refused(decision, agent):
     with pytest.raises(ValidationError, match="not among"):
         decision_action_record(decision=decision, kind="accepted", offer_code="zakelijk", agent=agent)
@@ -219,7 +238,7 @@ def test_an_offer_above_the_agents_authority_is_accepted_only_once_someone_with_
     from retention.models import AgentProfile
 
     AgentProfile.objects.filter(user=lead).update(authority_level=3)
-    with pytest.raises(ValidationError, match="a team lead makes or accepts this offer"):
+    with pytest.raises(ValidationError, match=r"escalate to a team lead \(a team lead makes or accepts it\)"):
         decision_action_record(decision=decision, kind="accepted", offer_code="korting-40", agent=agent)
     decision_action_record(
         decision=decision, kind="presented", offer_code="korting-40", override_reason="other", agent=lead
