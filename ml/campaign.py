@@ -258,10 +258,11 @@ def _context(
     customer: SimulatedCustomer, row: dict, probability: float, tariffs: Sequence[TariffOption]
 ) -> CustomerContext:
     products = frozenset(customer.record.products or ())
-    best = best_tariff(products, list(tariffs))
+    segment = customer.record.segment or "consumer"
+    best = best_tariff(products, list(tariffs), segment=segment)
     return CustomerContext.from_features(
         row,
-        segment=customer.record.segment or "consumer",
+        segment=segment,
         value_tier=customer.record.value_tier or "",
         products=products,
         churn_probability=probability,

@@ -310,13 +310,17 @@ class TariffOption:
     name: str
     products: frozenset[str]
     monthly_fee_cents: int
+    segment: str = "consumer"
 
 
-def best_tariff(products: frozenset[str], tariffs: list[TariffOption]) -> TariffOption | None:
-    """The cheapest tariff sold today that covers every product the customer has."""
+def best_tariff(products: frozenset[str], tariffs: list[TariffOption], *, segment: str) -> TariffOption | None:
+    """The cheapest tariff sold today to the customer's segment that covers every product the customer has: a
+    business customer cannot simply move to a consumer bundle, nor the other way round."""
     if not products:
         return None
-    covering = [tariff for tariff in tariffs if products <= tariff.products and tariff.code]
+    covering = [
+        tariff for tariff in tariffs if products <= tariff.products and tariff.code and tariff.segment == segment
+    ]
     return min(covering, key=lambda tariff: (tariff.monthly_fee_cents, tariff.code), default=None)
 
 

@@ -71,7 +71,8 @@ class ServiceEventAdmin(admin.ModelAdmin):
 
 @admin.register(Tariff)
 class TariffAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "monthly_fee_cents", "active_from", "active_until"]
+    list_display = ["code", "name", "segment", "monthly_fee_cents", "active_from", "active_until"]
+    list_filter = ["segment"]
 
 
 class OfferForm(forms.ModelForm):

@@ -94,6 +94,12 @@ class Tariff(models.Model):
     name = models.CharField(max_length=200)
     products = models.JSONField(default=list)
     monthly_fee_cents = models.PositiveIntegerField(help_text="What a new customer pays a month, in cents.")
+    segment = models.CharField(
+        max_length=10,
+        choices=Customer.Segment.choices,
+        default=Customer.Segment.CONSUMER,
+        help_text="Who may take it: best-tariff advice only names a tariff of the customer's own segment.",
+    )
     active_from = models.DateField(null=True, blank=True)
     active_until = models.DateField(null=True, blank=True)
 

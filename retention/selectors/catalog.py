@@ -41,6 +41,7 @@ def tariff_option(tariff: Tariff) -> TariffOption:
         name=tariff.name,
         products=frozenset(tariff.products),
         monthly_fee_cents=tariff.monthly_fee_cents,
+        segment=tariff.segment,
     )
 
 

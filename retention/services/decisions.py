@@ -260,7 +260,8 @@ def _customer_context(
 
 
 def _best_tariff(customer: Customer, paid_cents: int, tariffs: list[Tariff]) -> dict | None:
-    best = best_tariff(frozenset(customer.products or ()), [tariff_option(tariff) for tariff in tariffs])
+    options = [tariff_option(tariff) for tariff in tariffs]
+    best = best_tariff(frozenset(customer.products or ()), options, segment=customer.segment)
     if best is None:
         return None
     return {

@@ -10,6 +10,8 @@ from ml.policy import (
     OfferSpec,
     PolicyError,
     PolicySettings,
+    TariffOption,
+    best_tariff,
     ineligibility,
     rank_offers,
 )
@@ -112,6 +114,18 @@ def test_what_the_customer_accepted_this_month_spends_their_budget():
         return [offer.code for offer in ranking.offers]
 
     assert (ranked(7_000), ranked(7_001), ranked(20_000)) == (["gift"], [], [])
+
+
+def test_the_best_tariff_is_one_of_the_customers_own_segment():
+    everything = frozenset({"internet", "fixed", "mobile"})
+    tariffs = [
+        TariffOption("alles_in_1", "Alles-in-1", everything | {"tv"}, 7_950),
+        TariffOption("zakelijk_compleet", "Zakelijk Compleet", everything, 8_950, segment="business"),
+    ]
+
+    assert best_tariff(everything, tariffs, segment="business").code == "zakelijk_compleet"
+    assert best_tariff(everything, tariffs, segment="consumer").code == "alles_in_1"
+    assert best_tariff(frozenset({"internet"}), tariffs[1:], segment="consumer") is None
 
 
 def test_unknown_policy_settings_are_refused():

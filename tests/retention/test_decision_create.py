@@ -87,6 +87,19 @@ def test_the_best_tariff_is_the_cheapest_covering_the_customers_products(churn_c
     assert decision.best_tariff["yearly_saving_cents"] == (6_500 - 4_500) * 12
 
 
+def test_a_business_customer_is_advised_a_business_tariff(churn_champion, catalog):
+    TariffFactory(
+        code="zakelijk_compleet", monthly_fee_cents=8_950, products=["internet", "mobile"], segment="business"
+    )
+    customer = CustomerFactory(segment="business", products=["internet", "mobile"])
+    ContractFactory(customer=customer, monthly_fee_cents=9_500)
+
+    decision = decision_create(customer=customer, channel="phone")
+
+    assert decision.best_tariff["code"] == "zakelijk_compleet"
+    assert decision.best_tariff["yearly_saving_cents"] == (9_500 - 8_950) * 12
+
+
 def test_decisions_cannot_be_edited(churn_champion, catalog, unhappy_customer):
     decision = decision_create(customer=unhappy_customer, channel="phone")
     decision.risk_band = "low"
