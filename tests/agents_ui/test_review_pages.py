@@ -197,6 +197,18 @@ def test_a_period_ending_before_it_starts_is_refused_and_the_filters_are_kept(le
     assert '<option value="loyal-10" selected>' in response.text
 
 
+@pytest.mark.parametrize("page", ["review-log", "review-kpis", "review-fairness", "review-log-csv"])
+def test_the_first_and_last_days_a_date_can_hold_bound_nothing(lead, log, page):
+    everything = logged_in(lead).get(reverse(page))
+    edges = logged_in(lead).get(reverse(page), {"since": "0001-01-01", "until": "9999-12-31"})
+
+    assert (everything.status_code, edges.status_code) == (200, 200)
+    if page == "review-log-csv":
+        assert b"".join(edges.streaming_content) == b"".join(everything.streaming_content)
+    if page == "review-log":
+        assert log_names(edges) == log_names(everything) != set()
+
+
 def test_a_date_that_is_no_date_is_refused(lead):
     response = logged_in(lead).get(reverse("review-log"), {"since": "gisteren"})
 
