@@ -173,6 +173,15 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path, mapping_file):
     assert Customer.objects.count() == 0
 
 
+def test_a_date_in_the_future_is_refused_before_anything_is_stored(write_csv, mapping_file):
+    path = write_csv(HEADER, *GOOD_ROWS)
+
+    with pytest.raises(CommandError, match="--as-of 2099-01-01 lies in the future"):
+        call_command("import_customers", str(path), "--mapping", str(mapping_file), "--as-of", "2099-01-01")
+
+    assert Customer.objects.count() == 0
+
+
 @pytest.mark.parametrize(("option", "value"), [("--as-of", "31-01-2024"), ("--batch-size", "0")])
 def test_bad_options_are_refused(write_csv, mapping_file, option, value):
     path = write_csv(HEADER, *GOOD_ROWS)

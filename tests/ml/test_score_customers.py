@@ -83,6 +83,32 @@ def test_an_unreadable_row_keeps_its_place_with_an_empty_score(churn_champion, t
     assert "lines 6" in capsys.readouterr().err
 
 
+def test_a_failed_run_leaves_the_previous_scores_whole(churn_champion, tmp_path, monkeypatch):
+    # The text is decoded ahead in blocks: a file of a few thousand rows fails after chunks are written.
+    monkeypatch.setattr("ml.management.commands.score_customers.CHUNK_ROWS", 100)
+    source, mapping = write_file(tmp_path, rows=2_500)
+    out = tmp_path / "scores.csv"
+    call_command("score_customers", str(source), mapping=str(mapping), out=str(out), no_progress=True)
+    before = out.read_bytes()
+    source.write_bytes(source.read_bytes() + b"K9999;1;\xff\xfe;jaar;v;x;100;nee\n")
+
+    with pytest.raises(CommandError, match="not UTF-8"):
+        call_command("score_customers", str(source), mapping=str(mapping), out=str(out), no_progress=True)
+
+    assert out.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["export.csv", "mapping.yaml", "scores.csv"]
+
+
+def test_the_file_being_scored_is_not_overwritten_by_its_scores(churn_champion, tmp_path):
+    source, mapping = write_file(tmp_path, rows=5)
+    before = source.read_bytes()
+
+    with pytest.raises(CommandError, match="is the file being scored"):
+        call_command("score_customers", str(source), mapping=str(mapping), out=str(source), no_progress=True)
+
+    assert source.read_bytes() == before
+
+
 def test_scoring_without_a_model_is_a_clear_error(db, tmp_path):
     from ml.registry import champions
 
@@ -242,13 +268,15 @@ def test_a_chunk_of_bad_rows_only_keeps_its_rows_with_empty_scores(rich_file, tm
     assert summary.unscored_lines == [3, 4]
 
 
-def test_the_command_scores_a_file_as_the_per_row_path_does(churn_champion, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("django.utils.timezone.now", lambda: NOW)
+# The second moment is already the next day in Amsterdam: the file is still read as of the day scored.
+@pytest.mark.parametrize("now", [NOW, NOW.replace(hour=23, minute=30)])
+def test_the_command_scores_a_file_as_the_per_row_path_does(churn_champion, tmp_path, monkeypatch, capsys, now):
+    monkeypatch.setattr("django.utils.timezone.now", lambda: now)
     path, mapping = write_rich_file(tmp_path)
     out = tmp_path / "scores.csv"
 
     call_command("score_customers", str(path), mapping=str(mapping), out=str(out), no_progress=True)
 
-    expected = scores_record_by_record(path, mapping_load(mapping), champions.get("churn").model, NOW)
+    expected = scores_record_by_record(path, mapping_load(mapping), champions.get("churn").model, now)
     assert read_scores(out)[1:] == expected
     assert "7 rows could not be read and have no score: lines 9, 21, 25, 33, 44, 59, 66" in capsys.readouterr().err

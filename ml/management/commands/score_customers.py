@@ -31,19 +31,29 @@ class Command(BaseCommand):
         file, mapping, out = Path(file), Path(mapping), Path(out)
         if not file.is_file():
             raise CommandError(f"no such file: {file}")
+        if out.exists() and out.resolve() == file.resolve():
+            raise CommandError(f"--out {out} is the file being scored: name another file")
         started = time.perf_counter()
+        # Scores are written beside --out and put in its place only once every row is scored, so a failure
+        # leaves the previous scores as they were, never half a file.
+        partial = out.with_name(f".{out.name}.partial")
         try:
             parsed = mapping_load(mapping)
             model = champions.get("churn")
+            # One clock for both steps: the file is read as of the day (UTC, as import_customers reads it)
+            # of the moment the features are computed at.
             now = timezone.now()
-            chunks = read_mapped_chunks(file, parsed.features_only(), as_of=timezone.localdate(), chunk_rows=CHUNK_ROWS)
+            chunks = read_mapped_chunks(file, parsed.features_only(), as_of=now.date(), chunk_rows=CHUNK_ROWS)
             summary = ScoringSummary()
             progress = tqdm(unit=" rows", disable=no_progress, file=sys.stderr, mininterval=1.0)
-            with out.open("w", newline="", encoding="utf-8") as handle, progress:
+            with partial.open("w", newline="", encoding="utf-8") as handle, progress:
                 scored = score_chunks(chunks, model=model.model, as_of=now, new_customer_fees=new_customer_fees())
                 write_scores(scored, handle, summary, on_progress=progress.update)
+            partial.replace(out)
         except (MappingError, NoChampion, SchemaMismatch, OSError) as error:
             raise CommandError(str(error)) from error
+        finally:
+            partial.unlink(missing_ok=True)
         self._report(summary, out, model.version.label, time.perf_counter() - started)
 
     def _report(self, summary: ScoringSummary, out: Path, label: str, seconds: float) -> None:

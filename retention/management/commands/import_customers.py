@@ -52,7 +52,11 @@ class Command(BaseCommand):
         started = time.monotonic()
         path = _readable_file(file)
         loaded = _load_mapping(mapping)
-        as_of = as_of or timezone.now().date()
+        today = timezone.now().date()
+        if as_of is not None and as_of > today:
+            # Labels are recorded on this date, and a renewal result from the future would label every decision.
+            raise CommandError(f"--as-of {as_of} lies in the future (today is {today}, UTC)")
+        as_of = as_of or today
         try:
             check = self._check(path, loaded, as_of)
             summary = self._store(path, loaded, as_of, check, skip_invalid, batch_size)
