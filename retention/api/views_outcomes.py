@@ -26,6 +26,13 @@ class OutcomeInput(serializers.Serializer):
     )
     result = serializers.ChoiceField(choices=OUTCOME_RESULTS)
     agent = AgentField()
+    override_reason = serializers.ChoiceField(
+        choices=DecisionAction.OverrideReason.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why an offer other than the recommended one was made, so team leads see it among the overrides.",
+    )
 
 
 class OutcomeOutput(serializers.Serializer):
@@ -34,6 +41,7 @@ class OutcomeOutput(serializers.Serializer):
     offer_code = serializers.CharField(allow_null=True)
     result = serializers.ChoiceField(choices=OUTCOME_RESULTS)
     agent = serializers.CharField(allow_null=True)
+    override_reason = serializers.CharField(allow_blank=True)
     cost_cents = serializers.IntegerField(help_text="What the accepted offer costs; 0 otherwise.")
     created_at = serializers.DateTimeField()
 
@@ -46,6 +54,7 @@ def outcome_json(action: DecisionAction) -> dict:
         "offer_code": action.offer_code or None,
         "result": action.kind,
         "agent": action.agent.get_username() if action.agent else None,
+        "override_reason": action.override_reason,
         "cost_cents": action.cost_cents,
         "created_at": action.created_at,
     }
@@ -77,6 +86,7 @@ class OutcomeCreateView(ApiView):
                 decision=decision,
                 result=values["result"],
                 offer_code=values["offer_code"] or "",
+                override_reason=values["override_reason"],
                 agent=values["agent"],
                 api_client=request.auth,
                 idempotency_key=key,

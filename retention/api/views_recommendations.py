@@ -12,6 +12,7 @@ from retention.api.base import AgentField, ApiView
 from retention.api.errors import Unprocessable
 from retention.api.schema import WRITE_ERRORS, responses
 from retention.models import Customer, Decision
+from retention.selectors.budget import team_budget_status
 from retention.services.decisions import decision_create
 
 DEFAULT_OFFER_LIMIT = 3
@@ -67,6 +68,16 @@ class BestTariffOutput(serializers.Serializer):
     yearly_saving_cents = serializers.IntegerField()
 
 
+class TeamBudgetOutput(serializers.Serializer):
+    team = serializers.CharField()
+    budget_cents = serializers.IntegerField()
+    spent_cents = serializers.IntegerField(help_text="The cost of the offers accepted this calendar month.")
+    remaining_cents = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=["green", "amber", "red"], help_text="green below 75% spent, amber below 100%, red from 100%."
+    )
+
+
 class RecommendationOutput(serializers.Serializer):
     id = serializers.UUIDField()
     customer_id = serializers.CharField()
@@ -85,6 +96,15 @@ class RecommendationOutput(serializers.Serializer):
     )
     horizon_months = serializers.IntegerField(
         allow_null=True, help_text="Months of margin the offers' expected_net_value_cents count."
+    )
+    renewal_fee_cents = serializers.IntegerField(
+        allow_null=True,
+        help_text="The monthly fee the customer renews at before any offer, which every offer is priced on. With "
+        "price parity, a customer at risk renews at no more than a new customer pays for the same bundle, nor more "
+        "than best_tariff; an offer never leaves the customer paying more in its first year than best_tariff would.",
+    )
+    team_budget = TeamBudgetOutput(
+        allow_null=True, help_text="This month's budget of the team the advice is for; null when it is for no team."
     )
     offers = OfferOutput(many=True)
     best_tariff = BestTariffOutput(allow_null=True)
@@ -105,11 +125,26 @@ def recommendation_json(decision: Decision, *, language: str, limit: int) -> dic
         "no_offer_needed": decision.no_offer_needed,
         "stay_probability_without_offer": _rounded(decision.stay_probability_without_offer),
         "horizon_months": decision.horizon_months,
+        "renewal_fee_cents": decision.renewal_fee_cents,
+        "team_budget": _team_budget(decision),
         "offers": [{**offer, "title": offer["title"][language]} for offer in offers],
         "best_tariff": decision.best_tariff,
         "model_version": decision.model_versions["churn"],
         "policy_version": decision.policy_version,
         "created_at": decision.created_at,
+    }
+
+
+def _team_budget(decision: Decision) -> dict | None:
+    if decision.team is None:
+        return None
+    status = team_budget_status(team=decision.team)
+    return {
+        "team": status.team_name,
+        "budget_cents": status.budget_cents,
+        "spent_cents": status.spent_cents,
+        "remaining_cents": status.remaining_cents,
+        "status": status.level,
     }
 
 

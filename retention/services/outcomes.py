@@ -44,6 +44,7 @@ def outcome_record(
     agent: AbstractBaseUser | None,
     api_client: ApiClient,
     idempotency_key: str,
+    override_reason: str = "",
 ) -> RecordedOutcome:
     """Append the outcome to the decision log once; a replay with the same key and body returns the first row.
 
@@ -51,13 +52,19 @@ def outcome_record(
     and IdempotencyConflict when the key already stands for a different outcome.
     """
     key = stored_idempotency_key(api_client=api_client, key=idempotency_key)
-    wanted = (decision.pk, result, offer_code, agent.pk if agent else None)
+    wanted = (decision.pk, result, offer_code, agent.pk if agent else None, override_reason)
     existing = DecisionAction.objects.filter(idempotency_key=key).first()
     if existing is not None:
         _refuse_different(existing, wanted)
         return RecordedOutcome(action=existing, replayed=True)
     action = decision_action_record(
-        decision=decision, kind=result, offer_code=offer_code, agent=agent, api_client=api_client, idempotency_key=key
+        decision=decision,
+        kind=result,
+        offer_code=offer_code,
+        override_reason=override_reason,
+        agent=agent,
+        api_client=api_client,
+        idempotency_key=key,
     )
     # A concurrent request with the same key may have stored its own outcome first.
     _refuse_different(action, wanted)
@@ -71,5 +78,5 @@ def stored_idempotency_key(*, api_client: ApiClient, key: str) -> str:
 
 
 def _refuse_different(action: DecisionAction, wanted: tuple) -> None:
-    if (action.decision_id, action.kind, action.offer_code, action.agent_id) != wanted:
+    if (action.decision_id, action.kind, action.offer_code, action.agent_id, action.override_reason) != wanted:
         raise IdempotencyConflict("this Idempotency-Key was used before for a different outcome")

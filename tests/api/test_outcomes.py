@@ -38,6 +38,37 @@ def test_an_outcome_is_appended_to_the_recommendations_log(decision, api_client,
     assert action.api_client is not None and action.agent == agent
 
 
+def test_an_outcome_for_another_offer_than_the_recommended_one_carries_its_override_reason(decision, api_client):
+    other = next(offer["code"] for offer in decision.offers if offer["code"] != decision.recommended_offer_code)
+
+    response = post(api_client, accepted(decision, offer_code=other, override_reason="customer_request"))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["override_reason"] == "customer_request"
+    assert DecisionAction.objects.get().override_reason == "customer_request"
+
+
+def test_an_unknown_override_reason_is_refused(decision, api_client):
+    response = post(api_client, accepted(decision, override_reason="because"))
+
+    assert response.status_code == 400
+    assert "override_reason" in response.json()["error"]["fields"]
+    assert not DecisionAction.objects.exists()
+
+
+def test_a_second_offer_accepted_on_one_recommendation_is_refused_until_the_first_is_corrected(decision, api_client):
+    first, second = [offer["code"] for offer in decision.offers if offer["within_authority"]][:2]
+    assert post(api_client, accepted(decision, offer_code=first), key="a").status_code == 201
+
+    refused = post(api_client, accepted(decision, offer_code=second), key="b")
+    corrected = post(api_client, {**accepted(decision, offer_code=first), "result": "declined"}, key="c")
+    again = post(api_client, accepted(decision, offer_code=second), key="d")
+
+    assert refused.status_code == 422
+    assert "is already accepted on this decision" in str(refused.json()["error"]["fields"])
+    assert (corrected.status_code, again.status_code) == (201, 201)
+
+
 def test_an_outcome_replayed_ten_times_leaves_one_row_and_the_first_answer(decision, api_client):
     first = post(api_client, accepted(decision))
     replays = [post(api_client, accepted(decision)) for _ in range(10)]

@@ -17,6 +17,28 @@ def customer(db):
     return customer
 
 
+def test_a_recommendation_names_the_fee_offers_are_priced_on_and_the_teams_budget(
+    churn_champion, customer, api_client, agent
+):
+    asked_by_agent = api_client.post(
+        URL, {"customer_id": "NL1234567", "channel": "phone", "agent": "agent"}, format="json"
+    )
+    asked_by_crm = api_client.post(URL, {"customer_id": "NL1234567", "channel": "api"}, format="json")
+
+    body = asked_by_agent.json()
+    decision = Decision.objects.get(pk=body["id"])
+    assert body["renewal_fee_cents"] == decision.renewal_fee_cents > 0
+    team = agent.agent_profile.team
+    assert body["team_budget"] == {
+        "team": team.name,
+        "budget_cents": team.monthly_budget_cents,
+        "spent_cents": 0,
+        "remaining_cents": team.monthly_budget_cents,
+        "status": "green",
+    }
+    assert asked_by_crm.json()["team_budget"] is None
+
+
 def test_a_recommendation_has_the_documented_fields(churn_champion, customer, api_client):
     response = api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone", "limit": 0}, format="json")
     assert response.status_code == 201, response.content
