@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from agents_ui import labels
 from agents_ui.forms import DecisionActionForm, PanelQueryForm
@@ -73,7 +75,34 @@ def agent_required(view):
             return forbidden(request, NO_AGENT_PROFILE)
         return view(request, *args, **kwargs)
 
-    return login_required(guarded)
+    logged_in_and_guarded = login_required(guarded)
+
+    @wraps(view)
+    def entry(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:
+            return login_again(request)
+        return logged_in_and_guarded(request, *args, **kwargs)
+
+    return entry
+
+
+def login_again(request: HttpRequest) -> HttpResponse:
+    """A click in a page whose session ended mid-call: the whole page goes to the login, which leads back to the
+    page the click came from (showing the same advice), not to the address of the click, which only takes a POST.
+    Nothing of the click was done, so the agent sees its log as it was and does it again."""
+    page = request.htmx.current_url_abs_path or reverse("panel")
+    messages.warning(request, _("Your session had ended, so that was not saved. Log in, then do it again."))
+    return HttpResponseClientRedirect(redirect_to_login(page).url)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent from a page older than its session: explained, instead of the bare 403."""
+    if request.htmx and not request.user.is_authenticated:
+        return login_again(request)
+    if request.htmx:
+        messages.warning(request, _("This page had expired, so that was not saved. Do it again."))
+        return HttpResponseClientRedirect(request.htmx.current_url_abs_path or reverse("panel"))
+    return forbidden(request, _("This page had expired, so nothing was saved. Reload the page and try again."))
 
 
 # --- the panel page -----------------------------------------------------------------------------

@@ -97,6 +97,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# A form from a page that outlived its session is explained (and an htmx click sent to log in again).
+CSRF_FAILURE_VIEW = "agents_ui.views.csrf_failure"
 LOGIN_REDIRECT_URL = "panel"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -1,4 +1,5 @@
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -25,6 +26,39 @@ def test_anonymous_visitor_cannot_log_an_action(client, customer):
     response = client.post(reverse("decision_action", args=[decision.pk]), {"kind": "no_action"})
 
     assert response.status_code == 302
+    assert not DecisionAction.objects.exists()
+
+
+def test_a_click_after_the_session_ended_sends_the_whole_page_to_log_in_and_back_to_the_advice(client, customer):
+    decision = stored_decision(customer=customer)
+    page = f"/panel/?customer=C-1001&decision={decision.pk}"
+    htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": f"http://testserver{page}"}
+
+    response = client.post(reverse("decision_action", args=[decision.pk]), {"kind": "no_action"}, **htmx)
+
+    assert response.status_code == 200
+    login = urlsplit(response["HX-Redirect"])
+    assert (login.path, parse_qs(login.query)["next"]) == (reverse("login"), [page])
+    assert not DecisionAction.objects.exists()
+    login_page = client.get(response["HX-Redirect"]).text
+    assert "Je sessie was verlopen, dus dat is niet vastgelegd." in login_page
+
+
+def test_a_click_from_a_page_without_its_csrf_cookie_is_explained_not_a_bare_403(customer, agent):
+    client = Client(enforce_csrf_checks=True)
+    client.login(username=agent.username, password=PASSWORD)
+    decision = stored_decision(customer=customer, agent=agent)
+    page = f"/panel/?customer=C-1001&decision={decision.pk}"
+    url = reverse("decision_action", args=[decision.pk])
+
+    plain = client.post(url, {"kind": "no_action"})
+    htmx = client.post(
+        url, {"kind": "no_action"}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{page}"
+    )
+
+    assert plain.status_code == 403
+    assert "Deze pagina was verlopen, dus er is niets vastgelegd." in plain.text
+    assert htmx["HX-Redirect"] == page
     assert not DecisionAction.objects.exists()
 
 

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from retention.models import Decision, DecisionAction
 from tests.browser.pages import (
+    LOGIN_WORDS,
     WORDS,
     log_in,
     logged,
@@ -16,6 +17,7 @@ from tests.browser.pages import (
     rank_of,
     search_and_open,
 )
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -136,3 +138,27 @@ def test_a_team_lead_offer_needs_escalation_first(open_page, agent, customer, ca
 
     expect(page.get_by_role("status")).to_contain_text("Vastgelegd")
     assert logged(decision) == [("escalated", "half-price", "agent")]
+
+
+def test_a_click_after_the_session_ended_logs_nothing_and_comes_back_to_the_same_advice_after_logging_in(
+    open_page, agent, customer, catalog, churn_champion
+):
+    words = WORDS["nl"]
+    page = open_page()
+    decision = open_customer(page, "agent")
+    title = offer_title(decision, decision.recommended_offer_code, "nl")
+    page.context.clear_cookies(name="sessionid")
+
+    page.get_by_role("button", name=f"{words.present}: {title}").click()
+
+    page.wait_for_url(re.compile(r"/login/\?next="))
+    expect(page.get_by_role("status")).to_contain_text("Je sessie was verlopen, dus dat is niet vastgelegd.")
+    assert logged(decision) == []
+    page.get_by_label(LOGIN_WORDS.username).fill("agent")
+    page.get_by_label(LOGIN_WORDS.password).fill(PASSWORD)
+    page.get_by_role("button", name=LOGIN_WORDS.log_in).click()
+    page.wait_for_url(re.compile(rf"/panel/\?customer=C-1001&decision={decision.pk}$"))
+    page.get_by_role("button", name=f"{words.present}: {title}").click()
+    expect(page.get_by_role("status")).to_have_text(words.logged_presented)
+    assert Decision.objects.count() == 1
+    assert logged(decision) == [("presented", decision.recommended_offer_code, "agent")]

@@ -33,6 +33,27 @@
     }
   });
 
+  // A click that got no answer (the network, or an error on the server) must not look as if it was saved.
+  function sayNotSaved(event) {
+    var source = event.detail && event.detail.elt;
+    var section = (source && source.closest("section")) || document.getElementById("main");
+    if (!section) {
+      return;
+    }
+    var message = section.querySelector(".request-failed");
+    if (!message) {
+      message = document.createElement("p");
+      message.className = "message message-error request-failed";
+      message.setAttribute("role", "alert");
+      message.tabIndex = -1;
+      section.insertBefore(message, section.firstElementChild ? section.firstElementChild.nextSibling : null);
+    }
+    message.textContent = document.body.getAttribute("data-request-failed");
+    message.focus();
+  }
+  document.addEventListener("htmx:responseError", sayNotSaved);
+  document.addEventListener("htmx:sendError", sayNotSaved);
+
   // Reloading the page should show the same advice, not ask for a new one.
   document.addEventListener("DOMContentLoaded", function () {
     var main = document.getElementById("main");
