@@ -141,6 +141,10 @@ class ContractInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=Contract.Status.choices, default=Contract.Status.ACTIVE)
 
 
+# A CRM's clock may run a little ahead of ours; an event further ahead has not happened yet.
+EVENT_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
 class EventInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ServiceEvent.Kind.choices)
     occurred_at = AwareDateTimeField(help_text="With its UTC offset.")
@@ -153,6 +157,17 @@ class EventInput(serializers.Serializer):
         help_text="NPS score 0-10, or outage hours.",
     )
     note = text_field(300)
+
+    def validate(self, data: dict) -> dict:
+        """An event the churn model reads must be one that can have happened: its reasons would quote it."""
+        value, kind = data["value"], data["kind"]
+        if kind == ServiceEvent.Kind.NPS and value is not None and not 0 <= value <= 10:
+            raise serializers.ValidationError({"value": [f"an NPS score is 0 to 10, not {value:g}"]})
+        if kind == ServiceEvent.Kind.OUTAGE and value is not None and value < 0:
+            raise serializers.ValidationError({"value": [f"outage hours cannot be negative ({value:g})"]})
+        if data["occurred_at"] > timezone.now() + EVENT_CLOCK_SKEW:
+            raise serializers.ValidationError({"occurred_at": ["is in the future"]})
+        return data
 
 
 class CustomerRecordInput(serializers.Serializer):

@@ -66,8 +66,38 @@ def _validate(reports: Sequence[RenewalReport], customers: dict[str, Customer]) 
     today = timezone.localdate()
     if future := sorted({r.date for r in reports if r.date > today}):
         errors["date"] = [f"a renewal result cannot be dated in the future ({', '.join(map(str, future))})"]
+    known = [r for r in reports if r.customer_id in customers]
+    if early := sorted({_named(r) for r in known if _before_signup(r, customers[r.customer_id])}):
+        errors.setdefault("date", []).append(f"a renewal result cannot be dated before the signup ({', '.join(early)})")
+    if clashes := _contradictions(known, customers):
+        errors["result"] = [
+            f"{', '.join(clashes)}: a customer either renewed or churned on a day; a result once recorded stays"
+        ]
     if errors:
         raise ValidationError(errors)
+
+
+def _named(report: RenewalReport) -> str:
+    return f"{report.customer_id} on {report.date}"
+
+
+def _before_signup(report: RenewalReport, customer: Customer) -> bool:
+    return customer.signup_date is not None and report.date < customer.signup_date
+
+
+def _contradictions(reports: Sequence[RenewalReport], customers: dict[str, Customer]) -> list[str]:
+    """Customers and days reported with both results, in this batch or against what is stored."""
+    results: dict[tuple[str, dt.date], set[str]] = {}
+    for report in reports:
+        results.setdefault((report.customer_id, report.date), set()).add(report.result)
+    by_pk = {customers[customer_id].pk: customer_id for customer_id, _ in results}
+    stored = RenewalResult.objects.filter(customer_id__in=by_pk, date__in={date for _, date in results}).values_list(
+        "customer_id", "date", "result"
+    )
+    for customer_pk, date, result in stored:
+        if (by_pk[customer_pk], date) in results:
+            results[(by_pk[customer_pk], date)].add(result)
+    return sorted(f"{customer_id} on {date}" for (customer_id, date), kinds in results.items() if len(kinds) > 1)
 
 
 def _existing_keys(rows: dict[tuple, RenewalResult]) -> set[tuple]:

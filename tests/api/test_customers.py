@@ -86,6 +86,25 @@ def test_contract_history_and_events_are_stored(db, api_client):
     assert event.occurred_at == dt.datetime(2024, 3, 31, 12, 5, tzinfo=dt.UTC)
 
 
+@pytest.mark.parametrize(
+    ("event", "field", "message"),
+    [
+        ({"kind": "nps", "value": -50}, "value", "an NPS score is 0 to 10, not -50"),
+        ({"kind": "nps", "value": 11}, "value", "an NPS score is 0 to 10, not 11"),
+        ({"kind": "outage", "value": -1.5}, "value", "outage hours cannot be negative (-1.5)"),
+        ({"kind": "complaint", "occurred_at": "2099-01-01T10:00:00+01:00"}, "occurred_at", "is in the future"),
+    ],
+)
+def test_an_event_that_cannot_have_happened_is_refused_and_nothing_is_stored(db, api_client, event, field, message):
+    bad = record("BAD", events=[{"occurred_at": "2024-03-31T14:05:00+02:00", **event}])
+
+    response = api_client.post(URL, {"customers": [bad]}, format="json")
+
+    assert response.status_code == 400
+    assert message in str(response.json()["error"])
+    assert not Customer.objects.exists()
+
+
 def test_every_invalid_record_is_listed_and_nothing_is_stored(db, api_client):
     customers = [
         record("GOOD"),

@@ -55,6 +55,29 @@ def test_a_result_dated_in_the_future_is_refused(customers, api_client):
     assert "date" in response.json()["error"]["fields"]
 
 
+def test_both_results_for_one_customer_and_day_are_refused_in_a_list_and_against_what_is_stored(customers, api_client):
+    renewed = {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"}
+    churned = {**renewed, "result": "churned"}
+
+    in_one_list = api_client.post(URL, [renewed, churned], format="json")
+    first = api_client.post(URL, renewed, format="json")
+    later = api_client.post(URL, churned, format="json")
+
+    assert (in_one_list.status_code, first.status_code, later.status_code) == (422, 201, 422)
+    assert "R-1 on 2025-01-31" in later.json()["error"]["fields"]["result"][0]
+    assert list(RenewalResult.objects.values_list("result", flat=True)) == ["renewed"]
+
+
+def test_a_result_dated_before_the_customers_signup_is_refused(customers, api_client):
+    CustomerFactory(external_id="R-3", signup_date=dt.date(2020, 5, 1))
+
+    response = api_client.post(URL, {"customer_id": "R-3", "result": "churned", "date": "1900-01-01"}, format="json")
+
+    assert response.status_code == 422
+    assert "before the signup (R-3 on 1900-01-01)" in response.json()["error"]["fields"]["date"][0]
+    assert not RenewalResult.objects.exists()
+
+
 def test_a_bad_report_in_a_list_is_400_by_position(customers, api_client):
     reports = [
         {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"},
