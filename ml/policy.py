@@ -282,6 +282,9 @@ class Ranking:
 def ineligibility(offer: OfferSpec, customer: CustomerContext) -> str | None:
     """Why this customer may not get this offer, or None when they may."""
     rules = offer.eligibility
+    if customer.monthly_fee_cents <= 0:
+        # Without a contract and its fee, an offer has no price to be counted on, nor a margin to keep.
+        return "no known monthly fee"
     if offer.code in customer.declined_recently:
         return "declined recently"
     if offer.code in customer.accepted_recently:

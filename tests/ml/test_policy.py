@@ -128,6 +128,16 @@ def test_the_best_tariff_is_one_of_the_customers_own_segment():
     assert best_tariff(frozenset({"internet"}), tariffs[1:], segment="consumer") is None
 
 
+def test_a_customer_without_a_known_fee_gets_no_offer_priced_on_nothing():
+    gift = offer(code="gift", kind="gift", discount_percent=Decimal(0), duration_months=0, fixed_cost_cents=2_500)
+    ranking = rank_offers(
+        customer=customer(monthly_fee_cents=0), offers=[offer(), gift], settings=POLICY, agent_level=3
+    )
+
+    assert (ranking.offers, ranking.recommended_code) == ((), "")
+    assert ineligibility(offer(), customer(monthly_fee_cents=0)) == "no known monthly fee"
+
+
 def test_unknown_policy_settings_are_refused():
     with pytest.raises(PolicyError, match="unknown policy settings"):
         PolicySettings.from_values({"horizon_months": 12, "margin": 0.3})

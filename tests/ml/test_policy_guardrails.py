@@ -207,6 +207,8 @@ def broken_rules(offer: OfferSpec, customer: CustomerContext) -> list[str]:
     """Every eligibility, applicability and suitability rule of the offer this customer fails."""
     rules = offer.eligibility
     broken = []
+    if customer.monthly_fee_cents <= 0:
+        broken.append("a known monthly fee")
     if "segments" in rules and customer.segment not in rules["segments"]:
         broken.append("segments")
     if "value_tiers" in rules and customer.value_tier not in rules["value_tiers"]:
