@@ -209,6 +209,13 @@ def test_the_first_and_last_days_a_date_can_hold_bound_nothing(lead, log, page):
         assert log_names(edges) == log_names(everything) != set()
 
 
+def test_an_offer_log_no_decision_matches_says_so(lead, log):
+    html = logged_in(lead).get(reverse("review-log"), {"since": "2099-01-01"}).text
+
+    assert "0 adviezen" in html
+    assert "Geen adviezen die bij deze filters passen." in html
+
+
 def test_a_date_that_is_no_date_is_refused(lead):
     response = logged_in(lead).get(reverse("review-log"), {"since": "gisteren"})
 

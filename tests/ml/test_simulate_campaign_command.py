@@ -44,6 +44,13 @@ def test_bad_arguments_are_refused_before_anything_runs(options, message):
         simulate(**{**SMALL, **options})
 
 
+def test_a_report_file_that_cannot_be_written_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(CommandError, match="is a directory"):
+        simulate(**SMALL, json=tmp_path)
+    with pytest.raises(CommandError, match="does not exist"):
+        simulate(**SMALL, json=tmp_path / "missing" / "report.json")
+
+
 def test_an_agent_level_outside_one_to_three_is_refused():
     with pytest.raises(CommandError, match="--agent-level"):
         simulate("--agent-level", "4")

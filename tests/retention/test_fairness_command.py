@@ -146,7 +146,8 @@ def test_an_empty_period_says_so():
         (["--since", "yesterday"], "not a date"),
         (["--since", "2026-03-10", "--until", "2026-03-01"], "before --since"),
         (["--threshold", "1.5"], "at most 1"),
-        (["--threshold", "zero"], "must be a number"),
+        (["--threshold", "zero"], "is not a number"),
+        (["--threshold", "nan"], "not above 0 and at most 1"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_reason(arguments, message):

@@ -15,6 +15,7 @@ from ml.baselines import default_xgboost_scores, logistic_regression_scores
 from ml.churn import churn_model_train
 from ml.features import build_features
 from ml.metrics import classification_metrics
+from retention.management import arguments
 from retention.mapping import MappingError, RowError, mapping_load, read_mapped_rows
 from retention.records import records_to_frames
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=Path, required=True)
         parser.add_argument("--mapping", type=Path, required=True)
         parser.add_argument("--folds", type=int, default=5)
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=arguments.seed, default=0)
 
     def handle(self, *args, csv: Path, mapping: Path, folds: int, seed: int, **options):
         csv, mapping = Path(csv), Path(mapping)

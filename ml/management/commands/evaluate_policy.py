@@ -19,6 +19,7 @@ from ml.evaluation import (
     reranked_policy,
 )
 from ml.policy import PolicyError
+from retention.management import arguments
 from retention.selectors.outcome_log import OutcomeLogError, logged_outcomes, policy_settings_by_version
 
 VERSION_PREFIX = "policy-version:"
@@ -46,7 +47,9 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="first decision day, YYYY-MM-DD")
         parser.add_argument("--until", help="last decision day, YYYY-MM-DD (included)")
         parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE)
-        parser.add_argument("--seed", type=int, default=0, help="cross-fitting folds and bootstrap resamples")
+        parser.add_argument(
+            "--seed", type=arguments.seed, default=0, help="cross-fitting folds and bootstrap resamples"
+        )
         parser.add_argument(
             "--bootstrap", type=int, default=0, metavar="N", help="N bootstrap resamples (default: normal intervals)"
         )

@@ -9,25 +9,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ml.fairness import fairness_report, text_table
+from retention.management import arguments
 from retention.selectors.fairness import fairness_log, period_bounds
 from retention.selectors.outcome_log import OutcomeLogError
-
-
-def iso_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as error:
-        raise CommandError(f"{text!r} is not a date like 2026-01-31") from error
-
-
-def ratio_threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as error:
-        raise CommandError(f"--threshold must be a number, not {text!r}") from error
-    if not 0 < value <= 1:
-        raise CommandError(f"--threshold must be above 0 and at most 1, not {value}")
-    return value
 
 
 class Command(BaseCommand):
@@ -38,11 +22,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--since", type=iso_date, help="first day (YYYY-MM-DD); default: the first decision")
-        parser.add_argument("--until", type=iso_date, help="last day (YYYY-MM-DD); default: the latest decision")
+        parser.add_argument(
+            "--since", type=arguments.iso_date, help="first day (YYYY-MM-DD); default: the first decision"
+        )
+        parser.add_argument(
+            "--until", type=arguments.iso_date, help="last day (YYYY-MM-DD); default: the latest decision"
+        )
         parser.add_argument("--json", dest="as_json", action="store_true", help="print the report as JSON")
         parser.add_argument(
-            "--threshold", type=ratio_threshold, help="ratio below which a metric is flagged (default: settings)"
+            "--threshold", type=arguments.share, help="ratio below which a metric is flagged (default: settings)"
         )
 
     def handle(self, *args, since, until, as_json: bool, threshold: float | None, **options) -> None:

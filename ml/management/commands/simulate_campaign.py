@@ -10,6 +10,7 @@ from django.utils import timezone
 from ml.campaign import CampaignSetup, campaign_run
 from ml.policy import PolicyError
 from ml.simulate import TariffSpec, offer_effects_table, simulate_base
+from retention.management import arguments
 from retention.selectors.catalog import offer_spec, offers_active, policy_current, tariff_option, tariffs_active
 
 COLUMNS = (
@@ -49,7 +50,7 @@ class Command(BaseCommand):
             help="Exploration share while the outcomes are logged (default: the policy's own).",
         )
         parser.add_argument("--agent-level", type=int, default=3, choices=(1, 2, 3))
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=arguments.seed, default=0)
         parser.add_argument(
             "--offer-effects",
             type=Path,
@@ -79,6 +80,7 @@ class Command(BaseCommand):
             raise CommandError("rounds must be between 1 and one per 100 learning outcomes")
         if learning_exploration is not None and not 0 <= learning_exploration <= 1:
             raise CommandError("--learning-exploration must be between 0 and 1")
+        _check_writable(options["json"])
         effects = _offer_effects(offer_effects)
         setup = self._setup(agent_level, seed, learning_exploration)
         today = timezone.localdate()
@@ -153,6 +155,16 @@ class Command(BaseCommand):
             self.stdout.write(f"    logged so far: {_counts(entry['logged_by_kind'])}")
             self.stdout.write(f"    {'promoted' if entry['promoted'] else 'not promoted'}: {entry['reason']}")
         self.stdout.write(f"{data['logged_outcomes']:,} logged outcomes; {data['seconds']:.0f} s")
+
+
+def _check_writable(path: Path | None) -> None:
+    """The report's file is checked before the minutes of simulation, not after them."""
+    if path is None or str(path) == "-":
+        return
+    if path.is_dir():
+        raise CommandError(f"--json {path} is a directory: name a file")
+    if not path.parent.is_dir():
+        raise CommandError(f"--json {path}: the folder {path.parent} does not exist")
 
 
 def _offer_effects(path: Path | None) -> dict:

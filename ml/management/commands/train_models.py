@@ -11,6 +11,7 @@ from ml.jobs import TrainingBusy, trainable_kinds, training_job_request, trainin
 from ml.models import ModelVersion, TrainingJob
 from ml.schema import SchemaMismatch
 from ml.training import STAGES
+from retention.management import arguments
 
 
 class Command(BaseCommand):
@@ -21,7 +22,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=arguments.seed, default=0)
         parser.add_argument(
             "--kind", action="append", choices=trainable_kinds(), help="Retrain only this kind (repeatable)."
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from datetime import date
 from pathlib import Path
@@ -11,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.utils import timezone
 from tqdm import tqdm
 
+from retention.management import arguments
 from retention.mapping import Mapping, MappingError, RowError, mapping_load
 from retention.services.imports import (
     IMPORT_BATCH_SIZE,
@@ -39,13 +39,16 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--as-of",
-            type=_iso_date,
+            type=arguments.iso_date,
             default=None,
             help="the date the file describes, YYYY-MM-DD (default: today, UTC); tenure counts back from it and "
             "labels are recorded on it, so give the same date when importing the same file again",
         )
         parser.add_argument(
-            "--batch-size", type=_positive_int, default=IMPORT_BATCH_SIZE, help="customers stored per transaction"
+            "--batch-size",
+            type=arguments.positive_int,
+            default=IMPORT_BATCH_SIZE,
+            help="customers stored per transaction",
         )
 
     def handle(self, *args, file: str, mapping: str, skip_invalid: bool, as_of: date | None, batch_size: int, **_):
@@ -157,16 +160,3 @@ def _summary_line(summary: ImportSummary, *, seconds: float) -> str:
         f"{summary.rows} rows read: {summary.created} created, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {summary.skipped} skipped, {summary.labelled} labelled, in {seconds:.1f} s"
     )
-
-
-def _iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return int(text)

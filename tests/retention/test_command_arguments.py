@@ -1,0 +1,31 @@
+"""Option types shared by the management commands: refused in argparse, before a command runs anything."""
+
+import argparse
+import datetime as dt
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from retention.management import arguments
+
+
+@pytest.mark.parametrize("text", ["-1", "4294967296", "1.5", "abc", ""])
+def test_a_seed_is_a_whole_number_numpy_and_xgboost_accept(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a seed"):
+        arguments.seed(text)
+    assert (arguments.seed("0"), arguments.seed("4294967295")) == (0, 2**32 - 1)
+
+
+@pytest.mark.parametrize("command", ["evaluate_policy", "simulate_campaign", "benchmark_churn", "train_models"])
+def test_every_command_with_a_seed_refuses_a_negative_one_before_running(command):
+    with pytest.raises(CommandError, match="argument --seed: '-1' is not a seed"):
+        call_command(command, "--seed", "-1")
+
+
+def test_dates_whole_numbers_and_shares():
+    assert arguments.iso_date("2026-01-31") == dt.date(2026, 1, 31)
+    assert arguments.positive_int("3") == 3
+    assert arguments.share("1") == 1.0
+    for parse, text in [(arguments.iso_date, "31-01-2026"), (arguments.positive_int, "0"), (arguments.share, "0")]:
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(text)
