@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -617,9 +617,14 @@ def policy_evaluate(
     }
     logged_chances = target[rows, log.actions]
 
+    supported = bool((logged_chances > 0).any())
+
     def estimates(outcomes: np.ndarray, predicted: np.ndarray) -> dict[str, Estimate]:
+        ips_estimate = ips(rewards=outcomes, target_probabilities=logged_chances, **common)
         return {
-            "ips": ips(rewards=outcomes, target_probabilities=logged_chances, **common),
+            # With no logged decision the candidate could have made, IPS weighs every reward by zero: its 0 with
+            # an interval of width 0 is no estimate at all. DR still has its reward model, SNIPS says nan itself.
+            "ips": ips_estimate if supported else unsupported(ips_estimate),
             "snips": snips(rewards=outcomes, target_probabilities=logged_chances, **common),
             "dr": doubly_robust(
                 rewards=outcomes, actions=log.actions, target_distribution=target, predicted_rewards=predicted, **common
@@ -631,8 +636,17 @@ def policy_evaluate(
         decisions=log.decisions,
         support=int((logged_chances > 0).sum()),
         value=estimates(log.rewards, models.reward),
-        save_rate=estimates(log.stayed, models.stay),
+        save_rate={name: within_shares(estimate) for name, estimate in estimates(log.stayed, models.stay).items()},
     )
+
+
+def unsupported(estimate: Estimate) -> Estimate:
+    return replace(estimate, value=math.nan, low=math.nan, high=math.nan)
+
+
+def within_shares(estimate: Estimate) -> Estimate:
+    """A save rate lies between 0 and 1, so its interval is cut there (the estimate itself is left as weighed)."""
+    return replace(estimate, low=min(max(estimate.low, 0.0), 1.0), high=min(max(estimate.high, 0.0), 1.0))
 
 
 def candidates_evaluate(

@@ -201,7 +201,8 @@ def test_a_single_labelled_decision_is_too_few_to_estimate(db):
         (["--policy", "policy-version:9"], "unknown policy version 9: stored versions are 0"),
         (["--policy", "policy-version:two"], "a policy version is a whole number"),
         (["--confidence", "95"], "--confidence must be between 0 and 1"),
-        (["--bootstrap", "-1"], "cannot be negative"),
+        (["--bootstrap", "-1"], "--bootstrap takes at least 100 resamples"),
+        (["--bootstrap", "2"], "--bootstrap takes at least 100 resamples"),
     ],
 )
 def test_bad_options_are_refused_clearly(db, args, message):

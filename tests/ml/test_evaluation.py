@@ -410,3 +410,32 @@ def test_every_estimator_finds_the_value_of_always_offering_router_on_a_syntheti
     # Router was logged about one time in ten.
     assert 200 < result.support < 400
     assert result.as_json()["value_cents"]["dr"]["estimator"] == "dr"
+
+
+def test_ips_says_nothing_for_a_candidate_no_logged_decision_supports():
+    frame, _ = synthetic_outcome_log(200, seed=3)
+    frame = frame[frame["recommended_code"] == "korting"].reset_index(drop=True)
+    log = bandit_log(frame)
+
+    result = policy_evaluate(
+        name="cheapest", log=log, target=target_distribution(log, cheapest_policy), models=reward_models_fit(log)
+    )
+
+    assert result.support == 0
+    for part in (result.value, result.save_rate):
+        assert all(math.isnan(x) for x in (part["ips"].value, part["ips"].low, part["ips"].high))
+        assert math.isnan(part["snips"].value)
+        assert not math.isnan(part["dr"].value), "DR still has its reward model"
+
+
+def test_a_save_rate_interval_stays_between_nothing_and_everyone():
+    frame, _ = synthetic_outcome_log(60, seed=5)
+    log = bandit_log(frame)
+
+    result = policy_evaluate(
+        name="cheapest", log=log, target=target_distribution(log, cheapest_policy), models=reward_models_fit(log)
+    )
+
+    for estimate in result.save_rate.values():
+        if not math.isnan(estimate.low):
+            assert 0 <= estimate.low <= estimate.high <= 1

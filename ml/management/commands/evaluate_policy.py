@@ -29,6 +29,9 @@ REWARD_MODEL = (
     f"kind and the decision's margin and risk, cross-fitted over {REWARD_MODEL_FOLDS} folds"
 )
 
+# Fewer resamples put the interval's tails on a handful of draws: it may not even hold the estimate.
+MIN_RESAMPLES = 100
+
 
 class Command(BaseCommand):
     help = (
@@ -58,8 +61,8 @@ class Command(BaseCommand):
     def handle(self, *args, policies, since, until, confidence, seed, bootstrap, as_json, **options):
         if not 0 < confidence < 1:
             raise CommandError(f"--confidence must be between 0 and 1, not {confidence}")
-        if bootstrap < 0:
-            raise CommandError("--bootstrap cannot be negative")
+        if bootstrap < 0 or 0 < bootstrap < MIN_RESAMPLES:
+            raise CommandError(f"--bootstrap takes at least {MIN_RESAMPLES} resamples (or 0 for normal intervals)")
         candidates = _candidates(policies or _every_policy())
         start, end = _window(since, until)
         try:
