@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.utils import translation
+from django.utils.translation import gettext
 
 from agents_ui import labels
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
@@ -101,13 +102,23 @@ class OfferView:
 
     @property
     def answer_buttons(self) -> list[AnswerButton]:
-        """The customer's possible answers, until they accepted or declined (a second "accepted" would count twice)."""
-        if not self.presented or self.answer in FINAL_ANSWERS:
+        """The customer's possible answers, until they accepted or declined (a second "accepted" would count twice);
+        after that, the one button that corrects a mis-logged answer."""
+        if not self.presented:
             return []
+        if self.answer in FINAL_ANSWERS:
+            return [correction_of(self.answer)]
         return [
             AnswerButton(kind, labels.label(labels.ACTION_KINDS, kind), shortcut if self.is_current else "")
             for kind, shortcut in ANSWER_SHORTCUTS.items()
         ]
+
+
+def correction_of(answer: str) -> AnswerButton:
+    """A final answer logged by mistake is corrected by logging the other one; the log keeps both."""
+    if answer == DecisionAction.Kind.ACCEPTED:
+        return AnswerButton(DecisionAction.Kind.DECLINED, gettext("Undo: not accepted"), "")
+    return AnswerButton(DecisionAction.Kind.ACCEPTED, gettext("Accepted after all"), "")
 
 
 @dataclass(frozen=True)

@@ -340,6 +340,10 @@ def _validated_offer(
     if kind == DecisionAction.Kind.NO_ACTION:
         if offer_code:
             raise ValidationError({"offer_code": "no action cannot name an offer"})
+        if accepted := _accepted_offers(_standing_answers(decision)):
+            raise ValidationError(
+                {"kind": f"{accepted[0]!r} is accepted on this decision: log it as declined first to correct"}
+            )
         return None
     if not offer_code:
         if kind in OFFER_KINDS:
@@ -366,6 +370,10 @@ def _standing_answers(decision: Decision) -> dict[str, str]:
     return dict(answers.values_list("offer_code", "kind"))
 
 
+def _accepted_offers(standing: dict[str, str]) -> list[str]:
+    return sorted(code for code, kind in standing.items() if kind == DecisionAction.Kind.ACCEPTED)
+
+
 def _check_presentable(decision: Decision, offer: dict, override_reason: str, agent: AbstractBaseUser | None) -> None:
     if offer["code"] != decision.recommended_offer_code and not override_reason:
         raise ValidationError({"override_reason": "offering something other than the recommendation needs a reason"})
@@ -378,8 +386,7 @@ def _check_acceptable(
 ) -> None:
     """One offer stands accepted per decision, as the learning log and the budgets count it; an offer beyond the
     deciding agent's authority is accepted only once someone with the authority made it."""
-    accepted = sorted(code for code, kind in standing.items() if kind == DecisionAction.Kind.ACCEPTED)
-    if accepted:
+    if accepted := _accepted_offers(standing):
         raise ValidationError(
             {"offer_code": f"{accepted[0]!r} is already accepted on this decision: log it as declined first to correct"}
         )

@@ -235,6 +235,18 @@ def test_a_team_lead_may_make_an_offer_over_the_teams_budget_on_their_own_advice
     assert 'value="escalated">\n  <input type="hidden" name="offer_code" value="loyal-10"' not in offers
 
 
+def test_an_accepted_offer_can_be_corrected_from_the_panel(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+    for kind in ("presented", "accepted"):
+        DecisionAction.objects.create(decision=decision, kind=kind, offer_code="loyal-10", channel="phone")
+
+    offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
+    loyal = offers[offers.index("Loyaliteitskorting 10%") : offers.index("Gratis snelheid omhoog")]
+
+    assert 'name="kind" value="declined">' in loyal
+    assert "Terugdraaien: niet geaccepteerd" in loyal
+
+
 def test_a_team_lead_may_present_an_offer_above_the_agents_authority(logged_in, agent, lead, customer):
     decision = stored_decision(customer=customer, agent=agent)
 

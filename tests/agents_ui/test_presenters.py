@@ -47,14 +47,15 @@ def test_the_latest_answer_is_the_offers_state():
     assert not offers["loyal-10"].shows_present_button
 
 
-def test_accepted_or_declined_ends_the_answers_but_thinking_it_over_does_not():
-    def buttons_after(answer: str) -> list[str]:
-        actions = [action("presented", "loyal-10"), action(answer, "loyal-10")]
+def test_accepted_or_declined_ends_the_answers_leaving_only_its_correction_but_thinking_it_over_does_not():
+    def buttons_after(*answers: str) -> list[tuple[str, str]]:
+        actions = [action("presented", "loyal-10"), *(action(answer, "loyal-10") for answer in answers)]
         offer = offers_by_code(decision_panel(decision=unsaved_decision(), actions=actions))["loyal-10"]
-        return [button.kind for button in offer.answer_buttons]
+        return [(button.kind, button.shortcut) for button in offer.answer_buttons]
 
-    assert buttons_after("accepted") == buttons_after("declined") == []
-    assert buttons_after("thinking") == ["accepted", "declined", "thinking"]
+    assert buttons_after("accepted") == [("declined", "")]
+    assert buttons_after("declined") == buttons_after("accepted", "declined") == [("accepted", "")]
+    assert buttons_after("thinking") == [("accepted", "a"), ("declined", "d"), ("thinking", "t")]
 
 
 def test_an_offer_above_authority_cannot_be_presented_by_the_agent_even_after_escalation():

@@ -26,6 +26,7 @@ class Words:
     accepted: str
     escalate: str
     no_action: str
+    undo_accepted: str
     override_reason: str
     logged_presented: str
     logged_accepted: str
@@ -49,6 +50,7 @@ WORDS = {
         accepted="Geaccepteerd",
         escalate="Doorzetten naar teamleider",
         no_action="Geen actie",
+        undo_accepted="Terugdraaien: niet geaccepteerd",
         override_reason="Waarom een ander aanbod dan het aanbevolen aanbod?",
         logged_presented="Vastgelegd: Aanbod gedaan.",
         logged_accepted="Vastgelegd: Geaccepteerd.",
@@ -70,6 +72,7 @@ WORDS = {
         accepted="Accepted",
         escalate="Escalate to team lead",
         no_action="No action",
+        undo_accepted="Undo: not accepted",
         override_reason="Why another offer than the recommended one?",
         logged_presented="Logged: Offer presented.",
         logged_accepted="Logged: Accepted.",

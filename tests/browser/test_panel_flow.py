@@ -48,7 +48,8 @@ def test_agent_finds_the_customer_presents_the_advice_and_logs_the_answer(
     expect(page.get_by_role("status")).to_have_text(words.logged_presented)
     offers.get_by_role("button", name=f"{words.accepted}: {title}").click()
     expect(page.get_by_role("status")).to_have_text(words.logged_accepted)
-    expect(offers.get_by_role("button", name=f"{words.accepted}: {title}")).to_have_count(0)
+    expect(offers.get_by_role("button", name=f"{words.accepted}: {title}", exact=True)).to_have_count(0)
+    expect(offers.get_by_role("button", name=f"{words.undo_accepted}: {title}", exact=True)).to_have_count(1)
     screenshot(page, f"panel-380-{language}-after-answer")
 
     code = decision.recommended_offer_code

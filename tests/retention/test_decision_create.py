@@ -245,6 +245,17 @@ def test_only_one_offer_stands_accepted_on_a_decision(decision, agent):
     assert list(decision.actions.filter(kind="accepted").values_list("offer_code", flat=True)) == [first, second]
 
 
+def test_no_action_contradicts_an_accepted_offer_until_that_is_corrected(decision, agent):
+    code = decision.recommended_offer_code
+    decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+
+    with pytest.raises(ValidationError, match="is accepted on this decision"):
+        decision_action_record(decision=decision, kind="no_action", agent=agent)
+    decision_action_record(decision=decision, kind="declined", offer_code=code, agent=agent)
+
+    assert decision_action_record(decision=decision, kind="no_action", agent=agent).kind == "no_action"
+
+
 def test_an_offer_above_the_agents_authority_is_accepted_only_once_someone_with_the_authority_made_it(
     decision, agent, lead
 ):
