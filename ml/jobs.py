@@ -65,7 +65,7 @@ def training_job_request(
     Raises TrainingBusy while another job is queued or running, ValidationError for an unknown kind.
     With enqueue=False the caller runs the job itself (the train_models command does).
     """
-    kinds = kinds or trainable_kinds()
+    kinds = list(dict.fromkeys(kinds)) if kinds else trainable_kinds()  # a kind asked for twice is trained once
     if unknown := sorted(set(kinds) - set(TRAINERS)):
         raise ValidationError({"kinds": f"no trainer for {', '.join(unknown)}; known: {', '.join(TRAINERS)}"})
     job = TrainingJob(kinds=kinds, trigger=trigger, requested_by=requested_by, seed=seed, stage="queued")

@@ -323,6 +323,7 @@ def metric_text(metric: str, value: float | None, *, difference: bool = False) -
     if value is None:
         return "–"
     if metric in RATE_METRICS:
-        number = number_format(value * 100, decimal_pos=1)
+        # number_format cuts digits off (1 in 6 would read 16.6%); rounding first gives 16.7%.
+        number = number_format(round(value * 100, 1), decimal_pos=1)
         return PERCENTAGE_POINTS % {"number": number} if difference else f"{number}%"
     return euro(round(value))

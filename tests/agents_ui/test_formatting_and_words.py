@@ -7,6 +7,7 @@ from django.utils import translation
 
 from agents_ui import labels
 from agents_ui.presenters import in_language, talking_points, top_reasons
+from agents_ui.review.presenters import metric_text
 from agents_ui.talking_points import GENERAL_TALKING_POINT, TALKING_POINTS, talking_point
 from agents_ui.templatetags.panel_tags import euro, nl_date, nl_datetime, tenure
 from retention.models import Decision, DecisionAction, Offer
@@ -115,3 +116,9 @@ def test_every_stored_code_has_a_word_in_the_compiled_dutch_catalog(mapping, val
 
 def test_every_talking_point_is_in_the_compiled_dutch_catalog():
     assert missing_in_dutch_catalog(TALKING_POINTS) == []
+
+
+def test_a_rate_is_rounded_to_a_tenth_of_a_percent_not_cut_off():
+    with translation.override("nl"):
+        assert metric_text("save_rate", 1 / 6) == "16,7%"
+        assert metric_text("save_rate", 0.5) == "50,0%"

@@ -247,6 +247,13 @@ def test_an_accepted_offer_can_be_corrected_from_the_panel(logged_in, agent, cus
     assert "Terugdraaien: niet geaccepteerd" in loyal
 
 
+@pytest.mark.parametrize("query", ["", "?customer=%20"])
+def test_an_empty_panel_says_how_to_find_the_customer(logged_in, agent, query):
+    html = logged_in(agent).get(f"/panel/{query}").text
+
+    assert "Zoek de klant aan de lijn op klantnummer, naam of telefoonnummer." in html
+
+
 def test_a_team_lead_may_present_an_offer_above_the_agents_authority(logged_in, agent, lead, customer):
     decision = stored_decision(customer=customer, agent=agent)
 

@@ -427,6 +427,15 @@ def test_an_empty_period_shows_dashes_not_errors(lead):
     assert "Geen adviezen in deze periode." in response.text
 
 
+def test_without_renewal_results_the_net_retained_value_is_a_dash_not_zero(lead, agent):
+    stored_decision(customer=CustomerFactory(), agent=agent)
+
+    html = logged_in(lead).get(reverse("review-kpis")).text
+    net = html[html.index("Netto behouden waarde") :]
+
+    assert net.split("<dd>", 1)[1].startswith("–</dd>")
+
+
 # --- budget -------------------------------------------------------------------------------------
 
 

@@ -135,6 +135,12 @@ def test_labels_all_of_one_outcome_refuse_too(db):
     assert job.error.startswith("churn: too few labelled outcomes to train: 120 rows, 0 churned; need at least")
 
 
+def test_a_kind_asked_for_twice_is_trained_once(db):
+    job = training_job_request(trigger=TrainingJob.Trigger.COMMAND, kinds=["acceptance", "churn", "acceptance"])
+
+    assert job.kinds == ["acceptance", "churn"]
+
+
 def test_one_kind_refused_does_not_refuse_the_other(labelled_base):
     job = training_job_request(trigger=TrainingJob.Trigger.NIGHTLY, enqueue=False)
     assert job.kinds == ["churn", "acceptance"]
