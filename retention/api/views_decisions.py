@@ -51,13 +51,17 @@ class DecisionOutput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=DecisionAction.Kind.choices, allow_null=True)
     outcome_offer = serializers.CharField(allow_null=True)
     outcome_at = serializers.DateTimeField(allow_null=True)
+    accepted_offer = serializers.CharField(
+        allow_null=True, help_text="The offer that stands accepted (an acceptance a later decline corrected does not)."
+    )
+    accepted_cost_cents = serializers.IntegerField(help_text="What the accepted offer costs; 0 without one.")
     override_reason = serializers.ChoiceField(choices=DecisionAction.OverrideReason.choices, allow_null=True)
     created_at = serializers.DateTimeField()
 
     def to_representation(self, decision):
         body = super().to_representation(decision)
         # Empty codes are stored as "", but mean "none".
-        for name in ("recommended_offer", "outcome_offer", "override_reason"):
+        for name in ("recommended_offer", "outcome_offer", "accepted_offer", "override_reason"):
             body[name] = body[name] or None
         return body
 

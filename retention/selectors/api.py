@@ -8,10 +8,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ml.models import ModelVersion
 from retention.models import ApiClient, Contract, Customer, Decision, DecisionAction, Offer, ScoringJob
+from retention.selectors.budget import accepted_offers
 
 CHUNK = 900  # keeps IN (...) lists under SQLite's variable limit
 # Used for an offer's typical cost while no active contract exists to take the median from.
@@ -71,6 +73,7 @@ def decisions_for_review(*, filters: DecisionFilters) -> QuerySet[Decision]:
     actions = DecisionAction.objects.filter(decision=OuterRef("pk"))
     latest = actions.order_by("-created_at", "-pk")
     overrides = actions.exclude(override_reason="")
+    standing = accepted_offers().filter(decision=OuterRef("pk")).order_by("-created_at", "-pk")
     decisions = (
         Decision.objects.select_related("customer", "agent", "api_client", "team")
         .only(
@@ -82,6 +85,8 @@ def decisions_for_review(*, filters: DecisionFilters) -> QuerySet[Decision]:
             outcome=Subquery(latest.values("kind")[:1]),
             outcome_offer=Subquery(latest.values("offer_code")[:1]),
             outcome_at=Subquery(latest.values("created_at")[:1]),
+            accepted_offer=Subquery(standing.values("offer_code")[:1]),
+            accepted_cost_cents=Coalesce(Subquery(standing.values("cost_cents")[:1]), 0),
             override_reason=Subquery(overrides.order_by("-created_at", "-pk").values("override_reason")[:1]),
         )
     )  # fmt: skip

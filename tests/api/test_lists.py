@@ -117,6 +117,22 @@ def test_a_decision_shows_its_latest_action_and_override(decision_log, api_clien
     assert plain["model_version"] == "churn-v1" and plain["customer_id"]
 
 
+def test_a_decision_shows_the_offer_that_stands_accepted_and_its_cost(decision_log, api_client):
+    corrected = DecisionFactory(agent=decision_log["accepted"].agent)
+    DecisionActionFactory(decision=corrected, kind="accepted", cost_cents=3_300)
+    DecisionActionFactory(decision=corrected, kind="declined")
+
+    decisions = {d["id"]: d for d in api_client.get(DECISIONS).json()["results"]}
+    accepted = decisions[str(decision_log["accepted"].pk)]
+    action = decision_log["accepted"].actions.get(kind="accepted")
+
+    assert (accepted["accepted_offer"], accepted["accepted_cost_cents"]) == (action.offer_code, action.cost_cents)
+    assert (decisions[str(corrected.pk)]["accepted_offer"], decisions[str(corrected.pk)]["accepted_cost_cents"]) == (
+        None,
+        0,
+    )
+
+
 def test_a_bad_filter_is_400(db, api_client):
     response = api_client.get(DECISIONS, {"outcome": "maybe", "date_from": "2025-02-01", "date_to": "2025-01-01"})
     assert response.status_code == 400
