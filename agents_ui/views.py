@@ -237,6 +237,8 @@ def _problems(error: ValidationError) -> list[str]:
 
 def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAction) -> HttpResponse:
     feedback = _("Logged: %(action)s.") % {"action": labels.label(labels.ACTION_KINDS, action.kind)}
+    if action.kind == DecisionAction.Kind.ESCALATED:
+        feedback += " " + _("Your team lead finds it under Escalations in the review pages.")
     if request.htmx:
         return _decision_fragment(request, decision, feedback=feedback)
     messages.success(request, feedback)

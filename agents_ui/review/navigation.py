@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 REVIEW_PAGES = [
     ("review-log", _("Offer log")),
+    ("review-escalations", _("Escalations")),
     ("review-kpis", _("KPIs")),
     ("review-budget", _("Budget")),
     ("review-fairness", _("Fairness")),

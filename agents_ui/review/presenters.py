@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from agents_ui import labels
 from agents_ui.presenters import in_language
-from agents_ui.review.selectors import prefetched_summary
+from agents_ui.review.selectors import OpenEscalation, prefetched_summary
 from agents_ui.templatetags.panel_tags import euro
 from agents_ui.views import panel_url
 from ml.fairness import Comparison, FairnessReport, GroupCell
@@ -128,6 +128,32 @@ def log_row(decision: Decision) -> LogRow:
         escalated=summary.escalated,
         override_reasons=summary.override_reasons,
         cost_cents=summary.accepted_cost_cents,
+    )
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    escalated_at: dt.datetime
+    escalated_by: str
+    customer_number: str
+    customer_name: str
+    agent: str
+    offer: OfferRef
+    churn_percent: int
+    panel_url: str
+
+
+def escalation_row(escalation: OpenEscalation) -> EscalationRow:
+    decision = escalation.decision
+    return EscalationRow(
+        escalated_at=escalation.escalated_at,
+        escalated_by=escalation.escalated_by,
+        customer_number=decision.customer.external_id,
+        customer_name=decision.customer.display_name,
+        agent=_person(decision.agent),
+        offer=_offer_refs(decision)(escalation.offer_code),
+        churn_percent=round(decision.churn_probability * 100),
+        panel_url=panel_url(customer=decision.customer, decision_id=decision.pk),
     )
 
 

@@ -25,6 +25,7 @@ from retention.selectors.fairness import (
     decision_frame,
 )
 from retention.selectors.outcome_log import logged_outcomes
+from retention.selectors.panel import actor_name
 
 # The log never shows feature values or reasons; leaving them out keeps a page of rows light.
 LOG_DEFERRED_FIELDS = ("features", "reasons", "best_tariff", "model_versions")
@@ -232,3 +233,49 @@ def _agent_row(key: int, name: str, totals: pd.Series) -> AgentKpis:
 def _agent_names(user_ids: list[int]) -> dict[int, str]:
     users = get_user_model().objects.filter(pk__in=user_ids)
     return {user.pk: user.get_full_name() or user.get_username() for user in users}
+
+
+# --- escalations --------------------------------------------------------------------------------
+
+# Escalations wait for a team lead while the customer is on the line or calls back; older ones are history.
+OPEN_ESCALATION_DAYS = 7
+
+
+@dataclass(frozen=True)
+class OpenEscalation:
+    decision: Decision
+    offer_code: str
+    escalated_at: dt.datetime
+    escalated_by: str
+
+
+def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> list[OpenEscalation]:
+    """Offers an agent asked a team lead about in the last days that nobody has made or answered since, newest
+    first; two queries."""
+    since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
+    later = DecisionAction.objects.filter(
+        decision=OuterRef("decision"),
+        offer_code=OuterRef("offer_code"),
+        kind__in=(DecisionAction.Kind.PRESENTED, *FINAL_KINDS),
+        created_at__gte=OuterRef("created_at"),
+    ).exclude(pk=OuterRef("pk"))
+    escalations = (
+        DecisionAction.objects.filter(
+            kind=DecisionAction.Kind.ESCALATED,
+            created_at__gte=since,
+            decision__in=decisions_of_teams(team_ids),
+        )
+        .exclude(Exists(later))
+        .select_related("decision__customer", "decision__agent", "agent", "api_client")
+        .defer(*(f"decision__{name}" for name in LOG_DEFERRED_FIELDS))
+        .order_by("-created_at", "-pk")
+    )
+    return [
+        OpenEscalation(
+            decision=action.decision,
+            offer_code=action.offer_code,
+            escalated_at=action.created_at,
+            escalated_by=actor_name(action),
+        )
+        for action in escalations
+    ]

@@ -7,6 +7,7 @@ urlpatterns = [
     path("log/", views.offer_log, name="review-log"),
     path("log.csv", views.offer_log_csv, name="review-log-csv"),
     path("kpis/", views.kpis, name="review-kpis"),
+    path("escalations/", views.escalations, name="review-escalations"),
     path("budget/", views.budget, name="review-budget"),
     path("fairness/", views.fairness, name="review-fairness"),
     path("models/", models_views.models_page, name="review-models"),

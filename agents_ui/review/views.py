@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from agents_ui.review import presenters
 from agents_ui.review.access import lead_required
 from agents_ui.review.forms import LogFilterForm, PeriodForm, TeamForm, with_default_period
-from agents_ui.review.selectors import offer_log_decisions, period_kpis
+from agents_ui.review.selectors import OPEN_ESCALATION_DAYS, offer_log_decisions, open_escalations, period_kpis
 from ml.fairness import fairness_report
 from retention.selectors.budget import team_budget_months
 from retention.selectors.fairness import fairness_log
@@ -138,6 +138,17 @@ def budget(request: HttpRequest) -> HttpResponse:
         return _render(request, "budget", {"form": form}, status=400)
     months = team_budget_months(teams=form.teams(), months=BUDGET_MONTHS)
     return _render(request, "budget", {"form": form, "months": presenters.budget_months(months)})
+
+
+# --- escalations --------------------------------------------------------------------------------
+
+
+@require_GET
+@lead_required
+def escalations(request: HttpRequest) -> HttpResponse:
+    waiting = open_escalations(team_ids=request.review_scope.team_ids, now=timezone.now())
+    context = {"rows": [presenters.escalation_row(escalation) for escalation in waiting], "days": OPEN_ESCALATION_DAYS}
+    return render(request, "agents_ui/review/escalations.html", context)
 
 
 # --- fairness -----------------------------------------------------------------------------------

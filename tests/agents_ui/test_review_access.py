@@ -17,7 +17,7 @@ from tests.factories import AgentProfileFactory, CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-REVIEW_PAGES = ["review", "review-log", "review-log-csv", "review-kpis", "review-budget", "review-fairness"]
+REVIEW_PAGES = ["review", "review-log", "review-log-csv", "review-kpis", "review-escalations", "review-budget", "review-fairness"]
 
 
 @lead_required
@@ -184,7 +184,7 @@ def test_the_navigation_leaves_out_a_page_that_is_not_installed(lead, monkeypatc
     response = logged_in(lead).get(reverse("review-log"))
 
     labels = [entry.label for entry in response.context["review_nav"]()]
-    assert labels[:4] == ["Aanbodlogboek", "KPI's", "Budget", "Eerlijkheid"]
+    assert labels[:5] == ["Aanbodlogboek", "Doorzettingen", "KPI's", "Budget", "Eerlijkheid"]
     assert "Nowhere" not in labels
 
 

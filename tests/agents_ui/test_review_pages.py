@@ -436,6 +436,35 @@ def test_without_renewal_results_the_net_retained_value_is_a_dash_not_zero(lead,
     assert net.split("<dd>", 1)[1].startswith("–</dd>")
 
 
+# --- escalations --------------------------------------------------------------------------------
+
+
+def test_the_escalations_page_lists_what_waits_for_a_team_lead_and_links_to_the_advice(lead, agent, other_team):
+    waiting = decision_for(agent, name="Wacht")
+    act(waiting, "escalated", "half-price")
+    handled = decision_for(agent, name="Gedaan")
+    act(handled, "escalated", "half-price")
+    DecisionAction.objects.create(decision=handled, kind="presented", offer_code="half-price", channel="phone")
+    old = decision_for(agent, name="Oud")
+    DecisionAction.objects.filter(pk=act(old, "escalated", "half-price").pk).update(created_at=days_ago(8))
+    stranger = AgentProfileFactory(user=UserFactory(username="stranger"), team=other_team).user
+    act(decision_for(stranger, name="Ander team"), "escalated", "half-price")
+
+    response = logged_in(lead).get(reverse("review-escalations"))
+
+    assert response.status_code == 200
+    assert [row.customer_name for row in response.context["rows"]] == ["Wacht"]
+    assert "1 doorzetting wacht." in response.text
+    assert f'href="/panel/?customer={waiting.customer.external_id}&amp;decision={waiting.pk}"' in response.text
+    assert "Halve prijs" in response.text
+
+
+def test_no_escalation_waiting_says_so(lead):
+    response = logged_in(lead).get(reverse("review-escalations"))
+
+    assert "Er wacht geen doorzetting." in response.text
+
+
 # --- budget -------------------------------------------------------------------------------------
 
 

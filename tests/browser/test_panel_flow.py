@@ -138,6 +138,7 @@ def test_a_team_lead_offer_needs_escalation_first(open_page, agent, customer, ca
     offer.get_by_role("button", name=f"{words.ask_team_lead}: {title}").click()
 
     expect(page.get_by_role("status")).to_contain_text("Vastgelegd")
+    expect(page.get_by_role("status")).to_contain_text("Je teamleider vindt het onder Doorzettingen")
     assert logged(decision) == [("escalated", "half-price", "agent")]
 
 
