@@ -17,7 +17,15 @@ from tests.factories import AgentProfileFactory, CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-REVIEW_PAGES = ["review", "review-log", "review-log-csv", "review-kpis", "review-escalations", "review-budget", "review-fairness"]
+REVIEW_PAGES = [
+    "review",
+    "review-log",
+    "review-log-csv",
+    "review-kpis",
+    "review-escalations",
+    "review-budget",
+    "review-fairness",
+]
 
 
 @lead_required
