@@ -6,6 +6,7 @@ A mapping is a small YAML file that a CRM integrator writes once per export form
     label:                         # optional: the known outcome, used as training history
       column: Churn
       churned: ["Yes"]             # values meaning the customer left
+      renewed: ["No"]              # optional: values meaning the customer stayed
     fields:                        # columns that fill core fields
       tenure_months: tenure
       monthly_fee: MonthlyCharges  # euros
@@ -18,8 +19,9 @@ The core fields are display_name, phone, segment, value_tier, signup_date, tenur
 contract_type, contract_end, products and region. An empty cell means "not known". A signup date wins over
 tenure; a monthly fee makes the customer's one contract, which carries contract_type and contract_end.
 Protected values are kept as text; attribute values become int or float when they look numeric. A label
-value listed under `churned` (in any case) records a churn on the as-of date, any other value a renewal,
-an empty cell nothing. Without `attributes`, columns not named anywhere are ignored.
+value listed under `churned` (in any case) records a churn on the as-of date, an empty cell nothing, and
+any other value a renewal; with `renewed` listed too, a value in neither list makes the row invalid, so a
+typo in the export cannot become a training label. Without `attributes`, columns not named anywhere are ignored.
 
 A file is read in chunks of rows and converted column by column: each parser runs once per distinct
 cell of a column, and the rows get their values by code. `read_mapped_rows` turns a chunk's columns into
@@ -64,6 +66,7 @@ CORE_FIELDS = (
 )
 TOP_LEVEL_KEYS = ("id", "label", "fields", "protected", "exclude", "attributes")
 LABEL_KEYS = ("column", "churned")
+OPTIONAL_LABEL_KEYS = ("renewed",)
 ALL_OTHER_COLUMNS = "*"
 DELIMITERS = (",", ";", "\t")
 
@@ -97,12 +100,20 @@ class MappingError(ValueError):
 class Label:
     column: str
     churned: frozenset[str]  # case-folded
+    renewed: frozenset[str] | None = None  # case-folded; None: every value not churned is a renewal
 
     def result(self, value: str) -> str | None:
-        """'churned', 'renewed', or None for an empty cell (an unlabelled row)."""
+        """'churned', 'renewed', or None for an empty cell (an unlabelled row).
+
+        Raises ValueError for a value in neither list, when the mapping lists the renewed values.
+        """
         if not value:
             return None
-        return "churned" if value.casefold() in self.churned else "renewed"
+        if value.casefold() in self.churned:
+            return "churned"
+        if self.renewed is not None and value.casefold() not in self.renewed:
+            raise ValueError(f"{value!r} means neither churned nor renewed in this mapping")
+        return "renewed"
 
 
 @dataclass(frozen=True)
@@ -204,26 +215,36 @@ def _parse_fields(data: object) -> dict[str, str]:
 def _parse_label(data: object) -> Label:
     if not isinstance(data, dict):
         raise MappingError(f"'label' must have 'column' and 'churned', not {_kind(data)}")
-    _refuse_unknown_keys(data, LABEL_KEYS, where="'label'")
+    _refuse_unknown_keys(data, (*LABEL_KEYS, *OPTIONAL_LABEL_KEYS), where="'label'")
     for key in LABEL_KEYS:
         if key not in data:
             raise MappingError(f"'label' needs '{key}'")
     churned = data["churned"] if isinstance(data["churned"], list) else [data["churned"]]
     if not churned:
         raise MappingError("'label.churned' must list at least one value meaning the customer left")
-    return Label(
+    renewed = data.get("renewed")
+    if renewed is not None:
+        renewed = renewed if isinstance(renewed, list) else [renewed]
+        if not renewed:
+            raise MappingError("'label.renewed' must list at least one value meaning the customer stayed")
+    label = Label(
         column=_column_name(data["column"], where="label.column"),
-        churned=frozenset(_label_value(value).casefold() for value in churned),
+        churned=frozenset(_label_value(value, key="churned").casefold() for value in churned),
+        renewed=None if renewed is None else frozenset(_label_value(v, key="renewed").casefold() for v in renewed),
     )
+    if label.renewed and label.churned & label.renewed:
+        both = ", ".join(sorted(label.churned & label.renewed))
+        raise MappingError(f"'label' lists {both} as both churned and renewed")
+    return label
 
 
-def _label_value(value: object) -> str:
+def _label_value(value: object, *, key: str) -> str:
     # YAML reads an unquoted Yes/No/On/Off as a boolean, which loses how the file spells it.
     if isinstance(value, bool):
-        raise MappingError(f"'label.churned' value {value} was read as a yes/no; quote it, e.g. [\"Yes\"]")
+        raise MappingError(f"'label.{key}' value {value} was read as a yes/no; quote it, e.g. [\"Yes\"]")
     if isinstance(value, (str, int)) and str(value).strip():
         return str(value).strip()
-    raise MappingError(f"'label.churned' values must be text, not {_kind(value)}")
+    raise MappingError(f"'label.{key}' values must be text, not {_kind(value)}")
 
 
 def _column_list(data: object, *, where: str) -> tuple[str, ...]:
@@ -583,10 +604,12 @@ class ChunkConverter:
             name: self._parsed(block, column, _FIELD_PARSERS[name]) for name, column in self.mapping.fields.items()
         }
         values = self._record_values(fields, len(ids))
-        problems = self._problems(ids, fields, values)
+        label = self.mapping.label
+        labels = self._parsed(block, label.column, lambda cell, _: label.result(cell)) if label else None
+        problems = self._problems(ids, fields, values, labels)
         good = pd.isna(problems)
         external_ids, problems = self._with_misfits(block, ids, problems)
-        good_columns = self._good_columns(block, ids, values, good)
+        good_columns = self._good_columns(block, ids, values, good, labels)
         return MappedChunk(lines=block.lines, external_ids=external_ids, problems=problems, good=good_columns)
 
     def _parsed(self, block: RowBlock, column: str, parse: Callable[[str, date], object]) -> CodedColumn:
@@ -607,16 +630,25 @@ class ChunkConverter:
                 values["signup_date"] = np.where(pd.notna(given), given, values["signup_date"])
         return values
 
-    def _problems(self, ids: np.ndarray, fields: dict[str, CodedColumn], values: dict[str, np.ndarray]) -> np.ndarray:
+    def _problems(
+        self,
+        ids: np.ndarray,
+        fields: dict[str, CodedColumn],
+        values: dict[str, np.ndarray],
+        labels: CodedColumn | None,
+    ) -> np.ndarray:
         """Per full-width row, every problem that keeps it from becoming a record ('; '-joined), or None."""
         problems = np.full(len(ids), None, dtype=object)
+        columns = {name: (self.mapping.fields[name], parsed) for name, parsed in fields.items()}
+        if labels is not None:
+            columns["label"] = (self.mapping.label.column, labels)
         unparsed = np.zeros(len(ids), dtype=bool)
-        for parsed in fields.values():
+        for _, parsed in columns.values():
             unparsed |= parsed.failed()
         for row in np.flatnonzero(unparsed):
             problems[row] = "; ".join(
-                f"{name} (column {self.mapping.fields[name]}): {parsed.error(row)}"
-                for name, parsed in fields.items()
+                f"{name} (column {column}): {parsed.error(row)}"
+                for name, (column, parsed) in columns.items()
                 if parsed.error(row) is not None
             )
         # Checks across fields only make sense once each field has been read.
@@ -651,10 +683,14 @@ class ChunkConverter:
         return np.insert(ids, places, misfit_ids), np.insert(problems, places, misfit_problems)
 
     def _good_columns(
-        self, block: RowBlock, ids: np.ndarray, values: dict[str, np.ndarray], good: np.ndarray
+        self,
+        block: RowBlock,
+        ids: np.ndarray,
+        values: dict[str, np.ndarray],
+        good: np.ndarray,
+        labels: CodedColumn | None,
     ) -> MappedColumns:
-        label = self.mapping.label
-        renewal = self._parsed(block, label.column, lambda cell, _: label.result(cell)).rows() if label else None
+        renewal = labels.rows() if labels is not None else None
         return MappedColumns(
             as_of=self.as_of,
             external_id=ids[good],

@@ -18,7 +18,7 @@ def test_telco_fixture_maps_the_ibm_sample_as_agreed():
 
     assert mapping == Mapping(
         id_column="customerID",
-        label=Label(column="Churn", churned=frozenset({"yes"})),
+        label=Label(column="Churn", churned=frozenset({"yes"}), renewed=frozenset({"no"})),
         fields={"tenure_months": "tenure", "monthly_fee": "MonthlyCharges", "contract_type": "Contract"},
         protected=("gender", "SeniorCitizen"),
         exclude=(),

@@ -290,6 +290,35 @@ def test_several_churned_values_are_allowed(write_csv):
     assert results == ["churned", "churned", "renewed"]
 
 
+def test_with_the_renewed_values_listed_a_label_in_neither_list_makes_the_row_invalid(write_csv):
+    label = {"column": "Churn", "churned": ["Yes"], "renewed": ["No"]}
+    path = write_csv("id,Churn", "A1,yes", "A2,NO", "A3,Maybe", "A4,")
+
+    items = read(path, mapping_parse({"id": "id", "label": label}))
+
+    assert [item.renewals[0].result for item in items if isinstance(item, CustomerRecord) and item.renewals] == [
+        "churned",
+        "renewed",
+    ]
+    (error,) = [item for item in items if isinstance(item, RowError)]
+    assert (error.line, error.external_id) == (4, "A3")
+    assert "label (column Churn): 'Maybe' means neither churned nor renewed" in error.message
+    assert [item.external_id for item in items if isinstance(item, CustomerRecord)] == ["A1", "A2", "A4"]
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ({"column": "Churn", "churned": ["Yes"], "renewed": []}, "'label.renewed' must list at least one value"),
+        ({"column": "Churn", "churned": ["Yes"], "renewed": ["No", "yes"]}, "lists yes as both churned and renewed"),
+        ({"column": "Churn", "churned": ["Yes"], "renewed": [True]}, "'label.renewed' value True was read as a yes/no"),
+    ],
+)
+def test_a_renewed_list_that_cannot_work_is_refused(label, message):
+    with pytest.raises(MappingError, match=message):
+        mapping_parse({"id": "id", "label": label})
+
+
 def test_row_errors_carry_the_physical_line_and_the_id(write_csv, telco_mapping):
     path = write_csv(
         HEADER,
