@@ -13,9 +13,9 @@ from retention.api.base import ApiView, BulkApiView
 from retention.api.customer_input import CustomerRecordInput, customer_record
 from retention.api.errors import InvalidRecords, PayloadTooLarge
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, responses
-from retention.models import RenewalResult
+from retention.models import Contract, RenewalResult
 from retention.records import CustomerRecord
-from retention.selectors.api import customer_with_latest_risk
+from retention.selectors.api import customer_contracts, customer_with_latest_risk
 from retention.services.customers import customers_upsert, record_errors
 
 MAX_RECORDS = 10_000
@@ -108,6 +108,17 @@ class LatestRiskOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ContractOutput(serializers.Serializer):
+    bundle = serializers.CharField()
+    contract_type = serializers.CharField()
+    monthly_fee_cents = serializers.IntegerField()
+    discount_cents = serializers.IntegerField(help_text="The monthly discount, in cents.")
+    discount_end = serializers.DateField(allow_null=True)
+    start_date = serializers.DateField(allow_null=True)
+    end_date = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=Contract.Status.choices)
+
+
 class CustomerOutput(serializers.Serializer):
     external_id = serializers.CharField()
     display_name = serializers.CharField()
@@ -121,9 +132,12 @@ class CustomerOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     latest_risk = LatestRiskOutput(allow_null=True, help_text="From the newest recommendation; null before any.")
+    contracts = ContractOutput(
+        many=True, help_text="As stored, newest first: what a bulk upsert of this customer replaced or kept."
+    )
 
 
-SHOWN_FIELDS = [name for name in CustomerOutput._declared_fields if name != "latest_risk"]
+SHOWN_FIELDS = [name for name in CustomerOutput._declared_fields if name not in {"latest_risk", "contracts"}]
 
 
 class CustomerDetailView(ApiView):
@@ -137,7 +151,8 @@ class CustomerDetailView(ApiView):
         customer = customer_with_latest_risk(external_id=external_id)
         if customer is None:
             raise NotFound(f"no customer with external id {external_id!r}")
-        return Response(CustomerOutput(_customer_json(customer)).data)
+        body = {**_customer_json(customer), "contracts": customer_contracts(customer=customer)}
+        return Response(CustomerOutput(body).data)
 
 
 def _customer_json(customer) -> dict:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -51,6 +51,18 @@ def customer_with_latest_risk(*, external_id: str) -> Customer | None:
         )
         .first()
     )
+
+
+CONTRACT_FIELDS = (
+    "bundle", "contract_type", "monthly_fee_cents", "discount_cents", "discount_end",
+    "start_date", "end_date", "status",
+)  # fmt: skip
+
+
+def customer_contracts(*, customer: Customer) -> list[dict]:
+    """The customer's contracts as stored, newest first (by start date; undated ones last); one query."""
+    contracts = Contract.objects.filter(customer=customer).order_by(F("start_date").desc(nulls_last=True), "-pk")
+    return list(contracts.values(*CONTRACT_FIELDS))
 
 
 # --- the decision log -----------------------------------------------------------------------------------------

@@ -179,6 +179,29 @@ def test_a_customer_shows_the_risk_of_the_newest_decision(db, api_client):
     assert (latest["churn_probability"], latest["risk_band"]) == (0.7123, "high")
 
 
+def test_a_customer_shows_the_contracts_as_stored_newest_first(db, api_client):
+    history = record(
+        "CRM-9",
+        monthly_fee=None,
+        contract_type="",
+        contract_end=None,
+        contracts=[
+            {"monthly_fee": 40, "bundle": "internet_tv", "start_date": "2022-01-01", "end_date": "2023-01-01",
+             "status": "ended"},
+            {"monthly_fee": "45.50", "discount": "5", "discount_end": "2024-06-30", "start_date": "2023-01-01"},
+        ],
+    )  # fmt: skip
+    assert api_client.post(URL, {"customers": [history]}, format="json").status_code == 200
+
+    contracts = api_client.get("/api/v1/customers/CRM-9/").json()["contracts"]
+
+    assert [(c["monthly_fee_cents"], c["discount_cents"], c["start_date"], c["status"]) for c in contracts] == [
+        (4550, 500, "2023-01-01", "active"),
+        (4000, 0, "2022-01-01", "ended"),
+    ]
+    assert contracts[1]["bundle"] == "internet_tv"
+
+
 def test_an_unknown_customer_is_404(db, api_client):
     response = api_client.get("/api/v1/customers/nobody/")
     assert response.status_code == 404
