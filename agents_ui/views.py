@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from agents_ui import labels
 from agents_ui.forms import DecisionActionForm, PanelQueryForm
-from agents_ui.presenters import decision_panel
+from agents_ui.presenters import decision_panel, in_language
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, Decision, DecisionAction
 from retention.selectors.catalog import policy_current
@@ -45,6 +45,13 @@ DEFAULT_AUTHORITY_LEVEL = 1
 # The service explains refusals in English; the refusal agents meet most is shown in their own language.
 PROBLEMS_IN_AGENT_LANGUAGE = {
     "override_reason": gettext_lazy("choose why you offer something other than the recommended offer."),
+}
+# Refusals of the service an agent meets in normal use, by their code; %(offer)s is the offer's title.
+REFUSALS_IN_AGENT_LANGUAGE = {
+    "another_offer_accepted": gettext_lazy(
+        "“%(offer)s” is already accepted on this advice. To accept another offer, first undo that acceptance."
+    ),
+    "already_answered": gettext_lazy("this answer is already logged for “%(offer)s”."),
 }
 
 
@@ -216,7 +223,7 @@ def decision_action(request: HttpRequest, decision_id: uuid.UUID) -> HttpRespons
     try:
         action = _record(form, decision, request.user)
     except ValidationError as error:
-        return _action_refused(request, decision, _problems(error))
+        return _action_refused(request, decision, _problems(error, decision))
     return _action_logged(request, decision, action)
 
 
@@ -226,13 +233,18 @@ def _record(form: DecisionActionForm, decision: Decision, agent) -> DecisionActi
     return decision_action_record(decision=decision, agent=agent, **form.cleaned_data)
 
 
-def _problems(error: ValidationError) -> list[str]:
+def _problems(error: ValidationError, decision: Decision) -> list[str]:
     if not hasattr(error, "error_dict"):
         return error.messages
-    return [
-        str(PROBLEMS_IN_AGENT_LANGUAGE.get(field) or " ".join(messages_))
-        for field, messages_ in error.message_dict.items()
-    ]
+    return [_problem(field, problem, decision) for field, problems in error.error_dict.items() for problem in problems]
+
+
+def _problem(field: str, problem: ValidationError, decision: Decision) -> str:
+    if problem.code in REFUSALS_IN_AGENT_LANGUAGE:
+        offer = (problem.params or {}).get("offer", "")
+        title = next((o.get("title") for o in decision.offers if o["code"] == offer), None)
+        return str(REFUSALS_IN_AGENT_LANGUAGE[problem.code]) % {"offer": in_language(title, fallback=offer)}
+    return str(PROBLEMS_IN_AGENT_LANGUAGE.get(field) or " ".join(problem.messages))
 
 
 def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAction) -> HttpResponse:

@@ -341,9 +341,7 @@ def _validated_offer(
         if offer_code:
             raise ValidationError({"offer_code": "no action cannot name an offer"})
         if accepted := _accepted_offers(_standing_answers(decision)):
-            raise ValidationError(
-                {"kind": f"{accepted[0]!r} is accepted on this decision: log it as declined first to correct"}
-            )
+            raise ValidationError({"kind": _stands_accepted(accepted[0])})
         return None
     if not offer_code:
         if kind in OFFER_KINDS:
@@ -357,7 +355,15 @@ def _validated_offer(
     if kind in FINAL_ANSWERS:
         standing = _standing_answers(decision)
         if standing.get(offer_code) == kind:
-            raise ValidationError({"kind": f"{kind} for {offer_code!r} is already logged on this decision"})
+            raise ValidationError(
+                {
+                    "kind": ValidationError(
+                        "%(kind)s for %(offer)r is already logged on this decision",
+                        code="already_answered",
+                        params={"kind": kind, "offer": offer_code},
+                    )
+                }
+            )
         if kind == DecisionAction.Kind.ACCEPTED:
             _check_acceptable(decision, offer, agent, standing)
     return offer
@@ -387,13 +393,20 @@ def _check_acceptable(
     """One offer stands accepted per decision, as the learning log and the budgets count it; an offer beyond the
     deciding agent's authority is accepted only once someone with the authority made it."""
     if accepted := _accepted_offers(standing):
-        raise ValidationError(
-            {"offer_code": f"{accepted[0]!r} is already accepted on this decision: log it as declined first to correct"}
-        )
+        raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
     if _authorised(decision, offer, agent):
         return
     if not decision.actions.filter(offer_code=offer["code"], kind=DecisionAction.Kind.PRESENTED).exists():
         raise ValidationError({"offer_code": _escalation_needed(offer) + " (a team lead makes or accepts it)"})
+
+
+def _stands_accepted(offer_code: str) -> ValidationError:
+    """The panel words this refusal in the agent's language by its code."""
+    return ValidationError(
+        "%(offer)r is already accepted on this decision: log it as declined first to correct",
+        code="another_offer_accepted",
+        params={"offer": offer_code},
+    )
 
 
 def _escalation_needed(offer: dict) -> str:

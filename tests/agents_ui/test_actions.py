@@ -104,6 +104,17 @@ def test_override_without_reason_over_htmx_is_a_422_fragment_with_the_message(lo
     assert "Niet vastgelegd:" in response.text
 
 
+def test_accepting_a_second_offer_is_refused_in_the_agents_language_naming_the_accepted_one(logged_in, agent, decision):
+    client = logged_in(agent)
+    client.post(action_url(decision), {"kind": "accepted", "offer_code": "loyal-10"}, **HTMX)
+
+    response = client.post(action_url(decision), {"kind": "accepted", "offer_code": "speed-up"}, **HTMX)
+
+    assert response.status_code == 422
+    assert "„Loyaliteitskorting 10%” is al geaccepteerd op dit advies." in response.text
+    assert list(DecisionAction.objects.values_list("kind", "offer_code")) == [("accepted", "loyal-10")]
+
+
 def test_override_with_a_reason_is_logged(logged_in, agent, decision):
     fields = {"kind": "presented", "offer_code": "speed-up", "override_reason": "better_fit"}
 

@@ -249,7 +249,7 @@ def test_no_action_contradicts_an_accepted_offer_until_that_is_corrected(decisio
     code = decision.recommended_offer_code
     decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
 
-    with pytest.raises(ValidationError, match="is accepted on this decision"):
+    with pytest.raises(ValidationError, match="is already accepted on this decision"):
         decision_action_record(decision=decision, kind="no_action", agent=agent)
     decision_action_record(decision=decision, kind="declined", offer_code=code, agent=agent)
 
