@@ -164,15 +164,18 @@ PRIOR_DISCOUNT_CHANCE = np.array([0.25, 0.15, 0.10, 0.15, 0.60])
 
 @dataclass(frozen=True)
 class TariffSpec:
-    """A bundle as sold today. Codes starting with `zakelijk_` are business bundles."""
+    """A bundle as sold today, to consumers or to businesses (the catalog's `segment`). Without a segment, codes
+    starting with `zakelijk_` are business bundles."""
 
     code: str
     products: tuple[str, ...]
     monthly_fee_cents: int
+    segment: str = ""
 
-    @property
-    def segment(self) -> str:
-        return "business" if self.code.startswith(BUSINESS_TARIFF_PREFIX) else "consumer"
+    def __post_init__(self) -> None:
+        if not self.segment:
+            business = self.code.startswith(BUSINESS_TARIFF_PREFIX)
+            object.__setattr__(self, "segment", "business" if business else "consumer")
 
 
 @dataclass

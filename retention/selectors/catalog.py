@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ml.policy import OfferSpec, PolicySettings, TariffOption
+from ml.simulate import TariffSpec
 from retention.models import Offer, PolicyConfig, Tariff
 
 
@@ -32,6 +33,16 @@ def offer_spec(offer: Offer) -> OfferSpec:
         duration_months=offer.duration_months,
         fixed_cost_cents=offer.fixed_cost_cents,
         eligibility=offer.eligibility or {},
+    )
+
+
+def tariff_spec(tariff: Tariff) -> TariffSpec:
+    """The tariff as the simulator sells it, in the catalog's segment."""
+    return TariffSpec(
+        code=tariff.code,
+        products=tuple(tariff.products),
+        monthly_fee_cents=tariff.monthly_fee_cents,
+        segment=tariff.segment,
     )
 
 

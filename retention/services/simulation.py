@@ -19,6 +19,7 @@ from django.utils import timezone
 from ml.models import CustomerTruth
 from ml.simulate import OFFER_KINDS, PERSONAS, SOON_DAYS, SimulatedCustomer, TariffSpec, simulate_base
 from retention.models import Customer, Tariff
+from retention.selectors.catalog import tariff_spec
 from retention.services.customers import customers_upsert
 
 BATCH_SIZE = 1000
@@ -62,12 +63,7 @@ def base_generate(*, n: int, seed: int, today: date | None = None) -> Generation
 
 
 def _tariff_specs() -> dict[str, TariffSpec]:
-    specs = {
-        tariff.code: TariffSpec(
-            code=tariff.code, products=tuple(tariff.products), monthly_fee_cents=tariff.monthly_fee_cents
-        )
-        for tariff in Tariff.objects.all()
-    }
+    specs = {tariff.code: tariff_spec(tariff) for tariff in Tariff.objects.all()}
     if not specs:
         raise ValidationError("there are no tariffs to simulate customers with: run `manage.py seed_demo` first")
     return specs

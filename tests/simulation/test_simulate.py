@@ -246,6 +246,19 @@ def test_simulation_needs_a_consumer_tariff():
         simulate_base(n=10, seed=0, today=TODAY, tariffs=business_only)
 
 
+def test_a_tariff_is_sold_to_the_segment_the_catalog_gives_it_whatever_its_code():
+    tariffs = {
+        "internet": TariffSpec("internet", ("internet",), 4_000),
+        "bedrijf_internet": TariffSpec("bedrijf_internet", ("internet", "fixed"), 5_000, segment="business"),
+    }
+
+    base = simulate_base(n=400, seed=0, today=TODAY, tariffs=tariffs)
+
+    bundles = {(customer.record.segment, tuple(customer.record.products)) for customer in base}
+    assert bundles == {("consumer", ("internet",)), ("business", ("internet", "fixed"))}
+    assert TariffSpec("zakelijk_x", ("internet",), 1).segment == "business"
+
+
 def test_simulation_needs_at_least_one_customer(tariffs):
     with pytest.raises(ValueError, match="at least 1"):
         simulate_base(n=0, seed=0, today=TODAY, tariffs=tariffs)

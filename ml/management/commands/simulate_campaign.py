@@ -11,7 +11,14 @@ from ml.campaign import CampaignSetup, campaign_run
 from ml.policy import PolicyError
 from ml.simulate import TariffSpec, offer_effects_table, simulate_base
 from retention.management import arguments
-from retention.selectors.catalog import offer_spec, offers_active, policy_current, tariff_option, tariffs_active
+from retention.selectors.catalog import (
+    offer_spec,
+    offers_active,
+    policy_current,
+    tariff_option,
+    tariff_spec,
+    tariffs_active,
+)
 
 COLUMNS = (
     ("policy", "policy", "{}"),
@@ -125,12 +132,7 @@ class Command(BaseCommand):
         )
 
     def _tariff_specs(self) -> dict[str, TariffSpec]:
-        return {
-            tariff.code: TariffSpec(
-                code=tariff.code, products=tuple(tariff.products), monthly_fee_cents=tariff.monthly_fee_cents
-            )
-            for tariff in tariffs_active()
-        }
+        return {tariff.code: tariff_spec(tariff) for tariff in tariffs_active()}
 
     def _table(self, data: dict) -> None:
         rows = [[_cell(policy.get(key), fmt) for key, _, fmt in COLUMNS] for policy in data["policies"]]
