@@ -34,7 +34,7 @@ from retention.selectors.panel import (
     recent_offers,
     team_budget_status,
 )
-from retention.services.decisions import decision_action_record, decision_create
+from retention.services.decisions import decides_over_team_budget, decision_action_record, decision_create
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def decision_context(request: HttpRequest, decision: Decision) -> dict:
             decision=decision,
             actions=decision_actions(decision=decision),
             presents_above_authority=_outranks_decision_agent(request.user, decision),
-            decides_over_budget=agent_profile_of(request.user).role in ROLES_ACTING_FOR_OTHERS,
+            decides_over_budget=decides_over_team_budget(agent_profile_of(request.user)),
         ),
         "can_act": may_act_on(request.user, decision),
         "action_url": reverse("decision_action", args=[decision.pk]),
