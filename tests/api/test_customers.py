@@ -67,8 +67,10 @@ def test_tenure_becomes_a_signup_date_counted_back_from_today(db, api_client):
     assert abs((timezone.localdate() - signup).days - 730) <= 1
 
 
-def test_contract_history_and_events_are_stored(db, api_client):
-    history = record(
+def record_with_contract_history(external_id: str = "CRM-1", **fields) -> dict:
+    """A record giving its contracts as a list: an ended one, then the running one with a discount."""
+    return record(
+        external_id,
         monthly_fee=None,
         contract_type="",
         contract_end=None,
@@ -77,8 +79,14 @@ def test_contract_history_and_events_are_stored(db, api_client):
              "status": "ended"},
             {"monthly_fee": "45.50", "discount": "5", "discount_end": "2024-06-30", "start_date": "2023-01-01"},
         ],
-        events=[{"kind": "complaint", "occurred_at": "2024-03-31T14:05:00+02:00", "note": "slow internet"}],
+        **fields,
     )  # fmt: skip
+
+
+def test_contract_history_and_events_are_stored(db, api_client):
+    history = record_with_contract_history(
+        events=[{"kind": "complaint", "occurred_at": "2024-03-31T14:05:00+02:00", "note": "slow internet"}],
+    )
     response = api_client.post(URL, {"customers": [history]}, format="json")
     assert response.status_code == 200, response.content
     assert sorted(Contract.objects.values_list("monthly_fee_cents", "discount_cents")) == [(4000, 0), (4550, 500)]
@@ -180,17 +188,7 @@ def test_a_customer_shows_the_risk_of_the_newest_decision(db, api_client):
 
 
 def test_a_customer_shows_the_contracts_as_stored_newest_first(db, api_client):
-    history = record(
-        "CRM-9",
-        monthly_fee=None,
-        contract_type="",
-        contract_end=None,
-        contracts=[
-            {"monthly_fee": 40, "bundle": "internet_tv", "start_date": "2022-01-01", "end_date": "2023-01-01",
-             "status": "ended"},
-            {"monthly_fee": "45.50", "discount": "5", "discount_end": "2024-06-30", "start_date": "2023-01-01"},
-        ],
-    )  # fmt: skip
+    history = record_with_contract_history("CRM-9")
     assert api_client.post(URL, {"customers": [history]}, format="json").status_code == 200
 
     contracts = api_client.get("/api/v1/customers/CRM-9/").json()["contracts"]
