@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from agents_ui import labels
 from agents_ui.forms import DecisionActionForm, PanelQueryForm
 from agents_ui.presenters import decision_panel, in_language
+from agents_ui.templatetags.panel_tags import euro
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, Decision, DecisionAction
 from retention.selectors.catalog import policy_current
@@ -52,6 +53,13 @@ REFUSALS_IN_AGENT_LANGUAGE = {
         "“%(offer)s” is already accepted on this advice. To accept another offer, first undo that acceptance."
     ),
     "already_answered": gettext_lazy("this answer is already logged for “%(offer)s”."),
+    "accepted_recently": gettext_lazy(
+        "this customer already accepted “%(offer)s” in the last %(days)s days, on another call or channel."
+    ),
+    "customer_budget_spent": gettext_lazy(
+        "“%(offer)s” costs more than is left of this customer's budget this month (%(left)s), after what they "
+        "accepted on another call or channel."
+    ),
 }
 
 
@@ -241,9 +249,13 @@ def _problems(error: ValidationError, decision: Decision) -> list[str]:
 
 def _problem(field: str, problem: ValidationError, decision: Decision) -> str:
     if problem.code in REFUSALS_IN_AGENT_LANGUAGE:
-        offer = (problem.params or {}).get("offer", "")
+        params = dict(problem.params or {})
+        offer = params.get("offer", "")
         title = next((o.get("title") for o in decision.offers if o["code"] == offer), None)
-        return str(REFUSALS_IN_AGENT_LANGUAGE[problem.code]) % {"offer": in_language(title, fallback=offer)}
+        params["offer"] = in_language(title, fallback=offer)
+        if "left" in params:
+            params["left"] = euro(params["left"])
+        return str(REFUSALS_IN_AGENT_LANGUAGE[problem.code]) % params
     return str(PROBLEMS_IN_AGENT_LANGUAGE.get(field) or " ".join(problem.messages))
 
 

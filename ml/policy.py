@@ -352,7 +352,11 @@ def rankable(offer: OfferSpec, customer: CustomerContext, fee_cents: int, settin
 
 def customer_budget_left_cents(customer: CustomerContext, settings: PolicySettings) -> int:
     """What is left of the per-customer budget this month, after the offers the customer accepted."""
-    return max(0, settings.budget_per_customer_cents - customer.spent_this_month_cents)
+    return budget_left_cents(customer.spent_this_month_cents, settings)
+
+
+def budget_left_cents(spent_this_month_cents: int, settings: PolicySettings) -> int:
+    return max(0, settings.budget_per_customer_cents - spent_this_month_cents)
 
 
 def worse_than_best_tariff(offer: OfferSpec, customer: CustomerContext, fee_cents: int) -> bool:

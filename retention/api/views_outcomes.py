@@ -70,7 +70,11 @@ class OutcomeCreateView(ApiView):
         operation_id="outcomes_create",
         description=(
             "Appends the outcome to the recommendation's log. A replay with the same Idempotency-Key and body "
-            "returns the first answer (201, same body, header Idempotent-Replayed: true) and stores nothing."
+            "returns the first answer (201, same body, header Idempotent-Replayed: true) and stores nothing. "
+            "An acceptance is refused with 422 when another offer stands accepted on the recommendation, when the "
+            "offer needs authority nobody with it gave, when the customer accepted the same offer on another "
+            "recommendation within the policy's recent_offer_days, or when it would take what the customer "
+            "accepted this month past the per-customer budget."
         ),
     )
     def post(self, request):

@@ -25,6 +25,7 @@ from ml.policy import (
     Ranking,
     StayEstimates,
     best_tariff,
+    budget_left_cents,
     monthly_fee_cents,
     rank_offers,
     renewal_fee_cents,
@@ -297,33 +298,43 @@ def decision_action_record(
     api_client: ApiClient | None = None,
     idempotency_key: str | None = None,
 ) -> DecisionAction:
-    """Append what happened to the log. A replayed idempotency key returns the first row and writes nothing."""
-    if idempotency_key:
-        existing = DecisionAction.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
+    """Append what happened to the log. A replayed idempotency key returns the first row and writes nothing.
+
+    The customer's row is locked while the log is read and written: the panel and a CRM answering at the same
+    moment would otherwise each see no acceptance standing and together accept two offers, or one twice.
+    """
+    with transaction.atomic():
+        # The customer's row, not only the decision's: what they accepted on their other decisions counts
+        # against the same monthly budget and the same "accepted recently" rule.
+        Customer.objects.select_for_update().filter(pk=decision.customer_id).exists()
+        if idempotency_key:
+            existing = DecisionAction.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                _check_replay(existing, decision=decision, kind=kind, offer_code=offer_code)
+                return existing
+        offer = _validated_offer(decision, kind, offer_code, override_reason, agent)
+        action = DecisionAction(
+            decision=decision,
+            kind=kind,
+            offer_code=offer_code,
+            override_reason=override_reason,
+            agent=agent,
+            api_client=api_client,
+            channel=decision.channel,
+            cost_cents=offer["cost_cents"] if offer and kind == DecisionAction.Kind.ACCEPTED else 0,
+            idempotency_key=idempotency_key or None,
+        )
+        action.full_clean(validate_unique=False)
+        try:
+            with transaction.atomic():
+                action.save()
+        except IntegrityError:
+            # The same key raced under another decision's lock: the other request stored its row first.
+            if not idempotency_key:
+                raise
+            existing = DecisionAction.objects.get(idempotency_key=idempotency_key)
             _check_replay(existing, decision=decision, kind=kind, offer_code=offer_code)
             return existing
-    offer = _validated_offer(decision, kind, offer_code, override_reason, agent)
-    action = DecisionAction(
-        decision=decision,
-        kind=kind,
-        offer_code=offer_code,
-        override_reason=override_reason,
-        agent=agent,
-        api_client=api_client,
-        channel=decision.channel,
-        cost_cents=offer["cost_cents"] if offer and kind == DecisionAction.Kind.ACCEPTED else 0,
-        idempotency_key=idempotency_key or None,
-    )
-    action.full_clean(validate_unique=False)
-    try:
-        with transaction.atomic():
-            action.save()
-    except IntegrityError:
-        # Two replays raced: the other one stored the row first.
-        if idempotency_key:
-            return DecisionAction.objects.get(idempotency_key=idempotency_key)
-        raise
     return action
 
 
@@ -394,10 +405,40 @@ def _check_acceptable(
     deciding agent's authority is accepted only once someone with the authority made it."""
     if accepted := _accepted_offers(standing):
         raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
+    _check_customer_guardrails(decision, offer)
     if _authorised(decision, offer, agent):
         return
     if not decision.actions.filter(offer_code=offer["code"], kind=DecisionAction.Kind.PRESENTED).exists():
         raise ValidationError({"offer_code": _escalation_needed(offer) + " (a team lead makes or accepts it)"})
+
+
+def _check_customer_guardrails(decision: Decision, offer: dict) -> None:
+    """The per-customer rules the ranking applied, applied again to what the customer has accepted since: an
+    older decision, or one made on another channel, was ranked before that and would let the same credit be
+    given twice, or two offers together pass the customer's monthly budget."""
+    _, policy = policy_current()
+    history = offer_history(customer=decision.customer, now=timezone.now(), policy=policy)
+    if offer["code"] in history.accepted_recently:
+        raise ValidationError(
+            {
+                "offer_code": ValidationError(
+                    "%(offer)r was accepted by this customer within the last %(days)s days",
+                    code="accepted_recently",
+                    params={"offer": offer["code"], "days": policy.recent_offer_days},
+                )
+            }
+        )
+    left = budget_left_cents(history.spent_this_month_cents, policy)
+    if offer["cost_cents"] > left:
+        raise ValidationError(
+            {
+                "offer_code": ValidationError(
+                    "%(offer)r costs more than is left of this customer's budget this month (%(left)s cents)",
+                    code="customer_budget_spent",
+                    params={"offer": offer["code"], "left": left},
+                )
+            }
+        )
 
 
 def _stands_accepted(offer_code: str) -> ValidationError:

@@ -4,7 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from retention.models import DecisionAction
+from retention.models import DecisionAction, PolicyConfig
 from tests.agents_ui.decisions import stored_decision
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +115,23 @@ def test_accepting_a_second_offer_is_refused_in_the_agents_language_naming_the_a
     assert list(DecisionAction.objects.values_list("kind", "offer_code")) == [("accepted", "loyal-10")]
 
 
+def test_an_acceptance_on_another_call_that_used_up_the_budget_is_named_with_what_is_left(logged_in, agent, customer):
+    PolicyConfig.objects.create(version=1, values={"budget_per_customer_cents": 8_000})
+    this_call, other_call = (stored_decision(customer=customer, agent=agent) for _ in range(2))
+    client = logged_in(agent)
+    client.post(action_url(other_call), {"kind": "accepted", "offer_code": "loyal-10"}, **HTMX)
+
+    response = client.post(
+        action_url(this_call), {"kind": "accepted", "offer_code": "speed-up", "override_reason": "better_fit"}, **HTMX
+    )
+
+    assert response.status_code == 422
+    assert "„Gratis snelheid omhoog” kost meer dan er deze maand over is van het budget van deze klant (€ 14,00)" in (
+        response.text
+    )
+    assert not this_call.actions.exists()
+
+
 def test_override_with_a_reason_is_logged(logged_in, agent, decision):
     fields = {"kind": "presented", "offer_code": "speed-up", "override_reason": "better_fit"}
 
@@ -177,11 +194,13 @@ def test_every_action_form_carries_its_own_idempotency_key(logged_in, agent, dec
 def test_logging_with_htmx_takes_the_same_number_of_queries_however_long_the_log(logged_in, agent, decision):
     client = logged_in(agent)
     with CaptureQueriesContext(connection) as first:
-        client.post(action_url(decision), {"kind": "declined", "offer_code": "loyal-10"}, **HTMX)
+        client.post(action_url(decision), {"kind": "accepted", "offer_code": "loyal-10"}, **HTMX)
+    client.post(action_url(decision), {"kind": "declined", "offer_code": "loyal-10"}, **HTMX)
     for _ in range(10):
         DecisionAction.objects.create(decision=decision, kind="thinking", offer_code="loyal-10", channel="phone")
 
     with CaptureQueriesContext(connection) as later:
         client.post(action_url(decision), {"kind": "accepted", "offer_code": "loyal-10"}, **HTMX)
 
+    assert decision.actions.filter(kind="accepted").count() == 2
     assert len(later.captured_queries) == len(first.captured_queries)

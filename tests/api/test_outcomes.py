@@ -69,6 +69,19 @@ def test_a_second_offer_accepted_on_one_recommendation_is_refused_until_the_firs
     assert (corrected.status_code, again.status_code) == (201, 201)
 
 
+def test_an_offer_the_customer_accepted_on_another_recommendation_is_422_there(decision, api_client):
+    earlier = DecisionFactory(customer=decision.customer)
+    assert post(api_client, accepted(decision), key="a").status_code == 201
+
+    refused = post(api_client, accepted(earlier), key="b")
+
+    assert refused.status_code == 422
+    assert "'korting-10' was accepted by this customer within the last 14 days" in str(
+        refused.json()["error"]["fields"]["offer_code"]
+    )
+    assert not earlier.actions.exists()
+
+
 def test_an_outcome_replayed_ten_times_leaves_one_row_and_the_first_answer(decision, api_client):
     first = post(api_client, accepted(decision))
     replays = [post(api_client, accepted(decision)) for _ in range(10)]

@@ -1,10 +1,14 @@
+import contextlib
 import datetime as dt
+import threading
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from retention.models import Decision, DecisionAction, PolicyConfig
+from retention.services import decisions
 from retention.services.decisions import decision_action_record, decision_create
 from tests.factories import ContractFactory, CustomerFactory, OfferFactory, ServiceEventFactory, TariffFactory
 
@@ -281,6 +285,37 @@ def test_a_team_lead_may_log_the_acceptance_of_an_offer_above_the_deciding_agent
     assert action.kind == "accepted"
 
 
+def test_an_offer_accepted_on_another_decision_is_not_accepted_again_on_an_older_one(decision, agent, unhappy_customer):
+    code = decision.recommended_offer_code
+    on_another_channel = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
+    assert code in [offer["code"] for offer in on_another_channel.offers]
+    decision_action_record(decision=on_another_channel, kind="accepted", offer_code=code, agent=agent)
+
+    with pytest.raises(ValidationError, match=f"'{code}' was accepted by this customer within the last 14 days"):
+        decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+    decision_action_record(decision=on_another_channel, kind="declined", offer_code=code, agent=agent)
+    decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+
+    assert DecisionAction.objects.filter(kind="accepted", offer_code=code).count() == 2
+
+
+def test_two_decisions_ranked_before_either_acceptance_cannot_together_pass_the_customers_budget(
+    decision, agent, unhappy_customer
+):
+    first, second = [o for o in decision.offers if not o["needs_escalation"]][:2]
+    # Each offer fits the budget alone, as the ranking of both decisions saw it; together they pass it by a cent.
+    PolicyConfig.objects.create(
+        version=1, values={"budget_per_customer_cents": first["cost_cents"] + second["cost_cents"] - 1}
+    )
+    other = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
+    assert second["code"] in [offer["code"] for offer in other.offers]
+    decision_action_record(decision=decision, kind="accepted", offer_code=first["code"], agent=agent)
+
+    with pytest.raises(ValidationError, match="costs more than is left of this customer's budget this month"):
+        decision_action_record(decision=other, kind="accepted", offer_code=second["code"], agent=agent)
+    assert not other.actions.exists()
+
+
 def test_a_customer_no_offer_fits_still_gets_a_decision_without_offers(churn_champion, unhappy_customer, agent):
     OfferFactory(code="zakelijk-only", eligibility={"segments": ["business"]})
     decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
@@ -288,3 +323,53 @@ def test_a_customer_no_offer_fits_still_gets_a_decision_without_offers(churn_cha
     assert decision.offers == []
     assert decision.recommended_offer_code == ""
     assert decision.propensity == 1.0
+
+
+# Long enough for the second request to have read the log too, were nothing stopping it.
+BOTH_READ_TIMEOUT_SECONDS = 2.0
+
+
+@pytest.fixture
+def postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks between connections are tried on PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_offers_accepted_at_the_same_moment_leave_one_standing(
+    postgresql, churn_champion, catalog, unhappy_customer, lead, monkeypatch
+):
+    decision = decision_create(customer=unhappy_customer, channel="phone", agent=lead)
+    first, second = [offer["code"] for offer in decision.offers if not offer["needs_escalation"]][:2]
+    both_read = threading.Barrier(2, timeout=BOTH_READ_TIMEOUT_SECONDS)
+    reading = decisions._standing_answers
+
+    def read_then_wait_for_the_other(decision):
+        answers = reading(decision)
+        # Broken when the other request is waiting for this one's lock instead.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+        return answers
+
+    monkeypatch.setattr(decisions, "_standing_answers", read_then_wait_for_the_other)
+    outcomes: dict[str, str] = {}
+
+    def accept(code: str) -> None:
+        try:
+            decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=lead)
+            outcomes[code] = "stored"
+        except ValidationError as error:
+            outcomes[code] = error.messages[0]
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(code,)) for code in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes.values()).count("stored") == 1, outcomes
+    assert decision.actions.filter(kind="accepted").count() == 1
+    refused = next(message for message in outcomes.values() if message != "stored")
+    assert "is already accepted on this decision" in refused
