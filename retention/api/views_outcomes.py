@@ -74,7 +74,9 @@ class OutcomeCreateView(ApiView):
             "An acceptance is refused with 422 when another offer stands accepted on the recommendation, when the "
             "offer needs authority nobody with it gave, when the customer accepted the same offer on another "
             "recommendation within the policy's recent_offer_days, or when it would take what the customer "
-            "accepted this month past the per-customer budget."
+            "accepted this month past the per-customer budget; an offer made (presented) meets the same customer "
+            "rules, and the team's budget as it stands now unless a team lead makes it. An acceptance of an offer "
+            "never presented checks the team's budget too."
         ),
     )
     def post(self, request):

@@ -33,7 +33,7 @@ from ml.policy import (
 from ml.reasons import top_reasons
 from ml.registry import LoadedModel, NoChampion, champions
 from ml.response import stay_estimates
-from retention.models import AgentProfile, ApiClient, Customer, Decision, DecisionAction, Tariff
+from retention.models import AgentProfile, ApiClient, Customer, Decision, DecisionAction, Tariff, Team
 from retention.selectors.catalog import (
     new_customer_fees,
     offer_spec,
@@ -363,6 +363,8 @@ def _validated_offer(
         raise ValidationError({"offer_code": f"{offer_code!r} was not among this decision's offers"})
     if kind == DecisionAction.Kind.PRESENTED:
         _check_presentable(decision, offer, override_reason, agent)
+        _check_customer_guardrails(decision, offer)
+        _check_team_budget_left(decision, offer, agent)
     if kind in FINAL_ANSWERS:
         standing = _standing_answers(decision)
         if standing.get(offer_code) == kind:
@@ -406,9 +408,11 @@ def _check_acceptable(
     if accepted := _accepted_offers(standing):
         raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
     _check_customer_guardrails(decision, offer)
-    if _authorised(decision, offer, agent):
-        return
-    if not decision.actions.filter(offer_code=offer["code"], kind=DecisionAction.Kind.PRESENTED).exists():
+    presented = decision.actions.filter(offer_code=offer["code"], kind=DecisionAction.Kind.PRESENTED).exists()
+    if not presented:
+        # Presenting checked the team's budget as it then stood; an answer logged without it is checked now.
+        _check_team_budget_left(decision, offer, agent)
+    if not _authorised(decision, offer, agent) and not presented:
         raise ValidationError({"offer_code": _escalation_needed(offer) + " (a team lead makes or accepts it)"})
 
 
@@ -435,6 +439,29 @@ def _check_customer_guardrails(decision: Decision, offer: dict) -> None:
                 "offer_code": ValidationError(
                     "%(offer)r costs more than is left of this customer's budget this month (%(left)s cents)",
                     code="customer_budget_spent",
+                    params={"offer": offer["code"], "left": left},
+                )
+            }
+        )
+
+
+def _check_team_budget_left(decision: Decision, offer: dict, agent: AbstractBaseUser | None) -> None:
+    """The team's budget as it stands now, not as it stood when the advice was given: the team's other calls
+    since may have spent it. A team lead may still make the offer, as on the advice itself."""
+    profile = _profile(agent)
+    team = decision.team or (profile.team if profile else None)
+    if team is None or decides_over_team_budget(profile):
+        return
+    # One answer per team at a time, or two colleagues could each spend the same remainder.
+    Team.objects.select_for_update().filter(pk=team.pk).exists()
+    left = team_budget_status(team=team).remaining_cents
+    if offer["cost_cents"] > left:
+        raise ValidationError(
+            {
+                "offer_code": ValidationError(
+                    "%(offer)r costs more than the team's budget has left this month (%(left)s cents): "
+                    "escalate to a team lead",
+                    code="team_budget_spent",
                     params={"offer": offer["code"], "left": left},
                 )
             }

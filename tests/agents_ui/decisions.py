@@ -39,7 +39,7 @@ OFFERS = [
         "kind": "discount",
         "expected_acceptance": 0.55,
         "expected_net_value_cents": 4_000,
-        "cost_cents": 33_000,
+        "cost_cents": 29_000,  # within the default per-customer budget, as the ranking leaves it
         "authority_level": 3,
         "within_authority": False,
         "needs_escalation": True,

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from retention.models import DecisionAction, PolicyConfig
 from tests.agents_ui.decisions import stored_decision
+from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +131,25 @@ def test_an_acceptance_on_another_call_that_used_up_the_budget_is_named_with_wha
         response.text
     )
     assert not this_call.actions.exists()
+
+
+def test_an_offer_the_team_spent_the_budget_for_since_the_advice_is_refused_asking_for_the_team_lead(
+    logged_in, agent, decision
+):
+    colleague_call = stored_decision(customer=CustomerFactory(), agent=agent)
+    DecisionAction.objects.create(
+        decision=colleague_call, kind="accepted", offer_code="speed-up", channel="phone", agent=agent,
+        cost_cents=agent.agent_profile.team.monthly_budget_cents - 6_000,
+    )  # fmt: skip
+
+    response = logged_in(agent).post(action_url(decision), {"kind": "presented", "offer_code": "loyal-10"}, **HTMX)
+
+    assert response.status_code == 422
+    assert (
+        "„Loyaliteitskorting 10%” kost meer dan er deze maand van het teambudget over is (€ 60,00), na de andere "
+        "gesprekken van het team sinds dit advies: vraag je teamleider."
+    ) in response.text
+    assert not decision.actions.exists()
 
 
 def test_override_with_a_reason_is_logged(logged_in, agent, decision):

@@ -180,6 +180,53 @@ def test_an_offer_over_the_teams_budget_is_made_by_a_team_lead_not_by_the_agent(
     assert action.agent == lead
 
 
+@pytest.fixture
+def team_spends_all_but(agent):
+    """After `decision_create`, call with an amount: a colleague's accepted offer leaves the team only that much."""
+
+    def spend(decision: Decision, left_cents: int) -> None:
+        team = agent.agent_profile.team
+        colleague = decision_create(customer=CustomerFactory(), channel="phone", agent=agent)
+        DecisionAction.objects.create(
+            decision=colleague, kind="accepted", offer_code="korting-10", channel="phone", agent=agent,
+            cost_cents=team.monthly_budget_cents - left_cents,
+        )  # fmt: skip
+
+    return spend
+
+
+def test_an_offer_the_teams_calls_since_the_advice_left_no_budget_for_is_made_by_a_team_lead(
+    decision, agent, lead, team_spends_all_but
+):
+    offer = next(o for o in decision.offers if o["code"] == decision.recommended_offer_code)
+    assert not offer["over_team_budget"]
+    team_spends_all_but(decision, offer["cost_cents"] - 1)
+
+    with pytest.raises(ValidationError, match="costs more than the team's budget has left this month"):
+        decision_action_record(decision=decision, kind="presented", offer_code=offer["code"], agent=agent)
+    with pytest.raises(ValidationError, match="costs more than the team's budget has left this month"):
+        decision_action_record(decision=decision, kind="accepted", offer_code=offer["code"], agent=agent)
+    decision_action_record(decision=decision, kind="presented", offer_code=offer["code"], agent=lead)
+    decision_action_record(decision=decision, kind="accepted", offer_code=offer["code"], agent=agent)
+
+    assert list(decision.actions.values_list("kind", "agent__username")) == [
+        ("presented", "lead"),
+        ("accepted", "agent"),
+    ]
+
+
+def test_an_offer_made_while_the_team_had_budget_is_accepted_when_the_customer_says_yes_later(
+    decision, agent, team_spends_all_but
+):
+    code = decision.recommended_offer_code
+    decision_action_record(decision=decision, kind="presented", offer_code=code, agent=agent)
+    team_spends_all_but(decision, 0)
+
+    decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+
+    assert decision.actions.filter(kind="accepted").count() == 1
+
+
 def test_an_offer_not_in_the_decision_is_refused(decision, agent):
     with pytest.raises(ValidationError, match="not among"):
         decision_action_record(decision=decision, kind="accepted", offer_code="zakelijk", agent=agent)
