@@ -16,6 +16,7 @@ from agents_ui import labels
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
 from retention.models import Decision, DecisionAction
 from retention.selectors.panel import actor_name
+from retention.services.decisions import may_make_offer
 
 SHOWN_REASONS = 3
 # The panel lists the best three offers (and the recommended one, and any with something logged); the rest are
@@ -76,11 +77,12 @@ class OfferView:
 
     @property
     def can_present(self) -> bool:
-        """An offer above the deciding agent's authority is for someone with more authority (after escalation);
-        one only over the team's budget also for a team lead, who answers for that budget."""
-        if self.above_authority:
-            return self.presents_above_authority
-        return not self.over_team_budget or self.presents_above_authority or self.decides_over_budget
+        return may_make_offer(
+            above_authority=self.above_authority,
+            over_team_budget=self.over_team_budget,
+            outranks=self.presents_above_authority,
+            decides_over_budget=self.decides_over_budget,
+        )
 
     @property
     def waits_for_team_lead(self) -> bool:

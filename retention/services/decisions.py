@@ -484,14 +484,22 @@ def _escalation_needed(offer: dict) -> str:
 
 
 def _authorised(decision: Decision, offer: dict, agent: AbstractBaseUser | None) -> bool:
+    profile = _profile(agent)
+    return may_make_offer(
+        above_authority=not offer["within_authority"],
+        over_team_budget=bool(offer.get("over_team_budget")),
+        outranks=_authority_level(profile) > _authority_level(_profile(decision.agent)),
+        decides_over_budget=decides_over_team_budget(profile),
+    )
+
+
+def may_make_offer(*, above_authority: bool, over_team_budget: bool, outranks: bool, decides_over_budget: bool) -> bool:
     """Within the deciding agent's authority and the team's budget, or made after escalation: by someone with
-    more authority, or, for an offer only over the team's budget, by a team lead, who answers for that budget."""
-    if offer["within_authority"] and not offer.get("over_team_budget"):
-        return True
-    outranks = _authority_level(agent) > _authority_level(decision.agent)
-    if not offer["within_authority"] and not outranks:
-        return False
-    return not offer.get("over_team_budget") or outranks or decides_over_team_budget(_profile(agent))
+    more authority than the deciding agent, or, for an offer only over the team's budget, by a team lead, who
+    answers for that budget. The panel asks the same of its viewer, to offer the buttons this accepts."""
+    if above_authority:
+        return outranks
+    return not over_team_budget or outranks or decides_over_budget
 
 
 def decides_over_team_budget(profile: AgentProfile | None) -> bool:
@@ -500,6 +508,5 @@ def decides_over_team_budget(profile: AgentProfile | None) -> bool:
     return profile is not None and profile.role in {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
 
 
-def _authority_level(agent: AbstractBaseUser | None) -> int:
-    profile = _profile(agent)
+def _authority_level(profile: AgentProfile | None) -> int:
     return profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL
