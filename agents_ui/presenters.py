@@ -31,6 +31,7 @@ ANSWER_SHORTCUTS = {
 ANSWER_KINDS = tuple(ANSWER_SHORTCUTS)
 # After these the call about this offer is over; "thinking it over" still waits for an answer.
 FINAL_ANSWERS = (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED)
+MADE_KINDS = (DecisionAction.Kind.PRESENTED, *FINAL_ANSWERS)
 
 
 def in_language(texts: dict | None, fallback: str = "") -> str:
@@ -52,6 +53,16 @@ class AnswerButton:
     kind: str
     label: str
     shortcut: str
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks at the advice, as far as it changes which offers they may make."""
+
+    presents_above_authority: bool = False  # more authority than the agent the advice was made for
+    decides_over_budget: bool = False  # a team lead, who may spend beyond the team's budget
+    # What the charged team has left this month now; the advice's own flags were set when it was given.
+    team_budget_left_cents: int | None = None
 
 
 @dataclass
@@ -183,20 +194,10 @@ class DecisionPanel:
         return self.decision.best_tariff or None
 
 
-def decision_panel(
-    *,
-    decision: Decision,
-    actions: list[DecisionAction],
-    presents_above_authority: bool = False,
-    decides_over_budget: bool = False,
-) -> DecisionPanel:
-    """Everything the panel shows about one decision; `actions` are its log, oldest first.
-
-    `presents_above_authority`: the viewer has more authority than the agent the advice was made for;
-    `decides_over_budget`: the viewer is a team lead, who may spend beyond the team's budget.
-    """
+def decision_panel(*, decision: Decision, actions: list[DecisionAction], viewer: Viewer = Viewer()) -> DecisionPanel:
+    """Everything the panel shows about one decision to `viewer`; `actions` are its log, oldest first."""
     reasons = top_reasons(decision.reasons or [])
-    offers, more_offers = offer_views(decision, actions, presents_above_authority, decides_over_budget)
+    offers, more_offers = offer_views(decision, actions, viewer)
     titles = {offer.code: offer.title for offer in [*offers, *more_offers]}
     return DecisionPanel(
         decision=decision,
@@ -231,17 +232,16 @@ def talking_points(reasons: list[ReasonView]) -> list[str]:
 
 
 def offer_views(
-    decision: Decision,
-    actions: list[DecisionAction],
-    presents_above_authority: bool = False,
-    decides_over_budget: bool = False,
+    decision: Decision, actions: list[DecisionAction], viewer: Viewer = Viewer()
 ) -> tuple[list[OfferView], list[OfferView]]:
     """The offers the panel lists (the best three, the recommended one and any with something logged), and the
     rest, folded away; numbered in that order, so the shortcuts 1 to 3 press the first three listed."""
     logged = {action.offer_code for action in actions}
     shown, rest = decision.offers_split(limit=SHOWN_OFFERS, keep=logged)
+    # An offer already made or answered was within the budget then; what it spent is now in the team's figures.
+    made = {action.offer_code for action in actions if action.kind in MADE_KINDS}
     views = [
-        _offer_view(rank, offer, decision.recommended_offer_code, presents_above_authority, decides_over_budget)
+        _offer_view(rank, offer, decision.recommended_offer_code, viewer, made=offer["code"] in made)
         for rank, offer in enumerate([*shown, *rest], 1)
     ]
     _apply_actions(views, actions)
@@ -266,24 +266,28 @@ def _apply_actions(views: list[OfferView], actions: list[DecisionAction]) -> Non
         current.is_current = True
 
 
-def _offer_view(
-    rank: int, offer: dict, recommended_code: str, presents_above_authority: bool, decides_over_budget: bool
-) -> OfferView:
+def _offer_view(rank: int, offer: dict, recommended_code: str, viewer: Viewer, *, made: bool) -> OfferView:
+    cost = int(offer.get("cost_cents") or 0)
+    left = viewer.team_budget_left_cents
+    spent_since = not made and left is not None and cost > left
+    over_team_budget = bool(offer.get("over_team_budget")) or spent_since
     return OfferView(
         rank=rank,
         code=offer["code"],
         title=in_language(offer.get("title"), fallback=offer["code"]),
         kind_label=labels.label(labels.OFFER_KINDS, offer.get("kind", "")),
-        cost_cents=int(offer.get("cost_cents") or 0),
+        cost_cents=cost,
         expected_value_cents=int(offer.get("expected_net_value_cents") or 0),
         acceptance_percent=round((offer.get("expected_acceptance") or 0.0) * 100),
         recommended=offer["code"] == recommended_code,
-        needs_team_lead=bool(offer.get("needs_escalation")) or not offer.get("within_authority", True),
+        needs_team_lead=bool(offer.get("needs_escalation"))
+        or not offer.get("within_authority", True)
+        or over_team_budget,
         needs_override_reason=offer["code"] != recommended_code,
-        presents_above_authority=presents_above_authority,
-        decides_over_budget=decides_over_budget,
+        presents_above_authority=viewer.presents_above_authority,
+        decides_over_budget=viewer.decides_over_budget,
         above_authority=not offer.get("within_authority", True),
-        over_team_budget=bool(offer.get("over_team_budget")),
+        over_team_budget=over_team_budget,
     )
 
 

@@ -21,10 +21,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from agents_ui import labels
 from agents_ui.forms import DecisionActionForm, PanelQueryForm
-from agents_ui.presenters import decision_panel, in_language
+from agents_ui.presenters import Viewer, decision_panel, in_language
 from agents_ui.templatetags.panel_tags import euro
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, Decision, DecisionAction
+from retention.selectors.budget import BudgetStatus
 from retention.selectors.catalog import policy_current
 from retention.selectors.panel import (
     customer_card,
@@ -180,17 +181,16 @@ def customer_context(request: HttpRequest, customer: Customer, decision: Decisio
         "recent_offer_days": recent_days,
         "decision_url": panel_url(customer=customer, decision_id=decision.pk),
         **decision_context(request, decision),
-        **budget_context(request),
     }
 
 
 def decision_context(request: HttpRequest, decision: Decision) -> dict:
+    """The advice as this viewer may act on it, and their team's budget this month."""
+    budget = _team_budget(request)
     return {
+        "budget": budget,
         "panel": decision_panel(
-            decision=decision,
-            actions=decision_actions(decision=decision),
-            presents_above_authority=_outranks_decision_agent(request.user, decision),
-            decides_over_budget=decides_over_team_budget(agent_profile_of(request.user)),
+            decision=decision, actions=decision_actions(decision=decision), viewer=_viewer(request, decision, budget)
         ),
         "can_act": may_act_on(request.user, decision),
         "action_url": reverse("decision_action", args=[decision.pk]),
@@ -198,9 +198,26 @@ def decision_context(request: HttpRequest, decision: Decision) -> dict:
     }
 
 
-def budget_context(request: HttpRequest) -> dict:
+def _viewer(request: HttpRequest, decision: Decision, own_team_budget: BudgetStatus | None) -> Viewer:
+    profile = agent_profile_of(request.user)
+    # The team the offer is charged to: the advice's, or for advice asked without an agent, the viewer's.
+    charged = decision.team_id or profile.team_id
+    if charged is None:
+        left = None
+    elif charged == profile.team_id and own_team_budget is not None:
+        left = own_team_budget.remaining_cents
+    else:
+        left = team_budget_status(team=decision.team).remaining_cents
+    return Viewer(
+        presents_above_authority=_outranks_decision_agent(request.user, decision),
+        decides_over_budget=decides_over_team_budget(profile),
+        team_budget_left_cents=left,
+    )
+
+
+def _team_budget(request: HttpRequest) -> BudgetStatus | None:
     team = agent_profile_of(request.user).team
-    return {"budget": team_budget_status(team=team) if team is not None else None}
+    return team_budget_status(team=team) if team is not None else None
 
 
 def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:
@@ -283,5 +300,5 @@ def _action_refused(request: HttpRequest, decision: Decision, problems: list[str
 
 
 def _decision_fragment(request: HttpRequest, decision: Decision, *, status: int = 200, **feedback) -> HttpResponse:
-    context = {**decision_context(request, decision), **budget_context(request), **feedback}
+    context = {**decision_context(request, decision), **feedback}
     return render(request, DECISION_FRAGMENT, context, status=status)

@@ -2,7 +2,7 @@
 
 from django.utils import translation
 
-from agents_ui.presenters import decision_panel
+from agents_ui.presenters import Viewer, decision_panel
 from retention.models import Decision, DecisionAction
 from tests.agents_ui.decisions import OFFERS
 
@@ -69,9 +69,31 @@ def test_an_offer_above_authority_cannot_be_presented_by_the_agent_even_after_es
 
 
 def test_someone_with_more_authority_can_present_it():
-    panel = decision_panel(decision=unsaved_decision(), actions=[], presents_above_authority=True)
+    panel = decision_panel(decision=unsaved_decision(), actions=[], viewer=Viewer(presents_above_authority=True))
 
     assert offers_by_code(panel)["half-price"].present_shortcut == "3"
+
+
+def test_an_offer_the_team_has_no_budget_left_for_now_waits_for_a_team_lead_unless_it_was_already_made():
+    viewer = Viewer(team_budget_left_cents=5_000)  # loyal-10 costs 6,600, speed-up 2,000
+
+    now = offers_by_code(decision_panel(decision=unsaved_decision(), actions=[], viewer=viewer))
+    made = offers_by_code(
+        decision_panel(decision=unsaved_decision(), actions=[action("presented", "loyal-10")], viewer=viewer)
+    )
+    as_lead = offers_by_code(
+        decision_panel(
+            decision=unsaved_decision(),
+            actions=[],
+            viewer=Viewer(team_budget_left_cents=5_000, decides_over_budget=True),
+        )
+    )
+
+    assert now["loyal-10"].waits_for_team_lead and not now["loyal-10"].shows_present_button
+    assert not now["speed-up"].needs_team_lead and now["speed-up"].shows_present_button
+    assert not made["loyal-10"].needs_team_lead
+    assert [button.kind for button in made["loyal-10"].answer_buttons] == ["accepted", "declined", "thinking"]
+    assert as_lead["loyal-10"].shows_present_button
 
 
 def test_every_offer_but_the_recommended_one_asks_for_an_override_reason():
