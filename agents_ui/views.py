@@ -36,14 +36,19 @@ from retention.selectors.panel import (
     recent_offers,
     team_budget_status,
 )
-from retention.services.decisions import decides_over_team_budget, decision_action_record, decision_create
+from retention.services.decisions import (
+    answers_for_team,
+    decides_over_team_budget,
+    decision_action_record,
+    decision_create,
+    outranks_decision_agent,
+)
 
 logger = logging.getLogger(__name__)
 
 PANEL_TEMPLATE = "agents_ui/panel.html"
 DECISION_FRAGMENT = "agents_ui/partials/decision_response.html"
 ROLES_ACTING_FOR_OTHERS = {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
-DEFAULT_AUTHORITY_LEVEL = 1
 # The service explains refusals in English; the refusal agents meet most is shown in their own language.
 PROBLEMS_IN_AGENT_LANGUAGE = {
     "override_reason": gettext_lazy("choose why you offer something other than the recommended offer."),
@@ -209,8 +214,8 @@ def _viewer(request: HttpRequest, decision: Decision, own_team_budget: BudgetSta
     else:
         left = team_budget_status(team=decision.team).remaining_cents
     return Viewer(
-        presents_above_authority=_outranks_decision_agent(request.user, decision),
-        decides_over_budget=decides_over_team_budget(profile),
+        presents_above_authority=decision.agent_id != request.user.pk and outranks_decision_agent(profile, decision),
+        decides_over_budget=decides_over_team_budget(profile, decision),
         team_budget_left_cents=left,
     )
 
@@ -226,17 +231,11 @@ def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:
 
 
 def may_act_on(user, decision: Decision) -> bool:
-    """The agent who got the advice logs what happened; team leads and administrators may act for them."""
-    return decision.agent_id == user.pk or agent_profile_of(user).role in ROLES_ACTING_FOR_OTHERS
-
-
-def _outranks_decision_agent(user, decision: Decision) -> bool:
-    """Offers above the deciding agent's authority may be presented by someone with more authority."""
+    """The agent who got the advice logs what happened; their team's lead and administrators may act for them."""
     if decision.agent_id == user.pk:
-        return False
-    deciding = AgentProfile.objects.filter(user_id=decision.agent_id).values_list("authority_level", flat=True)
-    deciding_level = deciding.first() or DEFAULT_AUTHORITY_LEVEL
-    return agent_profile_of(user).authority_level > deciding_level
+        return True
+    profile = agent_profile_of(user)
+    return profile.role in ROLES_ACTING_FOR_OTHERS and answers_for_team(profile, decision)
 
 
 # --- logging an action --------------------------------------------------------------------------

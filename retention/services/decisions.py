@@ -450,7 +450,7 @@ def _check_team_budget_left(decision: Decision, offer: dict, agent: AbstractBase
     since may have spent it. A team lead may still make the offer, as on the advice itself."""
     profile = _profile(agent)
     team = decision.team or (profile.team if profile else None)
-    if team is None or decides_over_team_budget(profile):
+    if team is None or decides_over_team_budget(profile, decision):
         return
     # One answer per team at a time, or two colleagues could each spend the same remainder.
     Team.objects.select_for_update().filter(pk=team.pk).exists()
@@ -488,9 +488,26 @@ def _authorised(decision: Decision, offer: dict, agent: AbstractBaseUser | None)
     return may_make_offer(
         above_authority=not offer["within_authority"],
         over_team_budget=bool(offer.get("over_team_budget")),
-        outranks=_authority_level(profile) > _authority_level(_profile(decision.agent)),
-        decides_over_budget=decides_over_team_budget(profile),
+        outranks=outranks_decision_agent(profile, decision),
+        decides_over_budget=decides_over_team_budget(profile, decision),
     )
+
+
+def outranks_decision_agent(profile: AgentProfile | None, decision: Decision) -> bool:
+    """More authority than the agent the advice was made for, within the team the advice is charged to: a lead
+    of another team cannot make an offer in that team's name."""
+    deciding = AgentProfile.objects.filter(user_id=decision.agent_id).first() if decision.agent_id else None
+    return answers_for_team(profile, decision) and _authority_level(profile) > _authority_level(deciding)
+
+
+def answers_for_team(profile: AgentProfile | None, decision: Decision) -> bool:
+    """Administrators answer for every team; anyone else for their own, which is also the team charged for
+    advice asked without an agent."""
+    if profile is None:
+        return False
+    if profile.role == AgentProfile.Role.ADMIN or decision.team_id is None:
+        return True
+    return profile.team_id == decision.team_id
 
 
 def may_make_offer(*, above_authority: bool, over_team_budget: bool, outranks: bool, decides_over_budget: bool) -> bool:
@@ -502,10 +519,11 @@ def may_make_offer(*, above_authority: bool, over_team_budget: bool, outranks: b
     return not over_team_budget or outranks or decides_over_budget
 
 
-def decides_over_team_budget(profile: AgentProfile | None) -> bool:
-    """Team leads and administrators may spend beyond what the team has left this month; the panel asks the
-    same of its viewer, to offer the button the service would accept."""
-    return profile is not None and profile.role in {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
+def decides_over_team_budget(profile: AgentProfile | None, decision: Decision) -> bool:
+    """A team's lead (or an administrator) may spend beyond what the team has left this month; the panel asks
+    the same of its viewer, to offer the button the service would accept."""
+    leads = profile is not None and profile.role in {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
+    return leads and answers_for_team(profile, decision)
 
 
 def _authority_level(profile: AgentProfile | None) -> int:

@@ -131,6 +131,23 @@ def test_agent_cannot_log_on_another_agents_decision(logged_in, agent, customer)
     assert not DecisionAction.objects.exists()
 
 
+def test_a_team_lead_acts_for_their_own_team_only(logged_in, agent, lead, other_team, customer):
+    other_lead = AgentProfileFactory(
+        user=UserFactory(username="other-lead"), team=other_team, role="lead", authority_level=3
+    ).user
+    decision = stored_decision(customer=customer, agent=agent)
+    fields = {"kind": "presented", "offer_code": "half-price", "override_reason": "customer_request"}
+
+    refused = logged_in(other_lead).post(reverse("decision_action", args=[decision.pk]), fields)
+    panel = logged_in(other_lead).get(f"/panel/?customer={customer.external_id}&decision={decision.pk}")
+    own = logged_in(lead).post(reverse("decision_action", args=[decision.pk]), {"kind": "no_action"})
+
+    assert refused.status_code == 403
+    assert 'name="kind" value="presented"' not in panel.text
+    assert own.status_code == 302
+    assert list(DecisionAction.objects.values_list("kind", "agent__username")) == [("no_action", "lead")]
+
+
 def test_action_on_an_unknown_decision_is_404(logged_in, agent):
     response = logged_in(agent).post(reverse("decision_action", args=[uuid.uuid4()]), {"kind": "no_action"})
 

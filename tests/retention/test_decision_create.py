@@ -10,7 +10,15 @@ from django.utils import timezone
 from retention.models import Decision, DecisionAction, PolicyConfig
 from retention.services import decisions
 from retention.services.decisions import decision_action_record, decision_create
-from tests.factories import ContractFactory, CustomerFactory, OfferFactory, ServiceEventFactory, TariffFactory
+from tests.factories import (
+    AgentProfileFactory,
+    ContractFactory,
+    CustomerFactory,
+    OfferFactory,
+    ServiceEventFactory,
+    TariffFactory,
+    UserFactory,
+)
 
 
 @pytest.fixture
@@ -225,6 +233,25 @@ def test_an_offer_made_while_the_team_had_budget_is_accepted_when_the_customer_s
     decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
 
     assert decision.actions.filter(kind="accepted").count() == 1
+
+
+def test_a_lead_of_another_team_cannot_make_an_offer_in_this_teams_name(decision, other_team):
+    other_lead = AgentProfileFactory(
+        user=UserFactory(username="other-lead"), team=other_team, role="lead", authority_level=3
+    ).user
+    admin = AgentProfileFactory(user=UserFactory(username="admin"), team=other_team, role="admin", authority_level=3)
+    above = next(o for o in decision.offers if not o["within_authority"])
+
+    for kind in ("presented", "accepted"):
+        with pytest.raises(ValidationError, match="needs authority level 3"):
+            decision_action_record(
+                decision=decision, kind=kind, offer_code=above["code"], override_reason="other", agent=other_lead
+            )
+    decision_action_record(
+        decision=decision, kind="presented", offer_code=above["code"], override_reason="other", agent=admin.user
+    )
+
+    assert list(decision.actions.values_list("agent__username", flat=True)) == ["admin"]
 
 
 def test_an_offer_not_in_the_decision_is_refused(decision, agent):
