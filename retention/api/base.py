@@ -73,7 +73,14 @@ class AgentField(serializers.CharField):
         username = super().run_validation(data)
         if username is None:
             return None
-        agent = get_user_model().objects.filter(username=username, is_active=True).first()
+        # Only users with an agent profile answer calls: a superuser or a service account without one would carry
+        # no team or authority level, and the advice or outcome would be logged in nobody's name.
+        agent = (
+            get_user_model()
+            .objects.filter(username=username, is_active=True, agent_profile__isnull=False)
+            .select_related("agent_profile__team")
+            .first()
+        )
         if agent is None:
             raise serializers.ValidationError(f"no active agent named {username!r}")
         return agent

@@ -39,6 +39,16 @@ def test_a_recommendation_names_the_fee_offers_are_priced_on_and_the_teams_budge
     assert asked_by_crm.json()["team_budget"] is None
 
 
+def test_only_a_user_with_an_agent_profile_is_named_as_the_agent(churn_champion, customer, api_client, outsider):
+    response = api_client.post(
+        URL, {"customer_id": "NL1234567", "channel": "phone", "agent": "outsider"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["agent"] == ["no active agent named 'outsider'"]
+    assert not Decision.objects.exists()
+
+
 def test_a_recommendation_has_the_documented_fields(churn_champion, customer, api_client):
     response = api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone", "limit": 0}, format="json")
     assert response.status_code == 201, response.content
