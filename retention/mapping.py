@@ -49,7 +49,7 @@ import yaml
 
 # The month length the feature function uses to turn a signup date back into tenure.
 from ml.features import DAYS_PER_MONTH
-from retention.records import ContractRecord, CustomerRecord, RenewalRecord
+from retention.records import ContractRecord, CustomerRecord, RenewalRecord, looks_protected
 
 CORE_FIELDS = (
     "display_name",
@@ -198,6 +198,7 @@ def mapping_parse(data: dict) -> Mapping:
         attributes=None if attributes == ALL_OTHER_COLUMNS else _column_list(attributes or [], where="attributes"),
     )
     _refuse_columns_named_twice(mapping)
+    _refuse_protected_features(mapping.attributes or ())
     return mapping
 
 
@@ -399,6 +400,16 @@ def _read_header(reader, path: str | Path) -> list[str]:
     return header
 
 
+def _refuse_protected_features(columns: Sequence[str]) -> None:
+    """A column named like a protected characteristic never becomes a feature, even through `attributes: "*"`."""
+    protected = [column for column in columns if looks_protected(column)]
+    if protected:
+        raise MappingError(
+            f"column(s) {', '.join(protected)} would become model features but name protected characteristics: "
+            "list them under `protected` (kept for fairness reports only) or under `exclude`"
+        )
+
+
 def _refuse_missing_columns(mapping: Mapping, header: Sequence[str]) -> None:
     if mapping.id_column not in header:
         raise MappingError(f"the id column '{mapping.id_column}' is not in the file's header ({', '.join(header)})")
@@ -596,6 +607,7 @@ class ChunkConverter:
         self.width = len(header)
         self.position = {name: index for index, name in enumerate(header)}
         self.attribute_columns = mapping.attribute_columns(header)
+        _refuse_protected_features(self.attribute_columns)
 
     def convert(self, block: RowBlock) -> MappedChunk:
         id_index = self.position[self.mapping.id_column]

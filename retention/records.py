@@ -8,6 +8,7 @@ without storing it and still get the same features as a stored customer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,6 +16,22 @@ from datetime import date, datetime
 import pandas as pd
 
 from ml.features import ATTRIBUTE_PREFIX, CONTRACT_COLUMNS, EVENT_COLUMNS, ROW_COLUMNS
+
+# What a CRM calls the characteristics equal-treatment law and the GDPR protect. Such a field may only be kept
+# apart, for the fairness report; sent as an ordinary attribute it would become a model feature and sit in the
+# decision log. Compared without case, spaces or punctuation ("Age band" is "ageband").
+PROTECTED_NAMES = frozenset(
+    {
+        "gender", "sex", "age", "ageband", "agegroup", "agerange", "birthdate", "dateofbirth", "dob", "birthyear",
+        "yearofbirth", "seniorcitizen", "ethnicity", "ethnicorigin", "race", "nationality", "countryofbirth",
+        "religion", "disability", "sexualorientation", "pregnancy", "pregnant",
+    }
+)  # fmt: skip
+
+
+def looks_protected(name: str) -> bool:
+    """Whether a CRM field's name names a protected characteristic (see PROTECTED_NAMES)."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower()) in PROTECTED_NAMES
 
 
 @dataclass

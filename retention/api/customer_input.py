@@ -18,7 +18,7 @@ from rest_framework import serializers
 
 from ml.features import DAYS_PER_MONTH
 from retention.models import Contract, Customer, ServiceEvent
-from retention.records import ContractRecord, CustomerRecord, EventRecord
+from retention.records import ContractRecord, CustomerRecord, EventRecord, looks_protected
 
 FIRST_DATE = dt.date(1900, 1, 1)
 LAST_DATE = dt.date(2100, 12, 31)
@@ -218,6 +218,7 @@ class CustomerRecordInput(serializers.Serializer):
         return super().to_internal_value(data)
 
     def validate(self, data: dict) -> dict:
+        _refuse_protected_attributes(data.get("attributes") or {}, data.get("protected") or {})
         if data["monthly_fee"] is None and (data["contract_type"] or data["contract_end"]):
             raise serializers.ValidationError({"monthly_fee": ["is needed with contract_type or contract_end"]})
         if data["monthly_fee"] is not None and data["contracts"]:
@@ -277,3 +278,16 @@ def _contracts(values: dict) -> list[ContractRecord]:
         )
         for c in values["contracts"]
     ]
+
+
+def _refuse_protected_attributes(attributes: dict, protected: dict) -> None:
+    """Attributes become model features and sit in the decision log; protected characteristics never may."""
+    problems = [
+        f"{key!r} is also sent under `protected`: send it there only"
+        if key in protected
+        else f"{key!r} names a protected characteristic: send it under `protected`, which only fairness reports read"
+        for key in attributes
+        if key in protected or looks_protected(key)
+    ]
+    if problems:
+        raise serializers.ValidationError({"attributes": problems})

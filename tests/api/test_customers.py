@@ -135,6 +135,23 @@ def test_every_invalid_record_is_listed_and_nothing_is_stored(db, api_client):
     assert not Customer.objects.exists()
 
 
+def test_a_protected_characteristic_sent_as_an_attribute_is_refused(db, api_client):
+    customers = [
+        record("NAMED", attributes={"Age band": "65+"}),
+        record("TWICE", attributes={"household": "single"}, protected={"household": "single"}),
+    ]
+
+    response = api_client.post(URL, {"customers": customers}, format="json")
+
+    assert response.status_code == 400
+    fields = [r["fields"]["attributes"] for r in response.json()["error"]["records"]]
+    assert fields == [
+        ["'Age band' names a protected characteristic: send it under `protected`, which only fairness reports read"],
+        ["'household' is also sent under `protected`: send it there only"],
+    ]
+    assert not Customer.objects.exists()
+
+
 def test_a_misspelt_field_is_refused_rather_than_ignored(db, api_client):
     response = api_client.post(URL, {"customers": [record(montly_fee="10")]}, format="json")
     assert response.status_code == 400
