@@ -15,8 +15,9 @@ Comparing within a risk band keeps a fair difference (higher risk, more offers) 
 For each metric the ratio of the smallest to the largest group value and their difference are given;
 the metric is flagged when the ratio falls below the threshold (0.8 is the "four-fifths rule" of the
 US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Groups with fewer rows than `min_group_size` behind a
-metric are shown but left out of the ratio, so a handful of customers cannot raise a flag. Rows whose
-attribute is not recorded are left out of that attribute's comparison.
+metric are listed without their value or size and left out of the ratio: a handful of customers cannot
+raise a flag, and a group of one cannot tell a reader of the offer log that customer's age or gender. Rows
+whose attribute is not recorded are left out of that attribute's comparison.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ SIZE_SUFFIX = "__size"
 
 @dataclass(frozen=True)
 class GroupCell:
-    """One group's value of a metric; `judged` is False when too few rows stand behind it to flag anything."""
+    """One group's value of a metric. `judged` is False when too few rows stand behind it to flag anything; its
+    value and size are then withheld (None), as they could single out the customers in it."""
 
     group: str
     value: float | None
-    size: int
+    size: int | None
     judged: bool
 
 
@@ -192,8 +194,11 @@ def _cells(band_rows: pd.DataFrame, metric: str, min_group_size: int) -> tuple[G
         size = row[metric + SIZE_SUFFIX]
         if pd.isna(size):  # the group has no rows in this risk band
             continue
+        if int(size) < min_group_size:
+            cells.append(GroupCell(group=str(group), value=None, size=None, judged=False))
+            continue
         value = None if pd.isna(row[metric]) else float(row[metric])
-        cells.append(GroupCell(group=str(group), value=value, size=int(size), judged=int(size) >= min_group_size))
+        cells.append(GroupCell(group=str(group), value=value, size=int(size), judged=True))
     return tuple(cells)
 
 
@@ -246,13 +251,13 @@ def format_difference(metric: str, difference: float | None) -> str:
 
 
 def table_rows(report: FairnessReport) -> list[tuple[str, ...]]:
-    """One line per comparison; a group under the minimum size is marked with "*" (shown, not judged)."""
+    """One line per comparison; a group under the minimum size shows "(<N)" instead of its value and size."""
     return [
         (
             comparison.risk_band,
             comparison.attribute,
             METRIC_NAMES[comparison.metric],
-            ", ".join(_cell_text(comparison.metric, cell) for cell in comparison.cells),
+            ", ".join(_cell_text(comparison.metric, cell, report.min_group_size) for cell in comparison.cells),
             "-" if comparison.ratio is None else f"{comparison.ratio:.2f}",
             format_difference(comparison.metric, comparison.difference),
             "FLAGGED" if comparison.flagged else "",
@@ -261,8 +266,10 @@ def table_rows(report: FairnessReport) -> list[tuple[str, ...]]:
     ]
 
 
-def _cell_text(metric: str, cell: GroupCell) -> str:
-    return f"{cell.group} {format_value(metric, cell.value)} ({cell.size}{'' if cell.judged else '*'})"
+def _cell_text(metric: str, cell: GroupCell, min_group_size: int) -> str:
+    if not cell.judged:
+        return f"{cell.group} (<{min_group_size})"
+    return f"{cell.group} {format_value(metric, cell.value)} ({cell.size})"
 
 
 def text_table(report: FairnessReport) -> str:

@@ -555,13 +555,14 @@ def test_the_fairness_page_flags_unequal_offers(lead, unfair_log, settings, lang
     assert ("20,0%" if language == "nl" else "20.0%") in response.text
 
 
-def test_small_groups_are_shown_but_not_flagged_on_the_page(lead, unfair_log, settings):
+def test_small_groups_are_neither_shown_nor_flagged_on_the_page(lead, unfair_log, settings):
     settings.FAIRNESS_MIN_GROUP_SIZE = 30
 
     response = logged_in(lead).get(reverse("review-fairness"))
 
     assert response.context["report"].flagged == ()
-    assert "te weinig om te beoordelen" in response.text
+    assert "minder dan 30: niet getoond" in response.text
+    assert "20,0%" not in response.text
 
 
 def test_the_fairness_threshold_comes_from_the_settings(lead, unfair_log, settings):
