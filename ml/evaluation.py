@@ -18,10 +18,11 @@ Confidence intervals: by default the normal approximation, estimate ± z·se, wi
 estimator's own per-decision influence terms (for SNIPS by the delta method); or, with
 `resamples` > 0, percentile bootstrap intervals over decisions from a seeded generator.
 
-Propensities below `PROPENSITY_FLOOR` (0.001, below any the logging policy gives with up to
-fifty arms at a 5% exploration share) are raised to it and counted in `Estimate.clipped`: a zero
-propensity on a logged action means the log is inconsistent, and dividing by it would let one
-decision decide the estimate. Propensities outside [0, 1] or not numbers are refused.
+Propensities below `PROPENSITY_FLOOR` (one in ten million, below any the logging policy gives down to a
+0.1% exploration share: Thompson exploration's chances come in steps of 1/1024 of that share) are raised
+to it and counted in `Estimate.clipped`: a zero propensity on a logged action means the log is
+inconsistent, and dividing by it would let one decision decide the estimate. Propensities outside [0, 1]
+or not numbers are refused.
 
 The second half of the module turns the outcome log (`retention.selectors.outcome_log`) into
 these arrays: each decision's arms are no offer plus the offers the agent could make without
@@ -45,7 +46,10 @@ from threadpoolctl import threadpool_limits
 
 from ml.policy import NO_OFFER, PolicySettings
 
-PROPENSITY_FLOOR = 1e-3
+PROPENSITY_FLOOR = 1e-7
+# Below this effective sample size the weighted log rests on a handful of decisions: an interval from their
+# spread (zero when they agree) would claim a precision nothing supports, so none is given.
+MIN_EFFECTIVE_DECISIONS = 10
 DEFAULT_CONFIDENCE = 0.95
 MIN_DECISIONS = 2
 BOOTSTRAP_CHUNK = 64
@@ -65,7 +69,7 @@ class Estimate:
 
     estimator: str  # "ips", "snips" or "dr"
     value: float  # nan when no logged decision supports the target policy (SNIPS only)
-    low: float
+    low: float  # low and high are nan when the effective sample size is below MIN_EFFECTIVE_DECISIONS
     high: float
     confidence: float
     interval: str  # "normal" or "bootstrap"
@@ -196,7 +200,8 @@ def _ratio_estimate(
     n = len(numerators)
     total = denominators.sum()
     value = numerators.sum() / total if total > 0 else math.nan
-    if math.isnan(value):
+    ess = effective_sample_size(weights)
+    if math.isnan(value) or ess < MIN_EFFECTIVE_DECISIONS:
         low = high = math.nan
     elif settings.resamples:
         low, high = _bootstrap_interval(numerators, denominators, settings)
@@ -214,7 +219,7 @@ def _ratio_estimate(
         interval="bootstrap" if settings.resamples else "normal",
         decisions=n,
         clipped=clipped,
-        effective_sample_size=effective_sample_size(weights),
+        effective_sample_size=ess,
     )
 
 
@@ -645,8 +650,13 @@ def unsupported(estimate: Estimate) -> Estimate:
 
 
 def within_shares(estimate: Estimate) -> Estimate:
-    """A save rate lies between 0 and 1, so its interval is cut there (the estimate itself is left as weighed)."""
-    return replace(estimate, low=min(max(estimate.low, 0.0), 1.0), high=min(max(estimate.high, 0.0), 1.0))
+    """A save rate lies between 0 and 1, so the estimate and its interval are cut there (IPS, which does not
+    normalise its weights, can pass 1 on a small log)."""
+    return replace(estimate, value=_share(estimate.value), low=_share(estimate.low), high=_share(estimate.high))
+
+
+def _share(value: float) -> float:
+    return value if math.isnan(value) else min(max(value, 0.0), 1.0)
 
 
 def candidates_evaluate(

@@ -33,7 +33,7 @@ EXPLORATION_METHODS = ("thompson", "uniform")
 # panel shows. Trying offers the estimates already rank far down would cost much and teach little.
 EXPLORED_OFFERS = 3
 # Thompson exploration's chances are counted over this many draws of the values (seeded by the
-# decision), and the first draw is the one acted on, so the logged chance is that of the act.
+# decision); the arm acted on is then drawn with those chances, so the logged chance is that of the act.
 THOMPSON_DRAWS = 1024
 
 
@@ -510,8 +510,11 @@ def _exploration(
     )
     draws = means + spreads * np.random.default_rng(_seed("thompson", key)).standard_normal((THOMPSON_DRAWS, len(arms)))
     winners = np.argmax(draws, axis=1)
-    counts = np.bincount(winners, minlength=len(arms)) / THOMPSON_DRAWS
-    return _Exploring(chances=dict(zip(arms, counts.tolist(), strict=True)), pick=arms[int(winners[0])])
+    chances = np.bincount(winners, minlength=len(arms)) / THOMPSON_DRAWS
+    # The arm is drawn from the counted chances with a number of its own, not taken from one of the counted
+    # draws: the chance logged is then exactly the chance the arm had, which off-policy estimates divide by.
+    pick = int(np.searchsorted(np.cumsum(chances), keyed_uniform("thompson-pick", key), side="right"))
+    return _Exploring(chances=dict(zip(arms, chances.tolist(), strict=True)), pick=arms[min(pick, len(arms) - 1)])
 
 
 def value_uncertainty_cents(margin: float, leave: float, evidence: int, settings: PolicySettings) -> float:

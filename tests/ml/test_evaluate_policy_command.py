@@ -170,6 +170,14 @@ def test_bootstrap_intervals_repeat_with_the_seed(epsilon_greedy_log):
     assert first["by_policy"]["cheapest"]["value_cents"]["dr"]["interval"] == "bootstrap"
 
 
+def test_a_window_too_small_for_intervals_says_so_instead_of_giving_narrow_ones(epsilon_greedy_log):
+    table = run("--policy", "logged", "--since", "2025-01-01", "--until", "2025-01-02")
+
+    logged_line = next(line for line in table.splitlines() if line.startswith("logged"))
+    assert "[ESS<10]" in logged_line
+    assert "too few for an interval" in table
+
+
 def test_an_empty_window_is_a_clear_error(epsilon_greedy_log):
     with pytest.raises(CommandError, match="no labelled decisions from 2024-01-01 to 2024-12-31"):
         run("--since", "2024-01-01", "--until", "2024-12-31")

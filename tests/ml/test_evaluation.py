@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from ml.evaluation import (
+    MIN_EFFECTIVE_DECISIONS,
     PROPENSITY_FLOOR,
     EvaluationError,
     bandit_log,
@@ -29,8 +30,9 @@ from ml.evaluation import (
     reward_models_fit,
     snips,
     target_distribution,
+    within_shares,
 )
-from ml.policy import PolicySettings
+from ml.policy import THOMPSON_DRAWS, PolicySettings
 
 ACTIONS = 3
 ALWAYS_TWO = 0.6
@@ -165,8 +167,13 @@ def test_the_logging_policy_evaluated_on_its_own_log_is_the_observed_mean():
     assert result["ips"].effective_sample_size == pytest.approx(500)
 
 
+def test_the_floor_lies_below_the_least_chance_thompson_exploration_logs():
+    # A 0.1% exploration share whose draws chose the arm once in 1,024.
+    assert PROPENSITY_FLOOR < 0.001 / THOMPSON_DRAWS
+
+
 def test_propensities_below_the_floor_are_raised_to_it_and_counted():
-    weights, clipped = importance_weights([1.0, 1.0, 1.0], [0.0, 1e-6, 0.5])
+    weights, clipped = importance_weights([1.0, 1.0, 1.0], [0.0, 1e-8, 0.5])
     assert clipped == 2
     assert list(weights) == [1 / PROPENSITY_FLOOR, 1 / PROPENSITY_FLOOR, 2.0]
     estimate = ips(rewards=[1.0, 0.0, 1.0], propensities=[0.0, 0.5, 0.5], target_probabilities=[1, 0, 1])
@@ -205,6 +212,17 @@ def test_snips_has_no_value_when_the_target_never_takes_a_logged_action():
     estimate = snips(rewards=[1.0, 2.0], propensities=[0.5, 0.5], target_probabilities=[0.0, 0.0])
     assert math.isnan(estimate.value)
     assert estimate.as_json()["value"] is None
+
+
+def test_a_log_worth_fewer_decisions_than_the_minimum_gives_a_value_but_no_interval():
+    # One decision of a hundred supports the target: SNIPS is that decision's reward, and its spread says nothing.
+    few = snips(rewards=np.arange(100.0), propensities=[0.5] * 100, target_probabilities=[0.0] * 99 + [1.0])
+    enough = snips(rewards=np.arange(100.0), propensities=[0.5] * 100, target_probabilities=[0.0] * 80 + [1.0] * 20)
+
+    assert few.value == 99.0 and few.effective_sample_size == pytest.approx(1)
+    assert math.isnan(few.low) and math.isnan(few.high)
+    assert enough.effective_sample_size >= MIN_EFFECTIVE_DECISIONS
+    assert enough.low < enough.value < enough.high
 
 
 def test_effective_sample_size_is_n_for_equal_weights_and_near_one_for_one_dominant_weight():
@@ -426,6 +444,12 @@ def test_ips_says_nothing_for_a_candidate_no_logged_decision_supports():
         assert all(math.isnan(x) for x in (part["ips"].value, part["ips"].low, part["ips"].high))
         assert math.isnan(part["snips"].value)
         assert not math.isnan(part["dr"].value), "DR still has its reward model"
+
+
+def test_a_save_rate_estimate_stays_between_nothing_and_everyone_too():
+    clipped = within_shares(ips(rewards=[1.0] * 20, propensities=[0.1] * 20, target_probabilities=[0.5] * 20))
+
+    assert (clipped.value, clipped.low, clipped.high) == (1.0, 1.0, 1.0)
 
 
 def test_a_save_rate_interval_stays_between_nothing_and_everyone():

@@ -9,6 +9,7 @@ from django.utils import timezone
 from ml.evaluation import (
     CANDIDATES,
     DEFAULT_CONFIDENCE,
+    MIN_EFFECTIVE_DECISIONS,
     PROPENSITY_FLOOR,
     REWARD_MODEL_FOLDS,
     Candidate,
@@ -179,7 +180,17 @@ def _table(summary: dict, results: list[PolicyEvaluation], since: str | None, un
     clipped = max(result.value["ips"].clipped for result in results)
     if clipped:
         lines.append(f"{clipped} logged propensities were below {PROPENSITY_FLOOR} and were raised to it.")
+    if any(_without_interval(result) for result in results):
+        lines.append(
+            f"[ESS<{MIN_EFFECTIVE_DECISIONS}]: the weighted log is worth fewer than {MIN_EFFECTIVE_DECISIONS} "
+            "decisions, too few for an interval; for DR the value then comes mostly from its reward model."
+        )
     return "\n".join(lines)
+
+
+def _without_interval(result: PolicyEvaluation) -> bool:
+    estimates = [*result.value.values(), *result.save_rate.values()]
+    return any(estimate.value == estimate.value and estimate.low != estimate.low for estimate in estimates)
 
 
 def _row(result: PolicyEvaluation) -> str:
@@ -192,6 +203,8 @@ def _row(result: PolicyEvaluation) -> str:
 def _with_interval(estimate: Estimate, shown) -> str:
     if estimate.value != estimate.value:  # nan: no logged decision supports the policy
         return "no support"
+    if estimate.low != estimate.low:  # nan: too few effective decisions for an interval
+        return f"{shown(estimate.value)} [ESS<{MIN_EFFECTIVE_DECISIONS}]"
     return f"{shown(estimate.value)} [{shown(estimate.low)}, {shown(estimate.high)}]"
 
 
