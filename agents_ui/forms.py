@@ -30,6 +30,10 @@ class PanelQueryForm(forms.Form):
         return self.cleaned_data["channel"] or Decision.Channel.PHONE
 
 
+# The stored key has room for 100 characters, "panel:<user id>:" included.
+MAX_PANEL_KEY_LENGTH = 80
+
+
 class DecisionActionForm(forms.Form):
     """One action on a decision; whether it is allowed (override reason, authority) is the service's call."""
 
@@ -40,8 +44,16 @@ class DecisionActionForm(forms.Form):
         required=False,
         choices=[("", _("Choose a reason")), *labels.OVERRIDE_REASONS.items()],
     )
-    idempotency_key = forms.CharField(required=False, max_length=100)
+    idempotency_key = forms.CharField(required=False, max_length=MAX_PANEL_KEY_LENGTH)
 
     def clean_idempotency_key(self) -> str | None:
         # An empty key means "not given": the stored column is unique, so "" would collide.
         return self.cleaned_data["idempotency_key"] or None
+
+    def action_values(self, agent) -> dict:
+        """The action for the decision service, its key in the panel's own namespace per agent: a key typed to
+        look like an API client's could otherwise take that client's next outcome."""
+        values = dict(self.cleaned_data)
+        if values["idempotency_key"]:
+            values["idempotency_key"] = f"panel:{agent.pk}:{values['idempotency_key']}"
+        return values

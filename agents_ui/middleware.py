@@ -1,9 +1,11 @@
-"""Per-user language and the frame-ancestors rule that lets configured CRM pages embed the panel."""
+"""Per-user language, the frame-ancestors rule that lets configured CRM pages embed the panel, and no caching of
+what a signed-in user sees."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 
 class UserLanguageMiddleware:
@@ -32,4 +34,20 @@ class FrameAncestorsMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", self.policy)
+        return response
+
+
+class PrivatePagesMiddleware:
+    """Pages shown to a signed-in user, and the API's answers, carry customer data: no browser or proxy may keep
+    them, so that the next person at a shared workstation cannot page back through them after logging out."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        private = request.user.is_authenticated or request.path.startswith("/api/")
+        if private and "Cache-Control" not in response:
+            add_never_cache_headers(response)
+            patch_vary_headers(response, ["Cookie"])
         return response

@@ -258,7 +258,7 @@ def decision_action(request: HttpRequest, decision_id: uuid.UUID) -> HttpRespons
 def _record(form: DecisionActionForm, decision: Decision, agent) -> DecisionAction:
     if not form.is_valid():
         raise ValidationError([f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()])
-    return decision_action_record(decision=decision, agent=agent, **form.cleaned_data)
+    return decision_action_record(decision=decision, agent=agent, **form.action_values(agent))
 
 
 def _problems(error: ValidationError, decision: Decision) -> list[str]:

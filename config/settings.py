@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "agents_ui.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "agents_ui.middleware.FrameAncestorsMiddleware",
+    "agents_ui.middleware.PrivatePagesMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -178,10 +179,22 @@ CELERY_BEAT_SCHEDULE = {
 FAIRNESS_RATIO_THRESHOLD = cfg.fraction("FAIRNESS_RATIO_THRESHOLD", default=0.8)
 FAIRNESS_MIN_GROUP_SIZE = cfg.positive_int("FAIRNESS_MIN_GROUP_SIZE", default=30)
 
+# A signed-in session lasts a working shift, not the two weeks of Django's default: call-centre desks are shared.
+SESSION_COOKIE_AGE = cfg.positive_int("SESSION_HOURS", default=12) * 3600
+# The panel may be framed by the CRM origins, so X-Frame-Options cannot be DENY; the Content-Security-Policy
+# frame-ancestors header of agents_ui.middleware.FrameAncestorsMiddleware takes its place.
+SILENCED_SYSTEM_CHECKS = ["security.W002"]
+
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
+    # HTTPS only, and browsers told to remember it. Behind a proxy that ends TLS, BEHIND_TLS_PROXY=true trusts
+    # its X-Forwarded-Proto header, or every request would look like plain HTTP and be redirected forever.
+    SECURE_SSL_REDIRECT = cfg.boolean("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = cfg.positive_int("SECURE_HSTS_SECONDS", default=31_536_000)
+    if cfg.boolean("BEHIND_TLS_PROXY", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,

@@ -51,3 +51,16 @@ def test_a_typo_in_a_boolean_setting_is_refused(tmp_path):
     result = load_settings(tmp_path, DEBUG="ja")
     assert result.returncode != 0
     assert "DEBUG must be true or false" in result.stderr
+
+
+def test_production_passes_the_deployment_checks_for_https(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "CELERY_BROKER_URL"}}
+    environment.update(
+        DATA_DIR=str(tmp_path), DJANGO_ENV="production", DEBUG="false", SECRET_KEY="k" * 64, ALLOWED_HOSTS="x.nl"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+
+    for check in ("W002", "W004", "W008", "W012", "W016"):  # framing, HSTS, HTTPS redirect, secure cookies
+        assert f"security.{check}" not in result.stdout + result.stderr

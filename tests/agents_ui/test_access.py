@@ -148,6 +148,14 @@ def test_a_team_lead_acts_for_their_own_team_only(logged_in, agent, lead, other_
     assert list(DecisionAction.objects.values_list("kind", "agent__username")) == [("no_action", "lead")]
 
 
+def test_pages_with_customer_data_are_never_cached(logged_in, agent, customer, api_client):
+    panel = logged_in(agent).get(f"/panel/?customer={customer.external_id}")
+    api = api_client.get(f"/api/v1/customers/{customer.external_id}/")
+
+    for response in (panel, api):
+        assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
 def test_action_on_an_unknown_decision_is_404(logged_in, agent):
     response = logged_in(agent).post(reverse("decision_action", args=[uuid.uuid4()]), {"kind": "no_action"})
 

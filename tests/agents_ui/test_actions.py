@@ -203,6 +203,12 @@ def test_a_repeated_form_logs_the_action_once(logged_in, agent, decision):
     assert DecisionAction.objects.count() == 1
 
 
+def test_a_panel_key_cannot_take_an_api_clients_key(logged_in, agent, decision):
+    logged_in(agent).post(action_url(decision), {"kind": "no_action", "idempotency_key": "api:4:outcome-1"}, **HTMX)
+
+    assert DecisionAction.objects.get().idempotency_key == f"panel:{agent.pk}:api:4:outcome-1"
+
+
 def test_every_action_form_carries_its_own_idempotency_key(logged_in, agent, decision):
     html = logged_in(agent).get(panel_url(decision)).text
 
