@@ -2,11 +2,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from agents_ui import views
+from agents_ui.login import GuardedLoginView
 
 urlpatterns = [
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="agents_ui/login.html", redirect_authenticated_user=True),
+        GuardedLoginView.as_view(template_name="agents_ui/login.html", redirect_authenticated_user=True),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

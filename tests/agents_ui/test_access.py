@@ -2,9 +2,11 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from agents_ui.login import MAX_FAILURES
 from retention.models import Decision, DecisionAction
 from tests.agents_ui.decisions import stored_decision
 from tests.conftest import PASSWORD
@@ -86,6 +88,36 @@ def test_wrong_password_is_refused_with_a_message(client, agent):
 
     assert response.status_code == 200
     assert 'role="alert"' in response.text
+
+
+@pytest.fixture
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_after_ten_wrong_passwords_even_the_right_one_waits(client, agent, fresh_cache):
+    for _ in range(MAX_FAILURES):
+        client.post(reverse("login"), {"username": "Agent", "password": "guess"})
+
+    locked = client.post(reverse("login"), {"username": "agent", "password": PASSWORD})
+    elsewhere = Client(REMOTE_ADDR="10.0.0.9").post(reverse("login"), {"username": "agent", "password": PASSWORD})
+
+    assert locked.status_code == 200
+    assert "Te vaak mislukt aangemeld voor deze gebruiker: probeer het over 15 minuten opnieuw." in locked.text
+    assert elsewhere.status_code == 302
+
+
+def test_a_successful_sign_in_forgets_the_failures_before_it(client, agent, fresh_cache):
+    for _ in range(MAX_FAILURES - 1):
+        client.post(reverse("login"), {"username": "agent", "password": "guess"})
+    assert client.post(reverse("login"), {"username": "agent", "password": PASSWORD}).status_code == 302
+    client.post(reverse("logout"))
+
+    client.post(reverse("login"), {"username": "agent", "password": "guess"})
+
+    assert client.post(reverse("login"), {"username": "agent", "password": PASSWORD}).status_code == 302
 
 
 def test_logout_is_a_post_that_ends_the_session(logged_in, agent):
