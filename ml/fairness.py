@@ -14,7 +14,9 @@ segment such as value tier), four metrics are compared between the attribute's g
 Comparing within a risk band keeps a fair difference (higher risk, more offers) from looking like bias.
 For each metric the ratio of the smallest to the largest group value and their difference are given;
 the metric is flagged when the ratio falls below the threshold (0.8 is the "four-fifths rule" of the
-US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Groups with fewer rows than `min_group_size` behind a
+US EEOC Uniform Guidelines, 29 CFR 1607.4 D) and Welch's test finds the gap between those two groups
+unlikely to be chance (p below SIGNIFICANCE_LEVEL): on a few offers per group, equal treatment gives
+ratios far from 1 most of the time. Groups with fewer rows than `min_group_size` behind a
 metric are listed without their value or size and left out of the ratio: a handful of customers cannot
 raise a flag, and a group of one cannot tell a reader of the offer log that customer's age or gender. Rows
 whose attribute is not recorded are left out of that attribute's comparison.
@@ -22,8 +24,10 @@ whose attribute is not recorded are left out of that attribute's comparison.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -41,7 +45,11 @@ METRIC_COLUMNS = {
 REQUIRED_COLUMNS = (RISK_BAND, *METRIC_COLUMNS.values())
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_MIN_GROUP_SIZE = 30
+# A ratio below the threshold is flagged only when the gap between the smallest and the largest group is
+# unlikely to be chance: with a few offers per group, equal treatment gives ratios far from 1 most of the time.
+SIGNIFICANCE_LEVEL = 0.05
 SIZE_SUFFIX = "__size"
+SPREAD_SUFFIX = "__spread"
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class GroupCell:
     value: float | None
     size: int | None
     judged: bool
+    spread: float | None = None  # the standard deviation of the metric's values in the group
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ class Comparison:
     ratio: float | None
     difference: float | None
     flagged: bool
+    # Two-sided p-value of Welch's test between the smallest and the largest group (normal approximation).
+    p_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,7 @@ def _by_group(log: pd.DataFrame, attribute: str) -> pd.DataFrame | None:
     for position, metric in enumerate(METRIC_COLUMNS):
         metrics[metric] = _mean_of(statistics, position)
         metrics[metric + SIZE_SUFFIX] = _size_of(statistics, position)
+        metrics[metric + SPREAD_SUFFIX] = _spread_of(statistics, position)
     # y_true and y_pred carry the row numbers of the cells; each metric reads its statistics at them.
     rows = np.arange(len(cells))
     frame = MetricFrame(
@@ -159,33 +171,56 @@ def _by_group(log: pd.DataFrame, attribute: str) -> pd.DataFrame | None:
 
 
 def _cell_statistics(rows: pd.DataFrame, attribute: str) -> pd.DataFrame:
-    """Per (risk band, group): for each metric the sum of its column and the number of rows it applies to.
+    """Per (risk band, group): for each metric the sum of its column, the number of rows it applies to and the
+    sum of their squares.
 
     MetricFrame's cost grows with the rows it is given, so it gets one row per cell with these sums
-    and counts instead of one per decision; the means it computes from them are exact.
+    and counts instead of one per decision; the means and spreads it computes from them are exact.
     """
     values = rows[list(METRIC_COLUMNS.values())].astype(float)
     keys = [rows[RISK_BAND].astype(str).rename(RISK_BAND), rows[attribute].astype(str).rename(attribute)]
     sums = values.groupby(keys).sum()
     sizes = values.notna().groupby(keys).sum()
-    columns = [frame[column] for column in METRIC_COLUMNS.values() for frame in (sums, sizes)]
+    squares = (values**2).groupby(keys).sum()
+    columns = [frame[column] for column in METRIC_COLUMNS.values() for frame in (sums, sizes, squares)]
     return pd.concat(columns, axis=1)
+
+
+# Each metric has three statistics per cell, in this order (see _cell_statistics).
+SUM, COUNT, SQUARES = range(3)
+
+
+def _statistic(statistics: np.ndarray, rows: np.ndarray, position: int, which: int) -> float:
+    return float(statistics[np.atleast_1d(rows).astype(int), 3 * position + which].sum())
 
 
 def _mean_of(statistics: np.ndarray, position: int) -> Callable:
     def mean(rows: np.ndarray, _same_rows: np.ndarray) -> float:
-        chosen = statistics[np.atleast_1d(rows).astype(int)]
-        size = chosen[:, 2 * position + 1].sum()
-        return float(chosen[:, 2 * position].sum() / size) if size else np.nan
+        size = _statistic(statistics, rows, position, COUNT)
+        return _statistic(statistics, rows, position, SUM) / size if size else np.nan
 
     return mean
 
 
 def _size_of(statistics: np.ndarray, position: int) -> Callable:
     def size(rows: np.ndarray, _same_rows: np.ndarray) -> int:
-        return int(statistics[np.atleast_1d(rows).astype(int), 2 * position + 1].sum())
+        return int(_statistic(statistics, rows, position, COUNT))
 
     return size
+
+
+def _spread_of(statistics: np.ndarray, position: int) -> Callable:
+    """The sample standard deviation, from the sums (nan below two rows)."""
+
+    def spread(rows: np.ndarray, _same_rows: np.ndarray) -> float:
+        size = _statistic(statistics, rows, position, COUNT)
+        if size < 2:
+            return np.nan
+        total = _statistic(statistics, rows, position, SUM)
+        variance = (_statistic(statistics, rows, position, SQUARES) - total * total / size) / (size - 1)
+        return math.sqrt(max(variance, 0.0))
+
+    return spread
 
 
 def _cells(band_rows: pd.DataFrame, metric: str, min_group_size: int) -> tuple[GroupCell, ...]:
@@ -198,18 +233,20 @@ def _cells(band_rows: pd.DataFrame, metric: str, min_group_size: int) -> tuple[G
             cells.append(GroupCell(group=str(group), value=None, size=None, judged=False))
             continue
         value = None if pd.isna(row[metric]) else float(row[metric])
-        cells.append(GroupCell(group=str(group), value=value, size=int(size), judged=True))
+        spread = None if pd.isna(row[metric + SPREAD_SUFFIX]) else float(row[metric + SPREAD_SUFFIX])
+        cells.append(GroupCell(group=str(group), value=value, size=int(size), judged=True, spread=spread))
     return tuple(cells)
 
 
 def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, ...], threshold: float) -> Comparison:
-    values = [cell.value for cell in cells if cell.judged and cell.value is not None]
-    ratio = difference = None
-    if len(values) >= 2:
-        smallest, largest = min(values), max(values)
+    judged = sorted((cell for cell in cells if cell.judged and cell.value is not None), key=lambda cell: cell.value)
+    ratio = difference = p_value = None
+    if len(judged) >= 2:
+        smallest, largest = judged[0], judged[-1]
         # Every group at zero is equal treatment, not a division by zero.
-        ratio = smallest / largest if largest > 0 else 1.0
-        difference = largest - smallest
+        ratio = smallest.value / largest.value if largest.value > 0 else 1.0
+        difference = largest.value - smallest.value
+        p_value = welch_p_value(smallest, largest)
     return Comparison(
         risk_band=band,
         attribute=attribute,
@@ -217,8 +254,19 @@ def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, 
         cells=cells,
         ratio=ratio,
         difference=difference,
-        flagged=ratio is not None and ratio < threshold,
+        flagged=ratio is not None and ratio < threshold and p_value < SIGNIFICANCE_LEVEL,
+        p_value=p_value,
     )
+
+
+def welch_p_value(first: GroupCell, second: GroupCell) -> float:
+    """Two-sided p-value for the difference of two groups' means, Welch's test in its normal approximation
+    (every judged group has at least the minimum group size behind it). Rates are means of 0 and 1."""
+    variance = (first.spread or 0.0) ** 2 / first.size + (second.spread or 0.0) ** 2 / second.size
+    gap = abs(first.value - second.value)
+    if variance == 0:
+        return 1.0 if gap == 0 else 0.0
+    return 2 * (1 - NormalDist().cdf(gap / math.sqrt(variance)))
 
 
 # --- the report as a text table (the fairness_report command) ------------------------------------
@@ -229,7 +277,7 @@ METRIC_NAMES = {
     "accepted_cost_cents": "mean accepted cost",
     "save_rate": "save rate",
 }
-TABLE_HEADER = ("risk band", "attribute", "metric", "groups (rows)", "ratio", "difference", "flag")
+TABLE_HEADER = ("risk band", "attribute", "metric", "groups (rows)", "ratio", "difference", "p", "flag")
 RATE_METRICS = {"offer_rate", "save_rate"}
 
 
@@ -260,6 +308,7 @@ def table_rows(report: FairnessReport) -> list[tuple[str, ...]]:
             ", ".join(_cell_text(comparison.metric, cell, report.min_group_size) for cell in comparison.cells),
             "-" if comparison.ratio is None else f"{comparison.ratio:.2f}",
             format_difference(comparison.metric, comparison.difference),
+            "-" if comparison.p_value is None else f"{comparison.p_value:.3f}",
             "FLAGGED" if comparison.flagged else "",
         )
         for comparison in report.comparisons
