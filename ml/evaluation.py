@@ -574,12 +574,16 @@ class PolicyEvaluation:
     support: int  # decisions whose logged recommendation the candidate could also make
     value: dict[str, Estimate]  # by estimator: cents per decision
     save_rate: dict[str, Estimate]  # by estimator: share of customers who stay
+    # The candidate's share of recommendations on arms the logging policy never takes: IPS counts them as
+    # earning nothing and SNIPS leaves them out, so above 0 both are biased, and only DR's model speaks for them.
+    unlogged_share: float = math.nan
 
     def as_json(self) -> dict:
         return {
             "policy": self.policy,
             "decisions": self.decisions,
             "support": self.support,
+            "unlogged_share": None if math.isnan(self.unlogged_share) else round(self.unlogged_share, 4),
             "effective_sample_size": self.value["ips"].effective_sample_size,
             "clipped_propensities": self.value["ips"].clipped,
             "value_cents": {name: estimate.as_json() for name, estimate in self.value.items()},
@@ -611,8 +615,13 @@ def policy_evaluate(
     confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = 0,
     seed: int = 0,
+    logging: np.ndarray | None = None,
 ) -> PolicyEvaluation:
-    """IPS, SNIPS and DR estimates of the candidate's value per decision and of its save rate."""
+    """IPS, SNIPS and DR estimates of the candidate's value per decision and of its save rate.
+
+    `logging` is the logging policy's distribution over each decision's arms; without it the share of the
+    candidate's recommendations on arms never logged is not known (nan).
+    """
     rows = np.arange(log.decisions)
     common = {
         "propensities": log.propensities,
@@ -640,6 +649,7 @@ def policy_evaluate(
         policy=name,
         decisions=log.decisions,
         support=int((logged_chances > 0).sum()),
+        unlogged_share=math.nan if logging is None else float((target * (logging <= 0)).sum(axis=1).mean()),
         value=estimates(log.rewards, models.reward),
         save_rate={name: within_shares(estimate) for name, estimate in estimates(log.stayed, models.stay).items()},
     )
@@ -672,6 +682,7 @@ def candidates_evaluate(
     if log.decisions < MIN_DECISIONS:
         raise EvaluationError(f"an estimate needs at least {MIN_DECISIONS} labelled decisions, got {log.decisions}")
     models = reward_models_fit(log, seed=seed)
+    logging = _logging_distribution(log)
     return [
         policy_evaluate(
             name=name,
@@ -681,6 +692,16 @@ def candidates_evaluate(
             confidence=confidence,
             resamples=resamples,
             seed=seed,
+            logging=logging,
         )
         for name, candidate in candidates.items()
     ]
+
+
+def _logging_distribution(log: BanditLog) -> np.ndarray | None:
+    """The logging policy's chances of every arm, or None where the stored offers' propensities do not add up
+    (the `logged` candidate then says which decision); the other candidates are still estimated."""
+    try:
+        return target_distribution(log, logged_policy)
+    except EvaluationError:
+        return None

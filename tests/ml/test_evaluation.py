@@ -452,6 +452,23 @@ def test_a_save_rate_estimate_stays_between_nothing_and_everyone_too():
     assert (clipped.value, clipped.low, clipped.high) == (1.0, 1.0, 1.0)
 
 
+def test_the_share_of_recommendations_on_arms_the_log_never_tries_is_reported():
+    frame, _ = synthetic_outcome_log(200, seed=3)
+    log = bandit_log(frame)
+    # A logger that never explored: each decision's logged arm is the only one it could have taken.
+    deterministic = np.zeros(log.available.shape)
+    deterministic[np.arange(log.decisions), log.actions] = 1.0
+    target = target_distribution(log, cheapest_policy)
+
+    result = policy_evaluate(
+        name="cheapest", log=log, target=target, models=reward_models_fit(log), logging=deterministic
+    )
+
+    elsewhere = np.mean([1.0 - target[i, log.actions[i]] for i in range(log.decisions)])
+    assert 0 < result.unlogged_share == pytest.approx(elsewhere)
+    assert result.as_json()["unlogged_share"] == round(elsewhere, 4)
+
+
 def test_a_save_rate_interval_stays_between_nothing_and_everyone():
     frame, _ = synthetic_outcome_log(60, seed=5)
     log = bandit_log(frame)

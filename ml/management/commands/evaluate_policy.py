@@ -180,12 +180,23 @@ def _table(summary: dict, results: list[PolicyEvaluation], since: str | None, un
     clipped = max(result.value["ips"].clipped for result in results)
     if clipped:
         lines.append(f"{clipped} logged propensities were below {PROPENSITY_FLOOR} and were raised to it.")
+    for result in results:
+        if result.unlogged_share >= UNLOGGED_SHARE_NOTED:
+            lines.append(
+                f"{result.policy}: {result.unlogged_share:.1%} of its recommendations go to offers the log never "
+                "tries; IPS counts them as earning nothing and SNIPS leaves them out, so only DR's reward model "
+                "speaks for them."
+            )
     if any(_without_interval(result) for result in results):
         lines.append(
             f"[ESS<{MIN_EFFECTIVE_DECISIONS}]: the weighted log is worth fewer than {MIN_EFFECTIVE_DECISIONS} "
             "decisions, too few for an interval; for DR the value then comes mostly from its reward model."
         )
     return "\n".join(lines)
+
+
+# Below this share of its recommendations on arms never logged, a candidate's IPS and SNIPS are as good as whole.
+UNLOGGED_SHARE_NOTED = 0.001
 
 
 def _without_interval(result: PolicyEvaluation) -> bool:
