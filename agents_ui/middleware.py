@@ -46,7 +46,9 @@ class PrivatePagesMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        private = request.user.is_authenticated or request.path.startswith("/api/")
+        # The API leaves `user` None for a request without a token (UNAUTHENTICATED_USER).
+        user = getattr(request, "user", None)
+        private = (user is not None and user.is_authenticated) or request.path.startswith("/api/")
         if private and "Cache-Control" not in response:
             add_never_cache_headers(response)
             patch_vary_headers(response, ["Cookie"])
