@@ -62,6 +62,10 @@ REFUSALS_IN_AGENT_LANGUAGE = {
     "accepted_recently": gettext_lazy(
         "this customer already accepted “%(offer)s” in the last %(days)s days, on another call or channel."
     ),
+    "declined_recently": gettext_lazy(
+        "this customer declined “%(offer)s” in the last %(days)s days, on another call or channel: it is not made "
+        "again so soon."
+    ),
     "team_budget_spent": gettext_lazy(
         "“%(offer)s” costs more than the team's budget has left this month (%(left)s), after the team's other calls "
         "since this advice: ask your team lead."

@@ -7,16 +7,21 @@ import datetime as dt
 from django.db.models import Sum
 
 from ml.policy import OfferHistory, PolicySettings
-from retention.models import Customer, DecisionAction
+from retention.models import Customer, Decision, DecisionAction
 from retention.selectors.budget import accepted_offers, month_start
 
 
-def offers_declined_since(*, customer: Customer, since: dt.datetime) -> frozenset[str]:
-    """Offer codes this customer declined on or after `since`, on any channel."""
-    codes = DecisionAction.objects.filter(
+def offers_declined_since(
+    *, customer: Customer, since: dt.datetime, except_decision: Decision | None = None
+) -> frozenset[str]:
+    """Offer codes this customer declined on or after `since`, on any channel (on any decision but
+    `except_decision`, when given)."""
+    declined = DecisionAction.objects.filter(
         decision__customer=customer, kind=DecisionAction.Kind.DECLINED, created_at__gte=since
-    ).values_list("offer_code", flat=True)
-    return frozenset(codes)
+    )
+    if except_decision is not None:
+        declined = declined.exclude(decision=except_decision)
+    return frozenset(declined.values_list("offer_code", flat=True))
 
 
 def offer_history(*, customer: Customer, now: dt.datetime, policy: PolicySettings) -> OfferHistory:

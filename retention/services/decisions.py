@@ -42,7 +42,7 @@ from retention.selectors.catalog import (
     tariff_option,
     tariffs_active,
 )
-from retention.selectors.decisions import offer_history
+from retention.selectors.decisions import offer_history, offers_declined_since
 from retention.selectors.history import customer_history_frames
 from retention.selectors.panel import team_budget_status
 
@@ -364,6 +364,7 @@ def _validated_offer(
     if kind == DecisionAction.Kind.PRESENTED:
         _check_presentable(decision, offer, override_reason, agent)
         _check_customer_guardrails(decision, offer)
+        _check_contact_policy(decision, offer)
         _check_team_budget_left(decision, offer, agent)
     if kind in FINAL_ANSWERS:
         standing = _standing_answers(decision)
@@ -440,6 +441,24 @@ def _check_customer_guardrails(decision: Decision, offer: dict) -> None:
                     "%(offer)r costs more than is left of this customer's budget this month (%(left)s cents)",
                     code="customer_budget_spent",
                     params={"offer": offer["code"], "left": left},
+                )
+            }
+        )
+
+
+def _check_contact_policy(decision: Decision, offer: dict) -> None:
+    """An offer the customer declined on another call or channel since this advice was given is not made again
+    within the contact policy's days, as the ranking would not have listed it. A "no" on this call is the
+    customer's answer to this very offer: logging a change of mind stays possible."""
+    _, policy = policy_current()
+    since = timezone.now() - dt.timedelta(days=policy.contact_policy_days)
+    if offer["code"] in offers_declined_since(customer=decision.customer, since=since, except_decision=decision):
+        raise ValidationError(
+            {
+                "offer_code": ValidationError(
+                    "%(offer)r was declined by this customer within the last %(days)s days",
+                    code="declined_recently",
+                    params={"offer": offer["code"], "days": policy.contact_policy_days},
                 )
             }
         )

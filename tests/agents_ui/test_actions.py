@@ -152,6 +152,17 @@ def test_an_offer_the_team_spent_the_budget_for_since_the_advice_is_refused_aski
     assert not decision.actions.exists()
 
 
+def test_an_offer_declined_on_another_call_is_refused_in_the_agents_language(logged_in, agent, customer, decision):
+    other_call = stored_decision(customer=customer, agent=agent)
+    DecisionAction.objects.create(decision=other_call, kind="declined", offer_code="loyal-10", channel="chat")
+
+    response = logged_in(agent).post(action_url(decision), {"kind": "presented", "offer_code": "loyal-10"}, **HTMX)
+
+    assert response.status_code == 422
+    assert "deze klant heeft „Loyaliteitskorting 10%” de afgelopen 30 dagen afgewezen" in response.text
+    assert not decision.actions.exists()
+
+
 def test_override_with_a_reason_is_logged(logged_in, agent, decision):
     fields = {"kind": "presented", "offer_code": "speed-up", "override_reason": "better_fit"}
 

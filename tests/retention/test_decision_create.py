@@ -373,6 +373,20 @@ def test_an_offer_accepted_on_another_decision_is_not_accepted_again_on_an_older
     assert DecisionAction.objects.filter(kind="accepted", offer_code=code).count() == 2
 
 
+def test_an_offer_declined_on_another_call_since_the_advice_is_not_made_again(decision, agent, unhappy_customer):
+    code = decision.recommended_offer_code
+    other_call = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
+    decision_action_record(decision=other_call, kind="declined", offer_code=code, agent=agent)
+
+    with pytest.raises(ValidationError, match=f"'{code}' was declined by this customer within the last 30 days"):
+        decision_action_record(decision=decision, kind="presented", offer_code=code, agent=agent)
+    # A "no" on this call to the offer made on it may still be followed by a change of mind.
+    decision_action_record(decision=other_call, kind="presented", offer_code=code, agent=agent)
+    decision_action_record(decision=other_call, kind="accepted", offer_code=code, agent=agent)
+
+    assert not decision.actions.exists()
+
+
 def test_two_decisions_ranked_before_either_acceptance_cannot_together_pass_the_customers_budget(
     decision, agent, unhappy_customer
 ):
