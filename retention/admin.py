@@ -113,6 +113,7 @@ class PolicyConfigAdmin(admin.ModelAdmin):
 class ApiClientAdmin(admin.ModelAdmin):
     list_display = ["name", "token_prefix", "scopes", "is_active", "last_used_at"]
     readonly_fields = ["token_prefix", "token_hash", "last_used_at"]
+    filter_horizontal = ["teams"]
 
 
 @admin.register(Decision)

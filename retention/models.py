@@ -226,6 +226,13 @@ class ApiClient(models.Model):
     token_prefix = models.CharField(max_length=8, db_index=True)
     token_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list)
+    teams = models.ManyToManyField(
+        Team,
+        blank=True,
+        related_name="api_clients",
+        help_text="The teams this integration speaks for: it may name their agents and log outcomes on their "
+        "advice only. None: every team.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

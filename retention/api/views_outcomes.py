@@ -12,6 +12,7 @@ from retention.api.base import AgentField, ApiView
 from retention.api.errors import Conflict, Unprocessable, django_error_fields
 from retention.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
 from retention.models import Decision, DecisionAction
+from retention.services.api_clients import api_client_check_speaks_for
 from retention.services.outcomes import MAX_CLIENT_KEY_LENGTH, OUTCOME_RESULTS, IdempotencyConflict, outcome_record
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -87,6 +88,7 @@ class OutcomeCreateView(ApiView):
         decision = Decision.objects.filter(pk=values["recommendation_id"]).defer("features").first()
         if decision is None:
             raise NotFound(f"no recommendation with id {values['recommendation_id']}")
+        api_client_check_speaks_for(request.auth, agent=values["agent"], decision=decision)
         try:
             recorded = outcome_record(
                 decision=decision,

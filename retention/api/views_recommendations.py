@@ -13,6 +13,7 @@ from retention.api.errors import Unprocessable
 from retention.api.schema import WRITE_ERRORS, responses
 from retention.models import Customer, Decision
 from retention.selectors.budget import team_budget_status
+from retention.services.api_clients import api_client_check_speaks_for
 from retention.services.decisions import decision_create
 
 DEFAULT_OFFER_LIMIT = 3
@@ -167,6 +168,7 @@ class RecommendationCreateView(ApiView):
         customer = Customer.objects.filter(external_id=values["customer_id"]).first()
         if customer is None:
             raise NotFound(f"no customer with external id {values['customer_id']!r}")
+        api_client_check_speaks_for(request.auth, agent=values["agent"])
         try:
             decision = decision_create(
                 customer=customer,

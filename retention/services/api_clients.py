@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from retention.api.auth import TOKEN_PREFIX_LENGTH, new_token, token_hash
-from retention.models import ApiClient
+from retention.models import ApiClient, Decision, Team
 
 SCOPES = set(ApiClient.Scope.values)
 
 
 @transaction.atomic
-def api_client_create(*, name: str, scopes: list[str]) -> tuple[ApiClient, str]:
-    """A new client and its token (the only time the token exists in clear)."""
+def api_client_create(*, name: str, scopes: list[str], teams: list[str] = ()) -> tuple[ApiClient, str]:
+    """A new client and its token (the only time the token exists in clear). `teams` names the teams it speaks
+    for; none: every team."""
     unknown = set(scopes) - SCOPES
     if unknown or not scopes:
         named = ", ".join(sorted(unknown)) or "none given"
         raise ValidationError({"scopes": f"choose from {', '.join(sorted(SCOPES))}; unknown: {named}"})
+    found = list(Team.objects.filter(name__in=teams))
+    if missing := sorted(set(teams) - {team.name for team in found}):
+        known = ", ".join(Team.objects.order_by("name").values_list("name", flat=True)) or "none yet"
+        raise ValidationError({"teams": f"unknown team(s) {', '.join(missing)}; known: {known}"})
     token = new_token()
     client = ApiClient(
         name=name, scopes=sorted(set(scopes)), token_prefix=token[:TOKEN_PREFIX_LENGTH], token_hash=token_hash(token)
     )
     client.full_clean()
     client.save()
+    client.teams.set(found)
     return client, token
+
+
+def api_client_check_speaks_for(
+    client: ApiClient, *, agent: AbstractBaseUser | None = None, decision: Decision | None = None
+) -> None:
+    """A client bound to teams names only their agents and answers only for their advice, or for advice it asked
+    for itself without an agent. Raises PermissionDenied, naming what it may not speak for."""
+    teams = set(client.teams.values_list("pk", flat=True))
+    if not teams:
+        return
+    profile = getattr(agent, "agent_profile", None) if agent is not None else None
+    if agent is not None and (profile is None or profile.team_id not in teams):
+        raise PermissionDenied(f"this API client does not speak for the team of agent {agent.get_username()!r}")
+    if decision is None:
+        return
+    asked_by_it = decision.team_id is None and decision.api_client_id == client.pk
+    if decision.team_id not in teams and not asked_by_it:
+        raise PermissionDenied(f"this API client does not speak for the team of recommendation {decision.pk}")

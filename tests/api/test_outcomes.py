@@ -5,6 +5,7 @@ import pytest
 from retention.models import DecisionAction
 from tests.api.conftest import api_client_with
 from tests.api.factories import DecisionFactory
+from tests.factories import AgentProfileFactory, UserFactory
 
 URL = "/api/v1/outcomes/"
 
@@ -80,6 +81,22 @@ def test_an_offer_the_customer_accepted_on_another_recommendation_is_422_there(d
         refused.json()["error"]["fields"]["offer_code"]
     )
     assert not earlier.actions.exists()
+
+
+def test_a_client_bound_to_a_team_answers_only_for_that_teams_agents_and_advice(db, agent, other_team):
+    bound, record = api_client_with(["write_outcomes"], name="crm-rotterdam")
+    record.teams.set([other_team])
+    utrecht = DecisionFactory(agent=agent, team=agent.agent_profile.team)
+    rotterdam_agent = AgentProfileFactory(user=UserFactory(username="r-agent"), team=other_team).user
+    rotterdam = DecisionFactory(agent=rotterdam_agent, team=other_team)
+
+    other_teams_advice = post(bound, accepted(utrecht), key="a")
+    other_teams_agent = post(bound, accepted(rotterdam, agent="agent"), key="b")
+    own = post(bound, accepted(rotterdam, agent="r-agent"), key="c")
+
+    assert (other_teams_advice.status_code, other_teams_agent.status_code, own.status_code) == (403, 403, 201)
+    assert "does not speak for the team of recommendation" in other_teams_advice.json()["error"]["message"]
+    assert list(DecisionAction.objects.values_list("decision_id", flat=True)) == [rotterdam.pk]
 
 
 def test_an_outcome_replayed_ten_times_leaves_one_row_and_the_first_answer(decision, api_client):

@@ -2,6 +2,7 @@ import pytest
 
 from retention.api.views_recommendations import recommendation_json
 from retention.models import Decision
+from tests.api.conftest import api_client_with
 from tests.factories import ContractFactory, CustomerFactory, OfferFactory, TariffFactory
 
 URL = "/api/v1/recommendations/"
@@ -47,6 +48,21 @@ def test_only_a_user_with_an_agent_profile_is_named_as_the_agent(churn_champion,
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["agent"] == ["no active agent named 'outsider'"]
     assert not Decision.objects.exists()
+
+
+def test_a_client_bound_to_another_team_cannot_ask_in_this_teams_agents_name(
+    churn_champion, customer, agent, other_team
+):
+    bound, record = api_client_with(["score"], name="crm-rotterdam")
+    record.teams.set([other_team])
+
+    named = bound.post(URL, {"customer_id": "NL1234567", "channel": "phone", "agent": "agent"}, format="json")
+    unnamed = bound.post(URL, {"customer_id": "NL1234567", "channel": "api"}, format="json")
+
+    assert named.status_code == 403
+    assert named.json()["error"]["message"] == "this API client does not speak for the team of agent 'agent'"
+    assert unnamed.status_code == 201
+    assert Decision.objects.get().api_client == record
 
 
 def test_a_recommendation_has_the_documented_fields(churn_champion, customer, api_client):

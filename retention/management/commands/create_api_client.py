@@ -14,12 +14,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scopes", required=True, help="Comma-separated: read,score,write_customers,write_outcomes"
         )
+        parser.add_argument(
+            "--team",
+            action="append",
+            default=[],
+            dest="teams",
+            help="A team the client speaks for (repeatable): it may then name only their agents and log outcomes "
+            "only on their advice. Without it, every team.",
+        )
 
-    def handle(self, *args, name: str, scopes: str, **options):
+    def handle(self, *args, name: str, scopes: str, teams: list[str], **options):
         try:
-            client, token = api_client_create(name=name, scopes=[s.strip() for s in scopes.split(",") if s.strip()])
+            client, token = api_client_create(
+                name=name, scopes=[s.strip() for s in scopes.split(",") if s.strip()], teams=teams
+            )
         except ValidationError as error:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
-        self.stdout.write(f"API client {client.name!r} with scopes {', '.join(client.scopes)}")
+        speaks_for = ", ".join(sorted(teams)) if teams else "every team"
+        self.stdout.write(f"API client {client.name!r} with scopes {', '.join(client.scopes)}, for {speaks_for}")
         self.stdout.write("Token (shown once, store it now):")
         self.stdout.write(token)
