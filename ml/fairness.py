@@ -14,12 +14,13 @@ segment such as value tier), four metrics are compared between the attribute's g
 Comparing within a risk band keeps a fair difference (higher risk, more offers) from looking like bias.
 For each metric the ratio of the smallest to the largest group value and their difference are given;
 the metric is flagged when the ratio falls below the threshold (0.8 is the "four-fifths rule" of the
-US EEOC Uniform Guidelines, 29 CFR 1607.4 D) and Welch's test finds the gap between those two groups
-unlikely to be chance (p below SIGNIFICANCE_LEVEL): on a few offers per group, equal treatment gives
-ratios far from 1 most of the time. Groups with fewer rows than `min_group_size` behind a
-metric are listed without their value or size and left out of the ratio: a handful of customers cannot
-raise a flag, and a group of one cannot tell a reader of the offer log that customer's age or gender. Rows
-whose attribute is not recorded are left out of that attribute's comparison.
+US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Each comparison also carries the p-value of Welch's test
+between those two groups: a flag whose p-value is not below SIGNIFICANCE_LEVEL may be chance, as on a few
+offers per group equal treatment gives ratios far from 1 most of the time, and says so. Groups with fewer
+rows than `min_group_size` behind a metric are listed without their value or size and left out of the
+ratio: a handful of customers cannot raise a flag, and a group of one cannot tell a reader of the offer log
+that customer's age or gender. Rows whose attribute is not recorded are left out of that attribute's
+comparison.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ METRIC_COLUMNS = {
 REQUIRED_COLUMNS = (RISK_BAND, *METRIC_COLUMNS.values())
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_MIN_GROUP_SIZE = 30
-# A ratio below the threshold is flagged only when the gap between the smallest and the largest group is
-# unlikely to be chance: with a few offers per group, equal treatment gives ratios far from 1 most of the time.
+# Below this p-value the gap between the smallest and the largest group is unlikely to be chance; a flag above
+# it says it may be.
 SIGNIFICANCE_LEVEL = 0.05
 SIZE_SUFFIX = "__size"
 SPREAD_SUFFIX = "__spread"
@@ -78,6 +79,11 @@ class Comparison:
     # Two-sided p-value of Welch's test between the smallest and the largest group (normal approximation).
     p_value: float | None = None
 
+    @property
+    def may_be_chance(self) -> bool:
+        """A flag whose gap equal treatment could well give: read it as a question, not a finding."""
+        return self.flagged and self.p_value is not None and self.p_value >= SIGNIFICANCE_LEVEL
+
 
 @dataclass(frozen=True)
 class FairnessReport:
@@ -96,7 +102,9 @@ class FairnessReport:
             "min_group_size": self.min_group_size,
             "rows": self.rows,
             "flagged": len(self.flagged),
-            "comparisons": [asdict(comparison) for comparison in self.comparisons],
+            "comparisons": [
+                {**asdict(comparison), "may_be_chance": comparison.may_be_chance} for comparison in self.comparisons
+            ],
         }
 
 
@@ -254,7 +262,7 @@ def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, 
         cells=cells,
         ratio=ratio,
         difference=difference,
-        flagged=ratio is not None and ratio < threshold and p_value < SIGNIFICANCE_LEVEL,
+        flagged=ratio is not None and ratio < threshold,
         p_value=p_value,
     )
 
@@ -309,10 +317,16 @@ def table_rows(report: FairnessReport) -> list[tuple[str, ...]]:
             "-" if comparison.ratio is None else f"{comparison.ratio:.2f}",
             format_difference(comparison.metric, comparison.difference),
             "-" if comparison.p_value is None else f"{comparison.p_value:.3f}",
-            "FLAGGED" if comparison.flagged else "",
+            _flag_text(comparison),
         )
         for comparison in report.comparisons
     ]
+
+
+def _flag_text(comparison: Comparison) -> str:
+    if not comparison.flagged:
+        return ""
+    return "FLAGGED (may be chance)" if comparison.may_be_chance else "FLAGGED"
 
 
 def _cell_text(metric: str, cell: GroupCell, min_group_size: int) -> str:

@@ -293,6 +293,8 @@ class FairnessRowView:
     ratio: float | None
     difference: str
     flagged: bool
+    may_be_chance: bool = False
+    p_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,8 @@ def _fairness_row(comparison: Comparison, groups: list[str]) -> FairnessRowView:
         ratio=comparison.ratio,
         difference=metric_text(comparison.metric, comparison.difference, difference=True),
         flagged=comparison.flagged,
+        may_be_chance=comparison.may_be_chance,
+        p_value=comparison.p_value,
     )
 
 

@@ -95,6 +95,22 @@ def test_the_text_table_marks_the_flagged_metric(unfair):
     assert "0.37" in line and "50.0 pt" in line and line.endswith("FLAGGED")
 
 
+def test_a_flag_on_a_gap_chance_could_make_says_so(agent, settings):
+    settings.FAIRNESS_MIN_GROUP_SIZE = 10
+    for number in range(12):
+        decision(agent, gender="male", offered=number < 3)
+        decision(agent, gender="female", offered=number < 1)
+
+    data = report_json()
+    line = next(
+        line for line in run().splitlines() if line.startswith("high") and " gender " in line and "offer rate" in line
+    )
+
+    offer_rate = comparison(data, metric="offer_rate")
+    assert offer_rate["flagged"] and offer_rate["may_be_chance"] and offer_rate["p_value"] > 0.05
+    assert line.endswith("FLAGGED (may be chance)")
+
+
 def test_the_threshold_option_overrides_the_setting(unfair):
     assert not comparison(report_json("--threshold", "0.3"), metric="offer_rate")["flagged"]
 
