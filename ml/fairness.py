@@ -17,10 +17,11 @@ the metric is flagged when the ratio falls below the threshold (0.8 is the "four
 US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Each comparison also carries the p-value of Welch's test
 between those two groups: a flag whose p-value is not below SIGNIFICANCE_LEVEL may be chance, as on a few
 offers per group equal treatment gives ratios far from 1 most of the time, and says so. Groups with fewer
-rows than `min_group_size` behind a metric are listed without their value or size and left out of the
-ratio: a handful of customers cannot raise a flag, and a group of one cannot tell a reader of the offer log
-that customer's age or gender. Rows whose attribute is not recorded are left out of that attribute's
-comparison.
+rows than `min_group_size` behind a metric are shown, marked, but left out of the
+ratio, so a handful of customers cannot raise a flag; below PRIVATE_GROUP_SIZE rows (or the minimum group
+size, if smaller) they are listed without their value or size, so a group of one cannot tell a reader of
+the offer log that customer's age or gender. Rows whose attribute is not recorded are left out of that
+attribute's comparison.
 """
 
 from __future__ import annotations
@@ -49,14 +50,17 @@ DEFAULT_MIN_GROUP_SIZE = 30
 # Below this p-value the gap between the smallest and the largest group is unlikely to be chance; a flag above
 # it says it may be.
 SIGNIFICANCE_LEVEL = 0.05
+# Fewer rows than this behind a group's value and neither the value nor the size is shown (k-anonymity).
+PRIVATE_GROUP_SIZE = 10
 SIZE_SUFFIX = "__size"
 SPREAD_SUFFIX = "__spread"
 
 
 @dataclass(frozen=True)
 class GroupCell:
-    """One group's value of a metric. `judged` is False when too few rows stand behind it to flag anything; its
-    value and size are then withheld (None), as they could single out the customers in it."""
+    """One group's value of a metric. `judged` is False when too few rows stand behind it to flag anything;
+    below the report's `withheld_below` its value and size are withheld too (None), as they could single out
+    the customers in it."""
 
     group: str
     value: float | None
@@ -96,10 +100,15 @@ class FairnessReport:
     def flagged(self) -> tuple[Comparison, ...]:
         return tuple(comparison for comparison in self.comparisons if comparison.flagged)
 
+    @property
+    def withheld_below(self) -> int:
+        return withheld_below(self.min_group_size)
+
     def as_json(self) -> dict:
         return {
             "threshold": self.threshold,
             "min_group_size": self.min_group_size,
+            "withheld_below": self.withheld_below,
             "rows": self.rows,
             "flagged": len(self.flagged),
             "comparisons": [
@@ -231,18 +240,24 @@ def _spread_of(statistics: np.ndarray, position: int) -> Callable:
     return spread
 
 
+def withheld_below(min_group_size: int) -> int:
+    """Groups smaller than this show neither value nor size; a group big enough to be judged is always shown."""
+    return min(PRIVATE_GROUP_SIZE, min_group_size)
+
+
 def _cells(band_rows: pd.DataFrame, metric: str, min_group_size: int) -> tuple[GroupCell, ...]:
     cells = []
     for group, row in band_rows.sort_index().iterrows():
         size = row[metric + SIZE_SUFFIX]
         if pd.isna(size):  # the group has no rows in this risk band
             continue
-        if int(size) < min_group_size:
+        if int(size) < withheld_below(min_group_size):
             cells.append(GroupCell(group=str(group), value=None, size=None, judged=False))
             continue
         value = None if pd.isna(row[metric]) else float(row[metric])
         spread = None if pd.isna(row[metric + SPREAD_SUFFIX]) else float(row[metric + SPREAD_SUFFIX])
-        cells.append(GroupCell(group=str(group), value=value, size=int(size), judged=True, spread=spread))
+        judged = int(size) >= min_group_size
+        cells.append(GroupCell(group=str(group), value=value, size=int(size), judged=judged, spread=spread))
     return tuple(cells)
 
 
@@ -313,7 +328,7 @@ def table_rows(report: FairnessReport) -> list[tuple[str, ...]]:
             comparison.risk_band,
             comparison.attribute,
             METRIC_NAMES[comparison.metric],
-            ", ".join(_cell_text(comparison.metric, cell, report.min_group_size) for cell in comparison.cells),
+            ", ".join(_cell_text(comparison.metric, cell, report.withheld_below) for cell in comparison.cells),
             "-" if comparison.ratio is None else f"{comparison.ratio:.2f}",
             format_difference(comparison.metric, comparison.difference),
             "-" if comparison.p_value is None else f"{comparison.p_value:.3f}",
@@ -329,10 +344,10 @@ def _flag_text(comparison: Comparison) -> str:
     return "FLAGGED (may be chance)" if comparison.may_be_chance else "FLAGGED"
 
 
-def _cell_text(metric: str, cell: GroupCell, min_group_size: int) -> str:
-    if not cell.judged:
-        return f"{cell.group} (<{min_group_size})"
-    return f"{cell.group} {format_value(metric, cell.value)} ({cell.size})"
+def _cell_text(metric: str, cell: GroupCell, withheld_below: int) -> str:
+    if cell.size is None:
+        return f"{cell.group} (<{withheld_below})"
+    return f"{cell.group} {format_value(metric, cell.value)} ({cell.size}{'' if cell.judged else '*'})"
 
 
 def text_table(report: FairnessReport) -> str:

@@ -282,7 +282,7 @@ class FairnessTable:
 @dataclass(frozen=True)
 class FairnessCellView:
     text: str
-    size: int
+    size: int | None  # None: withheld, the group being small enough to single a customer out
     judged: bool
 
 

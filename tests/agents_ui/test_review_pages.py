@@ -539,6 +539,10 @@ def unfair_log(agent):
             act(decision, "presented", "loyal-10")
 
 
+# In a group's cell, not the legend above the tables, which names the phrase too.
+TOO_FEW_IN_A_CELL = '<br><span class="muted">te weinig om te beoordelen</span>'
+
+
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_the_fairness_page_flags_unequal_offers(lead, unfair_log, settings, language):
     settings.FAIRNESS_MIN_GROUP_SIZE = 5
@@ -555,14 +559,26 @@ def test_the_fairness_page_flags_unequal_offers(lead, unfair_log, settings, lang
     assert ("20,0%" if language == "nl" else "20.0%") in response.text
 
 
-def test_small_groups_are_neither_shown_nor_flagged_on_the_page(lead, unfair_log, settings):
+def test_small_groups_are_shown_but_not_flagged_on_the_page(lead, unfair_log, settings):
     settings.FAIRNESS_MIN_GROUP_SIZE = 30
 
     response = logged_in(lead).get(reverse("review-fairness"))
 
     assert response.context["report"].flagged == ()
-    assert "minder dan 30: niet getoond" in response.text
-    assert "20,0%" not in response.text
+    assert TOO_FEW_IN_A_CELL in response.text
+    assert "20,0%" in response.text
+
+
+def test_groups_small_enough_to_single_customers_out_show_neither_value_nor_size(
+    lead, unfair_log, settings, monkeypatch
+):
+    settings.FAIRNESS_MIN_GROUP_SIZE = 30
+    monkeypatch.setattr("ml.fairness.PRIVATE_GROUP_SIZE", 11)  # the log's groups have ten decisions each
+
+    response = logged_in(lead).get(reverse("review-fairness"))
+
+    assert "minder dan 11: niet getoond" in response.text
+    assert "20,0%" not in response.text and "(n=10)" not in response.text  # the gender groups' offer rates
 
 
 def test_the_fairness_threshold_comes_from_the_settings(lead, unfair_log, settings):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.fairness import fairness_report
+from ml.fairness import PRIVATE_GROUP_SIZE, fairness_report, text_table
 
 ATTRIBUTES = ["gender"]
 
@@ -98,16 +98,27 @@ def test_a_difference_explained_by_risk_is_not_flagged():
     assert {c.risk_band for c in report.comparisons} == {"high", "low"}
 
 
-def test_a_group_below_the_minimum_size_is_listed_without_its_value_or_size_and_not_flagged():
+def test_a_group_below_the_minimum_size_is_shown_but_not_flagged():
     log = log_of(decisions(n=100, gender="female", offers=60), decisions(n=12, gender="x", offers=1))
 
     report = fairness_report(log, attributes=ATTRIBUTES, min_group_size=30)
 
     offer_rate = comparison(report, metric="offer_rate")
     small = next(cell for cell in offer_rate.cells if cell.group == "x")
-    assert (small.size, small.judged, small.value) == (None, False, None)
+    assert (small.size, small.judged, small.value) == (12, False, pytest.approx(1 / 12))
     assert offer_rate.ratio is None
     assert not offer_rate.flagged
+
+
+def test_a_group_small_enough_to_single_customers_out_shows_neither_value_nor_size():
+    log = log_of(decisions(n=100, gender="female", offers=60), decisions(n=3, gender="x", offers=1))
+
+    report = fairness_report(log, attributes=ATTRIBUTES, min_group_size=30)
+
+    small = next(cell for cell in comparison(report, metric="offer_rate").cells if cell.group == "x")
+    assert report.withheld_below == PRIVATE_GROUP_SIZE == 10
+    assert (small.size, small.judged, small.value) == (None, False, None)
+    assert "x (<10)" in text_table(report)
 
 
 def test_the_minimum_size_counts_the_rows_behind_each_metric():
@@ -120,7 +131,7 @@ def test_the_minimum_size_counts_the_rows_behind_each_metric():
     save_rate = comparison(report, metric="save_rate")
     assert [(cell.group, cell.size, cell.judged) for cell in save_rate.cells] == [
         ("female", 100, True),
-        ("male", None, False),
+        ("male", 20, False),
     ]
     assert not save_rate.flagged
 

@@ -57,8 +57,8 @@ class Command(BaseCommand):
         period = f"{since or 'the first decision'} to {until or 'the latest'}"
         summary = (
             f"Fairness report, {period}: {report.rows} decisions; ratio threshold {report.threshold:.2f}; "
-            f"groups with fewer than {report.min_group_size} rows show (<{report.min_group_size}) instead of "
-            "their value and size, and are not compared; "
+            f"groups with fewer than {report.min_group_size} rows (*) are shown but not flagged, and below "
+            f"{report.withheld_below} rows show (<{report.withheld_below}) instead of their value and size; "
             f"{len(report.flagged)} flagged."
         )
         if not report.comparisons:
