@@ -134,9 +134,20 @@ class Mapping:
         return columns
 
     def attribute_columns(self, header: Sequence[str]) -> list[str]:
-        """The columns of `header` that become model features, in file order."""
+        """The columns of `header` that become model features, in file order. `"*"` never takes a column named
+        like a protected characteristic: that one is kept as protected instead (see `protected_columns`)."""
         if self.attributes is not None:
             return list(self.attributes)
+        return [column for column in self._unnamed(header) if not looks_protected(column)]
+
+    def protected_columns(self, header: Sequence[str]) -> list[str]:
+        """The columns kept apart for fairness reports: those listed under `protected`, and with `"*"` every
+        column not named elsewhere whose name is a protected characteristic's (gender, age, ...)."""
+        if self.attributes is not None:
+            return list(self.protected)
+        return [*self.protected, *(column for column in self._unnamed(header) if looks_protected(column))]
+
+    def _unnamed(self, header: Sequence[str]) -> list[str]:
         named = set(self.named_columns())
         return [column for column in header if column not in named]
 
@@ -401,7 +412,8 @@ def _read_header(reader, path: str | Path) -> list[str]:
 
 
 def _refuse_protected_features(columns: Sequence[str]) -> None:
-    """A column named like a protected characteristic never becomes a feature, even through `attributes: "*"`."""
+    """An attribute list naming a protected characteristic asks for what may not be: refused, naming it.
+    (`attributes: "*"` keeps such a column as protected instead.)"""
     protected = [column for column in columns if looks_protected(column)]
     if protected:
         raise MappingError(
@@ -607,7 +619,7 @@ class ChunkConverter:
         self.width = len(header)
         self.position = {name: index for index, name in enumerate(header)}
         self.attribute_columns = mapping.attribute_columns(header)
-        _refuse_protected_features(self.attribute_columns)
+        self.protected_columns = mapping.protected_columns(header)
 
     def convert(self, block: RowBlock) -> MappedChunk:
         id_index = self.position[self.mapping.id_column]
@@ -718,7 +730,7 @@ class ChunkConverter:
             contract_end=values["contract_end"][good],
             renewal=_filled(int(good.sum()), None) if renewal is None else renewal[good],
             protected={
-                column: self._parsed(block, column, _protected).rows()[good] for column in self.mapping.protected
+                column: self._parsed(block, column, _protected).rows()[good] for column in self.protected_columns
             },
             attributes={
                 column: CodedColumn.parse(block.column(self.position[column]), attribute_value).select(good)

@@ -218,7 +218,7 @@ class CustomerRecordInput(serializers.Serializer):
         return super().to_internal_value(data)
 
     def validate(self, data: dict) -> dict:
-        _refuse_protected_attributes(data.get("attributes") or {}, data.get("protected") or {})
+        _keep_protected_apart(data)
         if data["monthly_fee"] is None and (data["contract_type"] or data["contract_end"]):
             raise serializers.ValidationError({"monthly_fee": ["is needed with contract_type or contract_end"]})
         if data["monthly_fee"] is not None and data["contracts"]:
@@ -280,14 +280,18 @@ def _contracts(values: dict) -> list[ContractRecord]:
     ]
 
 
-def _refuse_protected_attributes(attributes: dict, protected: dict) -> None:
-    """Attributes become model features and sit in the decision log; protected characteristics never may."""
-    problems = [
-        f"{key!r} is also sent under `protected`: send it there only"
-        if key in protected
-        else f"{key!r} names a protected characteristic: send it under `protected`, which only fairness reports read"
-        for key in attributes
-        if key in protected or looks_protected(key)
-    ]
-    if problems:
-        raise serializers.ValidationError({"attributes": problems})
+def _keep_protected_apart(data: dict) -> None:
+    """Attributes become model features and sit in the decision log; a protected characteristic never may. One
+    sent as an attribute (named like one, or also sent under `protected`) is kept as protected instead; the
+    same key with two different values is refused, as nothing says which is right."""
+    attributes, protected = dict(data.get("attributes") or {}), dict(data.get("protected") or {})
+    apart = [key for key in attributes if looks_protected(key) or key in protected]
+    conflicting = [key for key in apart if key in protected and protected[key] != attributes[key]]
+    if conflicting:
+        raise serializers.ValidationError(
+            {"attributes": [f"{key!r} is also sent under `protected`, with another value" for key in conflicting]}
+        )
+    for key in apart:
+        protected[key] = attributes.pop(key)
+    if apart:
+        data["attributes"], data["protected"] = attributes, protected

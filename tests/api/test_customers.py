@@ -135,19 +135,28 @@ def test_every_invalid_record_is_listed_and_nothing_is_stored(db, api_client):
     assert not Customer.objects.exists()
 
 
-def test_a_protected_characteristic_sent_as_an_attribute_is_refused(db, api_client):
+def test_a_protected_characteristic_sent_as_an_attribute_is_kept_as_protected(db, api_client):
     customers = [
-        record("NAMED", attributes={"Age band": "65+"}),
+        record("NAMED", attributes={"Age band": "65+", "plan_speed": 500}),
         record("TWICE", attributes={"household": "single"}, protected={"household": "single"}),
     ]
 
     response = api_client.post(URL, {"customers": customers}, format="json")
 
+    assert response.status_code == 200, response.content
+    named, twice = Customer.objects.order_by("external_id")
+    assert (named.attributes, named.protected.values) == ({"plan_speed": 500}, {"gender": "female", "Age band": "65+"})
+    assert (twice.attributes, twice.protected.values) == ({}, {"household": "single"})
+
+
+def test_the_same_key_with_two_values_in_attributes_and_protected_is_refused(db, api_client):
+    conflicting = record(attributes={"gender": "female"}, protected={"gender": "male"})
+
+    response = api_client.post(URL, {"customers": [conflicting]}, format="json")
+
     assert response.status_code == 400
-    fields = [r["fields"]["attributes"] for r in response.json()["error"]["records"]]
-    assert fields == [
-        ["'Age band' names a protected characteristic: send it under `protected`, which only fairness reports read"],
-        ["'household' is also sent under `protected`: send it there only"],
+    assert response.json()["error"]["records"][0]["fields"]["attributes"] == [
+        "'gender' is also sent under `protected`, with another value"
     ]
     assert not Customer.objects.exists()
 

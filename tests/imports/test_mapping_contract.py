@@ -166,12 +166,15 @@ def test_a_header_naming_a_column_twice_is_refused(write_csv, telco_mapping):
         read_mapped_rows(path, telco_mapping, as_of=AS_OF)
 
 
-def test_a_protected_characteristic_never_becomes_a_feature_through_the_star(write_csv):
+def test_a_protected_characteristic_the_star_would_take_is_kept_as_protected_instead(write_csv):
     mapping = mapping_parse(mapping_dict(protected=["SeniorCitizen"]))  # gender forgotten
     path = write_csv(HEADER, "A1,Male,0,1,One year,10,10,No,No")
 
-    with pytest.raises(MappingError, match="column\\(s\\) gender would become model features but name protected"):
-        read_mapped_rows(path, mapping, as_of=AS_OF)
+    [record] = list(read_mapped_rows(path, mapping, as_of=AS_OF))
+
+    assert mapping.attribute_columns(HEADER.split(",")) == ["Partner"]
+    assert record.protected == {"SeniorCitizen": "0", "gender": "Male"}
+    assert "gender" not in record.attributes
 
 
 def test_an_attribute_list_naming_a_protected_characteristic_is_refused_on_load():
