@@ -189,9 +189,10 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
-    # HTTPS only, and browsers told to remember it. Behind a proxy that ends TLS, BEHIND_TLS_PROXY=true trusts
-    # its X-Forwarded-Proto header, or every request would look like plain HTTP and be redirected forever.
-    SECURE_SSL_REDIRECT = cfg.boolean("SECURE_SSL_REDIRECT", default=True)
+    # Browsers that reached the site over HTTPS are told to keep to it. The redirect from HTTP is usually the
+    # proxy's job, so it is opt-in here: on, with a proxy that ends TLS, BEHIND_TLS_PROXY=true must trust its
+    # X-Forwarded-Proto header, or every request would look like plain HTTP and be redirected forever.
+    SECURE_SSL_REDIRECT = cfg.boolean("SECURE_SSL_REDIRECT", default=False)
     SECURE_HSTS_SECONDS = cfg.positive_int("SECURE_HSTS_SECONDS", default=31_536_000)
     if cfg.boolean("BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
