@@ -79,7 +79,7 @@ class DecisionListView(ApiView):
     def get(self, request):
         filters = DecisionFilterInput(data=query_values(request))
         filters.is_valid(raise_exception=True)
-        decisions = decisions_for_review(filters=DecisionFilters(**filters.validated_data))
+        decisions = decisions_for_review(filters=DecisionFilters(**filters.validated_data), api_client=request.auth)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(decisions, request, view=self)
         return paginator.get_paginated_response(DecisionOutput(page, many=True).data)

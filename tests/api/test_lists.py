@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from ml.models import ModelVersion
 from retention.models import DecisionAction, Offer
+from tests.api.conftest import api_client_with
 from tests.api.factories import DecisionActionFactory, DecisionFactory
 from tests.factories import AgentProfileFactory, ContractFactory, OfferFactory, UserFactory
 
@@ -81,6 +82,18 @@ def ids(decision_log, *names) -> set[str]:
 
 def test_decisions_filter_by_agent(decision_log, api_client):
     assert listed(api_client, agent="agent") == ids(decision_log, "plain", "accepted")
+
+
+def test_a_client_bound_to_a_team_lists_only_its_teams_decisions_and_its_own(db, agent, other_team):
+    bound, record = api_client_with(["read"], name="crm-utrecht")
+    record.teams.set([agent.agent_profile.team])
+    rotterdam_agent = AgentProfileFactory(user=UserFactory(username="r-agent"), team=other_team).user
+    own_team = DecisionFactory(agent=agent, team=agent.agent_profile.team)
+    DecisionFactory(agent=rotterdam_agent, team=other_team)
+    asked_itself = DecisionFactory(api_client=record)
+    DecisionFactory()  # asked by another client without an agent
+
+    assert listed(bound) == {str(own_team.pk), str(asked_itself.pk)}
 
 
 def test_decisions_filter_by_the_latest_outcome(decision_log, api_client):
