@@ -1,8 +1,9 @@
 """Sign-in with a limit on guessing: after repeated wrong passwords for one user from one address, that pair is
-refused for a while without the password even being checked."""
+refused for a while without the password even being checked. The panel's sign-in and the admin's both use it."""
 
 from __future__ import annotations
 
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
@@ -13,29 +14,38 @@ MAX_FAILURES = 10
 LOCKOUT_MINUTES = 15
 
 
-class GuardedAuthenticationForm(AuthenticationForm):
+class GuardedSignIn:
+    """Counts every attempt before the password is checked, in one atomic step, and forgets them on success:
+    guesses sent in parallel each take a turn of their own instead of all reading the same count."""
+
     def clean(self):
-        key = self._failures_key()
-        failures = cache.get(key, 0)
-        if failures >= MAX_FAILURES:
+        key = self._attempts_key()
+        cache.add(key, 0, timeout=LOCKOUT_MINUTES * 60)
+        attempts = cache.incr(key)
+        # Each attempt restarts the wait, so guessing slowly does not get round it either.
+        cache.touch(key, timeout=LOCKOUT_MINUTES * 60)
+        if attempts > MAX_FAILURES:
             raise ValidationError(
                 _("Too many failed sign-ins for this user: try again in %(minutes)s minutes."),
                 code="locked_out",
                 params={"minutes": LOCKOUT_MINUTES},
             )
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            # Each failure restarts the wait, so guessing slowly does not get round it either.
-            cache.set(key, failures + 1, timeout=LOCKOUT_MINUTES * 60)
-            raise
+        cleaned = super().clean()
         cache.delete(key)
         return cleaned
 
-    def _failures_key(self) -> str:
+    def _attempts_key(self) -> str:
         username = str(self.data.get("username") or "").strip().lower()
         address = self.request.META.get("REMOTE_ADDR", "") if self.request is not None else ""
-        return f"sign-in-failures:{address}:{username}"
+        return f"sign-in-attempts:{address}:{username}"
+
+
+class GuardedAuthenticationForm(GuardedSignIn, AuthenticationForm):
+    pass
+
+
+class GuardedAdminAuthenticationForm(GuardedSignIn, AdminAuthenticationForm):
+    pass
 
 
 class GuardedLoginView(LoginView):

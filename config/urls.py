@@ -2,6 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from agents_ui.login import GuardedAdminAuthenticationForm
+
+# The admin's sign-in guards against guessing as the panel's does: its accounts are the most powerful.
+admin.site.login_form = GuardedAdminAuthenticationForm
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="panel", permanent=False)),
     path("admin/", admin.site.urls),

@@ -62,6 +62,7 @@ def test_production_passes_the_deployment_checks_for_https(tmp_path):
         [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=environment, capture_output=True, text=True
     )
 
+    assert result.returncode == 0, result.stderr
     for check in ("W002", "W004", "W012", "W016"):  # framing, HSTS, secure cookies
         assert f"security.{check}" not in result.stdout + result.stderr
 

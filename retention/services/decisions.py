@@ -471,7 +471,9 @@ def _check_team_budget_left(decision: Decision, offer: dict, agent: AbstractBase
     team = decision.team or (profile.team if profile else None)
     if team is None or decides_over_team_budget(profile, decision):
         return
-    # One answer per team at a time, or two colleagues could each spend the same remainder.
+    # One check per team at a time, so two acceptances logged without the offer made first cannot both spend
+    # the same remainder. Offers made and not yet answered are not counted against it: each was within the
+    # budget when made, and the customer's yes to it is honoured (see _check_acceptable).
     Team.objects.select_for_update().filter(pk=team.pk).exists()
     left = team_budget_status(team=team).remaining_cents
     if offer["cost_cents"] > left:

@@ -1,12 +1,16 @@
+import contextlib
+import threading
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
-from django.test import Client
+from django.core.exceptions import ValidationError
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from agents_ui.login import MAX_FAILURES
+from agents_ui.login import MAX_FAILURES, GuardedAuthenticationForm
 from retention.models import Decision, DecisionAction
 from tests.agents_ui.decisions import stored_decision
 from tests.conftest import PASSWORD
@@ -107,6 +111,46 @@ def test_after_ten_wrong_passwords_even_the_right_one_waits(client, agent, fresh
     assert locked.status_code == 200
     assert "Te vaak mislukt aangemeld voor deze gebruiker: probeer het over 15 minuten opnieuw." in locked.text
     assert elsewhere.status_code == 302
+
+
+def test_the_admin_sign_in_is_guarded_the_same_way(client, agent, fresh_cache):
+    agent.is_staff = True
+    agent.save()
+    for _ in range(MAX_FAILURES):
+        client.post("/admin/login/", {"username": "agent", "password": "guess"})
+
+    locked = client.post("/admin/login/", {"username": "agent", "password": PASSWORD})
+
+    assert locked.status_code == 200
+    assert "Te vaak mislukt aangemeld" in locked.text
+
+
+def test_guesses_sent_together_each_count(agent, fresh_cache, monkeypatch):
+    form_class = GuardedAuthenticationForm
+    request = RequestFactory().post("/login/")
+    both_counted = threading.Barrier(2, timeout=2)
+    counted = []
+
+    def slow_check(self):  # as slow as hashing a password, so the two attempts overlap
+        counted.append(1)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_counted.wait()
+        raise ValidationError("wrong")
+
+    monkeypatch.setattr(AuthenticationForm, "clean", slow_check)
+    cache.set("sign-in-attempts:127.0.0.1:agent", MAX_FAILURES - 1, timeout=60)
+
+    def guess():
+        form = form_class(request, data={"username": "agent", "password": "guess"})
+        form.is_valid()
+
+    threads = [threading.Thread(target=guess) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(counted) == 1  # the tenth attempt was checked, the eleventh refused unchecked
 
 
 def test_a_successful_sign_in_forgets_the_failures_before_it(client, agent, fresh_cache):
