@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 
 from agents_ui import labels
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
-from retention.models import Decision, DecisionAction
+from retention.models import ANSWER_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
 from retention.selectors.panel import actor_name
 from retention.services.decisions import may_make_offer
 
@@ -28,10 +28,6 @@ ANSWER_SHORTCUTS = {
     DecisionAction.Kind.DECLINED: "d",
     DecisionAction.Kind.THINKING: "t",
 }
-ANSWER_KINDS = tuple(ANSWER_SHORTCUTS)
-# After these the call about this offer is over; "thinking it over" still waits for an answer.
-FINAL_ANSWERS = (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED)
-MADE_KINDS = (DecisionAction.Kind.PRESENTED, *FINAL_ANSWERS)
 
 
 def in_language(texts: dict | None, fallback: str = "") -> str:
@@ -119,7 +115,7 @@ class OfferView:
         after that, the one button that corrects a mis-logged answer."""
         if not self.presented:
             return []
-        if self.answer in FINAL_ANSWERS:
+        if self.answer in FINAL_ANSWER_KINDS:
             return [correction_of(self.answer)]
         return [
             AnswerButton(kind, labels.label(labels.ACTION_KINDS, kind), shortcut if self.is_current else "")

@@ -378,6 +378,19 @@ class DecisionAction(ImmutableModel):
         return f"{self.kind} {self.offer_code}".strip()
 
 
+# Groups of action kinds, named once for every reader of the log.
+# The customer's answers to an offer put to them.
+ANSWER_KINDS = frozenset({DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING})
+# Answers that end the call about an offer; the other one of the two corrects a mis-logged one.
+FINAL_ANSWER_KINDS = frozenset({DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED})
+# An offer was put to the customer, or they answered one: the customer was made an offer.
+OFFER_ACTION_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
+# The offer was made, or the customer gave it a final answer (even without it being logged as made).
+MADE_KINDS = FINAL_ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
+# The offer was put to the customer without (yet) an acceptance.
+SHOWN_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING})
+
+
 class RenewalResult(ImmutableModel):
     """Whether the customer renewed or left: the label both models learn from."""
 

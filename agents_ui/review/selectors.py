@@ -14,10 +14,8 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from retention.models import Decision, DecisionAction
+from retention.models import FINAL_ANSWER_KINDS, MADE_KINDS, OFFER_ACTION_KINDS, Decision, DecisionAction
 from retention.selectors.fairness import (
-    FINAL_KINDS,
-    OFFER_KINDS,
     ActionFact,
     ActionSummary,
     Outcome,
@@ -88,13 +86,13 @@ def _actions() -> QuerySet[DecisionAction]:
 
 def outcome_condition(outcome: str) -> Q:
     """Decisions whose actions add up to `outcome` (see retention.selectors.fairness.ActionSummary.outcome)."""
-    offer_made = Exists(_actions().filter(kind__in=OFFER_KINDS).exclude(offer_code=""))
+    offer_made = Exists(_actions().filter(kind__in=OFFER_ACTION_KINDS).exclude(offer_code=""))
     accepted = Exists(_standing_acceptances())
     declined = Exists(_actions().filter(kind=DecisionAction.Kind.DECLINED))
     conditions = {
         Outcome.ACCEPTED: Q(accepted),
         Outcome.DECLINED: ~Q(accepted) & Q(declined),
-        Outcome.OPEN: Q(offer_made) & ~Exists(_actions().filter(kind__in=FINAL_KINDS)),
+        Outcome.OPEN: Q(offer_made) & ~Exists(_actions().filter(kind__in=FINAL_ANSWER_KINDS)),
         Outcome.NO_OFFER: ~Q(offer_made),
         ESCALATED: Q(Exists(_actions().filter(kind=DecisionAction.Kind.ESCALATED))),
     }
@@ -256,7 +254,7 @@ def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> lis
     later = DecisionAction.objects.filter(
         decision=OuterRef("decision"),
         offer_code=OuterRef("offer_code"),
-        kind__in=(DecisionAction.Kind.PRESENTED, *FINAL_KINDS),
+        kind__in=MADE_KINDS,
         created_at__gte=OuterRef("created_at"),
     ).exclude(pk=OuterRef("pk"))
     escalations = (

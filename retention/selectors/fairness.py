@@ -22,19 +22,17 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ml.policy import NO_OFFER
-from retention.models import Customer, Decision, DecisionAction, ProtectedAttributes
+from retention.models import (
+    FINAL_ANSWER_KINDS,
+    OFFER_ACTION_KINDS,
+    SHOWN_KINDS,
+    Customer,
+    Decision,
+    DecisionAction,
+    ProtectedAttributes,
+)
 from retention.selectors.outcome_log import logged_outcomes
 
-OFFER_KINDS = frozenset(
-    {
-        DecisionAction.Kind.PRESENTED,
-        DecisionAction.Kind.ACCEPTED,
-        DecisionAction.Kind.DECLINED,
-        DecisionAction.Kind.THINKING,
-    }
-)
-SHOWN_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING})
-FINAL_KINDS = frozenset({DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED})
 ACTION_FIELDS = ("decision_id", "kind", "offer_code", "override_reason", "cost_cents")
 SEGMENT_ATTRIBUTES = ("segment", "value_tier")
 
@@ -100,12 +98,12 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
         escalated = escalated or action.kind == DecisionAction.Kind.ESCALATED
         if action.override_reason and action.override_reason not in reasons:
             reasons.append(action.override_reason)
-        if not action.offer_code or action.kind not in OFFER_KINDS:
+        if not action.offer_code or action.kind not in OFFER_ACTION_KINDS:
             continue
         _append_new(made, action.offer_code)
         if action.kind in SHOWN_KINDS:
             last_shown = action.offer_code
-        if action.kind in FINAL_KINDS:
+        if action.kind in FINAL_ANSWER_KINDS:
             latest_final.pop(action.offer_code, None)
             latest_final[action.offer_code] = action
         if action.kind == DecisionAction.Kind.DECLINED:

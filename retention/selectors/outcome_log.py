@@ -32,7 +32,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ml.policy import NO_OFFER, PolicySettings
-from retention.models import Decision, DecisionAction, PolicyConfig, RenewalResult
+from retention.models import FINAL_ANSWER_KINDS, SHOWN_KINDS, Decision, DecisionAction, PolicyConfig, RenewalResult
 
 COLUMNS = (
     "decision_id",
@@ -62,8 +62,6 @@ COLUMNS = (
 )
 NO_TREATMENT_KIND = "none"
 # Actions that show the offer was put to the customer.
-SHOWN_KINDS = (DecisionAction.Kind.PRESENTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING)
-FINAL_KINDS = (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED)
 LINEAGE_FIELDS = ("id", "customer_id", "as_of", "created_at")
 RESULT_FIELDS = ("id", "customer_id", "result", "date", "created_at")
 ACTION_FIELDS = ("id", "decision_id", "kind", "offer_code", "cost_cents", "created_at")
@@ -191,7 +189,9 @@ def _treatments(actions: pd.DataFrame) -> pd.DataFrame:
     """Per decision: the treatment code and what an accepted offer cost."""
     actions = actions.sort_values(["created_at", "id"])
     with_offer = actions[actions["offer_code"] != NO_OFFER]
-    final = with_offer[with_offer["kind"].isin(FINAL_KINDS)].drop_duplicates(["decision_id", "offer_code"], keep="last")
+    final = with_offer[with_offer["kind"].isin(FINAL_ANSWER_KINDS)].drop_duplicates(
+        ["decision_id", "offer_code"], keep="last"
+    )
     accepted = final[final["kind"] == DecisionAction.Kind.ACCEPTED].drop_duplicates("decision_id", keep="last")
     shown = with_offer[with_offer["kind"].isin(SHOWN_KINDS)].drop_duplicates("decision_id", keep="last")
     treatments = pd.concat(

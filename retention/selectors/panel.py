@@ -15,21 +15,22 @@ from django.db.models import Case, CharField, Count, F, IntegerField, OuterRef, 
 from django.db.models.functions import Replace
 from django.utils import timezone
 
-from retention.models import Contract, Customer, Decision, DecisionAction, ServiceEvent, Tariff
+from retention.models import (
+    ANSWER_KINDS,
+    OFFER_ACTION_KINDS,
+    Contract,
+    Customer,
+    Decision,
+    DecisionAction,
+    ServiceEvent,
+    Tariff,
+)
 
 # The team budget is counted in one place; the panel and the decision service import it from here too.
 from retention.selectors.budget import BudgetStatus, month_start, team_budget_status  # noqa: F401
 
 SEARCH_LIMIT = 20
 SERVICE_WINDOW_DAYS = 90
-# What counts as "made the customer an offer": the offer was put to them, or they answered one.
-OFFER_KINDS = (
-    DecisionAction.Kind.PRESENTED,
-    DecisionAction.Kind.ACCEPTED,
-    DecisionAction.Kind.DECLINED,
-    DecisionAction.Kind.THINKING,
-)
-ANSWER_KINDS = (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING)
 PHONE_QUERY = re.compile(r"^\+?[\d\s().\-/]+$")
 PHONE_MIN_DIGITS = 6
 PHONE_SEPARATORS = (" ", "-", "(", ")", ".", "/", "+")
@@ -211,7 +212,7 @@ def recent_offers(
     """Offers any agent or system made this customer in the last `days` days, newest first; one query."""
     since = (now or timezone.now()) - dt.timedelta(days=days)
     actions = (
-        DecisionAction.objects.filter(decision__customer=customer, kind__in=OFFER_KINDS, created_at__gte=since)
+        DecisionAction.objects.filter(decision__customer=customer, kind__in=OFFER_ACTION_KINDS, created_at__gte=since)
         .exclude(offer_code="")
         .select_related("decision", "agent", "api_client")
         .only(

@@ -33,7 +33,17 @@ from ml.policy import (
 from ml.reasons import top_reasons
 from ml.registry import LoadedModel, NoChampion, champions
 from ml.response import stay_estimates
-from retention.models import AgentProfile, ApiClient, Customer, Decision, DecisionAction, Tariff, Team
+from retention.models import (
+    FINAL_ANSWER_KINDS,
+    OFFER_ACTION_KINDS,
+    AgentProfile,
+    ApiClient,
+    Customer,
+    Decision,
+    DecisionAction,
+    Tariff,
+    Team,
+)
 from retention.selectors.catalog import (
     new_customer_fees,
     offer_spec,
@@ -46,9 +56,6 @@ from retention.selectors.decisions import offer_history, offers_declined_since
 from retention.selectors.history import customer_history_frames
 from retention.selectors.panel import team_budget_status
 
-ANSWER_KINDS = {DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING}
-OFFER_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
-FINAL_ANSWERS = {DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED}
 DEFAULT_AUTHORITY_LEVEL = 1
 # The stages of one recommendation, in order; recommendation_compute reports the end of each.
 RECOMMENDATION_STAGES = ("features", "churn", "response", "arbitration")
@@ -355,7 +362,7 @@ def _validated_offer(
             raise ValidationError({"kind": _stands_accepted(accepted[0])})
         return None
     if not offer_code:
-        if kind in OFFER_KINDS:
+        if kind in OFFER_ACTION_KINDS:
             raise ValidationError({"offer_code": "this action needs the offer it is about"})
         return None
     offer = next((o for o in decision.offers if o["code"] == offer_code), None)
@@ -366,7 +373,7 @@ def _validated_offer(
         _check_customer_guardrails(decision, offer)
         _check_contact_policy(decision, offer)
         _check_team_budget_left(decision, offer, agent)
-    if kind in FINAL_ANSWERS:
+    if kind in FINAL_ANSWER_KINDS:
         standing = _standing_answers(decision)
         if standing.get(offer_code) == kind:
             raise ValidationError(
@@ -386,7 +393,7 @@ def _validated_offer(
 def _standing_answers(decision: Decision) -> dict[str, str]:
     """Each offer's latest final answer on this decision. The same answer twice would count an offer's cost
     twice, while a different one corrects it."""
-    answers = decision.actions.filter(kind__in=FINAL_ANSWERS).order_by("created_at", "pk")
+    answers = decision.actions.filter(kind__in=FINAL_ANSWER_KINDS).order_by("created_at", "pk")
     return dict(answers.values_list("offer_code", "kind"))
 
 
