@@ -37,10 +37,9 @@ from retention.selectors.panel import (
     team_budget_status,
 )
 from retention.services.decisions import (
-    answers_for_team,
-    decides_over_team_budget,
     decision_action_record,
     decision_create,
+    leads_team_of,
     outranks_decision_agent,
 )
 
@@ -48,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 PANEL_TEMPLATE = "agents_ui/panel.html"
 DECISION_FRAGMENT = "agents_ui/partials/decision_response.html"
-ROLES_ACTING_FOR_OTHERS = {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
 # The service explains refusals in English; the refusal agents meet most is shown in their own language.
 PROBLEMS_IN_AGENT_LANGUAGE = {
     "override_reason": gettext_lazy("choose why you offer something other than the recommended offer."),
@@ -219,7 +217,7 @@ def _viewer(request: HttpRequest, decision: Decision, own_team_budget: BudgetSta
         left = team_budget_status(team=decision.team).remaining_cents
     return Viewer(
         presents_above_authority=decision.agent_id != request.user.pk and outranks_decision_agent(profile, decision),
-        decides_over_budget=decides_over_team_budget(profile, decision),
+        decides_over_budget=leads_team_of(profile, decision),
         team_budget_left_cents=left,
     )
 
@@ -238,8 +236,7 @@ def may_act_on(user, decision: Decision) -> bool:
     """The agent who got the advice logs what happened; their team's lead and administrators may act for them."""
     if decision.agent_id == user.pk:
         return True
-    profile = agent_profile_of(user)
-    return profile.role in ROLES_ACTING_FOR_OTHERS and answers_for_team(profile, decision)
+    return leads_team_of(agent_profile_of(user), decision)
 
 
 # --- logging an action --------------------------------------------------------------------------

@@ -476,7 +476,7 @@ def _check_team_budget_left(decision: Decision, offer: dict, agent: AbstractBase
     since may have spent it. A team lead may still make the offer, as on the advice itself."""
     profile = _profile(agent)
     team = decision.team or (profile.team if profile else None)
-    if team is None or decides_over_team_budget(profile, decision):
+    if team is None or leads_team_of(profile, decision):
         return
     # One check per team at a time, so two acceptances logged without the offer made first cannot both spend
     # the same remainder. Offers made and not yet answered are not counted against it: each was within the
@@ -517,7 +517,7 @@ def _authorised(decision: Decision, offer: dict, agent: AbstractBaseUser | None)
         above_authority=not offer["within_authority"],
         over_team_budget=bool(offer.get("over_team_budget")),
         outranks=outranks_decision_agent(profile, decision),
-        decides_over_budget=decides_over_team_budget(profile, decision),
+        decides_over_budget=leads_team_of(profile, decision),
     )
 
 
@@ -547,9 +547,9 @@ def may_make_offer(*, above_authority: bool, over_team_budget: bool, outranks: b
     return not over_team_budget or outranks or decides_over_budget
 
 
-def decides_over_team_budget(profile: AgentProfile | None, decision: Decision) -> bool:
-    """A team's lead (or an administrator) may spend beyond what the team has left this month; the panel asks
-    the same of its viewer, to offer the button the service would accept."""
+def leads_team_of(profile: AgentProfile | None, decision: Decision) -> bool:
+    """The lead of the team the advice is charged to, or an administrator: who may spend beyond what the team has
+    left this month, and act on a colleague's advice. The panel asks the same of its viewer."""
     leads = profile is not None and profile.role in {AgentProfile.Role.LEAD, AgentProfile.Role.ADMIN}
     return leads and answers_for_team(profile, decision)
 
