@@ -24,15 +24,23 @@ def offers_declined_since(
     return frozenset(declined.values_list("offer_code", flat=True))
 
 
-def offer_history(*, customer: Customer, now: dt.datetime, policy: PolicySettings) -> OfferHistory:
+def offer_history(
+    *, customer: Customer, now: dt.datetime, policy: PolicySettings, except_decision: Decision | None = None
+) -> OfferHistory:
     """What the customer declined within the contact policy's days, accepted within `recent_offer_days`, and
-    spent of their budget this calendar month; an acceptance a later decline corrected counts for neither."""
+    spent of their budget this calendar month; an acceptance a later decline corrected counts for neither.
+
+    Declines on `except_decision` are left out: logging on that decision, a "no" on it is the customer's answer
+    to the very offer, which they may still change.
+    """
     accepted = accepted_offers().filter(decision__customer=customer)
     spent = accepted.filter(created_at__gte=month_start(now)).aggregate(spent=Sum("cost_cents"))["spent"]
     recent = accepted.filter(created_at__gte=now - dt.timedelta(days=policy.recent_offer_days))
     return OfferHistory(
         declined_recently=offers_declined_since(
-            customer=customer, since=now - dt.timedelta(days=policy.contact_policy_days)
+            customer=customer,
+            since=now - dt.timedelta(days=policy.contact_policy_days),
+            except_decision=except_decision,
         ),
         accepted_recently=frozenset(recent.values_list("offer_code", flat=True)),
         spent_this_month_cents=spent or 0,

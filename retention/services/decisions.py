@@ -52,7 +52,7 @@ from retention.selectors.catalog import (
     tariff_option,
     tariffs_active,
 )
-from retention.selectors.decisions import offer_history, offers_declined_since
+from retention.selectors.decisions import offer_history
 from retention.selectors.history import customer_history_frames
 from retention.selectors.panel import team_budget_status
 
@@ -369,10 +369,10 @@ def _validated_offer(
     if offer is None:
         raise ValidationError({"offer_code": f"{offer_code!r} was not among this decision's offers"})
     if kind == DecisionAction.Kind.PRESENTED:
-        _check_presentable(decision, offer, override_reason, agent)
-        _check_customer_guardrails(decision, offer)
-        _check_contact_policy(decision, offer)
-        _check_team_budget_left(decision, offer, agent)
+        profile = _profile(agent)
+        _check_presentable(decision, offer, override_reason, profile)
+        _check_customer_guardrails(decision, offer, making=True)
+        _check_team_budget_left(decision, offer, profile)
     if kind in FINAL_ANSWER_KINDS:
         standing = _standing_answers(decision)
         if standing.get(offer_code) == kind:
@@ -386,7 +386,7 @@ def _validated_offer(
                 }
             )
         if kind == DecisionAction.Kind.ACCEPTED:
-            _check_acceptable(decision, offer, agent, standing)
+            _check_acceptable(decision, offer, _profile(agent), standing)
     return offer
 
 
@@ -401,80 +401,63 @@ def _accepted_offers(standing: dict[str, str]) -> list[str]:
     return sorted(code for code, kind in standing.items() if kind == DecisionAction.Kind.ACCEPTED)
 
 
-def _check_presentable(decision: Decision, offer: dict, override_reason: str, agent: AbstractBaseUser | None) -> None:
+def _check_presentable(decision: Decision, offer: dict, override_reason: str, profile: AgentProfile | None) -> None:
     if offer["code"] != decision.recommended_offer_code and not override_reason:
         raise ValidationError({"override_reason": "offering something other than the recommendation needs a reason"})
-    if not _authorised(decision, offer, agent):
+    if not _authorised(decision, offer, profile):
         raise ValidationError({"offer_code": _escalation_needed(offer)})
 
 
-def _check_acceptable(
-    decision: Decision, offer: dict, agent: AbstractBaseUser | None, standing: dict[str, str]
-) -> None:
+def _check_acceptable(decision: Decision, offer: dict, profile: AgentProfile | None, standing: dict[str, str]) -> None:
     """One offer stands accepted per decision, as the learning log and the budgets count it; an offer beyond the
     deciding agent's authority is accepted only once someone with the authority made it."""
     if accepted := _accepted_offers(standing):
         raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
-    _check_customer_guardrails(decision, offer)
+    _check_customer_guardrails(decision, offer, making=False)
     presented = decision.actions.filter(offer_code=offer["code"], kind=DecisionAction.Kind.PRESENTED).exists()
     if not presented:
         # Presenting checked the team's budget as it then stood; an answer logged without it is checked now.
-        _check_team_budget_left(decision, offer, agent)
-    if not _authorised(decision, offer, agent) and not presented:
+        _check_team_budget_left(decision, offer, profile)
+    if not _authorised(decision, offer, profile) and not presented:
         raise ValidationError({"offer_code": _escalation_needed(offer) + " (a team lead makes or accepts it)"})
 
 
-def _check_customer_guardrails(decision: Decision, offer: dict) -> None:
-    """The per-customer rules the ranking applied, applied again to what the customer has accepted since: an
-    older decision, or one made on another channel, was ranked before that and would let the same credit be
-    given twice, or two offers together pass the customer's monthly budget."""
+def _check_customer_guardrails(decision: Decision, offer: dict, *, making: bool) -> None:
+    """The per-customer rules the ranking applied, applied again to what the customer has done since: an older
+    decision, or one made on another channel, was ranked before that and would let the same credit be given
+    twice, or two offers together pass the customer's monthly budget. Making an offer also follows the contact
+    policy: one declined on another call or channel within its days is not made again, as the ranking would not
+    have listed it."""
     _, policy = policy_current()
-    history = offer_history(customer=decision.customer, now=timezone.now(), policy=policy)
+    history = offer_history(customer=decision.customer, now=timezone.now(), policy=policy, except_decision=decision)
     if offer["code"] in history.accepted_recently:
-        raise ValidationError(
-            {
-                "offer_code": ValidationError(
-                    "%(offer)r was accepted by this customer within the last %(days)s days",
-                    code="accepted_recently",
-                    params={"offer": offer["code"], "days": policy.recent_offer_days},
-                )
-            }
-        )
+        raise _coded_refusal(
+            offer, "accepted_recently", "was accepted by this customer within the last %(days)s days",
+            days=policy.recent_offer_days,
+        )  # fmt: skip
     left = budget_left_cents(history.spent_this_month_cents, policy)
     if offer["cost_cents"] > left:
-        raise ValidationError(
-            {
-                "offer_code": ValidationError(
-                    "%(offer)r costs more than is left of this customer's budget this month (%(left)s cents)",
-                    code="customer_budget_spent",
-                    params={"offer": offer["code"], "left": left},
-                )
-            }
-        )
+        raise _coded_refusal(
+            offer, "customer_budget_spent",
+            "costs more than is left of this customer's budget this month (%(left)s cents)", left=left,
+        )  # fmt: skip
+    if making and offer["code"] in history.declined_recently:
+        raise _coded_refusal(
+            offer, "declined_recently", "was declined by this customer within the last %(days)s days",
+            days=policy.contact_policy_days,
+        )  # fmt: skip
 
 
-def _check_contact_policy(decision: Decision, offer: dict) -> None:
-    """An offer the customer declined on another call or channel since this advice was given is not made again
-    within the contact policy's days, as the ranking would not have listed it. A "no" on this call is the
-    customer's answer to this very offer: logging a change of mind stays possible."""
-    _, policy = policy_current()
-    since = timezone.now() - dt.timedelta(days=policy.contact_policy_days)
-    if offer["code"] in offers_declined_since(customer=decision.customer, since=since, except_decision=decision):
-        raise ValidationError(
-            {
-                "offer_code": ValidationError(
-                    "%(offer)r was declined by this customer within the last %(days)s days",
-                    code="declined_recently",
-                    params={"offer": offer["code"], "days": policy.contact_policy_days},
-                )
-            }
-        )
+def _coded_refusal(offer: dict, code: str, message: str, **params) -> ValidationError:
+    """A refusal the panel words in the agent's language by its code, naming the offer by its title."""
+    return ValidationError(
+        {"offer_code": ValidationError("%(offer)r " + message, code=code, params={"offer": offer["code"], **params})}
+    )
 
 
-def _check_team_budget_left(decision: Decision, offer: dict, agent: AbstractBaseUser | None) -> None:
+def _check_team_budget_left(decision: Decision, offer: dict, profile: AgentProfile | None) -> None:
     """The team's budget as it stands now, not as it stood when the advice was given: the team's other calls
     since may have spent it. A team lead may still make the offer, as on the advice itself."""
-    profile = _profile(agent)
     team = decision.team or (profile.team if profile else None)
     if team is None or leads_team_of(profile, decision):
         return
@@ -484,16 +467,11 @@ def _check_team_budget_left(decision: Decision, offer: dict, agent: AbstractBase
     Team.objects.select_for_update().filter(pk=team.pk).exists()
     left = team_budget_status(team=team).remaining_cents
     if offer["cost_cents"] > left:
-        raise ValidationError(
-            {
-                "offer_code": ValidationError(
-                    "%(offer)r costs more than the team's budget has left this month (%(left)s cents): "
-                    "escalate to a team lead",
-                    code="team_budget_spent",
-                    params={"offer": offer["code"], "left": left},
-                )
-            }
-        )
+        raise _coded_refusal(
+            offer, "team_budget_spent",
+            "costs more than the team's budget has left this month (%(left)s cents): escalate to a team lead",
+            left=left,
+        )  # fmt: skip
 
 
 def _stands_accepted(offer_code: str) -> ValidationError:
@@ -511,8 +489,7 @@ def _escalation_needed(offer: dict) -> str:
     return "costs more than the team's budget has left this month: escalate to a team lead"
 
 
-def _authorised(decision: Decision, offer: dict, agent: AbstractBaseUser | None) -> bool:
-    profile = _profile(agent)
+def _authorised(decision: Decision, offer: dict, profile: AgentProfile | None) -> bool:
     return may_make_offer(
         above_authority=not offer["within_authority"],
         over_team_budget=bool(offer.get("over_team_budget")),
