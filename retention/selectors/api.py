@@ -83,8 +83,7 @@ class DecisionFilters:
 def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | None = None) -> QuerySet[Decision]:
     """Decisions with their latest action, for paging; the big JSON columns (features, offers) are left out.
 
-    A client bound to teams sees their decisions and those it asked for itself without an agent, the ones it
-    may answer for (retention.services.api_clients.api_client_check_speaks_for).
+    A client sees the decisions it answers for (`decisions_spoken_for_by`).
     """
     actions = DecisionAction.objects.filter(decision=OuterRef("pk"))
     latest = actions.order_by("-created_at", "-pk")
@@ -107,13 +106,13 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
         )
     )  # fmt: skip
     if api_client is not None:
-        decisions = decisions.filter(_spoken_for_by(api_client))
+        decisions = decisions.filter(decisions_spoken_for_by(api_client))
     return _filtered(decisions, filters)
 
 
-def _spoken_for_by(api_client: ApiClient) -> Q:
-    """Every decision for a client bound to no team; else its teams' and those it asked for without an agent.
-    One condition in the page's own query, rather than a query for the client's teams first."""
+def decisions_spoken_for_by(api_client: ApiClient) -> Q:
+    """The decisions a client answers for: every one for a client bound to no team; else its teams' and those
+    it asked for without an agent. One condition, for a page's own query or a check of one decision."""
     bound = ApiClient.teams.through.objects.filter(apiclient_id=api_client.pk)
     return ~Exists(bound) | Q(team__in=bound.values("team_id")) | Q(team__isnull=True, api_client=api_client)
 

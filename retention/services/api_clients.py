@@ -8,6 +8,7 @@ from django.db import transaction
 
 from retention.api.auth import TOKEN_PREFIX_LENGTH, new_token, token_hash
 from retention.models import ApiClient, Decision, Team
+from retention.selectors.api import decisions_spoken_for_by
 
 SCOPES = set(ApiClient.Scope.values)
 
@@ -47,6 +48,5 @@ def api_client_check_speaks_for(
         raise PermissionDenied(f"this API client does not speak for the team of agent {agent.get_username()!r}")
     if decision is None:
         return
-    asked_by_it = decision.team_id is None and decision.api_client_id == client.pk
-    if decision.team_id not in teams and not asked_by_it:
+    if not Decision.objects.filter(decisions_spoken_for_by(client), pk=decision.pk).exists():
         raise PermissionDenied(f"this API client does not speak for the team of recommendation {decision.pk}")
