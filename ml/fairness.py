@@ -104,6 +104,10 @@ class FairnessReport:
     def withheld_below(self) -> int:
         return withheld_below(self.min_group_size)
 
+    @property
+    def significance_level(self) -> float:
+        return SIGNIFICANCE_LEVEL
+
     def as_json(self) -> dict:
         return {
             "threshold": self.threshold,
@@ -322,7 +326,8 @@ def format_difference(metric: str, difference: float | None) -> str:
 
 
 def table_rows(report: FairnessReport) -> list[tuple[str, ...]]:
-    """One line per comparison; a group under the minimum size shows "(<N)" instead of its value and size."""
+    """One line per comparison; a group under the minimum size is marked with "*" (shown, not judged), and one
+    under `withheld_below` shows "(<N)" instead of its value and size."""
     return [
         (
             comparison.risk_band,
