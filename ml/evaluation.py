@@ -77,6 +77,11 @@ class Estimate:
     clipped: int  # propensities raised to the floor
     effective_sample_size: float
 
+    @property
+    def without_interval(self) -> bool:
+        """A value, but too few effective decisions behind it for an interval."""
+        return not math.isnan(self.value) and math.isnan(self.low)
+
     def as_json(self) -> dict:
         return {
             key: (None if isinstance(value, float) and math.isnan(value) else value)

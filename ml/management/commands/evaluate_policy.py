@@ -201,7 +201,7 @@ UNLOGGED_SHARE_NOTED = 0.001
 
 def _without_interval(result: PolicyEvaluation) -> bool:
     estimates = [*result.value.values(), *result.save_rate.values()]
-    return any(estimate.value == estimate.value and estimate.low != estimate.low for estimate in estimates)
+    return any(estimate.without_interval for estimate in estimates)
 
 
 def _row(result: PolicyEvaluation) -> str:
@@ -214,7 +214,7 @@ def _row(result: PolicyEvaluation) -> str:
 def _with_interval(estimate: Estimate, shown) -> str:
     if estimate.value != estimate.value:  # nan: no logged decision supports the policy
         return "no support"
-    if estimate.low != estimate.low:  # nan: too few effective decisions for an interval
+    if estimate.without_interval:
         return f"{shown(estimate.value)} [ESS<{MIN_EFFECTIVE_DECISIONS}]"
     return f"{shown(estimate.value)} [{shown(estimate.low)}, {shown(estimate.high)}]"
 
