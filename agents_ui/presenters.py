@@ -73,8 +73,7 @@ class OfferView:
     recommended: bool
     needs_team_lead: bool
     needs_override_reason: bool
-    presents_above_authority: bool = False
-    decides_over_budget: bool = False  # the viewer is a team lead, who may spend beyond the team's budget
+    viewer: Viewer = Viewer()
     above_authority: bool = False  # the offer's level or cost is above the deciding agent's authority
     over_team_budget: bool = False  # its cost is more than the team has left this month
     presented: bool = False
@@ -87,8 +86,8 @@ class OfferView:
         return may_make_offer(
             above_authority=self.above_authority,
             over_team_budget=self.over_team_budget,
-            outranks=self.presents_above_authority,
-            decides_over_budget=self.decides_over_budget,
+            outranks=self.viewer.presents_above_authority,
+            decides_over_budget=self.viewer.decides_over_budget,
         )
 
     @property
@@ -280,8 +279,7 @@ def _offer_view(rank: int, offer: dict, recommended_code: str, viewer: Viewer, *
         or not offer.get("within_authority", True)
         or over_team_budget,
         needs_override_reason=offer["code"] != recommended_code,
-        presents_above_authority=viewer.presents_above_authority,
-        decides_over_budget=viewer.decides_over_budget,
+        viewer=viewer,
         above_authority=not offer.get("within_authority", True),
         over_team_budget=over_team_budget,
     )
