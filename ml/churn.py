@@ -489,16 +489,21 @@ def threads_for(rows: int) -> int:
     return MAX_THREADS if rows >= PARALLEL_FROM_ROWS else 1
 
 
-def tree_matrix(schema: FeatureSchema, values: np.ndarray, threads: int) -> xgb.DMatrix:
+def tree_matrix(
+    schema: FeatureSchema, values: np.ndarray, threads: int, *, labels: np.ndarray | None = None, named: bool = True
+) -> xgb.DMatrix:
     """The trees' input from `FeatureSchema.values` as float32: category codes for categoricals, a gap as NaN.
 
     The same values XGBoost reads from the pandas frame of `FeatureSchema.encode`, without its
-    per-call frame handling, which costs milliseconds even for one row.
+    per-call frame handling, which costs milliseconds even for one row. Training matrices go
+    unnamed: XGBoost reads a matrix's names back at every boosting round, which on a few hundred
+    rows took a sixth of the training time; the trees come out the same, byte for byte.
     """
     types = ["c" if name in schema.categorical else "q" for name in schema.names]
     return xgb.DMatrix(
         values.astype(np.float32),
-        feature_names=schema.names,
+        label=labels,
+        feature_names=schema.names if named else None,
         feature_types=types,
         enable_categorical=True,
         nthread=threads,
@@ -544,7 +549,7 @@ def churn_model_train(
     values = schema.values(features)
     encoded = schema.frame(values, features.index)
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(encoded, labels))
-    data = _Folds(encoded, values, labels, splits, threads_for(len(labels)), seed)
+    data = _Folds(schema, encoded, values, labels, splits, threads_for(len(labels)), seed)
     tree_params, linear_params = _split_params(params)
     trees = _best_trees(data, _tree_candidates(tree_params, len(labels)), search_seconds)
     linear = _linear_blend(schema, data, trees.out_of_fold, linear_params)
@@ -562,12 +567,22 @@ def churn_model_train(
 class _Folds:
     """The training rows and the folds every bag is cross-fitted on."""
 
+    schema: FeatureSchema
     encoded: pd.DataFrame
     values: np.ndarray  # the same rows as FeatureSchema.values gives them; `encoded` is their frame
     labels: np.ndarray
     splits: list[tuple[np.ndarray, np.ndarray]]
     threads: int
     seed: int
+
+    def matrix(self, rows: np.ndarray, threads: int) -> xgb.DMatrix:
+        return tree_matrix(self.schema, self.values[rows], threads, labels=self.labels[rows], named=False)
+
+    def named(self, booster: xgb.Booster) -> xgb.Booster:
+        """The booster trained on unnamed matrices, named as the frames of `FeatureSchema.encode` name it."""
+        booster.feature_names = self.schema.names
+        booster.feature_types = ["c" if name in self.schema.categorical else "float" for name in self.schema.names]
+        return booster
 
 
 def _split_params(params: dict | None) -> tuple[dict | None, dict | None]:
@@ -615,17 +630,14 @@ def _cross_fit(data: _Folds, params: dict) -> _CrossFit:
     out_of_fold = np.zeros(len(data.labels))
     boosters = []
     for train_index, valid_index in data.splits:
-        booster = _fit_booster(data.encoded, data.labels, train_index, valid_index, params)
-        valid = xgb.DMatrix(data.encoded.iloc[valid_index], enable_categorical=True, nthread=params["nthread"])
+        valid = data.matrix(valid_index, params["nthread"])
+        booster = _fit_booster(data.matrix(train_index, params["nthread"]), valid, params)
         out_of_fold[valid_index] = booster.predict(valid)
-        boosters.append(booster)
+        boosters.append(data.named(booster))
     return _CrossFit(boosters, out_of_fold, params, _log_loss(data.labels, out_of_fold))
 
 
-def _fit_booster(encoded, labels, train_index, valid_index, params) -> xgb.Booster:
-    threads = params["nthread"]
-    train = xgb.DMatrix(encoded.iloc[train_index], label=labels[train_index], enable_categorical=True, nthread=threads)
-    valid = xgb.DMatrix(encoded.iloc[valid_index], label=labels[valid_index], enable_categorical=True, nthread=threads)
+def _fit_booster(train: xgb.DMatrix, valid: xgb.DMatrix, params: dict) -> xgb.Booster:
     booster = xgb.train(
         params,
         train,

@@ -347,3 +347,12 @@ def test_the_tents_are_the_piecewise_linear_interpolation_of_each_knots_unit(kno
     np.testing.assert_allclose(churn._tents(values, knots), expected, rtol=0, atol=1e-12)
     one_by_one = np.vstack([churn._tents(values[[row]], tuple(knots)) for row in range(len(values))])
     np.testing.assert_array_equal(one_by_one, churn._tents(values, knots))
+
+
+def test_trees_trained_on_unnamed_matrices_carry_the_names_and_types_of_the_encoded_frame(trained):
+    model, features, _ = trained
+    frame = xgb.DMatrix(model.schema.encode(features), enable_categorical=True)
+    for booster in model.boosters:
+        assert booster.feature_names == frame.feature_names
+        assert booster.feature_types == frame.feature_types
+        assert booster.predict(frame).shape == (len(features),)
