@@ -30,9 +30,12 @@ run: $(VENV)/.installed
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 # One pytest process per core, up to four; `make test PYTEST_ARGS=-n0` runs them in this process.
+# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): each pytest
+# process otherwise compiles and assertion-rewrites every module again (collecting took 7.4 s a process
+# without the files, 5.3 s with them).
 PYTEST_ARGS ?= -n auto --maxprocesses=4
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
