@@ -10,12 +10,13 @@ where margin is the renewal fee's margin over the horizon. The cost counts as
 committed once the offer is made, a conservative reading that never flatters an offer.
 
 Randomness (exploration, the control group) comes from generators seeded by a key
-the caller passes and logs (the decision's id, the customer's id), so a decision
-can be replayed exactly and the propensity of what was shown is always known.
+the caller passes (`exploration_key`: the customer and the day; the customer's id), so a
+decision can be replayed exactly from what it stores and the propensity of what was shown is always known.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import random
@@ -532,6 +533,16 @@ def _propensity(arm: str, greedy: str, exploring: _Exploring, settings: PolicySe
     )
     control = settings.control_share
     return control * (arm == NO_OFFER) + (1 - control) * explore
+
+
+def exploration_key(customer_id: str, day: dt.date) -> str:
+    """The key a decision's exploration is drawn with: one customer on one (local) day.
+
+    Not the decision's own id: opening the customer again, or a CRM asking beside the agent, would
+    then draw again, and whoever asked often enough would in time be shown what exploration offers.
+    The same customer the same day gets the same draw, whoever asks and on which channel.
+    """
+    return f"{customer_id}:{day.isoformat()}"
 
 
 def keyed_uniform(purpose: str, key: str) -> float:

@@ -26,6 +26,7 @@ from ml.policy import (
     StayEstimates,
     best_tariff,
     budget_left_cents,
+    exploration_key,
     monthly_fee_cents,
     rank_offers,
     renewal_fee_cents,
@@ -84,7 +85,7 @@ def decision_create(
         history=offer_history(customer=customer, now=now, policy=sources.policy),
         agent_level=profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL,
         team_budget_left_cents=_team_budget_left(profile, now),
-        decision_key=str(decision_id),
+        decision_key=exploration_key(customer.external_id, timezone.localdate(now)),
         control_key=customer.external_id,
     )
     ranking = recommendation.ranking

@@ -18,7 +18,17 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from ml.models import ModelVersion
-from ml.policy import EXPLORED_OFFERS, NO_OFFER, CustomerContext, PolicySettings, Ranking, rank_offers, stay_probability
+from ml.policy import (
+    EXPLORED_OFFERS,
+    NO_OFFER,
+    CustomerContext,
+    PolicySettings,
+    Ranking,
+    exploration_key,
+    in_control_group,
+    rank_offers,
+    stay_probability,
+)
 from ml.registry import champions, model_version_promote, model_version_register
 from ml.response import response_model_fit, response_training_set
 from retention.models import Decision, PolicyConfig
@@ -65,6 +75,13 @@ def unhappy_customer(db):
     return unhappy("NL0000042")
 
 
+def unhappy_customers(count: int, policy: PolicySettings | None = None) -> list:
+    """Customers alike, each drawing its own exploration; with a policy, only those outside its control group."""
+    numbers = (f"NL{number:07d}" for number in range(100, 200))
+    outside = (n for n in numbers if policy is None or not in_control_group(n, policy))
+    return [unhappy(number) for number, _ in zip(outside, range(count), strict=False)]
+
+
 def arms(decision: Decision) -> list[str]:
     """What exploration draws from: no offer and the best few offers the deciding agent may make."""
     return [NO_OFFER, *[offer["code"] for offer in decision.offers if not offer["needs_escalation"]][:EXPLORED_OFFERS]]
@@ -101,17 +118,19 @@ def replayed(decision: Decision, *, agent_level: int) -> Ranking:
         settings=policy,
         agent_level=agent_level,
         team_budget_left_cents=team_budget_status(team=decision.team).remaining_cents if decision.team else None,
-        decision_key=str(decision.pk),
+        decision_key=exploration_key(decision.customer.external_id, timezone.localdate(decision.as_of)),
         control_key=decision.customer.external_id,
     )
 
 
 def test_with_every_decision_exploring_uniformly_each_is_logged_as_explored_among_the_arms(
-    churn_champion, catalog, unhappy_customer, agent
+    churn_champion, catalog, agent
 ):
     policy = store_policy(exploration_share=1.0, exploration_method="uniform", control_share=0.0)
 
-    decisions = [decision_create(customer=unhappy_customer, channel="phone", agent=agent) for _ in range(DECISIONS)]
+    decisions = [
+        decision_create(customer=customer, channel="phone", agent=agent) for customer in unhappy_customers(DECISIONS)
+    ]
 
     for decision in decisions:
         assert decision.risk_band != "low", "at risk, so price parity makes every offer beat the best tariff"
@@ -142,20 +161,19 @@ def test_the_whole_base_in_the_control_group_gets_no_offer(churn_champion, catal
 
 @pytest.mark.parametrize("method", ["uniform", "thompson"])
 def test_the_stored_propensity_and_recommendation_are_those_recomputed_from_the_decision(
-    churn_champion, catalog, unhappy_customer, agent, method
+    churn_champion, catalog, agent, method
 ):
     policy = store_policy(exploration_share=0.5, exploration_method=method, control_share=0.2)
-    # The control group is keyed on the customer: NL0000043 falls in the 20%, NL0000042 does not.
+    # The control group is keyed on the customer: NL0000043 falls in the 20%.
     in_control = unhappy("NL0000043")
+    outside = unhappy_customers(DECISIONS, policy)
 
     decisions = [
-        decision_create(customer=customer, channel="phone", agent=agent)
-        for customer in (unhappy_customer, in_control)
-        for _ in range(DECISIONS)
+        decision_create(customer=customer, channel="phone", agent=agent) for customer in [*outside, in_control]
     ]
 
-    assert {d.control_group for d in decisions if d.customer == in_control} == {True}
-    assert {d.control_group for d in decisions if d.customer == unhappy_customer} == {False}
+    assert [d.control_group for d in decisions] == [False] * DECISIONS + [True]
+    assert {d.explored for d in decisions[:DECISIONS]} == {True, False}, "both kinds are replayed"
     for decision in Decision.objects.filter(pk__in=[d.pk for d in decisions]).select_related("customer", "team"):
         if method == "uniform":
             assert decision.propensity == pytest.approx(logged_chance(decision, policy), abs=1e-12)
@@ -169,12 +187,12 @@ def test_the_stored_propensity_and_recommendation_are_those_recomputed_from_the_
         assert [offer.as_json() for offer in ranking.offers] == decision.offers
 
 
-def test_thompson_exploration_logs_a_chance_for_every_offer_the_agent_may_make(
-    churn_champion, catalog, unhappy_customer, agent
-):
+def test_thompson_exploration_logs_a_chance_for_every_offer_the_agent_may_make(churn_champion, catalog, agent):
     store_policy(exploration_share=1.0, exploration_method="thompson", control_share=0.0)
 
-    decisions = [decision_create(customer=unhappy_customer, channel="phone", agent=agent) for _ in range(DECISIONS)]
+    decisions = [
+        decision_create(customer=customer, channel="phone", agent=agent) for customer in unhappy_customers(DECISIONS)
+    ]
 
     for decision in decisions:
         stored = {offer["code"]: offer["propensity"] for offer in decision.offers}
@@ -185,6 +203,33 @@ def test_thompson_exploration_logs_a_chance_for_every_offer_the_agent_may_make(
             assert decision.propensity == pytest.approx(stored[decision.recommended_offer_code], abs=1e-6)
         else:
             assert decision.propensity == pytest.approx(1 - sum(stored.values()), abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["uniform", "thompson"])
+def test_the_same_customer_the_same_day_draws_the_same_whoever_asks_on_whichever_channel(
+    churn_champion, catalog, agent, lead, method
+):
+    store_policy(exploration_share=0.5, exploration_method=method, control_share=0.0)
+
+    for customer in unhappy_customers(DECISIONS):
+        first = decision_create(customer=customer, channel="phone", agent=agent)
+        again = decision_create(customer=customer, channel="phone", agent=agent)
+        elsewhere = decision_create(customer=customer, channel="api", agent=lead)
+
+        for other in (again, elsewhere):
+            assert (other.recommended_offer_code, other.explored, other.propensity) == (
+                first.recommended_offer_code,
+                first.explored,
+                first.propensity,
+            )
+            assert [offer["propensity"] for offer in other.offers] == [offer["propensity"] for offer in first.offers]
+
+
+def test_the_exploration_key_is_the_customer_and_the_day():
+    monday, tuesday = dt.date(2026, 11, 23), dt.date(2026, 11, 24)
+
+    assert exploration_key("NL1", monday) == exploration_key("NL1", monday)
+    assert len({exploration_key("NL1", monday), exploration_key("NL1", tuesday), exploration_key("NL2", monday)}) == 3
 
 
 # --- with an offer-response champion ---------------------------------------------------------
