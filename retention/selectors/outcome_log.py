@@ -9,8 +9,10 @@ Labelling rules:
   `as_of` date (in the project's time zone, the one renewal dates are reported in). Two results on
   that same day: the first stored wins.
 - One renewal labels one decision: when the customer had several decisions before the same
-  renewal result, only the latest (by `as_of`) is kept; the earlier ones were superseded before
-  the customer decided.
+  renewal result, only the latest (by `as_of`) that an agent logged anything on is kept, or the
+  latest of all when none was acted on; the earlier ones were superseded before the customer
+  decided. Advice opened again after the call and left without a word does not supersede what
+  was offered and answered: the renewal would otherwise teach that the customer stayed on no offer.
 - `since` and `until` select decisions by `as_of` (since ≤ as_of < until) after labelling, so a
   decision just inside the window is still dropped when a later one, outside it, superseded it.
 
@@ -28,7 +30,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ml.policy import NO_OFFER, PolicySettings
@@ -62,7 +64,7 @@ COLUMNS = (
 )
 NO_TREATMENT_KIND = "none"
 # Actions that show the offer was put to the customer.
-LINEAGE_FIELDS = ("id", "customer_id", "as_of", "created_at")
+LINEAGE_FIELDS = ("id", "customer_id", "as_of", "created_at", "acted_on")
 RESULT_FIELDS = ("id", "customer_id", "result", "date", "created_at")
 ACTION_FIELDS = ("id", "decision_id", "kind", "offer_code", "cost_cents", "created_at")
 DECISION_FIELDS = (
@@ -127,6 +129,7 @@ def _lineage(window: QuerySet[Decision], since: dt.datetime | None) -> pd.DataFr
     later = Decision.objects.filter(customer_id__in=window.values("customer_id"))
     if since is not None:
         later = later.filter(as_of__gte=since)
+    later = later.annotate(acted_on=Exists(DecisionAction.objects.filter(decision_id=OuterRef("pk"))))
     return _frame(later.values_list(*LINEAGE_FIELDS), LINEAGE_FIELDS)
 
 
@@ -156,7 +159,7 @@ def policy_settings_by_version() -> dict[int, PolicySettings]:
 
 
 def _labels(lineage: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """decision_id, renewal_date and stayed for the latest decision before each renewal result."""
+    """decision_id, renewal_date and stayed for the latest decision acted on (else the latest) before each result."""
     if lineage.empty or results.empty:
         return pd.DataFrame(columns=["decision_id", "renewal_date", "stayed"])
     decisions = lineage.assign(day=_local_days(lineage["as_of"])).sort_values("day", kind="stable")
@@ -169,7 +172,7 @@ def _labels(lineage: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
         by="customer_id",
         direction="forward",
     ).dropna(subset=["result_id"])
-    latest = matched.sort_values(["as_of", "created_at", "id"]).drop_duplicates(["result_id"], keep="last")
+    latest = matched.sort_values(["acted_on", "as_of", "created_at", "id"]).drop_duplicates(["result_id"], keep="last")
     return pd.DataFrame(
         {
             "decision_id": latest["id"],

@@ -189,6 +189,30 @@ def test_one_renewal_labels_only_the_latest_decision_before_it(customer):
     assert list(frame["renewal_date"]) == [dt.date(2025, 3, 10), dt.date(2025, 3, 25)]
 
 
+def test_advice_opened_again_and_left_without_a_word_does_not_supersede_the_answered_one(customer, agent):
+    answered = logged_decision(customer, at(1), team=None, agent=agent)
+    decision_action_record(decision=answered, kind="accepted", offer_code="korting-10", agent=agent)
+    logged_decision(customer, at(1, hour=11), team=None, agent=agent)  # the panel opened again after the call
+    renewal(customer, 20)
+
+    [row] = logged_outcomes().to_dict("records")
+
+    assert row["decision_id"] == str(answered.pk)
+    assert (row["treatment_code"], row["stayed"]) == ("korting-10", True)
+
+
+def test_a_later_answered_decision_still_supersedes_an_earlier_answered_one(customer, agent):
+    first = logged_decision(customer, at(1), team=None, agent=agent)
+    decision_action_record(decision=first, kind="declined", offer_code="korting-10", agent=agent)
+    later = logged_decision(customer, at(8), team=None, agent=agent)
+    decision_action_record(decision=later, kind="no_action", agent=agent)
+    renewal(customer, 20)
+
+    [row] = logged_outcomes().to_dict("records")
+
+    assert (row["decision_id"], row["treatment_code"]) == (str(later.pk), "")
+
+
 def test_the_first_renewal_result_after_a_decision_labels_it(customer):
     decision = logged_decision(customer, at(1))
     renewal(customer, 10, "churned")
