@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from ml.models import ModelVersion
 from ml.registry import champions
 from retention.api.auth import new_token, token_hash
-from tests.builders import own_artifact_copy
+from tests.builders import session_champion
 from tests.factories import ApiClientFactory
 
 
@@ -18,13 +17,7 @@ from tests.factories import ApiClientFactory
 def churn_champion(db, trained_churn_artifact) -> ModelVersion:
     """The same champion as tests/ml's fixture, registered from the session's artifact instead of retrained."""
     champions.clear()
-    version = ModelVersion.objects.create(
-        **{**trained_churn_artifact, "artifact_dir": own_artifact_copy(trained_churn_artifact["artifact_dir"])},
-        status=ModelVersion.Status.CHAMPION,
-        promoted_by="test",
-        promoted_at=timezone.now(),
-    )
-    yield version
+    yield session_champion(trained_churn_artifact)
     champions.clear()
 
 

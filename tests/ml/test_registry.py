@@ -1,12 +1,25 @@
 import pytest
 
+from ml import services
 from ml.artifacts import ArtifactError
 from ml.models import ModelPromotion, ModelVersion
 from ml.registry import NoChampion, champions, model_version_promote
 from ml.services import churn_model_retrain
 from retention.records import RenewalRecord
 from retention.services.customers import customers_upsert
-from tests.builders import labelled_records, store_labelled_base
+from tests.builders import fitted_once, labelled_records, store_labelled_base
+
+
+@pytest.fixture(scope="module")
+def fits_made() -> dict:
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def each_fit_made_once(fits_made, monkeypatch):
+    """The churn fit, made once per module for the same rows and seed: every retrain here is on the same
+    labelled base, so the fit is the same each time; registering and promoting still run in full."""
+    monkeypatch.setattr(services, "churn_model_fit", fitted_once(services.churn_model_fit, fits_made))
 
 
 def test_the_first_trained_model_becomes_champion_with_its_metrics(db):

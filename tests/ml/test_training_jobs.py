@@ -39,7 +39,7 @@ from retention.records import RenewalRecord
 from retention.services.customers import customers_upsert
 from retention.services.renewals import RenewalReport, renewal_results_record
 from tests.api.factories import DecisionFactory
-from tests.builders import labelled_records, store_labelled_base
+from tests.builders import fitted_once, labelled_records, store_labelled_base
 from tests.factories import CustomerFactory, RenewalResultFactory
 
 # Judges nothing but a change of champion: every challenger clears these bars.
@@ -57,6 +57,25 @@ def run(job: TrainingJob, policy: RetrainPolicy = LENIENT, **kwargs) -> Training
 
 def champion() -> ModelVersion:
     return ModelVersion.objects.get(kind="churn", status=ModelVersion.Status.CHAMPION)
+
+
+@pytest.fixture(scope="module")
+def fits_made() -> dict:
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def each_fit_made_once(fits_made, monkeypatch):
+    """Every kind's fit, made once per module for the same rows and seed and replayed after that.
+
+    A fit is deterministic for its rows and seed, and most of these tests retrain on the same labelled
+    base: each would spend half a second fitting the same model again. The retrain around the fit (reading
+    the training set, judging against the champion, registering, promoting) still runs in full each time.
+    """
+    for kind, trainer in list(services.TRAINERS.items()):
+        monkeypatch.setitem(
+            services.TRAINERS, kind, dataclasses.replace(trainer, fit=fitted_once(trainer.fit, fits_made))
+        )
 
 
 @pytest.fixture
@@ -274,9 +293,10 @@ def test_two_retrains_side_by_side_promote_at_most_one_challenger(fresh_labels, 
     """While the first challenger trains, a second retrain runs start to end and promotes: the first then
     finds the champion it was compared with gone, and is kept out."""
     interleaved = []
+    churn_fit = services.TRAINERS["churn"].fit  # churn_model_fit, made once per module (each_fit_made_once)
 
     def fit_while_another_retrain_finishes(features, labels, times, *, seed, progress):
-        result = churn_model_fit(features, labels, times, seed=seed, progress=progress)
+        result = churn_fit(features, labels, times, seed=seed, progress=progress)
         if not interleaved:  # only the first fit: the other retrain's own fit runs undisturbed
             interleaved.append(None)
             interleaved[0] = model_retrain(kind="churn", by="other worker", policy=LENIENT)
