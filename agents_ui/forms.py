@@ -10,7 +10,8 @@ from retention.models import Decision, DecisionAction
 
 
 class PanelQueryForm(forms.Form):
-    """The panel's GET parameters: a search (`q`), or a customer with an optional earlier decision."""
+    """The panel's GET parameters: a search (`q`), or a customer with an optional earlier decision, or `new`
+    advice where the panel would otherwise show the advice of this call again."""
 
     q = forms.CharField(
         label=_("Customer number, name or phone"),
@@ -25,6 +26,8 @@ class PanelQueryForm(forms.Form):
         required=False,
         choices=[(channel, labels.CHANNELS[channel]) for channel in labels.AGENT_CHANNELS],
     )
+    # New advice even when this agent opened the customer on this channel a moment ago (see views.SAME_CALL).
+    new = forms.BooleanField(required=False)
 
     def clean_channel(self) -> str:
         return self.cleaned_data["channel"] or Decision.Channel.PHONE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from functools import wraps
@@ -14,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -28,6 +30,7 @@ from retention.models import AgentProfile, Customer, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
 from retention.selectors.catalog import policy_current
 from retention.selectors.panel import (
+    advice_to_reopen,
     customer_card,
     customer_get,
     customer_search,
@@ -46,6 +49,9 @@ from retention.services.decisions import (
 logger = logging.getLogger(__name__)
 
 PANEL_TEMPLATE = "agents_ui/panel.html"
+# Opening the same customer again within this time, on the same channel, is taken as the same call: the panel
+# shows the advice it gave then instead of logging a second one, which would count as advice nobody acted on.
+SAME_CALL = dt.timedelta(minutes=30)
 DECISION_FRAGMENT = "agents_ui/partials/decision_response.html"
 # The service explains refusals in English; the refusal agents meet most is shown in their own language.
 PROBLEMS_IN_AGENT_LANGUAGE = {
@@ -154,11 +160,27 @@ def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
         message = _("No customer found with number %(number)s.") % {"number": external_id}
         return _render_panel(request, form, status=404, error=message)
     if not form.cleaned_data["decision"]:
-        return _new_advice_panel(request, form, customer)
+        return _advice_of_this_call(request, form, customer)
     decision = decision_get(decision_id=form.cleaned_data["decision"], customer=customer)
     if decision is None:
         return _render_panel(request, form, status=404, error=_("This advice does not belong to this customer."))
     return _render_panel(request, form, **customer_context(request, customer, decision))
+
+
+def _advice_of_this_call(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:
+    """The advice this agent had for the customer on this channel in the last SAME_CALL, else new advice."""
+    channel = form.cleaned_data["channel"]
+    earlier = None
+    if not form.cleaned_data["new"]:
+        since = timezone.now() - SAME_CALL
+        earlier = advice_to_reopen(customer=customer, agent=request.user, channel=channel, since=since)
+    if earlier is None:
+        return _new_advice_panel(request, form, customer)
+    new_advice_url = (
+        reverse("panel") + "?" + urlencode({"customer": customer.external_id, "channel": channel, "new": 1})
+    )
+    context = customer_context(request, customer, earlier)
+    return _render_panel(request, form, reopened_at=earlier.created_at, new_advice_url=new_advice_url, **context)
 
 
 def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:

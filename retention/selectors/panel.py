@@ -177,6 +177,12 @@ def decision_get(*, decision_id: uuid.UUID, customer: Customer) -> Decision | No
     return Decision.objects.filter(pk=decision_id, customer=customer).defer("features").first()
 
 
+def advice_to_reopen(*, customer: Customer, agent, channel: str, since: dt.datetime) -> Decision | None:
+    """This agent's latest advice for this customer on this channel made since `since`, if any."""
+    recent = Decision.objects.filter(customer=customer, agent=agent, channel=channel, created_at__gte=since)
+    return recent.defer("features").order_by("-created_at", "-pk").first()
+
+
 def decision_actions(*, decision: Decision) -> list[DecisionAction]:
     return list(
         DecisionAction.objects.filter(decision_id=decision.pk)

@@ -1,9 +1,12 @@
+import datetime as dt
 import re
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from agents_ui.views import SAME_CALL
 from ml.registry import NoChampion, champions
 from retention.models import Decision, DecisionAction
 from tests.agents_ui.decisions import OFFERS, UNPROFITABLE_OFFERS, days_ago, stored_decision
@@ -66,6 +69,45 @@ def test_the_page_points_at_the_advice_shown_so_a_reload_does_not_ask_again(
 
     decision = Decision.objects.get()
     assert f'data-decision-url="/panel/?customer=C-1001&amp;decision={decision.pk}"' in response.text
+
+
+def test_opening_the_customer_again_on_the_same_call_shows_the_advice_of_that_call(
+    logged_in, agent, customer, catalog, churn_model
+):
+    client = logged_in(agent)
+    open_panel(client)
+
+    again = open_panel(client)
+
+    decision = Decision.objects.get()
+    assert f'data-decision-url="/panel/?customer=C-1001&amp;decision={decision.pk}"' in again.text
+    reopened = section(again.text, "reopened")
+    assert "Het advies dat je om" in reopened
+    assert 'href="/panel/?customer=C-1001&amp;channel=phone&amp;new=1"' in reopened
+
+
+def test_asking_for_new_advice_makes_it_even_on_the_same_call(logged_in, agent, customer, catalog, churn_model):
+    client = logged_in(agent)
+    open_panel(client)
+
+    response = open_panel(client, channel="phone", new=1)
+
+    assert Decision.objects.count() == 2
+    assert 'id="reopened"' not in response.text
+
+
+def test_after_the_call_on_another_channel_or_for_another_agent_the_panel_asks_for_new_advice(
+    logged_in, agent, customer, catalog, churn_model
+):
+    open_panel(logged_in(agent))
+    Decision.objects.update(created_at=timezone.now() - SAME_CALL - dt.timedelta(seconds=1))
+    open_panel(logged_in(agent))
+    open_panel(logged_in(agent), channel="chat")
+    colleague = AgentProfileFactory(team=agent.agent_profile.team).user
+    open_panel(logged_in(colleague))
+
+    made = Decision.objects.order_by("created_at").values_list("agent", "channel")
+    assert list(made) == [(agent.pk, "phone"), (agent.pk, "phone"), (agent.pk, "chat"), (colleague.pk, "phone")]
 
 
 def test_an_earlier_decision_is_shown_without_making_a_new_one(logged_in, agent, customer):
@@ -564,6 +606,7 @@ def test_new_advice_adds_a_fixed_number_of_queries_around_the_service(logged_in,
     client = logged_in(agent)
     before = queries_for(client, "/panel/?customer=C-1001")
     grow_history(customer, agent, Decision.objects.get(), size=12)
+    Decision.objects.update(created_at=timezone.now() - SAME_CALL)  # all of another call: new advice again
 
     after = queries_for(client, "/panel/?customer=C-1001")
 

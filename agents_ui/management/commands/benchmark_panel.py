@@ -115,7 +115,8 @@ def _allowed_host() -> str:
 
 
 def _panel_url(external_id: str, decision: Decision | None = None) -> str:
-    parameters = {"customer": external_id, **({"decision": str(decision.pk)} if decision else {})}
+    """The given advice again, else new advice (`new`: a customer drawn twice is not shown their first advice)."""
+    parameters = {"customer": external_id, **({"decision": str(decision.pk)} if decision else {"new": 1})}
     return reverse("panel") + "?" + urlencode(parameters)
 
 
