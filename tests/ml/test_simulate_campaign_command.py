@@ -88,12 +88,6 @@ def test_on_the_seeded_catalog_the_report_lists_all_seven_policies(seeded, tmp_p
     assert "logged so far: " + ", ".join(f"{kind} {count:,}" for kind, count in logged.items()) in out
 
 
-def test_json_to_stdout_prints_only_the_report(seeded):
-    out, _ = simulate(**SMALL, json="-")
-
-    assert [policy["policy"] for policy in json.loads(out)["policies"]] == POLICIES
-
-
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -112,14 +106,17 @@ def test_an_offer_effects_file_that_cannot_be_used_is_refused_before_anything_ru
         simulate(**SMALL, offer_effects=path)
 
 
-def test_a_base_that_answers_offers_otherwise_is_reported_with_its_effects(seeded, tmp_path):
+def test_json_to_stdout_prints_only_the_report_and_a_base_that_answers_offers_otherwise_is_reported_so(
+    seeded, tmp_path
+):
     path = tmp_path / "effects.json"
     effects = {persona: {"gift": 0.9} for persona in ("price_sensitive", "service_sensitive", "loyal")}
     path.write_text(json.dumps(effects))
 
-    default = json.loads(simulate(**SMALL, json="-")[0])
+    default = json.loads(simulate(**SMALL, json="-")[0])  # stdout holds the report alone, or it would not parse
     other = json.loads(simulate(**SMALL, json="-", offer_effects=path)[0])
 
+    assert [policy["policy"] for policy in default["policies"]] == POLICIES
     assert (default["offer_effects"], other["offer_effects"]) == ("default", effects)
     assert _policy(other, "oracle")["incremental_value_eur"] > _policy(default, "oracle")["incremental_value_eur"]
     assert _policy(other, "no_offers") == _policy(default, "no_offers"), "the same customers, the same baseline"
