@@ -106,9 +106,7 @@ def test_an_offer_effects_file_that_cannot_be_used_is_refused_before_anything_ru
         simulate(**SMALL, offer_effects=path)
 
 
-def test_json_to_stdout_prints_only_the_report_and_a_base_that_answers_offers_otherwise_is_reported_so(
-    seeded, tmp_path
-):
+def test_json_on_stdout_is_the_report_alone_and_a_base_answering_offers_otherwise_is_reported_with_it(seeded, tmp_path):
     path = tmp_path / "effects.json"
     effects = {persona: {"gift": 0.9} for persona in ("price_sensitive", "service_sensitive", "loyal")}
     path.write_text(json.dumps(effects))
