@@ -22,6 +22,25 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bi
     return float(gap)
 
 
+# Label draws behind the ECE a calibrated model reaches by chance, and the share of them it may reach.
+CHANCE_ECE_DRAWS = 400
+CHANCE_ECE_QUANTILE = 0.95
+
+
+def chance_calibration_error(probabilities: np.ndarray, *, seed: int = 0) -> float:
+    """The ECE that a model calibrated exactly, with these probabilities, stays under in 95% of draws of
+    its rows' outcomes: on a few hundred rows it is several points, so an ECE up to it says nothing
+    against the model's calibration."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    rng = np.random.default_rng(seed)
+    # One draw at a time: a large holdout's draws all at once would hold hundreds of copies of it.
+    errors = [
+        expected_calibration_error(rng.random(len(probabilities)) < probabilities, probabilities)
+        for _ in range(CHANCE_ECE_DRAWS)
+    ]
+    return float(np.quantile(errors, CHANCE_ECE_QUANTILE))
+
+
 def lift_at(labels: np.ndarray, probabilities: np.ndarray, share: float = 0.1) -> float:
     """How many times the base rate the churn rate is among the top `share` by predicted risk."""
     labels = np.asarray(labels, dtype=float)

@@ -233,12 +233,33 @@ def test_a_challenger_worse_than_the_champion_is_kept_out_with_the_reason(fresh_
     assert job.results["churn"] == {"outcome": "kept out", "version": 2, "reason": decision.reason}
 
 
-def test_a_badly_calibrated_challenger_is_kept_out(fresh_labels):
-    job = run(churn_job(), policy=STRICT_CALIBRATION)
+def fit_off_by_a_quarter(features, labels, times, *, seed, progress):
+    """A real model whose chances to leave, where it is judged, are a quarter higher than what happens."""
+    result = churn_model_fit(features, labels, times, seed=seed, progress=progress)
+    result.holdout_probabilities = np.clip(result.holdout_probabilities + 0.25, 0.0, 0.99)
+    return result
+
+
+def test_a_badly_calibrated_challenger_is_kept_out(fresh_labels, monkeypatch):
+    monkeypatch.setitem(services.TRAINERS, "churn", Trainer(churn_training_set, fit_off_by_a_quarter))
+
+    job = run(churn_job(), policy=RetrainPolicy(min_labels=100, auc_tolerance=1.0, max_ece=0.05))
+
     challenger = job.versions.get()
     assert challenger.status == ModelVersion.Status.REJECTED
     assert champion() == fresh_labels
-    assert "> 0: kept the champion, challenger not calibrated (" in challenger.status_reason
+    assert "> 0.05, beyond the " in challenger.status_reason
+    assert "kept the champion, challenger not calibrated (" in challenger.status_reason
+
+
+def test_a_challenger_over_the_calibration_bar_by_no_more_than_chance_is_promoted(fresh_labels):
+    job = run(churn_job(), policy=STRICT_CALIBRATION)
+
+    challenger = job.versions.get()
+    comparison = challenger.metrics["comparison"]
+    assert 0 < comparison["challenger_ece"] <= comparison["challenger_chance_ece"]
+    assert challenger.status == ModelVersion.Status.CHAMPION
+    assert f"on {comparison['rows']} rows: promoted (" in ModelPromotion.objects.get(model_version=challenger).reason
 
 
 def test_champion_and_challenger_are_scored_on_the_same_holdout_rows(fresh_labels):
@@ -256,12 +277,26 @@ def test_champion_and_challenger_are_scored_on_the_same_holdout_rows(fresh_label
         (0.772, 0.021, True, "ECE 0.021 ≤ 0.05: promoted (rows after its window)"),
         (0.770, 0.021, False, "(more than 0.005 below); ECE 0.021 ≤ 0.05: kept the champion, challenger worse"),
         (0.781, 0.060, False, "ECE 0.060 > 0.05: kept the champion, challenger not calibrated"),
+        (
+            0.781,
+            0.062,
+            True,
+            "ECE 0.062 > 0.05, within the 0.064 an exactly calibrated model reaches by chance on 812 rows: promoted",
+        ),
+        (
+            0.781,
+            0.070,
+            False,
+            "ECE 0.070 > 0.05, beyond the 0.064 an exactly calibrated model reaches by chance on "
+            "812 rows: kept the champion, challenger not calibrated",
+        ),
     ],
 )
 def test_the_verdict_states_the_figures_either_way(challenger_auc, challenger_ece, promoted, ending):
+    chance = 0.064 if challenger_ece > 0.06 else None
     comparison = Comparison(
         rows=812, challenger_auc=challenger_auc, challenger_ece=challenger_ece, basis="rows after its window",
-        champion_auc=0.776, champion_ece=0.03,
+        champion_auc=0.776, champion_ece=0.03, challenger_chance_ece=chance,
     )  # fmt: skip
     verdict, reason = promotion_verdict(comparison, auc_tolerance=0.005, max_ece=0.05)
     assert verdict is promoted
