@@ -9,10 +9,13 @@ Labelling rules:
   `as_of` date (in the project's time zone, the one renewal dates are reported in). Two results on
   that same day: the first stored wins.
 - One renewal labels one decision: when the customer had several decisions before the same
-  renewal result, only the latest (by `as_of`) that an agent logged anything on is kept, or the
-  latest of all when none was acted on; the earlier ones were superseded before the customer
-  decided. Advice opened again after the call and left without a word does not supersede what
-  was offered and answered: the renewal would otherwise teach that the customer stayed on no offer.
+  renewal result, only the latest day's is kept (the earlier ones were superseded before the
+  customer decided), and of that day's the latest that an agent logged anything on, else the latest.
+  Advice opened again after the call and left without a word does not supersede what was offered
+  and answered: the renewal would otherwise teach that the customer stayed on no offer. Across days
+  the latest wins whatever was logged on it: whether an agent logs anything depends on what was
+  recommended, and on another day the recommendation was drawn anew, so preferring decisions acted on
+  would keep more of those that recommended an offer than their logged chances say.
 - `since` and `until` select decisions by `as_of` (since ≤ as_of < until) after labelling, so a
   decision just inside the window is still dropped when a later one, outside it, superseded it.
 
@@ -125,10 +128,12 @@ def _decisions_between(since: dt.datetime | None, until: dt.datetime | None) -> 
 
 
 def _lineage(window: QuerySet[Decision], since: dt.datetime | None) -> pd.DataFrame:
-    """Every decision that could supersede one in the window: same customers, not earlier than the window."""
+    """Every decision that could supersede one in the window: same customers, not earlier than the window's
+    first day (a decision acted on earlier that day takes the label from one left untouched after it)."""
     later = Decision.objects.filter(customer_id__in=window.values("customer_id"))
     if since is not None:
-        later = later.filter(as_of__gte=since)
+        first_day = timezone.localtime(since).replace(hour=0, minute=0, second=0, microsecond=0)
+        later = later.filter(as_of__gte=first_day)
     later = later.annotate(acted_on=Exists(DecisionAction.objects.filter(decision_id=OuterRef("pk"))))
     return _frame(later.values_list(*LINEAGE_FIELDS), LINEAGE_FIELDS)
 
@@ -159,7 +164,7 @@ def policy_settings_by_version() -> dict[int, PolicySettings]:
 
 
 def _labels(lineage: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """decision_id, renewal_date and stayed for the latest decision acted on (else the latest) before each result."""
+    """decision_id, renewal_date and stayed for the decision that labels each result (see the module's rules)."""
     if lineage.empty or results.empty:
         return pd.DataFrame(columns=["decision_id", "renewal_date", "stayed"])
     decisions = lineage.assign(day=_local_days(lineage["as_of"])).sort_values("day", kind="stable")
@@ -172,7 +177,10 @@ def _labels(lineage: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
         by="customer_id",
         direction="forward",
     ).dropna(subset=["result_id"])
-    latest = matched.sort_values(["acted_on", "as_of", "created_at", "id"]).drop_duplicates(["result_id"], keep="last")
+    # The latest day's decisions, and of those the latest acted on: within a day they share their exploration
+    # draw (`ml.policy.exploration_key`), so preferring one acted on does not pick by what was recommended.
+    ordered = matched.sort_values(["day", "acted_on", "as_of", "created_at", "id"])
+    latest = ordered.drop_duplicates(["result_id"], keep="last")
     return pd.DataFrame(
         {
             "decision_id": latest["id"],

@@ -201,6 +201,29 @@ def test_advice_opened_again_and_left_without_a_word_does_not_supersede_the_answ
     assert (row["treatment_code"], row["stayed"]) == ("korting-10", True)
 
 
+def test_on_a_later_day_even_untouched_advice_supersedes_the_answered_one(customer, agent):
+    answered = logged_decision(customer, at(1), team=None, agent=agent)
+    decision_action_record(decision=answered, kind="accepted", offer_code="korting-10", agent=agent)
+    later = logged_decision(customer, at(3), team=None, agent=agent, recommended_offer_code="", propensity=0.5)
+    renewal(customer, 20)
+
+    [row] = logged_outcomes().to_dict("records")
+
+    # Preferring the answered one across days would pick decisions by what they recommended (an offer gets
+    # logged on, no offer often not), which their logged chances do not account for.
+    assert (row["decision_id"], row["treatment_code"]) == (str(later.pk), "")
+
+
+def test_a_window_starting_later_that_day_leaves_out_untouched_advice_the_answered_one_superseded(customer, agent):
+    answered = logged_decision(customer, at(1), team=None, agent=agent)
+    decision_action_record(decision=answered, kind="accepted", offer_code="korting-10", agent=agent)
+    logged_decision(customer, at(1, hour=11), team=None, agent=agent)
+    renewal(customer, 20)
+
+    assert logged_outcomes(since=at(1, hour=10) + dt.timedelta(minutes=30)).empty
+    assert list(logged_outcomes(since=at(1, hour=9))["decision_id"]) == [str(answered.pk)]
+
+
 def test_a_later_answered_decision_still_supersedes_an_earlier_answered_one(customer, agent):
     first = logged_decision(customer, at(1), team=None, agent=agent)
     decision_action_record(decision=first, kind="declined", offer_code="korting-10", agent=agent)
