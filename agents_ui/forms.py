@@ -27,7 +27,8 @@ class PanelQueryForm(forms.Form):
         choices=[(channel, labels.CHANNELS[channel]) for channel in labels.AGENT_CHANNELS],
     )
     # New advice even when this agent opened the customer on this channel a moment ago (see views.SAME_CALL).
-    new = forms.BooleanField(required=False)
+    # Read as sent ("1", "0", "true", "false"): a checkbox widget would take any value but "false" for yes.
+    new = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean_channel(self) -> str:
         return self.cleaned_data["channel"] or Decision.Channel.PHONE

@@ -50,7 +50,7 @@ def trained_churn_artifact(django_db_setup, django_db_blocker) -> dict:
 def recommendations_without_exploration(request, monkeypatch):
     """Decisions recommend the top offer, so a test's expectations hold every run.
 
-    Exploration draws from the decision's random id; a test about exploration or the
+    Exploration draws from the customer and the day the test runs on; a test about exploration or the
     control group marks itself `exploring` and sets its own shares.
     """
     if request.node.get_closest_marker("exploring"):

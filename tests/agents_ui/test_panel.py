@@ -82,7 +82,7 @@ def test_opening_the_customer_again_on_the_same_call_shows_the_advice_of_that_ca
     decision = Decision.objects.get()
     assert f'data-decision-url="/panel/?customer=C-1001&amp;decision={decision.pk}"' in again.text
     reopened = section(again.text, "reopened")
-    assert "Het advies dat je om" in reopened
+    assert "Het advies van dit gesprek, van " in reopened
     assert 'href="/panel/?customer=C-1001&amp;channel=phone&amp;new=1"' in reopened
 
 
@@ -94,6 +94,16 @@ def test_asking_for_new_advice_makes_it_even_on_the_same_call(logged_in, agent, 
 
     assert Decision.objects.count() == 2
     assert 'id="reopened"' not in response.text
+
+
+@pytest.mark.parametrize(("new", "decisions"), [("1", 2), ("true", 2), ("0", 1), ("false", 1)])
+def test_new_is_read_as_sent(logged_in, agent, customer, catalog, churn_model, new, decisions):
+    client = logged_in(agent)
+    open_panel(client)
+
+    open_panel(client, new=new)
+
+    assert Decision.objects.count() == decisions
 
 
 def test_after_the_call_on_another_channel_or_for_another_agent_the_panel_asks_for_new_advice(
