@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 
@@ -12,6 +13,9 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from retention.models import ApiClient
 
 TOKEN_PREFIX_LENGTH = 8
+# How fresh an API client's "last used" time is kept: writing it on every request would make each read a
+# write, which serialises a CRM's requests on SQLite's single write lock and on the client's row elsewhere.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 def token_hash(token: str) -> str:
@@ -35,8 +39,15 @@ class ApiTokenAuthentication(BaseAuthentication):
         client = ApiClient.objects.filter(token_hash=token_hash(token), is_active=True).first()
         if client is None:
             raise exceptions.AuthenticationFailed("Unknown or inactive API token.")
-        ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now())
+        _note_use(client)
         return (client, client)
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+def _note_use(client: ApiClient) -> None:
+    now = timezone.now()
+    if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
+        ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
+        client.last_used_at = now
