@@ -160,6 +160,11 @@ class RecommendationCreateView(ApiView):
         request=RecommendationInput,
         responses=responses({201: RecommendationOutput}, *WRITE_ERRORS, 404, 422),
         operation_id="recommendations_create",
+        description=(
+            "Scores the customer now, ranks the offers for the agent named (or without one) and stores the whole "
+            "decision, which outcomes then refer to. Any exploration is drawn per customer and local day: asking "
+            "again for the same customer the same day, on any channel and for any agent, draws the same."
+        ),
     )
     def post(self, request):
         data = RecommendationInput(data=request.data)
