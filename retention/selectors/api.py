@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ml.models import ModelVersion
 from retention.models import ApiClient, Contract, Customer, Decision, DecisionAction, Offer, ScoringJob
-from retention.selectors.budget import accepted_offers
+from retention.selectors.budget import accepted_offers, day_start
 
 CHUNK = 900  # keeps IN (...) lists under SQLite's variable limit
 # Used for an offer's typical cost while no active contract exists to take the median from.
@@ -123,9 +123,9 @@ def _filtered(decisions: QuerySet[Decision], filters: DecisionFilters) -> QueryS
     if filters.customer_id is not None:
         decisions = decisions.filter(customer__external_id=filters.customer_id)
     if filters.date_from is not None:
-        decisions = decisions.filter(created_at__gte=_start_of_day(filters.date_from))
+        decisions = decisions.filter(created_at__gte=day_start(filters.date_from))
     if filters.date_to is not None:
-        decisions = decisions.filter(created_at__lt=_start_of_day(filters.date_to + dt.timedelta(days=1)))
+        decisions = decisions.filter(created_at__lt=day_start(filters.date_to + dt.timedelta(days=1)))
     if filters.outcome == NO_OUTCOME:
         decisions = decisions.filter(outcome__isnull=True)
     elif filters.outcome is not None:
@@ -138,10 +138,6 @@ def _filtered(decisions: QuerySet[Decision], filters: DecisionFilters) -> QueryS
     if filters.override is not None:
         decisions = decisions.filter(override_reason__isnull=not filters.override)
     return decisions
-
-
-def _start_of_day(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 # --- catalog and models ---------------------------------------------------------------------------------------

@@ -121,6 +121,11 @@ def _spent_by_team_month(team_ids: list[int], *, since: dt.datetime) -> dict[tup
     return {(row["charged_team_id"], timezone.localtime(row["month"]).date()): row["spent"] for row in rows}
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight at the start of `day` in the project's time zone, time-zone aware."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
+
+
 def month_start(moment: dt.datetime) -> dt.datetime:
     """Midnight on the first day of `moment`'s local calendar month, time-zone aware."""
     local = timezone.localtime(moment)

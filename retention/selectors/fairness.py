@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from ml.policy import NO_OFFER
 from retention.models import (
@@ -31,6 +30,7 @@ from retention.models import (
     DecisionAction,
     ProtectedAttributes,
 )
+from retention.selectors.budget import day_start
 from retention.selectors.outcome_log import logged_outcomes
 
 ACTION_FIELDS = ("decision_id", "kind", "offer_code", "override_reason", "cost_cents")
@@ -307,4 +307,4 @@ def period_bounds(since: dt.date | None, until: dt.date | None) -> tuple[dt.date
 def _day_start(day: dt.date) -> dt.datetime | None:
     if day <= dt.date.min + dt.timedelta(days=1):
         return None
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
+    return day_start(day)

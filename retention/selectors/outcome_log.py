@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from ml.policy import NO_OFFER, PolicySettings
 from retention.models import FINAL_ANSWER_KINDS, SHOWN_KINDS, Decision, DecisionAction, PolicyConfig, RenewalResult
+from retention.selectors.budget import day_start
 
 COLUMNS = (
     "decision_id",
@@ -66,7 +67,6 @@ COLUMNS = (
     "reward_cents",
 )
 NO_TREATMENT_KIND = "none"
-# Actions that show the offer was put to the customer.
 LINEAGE_FIELDS = ("id", "customer_id", "as_of", "created_at", "acted_on")
 RESULT_FIELDS = ("id", "customer_id", "result", "date", "created_at")
 ACTION_FIELDS = ("id", "decision_id", "kind", "offer_code", "cost_cents", "created_at")
@@ -132,8 +132,7 @@ def _lineage(window: QuerySet[Decision], since: dt.datetime | None) -> pd.DataFr
     first day (a decision acted on earlier that day takes the label from one left untouched after it)."""
     later = Decision.objects.filter(customer_id__in=window.values("customer_id"))
     if since is not None:
-        first_day = timezone.localtime(since).replace(hour=0, minute=0, second=0, microsecond=0)
-        later = later.filter(as_of__gte=first_day)
+        later = later.filter(as_of__gte=day_start(timezone.localdate(since)))
     later = later.annotate(acted_on=Exists(DecisionAction.objects.filter(decision_id=OuterRef("pk"))))
     return _frame(later.values_list(*LINEAGE_FIELDS), LINEAGE_FIELDS)
 

@@ -4,7 +4,6 @@ import datetime as dt
 import json
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from ml.evaluation import (
     CANDIDATES,
@@ -21,6 +20,7 @@ from ml.evaluation import (
 )
 from ml.policy import PolicyError
 from retention.management import arguments
+from retention.selectors.budget import day_start
 from retention.selectors.outcome_log import OutcomeLogError, logged_outcomes, policy_settings_by_version
 
 VERSION_PREFIX = "policy-version:"
@@ -135,8 +135,8 @@ def _window(since: str | None, until: str | None) -> tuple[dt.datetime | None, d
     first, last = _day("--since", since), _day("--until", until)
     if first and last and last < first:
         raise CommandError(f"--until {last} is before --since {first}")
-    start = _midnight(first) if first else None
-    end = _midnight(last + dt.timedelta(days=1)) if last else None
+    start = day_start(first) if first else None
+    end = day_start(last + dt.timedelta(days=1)) if last else None
     return start, end
 
 
@@ -147,10 +147,6 @@ def _day(option: str, value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError as error:
         raise CommandError(f"{option} must be a date as YYYY-MM-DD, not {value!r}") from error
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 def _window_words(since: str | None, until: str | None) -> str:
