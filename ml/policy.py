@@ -34,7 +34,7 @@ EXPLORATION_METHODS = ("thompson", "uniform")
 # panel shows. Trying offers the estimates already rank far down would cost much and teach little.
 EXPLORED_OFFERS = 3
 # Thompson exploration's chances are counted over this many draws of the values (seeded by the
-# decision); the arm acted on is then drawn with those chances, so the logged chance is that of the act.
+# exploration key); the arm acted on is then drawn with those chances, so the logged chance is that of the act.
 THOMPSON_DRAWS = 1024
 
 
