@@ -176,11 +176,9 @@ def _advice_of_this_call(request: HttpRequest, form: PanelQueryForm, customer: C
         earlier = advice_to_reopen(customer=customer, agent=request.user, channel=channel, since=since)
     if earlier is None:
         return _new_advice_panel(request, form, customer)
-    new_advice_url = (
-        reverse("panel") + "?" + urlencode({"customer": customer.external_id, "channel": channel, "new": 1})
-    )
     context = customer_context(request, customer, earlier)
-    return _render_panel(request, form, reopened_at=earlier.created_at, new_advice_url=new_advice_url, **context)
+    new_advice = new_advice_url(customer=customer, channel=channel)
+    return _render_panel(request, form, reopened_at=earlier.created_at, new_advice_url=new_advice, **context)
 
 
 def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:
@@ -252,6 +250,11 @@ def _team_budget(request: HttpRequest) -> BudgetStatus | None:
 def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:
     """The address of this decision: opening it again shows the same advice instead of making a new one."""
     return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "decision": str(decision_id)})
+
+
+def new_advice_url(*, customer: Customer, channel: str) -> str:
+    """The address that asks for new advice even within the same call (see SAME_CALL)."""
+    return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "channel": channel, "new": 1})
 
 
 def may_act_on(user, decision: Decision) -> bool:
