@@ -95,9 +95,11 @@ def outsider(db):
     return UserFactory(username="outsider")
 
 
-def _api_client_with(scopes: list[str]) -> tuple[APIClient, object]:
+def api_client_with(scopes: list[str], name: str | None = None) -> tuple[APIClient, object]:
+    """A CRM integration's API client with these scopes, and its stored record."""
     token = new_token()
-    record = ApiClientFactory(scopes=scopes, token_prefix=token[:8], token_hash=token_hash(token))
+    extra = {"name": name} if name else {}
+    record = ApiClientFactory(scopes=scopes, token_prefix=token[:8], token_hash=token_hash(token), **extra)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client, record
@@ -106,11 +108,11 @@ def _api_client_with(scopes: list[str]) -> tuple[APIClient, object]:
 @pytest.fixture
 def api_client(db):
     """A CRM integration holding every scope."""
-    client, _ = _api_client_with(["read", "score", "write_customers", "write_outcomes"])
+    client, _ = api_client_with(["read", "score", "write_customers", "write_outcomes"])
     return client
 
 
 @pytest.fixture
 def read_only_api_client(db):
-    client, _ = _api_client_with(["read"])
+    client, _ = api_client_with(["read"])
     return client

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from rest_framework.test import APIClient
 
 from ml.models import ModelVersion
 from ml.registry import champions
-from retention.api.auth import new_token, token_hash
 from tests.builders import session_champion
-from tests.factories import ApiClientFactory
 
 
 @pytest.fixture
@@ -27,12 +24,3 @@ def fresh_throttle_counts():
     cache.clear()
     yield
     cache.clear()
-
-
-def api_client_with(scopes: list[str], name: str | None = None) -> tuple[APIClient, object]:
-    token = new_token()
-    extra = {"name": name} if name else {}
-    record = ApiClientFactory(scopes=scopes, token_prefix=token[:8], token_hash=token_hash(token), **extra)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client, record

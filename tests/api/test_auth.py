@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from retention.api.auth import LAST_USED_RESOLUTION
 from retention.models import ApiClient
-from tests.api.conftest import api_client_with
+from tests.conftest import api_client_with
 
 OFFERS = "/api/v1/offers/"
 

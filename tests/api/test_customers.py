@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from retention.models import Contract, Customer, ProtectedAttributes, ServiceEvent
-from tests.api.conftest import api_client_with
 from tests.api.factories import DecisionFactory
+from tests.conftest import api_client_with
 from tests.factories import CustomerFactory
 
 URL = "/api/v1/customers/bulk/"

@@ -5,8 +5,8 @@ from django.utils import timezone
 
 from ml.models import ModelVersion
 from retention.models import DecisionAction, Offer
-from tests.api.conftest import api_client_with
 from tests.api.factories import DecisionActionFactory, DecisionFactory
+from tests.conftest import api_client_with
 from tests.factories import AgentProfileFactory, ContractFactory, OfferFactory, UserFactory
 
 DECISIONS = "/api/v1/decisions/"
@@ -192,7 +192,7 @@ def test_models_list_their_metrics_and_status(db, api_client):
 
 
 def test_reading_lists_needs_the_read_scope(db):
-    from tests.api.conftest import api_client_with
+    from tests.conftest import api_client_with
 
     client, _ = api_client_with(["score"])
     assert client.get(DECISIONS).status_code == 403

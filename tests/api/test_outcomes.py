@@ -3,8 +3,8 @@ import uuid
 import pytest
 
 from retention.models import DecisionAction
-from tests.api.conftest import api_client_with
 from tests.api.factories import DecisionFactory
+from tests.conftest import api_client_with
 from tests.factories import AgentProfileFactory, UserFactory
 
 URL = "/api/v1/outcomes/"

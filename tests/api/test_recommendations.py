@@ -2,7 +2,7 @@ import pytest
 
 from retention.api.views_recommendations import recommendation_json
 from retention.models import Decision
-from tests.api.conftest import api_client_with
+from tests.conftest import api_client_with
 from tests.factories import ContractFactory, CustomerFactory, OfferFactory, TariffFactory
 
 URL = "/api/v1/recommendations/"

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from ml.registry import champions
 from retention.models import Decision, ScoringJob
-from tests.api.conftest import api_client_with
+from tests.conftest import api_client_with
 from tests.factories import ContractFactory, CustomerFactory, TariffFactory
 
 SCORES = "/api/v1/scores/"

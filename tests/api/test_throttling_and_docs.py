@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.test import override_settings
 
-from tests.api.conftest import api_client_with
+from tests.conftest import api_client_with
 
 MODELS = "/api/v1/models/"
 
