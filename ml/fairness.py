@@ -15,8 +15,10 @@ Comparing within a risk band keeps a fair difference (higher risk, more offers) 
 For each metric the ratio of the smallest to the largest group value and their difference are given;
 the metric is flagged when the ratio falls below the threshold (0.8 is the "four-fifths rule" of the
 US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Each comparison also carries the p-value of Welch's test
-between those two groups: a flag whose p-value is not below SIGNIFICANCE_LEVEL may be chance, as on a few
-offers per group equal treatment gives ratios far from 1 most of the time, and says so. Groups with fewer
+between those two groups, and that p-value adjusted for the number of comparisons the report makes
+(Benjamini-Hochberg): a report of many comparisons shows some gaps that chance alone gives, so a flag whose
+adjusted p-value is not below SIGNIFICANCE_LEVEL may be chance, and says so. On a few offers per group equal
+treatment gives ratios far from 1 most of the time. Groups with fewer
 rows than `min_group_size` behind a metric are shown, marked, but left out of the
 ratio, so a handful of customers cannot raise a flag; below PRIVATE_GROUP_SIZE rows (or the minimum group
 size, if smaller) they are listed without their value or size, so a group of one cannot tell a reader of
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -47,8 +49,8 @@ METRIC_COLUMNS = {
 REQUIRED_COLUMNS = (RISK_BAND, *METRIC_COLUMNS.values())
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_MIN_GROUP_SIZE = 30
-# Below this p-value the gap between the smallest and the largest group is unlikely to be chance; a flag above
-# it says it may be.
+# Below this adjusted p-value the gap between the smallest and the largest group is unlikely to be chance;
+# a flag above it says it may be.
 SIGNIFICANCE_LEVEL = 0.05
 # Fewer rows than this behind a group's value and neither the value nor the size is shown (k-anonymity).
 PRIVATE_GROUP_SIZE = 10
@@ -82,11 +84,15 @@ class Comparison:
     flagged: bool
     # Two-sided p-value of Welch's test between the smallest and the largest group (normal approximation).
     p_value: float | None = None
+    # The p-value adjusted for every comparison of the report that has one (Benjamini-Hochberg): of the gaps
+    # whose adjusted p-value is below a level, chance accounts for at most that share in expectation.
+    adjusted_p_value: float | None = None
 
     @property
     def may_be_chance(self) -> bool:
-        """A flag whose gap equal treatment could well give: read it as a question, not a finding."""
-        return self.flagged and self.p_value is not None and self.p_value >= SIGNIFICANCE_LEVEL
+        """A flag whose gap equal treatment could well give, among so many comparisons: read it as a question,
+        not a finding."""
+        return self.flagged and self.adjusted_p_value is not None and self.adjusted_p_value >= SIGNIFICANCE_LEVEL
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,37 @@ def fairness_report(
                 cells = _cells(band_rows, metric, min_group_size)
                 comparisons.append(_comparison(band, attribute, metric, cells, threshold))
     return FairnessReport(
-        comparisons=tuple(comparisons), threshold=threshold, min_group_size=min_group_size, rows=len(log)
+        comparisons=_with_adjusted_p_values(comparisons),
+        threshold=threshold,
+        min_group_size=min_group_size,
+        rows=len(log),
     )
+
+
+def _with_adjusted_p_values(comparisons: Sequence[Comparison]) -> tuple[Comparison, ...]:
+    tested = [position for position, comparison in enumerate(comparisons) if comparison.p_value is not None]
+    adjusted = benjamini_hochberg([comparisons[position].p_value for position in tested])
+    by_position = dict(zip(tested, adjusted, strict=True))
+    return tuple(
+        replace(comparison, adjusted_p_value=by_position.get(position))
+        for position, comparison in enumerate(comparisons)
+    )
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values, in the order given: the k-th smallest of m becomes
+    min over j >= k of p_(j) * m / j, capped at 1. Rejecting those below q keeps the expected share of
+    chance findings among the rejected at most q (for independent or positively dependent tests)."""
+    m = len(p_values)
+    if m == 0:
+        return []
+    order = np.argsort(p_values, kind="stable")
+    scaled = np.asarray(p_values, dtype=float)[order] * m / np.arange(1, m + 1)
+    # The running minimum from the largest down keeps the adjusted values in the order of the raw ones.
+    monotone = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    adjusted = np.empty(m)
+    adjusted[order] = monotone
+    return adjusted.tolist()
 
 
 def _check(log: pd.DataFrame, attributes: Sequence[str], threshold: float, min_group_size: int) -> None:
@@ -304,7 +339,7 @@ METRIC_NAMES = {
     "accepted_cost_cents": "mean accepted cost",
     "save_rate": "save rate",
 }
-TABLE_HEADER = ("risk band", "attribute", "metric", "groups (rows)", "ratio", "difference", "p", "flag")
+TABLE_HEADER = ("risk band", "attribute", "metric", "groups (rows)", "ratio", "difference", "p", "adjusted p", "flag")
 RATE_METRICS = {"offer_rate", "save_rate"}
 
 
@@ -337,6 +372,7 @@ def table_rows(report: FairnessReport) -> list[tuple[str, ...]]:
             "-" if comparison.ratio is None else f"{comparison.ratio:.2f}",
             format_difference(comparison.metric, comparison.difference),
             "-" if comparison.p_value is None else f"{comparison.p_value:.3f}",
+            "-" if comparison.adjusted_p_value is None else f"{comparison.adjusted_p_value:.3f}",
             _flag_text(comparison),
         )
         for comparison in report.comparisons

@@ -294,7 +294,7 @@ class FairnessRowView:
     difference: str
     flagged: bool
     may_be_chance: bool = False
-    p_value: float | None = None
+    adjusted_p_value: float | None = None
 
 
 @dataclass(frozen=True)
@@ -338,7 +338,7 @@ def _fairness_row(comparison: Comparison, groups: list[str]) -> FairnessRowView:
         difference=metric_text(comparison.metric, comparison.difference, difference=True),
         flagged=comparison.flagged,
         may_be_chance=comparison.may_be_chance,
-        p_value=comparison.p_value,
+        adjusted_p_value=comparison.adjusted_p_value,
     )
 
 

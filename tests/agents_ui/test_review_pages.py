@@ -595,7 +595,9 @@ def test_the_fairness_page_flags_unequal_offers(lead, unfair_log, settings, lang
     assert (flagged.metric, flagged.risk_band, flagged.ratio) == ("offer_rate", "high", pytest.approx(0.25))
     assert ("Onder de drempel" if language == "nl" else "Below threshold") in response.text
     assert ("Geslacht" if language == "nl" else "Gender") in response.text
-    assert ("p van 0,05 of meer" if language == "nl" else "p of 0.05 or more") in response.text
+    assert (
+        "Benjamini-Hochberg-methode: 0,05 of meer" if language == "nl" else "Benjamini-Hochberg method: 0.05 or more"
+    ) in response.text
     assert ("20,0%" if language == "nl" else "20.0%") in response.text
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from ml.fairness import PRIVATE_GROUP_SIZE, fairness_report, text_table
+from ml.fairness import PRIVATE_GROUP_SIZE, benjamini_hochberg, fairness_report, text_table
 
 ATTRIBUTES = ["gender"]
 
@@ -163,6 +166,54 @@ def test_the_same_gap_on_many_offers_is_a_flag_not_put_down_to_chance():
 
     assert offer_rate.p_value < 0.01
     assert offer_rate.flagged and not offer_rate.may_be_chance
+
+
+def test_a_gap_unlikely_alone_may_be_chance_among_many_comparisons():
+    # 20 offers in 200 against 34 in 200: Welch's p is about 0.04.
+    log = log_of(decisions(n=200, gender="female", offers=20), decisions(n=200, gender="male", offers=34))
+    alone = comparison(fairness_report(log, attributes=ATTRIBUTES), metric="offer_rate")
+    # Nine more attributes that split every group evenly add 36 comparisons of equal treatment.
+    evenly = [f"attribute_{number}" for number in range(9)]
+    for name in evenly:
+        log[name] = np.where(np.arange(len(log)) % 2 == 0, "x", "y")
+    among_many = comparison(fairness_report(log, attributes=[*ATTRIBUTES, *evenly]), metric="offer_rate")
+
+    assert alone.p_value == pytest.approx(among_many.p_value) and 0.03 < alone.p_value < 0.05
+    assert alone.flagged and not alone.may_be_chance
+    assert alone.adjusted_p_value == pytest.approx(alone.p_value)  # its save rate makes the same gap
+    assert among_many.flagged and among_many.may_be_chance
+    assert among_many.adjusted_p_value > 0.3
+
+
+def test_every_tested_comparison_carries_its_adjusted_p_value():
+    log = log_of(decisions(n=80, gender="female", offers=20), decisions(n=90, gender="male", offers=40))
+    log = log_of(log, decisions(n=3, gender="other", risk_band="low", offers=1))
+
+    report = fairness_report(log, attributes=ATTRIBUTES)
+
+    tested = [c for c in report.comparisons if c.p_value is not None]
+    assert [c.adjusted_p_value for c in tested] == pytest.approx(benjamini_hochberg([c.p_value for c in tested]))
+    assert all(c.adjusted_p_value is None for c in report.comparisons if c.p_value is None)
+    assert any(c.p_value is None for c in report.comparisons)
+
+
+def test_benjamini_hochberg_on_worked_examples():
+    # Sorted 0.005, 0.01, 0.03, 0.04 of 4: times 4/1, 4/2, 4/3, 4/4 = 0.02, 0.02, 0.04, 0.04.
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    # 0.04 × 2 = 0.08 would rank the smaller p above the larger one's 0.045: it takes 0.045.
+    assert benjamini_hochberg([0.04, 0.045]) == pytest.approx([0.045, 0.045])
+    assert benjamini_hochberg([0.6, 0.9]) == pytest.approx([0.9, 0.9])
+    assert benjamini_hochberg([0.7]) == [0.7]
+    assert benjamini_hochberg([]) == []
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=40))
+def test_adjusted_p_values_are_never_smaller_keep_the_order_and_stay_p_values(p_values):
+    adjusted = benjamini_hochberg(p_values)
+
+    assert all(raw <= value + 1e-12 <= 1 + 1e-12 for raw, value in zip(p_values, adjusted, strict=True))
+    by_raw = [value for _raw, value in sorted(zip(p_values, adjusted, strict=True))]
+    assert all(low <= high + 1e-12 for low, high in itertools.pairwise(by_raw))
 
 
 def test_no_offers_for_anyone_is_equal_treatment():
