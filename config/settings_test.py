@@ -18,3 +18,6 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"
+# Each test process counts throttles and sign-in attempts on its own, whatever CACHE_URL the machine sets: a cache
+# shared between test processes would carry one test's counts into another's.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -8,11 +8,14 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+
+from retention.checks import shared_cache_check
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables the machine running the tests may set, which each test sets for itself or leaves unset.
-OWN_VARIABLES = ("SECRET_KEY", "DEBUG", "DJANGO_ENV", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS")
+OWN_VARIABLES = ("SECRET_KEY", "DEBUG", "DJANGO_ENV", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "CACHE_URL")
 
 
 def load_settings(tmp_path, monkeypatch, **env) -> ModuleType:
@@ -92,3 +95,31 @@ def test_production_redirects_to_https_when_asked(tmp_path, monkeypatch):
 
     assert loaded.SECURE_SSL_REDIRECT is True
     assert loaded.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def test_the_cache_is_each_processs_memory_unless_cache_url_names_a_shared_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("CACHE_URL", raising=False)
+    assert load_settings(tmp_path, monkeypatch).CACHES["default"]["BACKEND"].endswith("LocMemCache")
+
+    shared = load_settings(tmp_path, monkeypatch, CACHE_URL="redis://127.0.0.1:6379/1").CACHES["default"]
+
+    assert shared == {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/1"}
+
+
+def test_an_unknown_cache_url_refuses_to_start(tmp_path, monkeypatch):
+    with pytest.raises(ImproperlyConfigured, match="bogus"):
+        load_settings(tmp_path, monkeypatch, CACHE_URL="bogus://somewhere")
+
+
+def test_the_deployment_check_warns_of_a_cache_each_process_keeps_alone(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    [warning] = shared_cache_check(None)
+    assert warning.id == "retention.W001" and "CACHE_URL" in warning.hint
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}}
+    assert shared_cache_check(None) == []
+
+
+def test_the_deployment_check_is_registered_for_check_deploy():
+    assert shared_cache_check in checks.registry.registry.get_checks(include_deployment_checks=True)
+    assert shared_cache_check not in checks.registry.registry.get_checks(include_deployment_checks=False)

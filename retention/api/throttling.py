@@ -2,7 +2,7 @@
 
 Rates come from REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] under the scopes below ("600/minute",
 "10/second", or None for no limit); a scope missing there uses the default named here. Counts live
-in the default cache, so several server processes share them only when that cache is shared (Redis).
+in the default cache, so several server processes share them only when CACHE_URL names a shared one (Redis).
 """
 
 from __future__ import annotations
