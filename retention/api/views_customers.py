@@ -131,7 +131,11 @@ class CustomerOutput(serializers.Serializer):
     attributes = serializers.DictField(help_text="The CRM fields kept as model features.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    latest_risk = LatestRiskOutput(allow_null=True, help_text="From the newest recommendation; null before any.")
+    latest_risk = LatestRiskOutput(
+        allow_null=True,
+        help_text="From the newest recommendation this client may see (a client bound to teams: theirs, and those "
+        "it asked for without an agent); null before any.",
+    )
     contracts = ContractOutput(
         many=True, help_text="As stored, newest first: what a bulk upsert of this customer replaced or kept."
     )
@@ -148,7 +152,7 @@ class CustomerDetailView(ApiView):
         operation_id="customers_retrieve",
     )
     def get(self, request, external_id: str):
-        customer = customer_with_latest_risk(external_id=external_id)
+        customer = customer_with_latest_risk(external_id=external_id, api_client=request.auth)
         if customer is None:
             raise NotFound(f"no customer with external id {external_id!r}")
         body = {**_customer_json(customer), "contracts": customer_contracts(customer=customer)}

@@ -38,9 +38,14 @@ def customers_by_external_id(*, external_ids: Sequence[str]) -> dict[str, Custom
     return found
 
 
-def customer_with_latest_risk(*, external_id: str) -> Customer | None:
-    """The customer with `latest_*` attributes from their newest decision (None when there is none); one query."""
+def customer_with_latest_risk(*, external_id: str, api_client: ApiClient | None = None) -> Customer | None:
+    """The customer with `latest_*` attributes from their newest decision (None when there is none); one query.
+
+    For a client, the newest decision it answers for (`decisions_spoken_for_by`), as its decision list shows.
+    """
     latest = Decision.objects.filter(customer=OuterRef("pk")).order_by("-created_at", "-pk")
+    if api_client is not None:
+        latest = latest.filter(decisions_spoken_for_by(api_client))
     return (
         Customer.objects.filter(external_id=external_id)
         .annotate(

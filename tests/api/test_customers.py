@@ -213,6 +213,20 @@ def test_a_customer_shows_the_risk_of_the_newest_decision(db, api_client):
     assert (latest["churn_probability"], latest["risk_band"]) == (0.7123, "high")
 
 
+def test_a_client_bound_to_a_team_sees_the_newest_risk_of_the_advice_it_answers_for(db, agent, other_team):
+    bound, record = api_client_with(["read"], name="crm-utrecht")
+    record.teams.set([agent.agent_profile.team])
+    customer = CustomerFactory(external_id="NL-9")
+    own_team = DecisionFactory(customer=customer, team=agent.agent_profile.team, churn_probability=0.3)
+    DecisionFactory(customer=customer, team=other_team, churn_probability=0.6)  # newer, another team's
+
+    latest = bound.get("/api/v1/customers/NL-9/").json()["latest_risk"]
+    everyone = api_client_with(["read"], name="crm-all")[0].get("/api/v1/customers/NL-9/").json()["latest_risk"]
+
+    assert (latest["recommendation_id"], latest["churn_probability"]) == (str(own_team.pk), 0.3)
+    assert everyone["churn_probability"] == 0.6
+
+
 def test_a_customer_shows_the_contracts_as_stored_newest_first(db, api_client):
     history = record_with_contract_history("CRM-9")
     assert api_client.post(URL, {"customers": [history]}, format="json").status_code == 200
