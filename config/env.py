@@ -84,6 +84,22 @@ def fraction(name: str, *, default: float) -> float:
     return value
 
 
+# The caches the sign-in lockout and the API's rate limits can count in: they need atomic increments that
+# persist, which a dummy cache lacks, and the memcached schemes map to backends that are not installed.
+CACHE_SCHEMES = ("locmemcache", "redis", "rediss")
+
+
+def cache(name: str, *, default: str) -> dict:
+    """The default cache from a URL: locmemcache:// (each process's memory) or redis(s)://host:port/db."""
+    raw = env.str(name, default=default)
+    scheme = raw.partition("://")[0]
+    if scheme not in CACHE_SCHEMES:
+        raise ImproperlyConfigured(
+            f"{name} must start with one of {', '.join(s + '://' for s in CACHE_SCHEMES)}, not {raw!r}"
+        )
+    return env.cache_url_config(raw)
+
+
 def embedded_broker_options(data: Path) -> dict:
     """Transport options for kombu's filesystem broker: a queue folder needing no server."""
     folders = {name: data / "broker" / name for name in ("queue", "processed", "control")}

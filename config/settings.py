@@ -115,7 +115,7 @@ STATIC_ROOT = DATA_DIR / "static"
 
 # The API's per-client rates and the sign-in lockout count here. The default keeps them in each server process's
 # memory; where several processes serve, CACHE_URL (e.g. redis://127.0.0.1:6379/1) makes them count together.
-CACHES = {"default": cfg.env.cache("CACHE_URL", default="locmemcache://")}
+CACHES = {"default": cfg.cache("CACHE_URL", default="locmemcache://")}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["retention.api.auth.ApiTokenAuthentication"],

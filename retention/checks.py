@@ -5,10 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import checks
 
-PROCESS_LOCAL_CACHES = (
-    "django.core.cache.backends.locmem.LocMemCache",
-    "django.core.cache.backends.dummy.DummyCache",
-)
+PROCESS_LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache",)
 
 
 @checks.register(checks.Tags.security, deploy=True)

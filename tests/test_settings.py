@@ -106,9 +106,26 @@ def test_the_cache_is_each_processs_memory_unless_cache_url_names_a_shared_one(t
     assert shared == {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/1"}
 
 
-def test_an_unknown_cache_url_refuses_to_start(tmp_path, monkeypatch):
-    with pytest.raises(ImproperlyConfigured, match="bogus"):
-        load_settings(tmp_path, monkeypatch, CACHE_URL="bogus://somewhere")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "bogus://somewhere",
+        "dummycache://",  # no count persists: every sign-in would fail
+        "memcache://127.0.0.1:11211",  # backends Django or this install lacks
+        "pymemcache://127.0.0.1:11211",
+    ],
+)
+def test_a_cache_url_the_counts_cannot_live_in_refuses_to_start(tmp_path, monkeypatch, url):
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL must start with one of locmemcache://, redis://"):
+        load_settings(tmp_path, monkeypatch, CACHE_URL=url)
+
+
+def test_a_redis_cache_over_tls_or_a_socket_is_read(tmp_path, monkeypatch):
+    tls = load_settings(tmp_path, monkeypatch, CACHE_URL="rediss://cache.example:6380/2").CACHES["default"]
+    socket = load_settings(tmp_path, monkeypatch, CACHE_URL="redis:///run/redis.sock?db=1").CACHES["default"]
+
+    assert tls["LOCATION"] == "rediss://cache.example:6380/2"
+    assert socket["LOCATION"].startswith("unix:///run/redis.sock")
 
 
 def test_the_deployment_check_warns_of_a_cache_each_process_keeps_alone(settings):

@@ -32,7 +32,10 @@ def redis_cache():
     }
     with override_settings(CACHES={"default": cache_settings}):
         yield prefix
-        caches["default"].clear()
+    # Only this run's keys: clearing the cache would empty the whole Redis database, other runs' keys too.
+    server = redis_server()
+    for key in server.scan_iter(f"{prefix}:*"):
+        server.delete(key)
 
 
 def other_process_cache():
@@ -42,7 +45,11 @@ def other_process_cache():
 
 def stored_in_redis(prefix: str, key: str) -> bytes | None:
     """The value as Redis itself holds it, past Django's cache: proof the count left this process."""
-    return redis.Redis(host=REDIS[0], port=REDIS[1], db=REDIS_CACHE_DB).get(f"{prefix}:1:{key}")
+    return redis_server().get(f"{prefix}:1:{key}")
+
+
+def redis_server() -> redis.Redis:
+    return redis.Redis(host=REDIS[0], port=REDIS[1], db=REDIS_CACHE_DB)
 
 
 def test_wrong_passwords_count_for_every_process_and_lock_out_the_right_one(client, agent, redis_cache):
