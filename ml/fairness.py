@@ -178,6 +178,8 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     m = len(p_values)
     if m == 0:
         return []
+    if not all(0.0 <= p <= 1.0 for p in p_values):  # NaN fails too: it would turn every adjusted value to NaN
+        raise ValueError(f"p-values must lie between 0 and 1: {[p for p in p_values if not 0.0 <= p <= 1.0]}")
     order = np.argsort(p_values, kind="stable")
     scaled = np.asarray(p_values, dtype=float)[order] * m / np.arange(1, m + 1)
     # The running minimum from the largest down keeps the adjusted values in the order of the raw ones.

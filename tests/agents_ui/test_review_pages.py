@@ -562,9 +562,14 @@ def test_the_admin_picks_a_team_for_the_budget(admin, team, other_team):
 
 @pytest.fixture
 def unfair_log(agent):
-    """High risk: ten women, of whom two got an offer; ten men, of whom eight did.
+    """High risk: ten women, of whom two got an offer; ten men, of whom eight did."""
+    offers_by_gender(agent, female=2, male=8)
 
-    One offer is presented through the action service; the other nine offered decisions get copies of its
+
+def offers_by_gender(agent, *, female: int, male: int) -> None:
+    """Ten women and ten men at high risk, the first `female` and `male` of them offered.
+
+    One offer is presented through the action service; the other offered decisions get copies of its
     row, as the page is under test here and not the service.
     """
     offered = []
@@ -572,7 +577,7 @@ def unfair_log(agent):
         gender = "female" if number < 10 else "male"
         decision = decision_for(agent)
         ProtectedAttributes.objects.create(customer=decision.customer, values={"gender": gender})
-        if number % 10 < (2 if gender == "female" else 8):
+        if number % 10 < (female if gender == "female" else male):
             offered.append(decision)
     act(offered[0], "presented", "loyal-10")
     copy_log(offered[0], onto=offered[1:])
@@ -599,6 +604,22 @@ def test_the_fairness_page_flags_unequal_offers(lead, unfair_log, settings, lang
         "Benjamini-Hochberg-methode: 0,05 of meer" if language == "nl" else "Benjamini-Hochberg method: 0.05 or more"
     ) in response.text
     assert ("20,0%" if language == "nl" else "20.0%") in response.text
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_flag_chance_could_give_says_so_with_its_adjusted_p_value(lead, agent, settings, language):
+    offers_by_gender(agent, female=1, male=3)  # 10% against 30% of ten each: a ratio of 0.33
+    settings.FAIRNESS_MIN_GROUP_SIZE = 5
+    lead.agent_profile.language = language
+    lead.agent_profile.save()
+
+    response = logged_in(lead).get(reverse("review-fairness"))
+
+    [flagged] = [c for c in response.context["report"].flagged if c.attribute == "gender"]
+    assert flagged.may_be_chance
+    adjusted = f"{flagged.adjusted_p_value:.2f}".replace(".", "," if language == "nl" else ".")
+    note = "kan toeval zijn (gecorrigeerde p = {})" if language == "nl" else "may be chance (adjusted p = {})"
+    assert note.format(adjusted) in response.text
 
 
 def test_small_groups_are_shown_but_not_flagged_on_the_page(lead, unfair_log, settings):

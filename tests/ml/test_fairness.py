@@ -207,6 +207,12 @@ def test_benjamini_hochberg_on_worked_examples():
     assert benjamini_hochberg([]) == []
 
 
+@pytest.mark.parametrize("bad", [float("nan"), -0.1, 1.5])
+def test_benjamini_hochberg_refuses_what_is_not_a_p_value(bad):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        benjamini_hochberg([0.01, bad, 0.02])
+
+
 @given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=40))
 def test_adjusted_p_values_are_never_smaller_keep_the_order_and_stay_p_values(p_values):
     adjusted = benjamini_hochberg(p_values)

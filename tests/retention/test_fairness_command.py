@@ -126,7 +126,8 @@ def test_a_flag_on_a_gap_chance_could_make_says_so(agent, settings):
     )
 
     offer_rate = comparison(data, metric="offer_rate")
-    assert offer_rate["flagged"] and offer_rate["may_be_chance"] and offer_rate["p_value"] > 0.05
+    assert offer_rate["flagged"] and offer_rate["may_be_chance"] and offer_rate["adjusted_p_value"] > 0.05
+    assert offer_rate["adjusted_p_value"] >= offer_rate["p_value"]
     assert line.endswith("FLAGGED (may be chance)")
 
 
