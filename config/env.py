@@ -84,6 +84,19 @@ def fraction(name: str, *, default: float) -> float:
     return value
 
 
+RATE_PERIODS = ("second", "minute", "hour", "day")
+
+
+def rate(name: str, *, default: str) -> str:
+    """A request rate as DRF's throttles read it, "N/period" (second, minute, hour or day, or their first
+    letter); refused here, since the throttle would only fail on the first request."""
+    raw = env.str(name, default=default).strip()
+    count, _, period = raw.partition("/")
+    if not (count.isdigit() and int(count) > 0 and any(p.startswith(period) for p in RATE_PERIODS) and period):
+        raise ImproperlyConfigured(f"{name} must be a number of requests per period, e.g. 50/second, not {raw!r}")
+    return raw
+
+
 # The caches the sign-in lockout and the API's rate limits can count in: they need atomic increments that
 # persist, which a dummy cache lacks, and the memcached schemes map to backends that are not installed.
 CACHE_SCHEMES = ("locmemcache", "redis", "rediss")

@@ -125,8 +125,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "retention.api.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {
-        "api_client": cfg.env.str("API_RATE", default="600/minute"),
-        "api_client_bulk": cfg.env.str("API_BULK_RATE", default="60/minute"),
+        # Why these: retention.api.throttling.DEFAULT_RATES.
+        "api_client": cfg.rate("API_RATE", default="50/second"),
+        "api_client_bulk": cfg.rate("API_BULK_RATE", default="60/minute"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -140,3 +140,17 @@ def test_the_deployment_check_warns_of_a_cache_each_process_keeps_alone(settings
 def test_the_deployment_check_is_registered_for_check_deploy():
     assert shared_cache_check in checks.registry.registry.get_checks(include_deployment_checks=True)
     assert shared_cache_check not in checks.registry.registry.get_checks(include_deployment_checks=False)
+
+
+def test_api_rates_default_to_a_call_centres_peak_and_take_any_period(tmp_path, monkeypatch):
+    rates = load_settings(tmp_path, monkeypatch).REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    assert rates == {"api_client": "50/second", "api_client_bulk": "60/minute"}
+
+    changed = load_settings(tmp_path, monkeypatch, API_RATE="3000/min", API_BULK_RATE="100/h")
+    assert changed.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] == {"api_client": "3000/min", "api_client_bulk": "100/h"}
+
+
+@pytest.mark.parametrize("bad", ["fast", "50", "0/second", "-5/minute", "50/week", "50/", "1.5/second"])
+def test_an_api_rate_the_throttle_cannot_read_refuses_to_start(tmp_path, monkeypatch, bad):
+    with pytest.raises(ImproperlyConfigured, match="API_RATE must be a number of requests per period"):
+        load_settings(tmp_path, monkeypatch, API_RATE=bad)
