@@ -1,6 +1,7 @@
-"""Writes of the synthetic customer base: its customers (through `customers_upsert`) and its hidden truth.
+"""Writes of the synthetic customer base: its customers (through `customers_upsert`), its hidden truth, and
+retention calls played on it through the services the panel uses.
 
-The truth (ml.CustomerTruth) is written only here and read only by the simulator:
+The truth (ml.CustomerTruth) is written only here and read only by the simulator and the calls played here:
 no model or page may look at it.
 """
 
@@ -12,15 +13,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import islice
 
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from ml.models import CustomerTruth
 from ml.simulate import OFFER_KINDS, PERSONAS, SOON_DAYS, SimulatedCustomer, TariffSpec, simulate_base
-from retention.models import Customer, Tariff
+from retention.models import Contract, Customer, Decision, DecisionAction, Tariff
 from retention.selectors.catalog import tariff_spec
 from retention.services.customers import customers_upsert
+from retention.services.decisions import decision_action_record, decision_create
 
 BATCH_SIZE = 1000
 TRUTH_FIELDS = ["persona", "leave_probability", "offer_effects", "pushiness"]
@@ -129,3 +133,99 @@ def _batches(items: list[str], size: int) -> Iterator[list[str]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+# --- calls played on the synthetic base ------------------------------------------------------------------------
+
+# A customer this insistent (the truth's pushiness, 0 to 1) asks for more than the advice, and gets it from the
+# agent half of the time: what agents do today, which the review pages' overrides and fairness report then show.
+INSISTENT = 0.75
+GIVES_IN = 0.5
+
+
+@dataclass(frozen=True)
+class CallsSummary:
+    calls: int
+    presented: int
+    insisted: int  # offers made other than the advice, at the customer's insistence
+    accepted: int
+    declined: int
+    seconds: float
+
+
+def calls_play(*, calls: int, seed: int, agents: Sequence[AbstractBaseUser]) -> CallsSummary:
+    """Retention calls on the synthetic base through the services the panel uses, in the agents' names in turn.
+
+    Each call asks for advice on a customer whose contract ends within SOON_DAYS and who has had none yet,
+    makes the recommended offer (or, for an insistent customer, sometimes the dearest the agent may make), and
+    logs the customer's answer as their hidden truth gives it: with an offer of a kind that removes a share s
+    of their chance p to leave, they stay with chance 1 - p(1 - s), and accept the offer if they stay. With
+    no offer to make the call logs no action. Renewal results are not written: those come when the contracts end.
+    """
+    if calls < 1:
+        raise ValidationError("the number of calls must be at least 1")
+    if not agents:
+        raise ValidationError("calls need at least one agent with an agent profile")
+    rng = np.random.default_rng(seed)
+    played = presented = insisted = accepted = 0
+    started = time.monotonic()
+    for number, truth in enumerate(_callers(calls, rng)):
+        agent = agents[number % len(agents)]
+        decision = decision_create(customer=truth.customer, channel=Decision.Channel.PHONE, agent=agent)
+        offer, override = _offer_made(decision, truth, rng)
+        played += 1
+        if offer is None:
+            decision_action_record(decision=decision, kind=DecisionAction.Kind.NO_ACTION, agent=agent)
+            continue
+        decision_action_record(
+            decision=decision, kind=DecisionAction.Kind.PRESENTED, offer_code=offer["code"], override_reason=override,
+            agent=agent,
+        )  # fmt: skip
+        presented += 1
+        insisted += bool(override)
+        stays = rng.random() < 1.0 - truth.leave_probability * (1.0 - truth.offer_effects.get(offer["kind"], 0.0))
+        answer = DecisionAction.Kind.ACCEPTED if stays else DecisionAction.Kind.DECLINED
+        decision_action_record(decision=decision, kind=answer, offer_code=offer["code"], agent=agent)
+        accepted += stays
+    return CallsSummary(
+        calls=played,
+        presented=presented,
+        insisted=insisted,
+        accepted=accepted,
+        declined=presented - accepted,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _callers(calls: int, rng: np.random.Generator) -> list[CustomerTruth]:
+    """Up to `calls` customers, drawn at random, whose contract ends soon and who have had no advice yet."""
+    today = timezone.localdate()
+    truths = list(
+        CustomerTruth.objects.select_related("customer")
+        .filter(
+            customer__contracts__status=Contract.Status.ACTIVE,
+            customer__contracts__end_date__gt=today,
+            customer__contracts__end_date__lte=today + timedelta(days=SOON_DAYS),
+        )
+        .exclude(customer__decisions__isnull=False)
+        .distinct()
+        .order_by("customer__external_id")
+    )
+    if not truths:
+        raise ValidationError(
+            "no customer of the synthetic base has a contract ending soon and no advice yet: "
+            "run `manage.py generate_customers` first"
+        )
+    picked = rng.choice(len(truths), size=min(calls, len(truths)), replace=False)
+    return [truths[position] for position in sorted(picked)]
+
+
+def _offer_made(decision: Decision, truth: CustomerTruth, rng: np.random.Generator) -> tuple[dict | None, str]:
+    """The offer the agent makes and, when it is not the advice, the reason logged for it."""
+    recommended = next((o for o in decision.offers if o["code"] == decision.recommended_offer_code), None)
+    if truth.pushiness >= INSISTENT and rng.random() < GIVES_IN:
+        makeable = [o for o in decision.offers if not o["needs_escalation"]]
+        dearest = max(makeable, key=lambda offer: offer["cost_cents"], default=None)
+        if dearest is not None and dearest is not recommended:
+            return dearest, DecisionAction.OverrideReason.CUSTOMER_REQUEST
+    return recommended, ""

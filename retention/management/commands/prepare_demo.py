@@ -8,32 +8,43 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from ml.models import ModelVersion
-from retention.models import Customer
+from retention.models import Customer, Decision
+
+DEMO_CALLS = 200
 
 
 class Command(BaseCommand):
     help = (
         "Make a demo ready to use: catalog, policy and demo users; a synthetic customer base when there is none; "
-        "the first models when none is serving. Reuses whatever already exists."
+        "the first models when none is serving; a morning of calls by the demo agents when nobody has asked "
+        "for advice yet. Reuses whatever already exists."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--customers", type=int, default=5000)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--host", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--calls", type=int, default=DEMO_CALLS, help=f"Calls played when the log is empty (default {DEMO_CALLS})."
+        )
 
-    def handle(self, *args, customers: int, seed: int, host: str, **options):
+    def handle(self, *args, customers: int, seed: int, host: str, calls: int, **options):
         started = time.perf_counter()
         call_command("seed_demo", stdout=self.stdout)
         if not Customer.objects.exists():
             call_command("generate_customers", n=customers, seed=seed, stdout=self.stdout)
         if not ModelVersion.objects.filter(kind=ModelVersion.Kind.CHURN, status=ModelVersion.Status.CHAMPION).exists():
             call_command("train_models", seed=seed, stdout=self.stdout)
+        # The review pages, the offer log and the fairness report have something to show from the start.
+        if calls and not Decision.objects.exists():
+            call_command("play_calls", calls=calls, seed=seed, stdout=self.stdout)
         self._print_urls(host, time.perf_counter() - started)
 
     def _print_urls(self, host: str, seconds: float) -> None:
+        # A customer nobody has called yet: one the demo agents just spoke to would open on that call's advice.
         example = (
             Customer.objects.filter(contracts__status="active", contracts__end_date__gte=timezone.localdate())
+            .exclude(decisions__isnull=False)
             .order_by("contracts__end_date", "external_id")
             .first()
         )

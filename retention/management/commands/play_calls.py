@@ -1,0 +1,54 @@
+"""Play retention calls on the synthetic base, so the offer log, the review pages and the fairness report have
+calls to show: the agents ask for advice through the panel's services and the customers answer from their truth."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from retention.models import AgentProfile
+from retention.services.simulation import calls_play
+
+
+class Command(BaseCommand):
+    help = (
+        "Play N retention calls on the synthetic base: each of the agents in turn asks for advice on a customer "
+        "whose contract ends soon, makes the recommended offer (an insistent customer sometimes gets the dearest "
+        "the agent may make), and the customer answers as their hidden truth says. Needs generate_customers and "
+        "a churn model (train_models) first."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--calls", type=int, default=200, help="How many calls (default 200).")
+        parser.add_argument("--seed", type=int, default=0, help="Random seed: which customers call, what they say.")
+        parser.add_argument(
+            "--agent",
+            action="append",
+            dest="agents",
+            metavar="USERNAME",
+            help="An agent taking the calls (repeat for more; default: every active user in the agent role).",
+        )
+
+    def handle(self, *args, calls: int, seed: int, agents: list[str] | None, **options):
+        if calls < 1:
+            raise CommandError(f"--calls must be at least 1, not {calls}")
+        try:
+            summary = calls_play(calls=calls, seed=seed, agents=_agents(agents))
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from error
+        self.stdout.write(
+            f"Played {summary.calls} calls in {summary.seconds:.1f} s: {summary.presented} offers made "
+            f"({summary.insisted} at the customer's insistence), {summary.accepted} accepted, "
+            f"{summary.declined} declined; {summary.calls - summary.presented} calls without an offer."
+        )
+
+
+def _agents(usernames: list[str] | None) -> list:
+    users = get_user_model().objects.filter(is_active=True, agent_profile__isnull=False).order_by("username")
+    if usernames is None:
+        return list(users.filter(agent_profile__role=AgentProfile.Role.AGENT))
+    found = {user.username: user for user in users.filter(username__in=usernames)}
+    if missing := [name for name in usernames if name not in found]:
+        raise CommandError(f"no active user with an agent profile named {', '.join(map(repr, missing))}")
+    return [found[name] for name in usernames]
