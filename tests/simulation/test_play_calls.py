@@ -25,9 +25,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def demo(trained_churn_artifact):
-    """The demo catalog and users, 300 synthetic customers with their truth, and a churn model serving."""
+    """The demo catalog and users, 150 synthetic customers with their truth, and a churn model serving."""
     call_command("seed_demo", stdout=io.StringIO())
-    base_generate(n=300, seed=3)
+    base_generate(n=150, seed=3)
     champions.clear()
     session_champion(trained_churn_artifact)
     yield
@@ -43,12 +43,12 @@ def actions_of(decision: Decision) -> list[tuple[str, str, str]]:
 
 
 def test_each_call_asks_for_advice_on_a_customer_ending_soon_and_logs_what_came_of_it(demo):
-    summary = calls_play(calls=12, seed=0, agents=demo_agents())
+    summary = calls_play(calls=8, seed=0, agents=demo_agents())
 
     decisions = list(Decision.objects.select_related("customer", "agent"))
     today = timezone.localdate()
-    assert summary.calls == len(decisions) == 12
-    assert len({decision.customer_id for decision in decisions}) == 12
+    assert summary.calls == len(decisions) == 8
+    assert len({decision.customer_id for decision in decisions}) == 8
     assert {decision.agent.username for decision in decisions} == {"agent", "agent2"}
     for decision in decisions:
         ends = [c.end_date for c in decision.customer.contracts.filter(status="active")]
