@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
-from ml.models import CustomerTruth
+from ml.models import CustomerTruth, ModelVersion
 from ml.registry import champions
 from ml.simulate import SOON_DAYS
 from retention.models import Customer, Decision, DecisionAction
@@ -119,6 +119,15 @@ def test_the_command_names_the_agents_it_cannot_find(demo):
 
     assert out.getvalue().startswith("Played 3 calls in ")
     assert set(Decision.objects.values_list("agent__username", flat=True)) == {"agent2"}
+
+
+def test_without_a_churn_model_the_command_says_to_train_one_and_logs_nothing(demo):
+    champions.clear()
+    ModelVersion.objects.all().delete()
+
+    with pytest.raises(CommandError, match=r"no churn model has been trained.*train_models"):
+        call_command("play_calls", calls=2, stdout=io.StringIO())
+    assert not Decision.objects.exists()
 
 
 def test_prepare_demo_plays_calls_only_while_the_log_is_empty_and_shows_a_customer_not_yet_called(demo):

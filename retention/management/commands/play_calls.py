@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from ml.registry import NoChampion
 from retention.models import AgentProfile
 from retention.services.simulation import calls_play
 
@@ -37,6 +38,8 @@ class Command(BaseCommand):
             summary = calls_play(calls=calls, seed=seed, agents=_agents(agents))
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
+        except NoChampion as error:
+            raise CommandError(str(error)) from error
         self.stdout.write(
             f"Played {summary.calls} calls in {summary.seconds:.1f} s: {summary.presented} offers made "
             f"({summary.insisted} at the customer's insistence), {summary.accepted} accepted, "
