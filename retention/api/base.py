@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from retention.api.errors import PayloadTooLarge
 from retention.api.throttling import ApiClientBulkThrottle, ApiClientThrottle
+from retention.models import AgentProfile
 
 API_LANGUAGE = "en"  # of messages; reason and offer texts come in the language a request asks for
 MAX_BODY_BYTES = 1_000_000
@@ -66,7 +67,7 @@ class AgentField(serializers.CharField):
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_null", True)
         kwargs.setdefault("default", None)
-        kwargs.setdefault("help_text", "Username of the agent on the call.")
+        kwargs.setdefault("help_text", "Username of the agent (or team lead) on the call; not an administrator.")
         super().__init__(**kwargs)
 
     def run_validation(self, data=serializers.empty):
@@ -83,4 +84,8 @@ class AgentField(serializers.CharField):
         )
         if agent is None:
             raise serializers.ValidationError(f"no active agent named {username!r}")
+        # An administrator may spend beyond any authority and budget: an integration naming one would get advice
+        # and make offers no one on a call could, so only agents and team leads are named.
+        if agent.is_superuser or agent.agent_profile.role == AgentProfile.Role.ADMIN:
+            raise serializers.ValidationError(f"{username!r} is an administrator: name the agent on the call")
         return agent

@@ -39,6 +39,18 @@ def test_an_outcome_is_appended_to_the_recommendations_log(decision, api_client,
     assert action.api_client is not None and action.agent == agent
 
 
+@pytest.mark.parametrize("administrator", ["admin role", "superuser"])
+def test_an_administrator_is_not_named_as_the_agent_of_an_outcome(decision, api_client, administrator):
+    user = UserFactory(username="admin", is_superuser=administrator == "superuser")
+    AgentProfileFactory(user=user, role="admin" if administrator == "admin role" else "agent", authority_level=3)
+
+    response = post(api_client, accepted(decision, agent="admin"))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["agent"] == ["'admin' is an administrator: name the agent on the call"]
+    assert not DecisionAction.objects.exists()
+
+
 def test_an_outcome_for_another_offer_than_the_recommended_one_carries_its_override_reason(decision, api_client):
     other = next(offer["code"] for offer in decision.offers if offer["code"] != decision.recommended_offer_code)
 

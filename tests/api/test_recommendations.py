@@ -3,7 +3,14 @@ import pytest
 from retention.api.views_recommendations import recommendation_json
 from retention.models import Decision
 from tests.conftest import api_client_with
-from tests.factories import ContractFactory, CustomerFactory, OfferFactory, TariffFactory
+from tests.factories import (
+    AgentProfileFactory,
+    ContractFactory,
+    CustomerFactory,
+    OfferFactory,
+    TariffFactory,
+    UserFactory,
+)
 
 URL = "/api/v1/recommendations/"
 
@@ -48,6 +55,19 @@ def test_only_a_user_with_an_agent_profile_is_named_as_the_agent(churn_champion,
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["agent"] == ["no active agent named 'outsider'"]
     assert not Decision.objects.exists()
+
+
+def test_an_administrator_is_not_named_as_the_agent_but_a_team_lead_is(churn_champion, customer, api_client, lead):
+    AgentProfileFactory(user=UserFactory(username="admin", is_superuser=True), role="admin", authority_level=3)
+    body = {"customer_id": "NL1234567", "channel": "phone"}
+
+    as_admin = api_client.post(URL, {**body, "agent": "admin"}, format="json")
+    as_lead = api_client.post(URL, {**body, "agent": "lead"}, format="json")
+
+    assert as_admin.status_code == 400
+    assert as_admin.json()["error"]["fields"]["agent"] == ["'admin' is an administrator: name the agent on the call"]
+    assert as_lead.status_code == 201
+    assert Decision.objects.get().agent == lead
 
 
 def test_a_client_bound_to_another_team_cannot_ask_in_this_teams_agents_name(
