@@ -121,7 +121,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["retention.api.auth.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["retention.api.permissions.HasApiClient"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["retention.api.parsers.StreamedJSONParser"],
     "EXCEPTION_HANDLER": "retention.api.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {

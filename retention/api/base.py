@@ -34,7 +34,8 @@ class ApiView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        # DRF parses the body straight from the stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE.
+        # The body is read from the stream past Django's DATA_UPLOAD_MAX_MEMORY_SIZE (retention.api.parsers), so this
+        # is the limit, checked before a byte is read.
         if _content_length(request) > self.max_body_bytes:
             raise PayloadTooLarge(f"the body is larger than {self.max_body_bytes:,} bytes")
 

@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 
 import pytest
 from django.utils import timezone
@@ -177,6 +178,34 @@ def test_more_than_ten_thousand_records_is_413(db, api_client):
     response = api_client.post(URL, {"customers": [{"external_id": "x"}] * 10_001}, format="json")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
+
+
+def test_a_bulk_body_larger_than_djangos_form_limit_is_read_as_json(db, api_client, settings):
+    # 4,000 records of about 800 bytes, as a CRM sends them: 3.3 MB, past Django's 2.5 MB for form bodies.
+    records = [record(f"CRM-{number}", display_name="x" * 700) for number in range(4_000)]
+    body = json.dumps({"customers": records})
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    response = api_client.post(URL, body, content_type="application/json")
+
+    assert response.status_code == 400  # display names of 700 characters: every record is named, none stored
+    assert response.json()["error"]["code"] == "invalid_records"
+    assert len(response.json()["error"]["records"]) == 4_000
+    assert not Customer.objects.exists()
+
+
+def test_a_body_over_the_operations_own_limit_is_413_before_it_is_read(db, api_client):
+    response = api_client.generic("POST", "/api/v1/recommendations/", b"{}", content_type="application/json",
+                                  CONTENT_LENGTH=str(2_000_000))  # fmt: skip
+    assert response.status_code == 413
+    assert response.json()["error"]["message"] == "the body is larger than 1,000,000 bytes"
+
+
+def test_json_with_nan_is_refused(db, api_client):
+    response = api_client.post(URL, '{"customers": [{"external_id": "x", "monthly_fee": NaN}]}',
+                               content_type="application/json")  # fmt: skip
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["error"]["message"]
 
 
 def test_a_body_that_is_not_json_is_415(db, api_client):
