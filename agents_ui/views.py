@@ -43,6 +43,7 @@ from retention.services.decisions import (
     decision_action_record,
     decision_create,
     leads_team_of,
+    may_act_on,
     outranks_decision_agent,
 )
 
@@ -255,13 +256,6 @@ def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:
 def new_advice_url(*, customer: Customer, channel: str) -> str:
     """The address that asks for new advice even within the same call (see SAME_CALL)."""
     return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "channel": channel, "new": 1})
-
-
-def may_act_on(user, decision: Decision) -> bool:
-    """The agent who got the advice logs what happened; their team's lead and administrators may act for them."""
-    if decision.agent_id == user.pk:
-        return True
-    return leads_team_of(agent_profile_of(user), decision)
 
 
 # --- logging an action --------------------------------------------------------------------------

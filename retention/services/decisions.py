@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -311,6 +311,11 @@ def decision_action_record(
     The customer's row is locked while the log is read and written: the panel and a CRM answering at the same
     moment would otherwise each see no acceptance standing and together accept two offers, or one twice.
     """
+    if agent is not None and not may_act_on(agent, decision):
+        raise PermissionDenied(
+            f"{agent.get_username()!r} may not log what happened on advice given to another agent: that agent, "
+            "their team's lead or an administrator does"
+        )
     with transaction.atomic():
         # The customer's row, not only the decision's: what they accepted on their other decisions counts
         # against the same monthly budget and the same "accepted recently" rule.
@@ -523,6 +528,14 @@ def may_make_offer(*, above_authority: bool, over_team_budget: bool, outranks: b
     if above_authority:
         return outranks
     return not over_team_budget or outranks or decides_over_budget
+
+
+def may_act_on(agent: AbstractBaseUser, decision: Decision) -> bool:
+    """The agent who got the advice logs what happened; their team's lead and administrators may act for them.
+    Advice asked without an agent may be answered by anyone who answers for the team it is charged to."""
+    if decision.agent_id is None:
+        return answers_for_team(_profile(agent), decision)
+    return decision.agent_id == agent.pk or leads_team_of(_profile(agent), decision)
 
 
 def leads_team_of(profile: AgentProfile | None, decision: Decision) -> bool:

@@ -5,7 +5,7 @@ import pytest
 from retention.models import DecisionAction
 from tests.api.factories import DecisionFactory
 from tests.conftest import api_client_with
-from tests.factories import AgentProfileFactory, UserFactory
+from tests.factories import AgentProfileFactory, TeamFactory, UserFactory
 
 URL = "/api/v1/outcomes/"
 
@@ -49,6 +49,25 @@ def test_an_administrator_is_not_named_as_the_agent_of_an_outcome(decision, api_
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["agent"] == ["'admin' is an administrator: name the agent on the call"]
     assert not DecisionAction.objects.exists()
+
+
+def test_only_the_deciding_agent_or_their_teams_lead_logs_an_outcome_on_the_advice(db, api_client, agent, lead, team):
+    decision = DecisionFactory(agent=agent, team=team)
+    colleague = AgentProfileFactory(user=UserFactory(username="colleague"), team=team).user
+    stranger = AgentProfileFactory(user=UserFactory(username="r-agent"), team=TeamFactory(name="Team Zwolle")).user
+
+    refused = [post(api_client, accepted(decision, agent=u.username), key=u.username) for u in (colleague, stranger)]
+    by_lead = post(api_client, accepted(decision, agent="lead"), key="lead")
+
+    assert [r.status_code for r in refused] == [403, 403]
+    assert "may not log what happened on advice given to another agent" in refused[0].json()["error"]["message"]
+    assert by_lead.status_code == 201
+    assert list(DecisionAction.objects.values_list("agent__username", flat=True)) == ["lead"]
+
+
+def test_advice_asked_without_an_agent_is_answered_by_any_agent(db, api_client, agent):
+    response = post(api_client, accepted(DecisionFactory(agent=None, team=None), agent="agent"))
+    assert response.status_code == 201
 
 
 def test_an_outcome_for_another_offer_than_the_recommended_one_carries_its_override_reason(decision, api_client):
