@@ -10,7 +10,10 @@ from retention.api.errors import ErrorOutput
 ERROR_DESCRIPTIONS = {
     400: "The request is not valid: `fields` (or `records`) says what is wrong.",
     401: "No token, or an unknown or inactive one.",
-    403: "This API client lacks the scope the operation needs, or does not speak for the team concerned.",
+    403: (
+        "This API client lacks the scope the operation needs, or does not speak for the team concerned, or the "
+        "agent named may not act on this advice (only the agent who got it, their team's lead or an administrator)."
+    ),
     404: "Not found.",
     409: "The Idempotency-Key was used before with a different body.",
     413: "Too many records or ids in one request, or too large a body.",
