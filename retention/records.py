@@ -17,14 +17,22 @@ import pandas as pd
 
 from ml.features import ATTRIBUTE_PREFIX, CONTRACT_COLUMNS, EVENT_COLUMNS, ROW_COLUMNS
 
-# What a CRM calls the characteristics equal-treatment law and the GDPR protect. Such a field may only be kept
-# apart, for the fairness report; sent as an ordinary attribute it would become a model feature and sit in the
-# decision log. Compared without case, spaces or punctuation ("Age band" is "ageband").
+# What a CRM calls the characteristics equal-treatment law and the GDPR protect, in English and in Dutch (the
+# grounds of the Algemene wet gelijke behandeling and the special categories of GDPR article 9). Such a field may
+# only be kept apart, for the fairness report; sent as an ordinary attribute it would become a model feature and
+# sit in the decision log. Compared without case, spaces or punctuation ("Age band" is "ageband").
 PROTECTED_NAMES = frozenset(
     {
         "gender", "sex", "age", "ageband", "agegroup", "agerange", "birthdate", "dateofbirth", "dob", "birthyear",
         "yearofbirth", "seniorcitizen", "ethnicity", "ethnicorigin", "race", "nationality", "countryofbirth",
-        "religion", "disability", "sexualorientation", "pregnancy", "pregnant",
+        "religion", "belief", "disability", "health", "sexualorientation", "pregnancy", "pregnant",
+        "maritalstatus", "civilstatus", "politicalopinion", "politicalaffiliation", "tradeunion",
+        "tradeunionmembership",
+        "geslacht", "sekse", "leeftijd", "leeftijdscategorie", "leeftijdsgroep", "leeftijdsklasse", "geboortedatum",
+        "gebdatum", "geboortejaar", "geboorteland", "nationaliteit", "etniciteit", "afkomst", "herkomst", "ras",
+        "religie", "godsdienst", "geloof", "levensovertuiging", "handicap", "beperking", "gezondheid",
+        "seksuelegeaardheid", "geaardheid", "zwanger", "zwangerschap", "burgerlijkestaat", "politiekegezindheid",
+        "vakbond", "vakbondslidmaatschap",
     }
 )  # fmt: skip
 

@@ -136,6 +136,18 @@ def test_every_invalid_record_is_listed_and_nothing_is_stored(db, api_client):
     assert not Customer.objects.exists()
 
 
+def test_protected_characteristics_named_in_dutch_are_kept_as_protected(db, api_client):
+    dutch = {"Geslacht": "v", "geboortedatum": "1980-01-01", "Nationaliteit": "NL", "Burgerlijke staat": "gehuwd"}
+    response = api_client.post(
+        URL, {"customers": [record("NL-1", attributes={**dutch, "plan_speed": 500})]}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    stored = Customer.objects.get(external_id="NL-1")
+    assert stored.attributes == {"plan_speed": 500}
+    assert stored.protected.values == {"gender": "female", **dutch}
+
+
 def test_a_protected_characteristic_sent_as_an_attribute_is_kept_as_protected(db, api_client):
     customers = [
         record("NAMED", attributes={"Age band": "65+", "plan_speed": 500}),
