@@ -32,7 +32,11 @@ class OutcomeInput(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
-        help_text="Why an offer other than the recommended one was made, so team leads see it among the overrides.",
+        help_text=(
+            "Why an offer other than the recommended one was made, so team leads see it among the overrides: "
+            "needed when such an offer is presented, or accepted without having been presented on this "
+            "recommendation (422 otherwise); refused (422) for the recommended offer."
+        ),
     )
 
 

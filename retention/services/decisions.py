@@ -374,9 +374,12 @@ def _validated_offer(
     offer = next((o for o in decision.offers if o["code"] == offer_code), None)
     if offer is None:
         raise ValidationError({"offer_code": f"{offer_code!r} was not among this decision's offers"})
+    if override_reason and offer_code == decision.recommended_offer_code:
+        raise ValidationError({"override_reason": "the recommended offer is no override: send no reason"})
     if kind == DecisionAction.Kind.PRESENTED:
+        _check_override_reason(decision, kind, offer_code, override_reason)
         profile = _profile(agent)
-        _check_presentable(decision, offer, override_reason, profile)
+        _check_presentable(decision, offer, profile)
         _check_customer_guardrails(decision, offer, making=True)
         _check_team_budget_left(decision, offer, profile)
     if kind in FINAL_ANSWER_KINDS:
@@ -393,6 +396,7 @@ def _validated_offer(
             )
         if kind == DecisionAction.Kind.ACCEPTED:
             _check_acceptable(decision, offer, _profile(agent), standing)
+            _check_override_reason(decision, kind, offer_code, override_reason)
     return offer
 
 
@@ -407,9 +411,19 @@ def _accepted_offers(standing: dict[str, str]) -> list[str]:
     return sorted(code for code, kind in standing.items() if kind == DecisionAction.Kind.ACCEPTED)
 
 
-def _check_presentable(decision: Decision, offer: dict, override_reason: str, profile: AgentProfile | None) -> None:
-    if offer["code"] != decision.recommended_offer_code and not override_reason:
-        raise ValidationError({"override_reason": "offering something other than the recommendation needs a reason"})
+def _check_override_reason(decision: Decision, kind: str, offer_code: str, override_reason: str) -> None:
+    """An offer other than the recommendation is an override, and the team lead's overrides count it by its
+    reason: it needs one when made, or when accepted without having been made on this decision (as a CRM may
+    log only the acceptance)."""
+    if override_reason or offer_code == decision.recommended_offer_code:
+        return
+    made = decision.actions.filter(offer_code=offer_code, kind=DecisionAction.Kind.PRESENTED)
+    if kind == DecisionAction.Kind.ACCEPTED and made.exists():
+        return
+    raise ValidationError({"override_reason": "offering something other than the recommendation needs a reason"})
+
+
+def _check_presentable(decision: Decision, offer: dict, profile: AgentProfile | None) -> None:
     if not _authorised(decision, offer, profile):
         raise ValidationError({"offer_code": _escalation_needed(offer)})
 

@@ -20,6 +20,11 @@ def post(client, body: dict, key: str | None = "key-1"):
     return client.post(URL, body, format="json", **headers)
 
 
+def reason_for(decision, offer_code: str) -> dict:
+    """What accepting this offer without having made it needs: a reason, unless it is the recommended one."""
+    return {} if offer_code == decision.recommended_offer_code else {"override_reason": "customer_request"}
+
+
 def accepted(decision, **fields) -> dict:
     return {"recommendation_id": str(decision.pk), "offer_code": "korting-10", "result": "accepted", **fields}
 
@@ -90,11 +95,14 @@ def test_an_unknown_override_reason_is_refused(decision, api_client):
 
 def test_a_second_offer_accepted_on_one_recommendation_is_refused_until_the_first_is_corrected(decision, api_client):
     first, second = [offer["code"] for offer in decision.offers if offer["within_authority"]][:2]
-    assert post(api_client, accepted(decision, offer_code=first), key="a").status_code == 201
+    assert (
+        post(api_client, accepted(decision, offer_code=first, **reason_for(decision, first)), key="a").status_code
+        == 201
+    )
 
-    refused = post(api_client, accepted(decision, offer_code=second), key="b")
+    refused = post(api_client, accepted(decision, offer_code=second, **reason_for(decision, second)), key="b")
     corrected = post(api_client, {**accepted(decision, offer_code=first), "result": "declined"}, key="c")
-    again = post(api_client, accepted(decision, offer_code=second), key="d")
+    again = post(api_client, accepted(decision, offer_code=second, **reason_for(decision, second)), key="d")
 
     assert refused.status_code == 422
     assert "is already accepted on this decision" in str(refused.json()["error"]["fields"])

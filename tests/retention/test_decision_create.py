@@ -323,14 +323,54 @@ def test_a_corrected_acceptance_can_be_accepted_again(decision, agent):
     assert list(decision.actions.values_list("kind", flat=True)) == ["accepted", "declined", "accepted"]
 
 
+def reason(decision, offer_code: str) -> dict:
+    """What accepting this offer without having made it needs: a reason, unless it is the recommended one."""
+    return {} if offer_code == decision.recommended_offer_code else {"override_reason": "customer_request"}
+
+
+def test_an_offer_other_than_the_recommendation_accepted_without_being_made_needs_a_reason(decision, agent):
+    other = next(o["code"] for o in decision.offers if o["code"] != decision.recommended_offer_code)
+
+    with pytest.raises(ValidationError, match="needs a reason"):
+        decision_action_record(decision=decision, kind="accepted", offer_code=other, agent=agent)
+    decision_action_record(
+        decision=decision, kind="accepted", offer_code=other, override_reason="customer_request", agent=agent
+    )
+
+    assert list(decision.actions.values_list("override_reason", flat=True)) == ["customer_request"]
+
+
+def test_an_offer_made_with_its_reason_is_accepted_without_repeating_it(decision, agent):
+    other = next(o["code"] for o in decision.offers if o["code"] != decision.recommended_offer_code)
+    decision_action_record(decision=decision, kind="presented", offer_code=other, override_reason="other", agent=agent)
+
+    decision_action_record(decision=decision, kind="accepted", offer_code=other, agent=agent)
+
+    assert list(decision.actions.values_list("kind", flat=True)) == ["presented", "accepted"]
+
+
+def test_the_recommended_offer_takes_no_override_reason(decision, agent):
+    for kind in ("presented", "thinking", "accepted"):
+        with pytest.raises(ValidationError, match="the recommended offer is no override"):
+            decision_action_record(
+                decision=decision, kind=kind, offer_code=decision.recommended_offer_code, override_reason="other",
+                agent=agent,
+            )  # fmt: skip
+    assert not decision.actions.exists()
+
+
 def test_only_one_offer_stands_accepted_on_a_decision(decision, agent):
     first, second = [o["code"] for o in decision.offers if not o["needs_escalation"]][:2]
-    decision_action_record(decision=decision, kind="accepted", offer_code=first, agent=agent)
+    decision_action_record(decision=decision, kind="accepted", offer_code=first, agent=agent, **reason(decision, first))
 
     with pytest.raises(ValidationError, match=f"'{first}' is already accepted"):
-        decision_action_record(decision=decision, kind="accepted", offer_code=second, agent=agent)
+        decision_action_record(
+            decision=decision, kind="accepted", offer_code=second, agent=agent, **reason(decision, second)
+        )
     decision_action_record(decision=decision, kind="declined", offer_code=first, agent=agent)
-    decision_action_record(decision=decision, kind="accepted", offer_code=second, agent=agent)
+    decision_action_record(
+        decision=decision, kind="accepted", offer_code=second, agent=agent, **reason(decision, second)
+    )
 
     assert list(decision.actions.filter(kind="accepted").values_list("offer_code", flat=True)) == [first, second]
 
@@ -367,7 +407,9 @@ def test_a_team_lead_may_log_the_acceptance_of_an_offer_above_the_deciding_agent
 
     AgentProfile.objects.filter(user=lead).update(authority_level=3)
 
-    action = decision_action_record(decision=decision, kind="accepted", offer_code="korting-40", agent=lead)
+    action = decision_action_record(
+        decision=decision, kind="accepted", offer_code="korting-40", override_reason="customer_request", agent=lead
+    )
     assert action.kind == "accepted"
 
 

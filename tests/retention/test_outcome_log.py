@@ -140,10 +140,9 @@ def test_an_acceptance_corrected_by_a_decline_no_longer_counts_as_accepted(custo
 
 def test_an_accepted_offer_wins_over_one_presented_after_it(customer, agent):
     decision = logged_decision(customer, at(1))
-    decision_action_record(decision=decision, kind="accepted", offer_code="gift-router", agent=agent)
-    decision_action_record(
-        decision=decision, kind="presented", offer_code="korting-10", override_reason="other", agent=agent
-    )
+    for kind, code in (("accepted", "gift-router"), ("presented", "korting-10")):
+        reason = "" if decision.recommended_offer_code == code else "other"
+        decision_action_record(decision=decision, kind=kind, offer_code=code, override_reason=reason, agent=agent)
     renewal(customer, 20)
 
     [row] = logged_outcomes().to_dict("records")
