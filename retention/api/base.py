@@ -54,6 +54,26 @@ def _content_length(request) -> int:
         return 0
 
 
+class StrictInput(serializers.Serializer):
+    """A request body whose unknown keys are refused, naming them, instead of dropped: a misspelt optional field
+    ("agnet") would otherwise be answered as if it were not sent. `input_name` says what the body is."""
+
+    input_name = "this request"
+
+    def to_internal_value(self, data):
+        refuse_unknown_keys(data, known=list(self.fields), input_name=self.input_name)
+        return super().to_internal_value(data)
+
+
+def refuse_unknown_keys(data, *, known: list[str], input_name: str) -> None:
+    """ValidationError naming each key of the `data` dict that is not `known`."""
+    if isinstance(data, dict) and (unknown := sorted(str(key) for key in data if key not in known)):
+        names = ", ".join(known)
+        raise serializers.ValidationError(
+            {key: [f"is not a field of {input_name} (known: {names})"] for key in unknown}
+        )
+
+
 def query_values(request) -> dict[str, str]:
     """Query parameters as a plain dict: serializers treat a QueryDict as an HTML form, where a missing
     boolean means false, but a missing filter must mean "no filter"."""

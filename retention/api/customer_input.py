@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ml.features import DAYS_PER_MONTH
+from retention.api.base import StrictInput
 from retention.models import Contract, Customer, ServiceEvent
 from retention.records import ContractRecord, CustomerRecord, EventRecord, looks_protected
 
@@ -170,9 +171,11 @@ class EventInput(serializers.Serializer):
         return data
 
 
-class CustomerRecordInput(serializers.Serializer):
+class CustomerRecordInput(StrictInput):
     """One customer. Every record replaces the stored core fields of the customer with the same external_id;
     contracts are matched by start date and events by kind and time, so sending a record again changes nothing."""
+
+    input_name = "a customer record"
 
     external_id = serializers.CharField(max_length=100, help_text="The CRM's id of the customer.")
     display_name = text_field(200)
@@ -209,13 +212,6 @@ class CustomerRecordInput(serializers.Serializer):
     )
     contracts = ContractInput(many=True, required=False, default=list, max_length=MAX_CONTRACTS)
     events = EventInput(many=True, required=False, default=list, max_length=MAX_EVENTS)
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict) and (unknown := sorted(str(key) for key in data if key not in self.fields)):
-            raise serializers.ValidationError(
-                {key: [f"is not a field of a customer record (known: {', '.join(self.fields)})"] for key in unknown}
-            )
-        return super().to_internal_value(data)
 
     def validate(self, data: dict) -> dict:
         _keep_protected_apart(data)

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from retention.api.base import ApiView, BulkApiView
+from retention.api.base import ApiView, BulkApiView, StrictInput, refuse_unknown_keys
 from retention.api.customer_input import CustomerRecordInput, customer_record
 from retention.api.errors import InvalidRecords, PayloadTooLarge
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, responses
@@ -21,7 +21,9 @@ from retention.services.customers import customers_upsert, record_errors
 MAX_RECORDS = 10_000
 
 
-class CustomerBulkInput(serializers.Serializer):
+class CustomerBulkInput(StrictInput):
+    input_name = "a bulk upsert"
+
     customers = CustomerRecordInput(many=True, allow_empty=False, max_length=MAX_RECORDS)
 
 
@@ -65,6 +67,7 @@ class CustomerBulkUpsertView(BulkApiView):
 
 def _record_items(data) -> list:
     """The list of records, refused at once when the envelope is wrong or holds too many."""
+    refuse_unknown_keys(data, known=list(CustomerBulkInput().fields), input_name=CustomerBulkInput.input_name)
     items = data.get("customers") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ValidationError({"customers": ["expected a list of customer records"]})

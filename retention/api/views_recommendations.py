@@ -8,7 +8,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from ml.registry import NoChampion
-from retention.api.base import AgentField, ApiView
+from retention.api.base import AgentField, ApiView, StrictInput
 from retention.api.errors import Unprocessable
 from retention.api.schema import WRITE_ERRORS, responses
 from retention.models import Customer, Decision
@@ -19,7 +19,9 @@ from retention.services.decisions import decision_create
 DEFAULT_OFFER_LIMIT = 3
 
 
-class RecommendationInput(serializers.Serializer):
+class RecommendationInput(StrictInput):
+    input_name = "a recommendation request"
+
     customer_id = serializers.CharField(max_length=100, help_text="The customer's external id.")
     channel = serializers.ChoiceField(choices=Decision.Channel.choices)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

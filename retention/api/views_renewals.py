@@ -7,7 +7,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from retention.api.base import BulkApiView
+from retention.api.base import BulkApiView, StrictInput
 from retention.api.customer_input import BoundedDateField
 from retention.api.errors import PayloadTooLarge, Unprocessable, django_error_fields
 from retention.api.schema import WRITE_ERRORS, responses
@@ -17,7 +17,9 @@ from retention.services.renewals import RenewalReport, renewal_results_record
 MAX_REPORTS = 10_000
 
 
-class RenewalInput(serializers.Serializer):
+class RenewalInput(StrictInput):
+    input_name = "a renewal report"
+
     customer_id = serializers.CharField(max_length=100, help_text="The customer's external id.")
     result = serializers.ChoiceField(choices=RenewalResult.Result.choices)
     date = BoundedDateField(help_text="The day the customer renewed or left (ISO 8601).")

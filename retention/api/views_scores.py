@@ -17,7 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ml.registry import NoChampion
-from retention.api.base import ApiView, BulkApiView
+from retention.api.base import ApiView, BulkApiView, StrictInput
 from retention.api.customer_input import storable_text
 from retention.api.errors import PayloadTooLarge, Unprocessable
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, error_responses, responses
@@ -62,7 +62,9 @@ def _refuse_too_many(data, limit: int) -> None:
         raise PayloadTooLarge(f"{len(ids):,} ids; send at most {limit:,}, or use /api/v1/scoring-jobs/")
 
 
-class ScoreInput(serializers.Serializer):
+class ScoreInput(StrictInput):
+    input_name = "a scores request"
+
     customer_ids = ExternalIdsField(allow_empty=False, max_length=MAX_SCORE_IDS, help_text="External ids.")
 
 
@@ -116,7 +118,9 @@ class ScoreCreateView(BulkApiView):
 # --- scoring jobs ---------------------------------------------------------------------------------------------
 
 
-class ScoringJobInput(serializers.Serializer):
+class ScoringJobInput(StrictInput):
+    input_name = "a scoring job"
+
     customer_ids = ExternalIdsField(
         required=False, allow_empty=False, help_text="External ids, any number; leave out to score every customer."
     )

@@ -1,3 +1,6 @@
+import uuid
+
+import pytest
 from django.conf import settings
 from django.test import override_settings
 
@@ -65,3 +68,30 @@ def test_the_docs_page_loads_swagger_ui_from_this_site(client):
     html = client.get("/api/v1/docs/").content.decode()
     assert f"{settings.STATIC_URL}drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "https://" not in html
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        ("/api/v1/recommendations/", {"customer_id": "N", "channel": "api", "agnet": "a"}, "a recommendation request"),
+        ("/api/v1/outcomes/", {"recommendation_id": str(uuid.uuid4()), "result": "declined", "why": 1}, "an outcome"),
+        ("/api/v1/renewals/", {"customer_id": "N", "result": "renewed", "date": "2024", "x": 0}, "a renewal report"),
+        ("/api/v1/scores/", {"customer_ids": ["NL-1"], "as_of": "2024-01-01"}, "a scores request"),
+        ("/api/v1/customers/bulk/", {"customers": [], "dry_run": True}, "a bulk upsert"),
+    ],
+)  # fmt: skip
+def test_a_field_the_operation_does_not_know_is_refused_naming_it(db, api_client, path, body, named):
+    response = api_client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+
+    assert response.status_code == 400
+    [unknown] = set(body) - {
+        "customer_id",
+        "channel",
+        "recommendation_id",
+        "result",
+        "date",
+        "customer_ids",
+        "customers",
+    }
+    [message] = response.json()["error"]["fields"][unknown]
+    assert message.startswith(f"is not a field of {named} (known: ")
