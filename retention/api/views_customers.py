@@ -46,7 +46,9 @@ class CustomerBulkUpsertView(BulkApiView):
         description=(
             f"Create or update up to {MAX_RECORDS:,} customers by external_id. All or nothing: when any record is "
             "invalid the answer is 400 listing every invalid record, and nothing is stored. A record repeated in "
-            "one request: the last one wins."
+            "one request: the last one wins. A record is the customer's whole state, not a change: a field it "
+            "leaves out is stored empty (attributes and protected attributes included), so send every field each "
+            "time. Contracts and events are added or matched (by start date; by kind and time), never removed."
         ),
     )
     def post(self, request):
