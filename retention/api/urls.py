@@ -14,7 +14,8 @@ from retention.api.views_scores import ScoreCreateView, ScoringJobCreateView, Sc
 
 urlpatterns = [
     path("customers/bulk/", CustomerBulkUpsertView.as_view(), name="api-customers-bulk"),
-    path("customers/<str:external_id>/", CustomerDetailView.as_view(), name="api-customer"),
+    # path: an external id may hold a slash ("A/B-1"), sent encoded (%2F) and decoded before routing.
+    path("customers/<path:external_id>/", CustomerDetailView.as_view(), name="api-customer"),
     path("recommendations/", RecommendationCreateView.as_view(), name="api-recommendations"),
     path("outcomes/", OutcomeCreateView.as_view(), name="api-outcomes"),
     path("renewals/", RenewalCreateView.as_view(), name="api-renewals"),

@@ -237,6 +237,15 @@ def test_writing_customers_needs_its_scope(db):
     assert client.post(URL, {"customers": [record()]}, format="json").status_code == 403
 
 
+def test_a_customer_whose_id_holds_a_slash_or_a_space_is_read_back(db, api_client):
+    CustomerFactory(external_id="A/B 1?x")
+
+    response = api_client.get("/api/v1/customers/A%2FB%201%3Fx/")
+
+    assert response.status_code == 200
+    assert response.json()["external_id"] == "A/B 1?x"
+
+
 def test_a_customer_without_decisions_has_no_latest_risk(db, api_client):
     CustomerFactory(external_id="NL-7", products=["internet"])
     response = api_client.get("/api/v1/customers/NL-7/")
