@@ -16,6 +16,7 @@ from retention.models import ApiClient, Decision, DecisionAction
 from retention.services.decisions import decision_action_record
 
 OUTCOME_RESULTS = (
+    DecisionAction.Kind.PRESENTED,
     DecisionAction.Kind.ACCEPTED,
     DecisionAction.Kind.DECLINED,
     DecisionAction.Kind.THINKING,

@@ -75,6 +75,22 @@ def test_advice_asked_without_an_agent_is_answered_by_any_agent(db, api_client, 
     assert response.status_code == 201
 
 
+def test_an_offer_made_is_logged_and_then_accepted_without_repeating_its_reason(decision, api_client):
+    other = next(o["code"] for o in decision.offers if o["code"] != decision.recommended_offer_code)
+    made = {"recommendation_id": str(decision.pk), "offer_code": other, "result": "presented"}
+
+    without_reason = post(api_client, made, key="p0")
+    presented = post(api_client, {**made, "override_reason": "better_fit"}, key="p1")
+    answered = post(api_client, {**made, "result": "accepted"}, key="p2")
+
+    assert without_reason.status_code == 422
+    assert (presented.status_code, answered.status_code) == (201, 201)
+    assert list(DecisionAction.objects.values_list("kind", "override_reason")) == [
+        ("presented", "better_fit"),
+        ("accepted", ""),
+    ]
+
+
 def test_an_outcome_for_another_offer_than_the_recommended_one_carries_its_override_reason(decision, api_client):
     other = next(offer["code"] for offer in decision.offers if offer["code"] != decision.recommended_offer_code)
 
@@ -196,7 +212,7 @@ def test_an_unknown_recommendation_is_404(db, api_client):
 
 
 def test_an_unknown_result_is_400(decision, api_client):
-    response = post(api_client, accepted(decision, result="presented"))
+    response = post(api_client, accepted(decision, result="maybe"))
     assert response.status_code == 400
     assert set(response.json()["error"]["fields"]) == {"result"}
 
