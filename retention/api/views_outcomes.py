@@ -108,7 +108,11 @@ class OutcomeCreateView(ApiView):
         except IdempotencyConflict as error:
             raise Conflict(str(error)) from error
         except DjangoValidationError as error:
-            fields = django_error_fields(error)
+            # The service names the action's kind, which this operation takes as `result`.
+            fields = {
+                ("result" if name == "kind" else name): messages
+                for name, messages in django_error_fields(error).items()
+            }
             raise Unprocessable("The outcome does not fit the recommendation.", fields=fields) from error
         headers = {REPLAY_HEADER: "true"} if recorded.replayed else {}
         body = OutcomeOutput(outcome_json(recorded.action)).data

@@ -91,6 +91,18 @@ def test_an_offer_made_is_logged_and_then_accepted_without_repeating_its_reason(
     ]
 
 
+def test_a_refusal_about_the_result_is_reported_under_result(decision, api_client):
+    code = decision.recommended_offer_code
+    assert post(api_client, accepted(decision, offer_code=code), key="a").status_code == 201
+
+    no_action = post(
+        api_client, {"recommendation_id": str(decision.pk), "offer_code": None, "result": "no_action"}, key="b"
+    )
+
+    assert no_action.status_code == 422
+    assert list(no_action.json()["error"]["fields"]) == ["result"]
+
+
 def test_an_outcome_for_another_offer_than_the_recommended_one_carries_its_override_reason(decision, api_client):
     other = next(offer["code"] for offer in decision.offers if offer["code"] != decision.recommended_offer_code)
 
@@ -121,7 +133,7 @@ def test_a_second_offer_accepted_on_one_recommendation_is_refused_until_the_firs
     again = post(api_client, accepted(decision, offer_code=second, **reason_for(decision, second)), key="d")
 
     assert refused.status_code == 422
-    assert "is already accepted on this decision" in str(refused.json()["error"]["fields"])
+    assert "is already accepted on this decision" in refused.json()["error"]["fields"]["offer_code"][0]
     assert (corrected.status_code, again.status_code) == (201, 201)
 
 
