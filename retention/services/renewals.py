@@ -64,8 +64,8 @@ def _validate(reports: Sequence[RenewalReport], customers: dict[str, Customer]) 
     if bad := sorted({r.result for r in reports if r.result not in RenewalResult.Result.values}):
         errors["result"] = [f"must be renewed or churned, not {', '.join(bad)}"]
     today = timezone.localdate()
-    if future := sorted({r.date for r in reports if r.date > today}):
-        errors["date"] = [f"a renewal result cannot be dated in the future ({', '.join(map(str, future))})"]
+    if future := sorted({_named(r) for r in reports if r.date > today}):
+        errors["date"] = [f"a renewal result cannot be dated in the future ({', '.join(future)})"]
     known = [r for r in reports if r.customer_id in customers]
     if early := sorted({_named(r) for r in known if _before_signup(r, customers[r.customer_id])}):
         errors.setdefault("date", []).append(f"a renewal result cannot be dated before the signup ({', '.join(early)})")

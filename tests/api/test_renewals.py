@@ -52,7 +52,9 @@ def test_a_result_dated_in_the_future_is_refused(customers, api_client):
     tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
     response = api_client.post(URL, {"customer_id": "R-1", "result": "renewed", "date": tomorrow}, format="json")
     assert response.status_code == 422
-    assert "date" in response.json()["error"]["fields"]
+    assert response.json()["error"]["fields"]["date"] == [
+        f"a renewal result cannot be dated in the future (R-1 on {tomorrow})"
+    ]
 
 
 def test_both_results_for_one_customer_and_day_are_refused_in_a_list_and_against_what_is_stored(customers, api_client):
