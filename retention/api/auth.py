@@ -31,8 +31,12 @@ class ApiTokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword.lower().encode():
+        if not parts:
             return None
+        if parts[0].lower() != self.keyword.lower().encode():
+            # Another scheme (Bearer, Basic) is a client that means to authenticate: "not provided" would mislead it.
+            scheme = parts[0].decode(errors="replace")[:20]
+            raise exceptions.AuthenticationFailed(f"Authorization header must be 'Token <key>', not {scheme!r}.")
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Token <key>'.")
         token = parts[1].decode(errors="replace")

@@ -1,10 +1,13 @@
-"""Token authentication keeps each client's "last used" time without writing on every request."""
+"""Token authentication: another scheme is told what to send, and each client's "last used" time is kept
+without writing on every request."""
 
 import datetime as dt
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from retention.api.auth import LAST_USED_RESOLUTION
 from retention.models import ApiClient
@@ -46,3 +49,13 @@ def test_after_the_resolution_the_next_request_writes_it_again(db):
 
     record.refresh_from_db()
     assert record.last_used_at > long_ago + LAST_USED_RESOLUTION
+
+
+@pytest.mark.parametrize("header", ["Bearer abc", "Basic dXNlcjpwdw=="])
+def test_another_authorization_scheme_is_told_to_send_a_token(db, header):
+    response = APIClient().get("/api/v1/models/", HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401
+    scheme = header.split()[0]
+    assert response.json()["error"]["message"] == f"Authorization header must be 'Token <key>', not '{scheme}'."
+    assert response["WWW-Authenticate"] == "Token"
