@@ -141,6 +141,11 @@ class ContractInput(serializers.Serializer):
     discount_end = BoundedDateField(required=False, allow_null=True, default=None)
     status = serializers.ChoiceField(choices=Contract.Status.choices, default=Contract.Status.ACTIVE)
 
+    def validate(self, data: dict) -> dict:
+        if data["start_date"] and data["end_date"] and data["end_date"] < data["start_date"]:
+            raise serializers.ValidationError({"end_date": [f"is before the start date {data['start_date']}"]})
+        return data
+
 
 # A CRM's clock may run a little ahead of ours; an event further ahead has not happened yet.
 EVENT_CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -162,7 +167,9 @@ class EventInput(serializers.Serializer):
     def validate(self, data: dict) -> dict:
         """An event the churn model reads must be one that can have happened: its reasons would quote it."""
         value, kind = data["value"], data["kind"]
-        if kind == ServiceEvent.Kind.NPS and value is not None and not 0 <= value <= 10:
+        if kind == ServiceEvent.Kind.NPS and value is None:
+            raise serializers.ValidationError({"value": ["an NPS answer needs its score, 0 to 10"]})
+        if kind == ServiceEvent.Kind.NPS and not 0 <= value <= 10:
             raise serializers.ValidationError({"value": [f"an NPS score is 0 to 10, not {value:g}"]})
         if kind == ServiceEvent.Kind.OUTAGE and value is not None and value < 0:
             raise serializers.ValidationError({"value": [f"outage hours cannot be negative ({value:g})"]})
@@ -223,7 +230,19 @@ class CustomerRecordInput(StrictInput):
             )
         if data["signup_date"] and data["signup_date"] > timezone.localdate():
             raise serializers.ValidationError({"signup_date": ["is in the future"]})
+        _check_contracts_after_signup(data)
         return data
+
+
+def _check_contracts_after_signup(data: dict) -> None:
+    """A contract that ended before the customer signed up is a typo in one of the dates; its renewal result
+    would be refused later as dated before the signup."""
+    signup = data["signup_date"]
+    ends = [data["contract_end"], *(contract["end_date"] for contract in data["contracts"])]
+    if signup and (early := sorted(str(end) for end in ends if end and end < signup)):
+        raise serializers.ValidationError(
+            {"contracts": [f"a contract ends before the signup {signup}: {', '.join(early)}"]}
+        )
 
 
 def customer_record(values: dict, *, today: dt.date) -> CustomerRecord:

@@ -100,6 +100,7 @@ def test_contract_history_and_events_are_stored(db, api_client):
     [
         ({"kind": "nps", "value": -50}, "value", "an NPS score is 0 to 10, not -50"),
         ({"kind": "nps", "value": 11}, "value", "an NPS score is 0 to 10, not 11"),
+        ({"kind": "nps"}, "value", "an NPS answer needs its score, 0 to 10"),
         ({"kind": "outage", "value": -1.5}, "value", "outage hours cannot be negative (-1.5)"),
         ({"kind": "complaint", "occurred_at": "2099-01-01T10:00:00+01:00"}, "occurred_at", "is in the future"),
     ],
@@ -111,6 +112,26 @@ def test_an_event_that_cannot_have_happened_is_refused_and_nothing_is_stored(db,
 
     assert response.status_code == 400
     assert message in str(response.json()["error"])
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"contracts": [{"monthly_fee": 40, "start_date": "2024-05-01", "end_date": "2024-04-30"}]},
+         "is before the start date 2024-05-01"),
+        ({"signup_date": "2019-04-01", "contract_end": "2018-12-31"}, "a contract ends before the signup 2019-04-01"),
+    ],
+)  # fmt: skip
+def test_contract_dates_that_contradict_each_other_are_refused(db, api_client, changes, message):
+    bad = {**record("BAD"), **changes}
+    if "contracts" in changes:
+        del bad["monthly_fee"], bad["contract_type"], bad["contract_end"]
+
+    response = api_client.post(URL, {"customers": [bad]}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert message in str(response.json()["error"]["records"][0]["fields"])
     assert not Customer.objects.exists()
 
 
