@@ -77,7 +77,9 @@ class OutcomeCreateView(ApiView):
         operation_id="outcomes_create",
         description=(
             "Appends the outcome to the recommendation's log. A replay with the same Idempotency-Key and body "
-            "returns the first answer (201, same body, header Idempotent-Replayed: true) and stores nothing. "
+            "returns the first answer (201, same body, header Idempotent-Replayed: true) and stores nothing. A key "
+            "is taken once an outcome is stored under it: a refused request (4xx) stores nothing and leaves its key "
+            "free for the corrected request. "
             "An acceptance is refused with 422 when another offer stands accepted on the recommendation, when the "
             "offer needs authority nobody with it gave, when the customer accepted the same offer on another "
             "recommendation within the policy's recent_offer_days, or when it would take what the customer "
