@@ -513,7 +513,9 @@ def test_two_offers_accepted_at_the_same_moment_leave_one_standing(
 
     def accept(code: str) -> None:
         try:
-            decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=lead)
+            decision_action_record(
+                decision=decision, kind="accepted", offer_code=code, agent=lead, **reason(decision, code)
+            )
             outcomes[code] = "stored"
         except ValidationError as error:
             outcomes[code] = error.messages[0]
