@@ -30,8 +30,10 @@ class CustomerBulkInput(StrictInput):
 class CustomerBulkOutput(serializers.Serializer):
     received = serializers.IntegerField()
     created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
+    updated = serializers.IntegerField(help_text="Customers whose own fields changed.")
+    unchanged = serializers.IntegerField(
+        help_text="Customers whose own fields were already as sent; their contracts and events are counted apart."
+    )
     contracts = serializers.IntegerField(help_text="Contracts created or changed.")
     events = serializers.IntegerField(help_text="Service events added.")
 
