@@ -71,6 +71,12 @@ def _is_naive(text: str) -> bool:
 class EurosField(serializers.DecimalField):
     """An amount in euros with at most two decimals, as a JSON number or string."""
 
+    default_error_messages = {
+        # Said as the amount it is, as the schema gives it, rather than as a count of digits.
+        "max_digits": "must be less than 10,000,000 euros",
+        "max_whole_digits": "must be less than 10,000,000 euros",
+    }
+
     def __init__(self, **kwargs) -> None:
         super().__init__(max_digits=9, decimal_places=2, min_value=Decimal(0), coerce_to_string=False, **kwargs)
 

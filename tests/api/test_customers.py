@@ -135,6 +135,14 @@ def test_contract_dates_that_contradict_each_other_are_refused(db, api_client, c
     assert not Customer.objects.exists()
 
 
+@pytest.mark.parametrize("fee", [1e308, 10_000_000, "123456789.5"])
+def test_a_fee_past_the_largest_amount_is_refused_as_an_amount(db, api_client, fee):
+    response = api_client.post(URL, {"customers": [record("BIG", monthly_fee=fee)]}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["records"][0]["fields"]["monthly_fee"] == ["must be less than 10,000,000 euros"]
+
+
 def test_every_invalid_record_is_listed_and_nothing_is_stored(db, api_client):
     customers = [
         record("GOOD"),
