@@ -135,7 +135,8 @@ def _tenure(features) -> dict[str, str]:
     if months >= 24:
         years = int(months // 12)
         return {"nl": f"Al {years} jaar klant", "en": f"Customer for {years} years"}
-    months = max(0, round(months))
+    # Whole months completed, as the panel's customer facts count them: 23.6 months is "23", not "24".
+    months = max(0, int(months))
     return {"nl": f"Pas {months} maanden klant", "en": f"Customer for only {months} months"}
 
 

@@ -1,6 +1,7 @@
 import datetime as dt
 import gettext
 
+import pandas as pd
 import pytest
 from django.conf import settings
 from django.utils import translation
@@ -10,6 +11,7 @@ from agents_ui.presenters import in_language, talking_points, top_reasons
 from agents_ui.review.presenters import metric_text
 from agents_ui.talking_points import GENERAL_TALKING_POINT, TALKING_POINTS, talking_point
 from agents_ui.templatetags.panel_tags import euro, nl_date, nl_datetime, tenure
+from ml.reasons import phrase
 from retention.models import Decision, DecisionAction, Offer
 
 REASON_CODES = [
@@ -122,3 +124,17 @@ def test_a_rate_is_rounded_to_a_tenth_of_a_percent_not_cut_off():
     with translation.override("nl"):
         assert metric_text("save_rate", 1 / 6) == "16,7%"
         assert metric_text("save_rate", 0.5) == "50,0%"
+
+
+@pytest.mark.parametrize(
+    ("months", "facts", "reason"),
+    [
+        (0.4, "0 months", "Customer for only 0 months"),
+        (11.9, "11 months", "Customer for only 11 months"),
+        (23.6, "1 year and 11 months", "Customer for only 23 months"),
+    ],
+)
+def test_the_tenure_reason_counts_the_whole_months_the_customer_facts_show(months, facts, reason):
+    with translation.override("en"):
+        assert tenure(months) == facts
+    assert phrase("tenure", pd.Series({"tenure_months": months}))["en"] == reason
