@@ -95,6 +95,10 @@ NO_AGENT_PROFILE = gettext_lazy(
 )
 
 
+# The same words the advice itself shows such a viewer (agents_ui/partials/decision.html).
+ANOTHER_AGENTS_ADVICE = gettext_lazy("This advice was made for another agent: you can read it, not log on it.")
+
+
 def forbidden(request: HttpRequest, message: str) -> HttpResponse:
     """The 403 page, saying why: no data of any customer on it."""
     return render(request, "agents_ui/forbidden.html", {"message": message}, status=403)
@@ -266,7 +270,7 @@ def new_advice_url(*, customer: Customer, channel: str) -> str:
 def decision_action(request: HttpRequest, decision_id: uuid.UUID) -> HttpResponse:
     decision = get_object_or_404(Decision.objects.select_related("customer").defer("features"), pk=decision_id)
     if not may_act_on(request.user, decision):
-        return forbidden(request, NO_AGENT_PROFILE)
+        return forbidden(request, ANOTHER_AGENTS_ADVICE)
     form = DecisionActionForm(request.POST)
     try:
         action = _record(form, decision, request.user)

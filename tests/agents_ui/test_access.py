@@ -210,6 +210,8 @@ def test_agent_cannot_log_on_another_agents_decision(logged_in, agent, customer)
     response = logged_in(agent).post(reverse("decision_action", args=[decision.pk]), {"kind": "no_action"})
 
     assert response.status_code == 403
+    assert "Dit advies is voor een andere medewerker gemaakt" in response.text
+    assert "geen medewerkersprofiel" not in response.text
     assert not DecisionAction.objects.exists()
 
 
