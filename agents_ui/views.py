@@ -30,6 +30,7 @@ from retention.models import AgentProfile, Customer, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
 from retention.selectors.catalog import policy_current
 from retention.selectors.panel import (
+    SEARCH_LIMIT,
     advice_to_reopen,
     customer_card,
     customer_get,
@@ -155,7 +156,14 @@ def panel(request: HttpRequest) -> HttpResponse:
     if form.cleaned_data["customer"]:
         return _customer_panel(request, form)
     query = form.cleaned_data["q"]
-    return _render_panel(request, form, query=query, customers=customer_search(query=query) if query else None)
+    if not query:
+        return _render_panel(request, form, query=query, customers=None)
+    # One more than is shown tells whether the list was cut off, so the agent knows to search more precisely.
+    found = customer_search(query=query, limit=SEARCH_LIMIT + 1)
+    return _render_panel(
+        request, form, query=query, customers=found[:SEARCH_LIMIT], more_found=len(found) > SEARCH_LIMIT,
+        shown_limit=SEARCH_LIMIT,
+    )  # fmt: skip
 
 
 def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:

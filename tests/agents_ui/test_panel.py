@@ -9,6 +9,7 @@ from django.utils import timezone
 from agents_ui.views import SAME_CALL
 from ml.registry import NoChampion, champions
 from retention.models import Decision, DecisionAction
+from retention.selectors.panel import SEARCH_LIMIT
 from tests.agents_ui.decisions import OFFERS, UNPROFITABLE_OFFERS, days_ago, stored_decision
 from tests.factories import AgentProfileFactory, CustomerFactory, ServiceEventFactory, UserFactory
 
@@ -178,6 +179,19 @@ def test_agent_finds_a_customer_by_number_name_or_phone(logged_in, agent, custom
     assert "/panel/?customer=C-1001&amp;channel=phone" in response.text
     assert "Piet Bakker" not in response.text
     assert not Decision.objects.exists()
+
+
+def test_a_search_with_more_hits_than_shown_says_so(logged_in, agent, customer):
+    for number in range(SEARCH_LIMIT + 1):
+        CustomerFactory(external_id=f"H-{number:03d}", display_name=f"Hendriks {number:03d}")
+
+    many = logged_in(agent).get("/panel/", {"q": "Hendriks"})
+    exact = logged_in(agent).get("/panel/", {"q": "Hendriks 007"})
+
+    assert many.text.count("/panel/?customer=H-") == SEARCH_LIMIT
+    assert f"Er zijn meer klanten gevonden: dit zijn de eerste {SEARCH_LIMIT}." in many.text
+    assert exact.text.count("/panel/?customer=H-") == 1
+    assert "Er zijn meer klanten gevonden" not in exact.text
 
 
 def test_a_search_without_hits_says_so(logged_in, agent, customer):
