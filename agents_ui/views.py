@@ -65,6 +65,7 @@ REFUSALS_IN_AGENT_LANGUAGE = {
         "“%(offer)s” is already accepted on this advice. To accept another offer, first undo that acceptance."
     ),
     "already_answered": gettext_lazy("this answer is already logged for “%(offer)s”."),
+    "already_escalated": gettext_lazy("your team lead was already asked about “%(offer)s”."),
     "accepted_recently": gettext_lazy(
         "this customer already accepted “%(offer)s” in the last %(days)s days, on another call or channel."
     ),

@@ -376,6 +376,8 @@ def _validated_offer(
         raise ValidationError({"offer_code": f"{offer_code!r} was not among this decision's offers"})
     if override_reason and offer_code == decision.recommended_offer_code:
         raise ValidationError({"override_reason": "the recommended offer is no override: send no reason"})
+    if kind == DecisionAction.Kind.ESCALATED:
+        _check_not_waiting_already(decision, offer_code)
     if kind == DecisionAction.Kind.PRESENTED:
         _check_override_reason(decision, kind, offer_code, override_reason)
         profile = _profile(agent)
@@ -409,6 +411,19 @@ def _standing_answers(decision: Decision) -> dict[str, str]:
 
 def _accepted_offers(standing: dict[str, str]) -> list[str]:
     return sorted(code for code, kind in standing.items() if kind == DecisionAction.Kind.ACCEPTED)
+
+
+def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:
+    """An offer a team lead was asked about and nobody has acted on since waits already: asking again (a key
+    pressed twice) would list it twice among the escalations."""
+    latest = (
+        decision.actions.filter(offer_code=offer_code).order_by("-created_at", "-pk").values_list("kind", flat=True)
+    )
+    if latest.first() == DecisionAction.Kind.ESCALATED:
+        raise ValidationError(
+            {"kind": ValidationError("a team lead was already asked about %(offer)r", code="already_escalated",
+                                     params={"offer": offer_code})}
+        )  # fmt: skip
 
 
 def _check_override_reason(decision: Decision, kind: str, offer_code: str, override_reason: str) -> None:

@@ -241,3 +241,14 @@ def test_logging_with_htmx_takes_the_same_number_of_queries_however_long_the_log
 
     assert decision.actions.filter(kind="accepted").count() == 2
     assert len(later.captured_queries) == len(first.captured_queries)
+
+
+def test_asking_a_team_lead_twice_about_one_offer_is_refused_in_the_agents_language(logged_in, agent, decision):
+    client = logged_in(agent)
+    ask = {"kind": "escalated", "offer_code": "half-price"}
+
+    client.post(action_url(decision), ask, HTTP_HX_REQUEST="true")
+    again = client.post(action_url(decision), ask, HTTP_HX_REQUEST="true")
+
+    assert "je teamleider is al gevraagd naar" in again.text
+    assert DecisionAction.objects.filter(kind="escalated").count() == 1

@@ -171,6 +171,19 @@ def test_an_agent_cannot_present_an_offer_above_their_authority(decision, agent)
         )
 
 
+def test_an_offer_already_waiting_for_a_team_lead_is_not_escalated_twice(decision, agent, lead):
+    decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=agent)
+
+    with pytest.raises(ValidationError, match="a team lead was already asked about 'korting-40'"):
+        decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=agent)
+    decision_action_record(
+        decision=decision, kind="declined", offer_code="korting-40", agent=agent, override_reason=""
+    )  # the customer answered meanwhile: asking again is a new question
+    decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=agent)
+
+    assert list(decision.actions.values_list("kind", flat=True)) == ["escalated", "declined", "escalated"]
+
+
 def test_a_team_lead_may_present_an_escalated_offer_up_to_their_level(decision, lead):
     from retention.models import AgentProfile
 
