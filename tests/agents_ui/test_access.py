@@ -71,6 +71,15 @@ def test_root_redirects_to_the_panel(client):
     assert client.get("/")["Location"] == reverse("panel")
 
 
+def test_every_page_names_the_products_icon_so_browsers_do_not_ask_for_a_missing_one(client):
+    from django.contrib.staticfiles import finders
+
+    page = client.get(reverse("login")).text
+
+    assert '<link rel="icon" type="image/svg+xml" href="/static/agents_ui/favicon.svg">' in page
+    assert finders.find("agents_ui/favicon.svg") is not None
+
+
 def test_login_page_is_in_dutch_by_default(client):
     response = client.get(reverse("login"))
 
