@@ -27,6 +27,10 @@ class CustomerBulkInput(StrictInput):
     customers = CustomerRecordInput(many=True, allow_empty=False, max_length=MAX_RECORDS)
 
 
+# The envelope's keys, read once: the records in it are checked one by one below, not by this serializer.
+BULK_FIELDS = list(CustomerBulkInput._declared_fields)
+
+
 class CustomerBulkOutput(serializers.Serializer):
     received = serializers.IntegerField()
     created = serializers.IntegerField()
@@ -71,7 +75,7 @@ class CustomerBulkUpsertView(BulkApiView):
 
 def _record_items(data) -> list:
     """The list of records, refused at once when the envelope is wrong or holds too many."""
-    refuse_unknown_keys(data, known=list(CustomerBulkInput().fields), input_name=CustomerBulkInput.input_name)
+    refuse_unknown_keys(data, known=BULK_FIELDS, input_name=CustomerBulkInput.input_name)
     items = data.get("customers") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise ValidationError({"customers": ["expected a list of customer records"]})
