@@ -60,6 +60,11 @@ class Viewer:
     # What the charged team has left this month now; the advice's own flags were set when it was given.
     team_budget_left_cents: int | None = None
 
+    @property
+    def leads_team(self) -> bool:
+        """The lead of the team the advice is charged to (or an administrator): whom escalations go to."""
+        return self.decides_over_budget
+
 
 @dataclass
 class OfferView:
@@ -94,6 +99,11 @@ class OfferView:
     def waits_for_team_lead(self) -> bool:
         """The viewer cannot make this offer: it is for a team lead to make, after escalation."""
         return self.needs_team_lead and not self.can_present
+
+    @property
+    def waits_for_administrator(self) -> bool:
+        """The viewer leads the team but the offer is above their own authority too: an administrator decides."""
+        return self.waits_for_team_lead and self.viewer.leads_team
 
     @property
     def shows_present_button(self) -> bool:
@@ -150,6 +160,12 @@ class DecisionPanel:
     offers: list[OfferView]
     more_offers: list[OfferView] = field(default_factory=list)  # ranked lower, shown on request
     actions: list[ActionView] = field(default_factory=list)
+    viewer: Viewer = Viewer()
+
+    @property
+    def may_escalate(self) -> bool:
+        """Asking a team lead about the whole call is for agents: a team lead would be asking themselves."""
+        return not self.viewer.leads_team
 
     @property
     def no_offer_needed(self) -> bool:
@@ -204,6 +220,7 @@ def decision_panel(*, decision: Decision, actions: list[DecisionAction], viewer:
         offers=offers,
         more_offers=more_offers,
         actions=[action_view(action, titles) for action in actions],
+        viewer=viewer,
     )
 
 

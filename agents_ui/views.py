@@ -66,6 +66,9 @@ REFUSALS_IN_AGENT_LANGUAGE = {
     ),
     "already_answered": gettext_lazy("this answer is already logged for “%(offer)s”."),
     "already_escalated": gettext_lazy("your team lead was already asked about “%(offer)s”."),
+    "escalation_by_lead": gettext_lazy(
+        "you answer for this advice yourself: make the offer or log what happened instead of escalating."
+    ),
     "accepted_recently": gettext_lazy(
         "this customer already accepted “%(offer)s” in the last %(days)s days, on another call or channel."
     ),
@@ -315,7 +318,10 @@ def _problem(field: str, problem: ValidationError, decision: Decision) -> str:
 def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAction) -> HttpResponse:
     feedback = _("Logged: %(action)s.") % {"action": labels.label(labels.ACTION_KINDS, action.kind)}
     if action.kind == DecisionAction.Kind.ESCALATED:
-        feedback += " " + _("Your team lead finds it under Escalations in the review pages.")
+        if leads_team_of(agent_profile_of(request.user), decision):
+            feedback += " " + _("An administrator finds it under Escalations in the review pages.")
+        else:
+            feedback += " " + _("Your team lead finds it under Escalations in the review pages.")
     if request.htmx:
         return _decision_fragment(request, decision, feedback=feedback)
     messages.success(request, feedback)

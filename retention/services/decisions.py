@@ -370,6 +370,8 @@ def _validated_offer(
     if not offer_code:
         if kind in OFFER_ACTION_KINDS:
             raise ValidationError({"offer_code": "this action needs the offer it is about"})
+        if kind == DecisionAction.Kind.ESCALATED:
+            _check_escalation_asks_higher_authority(decision, None, _profile(agent))
         return None
     offer = next((o for o in decision.offers if o["code"] == offer_code), None)
     if offer is None:
@@ -377,6 +379,7 @@ def _validated_offer(
     if override_reason and offer_code == decision.recommended_offer_code:
         raise ValidationError({"override_reason": "the recommended offer is no override: send no reason"})
     if kind == DecisionAction.Kind.ESCALATED:
+        _check_escalation_asks_higher_authority(decision, offer, _profile(agent))
         _check_not_waiting_already(decision, offer_code)
     if kind == DecisionAction.Kind.PRESENTED:
         _check_override_reason(decision, kind, offer_code, override_reason)
@@ -411,6 +414,21 @@ def _standing_answers(decision: Decision) -> dict[str, str]:
 
 def _accepted_offers(standing: dict[str, str]) -> list[str]:
     return sorted(code for code, kind in standing.items() if kind == DecisionAction.Kind.ACCEPTED)
+
+
+def _check_escalation_asks_higher_authority(
+    decision: Decision, offer: dict | None, profile: AgentProfile | None
+) -> None:
+    """An escalation asks a team lead to decide. The team's own lead (or an administrator) would be asking
+    themselves, and it would wait among the escalations for nobody, unless the offer is above their own
+    authority too: then someone with more authority decides it."""
+    if not leads_team_of(profile, decision):
+        return
+    if offer is None or _authorised(decision, offer, profile):
+        raise ValidationError(
+            {"kind": ValidationError("you answer for this team's advice: decide it yourself instead of escalating",
+                                     code="escalation_by_lead")}
+        )  # fmt: skip
 
 
 def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:

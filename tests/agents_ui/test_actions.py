@@ -252,3 +252,33 @@ def test_asking_a_team_lead_twice_about_one_offer_is_refused_in_the_agents_langu
 
     assert "je teamleider is al gevraagd naar" in again.text
     assert DecisionAction.objects.filter(kind="escalated").count() == 1
+
+
+def test_a_team_lead_on_an_agents_advice_gets_no_button_to_escalate_to_a_team_lead(logged_in, agent, lead, decision):
+    as_lead = logged_in(lead).get(panel_url(decision)).text
+    as_agent = logged_in(agent).get(panel_url(decision)).text
+
+    assert "Doorzetten naar teamleider" in as_agent
+    assert "Doorzetten naar teamleider" not in as_lead
+    assert "Teamleider vragen" not in as_lead  # the lead may make the offer above the agent's authority
+
+
+def test_a_team_lead_escalating_their_teams_advice_is_refused_in_their_language(logged_in, lead, decision):
+    response = logged_in(lead).post(action_url(decision), {"kind": "escalated"}, **HTMX)
+
+    assert response.status_code == 422
+    assert "je beslist zelf over dit advies" in response.text
+    assert not DecisionAction.objects.exists()
+
+
+def test_a_team_leads_own_advice_above_their_authority_asks_an_administrator(logged_in, lead, customer):
+    own = stored_decision(customer=customer, agent=lead)
+
+    page = logged_in(lead).get(panel_url(own)).text
+    response = logged_in(lead).post(action_url(own), {"kind": "escalated", "offer_code": "half-price"}, **HTMX)
+
+    assert "Beheerder nodig" in page and "Beheerder vragen" in page
+    assert "boven je bevoegdheid: een beheerder beslist" in page
+    assert "Teamleider vragen" not in page and "Doorzetten naar teamleider" not in page
+    assert response.status_code == 200
+    assert "Een beheerder vindt het onder Doorzettingen" in response.text

@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ml.registry import champions
-from retention.models import Decision, DecisionAction, PolicyConfig
+from retention.models import AgentProfile, Decision, DecisionAction, PolicyConfig
 from retention.services import decisions
 from retention.services.decisions import decision_action_record, decision_create
 from tests.builders import session_champion
@@ -182,6 +182,21 @@ def test_an_offer_already_waiting_for_a_team_lead_is_not_escalated_twice(decisio
     decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=agent)
 
     assert list(decision.actions.values_list("kind", flat=True)) == ["escalated", "declined", "escalated"]
+
+
+def test_a_team_lead_does_not_escalate_advice_they_answer_for_unless_the_offer_is_above_them_too(decision, lead):
+    admin = AgentProfileFactory(role=AgentProfile.Role.ADMIN, authority_level=3, team=None).user
+    for offer_code in ("", "korting-40"):  # the call as a whole; an offer above the agent's authority only
+        with pytest.raises(ValidationError) as refused:
+            decision_action_record(decision=decision, kind="escalated", offer_code=offer_code, agent=lead)
+        assert refused.value.error_dict["kind"][0].code == "escalation_by_lead"
+    with pytest.raises(ValidationError, match="decide it yourself"):
+        decision_action_record(decision=decision, kind="escalated", agent=admin)
+
+    AgentProfile.objects.filter(user=decision.agent).update(authority_level=2)  # the lead no longer outranks
+    action = decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=lead)
+    assert action.agent == lead
+    assert not decision.actions.exclude(pk=action.pk).exists()
 
 
 def test_a_team_lead_may_present_an_escalated_offer_up_to_their_level(decision, lead):
