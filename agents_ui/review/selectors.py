@@ -21,6 +21,7 @@ from retention.selectors.fairness import (
     Outcome,
     action_summary,
     decision_frame,
+    logged_by_another,
 )
 from retention.selectors.outcome_log import logged_outcomes
 from retention.selectors.panel import actor_name
@@ -112,7 +113,13 @@ def _standing_acceptances() -> QuerySet[DecisionAction]:
 def prefetched_summary(decision: Decision) -> ActionSummary:
     """The summary of a decision from its prefetched actions (no query)."""
     return action_summary(
-        ActionFact(action.kind, action.offer_code, action.override_reason, action.cost_cents)
+        ActionFact(
+            action.kind,
+            action.offer_code,
+            action.override_reason,
+            action.cost_cents,
+            logged_by_another(action.agent_id, decision.agent_id),
+        )
         for action in decision.actions.all()
     )
 
@@ -204,7 +211,7 @@ def _agent_kpis(frame: pd.DataFrame) -> list[AgentKpis]:
         return []
     frame = frame.assign(
         agent_key=frame["agent_id"].fillna(-1).astype(int),
-        override_made=frame["overridden"] & frame["offer_made"],
+        override_made=frame["overridden_by_agent"] & frame["offer_made"],
         cost=frame["accepted_cost_cents"].fillna(0),
     )
     totals = frame.groupby("agent_key").agg(

@@ -33,7 +33,7 @@ from retention.models import (
 from retention.selectors.budget import day_start
 from retention.selectors.outcome_log import logged_outcomes
 
-ACTION_FIELDS = ("decision_id", "kind", "offer_code", "override_reason", "cost_cents")
+ACTION_FIELDS = ("decision_id", "kind", "offer_code", "override_reason", "cost_cents", "agent_id", "decision__agent_id")
 SEGMENT_ATTRIBUTES = ("segment", "value_tier")
 
 
@@ -53,6 +53,14 @@ class ActionFact:
     offer_code: str
     override_reason: str
     cost_cents: int
+    # Logged by someone other than the agent the advice was made for: their team lead or an administrator.
+    by_another: bool = False
+
+
+def logged_by_another(action_agent_id: int | None, decision_agent_id: int | None) -> bool:
+    """An action a named person logged on advice made for someone else; a CRM's log without a name is the
+    advised agent's own."""
+    return action_agent_id is not None and decision_agent_id is not None and action_agent_id != decision_agent_id
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ class ActionSummary:
     last_shown_code: str = NO_OFFER
     escalated: bool = False
     override_reasons: tuple[str, ...] = field(default=())
+    # An override logged by the agent the advice was made for, not by a team lead acting on it.
+    overridden_by_agent: bool = False
 
     @property
     def offer_made(self) -> bool:
@@ -93,9 +103,10 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
     made, declined, reasons = [], [], []
     # Per offer its latest final answer, re-inserted on every answer so the dict runs oldest to newest.
     latest_final: dict[str, ActionFact] = {}
-    last_shown, escalated = NO_OFFER, False
+    last_shown, escalated, overridden_by_agent = NO_OFFER, False, False
     for action in actions:
         escalated = escalated or action.kind == DecisionAction.Kind.ESCALATED
+        overridden_by_agent = overridden_by_agent or bool(action.override_reason and not action.by_another)
         if action.override_reason and action.override_reason not in reasons:
             reasons.append(action.override_reason)
         if not action.offer_code or action.kind not in OFFER_ACTION_KINDS:
@@ -117,6 +128,7 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
         last_shown_code=last_shown,
         escalated=escalated,
         override_reasons=tuple(reasons),
+        overridden_by_agent=overridden_by_agent,
     )
 
 
@@ -139,8 +151,10 @@ def action_summaries(decision_ids: Sequence) -> dict:
         .order_by("created_at", "id")
         .values_list(*ACTION_FIELDS)
     )
-    for decision_id, kind, offer_code, override_reason, cost_cents in actions:
-        facts[decision_id].append(ActionFact(kind, offer_code, override_reason, cost_cents))
+    for decision_id, kind, offer_code, override_reason, cost_cents, agent_id, advised_id in actions:
+        facts[decision_id].append(
+            ActionFact(kind, offer_code, override_reason, cost_cents, logged_by_another(agent_id, advised_id))
+        )
     return {decision_id: action_summary(decision_facts) for decision_id, decision_facts in facts.items()}
 
 
@@ -161,7 +175,7 @@ FRAME_COLUMNS = (
     "accepted_cost_cents",
     "outcome",
     "escalated",
-    "overridden",
+    "overridden_by_agent",
 )
 
 
@@ -194,7 +208,7 @@ def _frame_record(row: tuple, summary: ActionSummary) -> tuple:
         summary.accepted_cost_cents if summary.accepted_code else np.nan,
         summary.outcome,
         summary.escalated,
-        summary.overridden,
+        summary.overridden_by_agent,
     )
 
 

@@ -430,6 +430,23 @@ def test_the_kpis_per_agent_show_overrides_escalations_and_average_cost(lead, ag
     assert (agents["lead"].override_rate, agents["lead"].average_cost_cents) == (0.0, LOYAL_COST)
 
 
+def test_a_team_leads_override_on_an_agents_advice_counts_in_neither_the_agents_rate_nor_their_own(lead, agent):
+    escalated = decision_for(agent)
+    act(escalated, "escalated", "half-price")
+    decision_action_record(
+        decision=escalated, kind="presented", offer_code="half-price", override_reason="customer_request", agent=lead
+    )
+    own = decision_for(agent)
+    act(own, "presented", "speed-up", "better_fit")
+
+    agents = {row.name: row for row in logged_in(lead).get(reverse("review-kpis")).context["agents"]}
+
+    assert set(agents) == {"agent"}
+    assert (agents["agent"].offers_made, agents["agent"].overrides) == (2, 1)
+    overrides_in_log = logged_in(lead).get(reverse("review-log"), {"overrides_only": "on"}).context["rows"]
+    assert len(overrides_in_log) == 2  # the offer log still lists both, with who logged what
+
+
 def test_the_kpi_page_shows_the_figures_in_dutch(lead, kpi_story):
     html = logged_in(lead).get(reverse("review-kpis")).text
 
