@@ -22,6 +22,7 @@ from retention.models import (
     Customer,
     Decision,
     DecisionAction,
+    RenewalResult,
     ServiceEvent,
     Tariff,
 )
@@ -108,6 +109,17 @@ class CustomerCard:
     new_customer_monthly_cents: int | None
     complaints_90d: int
     outages_90d: int
+    last_renewal: RenewalResult | None = None
+
+    @property
+    def left_on(self) -> dt.date | None:
+        """The day a renewal result recorded the customer as gone, unless a contract started after it: the
+        agent should know before offering anything to keep someone the records say has already left."""
+        renewal = self.last_renewal
+        if renewal is None or renewal.result != RenewalResult.Result.CHURNED:
+            return None
+        started = self.contract.start_date if self.contract is not None else None
+        return renewal.date if started is None or started <= renewal.date else None
 
     @property
     def pays_more_than_new_customer_cents(self) -> int | None:
@@ -118,7 +130,7 @@ class CustomerCard:
 
 
 def customer_card(*, customer: Customer, now: dt.datetime | None = None) -> CustomerCard:
-    """What the agent needs to know at a glance; two queries."""
+    """What the agent needs to know at a glance; three queries."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     contract = _active_contract(customer)
@@ -132,6 +144,7 @@ def customer_card(*, customer: Customer, now: dt.datetime | None = None) -> Cust
         new_customer_monthly_cents=contract.new_customer_fee_cents if contract else None,
         complaints_90d=events["complaints"],
         outages_90d=events["outages"],
+        last_renewal=RenewalResult.objects.filter(customer=customer, date__lte=today).order_by("-date", "-pk").first(),
     )
 
 

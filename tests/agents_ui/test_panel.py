@@ -11,7 +11,7 @@ from ml.registry import NoChampion, champions
 from retention.models import Decision, DecisionAction
 from retention.selectors.panel import SEARCH_LIMIT
 from tests.agents_ui.decisions import OFFERS, UNPROFITABLE_OFFERS, days_ago, stored_decision
-from tests.factories import AgentProfileFactory, CustomerFactory, ServiceEventFactory, UserFactory
+from tests.factories import AgentProfileFactory, CustomerFactory, RenewalResultFactory, ServiceEventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -211,6 +211,16 @@ def test_customer_card_compares_their_price_with_a_new_customers(logged_in, agen
     assert "€ 45,00" in card
     assert "€ 10,00 per maand meer dan een nieuwe klant" in card
     assert re.search(r"\d{2}-\d{2}-\d{4}", card), "contract end in dd-mm-jjjj"
+
+
+def test_customer_card_warns_when_the_records_have_the_customer_as_gone(logged_in, agent, customer, catalog):
+    RenewalResultFactory(customer=customer, result="churned", date=timezone.localdate() - dt.timedelta(days=3))
+    decision = stored_decision(customer=customer, agent=agent)
+
+    card = section(open_panel(logged_in(agent), decision=decision.pk).text, "customer-heading")
+
+    assert "Laatste verlengingsuitkomst" in card and "vertrokken op" in card
+    assert "Staat geregistreerd als vertrokken" in card
 
 
 def test_risk_shows_percentage_band_in_words_and_the_top_three_reasons(logged_in, agent, customer):
@@ -620,9 +630,9 @@ def test_the_panel_query_count_does_not_grow_with_offers_actions_or_events(
     after = queries_for(client, f"/panel/?customer=C-1001&decision={large.pk}")
 
     assert after == before
-    # session, user and agent profile, then nine for the panel itself (the policy among them, for the days
-    # an accepted offer is held back)
-    with django_assert_max_num_queries(12):
+    # session, user and agent profile, then ten for the panel itself (the policy among them, for the days
+    # an accepted offer is held back, and the last renewal result on the customer card)
+    with django_assert_max_num_queries(13):
         client.get(f"/panel/?customer=C-1001&decision={large.pk}")
 
 

@@ -19,6 +19,7 @@ from tests.factories import (
     AgentProfileFactory,
     ContractFactory,
     CustomerFactory,
+    RenewalResultFactory,
     ServiceEventFactory,
     TariffFactory,
     TeamFactory,
@@ -88,6 +89,33 @@ def test_card_uses_the_latest_active_contract_and_tenure_in_whole_months():
     assert card.contract.bundle == "mobile"
     assert card.tenure_months == 13
     assert card.new_customer_monthly_cents is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("results", "contract_start", "left"),
+    [
+        ([], None, False),
+        ([("renewed", 300)], dt.date(2020, 1, 1), False),
+        ([("renewed", 300), ("churned", 30)], dt.date(2020, 1, 1), True),  # the contract was never closed
+        ([("renewed", 300), ("churned", 30)], None, True),
+        ([("churned", 300), ("renewed", 30)], dt.date(2020, 1, 1), False),  # came back and renewed
+        ([("churned", 30)], "after", False),  # a contract started since
+    ],
+)
+def test_the_card_says_when_the_records_have_the_customer_as_gone(results, contract_start, left):
+    today = timezone.localdate()
+    customer = CustomerFactory()
+    for result, days in results:
+        RenewalResultFactory(customer=customer, result=result, date=today - dt.timedelta(days=days))
+    if contract_start is not None:
+        start = today - dt.timedelta(days=10) if contract_start == "after" else contract_start
+        ContractFactory(customer=customer, start_date=start)
+
+    card = customer_card(customer=customer)
+
+    assert card.left_on == (today - dt.timedelta(days=results[-1][1]) if left else None)
+    assert card.last_renewal == (customer.renewal_results.order_by("-date").first() if results else None)
 
 
 @pytest.mark.django_db
