@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config import env as cfg
+from retention.api.rates import DEFAULT_RATES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENVIRONMENT = cfg.environment_name()
@@ -125,9 +126,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "retention.api.errors.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {
-        # Why these: retention.api.throttling.DEFAULT_RATES.
-        "api_client": cfg.rate("API_RATE", default="50/second"),
-        "api_client_bulk": cfg.rate("API_BULK_RATE", default="60/minute"),
+        "api_client": cfg.rate("API_RATE", default=DEFAULT_RATES["api_client"]),
+        "api_client_bulk": cfg.rate("API_BULK_RATE", default=DEFAULT_RATES["api_client_bulk"]),
     },
 }
 SPECTACULAR_SETTINGS = {
