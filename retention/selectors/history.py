@@ -89,3 +89,15 @@ def labelled_history_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
 def _chunks(values: Sequence[int]):
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
+
+
+def stored_renewal_results(external_ids: Sequence[str]) -> dict[str, list[tuple[dt.date, str]]]:
+    """The renewal results already recorded for these customers (by external id), oldest first."""
+    results: dict[str, list[tuple[dt.date, str]]] = {}
+    for chunk in _chunks(list(external_ids)):
+        rows = RenewalResult.objects.filter(customer__external_id__in=chunk).values_list(
+            "customer__external_id", "date", "result"
+        )
+        for external_id, date, result in rows.order_by("date"):
+            results.setdefault(external_id, []).append((date, result))
+    return results

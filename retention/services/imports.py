@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import islice
 from pathlib import Path
 
-from django.db import reset_queries
+from django.db import DatabaseError, reset_queries
 
+from retention.labels import label_already_recorded, label_contradiction
 from retention.mapping import Mapping, MappingError, RowError, read_numbered_rows
 from retention.models import RenewalResult
 from retention.records import CustomerRecord
+from retention.selectors.history import stored_renewal_results
 from retention.services.customers import customers_upsert, record_errors
 
 # Measured on a million rows: larger batches gain little, as the work per row dominates, while each batch
@@ -38,6 +40,17 @@ class ImportRefused(ValueError):
         super().__init__(f"{path}: {bad_rows} bad row(s); nothing was imported (fix them, or skip them)")
 
 
+class ImportInterrupted(RuntimeError):
+    """The database refused a batch: the batches before it are stored, the rest of the file is not."""
+
+    def __init__(self, path: str | Path, stored_rows: int, error: DatabaseError) -> None:
+        self.stored_rows = stored_rows
+        super().__init__(
+            f"{path}: the database refused a batch after {stored_rows} row(s) were stored ({error}). "
+            "The rows stored stay; importing the file again is safe, as they come out unchanged."
+        )
+
+
 @dataclass
 class FileCheck:
     rows: int = 0
@@ -51,7 +64,8 @@ class ImportSummary:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
-    labelled: int = 0
+    labelled: int = 0  # rows with a label
+    labels_known: int = 0  # of those, labels already recorded (see retention.labels), not stored again
     seconds: float = 0.0
 
 
@@ -66,20 +80,44 @@ def customers_file_check(
     """Read the whole file without writing: count its rows and report each bad one to `on_error`.
 
     A row is bad when it cannot be converted, when the record would be refused by `customers_upsert`,
-    or when its id already appeared on an earlier row of the file.
+    when its id already appeared on an earlier row of the file, or when its label contradicts the result
+    recorded for that customer on that day. Bad rows are reported in file order, a batch at a time.
     """
     check = FileCheck()
     seen_ids: set[str] = set()
+    errors: list[RowError] = []
+    labelled: list[tuple[int, CustomerRecord]] = []
     for line, item in read_numbered_rows(path, mapping, as_of=as_of):
         check.rows += 1
         error = item if isinstance(item, RowError) else _record_problem(item, line, seen_ids)
         if error is not None:
-            check.bad_lines.add(line)
-            if on_error:
-                on_error(error)
+            errors.append(error)
+        elif item.renewals:
+            labelled.append((line, item))
+        if len(labelled) >= IMPORT_BATCH_SIZE:
+            _report(check, errors + _label_contradictions(labelled), on_error)
+            errors, labelled = [], []
         if on_progress:
             on_progress(1)
+    _report(check, errors + _label_contradictions(labelled), on_error)
     return check
+
+
+def _label_contradictions(labelled: list[tuple[int, CustomerRecord]]) -> list[RowError]:
+    recorded = stored_renewal_results([record.external_id for _, record in labelled])
+    problems = []
+    for line, record in labelled:
+        for label in record.renewals:
+            if problem := label_contradiction(label, recorded.get(record.external_id, [])):
+                problems.append(RowError(line, record.external_id, problem))
+    return problems
+
+
+def _report(check: FileCheck, errors: list[RowError], on_error: ErrorHandler | None) -> None:
+    for error in sorted(errors, key=lambda error: error.line):
+        check.bad_lines.add(error.line)
+        if on_error:
+            on_error(error)
 
 
 def customers_file_import(
@@ -114,7 +152,8 @@ def customers_file_store(
     """Create or update the customers of a checked file by external id, with their label when mapped.
 
     Raises ImportRefused, before writing anything, when `check` found a bad row and `skip_invalid` is
-    false; otherwise the bad rows are left out. Each batch is stored in its own transaction.
+    false; otherwise the bad rows are left out. Each batch is stored in its own transaction; when the
+    database refuses one (locked, full, gone), ImportInterrupted says how many rows were stored before it.
     Importing the same file with the same `as_of` twice leaves the database as after the first time.
     """
     if batch_size < 1:
@@ -124,17 +163,39 @@ def customers_file_store(
     started = time.monotonic()
     summary = ImportSummary(rows=check.rows, skipped=len(check.bad_lines))
     for batch in _batches(_good_records(path, mapping, as_of, check.bad_lines), batch_size):
-        stored = customers_upsert(records=batch, source=RenewalResult.Source.IMPORT, batch_size=batch_size)
-        summary.created += stored.created
-        summary.updated += stored.updated
-        summary.unchanged += stored.unchanged
-        summary.labelled += sum(1 for record in batch if record.renewals)
+        try:
+            _store_batch(batch, summary)
+        except DatabaseError as error:
+            raise ImportInterrupted(path, summary.created + summary.updated + summary.unchanged, error) from error
         # With DEBUG on, Django keeps the text of every query; over a long import that is most of the memory.
         reset_queries()
         if on_progress:
             on_progress(len(batch))
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _store_batch(batch: list[CustomerRecord], summary: ImportSummary) -> None:
+    labelled = sum(1 for record in batch if record.renewals)
+    batch, known = _without_recorded_labels(batch)
+    stored = customers_upsert(records=batch, source=RenewalResult.Source.IMPORT, batch_size=len(batch))
+    summary.created += stored.created
+    summary.updated += stored.updated
+    summary.unchanged += stored.unchanged
+    summary.labelled += labelled
+    summary.labels_known += known
+
+
+def _without_recorded_labels(batch: list[CustomerRecord]) -> tuple[list[CustomerRecord], int]:
+    """The batch with each label already recorded for its customer left out, and how many rows had one."""
+    recorded = stored_renewal_results([record.external_id for record in batch if record.renewals])
+    kept, known = [], 0
+    for record in batch:
+        history = recorded.get(record.external_id, [])
+        new = [label for label in record.renewals if not label_already_recorded(label, history)]
+        known += len(new) < len(record.renewals)
+        kept.append(record if len(new) == len(record.renewals) else replace(record, renewals=new))
+    return kept, known
 
 
 def _record_problem(record: CustomerRecord, line: int, seen_ids: set[str]) -> RowError | None:

@@ -112,6 +112,74 @@ def test_importing_the_same_file_again_changes_nothing(write_csv, mapping_file):
     assert ProtectedAttributes.objects.count() == 3
 
 
+def test_a_label_contradicting_the_result_recorded_that_day_is_a_bad_row(write_csv, mapping_file):
+    run(write_csv(HEADER, *GOOD_ROWS), mapping_file)
+    flipped = GOOD_ROWS[0].removesuffix(",No") + ",Yes"  # A1 renewed that day; now the file says churned
+
+    error, err = run_refused(write_csv(HEADER, flipped), mapping_file, "--as-of", "2024-01-31")
+
+    assert "1 bad row(s)" in str(error)
+    assert "A1" in err and "the label says churned on 2024-01-31, but renewed is already recorded" in err
+    assert list(RenewalResult.objects.filter(customer__external_id="A1").values_list("result", flat=True)) == [
+        "renewed"
+    ]
+
+
+@pytest.mark.parametrize(("as_of", "stored_again"), [("2024-03-01", False), ("2024-09-01", True)])
+def test_the_same_file_imported_on_another_day_does_not_record_its_labels_twice(
+    write_csv, mapping_file, as_of, stored_again
+):
+    path = write_csv(HEADER, *GOOD_ROWS)
+    run(path, mapping_file)  # as of 2024-01-31
+
+    out, _ = run(path, mapping_file, "--as-of", as_of)
+
+    known = "" if stored_again else " (2 already recorded, not stored again)"
+    assert f"0 skipped, 2 labelled{known}, in" in out
+    assert RenewalResult.objects.count() == (4 if stored_again else 2)
+
+
+def test_a_tenure_of_more_than_a_century_or_an_overlong_text_is_a_bad_row(write_csv, mapping_file):
+    rows = [GOOD_ROWS[0].replace(",12,", ",99999,"), GOOD_ROWS[1].replace("Two year", "x" * 51), GOOD_ROWS[2]]
+
+    error, err = run_refused(write_csv(HEADER, *rows), mapping_file)
+
+    assert "2 bad row(s)" in str(error)
+    assert "'99999' is more than 1200 months" in err
+    assert "contract_type longer than 50 characters" in err
+    assert not Customer.objects.exists()
+
+
+def test_a_batch_the_database_refuses_ends_the_import_saying_what_is_stored(write_csv, mapping_file, monkeypatch):
+    from django.db import OperationalError
+
+    from retention.services import imports
+
+    store = imports.customers_upsert
+    calls = []
+
+    def locked_on_the_second_batch(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("database is locked")
+        return store(**kwargs)
+
+    monkeypatch.setattr(imports, "customers_upsert", locked_on_the_second_batch)
+
+    error, _ = run_refused(write_csv(HEADER, *GOOD_ROWS), mapping_file, "--batch-size", "2")
+
+    assert "the database refused a batch after 2 row(s) were stored (database is locked)" in str(error)
+    assert "importing the file again is safe" in str(error)
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["A1", "A2"]
+
+
+def test_an_as_of_date_before_1970_is_refused(write_csv, mapping_file):
+    error, _ = run_refused(write_csv(HEADER, *GOOD_ROWS), mapping_file, "--as-of", "0001-01-05")
+
+    assert "--as-of 0001-01-05 is before 1970-01-01" in str(error)
+    assert not Customer.objects.exists()
+
+
 def test_a_changed_row_updates_the_stored_customer(write_csv, mapping_file):
     run(write_csv(HEADER, GOOD_ROWS[0]), mapping_file)
 

@@ -15,6 +15,7 @@ from retention.mapping import Mapping, MappingError, RowError, mapping_load
 from retention.services.imports import (
     IMPORT_BATCH_SIZE,
     FileCheck,
+    ImportInterrupted,
     ImportRefused,
     ImportSummary,
     customers_file_check,
@@ -22,6 +23,8 @@ from retention.services.imports import (
 )
 
 READ_CHUNK_BYTES = 1 << 20
+# Tenure counts back from --as-of, a century at most; an earlier date is a typo (0026 for 2026).
+EARLIEST_AS_OF = date(1970, 1, 1)
 
 
 class Command(BaseCommand):
@@ -59,6 +62,8 @@ class Command(BaseCommand):
         if as_of is not None and as_of > today:
             # Labels are recorded on this date, and a renewal result from the future would label every decision.
             raise CommandError(f"--as-of {as_of} lies in the future (today is {today}, UTC)")
+        if as_of is not None and as_of < EARLIEST_AS_OF:
+            raise CommandError(f"--as-of {as_of} is before {EARLIEST_AS_OF}: no CRM export describes that time")
         as_of = as_of or today
         try:
             check = self._check(path, loaded, as_of)
@@ -68,7 +73,7 @@ class Command(BaseCommand):
                 f"{path}: refused, {refused.bad_rows} bad row(s) listed above; nothing was imported. "
                 "Fix them, or import the rest with --skip-invalid."
             ) from None
-        except MappingError as error:
+        except (MappingError, ImportInterrupted) as error:
             raise CommandError(str(error)) from None
         except OSError as error:
             raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
@@ -156,7 +161,9 @@ def _count_data_lines(path: Path) -> int:
 
 
 def _summary_line(summary: ImportSummary, *, seconds: float) -> str:
+    known = f" ({summary.labels_known} already recorded, not stored again)" if summary.labels_known else ""
     return (
         f"{summary.rows} rows read: {summary.created} created, {summary.updated} updated, "
-        f"{summary.unchanged} unchanged, {summary.skipped} skipped, {summary.labelled} labelled, in {seconds:.1f} s"
+        f"{summary.unchanged} unchanged, {summary.skipped} skipped, {summary.labelled} labelled{known}, "
+        f"in {seconds:.1f} s"
     )
