@@ -64,6 +64,8 @@ CORE_FIELDS = (
     "products",
     "region",
 )
+# A tenure past this is a typo (or a unit mix-up, days for months): no customer has stayed a century.
+MAX_TENURE_MONTHS = 1200
 TOP_LEVEL_KEYS = ("id", "label", "fields", "protected", "exclude", "attributes")
 LABEL_KEYS = ("column", "churned")
 OPTIONAL_LABEL_KEYS = ("renewed",)
@@ -124,6 +126,8 @@ class Mapping:
     protected: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     attributes: tuple[str, ...] | None = ()  # None: every column not named elsewhere
+    # Named columns a file may lack: those a reader that only scores leaves unread anyway.
+    may_be_absent: tuple[str, ...] = ()
 
     def named_columns(self) -> list[str]:
         """Every column the mapping names explicitly, id first."""
@@ -158,7 +162,9 @@ class Mapping:
         gets the same features; only the values that no model sees are left unread.
         """
         label_columns = (self.label.column,) if self.label else ()
-        return replace(self, label=None, protected=(), exclude=(*label_columns, *self.protected, *self.exclude))
+        unread = (*label_columns, *self.protected)
+        # An export of current customers has no outcome column, and may leave out what only fairness reports use.
+        return replace(self, label=None, protected=(), exclude=(*unread, *self.exclude), may_be_absent=unread)
 
 
 @dataclass
@@ -425,7 +431,9 @@ def _refuse_protected_features(columns: Sequence[str]) -> None:
 def _refuse_missing_columns(mapping: Mapping, header: Sequence[str]) -> None:
     if mapping.id_column not in header:
         raise MappingError(f"the id column '{mapping.id_column}' is not in the file's header ({', '.join(header)})")
-    missing = [column for column in mapping.named_columns() if column not in header]
+    missing = [
+        column for column in mapping.named_columns() if column not in header and column not in mapping.may_be_absent
+    ]
     if missing:
         raise MappingError(
             f"mapped column(s) missing from the file's header: {', '.join(missing)} "
@@ -776,6 +784,8 @@ def _signup_from_tenure(value: str, as_of: date) -> date | None:
     months = parse_number(value)
     if months < 0:
         raise ValueError(f"{value!r} is negative")
+    if months > MAX_TENURE_MONTHS:
+        raise ValueError(f"{value!r} is more than {MAX_TENURE_MONTHS} months (a century)")
     return as_of - timedelta(days=round(float(months) * DAYS_PER_MONTH))
 
 

@@ -59,9 +59,13 @@ def record_errors(record: CustomerRecord) -> dict[str, list[str]]:
         fail("segment", f"must be one of {', '.join(sorted(SEGMENTS))}, not {record.segment!r}")
     if record.value_tier not in VALUE_TIERS:
         fail("value_tier", f"must be one of low, medium, high, not {record.value_tier!r}")
-    if len(record.display_name) > 200:
-        fail("display_name", "longer than 200 characters")
+    for name in ("display_name", "phone", "region"):
+        if problem := _too_long(Customer, name, getattr(record, name)):
+            fail(name, problem)
     for contract in record.contracts:
+        for name in ("bundle", "contract_type"):
+            if problem := _too_long(Contract, name, getattr(contract, name)):
+                fail("contracts", f"{name} {problem}")
         if contract.monthly_fee_cents < 0 or contract.discount_cents < 0:
             fail("contracts", "fees and discounts cannot be negative")
         if contract.start_date and contract.end_date and contract.end_date < contract.start_date:
@@ -69,6 +73,8 @@ def record_errors(record: CustomerRecord) -> dict[str, list[str]]:
         if contract.status not in CONTRACT_STATUSES:
             fail("contracts", f"status must be one of {', '.join(sorted(CONTRACT_STATUSES))}")
     for event in record.events:
+        if problem := _too_long(ServiceEvent, "note", event.note):
+            fail("events", f"note {problem}")
         if event.kind not in EVENT_KINDS:
             fail("events", f"kind must be one of {', '.join(sorted(EVENT_KINDS))}, not {event.kind!r}")
         if event.occurred_at.tzinfo is None:
@@ -77,6 +83,12 @@ def record_errors(record: CustomerRecord) -> dict[str, list[str]]:
         if renewal.result not in RENEWAL_RESULTS:
             fail("renewals", f"result must be renewed or churned, not {renewal.result!r}")
     return errors
+
+
+def _too_long(model, name: str, value: str | None) -> str:
+    """The database column's own limit (SQLite would store more, PostgreSQL refuse the whole batch)."""
+    limit = model._meta.get_field(name).max_length
+    return f"longer than {limit} characters" if value and len(value) > limit else ""
 
 
 def customers_upsert(
@@ -106,16 +118,19 @@ def _upsert_batch(records: Sequence[CustomerRecord], source: str) -> UpsertSumma
         if errors := record_errors(record):
             raise ValidationError({record.external_id: [f"{k}: {'; '.join(v)}" for k, v in errors.items()]})
     records = list({record.external_id: record for record in records}.values())  # last one wins
-    ids, summary = _upsert_customers(records)
-    _upsert_protected(records, ids)
+    ids, summary, unchanged = _upsert_customers(records)
+    # Protected values are the customer's own too: a customer whose only change is there was updated.
+    protected_changed = len(_upsert_protected(records, ids) & unchanged)
+    summary.updated += protected_changed
+    summary.unchanged -= protected_changed
     summary.contracts = _upsert_contracts(records, ids)
     summary.events = _insert_events(records, ids)
     summary.renewals = _insert_renewals(records, ids, source)
     return summary
 
 
-def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, int], UpsertSummary]:
-    """Store the customers; returns their primary keys by external id."""
+def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, int], UpsertSummary, set[str]]:
+    """Store the customers; returns their primary keys by external id, the counts, and the unchanged ids."""
     existing = Customer.objects.in_bulk([r.external_id for r in records], field_name="external_id")
     incoming = [
         Customer(external_id=r.external_id, **{name: getattr(r, name) for name in CUSTOMER_FIELDS}) for r in records
@@ -132,25 +147,37 @@ def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, int]
             unique_fields=["external_id"],
             update_fields=[*CUSTOMER_FIELDS, "updated_at"],
         )
-    unchanged = len(records) - len(new) - len(changed)
+    touched = {c.external_id for c in new} | {c.external_id for c in changed}
+    unchanged = {r.external_id for r in records} - touched
     if new:
         ids = dict(
             Customer.objects.filter(external_id__in=[r.external_id for r in records]).values_list("external_id", "pk")
         )
     else:
         ids = {external_id: customer.pk for external_id, customer in existing.items()}
-    return ids, UpsertSummary(created=len(new), updated=len(changed), unchanged=unchanged)
+    return ids, UpsertSummary(created=len(new), updated=len(changed), unchanged=len(unchanged)), unchanged
 
 
 def _differs(stored, incoming, fields: list[str]) -> bool:
     return any(getattr(stored, name) != getattr(incoming, name) for name in fields)
 
 
-def _upsert_protected(records: Sequence[CustomerRecord], ids: dict[str, int]) -> None:
+def _upsert_protected(records: Sequence[CustomerRecord], ids: dict[str, int]) -> set[str]:
+    """Store the protected values as sent, a record without any clearing them (a record is the customer's whole
+    state); returns the external ids whose stored values changed."""
+    stored = dict(
+        ProtectedAttributes.objects.filter(customer_id__in=[ids[r.external_id] for r in records]).values_list(
+            "customer_id", "values"
+        )
+    )
+    changed = {r.external_id for r in records if (stored.get(ids[r.external_id]) or {}) != r.protected}
     rows = [ProtectedAttributes(customer_id=ids[r.external_id], values=r.protected) for r in records if r.protected]
     ProtectedAttributes.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["customer"], update_fields=["values"]
     )
+    cleared = [ids[r.external_id] for r in records if not r.protected and ids[r.external_id] in stored]
+    ProtectedAttributes.objects.filter(customer_id__in=cleared).delete()
+    return changed
 
 
 def _upsert_contracts(records: Sequence[CustomerRecord], ids: dict[str, int]) -> int:

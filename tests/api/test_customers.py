@@ -323,3 +323,17 @@ def test_an_unknown_customer_is_404(db, api_client):
     response = api_client.get("/api/v1/customers/nobody/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_protected_values_are_part_of_the_whole_state_a_record_sends(db, api_client):
+    api_client.post(URL, {"customers": [record()]}, format="json")
+
+    changed = api_client.post(URL, {"customers": [record(protected={"gender": "male"})]}, format="json").json()
+    assert Customer.objects.get().protected.values == {"gender": "male"}
+    without = api_client.post(URL, {"customers": [record(protected={})]}, format="json").json()
+
+    assert (changed["updated"], changed["unchanged"]) == (1, 0)
+    assert (without["updated"], without["unchanged"]) == (1, 0)
+    assert not ProtectedAttributes.objects.exists()
+    again = api_client.post(URL, {"customers": [record(protected={})]}, format="json").json()
+    assert (again["updated"], again["unchanged"]) == (0, 1)

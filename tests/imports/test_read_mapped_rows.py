@@ -520,3 +520,17 @@ def assert_same_frame(made: pd.DataFrame, wanted: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(made, wanted, check_exact=True)
     for name in wanted.columns[[dtype is np.dtype(object) for dtype in wanted.dtypes]]:
         assert list(map(type, made[name])) == list(map(type, wanted[name])), name
+
+
+def test_a_file_to_score_may_lack_the_label_and_protected_columns_but_not_a_feature(write_csv):
+    mapping = mapping_parse(mapping_dict())  # label Churn, protected gender and SeniorCitizen
+    current = write_csv("customerID,tenure,Contract,MonthlyCharges,TotalCharges,Partner", "A1,12,One year,29.85,,Yes")
+    no_fee = write_csv("customerID,tenure,Contract,TotalCharges,Partner", "A1,12,One year,,Yes")
+
+    (features,) = read_mapped_chunks(current, mapping.features_only(), as_of=AS_OF)
+
+    assert [record.external_id for record in features.good.records()] == ["A1"]
+    with pytest.raises(MappingError, match="missing from the file's header: Churn, gender, SeniorCitizen"):
+        list(read_mapped_chunks(current, mapping, as_of=AS_OF))
+    with pytest.raises(MappingError, match="missing from the file's header: MonthlyCharges"):
+        list(read_mapped_chunks(no_fee, mapping.features_only(), as_of=AS_OF))
