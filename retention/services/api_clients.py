@@ -18,8 +18,10 @@ def api_client_create(*, name: str, scopes: list[str], teams: list[str] = ()) ->
     """A new client and its token (the only time the token exists in clear). `teams` names the teams it speaks
     for; none: every team."""
     unknown = set(scopes) - SCOPES
-    if unknown or not scopes:
-        named = ", ".join(sorted(unknown)) or "none given"
+    if not scopes:
+        raise ValidationError({"scopes": f"none given; choose from {', '.join(sorted(SCOPES))}"})
+    if unknown:
+        named = ", ".join(sorted(unknown))
         raise ValidationError({"scopes": f"choose from {', '.join(sorted(SCOPES))}; unknown: {named}"})
     found = list(Team.objects.filter(name__in=teams))
     if missing := sorted(set(teams) - {team.name for team in found}):

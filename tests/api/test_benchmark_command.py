@@ -11,4 +11,5 @@ def test_the_benchmark_prints_its_figures_and_leaves_nothing_behind(db):
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("20 customers per request, 1 runs each, on ")
     assert [line.split(":")[0] for line in lines[1:]] == ["create", "update"]
+    assert all(line.endswith("(the 2 s bar is for 1,000 records a request)") for line in lines[1:])
     assert not Customer.objects.exists() and not ApiClient.objects.exists()

@@ -38,3 +38,21 @@ def test_an_unknown_team_is_refused_naming_the_known_ones(team):
     with pytest.raises(CommandError, match="teams: unknown team\\(s\\) Team Gouda; known: Team Utrecht"):
         run("crm", "--scopes", "score", "--team", "Team Gouda")
     assert not ApiClient.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("crm", "--scopes", "read"), "name: Api client with this Name already exists."),
+        (("", "--scopes", "read"), "name: This field cannot be blank."),
+        (("other", "--scopes", ""), "scopes: none given; choose from read, score, write_customers, write_outcomes"),
+    ],
+)
+def test_refusals_are_in_english_whatever_the_sites_language(team, args, message):
+    run("crm", "--scopes", "read")
+
+    with pytest.raises(CommandError) as refused:
+        run(*args)
+
+    assert str(refused.value) == message
+    assert ApiClient.objects.count() == 1

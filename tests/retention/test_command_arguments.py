@@ -16,7 +16,18 @@ def test_a_seed_is_a_whole_number_numpy_and_xgboost_accept(text):
     assert (arguments.seed("0"), arguments.seed("4294967295")) == (0, 2**32 - 1)
 
 
-@pytest.mark.parametrize("command", ["evaluate_policy", "simulate_campaign", "benchmark_churn", "train_models"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "evaluate_policy",
+        "simulate_campaign",
+        "benchmark_churn",
+        "train_models",
+        "generate_customers",
+        "play_calls",
+        "prepare_demo",
+    ],
+)
 def test_every_command_with_a_seed_refuses_a_negative_one_before_running(command):
     with pytest.raises(CommandError, match="argument --seed: '-1' is not a seed"):
         call_command(command, "--seed", "-1")
@@ -25,7 +36,24 @@ def test_every_command_with_a_seed_refuses_a_negative_one_before_running(command
 def test_dates_whole_numbers_and_shares():
     assert arguments.iso_date("2026-01-31") == dt.date(2026, 1, 31)
     assert arguments.positive_int("3") == 3
+    assert (arguments.whole_number("0"), arguments.whole_number("7")) == (0, 7)
     assert arguments.share("1") == 1.0
-    for parse, text in [(arguments.iso_date, "31-01-2026"), (arguments.positive_int, "0"), (arguments.share, "0")]:
+    refused = [
+        (arguments.iso_date, "31-01-2026"),
+        (arguments.positive_int, "0"),
+        (arguments.whole_number, "-1"),
+        (arguments.share, "0"),
+    ]
+    for parse, text in refused:
         with pytest.raises(argparse.ArgumentTypeError):
             parse(text)
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [("prepare_demo", "--customers", "-5"), ("prepare_demo", "--calls", "-5"), ("generate_customers", "--n", "0"),
+     ("play_calls", "--calls", "0")],
+)  # fmt: skip
+def test_counts_are_refused_before_a_command_seeds_generates_or_trains_anything(command, option, value):
+    with pytest.raises(CommandError, match=f"argument {option}: '{value}' is not a whole number"):
+        call_command(command, option, value)

@@ -121,6 +121,23 @@ def test_the_command_names_the_agents_it_cannot_find(demo):
     assert set(Decision.objects.values_list("agent__username", flat=True)) == {"agent2"}
 
 
+def test_the_command_refuses_an_administrator_and_says_when_it_ran_out_of_customers(demo):
+    from tests.factories import AgentProfileFactory, UserFactory
+
+    AgentProfileFactory(user=UserFactory(username="boss"), role="admin", authority_level=3, team=None)
+    with pytest.raises(CommandError, match="'boss': administrators do not take calls"):
+        call_command("play_calls", calls=2, agents=["agent", "boss"], stdout=io.StringIO())
+    out = io.StringIO()
+
+    call_command("play_calls", calls=10_000, stdout=out)
+
+    played = Decision.objects.count()
+    assert 0 < played < 10_000
+    assert f"Only {played} of the 10000 calls asked for: no more customers whose contract ends within {SOON_DAYS}" in (
+        out.getvalue()
+    )
+
+
 def test_without_a_churn_model_the_command_says_to_train_one_and_logs_nothing(demo):
     champions.clear()
     ModelVersion.objects.all().delete()

@@ -23,6 +23,7 @@ from retention.services.api_clients import api_client_create
 
 URL = "/api/v1/customers/bulk/"
 BAR_SECONDS = 2.0
+BAR_RECORDS = 1_000
 
 
 class Command(BaseCommand):
@@ -54,11 +55,17 @@ class Command(BaseCommand):
             updated.append(_post(http, _payload(f"{prefix}{run}-", customers, fee="42.50")))
         for label, seconds in (("create", created), ("update", updated)):
             median = statistics.median(seconds)
-            verdict = "within" if median <= BAR_SECONDS else "OVER"
             self.stdout.write(
                 f"{label}: median {median:.3f} s (min {min(seconds):.3f}, max {max(seconds):.3f}), "
-                f"{customers / median:,.0f} customers/s; {verdict} the {BAR_SECONDS:.0f} s bar for 1,000"
+                f"{customers / median:,.0f} customers/s" + _against_the_bar(customers, median)
             )
+
+
+def _against_the_bar(customers: int, median: float) -> str:
+    """The bar is for requests of 1,000 records; another size is not judged against it."""
+    if customers != BAR_RECORDS:
+        return f" (the {BAR_SECONDS:.0f} s bar is for {BAR_RECORDS:,} records a request)"
+    return f"; {'within' if median <= BAR_SECONDS else 'OVER'} the {BAR_SECONDS:.0f} s bar for {BAR_RECORDS:,}"
 
 
 def _post(http: Client, body: bytes) -> float:

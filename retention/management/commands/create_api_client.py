@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from retention.services.api_clients import api_client_create
 
@@ -24,12 +25,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, name: str, scopes: str, teams: list[str], **options):
-        try:
-            client, token = api_client_create(
-                name=name, scopes=[s.strip() for s in scopes.split(",") if s.strip()], teams=teams
-            )
-        except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+        # The command speaks English; Django's own messages (a name taken, a blank field) would otherwise come in
+        # the site's default language. They are rendered when read, so inside the override too.
+        with translation.override("en"):
+            try:
+                client, token = api_client_create(
+                    name=name, scopes=[s.strip() for s in scopes.split(",") if s.strip()], teams=teams
+                )
+            except ValidationError as error:
+                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
         speaks_for = ", ".join(sorted(teams)) if teams else "every team"
         self.stdout.write(f"API client {client.name!r} with scopes {', '.join(client.scopes)}, for {speaks_for}")
         self.stdout.write("Token (shown once, store it now):")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from retention.management import arguments
 from retention.services.simulation import base_generate
 
 
@@ -12,12 +13,12 @@ class Command(BaseCommand):
     help = "Simulate N customers (deterministic for a seed) against the stored tariffs; run seed_demo first."
 
     def add_arguments(self, parser):
-        parser.add_argument("--n", type=int, default=5000, help="How many customers (default 5000).")
-        parser.add_argument("--seed", type=int, default=0, help="Random seed; the same seed gives the same base.")
+        parser.add_argument("--n", type=arguments.positive_int, default=5000, help="How many customers (default 5000).")
+        parser.add_argument(
+            "--seed", type=arguments.seed, default=0, help="Random seed; the same seed gives the same base."
+        )
 
     def handle(self, *args, n: int, seed: int, **options):
-        if n < 1:
-            raise CommandError(f"--n must be at least 1, not {n}")
         try:
             summary = base_generate(n=n, seed=seed)
         except ValidationError as error:

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from ml.registry import NoChampion
+from ml.simulate import SOON_DAYS
+from retention.management import arguments
 from retention.models import AgentProfile
 from retention.services.simulation import calls_play
 
@@ -21,8 +23,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--calls", type=int, default=200, help="How many calls (default 200).")
-        parser.add_argument("--seed", type=int, default=0, help="Random seed: which customers call, what they say.")
+        parser.add_argument("--calls", type=arguments.positive_int, default=200, help="How many calls (default 200).")
+        parser.add_argument(
+            "--seed", type=arguments.seed, default=0, help="Random seed: which customers call, what they say."
+        )
         parser.add_argument(
             "--agent",
             action="append",
@@ -32,8 +36,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, calls: int, seed: int, agents: list[str] | None, **options):
-        if calls < 1:
-            raise CommandError(f"--calls must be at least 1, not {calls}")
         try:
             summary = calls_play(calls=calls, seed=seed, agents=_agents(agents))
         except ValidationError as error:
@@ -45,6 +47,11 @@ class Command(BaseCommand):
             f"({summary.insisted} at the customer's insistence), {summary.accepted} accepted, "
             f"{summary.declined} declined; {summary.calls - summary.presented} calls without an offer."
         )
+        if summary.calls < calls:
+            self.stdout.write(
+                f"Only {summary.calls} of the {calls} calls asked for: no more customers whose contract ends within "
+                f"{SOON_DAYS} days are left without advice."
+            )
 
 
 def _agents(usernames: list[str] | None) -> list:
@@ -54,4 +61,8 @@ def _agents(usernames: list[str] | None) -> list:
     found = {user.username: user for user in users.filter(username__in=usernames)}
     if missing := [name for name in usernames if name not in found]:
         raise CommandError(f"no active user with an agent profile named {', '.join(map(repr, missing))}")
+    # As through the API: an administrator's authority and budget are no agent's, so their calls would show
+    # offers no agent could make.
+    if admins := [name for name in usernames if found[name].agent_profile.role == AgentProfile.Role.ADMIN]:
+        raise CommandError(f"{', '.join(map(repr, admins))}: administrators do not take calls; name agents or leads")
     return [found[name] for name in usernames]

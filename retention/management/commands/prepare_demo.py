@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from ml.models import ModelVersion
+from retention.management import arguments
 from retention.models import Customer, Decision
 
 DEMO_CALLS = 200
@@ -21,11 +22,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--customers", type=int, default=5000)
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--customers", type=arguments.positive_int, default=5000, help="Synthetic customers when there are none."
+        )
+        parser.add_argument("--seed", type=arguments.seed, default=0)
         parser.add_argument("--host", default="127.0.0.1:8000")
         parser.add_argument(
-            "--calls", type=int, default=DEMO_CALLS, help=f"Calls played when the log is empty (default {DEMO_CALLS})."
+            "--calls",
+            type=arguments.whole_number,
+            default=DEMO_CALLS,
+            help=f"Calls played when the log is empty (default {DEMO_CALLS}; 0 plays none).",
         )
 
     def handle(self, *args, customers: int, seed: int, host: str, calls: int, **options):
