@@ -10,13 +10,54 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ml.churn import ChurnModel
-from ml.features import build_features
+from ml.features import ATTRIBUTE_PREFIX, build_features
+from ml.schema import FeatureSchema
 from retention.mapping import MappedChunk
+from retention.mapping import Mapping as ColumnMapping
 from retention.mapping_frames import mapped_frames
 
 # Rows scored together: enough that pandas and XGBoost spend their time on whole columns, few enough
 # that a chunk's cells, frames and features stay within a couple of hundred megabytes.
 CHUNK_ROWS = 50_000
+
+
+# The core features a file can give, each with the mapping fields that give it (any one of them). A file's only
+# contract is the one its monthly fee makes, so what describes the contract needs the fee mapped too. Every other
+# core feature (events, discounts, a contract's start, the bundle and what it costs a new customer) comes from
+# the database's history of a customer: no file gives it, and scoring a file reads it as "none" or unknown.
+FILE_FEATURE_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "tenure_months": (("tenure_months",), ("signup_date",)),
+    "segment": (("segment",),),
+    "value_tier": (("value_tier",),),
+    "region": (("region",),),
+    "products": (("products",),),
+    "n_products": (("products",),),
+    "monthly_fee": (("monthly_fee",),),
+    "contract_type": (("monthly_fee", "contract_type"),),
+    "days_to_contract_end": (("monthly_fee", "contract_end"),),
+}
+
+
+def features_from_file(mapping: ColumnMapping, attribute_columns: Iterable[str]) -> set[str]:
+    """The feature names a file read with `mapping` gives values to; `attribute_columns` are the columns
+    the mapping takes as attributes from that file's header."""
+    mapped = set(mapping.fields)
+    core = {
+        feature
+        for feature, alternatives in FILE_FEATURE_FIELDS.items()
+        if any(mapped.issuperset(fields) for fields in alternatives)
+    }
+    return core | {ATTRIBUTE_PREFIX + column for column in attribute_columns}
+
+
+def features_missing_from_file(schema: FeatureSchema, provided: set[str]) -> list[str]:
+    """The model's features, in its own order, that the file does not give."""
+    return [name for name in schema.names if name not in provided]
+
+
+def never_from_a_file(features: Iterable[str]) -> list[str]:
+    """Those of `features` that no mapping can give: they come from a customer's history in the database."""
+    return [name for name in features if name not in FILE_FEATURE_FIELDS and not name.startswith(ATTRIBUTE_PREFIX)]
 
 
 @dataclass
