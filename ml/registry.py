@@ -172,16 +172,26 @@ def model_version_rollback(
     to_version: int | None = None,
     decided_by: AbstractBaseUser | None = None,
 ) -> ModelVersion:
-    """Restore an earlier version as champion: `to_version`, or by default the champion before the current one.
+    """Restore a version that served before as champion: `to_version`, or by default the champion before the
+    current one (see `previous_champion`).
 
-    Raises NothingToRestore when there is no such version, or when it is the champion already.
+    Raises NothingToRestore when there is no such version, when it never served (a rollback restores a
+    champion, it does not promote a candidate), or when it is the champion already.
     """
     current = ModelVersion.objects.select_for_update().filter(kind=kind, status=ModelVersion.Status.CHAMPION).first()
     target = _rollback_target(kind, current, to_version)
-    was = f"from {current.label}" if current else "with no champion serving"
     return model_version_promote(
-        version=target, by=by, reason=f"rolled back {was} to {target.label}: {reason}", decided_by=decided_by
+        version=target, by=by, reason=f"{_rollback_words(current, target)}: {reason}", decided_by=decided_by
     )
+
+
+def _rollback_words(current: ModelVersion | None, target: ModelVersion) -> str:
+    if current is None:
+        return f"rolled back with no champion serving to {target.label}"
+    if target.version > current.version:
+        # A later version that served before, restored by number: going back in time, not in versions.
+        return f"restored {target.label}, which served before, in place of the older {current.label}"
+    return f"rolled back from {current.label} to {target.label}"
 
 
 def _rollback_target(kind: str, current: ModelVersion | None, to_version: int | None) -> ModelVersion:
@@ -195,17 +205,58 @@ def _rollback_target(kind: str, current: ModelVersion | None, to_version: int | 
         raise NothingToRestore(f"there is no {kind} model version {to_version}")
     if current is not None and target.pk == current.pk:
         raise NothingToRestore(f"{target.label} is the champion already")
+    if target.promoted_at is None:
+        raise NothingToRestore(
+            f"{target.label} never served as champion (it is {target.status}): a rollback restores an earlier "
+            "champion; a candidate or rejected version is promoted on the models page"
+        )
     return target
 
 
 def previous_champion(kind: str) -> ModelVersion | None:
-    """The version that served before the current champion (the most recently promoted other one)."""
-    return (
-        ModelVersion.objects.filter(kind=kind, promoted_at__isnull=False)
-        .exclude(status=ModelVersion.Status.CHAMPION)
-        .order_by("-promoted_at", "-version")
-        .first()
-    )
+    """The champion that served before the current one, as a rollback undoes it.
+
+    A rollback undoes the current champion's promotion: rolling back twice goes back two champions (or finds
+    none), it does not toggle between the last two. See `champion_line`.
+    """
+    line = champion_line(kind)
+    current = next((version for version in line if version.status == ModelVersion.Status.CHAMPION), None)
+    if current is None:  # none serving (or one promoted without a trace): the last one that served
+        return line[-1] if line else None
+    position = line.index(current)
+    return line[position - 1] if position else None
+
+
+def champion_line(kind: str) -> list[ModelVersion]:
+    """The champions of `kind` still to roll back through, oldest first: each promotion adds its version, and a
+    promotion of a version already in the line (a rollback) returns to it, dropping those after it."""
+    line: list[ModelVersion] = []
+    for version in _promotions_in_order(kind):
+        if version in line:
+            del line[line.index(version) + 1 :]
+        else:
+            line.append(version)
+    return line
+
+
+def _promotions_in_order(kind: str) -> list[ModelVersion]:
+    """The version of every promotion of `kind`, in the order they happened.
+
+    A version promoted without a recorded decision (a fixture, or data loaded by hand) counts as promoted once,
+    at its promotion time.
+    """
+    versions = {version.pk: version for version in ModelVersion.objects.filter(kind=kind, promoted_at__isnull=False)}
+    recorded = ModelPromotion.objects.filter(model_version_id__in=list(versions), promoted=True)
+    # (when, which promotion, version number) per promotion: the same instant falls back on the order stored.
+    events = [
+        (at, pk, versions[version_id].version, version_id)
+        for version_id, at, pk in recorded.values_list("model_version_id", "created_at", "pk")
+    ]
+    with_records = {version_id for *_, version_id in events}
+    events += [
+        (version.promoted_at, 0, version.version, pk) for pk, version in versions.items() if pk not in with_records
+    ]
+    return [versions[version_id] for *_, version_id in sorted(events)]
 
 
 @dataclass(frozen=True)

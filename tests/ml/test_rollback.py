@@ -15,8 +15,12 @@ from ml.registry import (
     model_version_load,
     model_version_promote,
     model_version_register,
+    model_version_reject,
     model_version_rollback,
+    previous_champion,
 )
+from retention.models import AgentProfile
+from tests.factories import AgentProfileFactory, UserFactory
 
 
 def register_again(version: ModelVersion) -> ModelVersion:
@@ -33,9 +37,18 @@ def register_again(version: ModelVersion) -> ModelVersion:
 @pytest.fixture
 def second_champion(churn_champion):
     """v1 served first; v2 replaced it; v3 is a candidate that never served."""
+    # The session's champion is stored directly; training records the first promotion as every other.
+    ModelPromotion.objects.create(model_version=churn_champion, promoted=True, reason="first model of its kind")
     second = model_version_promote(version=register_again(churn_champion), by="test", reason="better")
     register_again(churn_champion)
     return second
+
+
+@pytest.fixture
+def third_champion(second_champion):
+    """v1, v2 and v4 served in turn; v3 was rejected."""
+    model_version_reject(version=ModelVersion.objects.get(version=3), reason="worse")
+    return model_version_promote(version=register_again(second_champion), by="test", reason="better still")
 
 
 def rollback(**options) -> str:
@@ -66,9 +79,34 @@ def test_the_next_recommendation_is_scored_by_the_restored_version(second_champi
     assert champions.get("churn").version.version == 1
 
 
-def test_rollback_to_a_named_version(second_champion):
-    rollback(kind="churn", to_version=3)
-    assert statuses() == {1: "retired", 2: "retired", 3: "champion"}
+def test_rollback_to_a_named_version_that_served_before(third_champion):
+    output = rollback(kind="churn", to_version=1)
+    assert statuses() == {1: "champion", 2: "retired", 3: "rejected", 4: "retired"}
+    assert output.startswith("churn-v1 is the churn champion again: rolled back from churn-v4 to churn-v1")
+
+
+@pytest.mark.parametrize("never_served", [3, 4])
+def test_a_version_that_never_served_is_not_restored_by_a_rollback(third_champion, never_served):
+    if never_served == 4:  # a candidate, not yet judged
+        ModelVersion.objects.filter(version=4).update(status="candidate", promoted_at=None)
+        ModelVersion.objects.filter(version=2).update(status="champion")
+    before = statuses()
+
+    with pytest.raises(CommandError, match=f"churn-v{never_served} never served as champion .*models page"):
+        rollback(kind="churn", to_version=never_served)
+
+    assert statuses() == before
+
+
+def test_restoring_a_later_version_that_served_before_is_not_called_a_rollback_from_it(third_champion):
+    rollback(kind="churn", to_version=1)
+
+    output = rollback(kind="churn", to_version=2)
+
+    assert output.startswith(
+        "churn-v2 is the churn champion again: restored churn-v2, which served before, in place of the older churn-v1"
+    )
+    assert statuses()[2] == "champion"
 
 
 def test_without_a_user_the_command_notes_the_operating_system_user(second_champion):
@@ -98,6 +136,35 @@ def test_an_unknown_user_is_refused_before_anything_changes(second_champion):
     assert statuses()[2] == "champion"
 
 
+def test_an_agent_or_a_user_without_a_role_may_not_decide_a_rollback(second_champion, agent, outsider):
+    with pytest.raises(CommandError, match="user 'agent' is an agent: only a team lead, an administrator or a super"):
+        rollback(kind="churn", user="agent")
+    with pytest.raises(CommandError, match="user 'outsider' is not an agent, team lead or administrator: only"):
+        rollback(kind="churn", user="outsider")
+    assert statuses()[2] == "champion"
+
+
+def test_a_deactivated_lead_may_not_decide_a_rollback(second_champion, lead):
+    lead.is_active = False
+    lead.save(update_fields=["is_active"])
+
+    with pytest.raises(CommandError, match="user 'lead' is deactivated"):
+        rollback(kind="churn", user="lead")
+    assert statuses()[2] == "champion"
+
+
+@pytest.mark.parametrize("who", ["admin", "superuser"])
+def test_an_administrator_or_a_superuser_may_decide_a_rollback(second_champion, who):
+    if who == "admin":
+        AgentProfileFactory(user=UserFactory(username=who), team=None, role=AgentProfile.Role.ADMIN)
+    else:
+        UserFactory(username=who, is_superuser=True)
+
+    rollback(kind="churn", user=who)
+
+    assert ModelPromotion.objects.filter(model_version__version=1).first().decided_by.username == who
+
+
 def test_a_corrupt_artifact_is_not_restored(second_champion, settings):
     first = ModelVersion.objects.get(version=1)
     (settings.MODEL_DIR / first.artifact_dir / "booster-0.ubj").write_bytes(b"broken")
@@ -106,10 +173,30 @@ def test_a_corrupt_artifact_is_not_restored(second_champion, settings):
     assert statuses()[2] == "champion"
 
 
-def test_rolling_back_twice_returns_to_the_version_rolled_back_from(second_champion):
+def test_rolling_back_again_goes_back_one_champion_further(third_champion):
     model_version_rollback(kind="churn", by="test", reason="first")
-    model_version_rollback(kind="churn", by="test", reason="second thoughts")
     assert statuses()[2] == "champion"
+
+    model_version_rollback(kind="churn", by="test", reason="second thoughts")
+
+    assert statuses() == {1: "champion", 2: "retired", 3: "rejected", 4: "retired"}
+    with pytest.raises(NothingToRestore, match="no earlier churn champion to roll back to"):
+        model_version_rollback(kind="churn", by="test", reason="third")
+
+
+def test_a_rollback_does_not_toggle_back_to_the_version_rolled_back_from(second_champion):
+    rollback(kind="churn")
+
+    with pytest.raises(CommandError, match="no earlier churn champion to roll back to"):
+        rollback(kind="churn")
+    assert statuses()[1] == "champion"
+
+
+def test_after_a_rollback_and_a_new_champion_the_default_is_the_one_rolled_back_to(third_champion):
+    model_version_rollback(kind="churn", by="test", reason="v4 is off")
+    model_version_promote(version=register_again(third_champion), by="test", reason="v5 fixes it")
+
+    assert previous_champion("churn").version == 2
 
 
 def test_a_kind_without_versions_has_nothing_to_restore(db):
