@@ -46,7 +46,9 @@ class TrainingBusy(Exception):
 
 
 def trainable_kinds() -> list[str]:
-    return list(TRAINERS)
+    # Plain strings: TRAINERS is keyed by ModelVersion.Kind members, whose repr (which argparse shows
+    # when it lists an option's choices) is ModelVersion.Kind.CHURN, not 'churn'.
+    return [str(kind) for kind in TRAINERS]
 
 
 # --- requests -------------------------------------------------------------------------------------------------

@@ -183,6 +183,21 @@ def test_the_table_shows_each_policy_with_its_estimates(epsilon_greedy_log):
     assert greedy_line.count("€") == 9 and "%" in greedy_line
 
 
+def test_the_table_says_that_policy_version_0_is_the_built_in_defaults(epsilon_greedy_log):
+    table = run("--policy", "policy-version:0")
+
+    assert "policy-version:0 is the built-in defaults, used before any policy version was stored." in table
+    assert "built-in" not in run("--policy", "greedy")
+
+
+def test_an_unknown_policy_version_lists_the_stored_ones_apart_from_the_built_in_defaults(db):
+    PolicyConfig.objects.create(version=1, values={})
+    PolicyConfig.objects.create(version=3, values={})
+
+    with pytest.raises(CommandError, match=r"the versions are 0 \(the built-in defaults\) and the stored 1, 3$"):
+        run("--policy", "policy-version:2")
+
+
 def test_the_window_selects_decisions_by_day_with_both_days_included(epsilon_greedy_log):
     result = report("--since", "2025-01-01", "--until", "2025-01-10")
 
@@ -236,7 +251,10 @@ def test_a_single_labelled_decision_is_too_few_to_estimate(db):
         (["--until", "2025-02-30"], "--until must be a date"),
         (["--since", "2025-02-01", "--until", "2025-01-01"], "before --since"),
         (["--policy", "generous"], "unknown policy 'generous'"),
-        (["--policy", "policy-version:9"], "unknown policy version 9: stored versions are 0"),
+        (
+            ["--policy", "policy-version:9"],
+            r"unknown policy version 9: the versions are 0 \(the built-in defaults\); none",
+        ),
         (["--policy", "policy-version:two"], "a policy version is a whole number"),
         (["--confidence", "95"], "--confidence must be between 0 and 1"),
         (["--bootstrap", "-1"], "--bootstrap takes at least 100 resamples"),

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ml.campaign import KNOWN_EFFECTS, STATIC_POLICIES, TRUTH_FITTED
+from ml.management.commands.simulate_campaign import _effects_line
 from retention.models import PolicyConfig
 
 POLICIES = [*STATIC_POLICIES, "this_policy_cold", "this_policy_learned", TRUTH_FITTED, KNOWN_EFFECTS, "oracle"]
@@ -86,6 +87,7 @@ def test_on_the_seeded_catalog_the_report_lists_all_seven_policies(seeded, tmp_p
     logged = report["learning_rounds"][0]["logged_by_kind"]
     assert sum(logged.values()) == 500
     assert "logged so far: " + ", ".join(f"{kind} {count:,}" for kind, count in logged.items()) in out
+    assert "offer effects: the simulator's defaults\n" in out
 
 
 @pytest.mark.parametrize(
@@ -122,3 +124,16 @@ def test_json_on_stdout_is_the_report_alone_and_a_base_answering_offers_otherwis
 
 def _policy(report: dict, name: str) -> dict:
     return next(policy for policy in report["policies"] if policy["policy"] == name)
+
+
+def test_the_text_report_names_the_offer_effects_of_the_file_on_one_line(tmp_path):
+    path = tmp_path / "effects.json"
+    effects = {"loyal": {"gift": 0.5}, "deal_seeker": {"discount": 0.7, "gift": 0.25}, "price_sensitive": {}}
+
+    line = _effects_line(effects, path)
+
+    assert line == (
+        f"offer effects from {path}: loyal: gift 0.5; deal_seeker: discount 0.7, gift 0.25; "
+        "the rest as the simulator's defaults"
+    )
+    assert _effects_line({"loyal": {}}, path) == _effects_line({}, None) == "offer effects: the simulator's defaults"

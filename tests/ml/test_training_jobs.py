@@ -516,6 +516,11 @@ def test_train_models_refuses_clearly_with_too_few_labels(db, settings):
         call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
 
 
+def test_an_unknown_kind_is_refused_listing_the_kinds_as_typed():
+    with pytest.raises(CommandError, match=r"invalid choice: 'bogus' \(choose from 'churn', 'acceptance'\)$"):
+        call_command("train_models", "--kind", "bogus", stdout=io.StringIO(), stderr=io.StringIO())
+
+
 def test_train_models_refuses_while_a_job_is_running(db):
     busy = churn_job()
     with pytest.raises(CommandError, match=f"training job {busy.pk} is queued already"):

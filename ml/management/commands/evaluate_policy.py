@@ -24,6 +24,9 @@ from retention.selectors.budget import day_start
 from retention.selectors.outcome_log import OutcomeLogError, logged_outcomes, policy_settings_by_version
 
 VERSION_PREFIX = "policy-version:"
+# The version number of the built-in policy settings, used before any version is stored.
+BUILT_IN_VERSION = 0
+BUILT_IN_POLICY = f"{VERSION_PREFIX}{BUILT_IN_VERSION}"
 ESTIMATORS = ("ips", "snips", "dr")
 REWARD_MODEL = (
     f"gradient-boosted regression of reward (and of staying) on the arm's cost, stored acceptance estimate, "
@@ -46,7 +49,8 @@ class Command(BaseCommand):
             action="append",
             dest="policies",
             metavar="NAME",
-            help=f"{', '.join(CANDIDATES)} or {VERSION_PREFIX}N; repeatable; default: all, with every policy version",
+            help=f"{', '.join(CANDIDATES)} or {VERSION_PREFIX}N ({VERSION_PREFIX}{BUILT_IN_VERSION}: the built-in "
+            "defaults); repeatable; default: all, with every stored policy version and the built-in defaults",
         )
         parser.add_argument("--since", help="first decision day, YYYY-MM-DD")
         parser.add_argument("--until", help="last decision day, YYYY-MM-DD (included)")
@@ -125,9 +129,15 @@ def _version_settings(name: str, versions: dict):
     if not number.isdigit():
         raise CommandError(f"{name!r}: a policy version is a whole number, e.g. {VERSION_PREFIX}2")
     if int(number) not in versions:
-        known = ", ".join(str(version) for version in sorted(versions))
-        raise CommandError(f"unknown policy version {number}: stored versions are {known}")
+        raise CommandError(f"unknown policy version {number}: the versions are {_versions_words(versions)}")
     return versions[int(number)]
+
+
+def _versions_words(versions: dict) -> str:
+    """The versions one may name: 0 is no stored version but the built-in defaults used before any was stored."""
+    stored = [str(version) for version in sorted(versions) if version != BUILT_IN_VERSION]
+    built_in = f"{BUILT_IN_VERSION} (the built-in defaults)"
+    return f"{built_in} and the stored {', '.join(stored)}" if stored else f"{built_in}; none is stored"
 
 
 def _window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -173,6 +183,8 @@ def _table(summary: dict, results: list[PolicyEvaluation], since: str | None, un
         + "  save rate (DR)",
     ]
     lines += [_row(result) for result in results]
+    if any(result.policy == BUILT_IN_POLICY for result in results):
+        lines.append(f"{BUILT_IN_POLICY} is the built-in defaults, used before any policy version was stored.")
     clipped = max(result.value["ips"].clipped for result in results)
     if clipped:
         lines.append(f"{clipped} logged propensities were below {PROPENSITY_FLOOR} and were raised to it.")

@@ -107,6 +107,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(data, indent=2))
             return
         self._table(data)
+        self.stdout.write(_effects_line(effects, offer_effects))
         if options["json"] is not None:
             options["json"].write_text(json.dumps(data, indent=2))
             self.stdout.write(f"report written to {options['json']}")
@@ -184,6 +185,18 @@ def _offer_effects(path: Path | None) -> dict:
     except ValueError as error:
         raise CommandError(f"{path}: {error}") from error
     return effects
+
+
+def _effects_line(effects: dict, path: Path | None) -> str:
+    """The offer effects the base answered with, on one line (the JSON report holds them as given)."""
+    named = {persona: kinds for persona, kinds in effects.items() if kinds}
+    if not named:
+        return "offer effects: the simulator's defaults"
+    given = "; ".join(
+        f"{persona}: " + ", ".join(f"{kind} {share:g}" for kind, share in kinds.items())
+        for persona, kinds in named.items()
+    )
+    return f"offer effects from {path}: {given}; the rest as the simulator's defaults"
 
 
 def _counts(by_kind: dict[str, int]) -> str:
