@@ -46,7 +46,9 @@ class Command(BaseCommand):
             ApiClient.objects.filter(pk=client.pk).delete()
 
     def _report(self, http: Client, prefix: str, customers: int, runs: int) -> None:
-        self.stdout.write(f"{customers:,} customers per request, {runs} runs each, on {connection.vendor}")
+        self.stdout.write(
+            f"{customers:,} customers per request, {runs} run{'s' if runs != 1 else ''} each, on {connection.vendor}"
+        )
         _post(http, _payload(f"{prefix}warm-", customers, fee="40.00"))  # first request: imports, caches, query plans
         created, updated = [], []
         for run in range(runs):
