@@ -16,7 +16,7 @@ from agents_ui import labels
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
 from retention.models import ANSWER_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
 from retention.selectors.panel import actor_name
-from retention.services.decisions import may_make_offer
+from retention.services.decisions import authority_covers, may_make_offer
 
 SHOWN_REASONS = 3
 # The panel lists the best three offers (and the recommended one, and any with something logged); the rest are
@@ -55,7 +55,9 @@ class AnswerButton:
 class Viewer:
     """Who looks at the advice, as far as it changes which offers they may make."""
 
-    presents_above_authority: bool = False  # more authority than the agent the advice was made for
+    authority_level: int = 0
+    answers_for_team: bool = False  # of the team the advice is charged to (an administrator: of every team)
+    team_lead_level: int = 0  # the highest authority level among that team's leads
     decides_over_budget: bool = False  # a team lead, who may spend beyond the team's budget
     # What the charged team has left this month now; the advice's own flags were set when it was given.
     team_budget_left_cents: int | None = None
@@ -80,6 +82,7 @@ class OfferView:
     needs_override_reason: bool
     viewer: Viewer = Viewer()
     above_authority: bool = False  # the offer's level or cost is above the deciding agent's authority
+    offer: dict = field(default_factory=dict)  # as the decision stored it: what authority it needs
     over_team_budget: bool = False  # its cost is more than the team has left this month
     presented: bool = False
     escalated: bool = False
@@ -91,7 +94,8 @@ class OfferView:
         return may_make_offer(
             above_authority=self.above_authority,
             over_team_budget=self.over_team_budget,
-            outranks=self.viewer.presents_above_authority,
+            maker_has_authority=self.viewer.answers_for_team
+            and authority_covers(self.viewer.authority_level, self.offer),
             decides_over_budget=self.viewer.decides_over_budget,
         )
 
@@ -102,8 +106,12 @@ class OfferView:
 
     @property
     def waits_for_administrator(self) -> bool:
-        """The viewer leads the team but the offer is above their own authority too: an administrator decides."""
-        return self.waits_for_team_lead and self.viewer.leads_team
+        """The offer is above the authority of the team's leads too: an administrator decides."""
+        return (
+            self.waits_for_team_lead
+            and self.above_authority
+            and not authority_covers(self.viewer.team_lead_level, self.offer)
+        )
 
     @property
     def shows_present_button(self) -> bool:
@@ -298,6 +306,7 @@ def _offer_view(rank: int, offer: dict, recommended_code: str, viewer: Viewer, *
         needs_override_reason=offer["code"] != recommended_code,
         viewer=viewer,
         above_authority=not offer.get("within_authority", True),
+        offer=offer,
         over_team_budget=over_team_budget,
     )
 

@@ -39,13 +39,15 @@ from retention.selectors.panel import (
     decision_get,
     recent_offers,
     team_budget_status,
+    team_lead_level,
 )
 from retention.services.decisions import (
+    answers_for_team,
+    authority_covers,
     decision_action_record,
     decision_create,
     leads_team_of,
     may_act_on,
-    outranks_decision_agent,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,8 +66,20 @@ REFUSALS_IN_AGENT_LANGUAGE = {
     "another_offer_accepted": gettext_lazy(
         "“%(offer)s” is already accepted on this advice. To accept another offer, first undo that acceptance."
     ),
+    "accepted_before_no_action": gettext_lazy(
+        "“%(offer)s” is accepted on this advice, so something was done. If it was not accepted, first undo that "
+        "acceptance."
+    ),
+    "needs_authority": gettext_lazy(
+        "“%(offer)s” needs authority level %(level)s: ask someone who has it (your team lead or an administrator)."
+    ),
+    "beyond_authority": gettext_lazy("“%(offer)s” is beyond the limits of every authority level: nobody may make it."),
+    "over_team_budget": gettext_lazy(
+        "“%(offer)s” costs more than the team's budget has left this month: ask your team lead."
+    ),
     "already_answered": gettext_lazy("this answer is already logged for “%(offer)s”."),
     "already_escalated": gettext_lazy("your team lead was already asked about “%(offer)s”."),
+    "call_already_escalated": gettext_lazy("your team lead was already asked about this call."),
     "escalation_by_lead": gettext_lazy(
         "you answer for this advice yourself: make the offer or log what happened instead of escalating."
     ),
@@ -253,7 +267,9 @@ def _viewer(request: HttpRequest, decision: Decision, own_team_budget: BudgetSta
     else:
         left = team_budget_status(team=decision.team).remaining_cents
     return Viewer(
-        presents_above_authority=decision.agent_id != request.user.pk and outranks_decision_agent(profile, decision),
+        authority_level=profile.authority_level,
+        answers_for_team=answers_for_team(profile, decision),
+        team_lead_level=team_lead_level(charged),
         decides_over_budget=leads_team_of(profile, decision),
         team_budget_left_cents=left,
     )
@@ -315,10 +331,22 @@ def _problem(field: str, problem: ValidationError, decision: Decision) -> str:
     return str(PROBLEMS_IN_AGENT_LANGUAGE.get(field) or " ".join(problem.messages))
 
 
+def _for_an_administrator(request: HttpRequest, decision: Decision, offer_code: str) -> bool:
+    """Who an escalation waits for: the team's lead, unless the one asking leads the team or the offer is above
+    the authority of every lead of the team."""
+    profile = agent_profile_of(request.user)
+    if leads_team_of(profile, decision):
+        return True
+    offer = next((o for o in decision.offers if o["code"] == offer_code), None)
+    if offer is None or offer.get("within_authority", True):
+        return False
+    return not authority_covers(team_lead_level(decision.team_id or profile.team_id), offer)
+
+
 def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAction) -> HttpResponse:
     feedback = _("Logged: %(action)s.") % {"action": labels.label(labels.ACTION_KINDS, action.kind)}
     if action.kind == DecisionAction.Kind.ESCALATED:
-        if leads_team_of(agent_profile_of(request.user), decision):
+        if _for_an_administrator(request, decision, action.offer_code):
             feedback += " " + _("An administrator finds it under Escalations in the review pages.")
         else:
             feedback += " " + _("Your team lead finds it under Escalations in the review pages.")

@@ -246,6 +246,8 @@ class RankedOffer:
     within_authority: bool
     propensity: float
     over_team_budget: bool = False
+    # The lowest authority level whose limits cover the offer at this cost; None when no level's do.
+    required_level: int | None = None
 
     @property
     def needs_escalation(self) -> bool:
@@ -261,6 +263,7 @@ class RankedOffer:
             "expected_net_value_cents": self.expected_net_value_cents,
             "authority_level": self.authority_level,
             "within_authority": self.within_authority,
+            "required_authority_level": self.required_level,
             "over_team_budget": self.over_team_budget,
             "needs_escalation": self.needs_escalation,
             "propensity": round(self.propensity, 6),
@@ -376,6 +379,13 @@ def within_authority(offer: OfferSpec, cost_cents: int, agent_level: int, settin
     return float(offer.discount_percent) <= limit.max_discount_percent and cost_cents <= limit.max_cost_cents
 
 
+def required_level(offer: OfferSpec, cost_cents: int, settings: PolicySettings) -> int | None:
+    """The lowest authority level that may make the offer at this cost: whoever makes it needs at least that."""
+    return next(
+        (level for level in sorted(settings.authority) if within_authority(offer, cost_cents, level, settings)), None
+    )
+
+
 def stay_probability(churn_probability: float, uplift: float) -> float:
     """P(stay | offer) when the offer removes `uplift` of the chance to leave."""
     return 1.0 - churn_probability * (1.0 - uplift)
@@ -455,6 +465,7 @@ def _ranked(
         expected_net_value_cents=_round_cents(value),
         authority_level=offer.authority_level,
         within_authority=within_authority(offer, cost, agent_level, settings),
+        required_level=required_level(offer, cost, settings),
         propensity=0.0,
         over_team_budget=team_budget_left_cents is not None and cost > team_budget_left_cents,
     )

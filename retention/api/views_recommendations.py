@@ -53,9 +53,16 @@ class OfferOutput(serializers.Serializer):
         "offer costs more than it is expected to keep."
     )
     cost_cents = serializers.IntegerField()
-    authority_level = serializers.IntegerField()
+    authority_level = serializers.IntegerField(help_text="The offer's level in the catalog.")
+    required_authority_level = serializers.IntegerField(
+        allow_null=True,
+        default=None,
+        help_text="The lowest authority level whose discount and cost limits take this offer at this cost: whoever "
+        "makes it needs at least this level (null: no level's limits take it, so nobody may make it).",
+    )
     needs_escalation = serializers.BooleanField(
-        help_text="A team lead must approve it: above the agent's authority, or over the team's budget, or both."
+        help_text="Someone with more authority must make it: above the agent's authority (see "
+        "required_authority_level), or over the team's budget (a team lead), or both."
     )
     within_authority = serializers.BooleanField(default=True, help_text="Within the asking agent's authority.")
     over_team_budget = serializers.BooleanField(

@@ -11,13 +11,14 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import Case, CharField, Count, F, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, CharField, Count, F, IntegerField, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Replace
 from django.utils import timezone
 
 from retention.models import (
     ANSWER_KINDS,
     OFFER_ACTION_KINDS,
+    AgentProfile,
     Contract,
     Customer,
     Decision,
@@ -277,3 +278,12 @@ def actor_name(action: DecisionAction) -> str:
     if action.api_client_id is not None:
         return action.api_client.name
     return ""
+
+
+def team_lead_level(team_id: int | None) -> int:
+    """The highest authority level among a team's leads (0 without a team or a lead): what escalating to them
+    can reach; an offer above it is for an administrator."""
+    if team_id is None:
+        return 0
+    levels = AgentProfile.objects.filter(team_id=team_id, role=AgentProfile.Role.LEAD)
+    return levels.aggregate(level=Max("authority_level"))["level"] or 0

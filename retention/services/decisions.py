@@ -365,13 +365,14 @@ def _validated_offer(
         if offer_code:
             raise ValidationError({"offer_code": "no action cannot name an offer"})
         if accepted := _accepted_offers(_standing_answers(decision)):
-            raise ValidationError({"kind": _stands_accepted(accepted[0])})
+            raise ValidationError({"kind": _stands_accepted(accepted[0], code="accepted_before_no_action")})
         return None
     if not offer_code:
         if kind in OFFER_ACTION_KINDS:
             raise ValidationError({"offer_code": "this action needs the offer it is about"})
         if kind == DecisionAction.Kind.ESCALATED:
             _check_escalation_asks_higher_authority(decision, None, _profile(agent))
+            _check_call_open_to_escalate(decision)
         return None
     offer = next((o for o in decision.offers if o["code"] == offer_code), None)
     if offer is None:
@@ -431,6 +432,18 @@ def _check_escalation_asks_higher_authority(
         )  # fmt: skip
 
 
+def _check_call_open_to_escalate(decision: Decision) -> None:
+    """A call escalated as a whole waits until something is logged on it (a key pressed twice would list it
+    twice), and a call with an offer standing accepted has nothing left to ask about."""
+    latest = decision.actions.order_by("-created_at", "-pk").values_list("kind", "offer_code").first()
+    if latest == (DecisionAction.Kind.ESCALATED, ""):
+        raise ValidationError(
+            {"kind": ValidationError("a team lead was already asked about this call", code="call_already_escalated")}
+        )
+    if accepted := _accepted_offers(_standing_answers(decision)):
+        raise ValidationError({"kind": _stands_accepted(accepted[0], code="accepted_before_no_action")})
+
+
 def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:
     """An offer a team lead was asked about and nobody has acted on since waits already: asking again (a key
     pressed twice) would list it twice among the escalations."""
@@ -472,7 +485,7 @@ def _check_acceptable(decision: Decision, offer: dict, profile: AgentProfile | N
         # Presenting checked the team's budget as it then stood; an answer logged without it is checked now.
         _check_team_budget_left(decision, offer, profile)
     if not _authorised(decision, offer, profile) and not presented:
-        raise ValidationError({"offer_code": _escalation_needed(offer) + " (a team lead makes or accepts it)"})
+        raise ValidationError({"offer_code": _escalation_needed(offer, answer=True)})
 
 
 def _check_customer_guardrails(decision: Decision, offer: dict, *, making: bool) -> None:
@@ -527,35 +540,52 @@ def _check_team_budget_left(decision: Decision, offer: dict, profile: AgentProfi
         )  # fmt: skip
 
 
-def _stands_accepted(offer_code: str) -> ValidationError:
-    """The panel words this refusal in the agent's language by its code."""
+def _stands_accepted(offer_code: str, code: str = "another_offer_accepted") -> ValidationError:
+    """The panel words this refusal in the agent's language by its code: accepting another offer, or logging
+    that nothing was done, while one stands accepted."""
     return ValidationError(
         "%(offer)r is already accepted on this decision: log it as declined first to correct",
-        code="another_offer_accepted",
+        code=code,
         params={"offer": offer_code},
     )
 
 
-def _escalation_needed(offer: dict) -> str:
+def _escalation_needed(offer: dict, *, answer: bool = False) -> ValidationError:
+    """Why this maker may not make (or, with `answer`, accept unmade) the offer: above their authority, or over
+    the team's budget; coded, so the panel can say it in the agent's language."""
+    also = " (someone with that authority makes or accepts it)" if answer else ""
     if not offer["within_authority"]:
-        return f"needs authority level {offer['authority_level']}: escalate to a team lead"
-    return "costs more than the team's budget has left this month: escalate to a team lead"
+        needed = offer["required_authority_level"] if "required_authority_level" in offer else offer["authority_level"]
+        if needed is None:
+            return ValidationError(
+                "%(offer)r is beyond the limits of every authority level" + also, code="beyond_authority",
+                params={"offer": offer["code"]},
+            )  # fmt: skip
+        return ValidationError(
+            "needs authority level %(level)s: escalate to someone with it" + also, code="needs_authority",
+            params={"offer": offer["code"], "level": needed},
+        )  # fmt: skip
+    return ValidationError(
+        "costs more than the team's budget has left this month: escalate to a team lead" + also,
+        code="over_team_budget", params={"offer": offer["code"]},
+    )  # fmt: skip
 
 
 def _authorised(decision: Decision, offer: dict, profile: AgentProfile | None) -> bool:
     return may_make_offer(
         above_authority=not offer["within_authority"],
         over_team_budget=bool(offer.get("over_team_budget")),
-        outranks=outranks_decision_agent(profile, decision),
+        maker_has_authority=answers_for_team(profile, decision) and authority_covers(_authority_level(profile), offer),
         decides_over_budget=leads_team_of(profile, decision),
     )
 
 
-def outranks_decision_agent(profile: AgentProfile | None, decision: Decision) -> bool:
-    """More authority than the agent the advice was made for, within the team the advice is charged to: a lead
-    of another team cannot make an offer in that team's name."""
-    deciding = AgentProfile.objects.filter(user_id=decision.agent_id).first() if decision.agent_id else None
-    return answers_for_team(profile, decision) and _authority_level(profile) > _authority_level(deciding)
+def authority_covers(level: int, offer: dict) -> bool:
+    """Whether an authority level may make this offer of a decision: the offer's discount and cost within that
+    level's limits, as the ranking recorded the lowest level that takes it (advice stored before it recorded
+    that falls back on the offer's catalog level). An offer no level's limits take is made by nobody."""
+    needed = offer["required_authority_level"] if "required_authority_level" in offer else offer["authority_level"]
+    return needed is not None and level >= needed
 
 
 def answers_for_team(profile: AgentProfile | None, decision: Decision) -> bool:
@@ -568,13 +598,16 @@ def answers_for_team(profile: AgentProfile | None, decision: Decision) -> bool:
     return profile.team_id == decision.team_id
 
 
-def may_make_offer(*, above_authority: bool, over_team_budget: bool, outranks: bool, decides_over_budget: bool) -> bool:
-    """Within the deciding agent's authority and the team's budget, or made after escalation: by someone with
-    more authority than the deciding agent, or, for an offer only over the team's budget, by a team lead, who
-    answers for that budget. The panel asks the same of its viewer, to offer the buttons this accepts."""
+def may_make_offer(
+    *, above_authority: bool, over_team_budget: bool, maker_has_authority: bool, decides_over_budget: bool
+) -> bool:
+    """Within the deciding agent's authority and the team's budget, or made after escalation: an offer above the
+    deciding agent's authority by someone of the team whose own authority covers it (a team lead of level 2 does
+    not make a level-3 offer), and one only over the team's budget by a team lead, who answers for that budget.
+    The panel asks the same of its viewer, to offer the buttons this accepts."""
     if above_authority:
-        return outranks
-    return not over_team_budget or outranks or decides_over_budget
+        return maker_has_authority and (not over_team_budget or decides_over_budget)
+    return not over_team_budget or decides_over_budget
 
 
 def may_act_on(agent: AbstractBaseUser, decision: Decision) -> bool:

@@ -40,8 +40,9 @@ OFFERS = [
         "expected_acceptance": 0.55,
         "expected_net_value_cents": 4_000,
         "cost_cents": 29_000,  # within the default per-customer budget, as the ranking leaves it
-        "authority_level": 3,
+        "authority_level": 2,
         "within_authority": False,
+        "required_authority_level": 2,  # above an agent's authority, within a team lead's
         "needs_escalation": True,
         "propensity": 1.0,
     },

@@ -5,7 +5,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from retention.models import DecisionAction, PolicyConfig
-from tests.agents_ui.decisions import stored_decision
+from tests.agents_ui.decisions import OFFERS, stored_decision
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -258,8 +258,8 @@ def test_a_team_lead_on_an_agents_advice_gets_no_button_to_escalate_to_a_team_le
     as_lead = logged_in(lead).get(panel_url(decision)).text
     as_agent = logged_in(agent).get(panel_url(decision)).text
 
-    assert "Doorzetten naar teamleider" in as_agent
-    assert "Doorzetten naar teamleider" not in as_lead
+    assert "Doorzetten naar teamleider" in as_agent and "doorzetten naar teamleider" in as_agent  # the key too
+    assert "Doorzetten naar teamleider" not in as_lead and "doorzetten naar teamleider" not in as_lead
     assert "Teamleider vragen" not in as_lead  # the lead may make the offer above the agent's authority
 
 
@@ -272,7 +272,8 @@ def test_a_team_lead_escalating_their_teams_advice_is_refused_in_their_language(
 
 
 def test_a_team_leads_own_advice_above_their_authority_asks_an_administrator(logged_in, lead, customer):
-    own = stored_decision(customer=customer, agent=lead)
+    level_3 = [*OFFERS[:2], {**OFFERS[2], "authority_level": 3, "required_authority_level": 3}]
+    own = stored_decision(customer=customer, agent=lead, offers=level_3)
 
     page = logged_in(lead).get(panel_url(own)).text
     response = logged_in(lead).post(action_url(own), {"kind": "escalated", "offer_code": "half-price"}, **HTMX)
@@ -282,3 +283,39 @@ def test_a_team_leads_own_advice_above_their_authority_asks_an_administrator(log
     assert "Teamleider vragen" not in page and "Doorzetten naar teamleider" not in page
     assert response.status_code == 200
     assert "Een beheerder vindt het onder Doorzettingen" in response.text
+
+
+def test_an_offer_above_the_agents_authority_is_refused_in_their_language_naming_the_level(logged_in, agent, decision):
+    fields = {"kind": "presented", "offer_code": "half-price", "override_reason": "customer_request"}
+
+    response = logged_in(agent).post(action_url(decision), fields, **HTMX)
+
+    assert response.status_code == 422
+    assert "“Halve prijs” vraagt bevoegdheidsniveau 2" in response.text
+
+
+def test_no_action_while_an_offer_stands_accepted_is_refused_for_what_it_is(logged_in, agent, decision):
+    client = logged_in(agent)
+    client.post(action_url(decision), {"kind": "accepted", "offer_code": "loyal-10"}, **HTMX)
+
+    response = client.post(action_url(decision), {"kind": "no_action"}, **HTMX)
+
+    assert response.status_code == 422
+    assert "is op dit advies geaccepteerd, dus er is wel iets gedaan" in response.text
+
+
+def test_an_offer_above_the_team_leads_authority_too_is_for_an_administrator_whoever_looks(
+    logged_in, agent, lead, customer
+):
+    level_3 = [*OFFERS[:2], {**OFFERS[2], "authority_level": 3, "required_authority_level": 3}]
+    advice = stored_decision(customer=customer, agent=agent, offers=level_3)
+
+    for viewer in (agent, lead):
+        page = logged_in(viewer).get(panel_url(advice)).text
+        assert "Beheerder nodig" in page and "Beheerder vragen" in page
+    asked = logged_in(agent).post(action_url(advice), {"kind": "escalated", "offer_code": "half-price"}, **HTMX)
+    assert "Een beheerder vindt het onder Doorzettingen" in asked.text
+    refused = logged_in(lead).post(
+        action_url(advice), {"kind": "presented", "offer_code": "half-price", "override_reason": "other"}, **HTMX
+    )
+    assert refused.status_code == 422 and "vraagt bevoegdheidsniveau 3" in refused.text

@@ -270,7 +270,7 @@ def test_offers_show_cost_chance_and_the_recommendation(logged_in, agent, custom
     assert "Aanbevolen" in offers
 
 
-def test_an_offer_above_authority_is_shown_as_needing_a_team_lead_with_escalation(logged_in, agent, customer):
+def test_an_offer_above_authority_is_shown_as_needing_a_team_lead_with_escalation(logged_in, agent, lead, customer):
     decision = stored_decision(customer=customer, agent=agent)
 
     offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
@@ -358,7 +358,7 @@ def test_no_offer_needed_when_nothing_is_recommended(logged_in, agent, customer)
 
 
 def test_when_only_offers_needing_a_team_lead_are_worth_their_cost_the_panel_says_so_not_that_none_is_needed(
-    logged_in, agent, customer
+    logged_in, agent, lead, customer
 ):
     offers = [*UNPROFITABLE_OFFERS[:2], OFFERS[2]]  # only "half-price", above the agent's authority, pays
     decision = stored_decision(customer=customer, agent=agent, recommended_offer_code="", offers=offers)
@@ -630,9 +630,9 @@ def test_the_panel_query_count_does_not_grow_with_offers_actions_or_events(
     after = queries_for(client, f"/panel/?customer=C-1001&decision={large.pk}")
 
     assert after == before
-    # session, user and agent profile, then ten for the panel itself (the policy among them, for the days
-    # an accepted offer is held back, and the last renewal result on the customer card)
-    with django_assert_max_num_queries(13):
+    # session, user and agent profile, then eleven for the panel itself (the policy among them, for the days
+    # an accepted offer is held back; the last renewal result on the customer card; the team's leads' authority)
+    with django_assert_max_num_queries(14):
         client.get(f"/panel/?customer=C-1001&decision={large.pk}")
 
 

@@ -69,7 +69,9 @@ def test_an_offer_above_authority_cannot_be_presented_by_the_agent_even_after_es
 
 
 def test_someone_with_more_authority_can_present_it():
-    panel = decision_panel(decision=unsaved_decision(), actions=[], viewer=Viewer(presents_above_authority=True))
+    panel = decision_panel(
+        decision=unsaved_decision(), actions=[], viewer=Viewer(authority_level=2, answers_for_team=True)
+    )
 
     assert offers_by_code(panel)["half-price"].present_shortcut == "3"
 

@@ -124,6 +124,7 @@ def test_a_recommendation_has_the_documented_fields(churn_champion, customer, ap
         "propensity",
     }
     assert all(isinstance(reason["text"], str) for reason in body["reasons"])
+    assert {o["code"]: o["required_authority_level"] for o in body["offers"]} == {"gift-router": 1, "korting-10": 1}
     assert Decision.objects.get(pk=body["id"]).api_client is not None
 
 

@@ -156,8 +156,8 @@ def catalog(transactional_db) -> list:
             discount_percent=0, duration_months=0, fixed_cost_cents=2_000, prior_uplift=0.15,
         ),
         OfferFactory(
-            code="half-price", title_nl="Halve prijs", title_en="Half price",
-            discount_percent=50, duration_months=6, authority_level=3, prior_uplift=0.5,
+            code="quarter-off", title_nl="Kwart korting", title_en="A quarter off",
+            discount_percent=25, duration_months=6, authority_level=2, prior_uplift=0.5,
         ),
     ]  # fmt: skip
 

@@ -91,7 +91,7 @@ def test_every_form_control_has_an_accessible_name_and_a_label(open_page, agent,
 
 
 def test_tab_goes_from_the_search_through_each_offer_in_order_to_the_last_action(
-    open_page, agent, customer, catalog, churn_champion
+    open_page, agent, lead, customer, catalog, churn_champion
 ):
     words = WORDS["nl"]
     page = open_page()

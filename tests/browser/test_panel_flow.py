@@ -127,11 +127,11 @@ def test_keyboard_shortcuts_present_the_offer_and_log_the_answer_but_not_while_t
     assert logged(decision) == [("presented", code, "agent"), ("accepted", code, "agent")]
 
 
-def test_a_team_lead_offer_needs_escalation_first(open_page, agent, customer, catalog, churn_champion):
+def test_a_team_lead_offer_needs_escalation_first(open_page, agent, lead, customer, catalog, churn_champion):
     words = WORDS["nl"]
     page = open_page()
     decision = open_customer(page, "agent")
-    title = offer_title(decision, "half-price", "nl")
+    title = offer_title(decision, "quarter-off", "nl")
     offer = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name=title))
 
     expect(offer.get_by_role("button", name=f"{words.present}: {title}")).to_have_count(0)
@@ -139,7 +139,7 @@ def test_a_team_lead_offer_needs_escalation_first(open_page, agent, customer, ca
 
     expect(page.get_by_role("status")).to_contain_text("Vastgelegd")
     expect(page.get_by_role("status")).to_contain_text("Je teamleider vindt het onder Doorzettingen")
-    assert logged(decision) == [("escalated", "half-price", "agent")]
+    assert logged(decision) == [("escalated", "quarter-off", "agent")]
 
 
 def test_a_click_after_the_session_ended_logs_nothing_and_comes_back_to_the_same_advice_after_logging_in(

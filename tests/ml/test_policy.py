@@ -14,6 +14,7 @@ from ml.policy import (
     best_tariff,
     ineligibility,
     rank_offers,
+    within_authority,
 )
 
 POLICY = PolicySettings()
@@ -182,6 +183,18 @@ def test_no_recommendation_breaks_authority_or_budget(context, offers, level):
         assert float(source.discount_percent) <= limit.max_discount_percent
         assert chosen.cost_cents <= limit.max_cost_cents
         assert chosen.expected_net_value_cents > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(customers_strategy, offers_strategy, st.integers(1, 3))
+def test_the_level_an_offer_requires_is_the_lowest_whose_limits_take_it(context, offers, level):
+    ranking = rank_offers(customer=context, offers=offers, settings=POLICY, agent_level=level)
+    for ranked in ranking.offers:
+        source = next(o for o in offers if o.code == ranked.code)
+        takes = [within_authority(source, ranked.cost_cents, each, POLICY) for each in (1, 2, 3)]
+        assert ranked.required_level == (takes.index(True) + 1 if any(takes) else None)
+        assert ranked.within_authority is (ranked.required_level is not None and level >= ranked.required_level)
+        assert ranked.as_json()["required_authority_level"] == ranked.required_level
 
 
 @settings(max_examples=100, deadline=None)

@@ -186,17 +186,34 @@ def test_an_offer_already_waiting_for_a_team_lead_is_not_escalated_twice(decisio
 
 def test_a_team_lead_does_not_escalate_advice_they_answer_for_unless_the_offer_is_above_them_too(decision, lead):
     admin = AgentProfileFactory(role=AgentProfile.Role.ADMIN, authority_level=3, team=None).user
-    for offer_code in ("", "korting-40"):  # the call as a whole; an offer above the agent's authority only
-        with pytest.raises(ValidationError) as refused:
-            decision_action_record(decision=decision, kind="escalated", offer_code=offer_code, agent=lead)
-        assert refused.value.error_dict["kind"][0].code == "escalation_by_lead"
+    with pytest.raises(ValidationError) as refused:
+        decision_action_record(decision=decision, kind="escalated", agent=lead)  # the call as a whole
+    assert refused.value.error_dict["kind"][0].code == "escalation_by_lead"
     with pytest.raises(ValidationError, match="decide it yourself"):
         decision_action_record(decision=decision, kind="escalated", agent=admin)
 
-    AgentProfile.objects.filter(user=decision.agent).update(authority_level=2)  # the lead no longer outranks
+    # korting-40 needs level 3 (a 40% discount): above this level-2 lead too, so they ask an administrator.
     action = decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=lead)
     assert action.agent == lead
-    assert not decision.actions.exclude(pk=action.pk).exists()
+    decision_action_record(decision=decision, kind="declined", offer_code="korting-40", agent=lead)
+    AgentProfile.objects.filter(user=lead).update(authority_level=3)  # now it is theirs to make
+    with pytest.raises(ValidationError, match="decide it yourself"):
+        decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=lead)
+
+
+def test_a_team_lead_does_not_make_an_offer_above_their_own_authority(decision, lead):
+    korting_40 = next(offer for offer in decision.offers if offer["code"] == "korting-40")
+    assert korting_40["required_authority_level"] == 3
+
+    with pytest.raises(ValidationError, match="needs authority level 3"):
+        decision_action_record(
+            decision=decision, kind="presented", offer_code="korting-40", override_reason="other", agent=lead
+        )
+    with pytest.raises(ValidationError, match="needs authority level 3"):
+        decision_action_record(
+            decision=decision, kind="accepted", offer_code="korting-40", override_reason="other", agent=lead
+        )
+    assert not decision.actions.exists()
 
 
 def test_a_team_lead_may_present_an_escalated_offer_up_to_their_level(decision, lead):
@@ -420,7 +437,9 @@ def test_an_offer_above_the_agents_authority_is_accepted_only_once_someone_with_
     from retention.models import AgentProfile
 
     AgentProfile.objects.filter(user=lead).update(authority_level=3)
-    with pytest.raises(ValidationError, match=r"escalate to a team lead \(a team lead makes or accepts it\)"):
+    with pytest.raises(
+        ValidationError, match=r"escalate to someone with it \(someone with that authority makes or accepts it\)"
+    ):
         decision_action_record(decision=decision, kind="accepted", offer_code="korting-40", agent=agent)
     decision_action_record(
         decision=decision, kind="presented", offer_code="korting-40", override_reason="other", agent=lead
