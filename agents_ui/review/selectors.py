@@ -211,12 +211,12 @@ def _agent_kpis(frame: pd.DataFrame) -> list[AgentKpis]:
         return []
     frame = frame.assign(
         agent_key=frame["agent_id"].fillna(-1).astype(int),
-        override_made=frame["overridden_by_agent"] & frame["offer_made"],
+        override_made=frame["overridden_by_agent"] & frame["offer_made_by_agent"],
         cost=frame["accepted_cost_cents"].fillna(0),
     )
     totals = frame.groupby("agent_key").agg(
         decisions=("decision_id", "size"),
-        offers_made=("offer_made", "sum"),
+        offers_made=("offer_made_by_agent", "sum"),
         overrides=("override_made", "sum"),
         escalations=("escalated", "sum"),
         accepted=("accepted", "sum"),
@@ -255,22 +255,23 @@ class OpenEscalation:
 
 
 def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> list[OpenEscalation]:
-    """Offers an agent asked a team lead about in the last days that nobody has made or answered since, newest
-    first; two queries."""
+    """Offers an agent asked a team lead about in the last days that nobody has made or answered since, and calls
+    escalated as a whole that nothing was logged on since, newest first; two queries."""
     since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
     later = DecisionAction.objects.filter(
-        decision=OuterRef("decision"),
-        offer_code=OuterRef("offer_code"),
-        kind__in=MADE_KINDS,
-        created_at__gte=OuterRef("created_at"),
+        decision=OuterRef("decision"), created_at__gte=OuterRef("created_at")
     ).exclude(pk=OuterRef("pk"))
+    offer_made_since = later.filter(offer_code=OuterRef("offer_code"), kind__in=MADE_KINDS)
+    # Whatever the lead does on a call escalated as a whole (an offer, an answer, "no action") answers it.
+    call_handled_since = later.exclude(kind=DecisionAction.Kind.ESCALATED)
     escalations = (
         DecisionAction.objects.filter(
             kind=DecisionAction.Kind.ESCALATED,
             created_at__gte=since,
             decision__in=decisions_of_teams(team_ids),
         )
-        .exclude(Exists(later))
+        .exclude(~Q(offer_code="") & Exists(offer_made_since))
+        .exclude(Q(offer_code="") & Exists(call_handled_since))
         .select_related("decision__customer", "decision__agent", "agent", "api_client")
         .defer(*(f"decision__{name}" for name in LOG_DEFERRED_FIELDS))
         .order_by("-created_at", "-pk")

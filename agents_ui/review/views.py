@@ -21,11 +21,19 @@ from django.views.decorators.http import require_GET
 from agents_ui.review import presenters
 from agents_ui.review.access import lead_required
 from agents_ui.review.forms import LogFilterForm, PeriodForm, TeamForm, with_default_period
-from agents_ui.review.selectors import OPEN_ESCALATION_DAYS, offer_log_decisions, open_escalations, period_kpis
+from agents_ui.review.selectors import (
+    OPEN_ESCALATION_DAYS,
+    OpenEscalation,
+    offer_log_decisions,
+    open_escalations,
+    period_kpis,
+)
 from ml.fairness import fairness_report
+from retention.models import AgentProfile
 from retention.selectors.budget import team_budget_months
 from retention.selectors.fairness import fairness_log
 from retention.selectors.outcome_log import OutcomeLogError
+from retention.services.decisions import authority_covers
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +155,18 @@ def budget(request: HttpRequest) -> HttpResponse:
 @lead_required
 def escalations(request: HttpRequest) -> HttpResponse:
     waiting = open_escalations(team_ids=request.review_scope.team_ids, now=timezone.now())
+    waiting = [escalation for escalation in waiting if _may_decide(request.user.agent_profile, escalation)]
     context = {"rows": [presenters.escalation_row(escalation) for escalation in waiting], "days": OPEN_ESCALATION_DAYS}
     return render(request, "agents_ui/review/escalations.html", context)
+
+
+def _may_decide(profile: AgentProfile, escalation: OpenEscalation) -> bool:
+    """A team lead is shown what they may decide: not an offer above their own authority too, which waits for an
+    administrator (who sees every escalation)."""
+    if profile.role == AgentProfile.Role.ADMIN or not escalation.offer_code:
+        return True
+    offer = next((o for o in escalation.decision.offers or [] if o.get("code") == escalation.offer_code), None)
+    return offer is None or offer.get("within_authority", True) or authority_covers(profile.authority_level, offer)
 
 
 # --- fairness -----------------------------------------------------------------------------------

@@ -74,7 +74,8 @@ class ActionSummary:
     last_shown_code: str = NO_OFFER
     escalated: bool = False
     override_reasons: tuple[str, ...] = field(default=())
-    # An override logged by the agent the advice was made for, not by a team lead acting on it.
+    # An offer made, and an override logged, by the agent the advice was made for, not by a team lead acting on it.
+    offer_made_by_agent: bool = False
     overridden_by_agent: bool = False
 
     @property
@@ -103,7 +104,7 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
     made, declined, reasons = [], [], []
     # Per offer its latest final answer, re-inserted on every answer so the dict runs oldest to newest.
     latest_final: dict[str, ActionFact] = {}
-    last_shown, escalated, overridden_by_agent = NO_OFFER, False, False
+    last_shown, escalated, overridden_by_agent, made_by_agent = NO_OFFER, False, False, False
     for action in actions:
         escalated = escalated or action.kind == DecisionAction.Kind.ESCALATED
         overridden_by_agent = overridden_by_agent or bool(action.override_reason and not action.by_another)
@@ -112,6 +113,7 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
         if not action.offer_code or action.kind not in OFFER_ACTION_KINDS:
             continue
         _append_new(made, action.offer_code)
+        made_by_agent = made_by_agent or not action.by_another
         if action.kind in SHOWN_KINDS:
             last_shown = action.offer_code
         if action.kind in FINAL_ANSWER_KINDS:
@@ -128,6 +130,7 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
         last_shown_code=last_shown,
         escalated=escalated,
         override_reasons=tuple(reasons),
+        offer_made_by_agent=made_by_agent,
         overridden_by_agent=overridden_by_agent,
     )
 
@@ -175,6 +178,7 @@ FRAME_COLUMNS = (
     "accepted_cost_cents",
     "outcome",
     "escalated",
+    "offer_made_by_agent",
     "overridden_by_agent",
 )
 
@@ -208,6 +212,7 @@ def _frame_record(row: tuple, summary: ActionSummary) -> tuple:
         summary.accepted_cost_cents if summary.accepted_code else np.nan,
         summary.outcome,
         summary.escalated,
+        summary.offer_made_by_agent,
         summary.overridden_by_agent,
     )
 

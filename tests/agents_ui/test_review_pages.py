@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,7 +19,7 @@ from retention.models import AgentProfile, DecisionAction, ProtectedAttributes
 from retention.selectors.budget import month_start, month_starts, team_budget_months
 from retention.selectors.fairness import Outcome
 from retention.services.decisions import decision_action_record
-from tests.agents_ui.decisions import days_ago, stored_decision
+from tests.agents_ui.decisions import OFFERS, days_ago, stored_decision
 from tests.conftest import PASSWORD
 from tests.factories import AgentProfileFactory, CustomerFactory, RenewalResultFactory, UserFactory
 
@@ -442,7 +443,7 @@ def test_a_team_leads_override_on_an_agents_advice_counts_in_neither_the_agents_
     agents = {row.name: row for row in logged_in(lead).get(reverse("review-kpis")).context["agents"]}
 
     assert set(agents) == {"agent"}
-    assert (agents["agent"].offers_made, agents["agent"].overrides) == (2, 1)
+    assert (agents["agent"].offers_made, agents["agent"].overrides) == (1, 1)  # the lead's offer is not hers
     overrides_in_log = logged_in(lead).get(reverse("review-log"), {"overrides_only": "on"}).context["rows"]
     assert len(overrides_in_log) == 2  # the offer log still lists both, with who logged what
 
@@ -506,6 +507,34 @@ def test_the_escalations_page_lists_what_waits_for_a_team_lead_and_links_to_the_
     assert "1 doorzetting wacht." in response.text
     assert f'href="/panel/?customer={waiting.customer.external_id}&amp;decision={waiting.pk}"' in response.text
     assert "Halve prijs" in response.text
+
+
+def test_a_call_escalated_as_a_whole_waits_until_anything_is_logged_on_it_and_is_listed_once(lead, agent):
+    waiting = decision_for(agent, name="Wacht")
+    act(waiting, "escalated")
+    handled = decision_for(agent, name="Gedaan")
+    act(handled, "escalated")
+    decision_action_record(decision=handled, kind="no_action", agent=lead)
+
+    with pytest.raises(ValidationError) as twice:
+        act(waiting, "escalated")
+
+    assert twice.value.error_dict["kind"][0].code == "call_already_escalated"
+    rows = logged_in(lead).get(reverse("review-escalations")).context["rows"]
+    assert [row.customer_name for row in rows] == ["Wacht"]
+
+
+def test_an_offer_above_the_team_leads_own_authority_waits_for_an_administrator_not_the_lead(lead, agent):
+    level_3 = [*OFFERS[:2], {**OFFERS[2], "authority_level": 3, "required_authority_level": 3}]
+    act(decision_for(agent, name="Beheerder", offers=level_3), "escalated", "half-price")
+    act(decision_for(agent, name="Teamleider"), "escalated", "half-price")
+    admin = AgentProfileFactory(user=UserFactory(username="boss"), role="admin", authority_level=3, team=None).user
+
+    for_lead = logged_in(lead).get(reverse("review-escalations")).context["rows"]
+    for_admin = logged_in(admin).get(reverse("review-escalations")).context["rows"]
+
+    assert [row.customer_name for row in for_lead] == ["Teamleider"]
+    assert sorted(row.customer_name for row in for_admin) == ["Beheerder", "Teamleider"]
 
 
 def test_no_escalation_waiting_says_so(lead):
