@@ -55,3 +55,11 @@ def test_the_offer_log_filters_without_javascript(open_page, lead, review_log):
     page.wait_for_url("**outcome=no_offer*")
     expect(page.get_by_role("table")).to_contain_text("Bert Zonderaanbod")
     expect(page.get_by_role("table")).not_to_contain_text("Anna Akkoord")
+
+
+def test_the_offer_log_fits_a_narrow_window_its_table_scrolling_in_its_own_frame(open_page, lead, review_log):
+    page = open_page()  # 380 CSS pixels wide
+    log_in(page, "lead", path="/review/log/")
+
+    expect(page.get_by_role("table")).to_contain_text("Anna Akkoord")
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
