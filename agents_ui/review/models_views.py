@@ -241,6 +241,8 @@ def rollback(request: HttpRequest, kind: str) -> HttpResponse:
     reason = _reason(request)
     if reason is None:
         return _refused(request, _("A reason has at most 300 characters."), status=400)
+    if _shown_target_changed(request, kind):
+        return _refused(request, _("The models changed since this page was shown: look again before rolling back."))
     username = request.user.get_username()
     try:
         restored = model_version_rollback(
@@ -257,6 +259,16 @@ def rollback(request: HttpRequest, kind: str) -> HttpResponse:
         )
     messages.success(request, _("Rolled back: %(label)s is the champion again.") % {"label": restored.label})
     return redirect("review-models")
+
+
+def _shown_target_changed(request: HttpRequest, kind: str) -> bool:
+    """The button named the version it would restore; a retrain or rollback since (another tab, a colleague)
+    would otherwise restore another one than the reader chose."""
+    shown = request.POST.get("to_version")
+    if shown is None:
+        return False
+    target = previous_champion(kind)
+    return target is None or str(target.version) != shown
 
 
 def _reason(request: HttpRequest) -> str | None:

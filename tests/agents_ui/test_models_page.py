@@ -248,6 +248,21 @@ def test_roll_back_restores_the_previous_champion(lead, versions):
     assert "Rolled back: churn-v1 is the champion again." in follow
 
 
+def test_roll_back_restores_the_version_the_page_named_or_nothing_when_that_changed(lead, versions):
+    client = english(lead)
+    page = client.get(PAGE).content.decode()
+    assert '<input type="hidden" name="to_version" value="1">' in page
+    client.post(reverse("review-models-promote", args=["churn", 3]))  # another tab: v3 now serves, v2 before it
+
+    stale = client.post(reverse("review-models-rollback", args=["churn"]), {"to_version": "1"})
+
+    assert stale.status_code == 409
+    assert "The models changed since this page was shown" in stale.content.decode()
+    assert champion_version() == 3
+    assert client.post(reverse("review-models-rollback", args=["churn"]), {"to_version": "2"}).status_code == 302
+    assert champion_version() == 2
+
+
 def test_roll_back_with_nothing_earlier_is_refused(lead, register):
     register(1, "champion")
     response = english(lead).post(reverse("review-models-rollback", args=["churn"]))
