@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import Case, CharField, Count, F, IntegerField, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Replace
@@ -136,10 +136,10 @@ def customer_card(*, customer: Customer, now: dt.datetime | None = None) -> Cust
     today = timezone.localdate(now)
     contract = _active_contract(customer)
     events = _service_counts(customer, now)
-    return CustomerCard(
+    card = CustomerCard(
         customer=customer,
         contract=contract,
-        tenure_months=_tenure_months(customer, contract, today),
+        tenure_months=None,
         bundle_name=(contract.tariff_name or contract.bundle) if contract else "",
         pays_monthly_cents=_pays_monthly_cents(contract, today) if contract else None,
         new_customer_monthly_cents=contract.new_customer_fee_cents if contract else None,
@@ -147,6 +147,8 @@ def customer_card(*, customer: Customer, now: dt.datetime | None = None) -> Cust
         outages_90d=events["outages"],
         last_renewal=RenewalResult.objects.filter(customer=customer, date__lte=today).order_by("-date", "-pk").first(),
     )
+    # A customer the records have as gone was a customer until then, not until today.
+    return replace(card, tenure_months=_tenure_months(customer, contract, card.left_on or today))
 
 
 def _active_contract(customer: Customer) -> Contract | None:

@@ -240,3 +240,14 @@ def test_customers_with_an_active_contract_ending_soon_are_listed_once():
     ContractFactory(customer=CustomerFactory(external_id="EDGE"), end_date=today + dt.timedelta(days=90))
 
     assert customers_with_contract_ending(within_days=90, today=today) == ["EDGE", "SOON"]
+
+
+@pytest.mark.django_db
+def test_a_customer_the_records_have_as_gone_was_one_until_they_left():
+    today = timezone.localdate()
+    customer = CustomerFactory(signup_date=today - dt.timedelta(days=800))
+    RenewalResultFactory(customer=customer, result="churned", date=today - dt.timedelta(days=400))
+
+    card = customer_card(customer=customer)
+
+    assert card.tenure_months == 13
