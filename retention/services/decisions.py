@@ -555,7 +555,7 @@ def _escalation_needed(offer: dict, *, answer: bool = False) -> ValidationError:
     the team's budget; coded, so the panel can say it in the agent's language."""
     also = " (someone with that authority makes or accepts it)" if answer else ""
     if not offer["within_authority"]:
-        needed = offer["required_authority_level"] if "required_authority_level" in offer else offer["authority_level"]
+        needed = required_level_of(offer)
         if needed is None:
             return ValidationError(
                 "%(offer)r is beyond the limits of every authority level" + also, code="beyond_authority",
@@ -584,8 +584,13 @@ def authority_covers(level: int, offer: dict) -> bool:
     """Whether an authority level may make this offer of a decision: the offer's discount and cost within that
     level's limits, as the ranking recorded the lowest level that takes it (advice stored before it recorded
     that falls back on the offer's catalog level). An offer no level's limits take is made by nobody."""
-    needed = offer["required_authority_level"] if "required_authority_level" in offer else offer["authority_level"]
+    needed = required_level_of(offer)
     return needed is not None and level >= needed
+
+
+def required_level_of(offer: dict) -> int | None:
+    """The authority level a decision's offer needs (None: no level may make it)."""
+    return offer["required_authority_level"] if "required_authority_level" in offer else offer["authority_level"]
 
 
 def answers_for_team(profile: AgentProfile | None, decision: Decision) -> bool:
