@@ -16,7 +16,7 @@ from agents_ui import labels
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
 from retention.models import ANSWER_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
 from retention.selectors.panel import actor_name
-from retention.services.decisions import authority_covers, may_make_offer
+from retention.services.decisions import authority_covers, decides_escalation, may_make_offer
 
 SHOWN_REASONS = 3
 # The panel lists the best three offers (and the recommended one, and any with something logged); the rest are
@@ -107,11 +107,7 @@ class OfferView:
     @property
     def waits_for_administrator(self) -> bool:
         """The offer is above the authority of the team's leads too: an administrator decides."""
-        return (
-            self.waits_for_team_lead
-            and self.above_authority
-            and not authority_covers(self.viewer.team_lead_level, self.offer)
-        )
+        return self.waits_for_team_lead and not decides_escalation(self.viewer.team_lead_level, self.offer)
 
     @property
     def shows_present_button(self) -> bool:

@@ -43,7 +43,7 @@ from retention.selectors.panel import (
 )
 from retention.services.decisions import (
     answers_for_team,
-    authority_covers,
+    decides_escalation,
     decision_action_record,
     decision_create,
     leads_team_of,
@@ -66,7 +66,7 @@ REFUSALS_IN_AGENT_LANGUAGE = {
     "another_offer_accepted": gettext_lazy(
         "“%(offer)s” is already accepted on this advice. To accept another offer, first undo that acceptance."
     ),
-    "accepted_before_no_action": gettext_lazy(
+    "offer_stands_accepted": gettext_lazy(
         "“%(offer)s” is accepted on this advice, so something was done. If it was not accepted, first undo that "
         "acceptance."
     ),
@@ -338,9 +338,7 @@ def _for_an_administrator(request: HttpRequest, decision: Decision, offer_code: 
     if leads_team_of(profile, decision):
         return True
     offer = next((o for o in decision.offers if o["code"] == offer_code), None)
-    if offer is None or offer.get("within_authority", True):
-        return False
-    return not authority_covers(team_lead_level(decision.team_id or profile.team_id), offer)
+    return offer is not None and not decides_escalation(team_lead_level(decision.team_id or profile.team_id), offer)
 
 
 def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAction) -> HttpResponse:

@@ -33,7 +33,7 @@ from retention.models import AgentProfile
 from retention.selectors.budget import team_budget_months
 from retention.selectors.fairness import fairness_log
 from retention.selectors.outcome_log import OutcomeLogError
-from retention.services.decisions import authority_covers
+from retention.services.decisions import decides_escalation
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def _may_decide(profile: AgentProfile, escalation: OpenEscalation) -> bool:
     if profile.role == AgentProfile.Role.ADMIN or not escalation.offer_code:
         return True
     offer = next((o for o in escalation.decision.offers or [] if o.get("code") == escalation.offer_code), None)
-    return offer is None or offer.get("within_authority", True) or authority_covers(profile.authority_level, offer)
+    return offer is None or decides_escalation(profile.authority_level, offer)
 
 
 # --- fairness -----------------------------------------------------------------------------------

@@ -364,8 +364,7 @@ def _validated_offer(
     if kind == DecisionAction.Kind.NO_ACTION:
         if offer_code:
             raise ValidationError({"offer_code": "no action cannot name an offer"})
-        if accepted := _accepted_offers(_standing_answers(decision)):
-            raise ValidationError({"kind": _stands_accepted(accepted[0], code="accepted_before_no_action")})
+        _check_no_offer_accepted(decision)
         return None
     if not offer_code:
         if kind in OFFER_ACTION_KINDS:
@@ -440,8 +439,13 @@ def _check_call_open_to_escalate(decision: Decision) -> None:
         raise ValidationError(
             {"kind": ValidationError("a team lead was already asked about this call", code="call_already_escalated")}
         )
+    _check_no_offer_accepted(decision)
+
+
+def _check_no_offer_accepted(decision: Decision) -> None:
+    """Logging that nothing was done, or asking a team lead about the call, while an offer stands accepted."""
     if accepted := _accepted_offers(_standing_answers(decision)):
-        raise ValidationError({"kind": _stands_accepted(accepted[0], code="accepted_before_no_action")})
+        raise ValidationError({"kind": _stands_accepted(accepted[0], code="offer_stands_accepted")})
 
 
 def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:
@@ -586,6 +590,13 @@ def authority_covers(level: int, offer: dict) -> bool:
     that falls back on the offer's catalog level). An offer no level's limits take is made by nobody."""
     needed = required_level_of(offer)
     return needed is not None and level >= needed
+
+
+def decides_escalation(level: int, offer: dict) -> bool:
+    """Whether someone of this authority level may decide an escalated offer of a decision: one only over the
+    team's budget (a team lead's call), or one above the advised agent's authority that the level covers.
+    An offer no lead of the team decides waits for an administrator."""
+    return offer.get("within_authority", True) or authority_covers(level, offer)
 
 
 def required_level_of(offer: dict) -> int | None:
