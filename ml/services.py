@@ -119,6 +119,7 @@ def model_retrain(
         result=result,
         champion_scores=scores,
         champion_trained_until=champion.training_window.get("to") if champion else None,
+        champion_holdout_metrics=champion.metrics if champion else None,
         seed=seed,
     )
     promote, reason = promotion_verdict(comparison, auc_tolerance=policy.auc_tolerance, max_ece=policy.max_ece)

@@ -8,7 +8,7 @@ with both outcomes in each part.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -163,6 +163,7 @@ def challenger_comparison(
     result: TrainingResult,
     champion_scores: Callable[[np.ndarray], np.ndarray] | None,
     champion_trained_until: str | None,
+    champion_holdout_metrics: Mapping | None = None,
     seed: int = 0,
 ) -> Comparison:
     """Score the challenger and the champion on the same holdout rows.
@@ -170,7 +171,10 @@ def challenger_comparison(
     `champion_scores(rows)` gives the champion's probabilities for those positions of the
     training set (None when there is no champion). The champion may have been trained on
     part of the holdout: where the times allow, only the rows after its training window
-    are used, otherwise the basis says how many of the rows it may have seen.
+    are used. Otherwise its scores on rows it learned from would flatter it (retrained on
+    the same data, an identical model lost by two points of AUC), so where
+    `champion_holdout_metrics` gives its own holdout figures from training, it is judged by
+    those; the basis says which.
     """
     labels = np.asarray(labels, dtype=int)
     holdout = result.holdout_index if result.holdout_index is not None else holdout_split(times, labels, seed=seed)[1]
@@ -182,9 +186,18 @@ def challenger_comparison(
             basis="no champion to compare with",
         )
     may_narrow = result.holdout_probabilities is not None
-    rows, basis = comparison_rows(times, labels, holdout, champion_trained_until, may_narrow=may_narrow)
+    rows, basis, champion_saw_rows = comparison_rows(
+        times, labels, holdout, champion_trained_until, may_narrow=may_narrow
+    )
     challenger, probabilities = _challenger_metrics(result, labels, holdout, rows)
-    champion = classification_metrics(labels[rows], champion_scores(rows))
+    if champion_saw_rows and _has_holdout_figures(champion_holdout_metrics):
+        champion = champion_holdout_metrics
+        rows_seen = champion.get("rows")
+        basis += "; the champion is judged instead by its own holdout figures from its training" + (
+            f" ({rows_seen} rows)" if rows_seen else ""
+        )
+    else:
+        champion = classification_metrics(labels[rows], champion_scores(rows))
     return Comparison(
         rows=len(rows),
         challenger_auc=challenger["roc_auc"],
@@ -198,25 +211,30 @@ def challenger_comparison(
 
 def comparison_rows(
     times: pd.Series, labels: np.ndarray, holdout: np.ndarray, champion_trained_until: str | None, *, may_narrow: bool
-) -> tuple[np.ndarray, str]:
-    """The holdout rows to compare on, and a note on whether the champion may have seen them."""
+) -> tuple[np.ndarray, str, bool]:
+    """The holdout rows to compare on, a note on whether the champion may have seen them, and whether it may have."""
     if champion_trained_until is None:
-        return holdout, "whole holdout; the champion's training window is unknown, so it may have seen these rows"
+        return holdout, "whole holdout; the champion's training window is unknown, so it may have seen these rows", True
     until = pd.Timestamp(champion_trained_until)
     until = until.tz_localize("UTC") if until.tzinfo is None else until
     moments = pd.to_datetime(times, utc=True).reset_index(drop=True).iloc[holdout]
     seen = (moments <= until).to_numpy()
     if not seen.any():
-        return holdout, f"whole holdout, all after the champion's training window (to {until:%Y-%m-%d})"
+        return holdout, f"whole holdout, all after the champion's training window (to {until:%Y-%m-%d})", False
     later = holdout[~seen]
     churned = int(labels[later].sum())
     enough = len(later) >= MIN_COMPARISON_ROWS and min(churned, len(later) - churned) >= MIN_COMPARISON_PER_OUTCOME
     if may_narrow and enough:
-        return later, f"holdout rows after the champion's training window (to {until:%Y-%m-%d})"
-    return holdout, (
+        return later, f"holdout rows after the champion's training window (to {until:%Y-%m-%d})", False
+    basis = (
         f"whole holdout; the champion was trained on data up to {until:%Y-%m-%d}, "
         f"so it may have seen {int(seen.sum())} of these rows"
     )
+    return holdout, basis, True
+
+
+def _has_holdout_figures(metrics: Mapping | None) -> bool:
+    return metrics is not None and all(isinstance(metrics.get(name), int | float) for name in ("roc_auc", "ece"))
 
 
 def _challenger_metrics(
