@@ -58,6 +58,7 @@ from ml.response import (
 )
 from ml.simulate import SimulatedCustomer
 from ml.training import challenger_comparison, promotion_verdict
+from ml.verdicts import render
 from retention.records import records_to_frames
 
 # The rounds' decisions are dated on a clock of their own, a month apart, so the holdout of each
@@ -489,11 +490,11 @@ def _challenge(log: list[dict], champion: _Response | None, setup: CampaignSetup
         champion_trained_until=None if champion is None else champion.trained_until,
         seed=setup.seed,
     )
-    promoted, reason = promotion_verdict(comparison, auc_tolerance=setup.auc_tolerance, max_ece=setup.max_ece)
+    promoted, verdict = promotion_verdict(comparison, auc_tolerance=setup.auc_tolerance, max_ece=setup.max_ece)
     challenger = _Response(
         model=result.model, evidence=result.metrics["evidence"], trained_until=pd.Timestamp(times.max()).isoformat()
     )
-    return challenger, promoted, reason
+    return challenger, promoted, render(verdict)
 
 
 def _scorer(champion: _Response, frame: pd.DataFrame) -> Callable[[np.ndarray], np.ndarray]:

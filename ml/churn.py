@@ -517,8 +517,17 @@ def check_training_data(features: pd.DataFrame, labels: np.ndarray) -> None:
     if len(labels) != len(features):
         raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
     if len(labels) < MIN_ROWS or churned < MIN_PER_CLASS or len(labels) - churned < MIN_PER_CLASS:
-        raise ValueError(
-            f"too few labelled outcomes to train: {len(labels)} rows, {churned} churned; "
+        raise TooLittleData(rows=len(labels), churned=churned)
+
+
+class TooLittleData(ValueError):
+    """Labelled outcomes too few, or too one-sided, to learn from; the counts are kept for the message."""
+
+    def __init__(self, *, rows: int, churned: int) -> None:
+        self.rows = rows
+        self.churned = churned
+        super().__init__(
+            f"too few labelled outcomes to train: {rows} rows, {churned} churned; "
             f"need at least {MIN_ROWS} rows and {MIN_PER_CLASS} of each outcome"
         )
 

@@ -180,7 +180,12 @@ def _retrain_kinds(job: TrainingJob, on_progress: JobProgress | None, policy: Re
                 progress=report,
             )
         except TooFewLabels as refusal:
-            results[kind] = {"outcome": "refused", "version": None, "reason": str(refusal)}
+            results[kind] = {
+                "outcome": "refused",
+                "version": None,
+                "reason": str(refusal),
+                "reason_phrase": refusal.reason,
+            }
         else:
             results[kind] = _decision(version)
         _update(job, results=results)
@@ -190,7 +195,13 @@ def _retrain_kinds(job: TrainingJob, on_progress: JobProgress | None, policy: Re
 
 def _decision(version: ModelVersion) -> dict:
     outcome = "promoted" if version.status == ModelVersion.Status.CHAMPION else "kept out"
-    return {"outcome": outcome, "version": version.version, "reason": version.status_reason}
+    decision = version.promotions.first()
+    return {
+        "outcome": outcome,
+        "version": version.version,
+        "reason": version.status_reason,
+        "reason_phrase": decision.reason_phrase if decision else {},
+    }
 
 
 def _job_reporter(job: TrainingJob, kind: str, on_progress: JobProgress | None) -> Callable[[str, int], None]:

@@ -74,7 +74,10 @@ class ModelPromotion(models.Model):
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="promotions")
     promoted = models.BooleanField()
-    reason = models.TextField()
+    reason = models.TextField(help_text="Why, in English.")
+    reason_phrase = models.JSONField(
+        default=dict, blank=True, help_text="The same reason as a phrase of ml.verdicts, for pages in other languages."
+    )
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     training_job = models.ForeignKey(
         "TrainingJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="promotions"

@@ -24,6 +24,7 @@ from ml.churn import ChurnModel
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
 from ml.response import ResponseModel
 from ml.schema import SchemaMismatch
+from ml.verdicts import Phrase, is_phrase, phrase, render
 
 logger = logging.getLogger(__name__)
 
@@ -85,23 +86,24 @@ def model_version_promote(
     *,
     version: ModelVersion,
     by: str,
-    reason: str,
+    reason: Phrase | str,
     decided_by: AbstractBaseUser | None = None,
     training_job: TrainingJob | None = None,
 ) -> ModelVersion:
-    """Make `version` the champion of its kind, retiring the previous one. Refuses an artifact that fails to load."""
+    """Make `version` the champion of its kind, retiring the previous one. Refuses an artifact that fails to load.
+
+    `reason` is a phrase of ml.verdicts, stored as English text and as the phrase for pages in other languages, or
+    text someone typed, stored as it is."""
     model_version_load(version)
     ModelVersion.objects.select_for_update().filter(kind=version.kind, status=ModelVersion.Status.CHAMPION).exclude(
         pk=version.pk
     ).update(status=ModelVersion.Status.RETIRED)
     version.status = ModelVersion.Status.CHAMPION
-    version.status_reason = reason
+    version.status_reason = render(reason)
     version.promoted_by = by
     version.promoted_at = timezone.now()
     version.save(update_fields=["status", "status_reason", "promoted_by", "promoted_at"])
-    ModelPromotion.objects.create(
-        model_version=version, promoted=True, reason=reason, decided_by=decided_by, training_job=training_job
-    )
+    _record_decision(version, True, reason, decided_by, training_job)
     return version
 
 
@@ -109,18 +111,33 @@ def model_version_promote(
 def model_version_reject(
     *,
     version: ModelVersion,
-    reason: str,
+    reason: Phrase | str,
     decided_by: AbstractBaseUser | None = None,
     training_job: TrainingJob | None = None,
 ) -> ModelVersion:
-    """Keep a trained version out of service, recording why."""
+    """Keep a trained version out of service, recording why (a phrase of ml.verdicts, or text)."""
     version.status = ModelVersion.Status.REJECTED
-    version.status_reason = reason
+    version.status_reason = render(reason)
     version.save(update_fields=["status", "status_reason"])
-    ModelPromotion.objects.create(
-        model_version=version, promoted=False, reason=reason, decided_by=decided_by, training_job=training_job
-    )
+    _record_decision(version, False, reason, decided_by, training_job)
     return version
+
+
+def _record_decision(
+    version: ModelVersion,
+    promoted: bool,
+    reason: Phrase | str,
+    decided_by: AbstractBaseUser | None,
+    training_job: TrainingJob | None,
+) -> ModelPromotion:
+    return ModelPromotion.objects.create(
+        model_version=version,
+        promoted=promoted,
+        reason=render(reason),
+        reason_phrase=reason if is_phrase(reason) else {},
+        decided_by=decided_by,
+        training_job=training_job,
+    )
 
 
 def champion_of(kind: str) -> ModelVersion | None:
@@ -133,7 +150,7 @@ def challenger_decide(
     challenger: ModelVersion,
     compared_with: ModelVersion | None,
     promote: bool,
-    reason: str,
+    reason: Phrase | str,
     by: str,
     training_job: TrainingJob | None = None,
 ) -> ModelVersion:
@@ -150,9 +167,9 @@ def challenger_decide(
     )
     expected_pk = compared_with.pk if compared_with else None
     if (current.pk if current else None) != expected_pk:
-        was = compared_with.label if compared_with else "no champion"
-        now = current.label if current else "no champion"
-        reason = f"the champion changed while this model trained ({was}, now {now}): kept out; judged: {reason}"
+        was = compared_with.label if compared_with else phrase("no_champion")
+        now = current.label if current else phrase("no_champion")
+        reason = phrase("champion_changed", was=was, now=now, verdict=reason)
         promote = False
     if promote:
         return model_version_promote(version=challenger, by=by, reason=reason, training_job=training_job)
@@ -181,17 +198,17 @@ def model_version_rollback(
     current = ModelVersion.objects.select_for_update().filter(kind=kind, status=ModelVersion.Status.CHAMPION).first()
     target = _rollback_target(kind, current, to_version)
     return model_version_promote(
-        version=target, by=by, reason=f"{_rollback_words(current, target)}: {reason}", decided_by=decided_by
+        version=target, by=by, reason=_rollback_reason(current, target, reason), decided_by=decided_by
     )
 
 
-def _rollback_words(current: ModelVersion | None, target: ModelVersion) -> str:
+def _rollback_reason(current: ModelVersion | None, target: ModelVersion, reason: str) -> Phrase:
     if current is None:
-        return f"rolled back with no champion serving to {target.label}"
+        return phrase("rolled_back_without_champion", target=target.label, reason=reason)
     if target.version > current.version:
         # A later version that served before, restored by number: going back in time, not in versions.
-        return f"restored {target.label}, which served before, in place of the older {current.label}"
-    return f"rolled back from {current.label} to {target.label}"
+        return phrase("rolled_back_to_later", target=target.label, current=current.label, reason=reason)
+    return phrase("rolled_back", current=current.label, target=target.label, reason=reason)
 
 
 def _rollback_target(kind: str, current: ModelVersion | None, to_version: int | None) -> ModelVersion:

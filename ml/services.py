@@ -17,7 +17,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import transaction
 
-from ml.churn import check_training_data
+from ml.churn import MIN_PER_CLASS, MIN_ROWS, TooLittleData, check_training_data
 from ml.drift import distribution_summary
 from ml.features import build_features
 from ml.models import ModelVersion, TrainingJob
@@ -38,6 +38,7 @@ from ml.training import (
     progress_slice,
     promotion_verdict,
 )
+from ml.verdicts import Phrase, phrase, render
 from retention.selectors.catalog import new_customer_fees
 from retention.selectors.history import labelled_history_frames
 from retention.selectors.outcome_log import logged_outcomes
@@ -46,7 +47,11 @@ TrainingSet = tuple[pd.DataFrame, np.ndarray, pd.Series]  # features, labels (1 
 
 
 class TooFewLabels(ValueError):
-    """Not enough labelled outcomes to train and judge a model on."""
+    """Not enough labelled outcomes to train and judge a model on; `reason` is the phrase (ml.verdicts) that says so."""
+
+    def __init__(self, reason: Phrase) -> None:
+        self.reason = reason
+        super().__init__(render(reason))
 
 
 @dataclass(frozen=True)
@@ -138,13 +143,19 @@ def model_retrain(
 
 def _check_labels(kind: str, features: pd.DataFrame, labels: np.ndarray, min_labels: int) -> None:
     if len(labels) < min_labels:
-        raise TooFewLabels(
-            f"{kind}: {len(labels)} labelled outcomes; a retrain needs at least {min_labels} (RETRAIN_MIN_LABELS)"
-        )
+        raise TooFewLabels(phrase("too_few_labels", kind=kind, labels=len(labels), minimum=min_labels))
     try:
         check_training_data(features, labels)
-    except ValueError as error:
-        raise TooFewLabels(f"{kind}: {error}") from error
+    except TooLittleData as error:
+        too_few = phrase(
+            "too_few_of_an_outcome",
+            kind=kind,
+            rows=error.rows,
+            churned=error.churned,
+            min_rows=MIN_ROWS,
+            min_per_outcome=MIN_PER_CLASS,
+        )
+        raise TooFewLabels(too_few) from error
 
 
 def _champion_scores(
@@ -189,5 +200,5 @@ def churn_model_retrain(*, by: str, seed: int = 0) -> ModelVersion:
     result = churn_model_fit(features, labels, times, seed=seed)
     version = _register(ModelVersion.Kind.CHURN, result, features, None)
     if champion_of(ModelVersion.Kind.CHURN) is None:
-        version = model_version_promote(version=version, by=by, reason="first model of its kind")
+        version = model_version_promote(version=version, by=by, reason=phrase("first_model_untested"))
     return version

@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from ml.churn import ChurnModel, check_training_data, churn_model_train
 from ml.metrics import chance_calibration_error, classification_metrics
+from ml.verdicts import Phrase, phrase, render
 
 HOLDOUT_SHARE = 0.2
 MIN_TIME_SPAN_DAYS = 30
@@ -141,7 +142,8 @@ MIN_COMPARISON_PER_OUTCOME = 5
 
 @dataclass(frozen=True)
 class Comparison:
-    """Challenger and champion measured on the same holdout rows; `basis` says which rows and why."""
+    """Challenger and champion measured on the same holdout rows; `basis` says which rows and why (in English,
+    and as `basis_phrase` for pages in other languages)."""
 
     rows: int
     challenger_auc: float
@@ -151,6 +153,7 @@ class Comparison:
     champion_ece: float | None = None
     # The ECE an exactly calibrated model with the challenger's probabilities reaches by chance on these rows.
     challenger_chance_ece: float | None = None
+    basis_phrase: Phrase = field(default_factory=lambda: phrase("basis_no_champion"))
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -179,11 +182,13 @@ def challenger_comparison(
     labels = np.asarray(labels, dtype=int)
     holdout = result.holdout_index if result.holdout_index is not None else holdout_split(times, labels, seed=seed)[1]
     if champion_scores is None:
+        basis = phrase("basis_no_champion")
         return Comparison(
             rows=len(holdout),
             challenger_auc=float(result.metrics["roc_auc"]),
             challenger_ece=float(result.metrics["ece"]),
-            basis="no champion to compare with",
+            basis=render(basis),
+            basis_phrase=basis,
         )
     may_narrow = result.holdout_probabilities is not None
     rows, basis, champion_saw_rows = comparison_rows(
@@ -192,45 +197,41 @@ def challenger_comparison(
     challenger, probabilities = _challenger_metrics(result, labels, holdout, rows)
     if champion_saw_rows and _has_holdout_figures(champion_holdout_metrics):
         champion = champion_holdout_metrics
-        rows_seen = champion.get("rows")
-        basis += "; the champion is judged instead by its own holdout figures from its training" + (
-            f" ({rows_seen} rows)" if rows_seen else ""
-        )
+        basis = phrase("basis_judged_by_own_figures", basis=basis, rows=int(champion.get("rows") or 0))
     else:
         champion = classification_metrics(labels[rows], champion_scores(rows))
     return Comparison(
         rows=len(rows),
         challenger_auc=challenger["roc_auc"],
         challenger_ece=challenger["ece"],
-        champion_auc=champion["roc_auc"],
-        champion_ece=champion["ece"],
-        basis=basis,
+        champion_auc=float(champion["roc_auc"]),
+        champion_ece=float(champion["ece"]),
+        basis=render(basis),
+        basis_phrase=basis,
         challenger_chance_ece=None if probabilities is None else chance_calibration_error(probabilities, seed=seed),
     )
 
 
 def comparison_rows(
     times: pd.Series, labels: np.ndarray, holdout: np.ndarray, champion_trained_until: str | None, *, may_narrow: bool
-) -> tuple[np.ndarray, str, bool]:
-    """The holdout rows to compare on, a note on whether the champion may have seen them, and whether it may have."""
+) -> tuple[np.ndarray, Phrase, bool]:
+    """The holdout rows to compare on, the basis phrase that says which, and whether the champion may have seen
+    some of them."""
     if champion_trained_until is None:
-        return holdout, "whole holdout; the champion's training window is unknown, so it may have seen these rows", True
+        return holdout, phrase("basis_window_unknown"), True
     until = pd.Timestamp(champion_trained_until)
     until = until.tz_localize("UTC") if until.tzinfo is None else until
     moments = pd.to_datetime(times, utc=True).reset_index(drop=True).iloc[holdout]
     seen = (moments <= until).to_numpy()
+    day = f"{until:%Y-%m-%d}"
     if not seen.any():
-        return holdout, f"whole holdout, all after the champion's training window (to {until:%Y-%m-%d})", False
+        return holdout, phrase("basis_all_after_window", until=day), False
     later = holdout[~seen]
     churned = int(labels[later].sum())
     enough = len(later) >= MIN_COMPARISON_ROWS and min(churned, len(later) - churned) >= MIN_COMPARISON_PER_OUTCOME
     if may_narrow and enough:
-        return later, f"holdout rows after the champion's training window (to {until:%Y-%m-%d})", False
-    basis = (
-        f"whole holdout; the champion was trained on data up to {until:%Y-%m-%d}, "
-        f"so it may have seen {int(seen.sum())} of these rows"
-    )
-    return holdout, basis, True
+        return later, phrase("basis_rows_after_window", until=day), False
+    return holdout, phrase("basis_may_have_seen", until=day, seen=int(seen.sum())), True
 
 
 def _has_holdout_figures(metrics: Mapping | None) -> bool:
@@ -247,33 +248,52 @@ def _challenger_metrics(
     return classification_metrics(labels[rows], probabilities), probabilities
 
 
-def promotion_verdict(comparison: Comparison, *, auc_tolerance: float, max_ece: float) -> tuple[bool, str]:
+def promotion_verdict(comparison: Comparison, *, auc_tolerance: float, max_ece: float) -> tuple[bool, Phrase]:
     """Promote when the challenger's ROC AUC is at least the champion's minus the tolerance and its ECE is
     within the bar, or both within what an exactly calibrated model reaches by chance on the compared rows and
     no more than the champion's ECE on them. On a few hundred rows chance alone is more than the bar: the bar
     alone refused a model as good as the champion more often than not, and chance alone let one eight points off
-    through half the time (see the README). The first model of a kind is promoted as it is. The reason states
-    the figures either way."""
+    through half the time (see the README). The first model of a kind is promoted as it is. The reason (a phrase
+    of ml.verdicts) states the figures either way."""
     c = comparison
     if c.champion_auc is None:
-        return True, (
-            f"first model of its kind (AUC {c.challenger_auc:.3f}, ECE {c.challenger_ece:.3f} on {c.rows} holdout rows)"
-        )
+        return True, phrase("first_model", auc=c.challenger_auc, ece=c.challenger_ece, rows=c.rows)
     not_worse = c.challenger_auc >= c.champion_auc - auc_tolerance
     within_chance = c.challenger_chance_ece is not None and c.challenger_ece <= c.challenger_chance_ece
     no_worse_than_champion = c.champion_ece is None or c.challenger_ece <= c.champion_ece
     calibrated = c.challenger_ece <= max_ece or (within_chance and no_worse_than_champion)
-    figures = f"challenger AUC {c.challenger_auc:.3f} vs champion {c.champion_auc:.3f} on {c.rows} holdout rows"
-    if not not_worse:
-        figures += f" (more than {auc_tolerance:g} below)"
-    calibration = f"ECE {c.challenger_ece:.3f} {'≤' if c.challenger_ece <= max_ece else '>'} {max_ece:g}"
-    if c.challenger_ece > max_ece and c.challenger_chance_ece is not None:
-        calibration += (
-            f", {'within' if within_chance else 'beyond'} the {c.challenger_chance_ece:.3f} an exactly calibrated "
-            f"model reaches by chance on {c.rows} rows and {'at most' if no_worse_than_champion else 'above'} the "
-            f"champion's {c.champion_ece:.3f}"
-        )
-    if not_worse and calibrated:
-        return True, f"{figures}; {calibration}: promoted ({c.basis})"
-    why = [text for text, failed in (("worse", not not_worse), ("not calibrated", not calibrated)) if failed]
-    return False, f"{figures}; {calibration}: kept the champion, challenger {' and '.join(why)} ({c.basis})"
+    figures = phrase(
+        "figures" if not_worse else "figures_below",
+        challenger_auc=c.challenger_auc,
+        champion_auc=c.champion_auc,
+        rows=c.rows,
+        **({} if not_worse else {"tolerance": float(auc_tolerance)}),
+    )
+    verdict = phrase(
+        "judged",
+        figures=figures,
+        calibration=_calibration_phrase(
+            c, max_ece=max_ece, within_chance=within_chance, at_most=no_worse_than_champion
+        ),
+        outcome=phrase(_OUTCOMES[(not_worse, calibrated)]),
+        basis=c.basis_phrase,
+    )
+    return not_worse and calibrated, verdict
+
+
+_OUTCOMES = {
+    (True, True): "promoted",
+    (False, True): "kept_worse",
+    (True, False): "kept_not_calibrated",
+    (False, False): "kept_worse_and_not_calibrated",
+}
+
+
+def _calibration_phrase(c: Comparison, *, max_ece: float, within_chance: bool, at_most: bool) -> Phrase:
+    bar = {"ece": c.challenger_ece, "max_ece": float(max_ece)}
+    if c.challenger_ece <= max_ece:
+        return phrase("ece_within_bar", **bar)
+    if c.challenger_chance_ece is None:
+        return phrase("ece_over_bar", **bar)
+    code = f"ece_over_bar_{'within' if within_chance else 'beyond'}_chance_{'at_most' if at_most else 'above'}_champion"
+    return phrase(code, **bar, chance_ece=c.challenger_chance_ece, rows=c.rows, champion_ece=c.champion_ece)

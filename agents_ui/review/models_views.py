@@ -35,6 +35,7 @@ from ml.selectors import (
     training_job_active,
     training_jobs_recent,
 )
+from ml.verdicts import phrase
 
 PAGE_TEMPLATE = "agents_ui/review/models.html"
 JOBS_FRAGMENT = "agents_ui/review/partials/model_jobs.html"
@@ -222,7 +223,7 @@ def promote(request: HttpRequest, kind: str, version: int) -> HttpResponse:
         model_version_promote(
             version=target,
             by=username,
-            reason=f"promoted on the models page by {username}: {reason or 'no reason given'}",
+            reason=phrase("promoted_on_models_page", user=username, reason=reason or phrase("no_reason_given")),
             decided_by=request.user,
         )
     except (ArtifactError, SchemaMismatch) as error:

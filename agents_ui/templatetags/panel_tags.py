@@ -9,11 +9,12 @@ from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext, ngettext
 
 from agents_ui import labels
 from agents_ui.presenters import in_language
+from ml.verdicts import english_number, is_phrase, render
 from retention.models import Customer
 
 register = template.Library()
@@ -63,6 +64,16 @@ def nl_datetime(value: dt.datetime | None) -> str:
 def translated(texts: dict | None, fallback: str = "") -> str:
     """The active language's text from a {"nl": ..., "en": ...} dict."""
     return in_language(texts, fallback=fallback)
+
+
+@register.filter
+def verdict(reason_phrase: dict | None, english: str = "") -> str:
+    """A model decision's reason (a phrase of ml.verdicts) in the reader's language, its figures in the
+    language's number format; the stored English text where the decision has no phrase (those made before)."""
+    if not is_phrase(reason_phrase):
+        return english
+    separator = formats.get_format("DECIMAL_SEPARATOR")
+    return render(reason_phrase, translate=gettext, number=lambda value: english_number(value).replace(".", separator))
 
 
 @register.filter

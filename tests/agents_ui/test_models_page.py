@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from ml.drift import distribution_summary
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
-from ml.registry import champions
+from ml.registry import champions, model_version_reject
 from ml.services import churn_model_retrain
+from ml.verdicts import phrase, render
 from retention.models import AgentProfile
 from tests.api.factories import DecisionFactory
 from tests.builders import store_labelled_base
@@ -155,6 +156,45 @@ def test_the_page_is_in_dutch_for_a_dutch_lead(lead, versions):
     page = logged_in(lead).get(PAGE).content.decode()
     assert "Nu opnieuw trainen" in page
     assert "Terugdraaien naar churn-v1" in page
+
+
+def test_a_dutch_lead_reads_why_a_version_was_kept_out_in_dutch_with_decimal_commas(lead, register):
+    register(1, "champion")
+    verdict = phrase(
+        "judged",
+        figures=phrase("figures_below", challenger_auc=0.7104, champion_auc=0.7342, rows=666, tolerance=0.005),
+        calibration=phrase("ece_within_bar", ece=0.025, max_ece=0.05),
+        outcome=phrase("kept_worse"),
+        basis=phrase("basis_rows_after_window", until="2026-11-01"),
+    )
+    model_version_reject(version=register(2, "candidate"), reason=verdict)
+
+    page = logged_in(lead).get(PAGE).content.decode()
+
+    assert (
+        "uitdager AUC 0,71 tegenover kampioen 0,734 op 666 toetsrijen (meer dan 0,005 lager); ECE 0,025 ≤ 0,05: "
+        "kampioen behouden, uitdager slechter (toetsrijen na de trainingsperiode van de kampioen (tot 2026-11-01))"
+    ) in page
+    assert "kept the champion" not in page
+    assert "kept the champion, challenger worse" in english(lead).get(PAGE).content.decode()
+
+
+def test_a_refused_retrain_says_why_in_the_leads_language_once(lead, versions):
+    refusal = phrase("too_few_labels", kind="acceptance", labels=12, minimum=200)
+    TrainingJob.objects.create(
+        kinds=["acceptance"],
+        trigger=TrainingJob.Trigger.MANUAL,
+        status=TrainingJob.Status.REFUSED,
+        error=render(refusal),
+        results={
+            "acceptance": {"outcome": "refused", "version": None, "reason": render(refusal), "reason_phrase": refusal}
+        },
+    )
+
+    page = logged_in(lead).get(PAGE).content.decode()
+
+    assert "acceptance: 12 verlengingsuitkomsten; een hertraining heeft er minstens 200 nodig" in page
+    assert "labelled outcomes" not in page
 
 
 def test_without_a_running_job_the_page_does_not_poll(lead, versions):

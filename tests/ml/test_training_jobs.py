@@ -35,6 +35,7 @@ from ml.tasks import (
     training_jobs_sweep_task,
 )
 from ml.training import STAGES, Comparison, churn_model_fit, promotion_verdict
+from ml.verdicts import english_number, phrase, render
 from retention.records import RenewalRecord
 from retention.services.customers import customers_upsert
 from retention.services.renewals import RenewalReport, renewal_results_record
@@ -170,6 +171,7 @@ def test_one_kind_refused_does_not_refuse_the_other(labelled_base):
         "outcome": "refused",
         "version": None,
         "reason": "acceptance: 0 labelled outcomes; a retrain needs at least 100 (RETRAIN_MIN_LABELS)",
+        "reason_phrase": phrase("too_few_labels", kind="acceptance", labels=0, minimum=100),
     }
 
 
@@ -230,7 +232,13 @@ def test_a_challenger_worse_than_the_champion_is_kept_out_with_the_reason(fresh_
     assert not decision.promoted
     assert "(more than 0.005 below)" in decision.reason
     assert "kept the champion, challenger worse (" in decision.reason
-    assert job.results["churn"] == {"outcome": "kept out", "version": 2, "reason": decision.reason}
+    assert job.results["churn"] == {
+        "outcome": "kept out",
+        "version": 2,
+        "reason": decision.reason,
+        "reason_phrase": decision.reason_phrase,
+    }
+    assert render(decision.reason_phrase) == decision.reason
 
 
 def fit_off_by_a_quarter(features, labels, times, *, seed, progress):
@@ -300,13 +308,26 @@ def test_a_champion_without_holdout_figures_is_scored_on_the_holdout_rows_it_may
     assert comparison["champion_auc"] != fresh_labels.metrics["roc_auc"]
 
 
+AFTER_WINDOW = phrase("basis_rows_after_window", until="2026-10-01")
+
+
 @pytest.mark.parametrize(
     ("challenger_auc", "challenger_ece", "promoted", "ending"),
     [
-        (0.781, 0.021, True, "ECE 0.021 ≤ 0.05: promoted (rows after its window)"),
-        (0.772, 0.021, True, "ECE 0.021 ≤ 0.05: promoted (rows after its window)"),
+        (
+            0.781,
+            0.021,
+            True,
+            "ECE 0.021 ≤ 0.05: promoted (holdout rows after the champion's training window (to 2026-10-01))",
+        ),
+        (
+            0.772,
+            0.021,
+            True,
+            "ECE 0.021 ≤ 0.05: promoted (holdout rows after the champion's training window (to 2026-10-01))",
+        ),
         (0.770, 0.021, False, "(more than 0.005 below); ECE 0.021 ≤ 0.05: kept the champion, challenger worse"),
-        (0.781, 0.060, False, "ECE 0.060 > 0.05: kept the champion, challenger not calibrated"),
+        (0.781, 0.060, False, "ECE 0.06 > 0.05: kept the champion, challenger not calibrated"),
         (
             0.781,
             0.062,
@@ -319,13 +340,13 @@ def test_a_champion_without_holdout_figures_is_scored_on_the_holdout_rows_it_may
             0.063,
             False,
             "ECE 0.063 > 0.05, within the 0.064 an exactly calibrated model reaches by chance on 812 rows and above "
-            "the champion's 0.060: kept the champion, challenger not calibrated",
+            "the champion's 0.06: kept the champion, challenger not calibrated",
         ),
         (
             0.781,
             0.070,
             False,
-            "ECE 0.070 > 0.05, beyond the 0.064 an exactly calibrated model reaches by chance on 812 rows and above "
+            "ECE 0.07 > 0.05, beyond the 0.064 an exactly calibrated model reaches by chance on 812 rows and above "
             "the champion's 0.066: kept the champion, challenger not calibrated",
         ),
     ],
@@ -334,12 +355,13 @@ def test_the_verdict_states_the_figures_either_way(challenger_auc, challenger_ec
     chance = 0.064 if challenger_ece > 0.06 else None  # resampled where a case needs it
     champion_ece = {0.062: 0.066, 0.063: 0.060, 0.070: 0.066}.get(challenger_ece, 0.03)
     comparison = Comparison(
-        rows=812, challenger_auc=challenger_auc, challenger_ece=challenger_ece, basis="rows after its window",
+        rows=812, challenger_auc=challenger_auc, challenger_ece=challenger_ece, basis="", basis_phrase=AFTER_WINDOW,
         champion_auc=0.776, champion_ece=champion_ece, challenger_chance_ece=chance,
     )  # fmt: skip
     verdict, reason = promotion_verdict(comparison, auc_tolerance=0.005, max_ece=0.05)
+    reason = render(reason)
     assert verdict is promoted
-    assert reason.startswith(f"challenger AUC {challenger_auc:.3f} vs champion 0.776 on 812 holdout rows")
+    assert reason.startswith(f"challenger AUC {english_number(challenger_auc)} vs champion 0.776 on 812 holdout rows")
     assert ending in reason
 
 
