@@ -77,6 +77,7 @@ def decision_create(
     now = timezone.now()
     decision_id = uuid.uuid4()
     profile = _profile(agent)
+    team = _advice_team(profile, api_client)
     sources = recommendation_sources()
     recommendation = recommendation_compute(
         customer=customer,
@@ -84,7 +85,7 @@ def decision_create(
         sources=sources,
         history=offer_history(customer=customer, now=now, policy=sources.policy),
         agent_level=profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL,
-        team_budget_left_cents=_team_budget_left(profile, now),
+        team_budget_left_cents=_team_budget_left(team, now),
         decision_key=exploration_key(customer.external_id, timezone.localdate(now)),
         control_key=customer.external_id,
     )
@@ -94,7 +95,7 @@ def decision_create(
         customer=customer,
         agent=agent,
         api_client=api_client,
-        team=profile.team if profile else None,
+        team=team,
         channel=channel,
         reason=reason,
         as_of=now,
@@ -244,10 +245,22 @@ def _stay_estimates(
     return estimates
 
 
-def _team_budget_left(profile: AgentProfile | None, now: dt.datetime) -> int | None:
-    if profile is None or profile.team is None:
+def _advice_team(profile: AgentProfile | None, api_client: ApiClient | None) -> Team | None:
+    """The team whose budget the advice spends: the agent's. Advice a CRM asks for without naming an agent is
+    charged to the one team the client speaks for; a client for several teams, or for every team, cannot say
+    which, so that advice spends no team's budget (the customer's budget still holds)."""
+    if profile is not None:
+        return profile.team
+    if api_client is None:
         return None
-    return team_budget_status(team=profile.team, now=now).remaining_cents
+    teams = list(api_client.teams.all()[:2])
+    return teams[0] if len(teams) == 1 else None
+
+
+def _team_budget_left(team: Team | None, now: dt.datetime) -> int | None:
+    if team is None:
+        return None
+    return team_budget_status(team=team, now=now).remaining_cents
 
 
 def _customer_context(

@@ -85,6 +85,34 @@ def test_a_client_bound_to_another_team_cannot_ask_in_this_teams_agents_name(
     assert Decision.objects.get().api_client == record
 
 
+def test_advice_a_one_team_client_asks_without_an_agent_spends_that_teams_budget(
+    churn_champion, customer, other_team, team
+):
+    other_team.monthly_budget_cents = 1_000  # less than the router's € 25
+    other_team.save()
+    bound, record = api_client_with(["score", "write_outcomes"], name="crm-rotterdam")
+    record.teams.set([other_team])
+    for_two_teams, two_record = api_client_with(["score"], name="crm-two-teams")
+    two_record.teams.set([other_team, team])
+
+    body = bound.post(URL, {"customer_id": "NL1234567", "channel": "api", "limit": 0}, format="json").json()
+    accepted = bound.post(
+        "/api/v1/outcomes/",
+        {"recommendation_id": body["id"], "offer_code": "gift-router", "result": "accepted",
+         "override_reason": "customer_request"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="router",
+    )  # fmt: skip
+    unsure = for_two_teams.post(URL, {"customer_id": "NL1234567", "channel": "api"}, format="json").json()
+
+    assert body["team_budget"]["team"] == other_team.name
+    assert Decision.objects.get(pk=body["id"]).team == other_team
+    assert next(o for o in body["offers"] if o["code"] == "gift-router")["over_team_budget"]
+    assert accepted.status_code == 422
+    assert "costs more than the team's budget has left this month" in str(accepted.json()["error"]["fields"])
+    assert unsure["team_budget"] is None
+
+
 def test_a_recommendation_has_the_documented_fields(churn_champion, customer, api_client):
     response = api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone", "limit": 0}, format="json")
     assert response.status_code == 201, response.content
