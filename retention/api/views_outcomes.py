@@ -123,7 +123,12 @@ class OutcomeCreateView(ApiView):
 
 def _idempotency_key(request) -> str:
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if not key or len(key) > MAX_CLIENT_KEY_LENGTH or not key.isprintable():
+    if not key:
+        raise ValidationError(
+            {IDEMPOTENCY_HEADER: [f"this header is required: a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable "
+                                  "characters per action, so a retried request is recorded once"]}
+        )  # fmt: skip
+    if len(key) > MAX_CLIENT_KEY_LENGTH or not key.isprintable():
         raise ValidationError(
             {IDEMPOTENCY_HEADER: [f"send a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable characters"]}
         )

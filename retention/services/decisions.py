@@ -36,6 +36,7 @@ from ml.registry import LoadedModel, NoChampion, champions
 from ml.response import stay_estimates
 from retention.models import (
     FINAL_ANSWER_KINDS,
+    MADE_KINDS,
     OFFER_ACTION_KINDS,
     AgentProfile,
     ApiClient,
@@ -391,9 +392,13 @@ def _validated_offer(
         raise ValidationError({"offer_code": f"{offer_code!r} was not among this decision's offers"})
     if override_reason and offer_code == decision.recommended_offer_code:
         raise ValidationError({"override_reason": "the recommended offer is no override: send no reason"})
+    if kind in (DecisionAction.Kind.ESCALATED, DecisionAction.Kind.THINKING):
+        _check_offer_open(decision, offer_code)
     if kind == DecisionAction.Kind.ESCALATED:
         _check_escalation_asks_higher_authority(decision, offer, _profile(agent))
         _check_not_waiting_already(decision, offer_code)
+    if kind in (DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING) and not _discussed(decision, offer_code):
+        _check_answer_to_unmade_offer(decision, kind, offer, override_reason, _profile(agent))
     if kind == DecisionAction.Kind.PRESENTED:
         _check_override_reason(decision, kind, offer_code, override_reason)
         profile = _profile(agent)
@@ -476,14 +481,44 @@ def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:
 
 def _check_override_reason(decision: Decision, kind: str, offer_code: str, override_reason: str) -> None:
     """An offer other than the recommendation is an override, and the team lead's overrides count it by its
-    reason: it needs one when made, or when accepted without having been made on this decision (as a CRM may
-    log only the acceptance)."""
+    reason: it needs one when made, or when answered without having been made on this decision (as a CRM may
+    log only the customer's answer)."""
     if override_reason or offer_code == decision.recommended_offer_code:
         return
-    made = decision.actions.filter(offer_code=offer_code, kind=DecisionAction.Kind.PRESENTED)
-    if kind == DecisionAction.Kind.ACCEPTED and made.exists():
+    if kind != DecisionAction.Kind.PRESENTED and _made(decision, offer_code):
         return
     raise ValidationError({"override_reason": "offering something other than the recommendation needs a reason"})
+
+
+def _made(decision: Decision, offer_code: str) -> bool:
+    """The offer was made on this decision: presented, or given a final answer (which made it)."""
+    return decision.actions.filter(offer_code=offer_code, kind__in=MADE_KINDS).exists()
+
+
+def _discussed(decision: Decision, offer_code: str) -> bool:
+    """The offer was made on this decision, or a team lead was asked for it while the customer listened."""
+    kinds = MADE_KINDS | {DecisionAction.Kind.THINKING, DecisionAction.Kind.ESCALATED}
+    return decision.actions.filter(offer_code=offer_code, kind__in=kinds).exists()
+
+
+def _check_answer_to_unmade_offer(
+    decision: Decision, kind: str, offer: dict, override_reason: str, profile: AgentProfile | None
+) -> None:
+    """A customer answers only an offer someone made: an answer logged without the offer made first says the
+    one logging it made it, so it follows the rules of making it (a reason when it overrides the advice, the
+    authority, and the contact policy), as an acceptance logged alone does. Before, a "declined" for an offer
+    nobody made was logged and kept that offer out of the customer's advice for the contact policy's days."""
+    _check_override_reason(decision, kind, offer["code"], override_reason)
+    if not _authorised(decision, offer, profile):
+        raise ValidationError({"offer_code": _escalation_needed(offer, answer=True)})
+    _check_customer_guardrails(decision, offer, making=True)
+
+
+def _check_offer_open(decision: Decision, offer_code: str) -> None:
+    """An offer standing accepted has been answered: the customer no longer thinks it over, and nobody needs to be
+    asked about it. Declining it corrects the acceptance and stays allowed."""
+    if _standing_answers(decision).get(offer_code) == DecisionAction.Kind.ACCEPTED:
+        raise ValidationError({"kind": _stands_accepted(offer_code, code="offer_stands_accepted")})
 
 
 def _check_presentable(decision: Decision, offer: dict, profile: AgentProfile | None) -> None:

@@ -3,7 +3,7 @@ import uuid
 import pytest
 
 from retention.models import DecisionAction
-from tests.api.factories import DecisionFactory
+from tests.api.factories import OFFERS, DecisionFactory
 from tests.conftest import api_client_with
 from tests.factories import AgentProfileFactory, TeamFactory, UserFactory
 
@@ -202,9 +202,14 @@ def test_no_offer_is_sent_as_null(decision, api_client):
 
 
 def test_an_outcome_needs_an_idempotency_key(decision, api_client):
-    response = post(api_client, accepted(decision), key=None)
-    assert response.status_code == 400
-    assert "Idempotency-Key" in response.json()["error"]["fields"]
+    missing = post(api_client, accepted(decision), key=None)
+    too_long = post(api_client, accepted(decision), key="k" * 81)
+
+    assert (missing.status_code, too_long.status_code) == (400, 400)
+    assert missing.json()["error"]["fields"]["Idempotency-Key"][0].startswith("this header is required: a unique key")
+    assert too_long.json()["error"]["fields"]["Idempotency-Key"] == [
+        "send a unique key of 1 to 80 printable characters"
+    ]
 
 
 def test_an_offer_the_recommendation_never_ranked_is_422_with_the_field(decision, api_client):
@@ -231,3 +236,53 @@ def test_an_unknown_result_is_400(decision, api_client):
 
 def test_writing_outcomes_needs_its_scope(decision, read_only_api_client):
     assert post(read_only_api_client, accepted(decision)).status_code == 403
+
+
+def answer(decision, result: str, offer_code: str = "gift-router", **fields) -> dict:
+    return {"recommendation_id": str(decision.pk), "offer_code": offer_code, "result": result, **fields}
+
+
+@pytest.mark.parametrize("result", ["declined", "thinking"])
+def test_an_answer_to_an_offer_nobody_made_overrides_the_advice_and_needs_its_reason(decision, api_client, result):
+    # gift-router was never presented and is not the recommendation: logging the customer's answer says the
+    # agent made it, and that is an override like making it.
+    refused = post(api_client, answer(decision, result), key="a")
+    with_reason = post(api_client, answer(decision, result, override_reason="customer_request"), key="b")
+
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"]["override_reason"] == [
+        "offering something other than the recommendation needs a reason"
+    ]
+    assert with_reason.status_code == 201
+    assert list(decision.actions.values_list("kind", "override_reason")) == [(result, "customer_request")]
+
+
+def test_an_answer_to_an_offer_made_needs_no_reason_again(decision, api_client):
+    made = post(api_client, answer(decision, "presented", override_reason="better_fit"), key="a")
+    thinking = post(api_client, answer(decision, "thinking"), key="b")
+    declined = post(api_client, answer(decision, "declined"), key="c")
+
+    assert [made.status_code, thinking.status_code, declined.status_code] == [201, 201, 201]
+
+
+def test_an_answer_to_an_offer_above_the_loggers_authority_that_nobody_made_is_refused(db, api_client, agent):
+    dear = {**OFFERS[0], "code": "korting-40", "cost_cents": 20_000, "authority_level": 3, "within_authority": False}
+    decision = DecisionFactory(agent=agent, team=agent.agent_profile.team, offers=[*OFFERS, dear])
+
+    response = post(api_client, answer(decision, "declined", "korting-40", agent="agent", override_reason="other"))
+
+    assert response.status_code == 422
+    assert not decision.actions.exists()
+
+
+@pytest.mark.parametrize("result", ["thinking", "escalated"])
+def test_an_offer_standing_accepted_is_not_thought_over_or_escalated_but_may_be_declined(decision, api_client, result):
+    assert post(api_client, accepted(decision), key="a").status_code == 201
+
+    refused = post(api_client, answer(decision, result, "korting-10"), key="b")
+    corrected = post(api_client, answer(decision, "declined", "korting-10"), key="c")
+
+    assert refused.status_code == 422
+    assert "'korting-10' is already accepted on this decision" in str(refused.json()["error"]["fields"]["result"])
+    assert corrected.status_code == 201
+    assert list(decision.actions.values_list("kind", flat=True)) == ["accepted", "declined"]
