@@ -1,17 +1,22 @@
 from django.contrib import admin
 
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
+from retention.admin import ReadOnlyAdmin
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyAdmin):
+    """Read-only: a version is trained, promoted and rolled back through the models page and the commands, which
+    check its artifact and record who decided and why; a status edited here would skip both."""
+
     list_display = ["kind", "version", "status", "training_rows", "promoted_by", "promoted_at", "created_at"]
     list_filter = ["kind", "status"]
-    readonly_fields = ["artifact_dir", "artifact_sha256", "feature_schema", "metrics", "training_window"]
 
 
 @admin.register(ModelPromotion)
-class ModelPromotionAdmin(admin.ModelAdmin):
+class ModelPromotionAdmin(ReadOnlyAdmin):
+    """Read-only: the record of who promoted what, and why."""
+
     list_display = ["model_version", "promoted", "reason", "created_at"]
 
 

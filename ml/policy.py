@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -74,14 +75,22 @@ class PolicySettings:
 
     @classmethod
     def from_values(cls, values: dict) -> PolicySettings:
-        """Settings from stored JSON; unknown keys or impossible values are refused."""
+        """Settings from stored JSON; unknown keys, values of the wrong type and impossible values are refused,
+        each naming the setting, so a policy typed into the admin cannot be saved to fail every page later."""
+        if not isinstance(values, dict):
+            raise PolicyError("the policy must be a JSON object of settings")
         known = set(cls.__dataclass_fields__)
         unknown = set(values) - known
         if unknown:
             raise PolicyError(f"unknown policy settings: {', '.join(sorted(unknown))}")
         data = dict(values)
+        for name, value in data.items():
+            if name in SCALAR_SETTING_TYPES:
+                _check_type(name, value, SCALAR_SETTING_TYPES[name])
         if "authority" in data:
-            data["authority"] = {int(level): AuthorityLimit(**limit) for level, limit in data["authority"].items()}
+            data["authority"] = _authority_from(data["authority"])
+        if "risk_bands" in data:
+            data["risk_bands"] = _risk_bands_from(data["risk_bands"])
         settings = cls(**data)
         settings.check()
         return settings
@@ -111,6 +120,60 @@ class PolicySettings:
         if churn_probability >= self.risk_bands["medium"]:
             return "medium"
         return "low"
+
+
+# The JSON type of each plain setting: a whole number, any number, true or false, or text.
+WHOLE, NUMBER, FLAG, TEXT = "a whole number", "a number", "true or false", "text"
+SCALAR_SETTING_TYPES = {
+    "horizon_months": WHOLE,
+    "margin_rate": NUMBER,
+    "exploration_share": NUMBER,
+    "exploration_method": TEXT,
+    "control_share": NUMBER,
+    "budget_per_customer_cents": WHOLE,
+    "contact_policy_days": WHOLE,
+    "recent_offer_days": WHOLE,
+    "price_parity": FLAG,
+    "prior_strength": NUMBER,
+}
+
+
+def _check_type(name: str, value: object, expected: str) -> None:
+    # JSON's true and false are Python's bools, which are ints too: a flag is no number, a number no flag.
+    fits = {
+        WHOLE: isinstance(value, int) and not isinstance(value, bool),
+        NUMBER: isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+        FLAG: isinstance(value, bool),
+        TEXT: isinstance(value, str),
+    }[expected]
+    if not fits:
+        raise PolicyError(f"{name} must be {expected}, not {json.dumps(value)}")
+
+
+def _authority_from(value: object) -> dict[int, AuthorityLimit]:
+    if not isinstance(value, dict):
+        raise PolicyError('authority must map each level to its limits, e.g. {"1": {"max_discount_percent": 15, '
+                          '"max_cost_cents": 6000}}')  # fmt: skip
+    limits = {}
+    for level, limit in value.items():
+        if not str(level).isdigit():
+            raise PolicyError(f"authority levels are 1, 2 and 3, not {json.dumps(level)}")
+        if not isinstance(limit, dict) or set(limit) != {"max_discount_percent", "max_cost_cents"}:
+            raise PolicyError(f"authority level {level} needs exactly max_discount_percent and max_cost_cents")
+        _check_type(f"authority level {level}: max_discount_percent", limit["max_discount_percent"], NUMBER)
+        _check_type(f"authority level {level}: max_cost_cents", limit["max_cost_cents"], WHOLE)
+        if limit["max_discount_percent"] < 0 or limit["max_cost_cents"] < 0:
+            raise PolicyError(f"authority level {level}: the limits cannot be negative")
+        limits[int(level)] = AuthorityLimit(**limit)
+    return limits
+
+
+def _risk_bands_from(value: object) -> dict[str, float]:
+    if not isinstance(value, dict) or set(value) != {"medium", "high"}:
+        raise PolicyError('risk_bands needs exactly "medium" and "high", e.g. {"medium": 0.25, "high": 0.5}')
+    for band, threshold in value.items():
+        _check_type(f"risk_bands: {band}", threshold, NUMBER)
+    return dict(value)
 
 
 @dataclass(frozen=True)

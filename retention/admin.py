@@ -1,6 +1,9 @@
+from dataclasses import asdict
+
 from django import forms
 from django.contrib import admin
 
+from ml.policy import PolicyError, PolicySettings
 from retention.models import (
     AgentProfile,
     ApiClient,
@@ -104,9 +107,54 @@ class OfferAdmin(admin.ModelAdmin):
     search_fields = ["code", "title_nl", "title_en"]
 
 
+class PolicyConfigForm(forms.ModelForm):
+    """A new policy version: its settings are checked as the service will read them, and it must come after the
+    version in force, which it replaces."""
+
+    class Meta:
+        model = PolicyConfig
+        fields = ["version", "values"]
+
+    def clean_values(self):
+        values = self.cleaned_data["values"]
+        try:
+            PolicySettings.from_values(values)
+        except PolicyError as error:
+            raise forms.ValidationError(str(error)) from error
+        return values
+
+    def clean_version(self):
+        version = self.cleaned_data["version"]
+        current = PolicyConfig.objects.order_by("-version").values_list("version", flat=True).first()
+        if current is not None and version <= current:
+            raise forms.ValidationError(f"a new policy version comes after the one in force ({current})")
+        return version
+
+
 @admin.register(PolicyConfig)
 class PolicyConfigAdmin(admin.ModelAdmin):
+    """Policy versions are added, never edited or deleted: every decision names the version it was made under."""
+
+    form = PolicyConfigForm
     list_display = ["version", "created_at", "created_by"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_changeform_initial_data(self, request):
+        """The version in force, as the starting point of the next."""
+        current = PolicyConfig.objects.order_by("-version").first()
+        if current is None:
+            return {"version": 1, "values": asdict(PolicySettings())}
+        return {"version": current.version + 1, "values": current.values}
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(ApiClient)

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ml.policy import (
+    SCALAR_SETTING_TYPES,
     CustomerContext,
     OfferSpec,
     PolicyError,
@@ -144,6 +145,37 @@ def test_unknown_policy_settings_are_refused():
         PolicySettings.from_values({"horizon_months": 12, "margin": 0.3})
     with pytest.raises(PolicyError, match="margin_rate"):
         PolicySettings.from_values({"margin_rate": 2})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"margin_rate": "0,5"}, 'margin_rate must be a number, not "0,5"'),
+        ({"horizon_months": 12.5}, "horizon_months must be a whole number, not 12.5"),
+        ({"price_parity": 1}, "price_parity must be true or false, not 1"),
+        ({"exploration_share": True}, "exploration_share must be a number, not true"),
+        ({"exploration_method": None}, "exploration_method must be text, not null"),
+        ({"authority": [15, 30, 50]}, "authority must map each level to its limits"),
+        ({"authority": {"een": {}}}, 'authority levels are 1, 2 and 3, not "een"'),
+        ({"authority": {"1": {"max_discount_percent": 15}}}, "authority level 1 needs exactly max_discount_percent"),
+        (
+            {"authority": {"1": {"max_discount_percent": "15", "max_cost_cents": 6000}}},
+            'authority level 1: max_discount_percent must be a number, not "15"',
+        ),
+        ({"risk_bands": {"medium": 0.25}}, 'risk_bands needs exactly "medium" and "high"'),
+        ({"risk_bands": {"medium": "laag", "high": 0.5}}, 'risk_bands: medium must be a number, not "laag"'),
+        (["horizon_months", 12], "the policy must be a JSON object of settings"),
+    ],
+)
+def test_a_setting_of_the_wrong_shape_is_refused_naming_it(values, message):
+    with pytest.raises(PolicyError) as refused:
+        PolicySettings.from_values(values)
+    assert str(refused.value).startswith(message)
+
+
+def test_every_setting_has_its_type_checked():
+    nested = {"authority", "risk_bands"}
+    assert set(PolicySettings.__dataclass_fields__) == set(SCALAR_SETTING_TYPES) | nested
 
 
 offers_strategy = st.lists(

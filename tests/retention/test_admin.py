@@ -1,0 +1,87 @@
+"""The admin: policy versions checked as the service reads them, added and never edited or deleted; the model
+registry read-only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from retention.models import PolicyConfig
+from tests.conftest import PASSWORD
+from tests.factories import UserFactory
+
+ADD = "/admin/retention/policyconfig/add/"
+DEMO_POLICY = {
+    "horizon_months": 12,
+    "margin_rate": 0.5,
+    "authority": {
+        "1": {"max_discount_percent": 15, "max_cost_cents": 6000},
+        "2": {"max_discount_percent": 30, "max_cost_cents": 20000},
+        "3": {"max_discount_percent": 50, "max_cost_cents": 100000},
+    },
+}
+
+
+@pytest.fixture
+def superuser_client(db) -> Client:
+    user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+@pytest.fixture
+def in_force(db) -> PolicyConfig:
+    return PolicyConfig.objects.create(version=1, values=DEMO_POLICY)
+
+
+def add(client: Client, version: int, values) -> object:
+    return client.post(ADD, {"version": version, "values": json.dumps(values)})
+
+
+def test_a_policy_the_service_could_not_read_is_refused_with_the_reason_and_nothing_stored(superuser_client, in_force):
+    response = add(superuser_client, 2, {**DEMO_POLICY, "margin_rate": "0,5"})
+
+    assert response.status_code == 200
+    assert "margin_rate must be a number, not &quot;0,5&quot;" in response.text
+    assert list(PolicyConfig.objects.values_list("version", flat=True)) == [1]
+
+
+def test_a_new_version_must_come_after_the_one_in_force(superuser_client, in_force):
+    response = add(superuser_client, 1, DEMO_POLICY)
+
+    assert "a new policy version comes after the one in force (1)" in response.text
+    assert PolicyConfig.objects.count() == 1
+
+
+def test_a_valid_policy_is_added_with_who_added_it(superuser_client, in_force):
+    response = add(superuser_client, 2, {**DEMO_POLICY, "margin_rate": 0.4})
+
+    assert response.status_code == 302
+    added = PolicyConfig.objects.get(version=2)
+    assert (added.values["margin_rate"], added.created_by.username) == (0.4, "root")
+
+
+def test_the_add_form_starts_from_the_version_in_force(superuser_client, in_force):
+    form = superuser_client.get(ADD).context["adminform"].form
+    assert form.initial["version"] == 2
+    assert form.initial["values"] == DEMO_POLICY
+
+
+def test_a_stored_version_is_neither_edited_nor_deleted(superuser_client, in_force):
+    change = f"/admin/retention/policyconfig/{in_force.pk}/change/"
+
+    edited = superuser_client.post(change, {"version": 1, "values": json.dumps({**DEMO_POLICY, "margin_rate": 0.9})})
+    deleted = superuser_client.post(f"/admin/retention/policyconfig/{in_force.pk}/delete/", {"post": "yes"})
+
+    assert (edited.status_code, deleted.status_code) == (403, 403)
+    in_force.refresh_from_db()
+    assert in_force.values["margin_rate"] == 0.5
+
+
+@pytest.mark.parametrize("model", ["modelversion", "modelpromotion"])
+def test_model_versions_and_their_decisions_are_read_only_in_the_admin(superuser_client, model):
+    assert superuser_client.get(f"/admin/ml/{model}/add/").status_code == 403
+    assert superuser_client.get(f"/admin/ml/{model}/").status_code == 200
