@@ -63,3 +63,19 @@ def test_the_offer_log_fits_a_narrow_window_its_table_scrolling_in_its_own_frame
 
     expect(page.get_by_role("table")).to_contain_text("Anna Akkoord")
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+
+
+def test_a_period_that_ends_before_it_starts_says_so_in_place_of_the_results(open_page, lead, review_log):
+    page = open_page()
+    page.set_viewport_size(DESKTOP)
+    log_in(page, "lead", path="/review/log/")
+    page.evaluate("window.stillTheSamePage = true")
+
+    page.get_by_label("Van", exact=True).fill("2026-11-25")
+    page.get_by_label("Tot en met").fill("2026-11-01")
+    page.get_by_role("button", name="Tonen").click()
+
+    expect(page.get_by_role("alert")).to_have_text("De einddatum ligt voor de begindatum.")
+    expect(page.get_by_role("table")).to_have_count(0)  # no results left standing under the refused period
+    expect(page.locator(".request-failed")).to_have_count(0)
+    assert page.evaluate("window.stillTheSamePage") is True
