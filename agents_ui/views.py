@@ -48,6 +48,7 @@ from retention.services.decisions import (
     decision_create,
     leads_team_of,
     may_act_on,
+    takes_calls,
 )
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,11 @@ NO_AGENT_PROFILE = gettext_lazy(
     "Ask your team lead or an administrator to give you access."
 )
 
+
+ADMINISTRATORS_TAKE_NO_CALLS = gettext_lazy(
+    "Administrators do not take calls, so no advice is made in your name. Decide what was escalated to you under "
+    "Review, Escalations."
+)
 
 # The same words the advice itself shows such a viewer (agents_ui/partials/decision.html).
 ANOTHER_AGENTS_ADVICE = gettext_lazy("This advice was made for another agent: you can read it, not log on it.")
@@ -213,6 +219,8 @@ def _advice_of_this_call(request: HttpRequest, form: PanelQueryForm, customer: C
 
 
 def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:
+    if not takes_calls(request.user):
+        return _render_panel(request, form, status=403, error=ADMINISTRATORS_TAKE_NO_CALLS)
     try:
         decision = decision_create(customer=customer, channel=form.cleaned_data["channel"], agent=request.user)
     except NoChampion:

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from retention.api.errors import PayloadTooLarge
 from retention.api.throttling import ApiClientBulkThrottle, ApiClientThrottle
-from retention.models import AgentProfile
+from retention.services.decisions import takes_calls
 
 API_LANGUAGE = "en"  # of messages; reason and offer texts come in the language a request asks for
 MAX_BODY_BYTES = 1_000_000
@@ -105,8 +105,6 @@ class AgentField(serializers.CharField):
         )
         if agent is None:
             raise serializers.ValidationError(f"no active agent named {username!r}")
-        # An administrator may spend beyond any authority and budget: an integration naming one would get advice
-        # and make offers no one on a call could, so only agents and team leads are named.
-        if agent.is_superuser or agent.agent_profile.role == AgentProfile.Role.ADMIN:
+        if not takes_calls(agent):
             raise serializers.ValidationError(f"{username!r} is an administrator: name the agent on the call")
         return agent

@@ -75,6 +75,11 @@ def decision_create(
     """Score the customer now, rank the offers for this agent and store the whole decision."""
     if channel not in Decision.Channel.values:
         raise ValidationError({"channel": f"must be one of {', '.join(Decision.Channel.values)}"})
+    if agent is not None and not takes_calls(agent):
+        raise ValidationError(
+            {"agent": ValidationError("%(agent)r does not take calls: name the agent on the call", code="not_a_caller",
+                                      params={"agent": agent.get_username()})}
+        )  # fmt: skip
     now = timezone.now()
     decision_id = uuid.uuid4()
     profile = _profile(agent)
@@ -672,6 +677,14 @@ def may_make_offer(
     if above_authority:
         return maker_has_authority and (not over_team_budget or decides_over_budget)
     return not over_team_budget or decides_over_budget
+
+
+def takes_calls(user: AbstractBaseUser) -> bool:
+    """Agents and team leads take calls; an administrator (or a superuser) does not. Their authority and budget are
+    no agent's: advice in their name would rank offers nobody on a call could make, and charge them to no team's
+    budget. They act on others' advice instead, deciding what was escalated to them."""
+    profile = _profile(user)
+    return profile is not None and profile.role != AgentProfile.Role.ADMIN and not user.is_superuser
 
 
 def may_act_on(agent: AbstractBaseUser, decision: Decision) -> bool:

@@ -57,6 +57,20 @@ def test_opening_a_customer_asks_the_decision_service_for_advice(logged_in, agen
     assert (decision.customer, decision.agent, decision.channel) == (customer, agent, "chat")
 
 
+@pytest.mark.parametrize("administrator", ["admin role", "superuser"])
+def test_an_administrator_takes_no_calls_so_no_advice_is_made_in_their_name(
+    logged_in, customer, catalog, churn_model, administrator
+):
+    user = UserFactory(username="beheer", is_superuser=administrator == "superuser")
+    AgentProfileFactory(user=user, team=None, role="admin" if administrator == "admin role" else "agent")
+
+    response = open_panel(logged_in(user))
+
+    assert response.status_code == 403
+    assert "Beheerders voeren geen gesprekken, dus er wordt geen advies op jouw naam gemaakt." in response.text
+    assert not Decision.objects.exists()
+
+
 def test_the_phone_is_the_default_channel(logged_in, agent, customer, catalog, churn_model):
     open_panel(logged_in(agent))
 

@@ -79,6 +79,16 @@ def test_a_decision_stores_scores_reasons_and_ranked_eligible_offers(churn_champ
     assert decision.horizon_months == 12
 
 
+def test_no_advice_is_made_in_an_administrators_name(churn_champion, catalog, unhappy_customer):
+    admin = AgentProfileFactory(role=AgentProfile.Role.ADMIN, authority_level=3, team=None).user
+
+    with pytest.raises(ValidationError) as refused:
+        decision_create(customer=unhappy_customer, channel="phone", agent=admin)
+
+    assert refused.value.error_dict["agent"][0].code == "not_a_caller"
+    assert not Decision.objects.exists()
+
+
 def test_offers_costing_more_than_the_team_has_left_need_a_team_lead_and_say_why(
     churn_champion, catalog, unhappy_customer, agent
 ):

@@ -125,8 +125,11 @@ def test_the_command_refuses_an_administrator_and_says_when_it_ran_out_of_custom
     from tests.factories import AgentProfileFactory, UserFactory
 
     AgentProfileFactory(user=UserFactory(username="boss"), role="admin", authority_level=3, team=None)
+    AgentProfileFactory(user=UserFactory(username="root", is_superuser=True), role="agent", team=None)
     with pytest.raises(CommandError, match="'boss': administrators do not take calls"):
         call_command("play_calls", calls=2, agents=["agent", "boss"], stdout=io.StringIO())
+    with pytest.raises(CommandError, match="'root': administrators do not take calls"):
+        call_command("play_calls", calls=2, agents=["root"], stdout=io.StringIO())
     out = io.StringIO()
 
     call_command("play_calls", calls=10_000, stdout=out)

@@ -11,6 +11,7 @@ from ml.registry import NoChampion
 from ml.simulate import SOON_DAYS
 from retention.management import arguments
 from retention.models import AgentProfile
+from retention.services.decisions import takes_calls
 from retention.services.simulation import calls_play
 
 
@@ -57,12 +58,10 @@ class Command(BaseCommand):
 def _agents(usernames: list[str] | None) -> list:
     users = get_user_model().objects.filter(is_active=True, agent_profile__isnull=False).order_by("username")
     if usernames is None:
-        return list(users.filter(agent_profile__role=AgentProfile.Role.AGENT))
+        return [user for user in users.filter(agent_profile__role=AgentProfile.Role.AGENT) if takes_calls(user)]
     found = {user.username: user for user in users.filter(username__in=usernames)}
     if missing := [name for name in usernames if name not in found]:
         raise CommandError(f"no active user with an agent profile named {', '.join(map(repr, missing))}")
-    # As through the API: an administrator's authority and budget are no agent's, so their calls would show
-    # offers no agent could make.
-    if admins := [name for name in usernames if found[name].agent_profile.role == AgentProfile.Role.ADMIN]:
+    if admins := [name for name in usernames if not takes_calls(found[name])]:
         raise CommandError(f"{', '.join(map(repr, admins))}: administrators do not take calls; name agents or leads")
     return [found[name] for name in usernames]
