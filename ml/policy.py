@@ -270,8 +270,9 @@ def feature_number(value) -> float | None:
 
 
 def monthly_fee_cents(features: Mapping) -> int:
-    """What the customer pays a month, in cents, from the feature row (in euros there); 0 when unknown."""
-    return round((feature_number(features.get("monthly_fee")) or 0.0) * 100)
+    """What the customer pays a month, in cents, from the feature row (in euros there); 0 when unknown, and when a
+    discount larger than the fee (stored before such contracts were refused) would make it negative."""
+    return max(0, round((feature_number(features.get("monthly_fee")) or 0.0) * 100))
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,9 @@ def storable_text(text: str) -> bool:
     return True
 
 
-class ContractInput(serializers.Serializer):
+class ContractInput(StrictInput):
+    input_name = "a contract"
+
     monthly_fee = EurosField(help_text="What the contract costs a month before any discount, in euros.")
     bundle = text_field(50, help_text="Tariff code of the bundle.")
     contract_type = text_field(50)
@@ -150,6 +152,11 @@ class ContractInput(serializers.Serializer):
     def validate(self, data: dict) -> dict:
         if data["start_date"] and data["end_date"] and data["end_date"] < data["start_date"]:
             raise serializers.ValidationError({"end_date": [f"is before the start date {data['start_date']}"]})
+        if data["discount"] > data["monthly_fee"]:
+            # The customer would be paid to stay: no renewal fee, and no offer, could be priced on that.
+            raise serializers.ValidationError(
+                {"discount": [f"is more than the monthly fee of {data['monthly_fee']} euros"]}
+            )
         return data
 
 
@@ -157,7 +164,9 @@ class ContractInput(serializers.Serializer):
 EVENT_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-class EventInput(serializers.Serializer):
+class EventInput(StrictInput):
+    input_name = "an event"
+
     kind = serializers.ChoiceField(choices=ServiceEvent.Kind.choices)
     occurred_at = AwareDateTimeField(help_text="With its UTC offset.")
     value = serializers.FloatField(

@@ -121,6 +121,8 @@ def test_an_event_that_cannot_have_happened_is_refused_and_nothing_is_stored(db,
         ({"contracts": [{"monthly_fee": 40, "start_date": "2024-05-01", "end_date": "2024-04-30"}]},
          "is before the start date 2024-05-01"),
         ({"signup_date": "2019-04-01", "contract_end": "2018-12-31"}, "a contract ends before the signup 2019-04-01"),
+        ({"contracts": [{"monthly_fee": 40, "discount": 80, "start_date": "2025-12-15"}]},
+         "is more than the monthly fee of 40.00 euros"),
     ],
 )  # fmt: skip
 def test_contract_dates_that_contradict_each_other_are_refused(db, api_client, changes, message):
@@ -207,6 +209,21 @@ def test_a_misspelt_field_is_refused_rather_than_ignored(db, api_client):
     response = api_client.post(URL, {"customers": [record(montly_fee="10")]}, format="json")
     assert response.status_code == 400
     assert "montly_fee" in response.json()["error"]["records"][0]["fields"]
+
+
+def test_a_misspelt_key_inside_a_contract_or_an_event_is_refused_too(db, api_client):
+    misspelt = record_with_contract_history(
+        events=[{"kind": "outage", "occurred_at": "2026-11-01T10:00:00Z", "hours": 20}]
+    )
+    misspelt["contracts"][1]["end_dat"] = "2026-12-31"
+
+    response = api_client.post(URL, {"customers": [misspelt]}, format="json")
+
+    assert response.status_code == 400
+    fields = response.json()["error"]["records"][0]["fields"]
+    assert "end_dat" in str(fields["contracts"]) and "is not a field of a contract" in str(fields["contracts"])
+    assert "hours" in str(fields["events"]) and "is not a field of an event" in str(fields["events"])
+    assert not Customer.objects.exists()
 
 
 def test_a_current_contract_given_twice_is_refused(db, api_client):

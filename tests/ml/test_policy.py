@@ -14,6 +14,7 @@ from ml.policy import (
     TariffOption,
     best_tariff,
     ineligibility,
+    monthly_fee_cents,
     rank_offers,
     within_authority,
 )
@@ -138,6 +139,10 @@ def test_a_customer_without_a_known_fee_gets_no_offer_priced_on_nothing():
 
     assert (ranking.offers, ranking.recommended_code) == ((), "")
     assert ineligibility(offer(), customer(monthly_fee_cents=0)) == "no known monthly fee"
+
+
+def test_a_discount_larger_than_the_fee_leaves_nothing_to_pay_not_a_negative_fee():
+    assert [monthly_fee_cents({"monthly_fee": fee}) for fee in (-40.0, 0.0, 29.95, None)] == [0, 0, 2995, 0]
 
 
 def test_unknown_policy_settings_are_refused():
