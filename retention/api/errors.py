@@ -1,4 +1,4 @@
-"""Every API error as JSON: {"error": {"code", "message", "fields"?, "records"?}}.
+"""Every API error as JSON: {"error": {"code", "message", "fields"?, "refusals"?, "records"?}}.
 
 `fields` maps an input field to its problems; `records` lists the invalid records of a bulk request
 by position. Throttled responses keep DRF's Retry-After header.
@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler
 
@@ -40,15 +42,40 @@ def django_error_fields(error: DjangoValidationError) -> dict[str, list[str]]:
     return {"non_field_errors": error.messages}
 
 
+def django_error_codes(error: DjangoValidationError) -> list[str]:
+    """The codes of a Django ValidationError's refusals that have one ("team_budget_spent", "needs_authority"),
+    each once, in order: a CRM can act on a code (ask a team lead) where it would have to parse English text."""
+    problems = (
+        [problem for problems in error.error_dict.values() for problem in problems]
+        if hasattr(error, "error_dict")
+        else list(error.error_list)
+    )
+    codes = [problem.code for problem in problems if problem.code and problem.code != "invalid"]
+    return list(dict.fromkeys(codes))
+
+
 def _code(exc) -> str:
     codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
     return codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
 
 
+@csrf_exempt  # a CRM's POST to a mistyped path gets this JSON 404, not the HTML page of a failed CSRF check
 def not_found_json(request, exception=None) -> JsonResponse:
-    """Any path under the API that names no operation: a JSON 404 like every other API error."""
-    body = {"error": {"code": "not_found", "message": f"no API operation at {request.path}"}}
+    """Any path under the API that names no operation: a JSON 404 like every other API error, pointing to the
+    operation a missing final slash left out."""
+    message = f"no API operation at {request.path}"
+    if not request.path.endswith("/") and _names_an_operation(request.path + "/"):
+        message += f"; did you mean {request.path}/ (with the final slash)?"
+    body = {"error": {"code": "not_found", "message": message}}
     return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
+
+
+def _names_an_operation(path: str) -> bool:
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return False
+    return match.func is not not_found_json
 
 
 class Unprocessable(exceptions.APIException):
@@ -58,9 +85,9 @@ class Unprocessable(exceptions.APIException):
     default_detail = "The request is well formed but cannot be processed."
     default_code = "unprocessable"
 
-    def __init__(self, detail=None, *, fields: dict | None = None) -> None:
+    def __init__(self, detail=None, *, fields: dict | None = None, refusals: list[str] | None = None) -> None:
         super().__init__(detail)
-        self.extra = {"fields": fields} if fields else {}
+        self.extra = {name: value for name, value in (("fields", fields), ("refusals", refusals)) if value}
 
 
 class Conflict(exceptions.APIException):
@@ -99,6 +126,14 @@ class ErrorBodyOutput(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable: invalid, not_found, conflict, throttled, ...")
     message = serializers.CharField()
     fields = serializers.JSONField(required=False, help_text="Per input field, what is wrong with it.")
+    refusals = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="422 from a rule of the domain: each rule's code, e.g. needs_authority, beyond_authority, "
+        "over_team_budget, team_budget_spent, customer_budget_spent, declined_recently, accepted_recently, "
+        "another_offer_accepted, offer_stands_accepted, already_answered, already_escalated, "
+        "call_already_escalated, escalation_by_lead, override_reason_needed, not_an_override, unknown_offer.",
+    )
     records = InvalidRecordOutput(many=True, required=False, help_text="Bulk requests: every invalid record.")
 
 

@@ -9,7 +9,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from retention.api.base import AgentField, ApiView, StrictInput
-from retention.api.errors import Conflict, Unprocessable, django_error_fields
+from retention.api.errors import Conflict, Unprocessable, django_error_codes, django_error_fields
 from retention.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
 from retention.models import Decision, DecisionAction
 from retention.services.api_clients import api_client_check_speaks_for
@@ -115,7 +115,9 @@ class OutcomeCreateView(ApiView):
                 ("result" if name == "kind" else name): messages
                 for name, messages in django_error_fields(error).items()
             }
-            raise Unprocessable("The outcome does not fit the recommendation.", fields=fields) from error
+            raise Unprocessable(
+                "The outcome does not fit the recommendation.", fields=fields, refusals=django_error_codes(error)
+            ) from error
         headers = {REPLAY_HEADER: "true"} if recorded.replayed else {}
         body = OutcomeOutput(outcome_json(recorded.action)).data
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)

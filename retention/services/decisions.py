@@ -394,9 +394,15 @@ def _validated_offer(
         return None
     offer = next((o for o in decision.offers if o["code"] == offer_code), None)
     if offer is None:
-        raise ValidationError({"offer_code": f"{offer_code!r} was not among this decision's offers"})
+        raise ValidationError(
+            {"offer_code": ValidationError("%(offer)r was not among this decision's offers", code="unknown_offer",
+                                           params={"offer": offer_code})}
+        )  # fmt: skip
     if override_reason and offer_code == decision.recommended_offer_code:
-        raise ValidationError({"override_reason": "the recommended offer is no override: send no reason"})
+        raise ValidationError(
+            {"override_reason": ValidationError("the recommended offer is no override: send no reason",
+                                                code="not_an_override")}
+        )  # fmt: skip
     if kind in (DecisionAction.Kind.ESCALATED, DecisionAction.Kind.THINKING):
         _check_offer_open(decision, offer_code)
     if kind == DecisionAction.Kind.ESCALATED:
@@ -492,7 +498,10 @@ def _check_override_reason(decision: Decision, kind: str, offer_code: str, overr
         return
     if kind != DecisionAction.Kind.PRESENTED and _made(decision, offer_code):
         return
-    raise ValidationError({"override_reason": "offering something other than the recommendation needs a reason"})
+    raise ValidationError(
+        {"override_reason": ValidationError("offering something other than the recommendation needs a reason",
+                                            code="override_reason_needed")}
+    )  # fmt: skip
 
 
 def _made(decision: Decision, offer_code: str) -> bool:

@@ -253,6 +253,7 @@ def test_an_answer_to_an_offer_nobody_made_overrides_the_advice_and_needs_its_re
     assert refused.json()["error"]["fields"]["override_reason"] == [
         "offering something other than the recommendation needs a reason"
     ]
+    assert refused.json()["error"]["refusals"] == ["override_reason_needed"]
     assert with_reason.status_code == 201
     assert list(decision.actions.values_list("kind", "override_reason")) == [(result, "customer_request")]
 
@@ -284,5 +285,6 @@ def test_an_offer_standing_accepted_is_not_thought_over_or_escalated_but_may_be_
 
     assert refused.status_code == 422
     assert "'korting-10' is already accepted on this decision" in str(refused.json()["error"]["fields"]["result"])
+    assert refused.json()["error"]["refusals"] == ["offer_stands_accepted"]
     assert corrected.status_code == 201
     assert list(decision.actions.values_list("kind", flat=True)) == ["accepted", "declined"]

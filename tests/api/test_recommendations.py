@@ -110,6 +110,7 @@ def test_advice_a_one_team_client_asks_without_an_agent_spends_that_teams_budget
     assert next(o for o in body["offers"] if o["code"] == "gift-router")["over_team_budget"]
     assert accepted.status_code == 422
     assert "costs more than the team's budget has left this month" in str(accepted.json()["error"]["fields"])
+    assert accepted.json()["error"]["refusals"] == ["team_budget_spent"]
     assert unsure["team_budget"] is None
 
 

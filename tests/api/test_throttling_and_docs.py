@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from tests.conftest import api_client_with
 
@@ -95,3 +95,15 @@ def test_a_field_the_operation_does_not_know_is_refused_naming_it(db, api_client
     }
     [message] = response.json()["error"]["fields"][unknown]
     assert message.startswith(f"is not a field of {named} (known: ")
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [("/api/v1/recommendations", "; did you mean /api/v1/recommendations/ (with the final slash)?"),
+     ("/api/v1/outcome/", "")],
+)  # fmt: skip
+def test_a_post_to_a_path_that_names_no_operation_is_a_json_404_even_without_a_csrf_token(db, path, hint):
+    response = Client(enforce_csrf_checks=True).post(path, {"customer_id": "NL1"}, content_type="application/json")
+
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": f"no API operation at {path}{hint}"}}
