@@ -246,6 +246,7 @@ class CustomerRecordInput(StrictInput):
         if data["signup_date"] and data["signup_date"] > timezone.localdate():
             raise serializers.ValidationError({"signup_date": ["is in the future"]})
         _check_contracts_after_signup(data)
+        _check_one_contract_per_start(data["contracts"])
         return data
 
 
@@ -257,6 +258,16 @@ def _check_contracts_after_signup(data: dict) -> None:
     if signup and (early := sorted(str(end) for end in ends if end and end < signup)):
         raise serializers.ValidationError(
             {"contracts": [f"a contract ends before the signup {signup}: {', '.join(early)}"]}
+        )
+
+
+def _check_one_contract_per_start(contracts: list[dict]) -> None:
+    """Contracts are matched by their start date when a record is sent again: two starting the same day would be
+    stored as two contracts, and neither could be told from the other."""
+    starts = [str(contract["start_date"]) for contract in contracts if contract["start_date"]]
+    if repeated := sorted({start for start in starts if starts.count(start) > 1}):
+        raise serializers.ValidationError(
+            {"contracts": [f"more than one contract starts on {', '.join(repeated)}: send each contract once"]}
         )
 
 

@@ -91,6 +91,7 @@ def _valid_records(items: list) -> list[CustomerRecord]:
     checker = CustomerRecordInput()
     today = timezone.localdate()
     records, invalid = [], []
+    first_index: dict[str, int] = {}
     for index, item in enumerate(items):
         try:
             record = customer_record(checker.run_validation(item), today=today)
@@ -99,6 +100,9 @@ def _valid_records(items: list) -> list[CustomerRecord]:
             continue
         if problems := record_errors(record):
             invalid.append(_invalid(index, item, problems))
+        # A record is the customer's whole state: two in one request leave nothing to say which is right.
+        if (earlier := first_index.setdefault(record.external_id, index)) != index:
+            invalid.append(_invalid(index, item, {"external_id": [f"repeats record {earlier} of this request"]}))
         records.append(record)
     if invalid:
         raise InvalidRecords(invalid, received=len(items))

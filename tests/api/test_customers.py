@@ -226,6 +226,27 @@ def test_a_misspelt_key_inside_a_contract_or_an_event_is_refused_too(db, api_cli
     assert not Customer.objects.exists()
 
 
+def test_a_customer_sent_twice_in_one_request_is_refused_as_ambiguous(db, api_client):
+    response = api_client.post(
+        URL, {"customers": [record("DUP-1"), record("DUP-1", phone="0612345678")]}, format="json"
+    )
+
+    assert response.status_code == 400
+    (problem,) = response.json()["error"]["records"]
+    assert (problem["index"], problem["fields"]) == (1, {"external_id": ["repeats record 0 of this request"]})
+    assert not Customer.objects.exists()
+
+
+def test_two_contracts_starting_the_same_day_are_refused(db, api_client):
+    twice = record_with_contract_history()
+    twice["contracts"][0]["start_date"] = twice["contracts"][1]["start_date"]
+
+    response = api_client.post(URL, {"customers": [twice]}, format="json")
+
+    assert response.status_code == 400
+    assert "more than one contract starts on 2023-01-01" in str(response.json()["error"]["records"][0]["fields"])
+
+
 def test_a_current_contract_given_twice_is_refused(db, api_client):
     both = record(contracts=[{"monthly_fee": 40, "start_date": "2023-01-01"}])
     response = api_client.post(URL, {"customers": [both]}, format="json")
