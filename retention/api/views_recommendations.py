@@ -113,6 +113,14 @@ class RecommendationOutput(serializers.Serializer):
         "price parity, a customer at risk renews at no more than a new customer pays for the same bundle, nor more "
         "than best_tariff; an offer never leaves the customer paying more in its first year than best_tariff would.",
     )
+    explored = serializers.BooleanField(
+        help_text="This decision explores: recommended_offer was drawn among the eligible offers (with the "
+        "propensity its offer carries), not the offer worth most, so the policy keeps learning. Keyed on the "
+        "customer and the day, so asking again the same day draws the same."
+    )
+    control_group = serializers.BooleanField(
+        help_text="The customer is in the random control group, which gets the default treatment (no offer)."
+    )
     team_budget = TeamBudgetOutput(
         allow_null=True, help_text="This month's budget of the team the advice is for; null when it is for no team."
     )
@@ -136,6 +144,8 @@ def recommendation_json(decision: Decision, *, language: str, limit: int) -> dic
         "stay_probability_without_offer": _rounded(decision.stay_probability_without_offer),
         "horizon_months": decision.horizon_months,
         "renewal_fee_cents": decision.renewal_fee_cents,
+        "explored": decision.explored,
+        "control_group": decision.control_group,
         "team_budget": _team_budget(decision),
         "offers": [{**offer, "title": offer["title"][language]} for offer in offers],
         "best_tariff": decision.best_tariff,

@@ -1,7 +1,7 @@
 import pytest
 
 from retention.api.views_recommendations import recommendation_json
-from retention.models import Decision
+from retention.models import Decision, PolicyConfig
 from tests.conftest import api_client_with
 from tests.factories import (
     AgentProfileFactory,
@@ -114,6 +114,20 @@ def test_advice_a_one_team_client_asks_without_an_agent_spends_that_teams_budget
     assert unsure["team_budget"] is None
 
 
+@pytest.mark.exploring
+@pytest.mark.parametrize(("share", "field"), [("exploration_share", "explored"), ("control_share", "control_group")])
+def test_a_recommendation_says_when_it_explores_or_the_customer_is_in_the_control_group(
+    churn_champion, customer, api_client, share, field
+):
+    PolicyConfig.objects.create(version=1, values={share: 1.0})
+
+    body = api_client.post(URL, {"customer_id": "NL1234567", "channel": "api"}, format="json").json()
+
+    decision = Decision.objects.get(pk=body["id"])
+    assert body[field] is True and getattr(decision, field) is True
+    assert body["explored"] is not body["control_group"]
+
+
 def test_a_recommendation_has_the_documented_fields(churn_champion, customer, api_client):
     response = api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone", "limit": 0}, format="json")
     assert response.status_code == 201, response.content
@@ -126,6 +140,8 @@ def test_a_recommendation_has_the_documented_fields(churn_champion, customer, ap
         "reasons",
         "recommended_offer",
         "no_offer_needed",
+        "explored",
+        "control_group",
         "stay_probability_without_offer",
         "horizon_months",
         "offers",
