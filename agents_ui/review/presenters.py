@@ -138,12 +138,19 @@ class EscalationRow:
     customer_number: str
     customer_name: str
     agent: str
-    offer: OfferRef
+    offer: OfferRef | None  # None: the call as a whole was escalated
     churn_percent: int
+    risk_label: str
     panel_url: str
+    for_administrator: bool  # above the viewing lead's own authority: an administrator decides it
+
+    @property
+    def asked_by_someone_else(self) -> bool:
+        """Asked by someone other than the agent the advice was for (their lead, or a CRM): worth naming."""
+        return bool(self.escalated_by) and self.escalated_by != self.agent
 
 
-def escalation_row(escalation: OpenEscalation) -> EscalationRow:
+def escalation_row(escalation: OpenEscalation, *, for_administrator: bool = False) -> EscalationRow:
     decision = escalation.decision
     return EscalationRow(
         escalated_at=escalation.escalated_at,
@@ -151,9 +158,11 @@ def escalation_row(escalation: OpenEscalation) -> EscalationRow:
         customer_number=decision.customer.external_id,
         customer_name=decision.customer.display_name,
         agent=_person(decision.agent),
-        offer=_offer_refs(decision)(escalation.offer_code),
+        offer=_offer_refs(decision)(escalation.offer_code) if escalation.offer_code else None,
         churn_percent=round(decision.churn_probability * 100),
+        risk_label=labels.label(labels.RISK_BANDS, decision.risk_band),
         panel_url=panel_url(customer=decision.customer, decision_id=decision.pk),
+        for_administrator=for_administrator,
     )
 
 

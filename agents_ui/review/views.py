@@ -155,14 +155,24 @@ def budget(request: HttpRequest) -> HttpResponse:
 @lead_required
 def escalations(request: HttpRequest) -> HttpResponse:
     waiting = open_escalations(team_ids=request.review_scope.team_ids, now=timezone.now())
-    waiting = [escalation for escalation in waiting if _may_decide(request.user.agent_profile, escalation)]
-    context = {"rows": [presenters.escalation_row(escalation) for escalation in waiting], "days": OPEN_ESCALATION_DAYS}
+    profile = request.user.agent_profile
+    rows = [
+        presenters.escalation_row(escalation, for_administrator=not _may_decide(profile, escalation))
+        for escalation in waiting
+    ]
+    # What the lead may decide comes first; what waits for an administrator is listed after it, so the lead sees
+    # their agent is waiting and for whom.
+    context = {
+        "rows": [row for row in rows if not row.for_administrator],
+        "for_administrator": [row for row in rows if row.for_administrator],
+        "days": OPEN_ESCALATION_DAYS,
+    }
     return render(request, "agents_ui/review/escalations.html", context)
 
 
 def _may_decide(profile: AgentProfile, escalation: OpenEscalation) -> bool:
-    """A team lead is shown what they may decide: not an offer above their own authority too, which waits for an
-    administrator (who sees every escalation)."""
+    """Whether this viewer decides the escalation: not an offer above a lead's own authority too, which waits for an
+    administrator (who decides every escalation)."""
     if profile.role == AgentProfile.Role.ADMIN or not escalation.offer_code:
         return True
     offer = next((o for o in escalation.decision.offers or [] if o.get("code") == escalation.offer_code), None)

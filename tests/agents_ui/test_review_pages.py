@@ -504,7 +504,8 @@ def test_the_escalations_page_lists_what_waits_for_a_team_lead_and_links_to_the_
 
     assert response.status_code == 200
     assert [row.customer_name for row in response.context["rows"]] == ["Wacht"]
-    assert "1 doorzetting wacht." in response.text
+    assert "1 doorzetting wacht op jou." in response.text
+    assert "Nog " not in response.text  # nothing waits for an administrator
     assert f'href="/panel/?customer={waiting.customer.external_id}&amp;decision={waiting.pk}"' in response.text
     assert "Halve prijs" in response.text
 
@@ -520,8 +521,9 @@ def test_a_call_escalated_as_a_whole_waits_until_anything_is_logged_on_it_and_is
         act(waiting, "escalated")
 
     assert twice.value.error_dict["kind"][0].code == "call_already_escalated"
-    rows = logged_in(lead).get(reverse("review-escalations")).context["rows"]
-    assert [row.customer_name for row in rows] == ["Wacht"]
+    page = logged_in(lead).get(reverse("review-escalations"))
+    assert [row.customer_name for row in page.context["rows"]] == ["Wacht"]
+    assert "<td>Het hele gesprek</td>" in page.text
 
 
 def test_an_offer_above_the_team_leads_own_authority_waits_for_an_administrator_not_the_lead(lead, agent):
@@ -530,17 +532,21 @@ def test_an_offer_above_the_team_leads_own_authority_waits_for_an_administrator_
     act(decision_for(agent, name="Teamleider"), "escalated", "half-price")
     admin = AgentProfileFactory(user=UserFactory(username="boss"), role="admin", authority_level=3, team=None).user
 
-    for_lead = logged_in(lead).get(reverse("review-escalations")).context["rows"]
-    for_admin = logged_in(admin).get(reverse("review-escalations")).context["rows"]
+    for_lead = logged_in(lead).get(reverse("review-escalations"))
+    for_admin = logged_in(admin).get(reverse("review-escalations")).context
 
-    assert [row.customer_name for row in for_lead] == ["Teamleider"]
-    assert sorted(row.customer_name for row in for_admin) == ["Beheerder", "Teamleider"]
+    assert [row.customer_name for row in for_lead.context["rows"]] == ["Teamleider"]
+    # The lead still sees that their agent waits, and for whom.
+    assert [row.customer_name for row in for_lead.context["for_administrator"]] == ["Beheerder"]
+    assert "Nog 1 wacht op een beheerder." in for_lead.text and "Wacht op een beheerder" in for_lead.text
+    assert sorted(row.customer_name for row in for_admin["rows"]) == ["Beheerder", "Teamleider"]
+    assert for_admin["for_administrator"] == []
 
 
 def test_no_escalation_waiting_says_so(lead):
     response = logged_in(lead).get(reverse("review-escalations"))
 
-    assert "Er wacht geen doorzetting." in response.text
+    assert "Er wacht geen doorzetting op jou." in response.text
 
 
 # --- budget -------------------------------------------------------------------------------------
