@@ -160,6 +160,7 @@ class AgentKpis:
     escalations: int
     accepted: int
     accepted_cost_cents: int
+    made_by_lead: int = 0  # decisions on which a team lead (or an administrator) made an offer on their advice
 
     @property
     def override_rate(self) -> float | None:
@@ -209,18 +210,23 @@ def _kpis(frame: pd.DataFrame, labelled: pd.DataFrame) -> Kpis:
 def _agent_kpis(frame: pd.DataFrame) -> list[AgentKpis]:
     if frame.empty:
         return []
+    # An agent's figures count what they did themselves; what their team lead made on their advice is counted
+    # beside it (made_by_lead), so it is in a row and no agent's rates carry their lead's choices.
+    own_acceptance = frame["accepted"] & frame["accepted_made_by_agent"]
     frame = frame.assign(
         agent_key=frame["agent_id"].fillna(-1).astype(int),
         override_made=frame["overridden_by_agent"] & frame["offer_made_by_agent"],
-        cost=frame["accepted_cost_cents"].fillna(0),
+        own_accepted=own_acceptance,
+        own_cost=frame["accepted_cost_cents"].fillna(0).where(own_acceptance, 0),
     )
     totals = frame.groupby("agent_key").agg(
         decisions=("decision_id", "size"),
         offers_made=("offer_made_by_agent", "sum"),
         overrides=("override_made", "sum"),
         escalations=("escalated", "sum"),
-        accepted=("accepted", "sum"),
-        accepted_cost_cents=("cost", "sum"),
+        accepted=("own_accepted", "sum"),
+        accepted_cost_cents=("own_cost", "sum"),
+        made_by_lead=("offer_made_by_another", "sum"),
     )
     names = _agent_names([key for key in totals.index if key >= 0])
     rows = [_agent_row(key, names.get(key, ""), totals.loc[key]) for key in totals.index]

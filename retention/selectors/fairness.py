@@ -77,6 +77,10 @@ class ActionSummary:
     # An offer made, and an override logged, by the agent the advice was made for, not by a team lead acting on it.
     offer_made_by_agent: bool = False
     overridden_by_agent: bool = False
+    # An offer made by a team lead (or an administrator) on the advised agent's behalf, and whether the offer
+    # that stands accepted was first made by the agent themselves.
+    offer_made_by_another: bool = False
+    accepted_made_by_agent: bool = False
 
     @property
     def offer_made(self) -> bool:
@@ -104,7 +108,8 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
     made, declined, reasons = [], [], []
     # Per offer its latest final answer, re-inserted on every answer so the dict runs oldest to newest.
     latest_final: dict[str, ActionFact] = {}
-    last_shown, escalated, overridden_by_agent, made_by_agent = NO_OFFER, False, False, False
+    last_shown, escalated, overridden_by_agent = NO_OFFER, False, False
+    first_made_by_another: dict[str, bool] = {}  # per offer: whether whoever first made it was not the agent
     for action in actions:
         escalated = escalated or action.kind == DecisionAction.Kind.ESCALATED
         overridden_by_agent = overridden_by_agent or bool(action.override_reason and not action.by_another)
@@ -113,7 +118,8 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
         if not action.offer_code or action.kind not in OFFER_ACTION_KINDS:
             continue
         _append_new(made, action.offer_code)
-        made_by_agent = made_by_agent or not action.by_another
+        # Who made an offer is who first put it to the customer: an answer logged later is not a new offer.
+        first_made_by_another.setdefault(action.offer_code, action.by_another)
         if action.kind in SHOWN_KINDS:
             last_shown = action.offer_code
         if action.kind in FINAL_ANSWER_KINDS:
@@ -130,8 +136,10 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
         last_shown_code=last_shown,
         escalated=escalated,
         override_reasons=tuple(reasons),
-        offer_made_by_agent=made_by_agent,
+        offer_made_by_agent=any(not by_another for by_another in first_made_by_another.values()),
         overridden_by_agent=overridden_by_agent,
+        offer_made_by_another=any(first_made_by_another.values()),
+        accepted_made_by_agent=accepted is not None and not first_made_by_another[accepted.offer_code],
     )
 
 
@@ -180,6 +188,8 @@ FRAME_COLUMNS = (
     "escalated",
     "offer_made_by_agent",
     "overridden_by_agent",
+    "offer_made_by_another",
+    "accepted_made_by_agent",
 )
 
 
@@ -214,6 +224,8 @@ def _frame_record(row: tuple, summary: ActionSummary) -> tuple:
         summary.escalated,
         summary.offer_made_by_agent,
         summary.overridden_by_agent,
+        summary.offer_made_by_another,
+        summary.accepted_made_by_agent,
     )
 
 

@@ -444,8 +444,27 @@ def test_a_team_leads_override_on_an_agents_advice_counts_in_neither_the_agents_
 
     assert set(agents) == {"agent"}
     assert (agents["agent"].offers_made, agents["agent"].overrides) == (1, 1)  # the lead's offer is not hers
+    assert agents["agent"].made_by_lead == 1  # but it is in her row, beside her own
     overrides_in_log = logged_in(lead).get(reverse("review-log"), {"overrides_only": "on"}).context["rows"]
     assert len(overrides_in_log) == 2  # the offer log still lists both, with who logged what
+
+
+def test_an_agents_average_accepted_cost_counts_only_the_offers_she_made(lead, agent):
+    made_by_lead = decision_for(agent)
+    decision_action_record(
+        decision=made_by_lead, kind="presented", offer_code="half-price", override_reason="customer_request", agent=lead
+    )
+    act(made_by_lead, "accepted", "half-price")  # she logs the answer to the offer her lead made
+    own = decision_for(agent)
+    act(own, "presented", "loyal-10")
+    act(own, "accepted", "loyal-10")
+
+    page = logged_in(lead).get(reverse("review-kpis"))
+
+    (mine,) = page.context["agents"]
+    assert (mine.offers_made, mine.accepted, mine.average_cost_cents, mine.made_by_lead) == (1, 1, LOYAL_COST, 1)
+    assert page.context["kpis"].accepted == 2  # the team's figures count both
+    assert "Aanbiedingen door de teamleider" in page.text
 
 
 def test_the_kpi_page_shows_the_figures_in_dutch(lead, kpi_story):
