@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -41,6 +42,7 @@ from retention.selectors.panel import (
     team_budget_status,
     team_lead_level,
 )
+from retention.services.agents import agent_language_set
 from retention.services.decisions import (
     answers_for_team,
     decides_escalation,
@@ -374,3 +376,19 @@ def _action_refused(request: HttpRequest, decision: Decision, problems: list[str
 def _decision_fragment(request: HttpRequest, decision: Decision, *, status: int = 200, **feedback) -> HttpResponse:
     context = {**decision_context(request, decision), **feedback}
     return render(request, DECISION_FRAGMENT, context, status=status)
+
+
+# --- the user's language ------------------------------------------------------------------------
+
+
+@require_POST
+@agent_required
+def language(request: HttpRequest) -> HttpResponse:
+    """Switch the pages' language for this user, then back to the page the switch was on."""
+    try:
+        agent_language_set(user=request.user, language=request.POST.get("language", ""))
+    except ValidationError:
+        return forbidden(request, _("That language is not offered here."))
+    back = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return HttpResponseRedirect(back if safe and back else reverse("panel"))

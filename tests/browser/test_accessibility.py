@@ -96,7 +96,8 @@ def test_tab_goes_from_the_search_through_each_offer_in_order_to_the_last_action
     words = WORDS["nl"]
     page = open_page()
     decision = open_customer(page, "agent")
-    expected = [words.skip_link, words.log_out, words.search_field, words.channel, words.search]
+    # The language switch names the other language in that language.
+    expected = [words.skip_link, "English", words.log_out, words.search_field, words.channel, words.search]
     for offer in decision.offers:
         title = offer["title"]["nl"]
         if not offer["within_authority"]:
