@@ -62,7 +62,8 @@ def _render(request: HttpRequest, page: str, context: dict, *, status: int = 200
 @require_GET
 @lead_required
 def offer_log(request: HttpRequest) -> HttpResponse:
-    form = LogFilterForm(request.GET, scope=request.review_scope)
+    # The same default period as the KPIs and the fairness report, so their counts agree when first opened.
+    form = LogFilterForm(with_default_period(request.GET), scope=request.review_scope)
     if not form.is_valid():
         return _render(request, "log", {"form": form}, status=400)
     per_page = form.cleaned_data["per_page"]
@@ -85,7 +86,7 @@ def _query_without_page(request: HttpRequest) -> str:
 @require_GET
 @lead_required
 def offer_log_csv(request: HttpRequest) -> HttpResponse:
-    form = LogFilterForm(request.GET, scope=request.review_scope)
+    form = LogFilterForm(with_default_period(request.GET), scope=request.review_scope)
     if not form.is_valid():
         return render(request, "agents_ui/review/log.html", {"form": form}, status=400)
     decisions = offer_log_decisions(**form.filters()).iterator(chunk_size=CSV_CHUNK)

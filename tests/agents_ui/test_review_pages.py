@@ -224,6 +224,19 @@ def test_a_date_that_is_no_date_is_refused(lead):
     assert 'role="alert"' in response.text or "field-error" in response.text
 
 
+def test_the_offer_log_opens_on_the_same_last_90_days_as_the_kpis(lead, agent):
+    decision_for(agent, name="Recent", as_of=days_ago(89))
+    decision_for(agent, name="Oud", as_of=days_ago(120))
+    client = logged_in(lead)
+
+    first_opened = [row.customer_name for row in client.get(reverse("review-log")).context["rows"]]
+    all_year = client.get(reverse("review-log"), {"since": days_ago(365).date().isoformat()}).context["rows"]
+
+    assert first_opened == ["Recent"]
+    assert client.get(reverse("review-kpis")).context["kpis"].decisions == 1
+    assert [row.customer_name for row in all_year] == ["Recent", "Oud"]
+
+
 def test_the_offer_log_is_paged(lead, agent):
     for day in range(30):
         decision_for(agent, as_of=days_ago(day + 1))
