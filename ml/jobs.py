@@ -1,5 +1,5 @@
-"""Training jobs: the learning loop's writes. Request a retrain, run it with progress, finish or fail it, and
-sweep up jobs whose worker died.
+"""Training jobs: the learning loop's writes. Request a retrain, run it with progress, finish or fail it,
+cancel one no worker has picked up, and sweep up jobs whose worker died.
 
 A job is requested (queued), claimed by one worker (running), and ends succeeded, failed or
 refused. At most one job is queued and one runs (a database constraint): a second claim is
@@ -45,6 +45,14 @@ class TrainingBusy(Exception):
         super().__init__(f"training job {job.pk} is {job.status} already ({job.percent}% done)")
 
 
+class TrainingJobNotQueued(Exception):
+    """The job left the queue before it could be cancelled: a worker picked it up, or it ended."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+        super().__init__(f"training job {job.pk} is {job.status}, no longer queued")
+
+
 def trainable_kinds() -> list[str]:
     # Plain strings: TRAINERS is keyed by ModelVersion.Kind members, whose repr (which argparse shows
     # when it lists an option's choices) is ModelVersion.Kind.CHURN, not 'churn'.
@@ -82,6 +90,24 @@ def training_job_request(
             raise TrainingBusy(TrainingJob.objects.filter(status__in=TrainingJob.ACTIVE).first() or job) from error
         if enqueue:
             transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def training_job_cancel(*, job: TrainingJob, by: AbstractBaseUser) -> TrainingJob:
+    """Fail a job that is still queued, naming who cancelled it and when, so the next retrain may be requested.
+
+    Without a worker a queued job would otherwise block every retrain until the sweep fails it hours later.
+    Raises TrainingJobNotQueued once the job is no longer queued: a running job is not stopped from here, as
+    its worker would go on training regardless.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # Re-read under the lock: the page showed the job queued, but a worker may have claimed it since.
+        job = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        if job.status != TrainingJob.Status.QUEUED:
+            raise TrainingJobNotQueued(job)
+        error = f"cancelled by {by.get_username()} at {now:%Y-%m-%d %H:%M:%S} UTC before a worker picked it up"
+        _update(job, status=TrainingJob.Status.FAILED, error=error, finished_at=now)
     return job
 
 

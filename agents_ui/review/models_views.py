@@ -1,5 +1,8 @@
 """The models page: versions per kind with metrics, decisions and drift; training jobs with live progress;
-and the Retrain now, Promote and Roll back buttons, each a POST through the ml services.
+and the Retrain now, Cancel (a queued job), Promote and Roll back buttons, each a POST through the ml services.
+
+Promoting a version the retrain rules kept out takes two steps: the first POST changes nothing and shows
+why it was kept out with a "Promote anyway" button, which posts the same form with confirm=1.
 
 The page works without JavaScript (buttons post and redirect back; reload to see progress). With htmx
 the jobs section polls every 2 s while a job is queued or running, and reloads the page once the job
@@ -15,7 +18,8 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -23,7 +27,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from agents_ui.review.access import lead_required
 from ml.artifacts import ArtifactError
-from ml.jobs import TrainingBusy, labels_since_last_job, training_job_request
+from ml.jobs import (
+    TrainingBusy,
+    TrainingJobNotQueued,
+    labels_since_last_job,
+    training_job_cancel,
+    training_job_request,
+)
 from ml.models import ModelVersion, TrainingJob
 from ml.registry import NothingToRestore, model_version_promote, model_version_rollback, previous_champion
 from ml.schema import SchemaMismatch
@@ -40,6 +50,9 @@ from ml.verdicts import phrase
 PAGE_TEMPLATE = "agents_ui/review/models.html"
 JOBS_FRAGMENT = "agents_ui/review/partials/model_jobs.html"
 PROMOTABLE = {ModelVersion.Status.CANDIDATE, ModelVersion.Status.REJECTED}
+# A worker with nothing to do claims a queued job within seconds; one still queued after this long
+# most likely has no worker running at all (a plain runserver, say), and the page says so.
+NO_WORKER_SUSPECTED_AFTER = dt.timedelta(minutes=2)
 KINDS = {
     ModelVersion.Kind.CHURN: gettext_lazy("Churn model"),
     ModelVersion.Kind.ACCEPTANCE: gettext_lazy("Offer-response model"),
@@ -96,8 +109,9 @@ def models_page(request: HttpRequest) -> HttpResponse:
     return _render_page(request)
 
 
-def _render_page(request: HttpRequest, *, status: int = 200) -> HttpResponse:
-    response = render(request, PAGE_TEMPLATE, {"kinds": _kind_sections(), **_jobs_context()}, status=status)
+def _render_page(request: HttpRequest, *, status: int = 200, extra: dict | None = None) -> HttpResponse:
+    context = {"kinds": _kind_sections(), **_jobs_context(), **(extra or {})}
+    response = render(request, PAGE_TEMPLATE, context, status=status)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -167,6 +181,7 @@ def _jobs_context() -> dict:
         "new_labels": labels_since_last_job(),
         "retrain_after": settings.RETRAIN_AFTER_OUTCOMES,
         "retrain_hour": settings.RETRAIN_HOUR,
+        "no_worker_minutes": round(NO_WORKER_SUSPECTED_AFTER.total_seconds() / 60),
     }
 
 
@@ -178,6 +193,8 @@ def _job_row(job: TrainingJob) -> dict:
         "trigger_label": TRIGGERS.get(job.trigger, job.trigger),
         "kind_label": KINDS.get(job.stage_kind, job.stage_kind),
         "stage_label": STAGES.get(job.stage, job.stage),
+        "cancellable": job.status == TrainingJob.Status.QUEUED,
+        "no_worker_suspected": _queued_too_long(job),
         "results": [
             {
                 "kind_label": KINDS.get(kind, kind),
@@ -187,6 +204,10 @@ def _job_row(job: TrainingJob) -> dict:
             for kind, result in job.results.items()
         ],
     }
+
+
+def _queued_too_long(job: TrainingJob) -> bool:
+    return job.status == TrainingJob.Status.QUEUED and timezone.now() - job.created_at > NO_WORKER_SUSPECTED_AFTER
 
 
 # --- the buttons ---------------------------------------------------------------------------------
@@ -209,6 +230,25 @@ def retrain(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @lead_required
+def cancel_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(TrainingJob, pk=job_id)
+    try:
+        training_job_cancel(job=job, by=request.user)
+    except TrainingJobNotQueued as refusal:
+        return _refused(
+            request,
+            _(
+                "Job %(job)s was not cancelled: it is %(status)s now. "
+                "Only a job still waiting for a worker can be cancelled."
+            )
+            % {"job": refusal.job.pk, "status": JOB_STATUSES.get(refusal.job.status, refusal.job.status)},
+        )
+    messages.success(request, _("Job %(job)s cancelled; a retrain can be requested again.") % {"job": job.pk})
+    return redirect("review-models")
+
+
+@require_POST
+@lead_required
 def promote(request: HttpRequest, kind: str, version: int) -> HttpResponse:
     target = model_version_get(kind=kind, version=version)
     if target is None:
@@ -218,6 +258,8 @@ def promote(request: HttpRequest, kind: str, version: int) -> HttpResponse:
         return _refused(request, _("A reason has at most 300 characters."), status=400)
     if target.status not in PROMOTABLE:
         return _refused(request, _("Only a candidate or a rejected version can be promoted."))
+    if target.status == ModelVersion.Status.REJECTED and request.POST.get("confirm") != "1":
+        return _promotion_to_confirm(request, target, reason)
     username = request.user.get_username()
     try:
         model_version_promote(
@@ -232,6 +274,13 @@ def promote(request: HttpRequest, kind: str, version: int) -> HttpResponse:
         )
     messages.success(request, _("%(label)s is the champion now.") % {"label": target.label})
     return redirect("review-models")
+
+
+def _promotion_to_confirm(request: HttpRequest, target: ModelVersion, reason: str) -> HttpResponse:
+    """The page again, unchanged, with why the retrain rules kept `target` out and a "Promote anyway" button:
+    one click would otherwise put a model the rules judged worse or miscalibrated in front of every team."""
+    confirm = {"version": target, "decision": target.promotions.first(), "reason": reason}
+    return _render_page(request, extra={"promotion_to_confirm": confirm})
 
 
 @require_POST

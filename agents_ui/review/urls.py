@@ -12,6 +12,7 @@ urlpatterns = [
     path("fairness/", views.fairness, name="review-fairness"),
     path("models/", models_views.models_page, name="review-models"),
     path("models/retrain/", models_views.retrain, name="review-models-retrain"),
+    path("models/jobs/<int:job_id>/cancel/", models_views.cancel_job, name="review-models-cancel-job"),
     path("models/<str:kind>/<int:version>/promote/", models_views.promote, name="review-models-promote"),
     path("models/<str:kind>/rollback/", models_views.rollback, name="review-models-rollback"),
 ]

@@ -1,4 +1,5 @@
-"""The models page: who may see it, what it shows, live job progress, and the Retrain, Promote and Roll back buttons."""
+"""The models page: who may see it, what it shows, live job progress, and the Retrain, Cancel, Promote and Roll back
+buttons."""
 
 from __future__ import annotations
 
@@ -94,6 +95,18 @@ def english(user) -> Client:
 
 def champion_version() -> int:
     return ModelVersion.objects.get(kind="churn", status="champion").version
+
+
+def queued_job(*, minutes_ago: float = 0) -> TrainingJob:
+    job = TrainingJob.objects.create(kinds=["churn"], trigger="manual", stage="queued")
+    TrainingJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(minutes=minutes_ago))
+    return job
+
+
+def confirmation_of(page: str) -> str:
+    """The "Promote anyway" box alone, apart from the versions table that shows the same reasons."""
+    start = page.index('<section id="promote-confirm"')
+    return page[start : page.index("</section>", start)]
 
 
 # --- access --------------------------------------------------------------------------------------------------
@@ -230,7 +243,66 @@ def test_the_poll_reloads_the_page_once_the_watched_job_has_ended(lead, versions
     assert response["HX-Refresh"] == "true"
 
 
+def test_a_job_queued_for_more_than_two_minutes_says_no_worker_may_be_running_and_how_to_start_one(lead, versions):
+    assert "perhaps none is running" not in english(lead).get(PAGE).content.decode()
+    job = queued_job(minutes_ago=1)
+    assert "perhaps none is running" not in english(lead).get(PAGE).content.decode()
+    TrainingJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - dt.timedelta(minutes=3))
+
+    page = english(lead).get(PAGE).content.decode()
+
+    assert "No worker has picked this job up in more than 2 minutes: perhaps none is running." in page
+    assert "<code>make run</code> starts one" in page
+    assert "<code>.venv/bin/python -m celery -A config worker</code>" in page
+    assert f"Cancel job {job.pk}</button>" in page
+
+
+def test_the_no_worker_hint_reaches_the_polled_fragment_too(lead, versions):
+    job = queued_job(minutes_ago=3)
+    response = english(lead).get(PAGE, {"watching": job.pk}, HTTP_HX_REQUEST="true")
+    assert "perhaps none is running" in response.content.decode()
+
+
 # --- the buttons ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", ["lead", "admin"])
+def test_a_queued_job_can_be_cancelled_which_frees_the_queue_for_a_retrain(persona, request, versions):
+    user = request.getfixturevalue(persona)
+    job = queued_job()
+    client = english(user)
+    assert f'action="{reverse("review-models-cancel-job", args=[job.pk])}"' in client.get(PAGE).content.decode()
+
+    response = client.post(reverse("review-models-cancel-job", args=[job.pk]))
+
+    assert response.status_code == 302 and response["Location"] == PAGE
+    job.refresh_from_db()
+    assert job.status == TrainingJob.Status.FAILED
+    assert job.error.startswith(f"cancelled by {persona} at ")
+    page = client.get(PAGE).content.decode()
+    assert f"Job {job.pk} cancelled; a retrain can be requested again." in page
+    assert job.error in page
+    assert client.post(reverse("review-models-retrain")).status_code == 302
+
+
+def test_a_running_job_has_no_cancel_button_and_cancelling_it_is_refused(lead, versions):
+    job = TrainingJob.objects.create(kinds=["churn"], trigger="manual", status="running", stage="training")
+    client = english(lead)
+    assert "Cancel job" not in client.get(PAGE).content.decode()
+
+    response = client.post(reverse("review-models-cancel-job", args=[job.pk]))
+
+    assert response.status_code == 409
+    assert f"Job {job.pk} was not cancelled: it is Running now." in response.content.decode()
+    job.refresh_from_db()
+    assert (job.status, job.error) == (TrainingJob.Status.RUNNING, "")
+
+
+def test_cancelling_is_refused_to_an_agent_and_an_unknown_job_is_404(agent, lead, versions):
+    job = queued_job()
+    assert logged_in(agent).post(reverse("review-models-cancel-job", args=[job.pk])).status_code == 403
+    assert TrainingJob.objects.get().status == TrainingJob.Status.QUEUED
+    assert english(lead).post(reverse("review-models-cancel-job", args=[job.pk + 1])).status_code == 404
 
 
 def test_retrain_now_queues_a_job_for_the_worker_once_committed(lead, versions, django_capture_on_commit_callbacks):
@@ -250,13 +322,64 @@ def test_retrain_now_while_a_job_runs_is_refused_with_the_reason(lead, versions)
     assert TrainingJob.objects.count() == 1
 
 
-def test_promote_makes_a_candidate_champion_with_who_and_why(lead, versions):
+def test_promote_makes_a_candidate_champion_with_who_and_why_in_one_click(lead, versions, register):
+    candidate = register(4, "candidate")
+    response = english(lead).post(reverse("review-models-promote", args=["churn", 4]), {"reason": "fresher data"})
+    assert response.status_code == 302
+    assert champion_version() == 4
+    decision = ModelPromotion.objects.filter(model_version=candidate, promoted=True).get()
+    assert decision.decided_by == lead
+    assert decision.reason == "promoted on the models page by lead: fresher data"
+
+
+def test_promoting_a_rejected_version_first_says_why_it_was_kept_out_and_changes_nothing(lead, versions):
     response = english(lead).post(reverse("review-models-promote", args=["churn", 3]), {"reason": "fresher data"})
+
+    assert response.status_code == 200
+    assert champion_version() == 2
+    assert not ModelPromotion.objects.filter(model_version=versions[3], promoted=True).exists()
+    box = confirmation_of(response.content.decode())
+    assert "Promote churn-v3, which the retrain rules kept out?" in box
+    assert "Why it was kept out:</strong> ECE 0.071 &gt; 0.05: kept the champion, challenger not calibrated" in box
+    assert '<input type="hidden" name="confirm" value="1">' in box
+    assert 'name="reason" maxlength="300" size="40" value="fresher data"' in box
+    assert "Promote anyway</button>" in box
+
+
+def test_promote_anyway_makes_a_rejected_version_champion_on_the_second_post(lead, versions):
+    client, url = english(lead), reverse("review-models-promote", args=["churn", 3])
+    assert client.post(url, {"reason": "fresher data"}).status_code == 200
+    assert champion_version() == 2
+
+    response = client.post(url, {"reason": "fresher data", "confirm": "1"})
+
     assert response.status_code == 302
     assert champion_version() == 3
     decision = ModelPromotion.objects.filter(model_version=versions[3], promoted=True).get()
-    assert decision.decided_by == lead
-    assert decision.reason == "promoted on the models page by lead: fresher data"
+    assert (decision.decided_by, decision.reason) == (lead, "promoted on the models page by lead: fresher data")
+
+
+def test_the_confirmation_names_the_latest_verdict_in_the_leads_language(lead, register):
+    register(1, "champion")
+    rejected = register(2, "candidate")
+    model_version_reject(version=rejected, reason="an older verdict")
+    model_version_reject(
+        version=rejected,
+        reason=phrase(
+            "judged",
+            figures=phrase("figures_below", challenger_auc=0.7104, champion_auc=0.7342, rows=666, tolerance=0.005),
+            calibration=phrase("ece_within_bar", ece=0.025, max_ece=0.05),
+            outcome=phrase("kept_worse"),
+            basis=phrase("basis_no_champion"),
+        ),
+    )
+
+    response = logged_in(lead).post(reverse("review-models-promote", args=["churn", 2]))
+
+    box = confirmation_of(response.content.decode())
+    assert "uitdager AUC 0,71 tegenover kampioen 0,734 op 666 toetsrijen" in box
+    assert "an older verdict" not in box
+    assert champion_version() == 1
 
 
 def test_promoting_a_version_that_serves_or_served_is_refused(lead, versions):
@@ -292,7 +415,8 @@ def test_roll_back_restores_the_version_the_page_named_or_nothing_when_that_chan
     client = english(lead)
     page = client.get(PAGE).content.decode()
     assert '<input type="hidden" name="to_version" value="1">' in page
-    client.post(reverse("review-models-promote", args=["churn", 3]))  # another tab: v3 now serves, v2 before it
+    # another tab: v3 now serves, v2 before it
+    client.post(reverse("review-models-promote", args=["churn", 3]), {"confirm": "1"})
 
     stale = client.post(reverse("review-models-rollback", args=["churn"]), {"to_version": "1"})
 

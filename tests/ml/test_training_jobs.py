@@ -17,9 +17,11 @@ from config.celery import app
 from ml import services
 from ml.jobs import (
     TrainingBusy,
+    TrainingJobNotQueued,
     labels_since_last_job,
     retrain_check_enqueue,
     retrain_if_due,
+    training_job_cancel,
     training_job_request,
     training_job_run,
     training_jobs_sweep,
@@ -41,7 +43,7 @@ from retention.services.customers import customers_upsert
 from retention.services.renewals import RenewalReport, renewal_results_record
 from tests.api.factories import DecisionFactory
 from tests.builders import fitted_once, labelled_records, store_labelled_base
-from tests.factories import CustomerFactory, RenewalResultFactory
+from tests.factories import CustomerFactory, RenewalResultFactory, UserFactory
 
 # Judges nothing but a change of champion: every challenger clears these bars.
 LENIENT = RetrainPolicy(min_labels=100, auc_tolerance=1.0, max_ece=1.0)
@@ -408,6 +410,35 @@ def test_two_retrains_side_by_side_promote_at_most_one_challenger(fresh_labels, 
     )
     assert ModelPromotion.objects.filter(promoted=True, model_version__in=[first, second]).count() == 1
     assert champion() == second
+
+
+# --- cancelling a queued job --------------------------------------------------------------------------------
+
+
+def test_a_cancelled_queued_job_fails_naming_who_and_when_and_frees_the_queue(db):
+    job = churn_job()
+    training_job_cancel(job=job, by=UserFactory(username="lead"))
+    job.refresh_from_db()
+    assert job.status == TrainingJob.Status.FAILED
+    assert job.error == f"cancelled by lead at {job.finished_at:%Y-%m-%d %H:%M:%S} UTC before a worker picked it up"
+    assert churn_job().status == TrainingJob.Status.QUEUED  # no longer "training job N is queued already"
+
+
+def test_a_job_a_worker_picked_up_meanwhile_is_not_cancelled(db):
+    job = churn_job()
+    TrainingJob.objects.filter(pk=job.pk).update(status=TrainingJob.Status.RUNNING, worker="celery@a")
+    # `job` still says queued, as the page that showed the Cancel button did: the service reads it again.
+    with pytest.raises(TrainingJobNotQueued, match=f"training job {job.pk} is running, no longer queued"):
+        training_job_cancel(job=job, by=UserFactory(username="lead"))
+    job.refresh_from_db()
+    assert (job.status, job.error, job.finished_at) == (TrainingJob.Status.RUNNING, "", None)
+
+
+def test_a_worker_that_receives_a_cancelled_job_leaves_it_alone(db):
+    job = churn_job()
+    training_job_cancel(job=job, by=UserFactory(username="lead"))
+    assert run(job).status == TrainingJob.Status.FAILED
+    assert not ModelVersion.objects.exists()
 
 
 # --- failures, the sweep and idempotency ---------------------------------------------------------------------
