@@ -108,3 +108,13 @@ class AgentField(serializers.CharField):
         if not takes_calls(agent):
             raise serializers.ValidationError(f"{username!r} is an administrator: name the agent on the call")
         return agent
+
+
+class TextUUIDField(serializers.UUIDField):
+    """A UUID sent as text, as the API gives ids out. DRF would read the number 12345 as the UUID
+    00000000-0000-0000-0000-000000003039 and answer 404 for a typo that deserves a 400."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)

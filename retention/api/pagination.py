@@ -19,6 +19,16 @@ class NewestFirstPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
 
+    def get_page_size(self, request):
+        """The page_size asked for, from 1 up to MAX_PAGE_SIZE (larger is capped); anything else is refused rather
+        than quietly replaced by the default."""
+        asked = request.query_params.get(self.page_size_query_param)
+        if asked is None:
+            return self.page_size
+        if not asked.isdigit() or int(asked) < 1:
+            raise ValidationError({self.page_size_query_param: [f"a whole number from 1 to {MAX_PAGE_SIZE}"]})
+        return min(int(asked), self.max_page_size)
+
     def decode_cursor(self, request):
         # A malformed cursor is a mistake in the request (400), not a missing page (404).
         try:

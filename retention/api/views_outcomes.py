@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from retention.api.base import AgentField, ApiView, StrictInput
+from retention.api.base import AgentField, ApiView, StrictInput, TextUUIDField
 from retention.api.errors import Conflict, Unprocessable, django_error_codes, django_error_fields
 from retention.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
 from retention.models import Decision, DecisionAction
@@ -23,7 +23,7 @@ REPLAY_HEADER = "Idempotent-Replayed"
 class OutcomeInput(StrictInput):
     input_name = "an outcome"
 
-    recommendation_id = serializers.UUIDField(help_text="The `id` of the recommendation the outcome is about.")
+    recommendation_id = TextUUIDField(help_text="The `id` of the recommendation the outcome is about.")
     offer_code = serializers.CharField(
         max_length=50, allow_null=True, allow_blank=True, help_text="The offer it is about; null for no offer."
     )

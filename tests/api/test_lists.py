@@ -197,3 +197,15 @@ def test_reading_lists_needs_the_read_scope(db):
     client, _ = api_client_with(["score"])
     assert client.get(DECISIONS).status_code == 403
     assert DecisionAction.objects.count() == 0
+
+
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "2.5"])
+def test_a_page_size_that_is_no_whole_number_from_1_is_refused(db, api_client, page_size):
+    response = api_client.get(DECISIONS, {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["page_size"] == ["a whole number from 1 to 500"]
+
+
+def test_a_page_size_over_the_largest_is_capped(many_rows, api_client):
+    assert len(api_client.get(DECISIONS, {"page_size": 10_000}).json()["results"]) <= 500

@@ -288,3 +288,10 @@ def test_an_offer_standing_accepted_is_not_thought_over_or_escalated_but_may_be_
     assert refused.json()["error"]["refusals"] == ["offer_stands_accepted"]
     assert corrected.status_code == 201
     assert list(decision.actions.values_list("kind", flat=True)) == ["accepted", "declined"]
+
+
+def test_a_recommendation_id_sent_as_a_number_is_refused_as_invalid_not_looked_up(decision, api_client):
+    response = post(api_client, {"recommendation_id": 12345, "offer_code": "korting-10", "result": "accepted"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["recommendation_id"] == ["Must be a valid UUID."]
