@@ -18,8 +18,8 @@ Confidence intervals: by default the normal approximation, estimate ± z·se, wi
 estimator's own per-decision influence terms (for SNIPS by the delta method); or, with
 `resamples` > 0, percentile bootstrap intervals over decisions from a seeded generator.
 
-Propensities below `PROPENSITY_FLOOR` (one in ten million, below any the logging policy gives down to a
-0.1% exploration share: Thompson exploration's chances come in steps of 1/1024 of that share) are raised
+Propensities below `PROPENSITY_FLOOR` (one in ten million, below any the logging policy gives: its exploration
+share is 0 or at least 0.1%, and Thompson exploration's chances come in steps of 1/1024 of that share) are raised
 to it and counted in `Estimate.clipped`: a zero propensity on a logged action means the log is
 inconsistent, and dividing by it would let one decision decide the estimate. Propensities outside [0, 1]
 or not numbers are refused.
@@ -55,7 +55,7 @@ MIN_DECISIONS = 2
 BOOTSTRAP_CHUNK = 64
 REWARD_MODEL_FOLDS = 5
 OFFER_KINDS = ("discount", "gift", "upgrade", "service_recovery")
-# Tolerance for stored probabilities, which are rounded to six decimals.
+# Tolerance for stored probabilities (nine significant digits since; six decimals before).
 PROBABILITY_TOLERANCE = 1e-4
 
 

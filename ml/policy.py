@@ -39,6 +39,9 @@ EXPLORED_OFFERS = 3
 THOMPSON_DRAWS = 1024
 
 
+MIN_EXPLORATION_SHARE = 0.001
+
+
 class PolicyError(ValueError):
     """Policy settings that cannot be applied."""
 
@@ -103,6 +106,10 @@ class PolicySettings:
         for name in ("exploration_share", "control_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise PolicyError(f"{name} must be between 0 and 1")
+        if 0 < self.exploration_share < MIN_EXPLORATION_SHARE:
+            # Off-policy evaluation divides by the chance an explored offer had; below this share the rarest chances
+            # come near the propensity floor it raises smaller ones to (ml.evaluation.PROPENSITY_FLOOR).
+            raise PolicyError(f"exploration_share must be 0 or at least {MIN_EXPLORATION_SHARE}")
         if self.exploration_method not in EXPLORATION_METHODS:
             raise PolicyError(f"exploration_method must be one of {', '.join(EXPLORATION_METHODS)}")
         if self.budget_per_customer_cents < 0:
@@ -330,7 +337,9 @@ class RankedOffer:
             "required_authority_level": self.required_level,
             "over_team_budget": self.over_team_budget,
             "needs_escalation": self.needs_escalation,
-            "propensity": round(self.propensity, 6),
+            # Nine significant digits, not six decimals: at a 0.1% exploration share Thompson's smallest chance is
+            # about 1e-6, which six decimals would store 2% off (and below that, as never tried).
+            "propensity": float(f"{self.propensity:.9g}"),
         }
 
 

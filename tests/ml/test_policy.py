@@ -168,6 +168,7 @@ def test_unknown_policy_settings_are_refused():
             'authority level 1: max_discount_percent must be a number, not "15"',
         ),
         ({"risk_bands": {"medium": 0.25}}, 'risk_bands needs exactly "medium" and "high"'),
+        ({"exploration_share": 0.0004}, "exploration_share must be 0 or at least 0.001"),
         ({"risk_bands": {"medium": "laag", "high": 0.5}}, 'risk_bands: medium must be a number, not "laag"'),
         (["horizon_months", 12], "the policy must be a JSON object of settings"),
     ],

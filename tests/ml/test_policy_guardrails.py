@@ -24,6 +24,7 @@ from scipy import stats as scipy_stats
 from ml.policy import (
     EXPLORATION_METHODS,
     EXPLORED_OFFERS,
+    MIN_EXPLORATION_SHARE,
     NO_OFFER,
     THOMPSON_DRAWS,
     AuthorityLimit,
@@ -129,6 +130,8 @@ offer_lists = st.lists(offer_specs, min_size=1, max_size=7).map(
     lambda offers: [replace(offer, code=f"o{number}") for number, offer in enumerate(offers)]
 )
 shares = st.one_of(st.just(0.0), st.just(1.0), st.floats(0, 1))
+# An exploration share is none at all or at least MIN_EXPLORATION_SHARE (the policy refuses one in between).
+exploration_shares = st.one_of(st.just(0.0), st.just(1.0), st.floats(MIN_EXPLORATION_SHARE, 1))
 keys = st.text("0123456789abcdef-", max_size=12)
 
 
@@ -186,7 +189,7 @@ def policy_settings(draw) -> PolicySettings:
     policy = PolicySettings(
         horizon_months=draw(horizons),
         margin_rate=draw(margin_rates),
-        exploration_share=draw(shares),
+        exploration_share=draw(exploration_shares),
         exploration_method=draw(methods),
         control_share=draw(shares),
         authority=authority if draw(st.booleans()) else DEFAULTS.authority,  # the defaults when shrunk
