@@ -19,7 +19,7 @@ from retention.models import (
     Tariff,
     Team,
 )
-from retention.services.catalog import offer_eligibility_errors
+from retention.services.catalog import offer_eligibility_errors, policy_values_errors
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -116,7 +116,13 @@ class PolicyConfigForm(forms.ModelForm):
         fields = ["version", "values"]
 
     def clean_values(self):
+        """Every problem the policy fixture would be refused for, listed; then whatever the service's own reading
+        refuses (an unknown setting, say)."""
         values = self.cleaned_data["values"]
+        if not isinstance(values, dict):
+            raise forms.ValidationError("the policy must be a JSON object of settings")
+        if errors := policy_values_errors(values):
+            raise forms.ValidationError(errors)
         try:
             PolicySettings.from_values(values)
         except PolicyError as error:

@@ -16,6 +16,13 @@ ADD = "/admin/retention/policyconfig/add/"
 DEMO_POLICY = {
     "horizon_months": 12,
     "margin_rate": 0.5,
+    "exploration_share": 0.05,
+    "control_share": 0.0,
+    "budget_per_customer_cents": 30000,
+    "contact_policy_days": 30,
+    "recent_offer_days": 14,
+    "price_parity": True,
+    "risk_bands": {"medium": 0.25, "high": 0.5},
     "authority": {
         "1": {"max_discount_percent": 15, "max_cost_cents": 6000},
         "2": {"max_discount_percent": 30, "max_cost_cents": 20000},
@@ -45,8 +52,22 @@ def test_a_policy_the_service_could_not_read_is_refused_with_the_reason_and_noth
     response = add(superuser_client, 2, {**DEMO_POLICY, "margin_rate": "0,5"})
 
     assert response.status_code == 200
-    assert "margin_rate must be a number, not &quot;0,5&quot;" in response.text
+    assert "margin_rate must be a number, not &#x27;0,5&#x27;" in response.text
     assert list(PolicyConfig.objects.values_list("version", flat=True)) == [1]
+
+
+def test_every_problem_of_a_policy_is_listed_at_once(superuser_client, in_force):
+    response = add(superuser_client, 2, {**DEMO_POLICY, "horizon_months": 0, "price_parity": "ja"})
+
+    assert "horizon_months must be between 1 and 60, not 0" in response.text
+    assert "price_parity must be true or false" in response.text
+
+
+def test_an_exploration_share_too_small_to_evaluate_is_refused(superuser_client, in_force):
+    response = add(superuser_client, 2, {**DEMO_POLICY, "exploration_share": 0.0004})
+
+    assert "exploration_share must be 0 or at least 0.001" in response.text
+    assert PolicyConfig.objects.count() == 1
 
 
 def test_a_new_version_must_come_after_the_one_in_force(superuser_client, in_force):
