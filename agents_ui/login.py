@@ -3,6 +3,8 @@ refused for a while without the password even being checked. The panel's sign-in
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
@@ -35,7 +37,9 @@ class GuardedSignIn:
         return cleaned
 
     def _attempts_key(self) -> str:
-        username = str(self.data.get("username") or "").strip().lower()
+        # The account a sign-in reaches, as Django's username field reads it (NFKC: a full-width "ａgent" is
+        # "agent"): counting raw spellings gave every look-alike spelling ten guesses of its own.
+        username = unicodedata.normalize("NFKC", str(self.data.get("username") or "")).strip().casefold()
         address = self.request.META.get("REMOTE_ADDR", "") if self.request is not None else ""
         return f"sign-in-attempts:{address}:{username}"
 

@@ -28,6 +28,7 @@ from agents_ui.review.selectors import (
     open_escalations,
     period_kpis,
 )
+from agents_ui.views import agent_profile_of
 from ml.fairness import fairness_report
 from retention.models import AgentProfile
 from retention.selectors.budget import team_budget_months
@@ -156,7 +157,7 @@ def budget(request: HttpRequest) -> HttpResponse:
 @lead_required
 def escalations(request: HttpRequest) -> HttpResponse:
     waiting = open_escalations(team_ids=request.review_scope.team_ids, now=timezone.now())
-    profile = request.user.agent_profile
+    profile = agent_profile_of(request.user)  # None for a superuser without one, who decides everything
     rows = [
         presenters.escalation_row(escalation, for_administrator=not _may_decide(profile, escalation))
         for escalation in waiting
@@ -171,10 +172,10 @@ def escalations(request: HttpRequest) -> HttpResponse:
     return render(request, "agents_ui/review/escalations.html", context)
 
 
-def _may_decide(profile: AgentProfile, escalation: OpenEscalation) -> bool:
+def _may_decide(profile: AgentProfile | None, escalation: OpenEscalation) -> bool:
     """Whether this viewer decides the escalation: not an offer above a lead's own authority too, which waits for an
-    administrator (who decides every escalation)."""
-    if profile.role == AgentProfile.Role.ADMIN or not escalation.offer_code:
+    administrator (who decides every escalation, as a superuser does)."""
+    if profile is None or profile.role == AgentProfile.Role.ADMIN or not escalation.offer_code:
         return True
     offer = next((o for o in escalation.decision.offers or [] if o.get("code") == escalation.offer_code), None)
     return offer is None or decides_escalation(profile.authority_level, offer)

@@ -121,6 +121,19 @@ def test_after_ten_wrong_passwords_even_the_right_one_waits(client, agent, fresh
     assert elsewhere.status_code == 302
 
 
+@pytest.mark.parametrize("look_alike", ["\uff41gent", "\U0001d41agent", "AGENT "])
+def test_a_look_alike_spelling_of_the_username_counts_against_the_same_account(client, agent, fresh_cache, look_alike):
+    # Django signs "ａgent" (full-width a) or a bold mathematical "𝐚gent" in as "agent": each spelling used to
+    # get ten guesses of its own.
+    for _ in range(MAX_FAILURES):
+        client.post(reverse("login"), {"username": "agent", "password": "guess"})
+
+    locked = client.post(reverse("login"), {"username": look_alike, "password": PASSWORD})
+
+    assert locked.status_code == 200
+    assert "Te vaak mislukt aangemeld" in locked.text
+
+
 def test_the_admin_sign_in_is_guarded_the_same_way(client, agent, fresh_cache):
     agent.is_staff = True
     agent.save()

@@ -186,6 +186,15 @@ def test_superuser_without_a_profile_sees_everything(decisions):
     assert "Bram Andersteam" in response.text and "Carla Zonderteam" in response.text
 
 
+@pytest.mark.parametrize(
+    "page", ["review-log", "review-escalations", "review-kpis", "review-budget", "review-fairness", "review-models"]
+)
+def test_every_review_page_opens_for_a_superuser_without_a_profile(decisions, page):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+
+    assert logged_in(root).get(reverse(page)).status_code == 200
+
+
 def test_the_navigation_leaves_out_a_page_that_is_not_installed(lead, monkeypatch):
     monkeypatch.setattr(navigation, "REVIEW_PAGES", [*navigation.REVIEW_PAGES, ("review-nowhere", "Nowhere")])
 
