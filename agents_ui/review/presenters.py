@@ -237,7 +237,9 @@ def _yes_no(value: bool) -> str:
 
 
 def _defused(cell: str) -> str:
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    """The cell with every part a spreadsheet could take for a formula started by an apostrophe. A Dutch Excel
+    splits a CSV at semicolons, so "Jan;=1+1" is two cells there: each part between semicolons is checked."""
+    return ";".join("'" + part if part.lstrip(" ").startswith(FORMULA_STARTS) else part for part in cell.split(";"))
 
 
 # --- budget -------------------------------------------------------------------------------------

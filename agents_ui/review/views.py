@@ -105,7 +105,8 @@ class _Echo:
 
 
 def _csv_lines(decisions):
-    writer = csv.writer(_Echo())
+    # Every cell quoted, so a separator inside one never splits it in a reader that honours quotes.
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
     yield writer.writerow(presenters.CSV_HEADER)
     for decision in decisions:
         yield writer.writerow(presenters.csv_cells(presenters.log_row(decision)))

@@ -5,10 +5,13 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.utils import translation
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.views import APIView
 
 from retention.api.errors import PayloadTooLarge
 from retention.api.throttling import ApiClientBulkThrottle, ApiClientThrottle
+from retention.models import ApiClient
+from retention.services.api_clients import api_client_team_ids
 from retention.services.decisions import takes_calls
 
 API_LANGUAGE = "en"  # of messages; reason and offer texts come in the language a request asks for
@@ -97,17 +100,24 @@ class AgentField(serializers.CharField):
             return None
         # Only users with an agent profile answer calls: a superuser or a service account without one would carry
         # no team or authority level, and the advice or outcome would be logged in nobody's name.
-        agent = (
-            get_user_model()
-            .objects.filter(username=username, is_active=True, agent_profile__isnull=False)
-            .select_related("agent_profile__team")
-            .first()
-        )
+        agents = get_user_model().objects.filter(username=username, is_active=True, agent_profile__isnull=False)
+        if teams := self._client_teams():
+            # A client bound to teams learns nothing of who works elsewhere: an agent of another team, an
+            # administrator outside its teams and a name nobody has all get the same answer.
+            agent = agents.filter(agent_profile__team__in=teams).first()
+            if agent is None:
+                raise PermissionDenied(f"this API client speaks for no agent named {username!r}")
+        else:
+            agent = agents.select_related("agent_profile__team").first()
         if agent is None:
             raise serializers.ValidationError(f"no active agent named {username!r}")
         if not takes_calls(agent):
             raise serializers.ValidationError(f"{username!r} is an administrator: name the agent on the call")
         return agent
+
+    def _client_teams(self) -> set[int]:
+        client = getattr(self.context.get("request"), "auth", None)
+        return api_client_team_ids(client) if isinstance(client, ApiClient) else set()
 
 
 class TextUUIDField(serializers.UUIDField):

@@ -90,7 +90,7 @@ class OutcomeCreateView(ApiView):
     )
     def post(self, request):
         key = _idempotency_key(request)
-        data = OutcomeInput(data=request.data)
+        data = OutcomeInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = data.validated_data
         decision = Decision.objects.filter(pk=values["recommendation_id"]).defer("features").first()

@@ -186,7 +186,7 @@ class RecommendationCreateView(ApiView):
         ),
     )
     def post(self, request):
-        data = RecommendationInput(data=request.data)
+        data = RecommendationInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = data.validated_data
         customer = Customer.objects.filter(external_id=values["customer_id"]).first()

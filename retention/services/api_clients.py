@@ -37,12 +37,17 @@ def api_client_create(*, name: str, scopes: list[str], teams: list[str] = ()) ->
     return client, token
 
 
+def api_client_team_ids(client: ApiClient) -> set[int]:
+    """The teams a client speaks for; empty for a client that speaks for every team."""
+    return set(client.teams.values_list("pk", flat=True))
+
+
 def api_client_check_speaks_for(
     client: ApiClient, *, agent: AbstractBaseUser | None = None, decision: Decision | None = None
 ) -> None:
     """A client bound to teams names only their agents and answers only for their advice, or for advice it asked
     for itself without an agent. Raises PermissionDenied, naming what it may not speak for."""
-    teams = set(client.teams.values_list("pk", flat=True))
+    teams = api_client_team_ids(client)
     if not teams:
         return
     profile = getattr(agent, "agent_profile", None) if agent is not None else None

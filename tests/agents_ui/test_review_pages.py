@@ -383,6 +383,19 @@ def test_a_customer_name_cannot_become_a_spreadsheet_formula(lead, agent):
     assert row["customer_name"] == '\'=HYPERLINK("http://evil","klik")'
 
 
+def test_a_formula_after_a_semicolon_is_defused_too_and_every_cell_is_quoted(lead, agent):
+    # A Dutch Excel splits at semicolons: "Jan;=1+1;" would be a name cell and a formula cell there.
+    decision_for(agent, name="Jan;=1+1; -2")
+
+    client = logged_in(lead)
+    [row] = csv_rows(client.get(reverse("review-log-csv")))
+    text = b"".join(client.get(reverse("review-log-csv")).streaming_content).decode()
+
+    assert row["customer_name"] == "Jan;'=1+1;' -2"
+    assert "\"Jan;'=1+1;' -2\"" in text
+    assert all(line.startswith('"') and line.endswith('"') for line in text.splitlines())
+
+
 def test_a_bad_csv_filter_is_refused(lead):
     response = logged_in(lead).get(reverse("review-log-csv"), {"since": "2026-02-30"})
 

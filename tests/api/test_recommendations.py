@@ -80,9 +80,30 @@ def test_a_client_bound_to_another_team_cannot_ask_in_this_teams_agents_name(
     unnamed = bound.post(URL, {"customer_id": "NL1234567", "channel": "api"}, format="json")
 
     assert named.status_code == 403
-    assert named.json()["error"]["message"] == "this API client does not speak for the team of agent 'agent'"
+    assert named.json()["error"]["message"] == "this API client speaks for no agent named 'agent'"
     assert unnamed.status_code == 201
     assert Decision.objects.get().api_client == record
+
+
+def test_a_team_bound_client_learns_nothing_of_who_works_outside_its_teams(churn_champion, customer, agent, other_team):
+    AgentProfileFactory(user=UserFactory(username="admin"), role="admin", team=None, authority_level=3)
+    bound, record = api_client_with(["score"], name="crm-rotterdam")
+    record.teams.set([other_team])
+
+    answers = {
+        name: bound.post(URL, {"customer_id": "NL1234567", "channel": "phone", "agent": name}, format="json")
+        for name in ("agent", "admin", "nobody")
+    }
+
+    assert {name: response.status_code for name, response in answers.items()} == {
+        "agent": 403,
+        "admin": 403,
+        "nobody": 403,
+    }
+    assert {response.json()["error"]["message"].split("named")[0] for response in answers.values()} == {
+        "this API client speaks for no agent "
+    }
+    assert not Decision.objects.exists()
 
 
 def test_advice_a_one_team_client_asks_without_an_agent_spends_that_teams_budget(
