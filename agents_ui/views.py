@@ -223,6 +223,8 @@ def _advice_of_this_call(request: HttpRequest, form: PanelQueryForm, customer: C
 def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:
     if not takes_calls(request.user):
         return _render_panel(request, form, status=403, error=ADMINISTRATORS_TAKE_NO_CALLS)
+    if not _opened_as_a_page(request):
+        return _render_panel(request, form, status=403, error=_("Advice is asked for by opening the panel."))
     try:
         decision = decision_create(customer=customer, channel=form.cleaned_data["channel"], agent=request.user)
     except NoChampion:
@@ -232,6 +234,20 @@ def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Cust
     except ValidationError as error:
         return _render_panel(request, form, status=422, error=" ".join(error.messages))
     return _render_panel(request, form, **customer_context(request, customer, decision))
+
+
+# What a browser says it fetches the panel as (Sec-Fetch-Dest): a page, or a frame in the CRM. Anything else (an
+# image, a script, another site's fetch) is another site making the agent's browser ask for advice in the agent's
+# name: it would fill the log with advice nobody saw. A browser that sends no such header is taken at its word.
+PAGE_DESTINATIONS = {"document", "iframe", "frame"}
+
+
+def _opened_as_a_page(request: HttpRequest) -> bool:
+    destination = request.headers.get("Sec-Fetch-Dest")
+    if destination is None or destination in PAGE_DESTINATIONS:
+        return True
+    # htmx's own requests come from the panel itself.
+    return destination == "empty" and request.headers.get("Sec-Fetch-Site") == "same-origin"
 
 
 def _render_panel(request: HttpRequest, form: PanelQueryForm, *, status: int = 200, **context) -> HttpResponse:

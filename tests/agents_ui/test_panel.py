@@ -71,6 +71,28 @@ def test_an_administrator_takes_no_calls_so_no_advice_is_made_in_their_name(
     assert not Decision.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("destination", "site", "made"),
+    [
+        ("document", "cross-site", True),  # a link from the CRM
+        ("iframe", "cross-site", True),  # the panel embedded in the CRM
+        ("empty", "same-origin", True),  # htmx in the panel itself
+        ("image", "cross-site", False),  # <img src> on another site
+        ("script", "same-site", False),
+        ("empty", "cross-site", False),  # another site's fetch with the agent's cookies
+    ],
+)
+def test_only_opening_the_panel_makes_advice_not_another_site_loading_it(
+    logged_in, agent, customer, catalog, churn_model, destination, site, made
+):
+    response = logged_in(agent).get(
+        "/panel/?customer=C-1001&new=1", HTTP_SEC_FETCH_DEST=destination, HTTP_SEC_FETCH_SITE=site
+    )
+
+    assert Decision.objects.exists() is made
+    assert response.status_code == (200 if made else 403)
+
+
 def test_the_phone_is_the_default_channel(logged_in, agent, customer, catalog, churn_model):
     open_panel(logged_in(agent))
 
