@@ -24,16 +24,23 @@ class UserLanguageMiddleware:
         return self.get_response(request)
 
 
+# Pages only our own origin may frame: the CRM embeds the agent panel (and its sign-in), never the team leads'
+# review pages or the admin, which a framing page could otherwise overlay to steer a click.
+OWN_FRAMES_ONLY = ("/admin/", "/review/", "/api/")
+
+
 class FrameAncestorsMiddleware:
-    """Allow framing by our own origin and the CRM origins in settings, nobody else."""
+    """Allow framing by our own origin and, for the agent panel, the CRM origins in settings; nobody else."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.policy = "frame-ancestors " + " ".join(["'self'", *settings.CRM_ORIGINS])
+        self.own_only = "frame-ancestors 'self'"
+        self.with_crm = "frame-ancestors " + " ".join(["'self'", *settings.CRM_ORIGINS])
 
     def __call__(self, request):
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", self.policy)
+        policy = self.own_only if request.path.startswith(OWN_FRAMES_ONLY) else self.with_crm
+        response.setdefault("Content-Security-Policy", policy)
         return response
 
 

@@ -340,3 +340,21 @@ def test_an_anonymous_visitor_sees_only_the_login_form(client, customer):
     assert 'name="username"' in response.text
     assert customer.display_name not in response.text
     assert "risk" not in response.text.lower() and "risico" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "policy"),
+    [
+        ("/panel/", "frame-ancestors 'self' https://crm.example.nl"),
+        ("/login/", "frame-ancestors 'self' https://crm.example.nl"),
+        ("/review/log/", "frame-ancestors 'self'"),
+        ("/admin/login/", "frame-ancestors 'self'"),
+        ("/api/v1/offers/", "frame-ancestors 'self'"),
+    ],
+)
+def test_only_the_panel_may_be_framed_by_the_crm(db, settings, path, policy):
+    settings.CRM_ORIGINS = ["https://crm.example.nl"]
+
+    response = Client().get(path)
+
+    assert response["Content-Security-Policy"] == policy
