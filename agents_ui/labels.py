@@ -11,7 +11,7 @@ ACTION_KINDS = {
     DecisionAction.Kind.ACCEPTED: _("Accepted"),
     DecisionAction.Kind.DECLINED: _("Declined"),
     DecisionAction.Kind.THINKING: _("Thinking it over"),
-    DecisionAction.Kind.ESCALATED: _("Escalated to team lead"),
+    DecisionAction.Kind.ESCALATED: _("Escalated"),
     DecisionAction.Kind.NO_ACTION: _("No action"),
 }
 

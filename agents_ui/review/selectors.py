@@ -261,13 +261,17 @@ class OpenEscalation:
 
 
 def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> list[OpenEscalation]:
-    """Offers an agent asked a team lead about in the last days that nobody has made or answered since, and calls
-    escalated as a whole that nothing was logged on since, newest first; two queries."""
+    """Offers an agent asked a team lead about in the last days that nobody has made, answered or turned down (by
+    logging "no action") since, and calls escalated as a whole that nothing was logged on since, newest first; two
+    queries."""
     since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
     later = DecisionAction.objects.filter(
         decision=OuterRef("decision"), created_at__gte=OuterRef("created_at")
     ).exclude(pk=OuterRef("pk"))
-    offer_made_since = later.filter(offer_code=OuterRef("offer_code"), kind__in=MADE_KINDS)
+    # An offer asked about is answered when someone makes it, or turns it down by logging that nothing is done.
+    offer_made_since = later.filter(
+        Q(offer_code=OuterRef("offer_code"), kind__in=MADE_KINDS) | Q(kind=DecisionAction.Kind.NO_ACTION)
+    )
     # Whatever the lead does on a call escalated as a whole (an offer, an answer, "no action") answers it.
     call_handled_since = later.exclude(kind=DecisionAction.Kind.ESCALATED)
     escalations = (

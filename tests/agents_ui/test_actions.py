@@ -18,8 +18,8 @@ ACTIONS = [
     ({"kind": "accepted", "offer_code": "loyal-10"}, "Geaccepteerd"),
     ({"kind": "declined", "offer_code": "loyal-10"}, "Afgewezen"),
     ({"kind": "thinking", "offer_code": "loyal-10"}, "Denkt erover na"),
-    ({"kind": "escalated", "offer_code": "half-price"}, "Doorgezet naar teamleider"),
-    ({"kind": "escalated"}, "Doorgezet naar teamleider"),
+    ({"kind": "escalated", "offer_code": "half-price"}, "Doorgezet"),
+    ({"kind": "escalated"}, "Doorgezet"),
     ({"kind": "no_action"}, "Geen actie"),
 ]
 

@@ -555,6 +555,18 @@ def test_the_escalations_page_lists_what_waits_for_a_team_lead_and_links_to_the_
     assert "Halve prijs" in response.text
 
 
+def test_a_lead_turns_an_escalated_offer_down_by_logging_no_action(lead, agent):
+    asked = decision_for(agent, name="Afgewezen")
+    act(asked, "escalated", "half-price")
+    waiting = decision_for(agent, name="Wacht")
+    act(waiting, "escalated", "half-price")
+
+    decision_action_record(decision=asked, kind="no_action", agent=lead)
+
+    rows = logged_in(lead).get(reverse("review-escalations")).context["rows"]
+    assert [row.customer_name for row in rows] == ["Wacht"]
+
+
 def test_a_call_escalated_as_a_whole_waits_until_anything_is_logged_on_it_and_is_listed_once(lead, agent):
     waiting = decision_for(agent, name="Wacht")
     act(waiting, "escalated")
