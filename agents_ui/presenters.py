@@ -88,6 +88,7 @@ class OfferView:
     escalated: bool = False
     answer: str = ""
     is_current: bool = False
+    another_accepted: bool = False  # another offer stands accepted on this decision: nothing more is made
 
     @property
     def can_present(self) -> bool:
@@ -111,8 +112,9 @@ class OfferView:
 
     @property
     def shows_present_button(self) -> bool:
-        """Once presented, the customer's answer is what remains to log."""
-        return self.can_present and not self.presented
+        """Once presented, the customer's answer is what remains to log; once another offer stands accepted, nothing
+        more is made on this decision (the service refuses it)."""
+        return self.can_present and not self.presented and not self.another_accepted
 
     @property
     def present_shortcut(self) -> str:
@@ -168,8 +170,14 @@ class DecisionPanel:
 
     @property
     def may_escalate(self) -> bool:
-        """Asking a team lead about the whole call is for agents: a team lead would be asking themselves."""
-        return not self.viewer.leads_team
+        """Asking a team lead about the whole call is for agents: a team lead would be asking themselves. Once an
+        offer stands accepted there is nothing left to ask about."""
+        return not self.viewer.leads_team and not self.offer_accepted
+
+    @property
+    def offer_accepted(self) -> bool:
+        """An offer stands accepted: the call's outcome is logged, and "no action" would contradict it."""
+        return any(view.answer == DecisionAction.Kind.ACCEPTED for view in [*self.offers, *self.more_offers])
 
     @property
     def no_offer_needed(self) -> bool:
@@ -280,6 +288,9 @@ def _apply_actions(views: list[OfferView], actions: list[DecisionAction]) -> Non
             view.answer = action.kind
     if current is not None:
         current.is_current = True
+    accepted = [view.code for view in views if view.answer == DecisionAction.Kind.ACCEPTED]
+    for view in views:
+        view.another_accepted = bool(accepted) and view.code not in accepted
 
 
 def _offer_view(rank: int, offer: dict, recommended_code: str, viewer: Viewer, *, made: bool) -> OfferView:

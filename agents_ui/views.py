@@ -81,17 +81,18 @@ REFUSALS_IN_AGENT_LANGUAGE = {
         "“%(offer)s” costs more than the team's budget has left this month: ask your team lead."
     ),
     "already_answered": gettext_lazy("this answer is already logged for “%(offer)s”."),
+    "just_logged": gettext_lazy("this was already the last thing logged on this advice."),
     "already_escalated": gettext_lazy("your team lead was already asked about “%(offer)s”."),
     "call_already_escalated": gettext_lazy("your team lead was already asked about this call."),
     "escalation_by_lead": gettext_lazy(
         "you answer for this advice yourself: make the offer or log what happened instead of escalating."
     ),
     "accepted_recently": gettext_lazy(
-        "this customer already accepted “%(offer)s” in the last %(days)s days, on another call or channel."
+        "this customer already accepted “%(offer)s” in the last %(days)s days, on other advice (another call or "
+        "channel, or earlier advice on this call)."
     ),
     "declined_recently": gettext_lazy(
-        "this customer declined “%(offer)s” in the last %(days)s days, on another call or channel: it is not made "
-        "again so soon."
+        "this customer declined “%(offer)s” in the last %(days)s days, on other advice: it is not made again so soon."
     ),
     "team_budget_spent": gettext_lazy(
         "“%(offer)s” costs more than the team's budget has left this month (%(left)s), after the team's other calls "
@@ -99,7 +100,7 @@ REFUSALS_IN_AGENT_LANGUAGE = {
     ),
     "customer_budget_spent": gettext_lazy(
         "“%(offer)s” costs more than is left of this customer's budget this month (%(left)s), after what they "
-        "accepted on another call or channel."
+        "accepted this month."
     ),
 }
 

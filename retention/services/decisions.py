@@ -384,6 +384,7 @@ def _validated_offer(
         if offer_code:
             raise ValidationError({"offer_code": "no action cannot name an offer"})
         _check_no_offer_accepted(decision)
+        _check_not_just_logged(decision, kind, "")
         return None
     if not offer_code:
         if kind in OFFER_ACTION_KINDS:
@@ -405,12 +406,17 @@ def _validated_offer(
         )  # fmt: skip
     if kind in (DecisionAction.Kind.ESCALATED, DecisionAction.Kind.THINKING):
         _check_offer_open(decision, offer_code)
+    if kind == DecisionAction.Kind.THINKING:
+        _check_not_just_logged(decision, kind, offer_code)
     if kind == DecisionAction.Kind.ESCALATED:
         _check_escalation_asks_higher_authority(decision, offer, _profile(agent))
         _check_not_waiting_already(decision, offer_code)
     if kind in (DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING) and not _discussed(decision, offer_code):
         _check_answer_to_unmade_offer(decision, kind, offer, override_reason, _profile(agent))
     if kind == DecisionAction.Kind.PRESENTED:
+        if accepted := _accepted_offers(_standing_answers(decision)):
+            # One offer stands accepted per decision: another made now could not be accepted, and would stand open.
+            raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
         _check_override_reason(decision, kind, offer_code, override_reason)
         profile = _profile(agent)
         _check_presentable(decision, offer, profile)
@@ -526,6 +532,17 @@ def _check_answer_to_unmade_offer(
     if not _authorised(decision, offer, profile):
         raise ValidationError({"offer_code": _escalation_needed(offer, answer=True)})
     _check_customer_guardrails(decision, offer, making=True)
+
+
+def _check_not_just_logged(decision: Decision, kind: str, offer_code: str) -> None:
+    """The same "thinking it over" or "no action" as the last thing logged on the decision is a key pressed twice:
+    the log would show the call twice as long as it was."""
+    latest = decision.actions.order_by("-created_at", "-pk").values_list("kind", "offer_code").first()
+    if latest == (kind, offer_code):
+        raise ValidationError(
+            {"kind": ValidationError("%(kind)s is already the last thing logged on this decision",
+                                     code="just_logged", params={"kind": kind})}
+        )  # fmt: skip
 
 
 def _check_offer_open(decision: Decision, offer_code: str) -> None:

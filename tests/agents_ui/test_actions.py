@@ -319,3 +319,27 @@ def test_an_offer_above_the_team_leads_authority_too_is_for_an_administrator_who
         action_url(advice), {"kind": "presented", "offer_code": "half-price", "override_reason": "other"}, **HTMX
     )
     assert refused.status_code == 422 and "vraagt bevoegdheidsniveau 3" in refused.text
+
+
+def test_once_an_offer_stands_accepted_the_panel_offers_neither_another_offer_nor_no_action(logged_in, agent, decision):
+    client = logged_in(agent)
+    client.post(action_url(decision), {"kind": "presented", "offer_code": "loyal-10"})
+    client.post(action_url(decision), {"kind": "accepted", "offer_code": "loyal-10"})
+
+    page = client.get(panel_url(decision)).text
+
+    assert 'name="kind" value="presented"' not in page
+    assert 'name="kind" value="no_action"' not in page
+    assert "Terugdraaien: niet geaccepteerd" in page  # what is left: correcting the acceptance
+
+
+def test_thinking_it_over_pressed_twice_is_logged_once_and_says_so(logged_in, agent, decision):
+    client = logged_in(agent)
+    client.post(action_url(decision), {"kind": "presented", "offer_code": "loyal-10"})
+    client.post(action_url(decision), {"kind": "thinking", "offer_code": "loyal-10"})
+
+    again = client.post(action_url(decision), {"kind": "thinking", "offer_code": "loyal-10"}, **HTMX)
+
+    assert again.status_code == 422
+    assert "dit is al het laatste wat op dit advies is vastgelegd." in again.text
+    assert DecisionAction.objects.filter(kind="thinking").count() == 1

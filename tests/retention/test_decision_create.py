@@ -151,6 +151,32 @@ def decision(churn_champion, catalog, unhappy_customer, agent):
     return decision_create(customer=unhappy_customer, channel="phone", agent=agent)
 
 
+def test_no_other_offer_is_made_while_one_stands_accepted(decision, agent):
+    recommended = decision.recommended_offer_code
+    other = next(o["code"] for o in decision.offers if o["code"] != recommended and o["within_authority"])
+    decision_action_record(decision=decision, kind="accepted", offer_code=recommended, agent=agent)
+
+    with pytest.raises(ValidationError, match="is already accepted on this decision"):
+        decision_action_record(
+            decision=decision, kind="presented", offer_code=other, override_reason="better_fit", agent=agent
+        )
+    assert list(decision.actions.values_list("kind", flat=True)) == ["accepted"]
+
+
+@pytest.mark.parametrize("kind", ["thinking", "no_action"])
+def test_the_same_thinking_or_no_action_twice_in_a_row_is_a_key_pressed_twice(decision, agent, kind):
+    code = decision.recommended_offer_code if kind == "thinking" else ""
+    if kind == "thinking":
+        decision_action_record(decision=decision, kind="presented", offer_code=code, agent=agent)
+    decision_action_record(decision=decision, kind=kind, offer_code=code, agent=agent)
+
+    with pytest.raises(ValidationError) as twice:
+        decision_action_record(decision=decision, kind=kind, offer_code=code, agent=agent)
+
+    assert twice.value.error_dict["kind"][0].code == "just_logged"
+    assert decision.actions.filter(kind=kind).count() == 1
+
+
 def test_presenting_the_recommended_offer_then_logging_the_answer(decision, agent):
     assert decision.recommended_offer_code
     decision_action_record(decision=decision, kind="presented", offer_code=decision.recommended_offer_code, agent=agent)

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from retention.models import Decision, PolicyConfig
+from retention.models import Decision, DecisionAction, PolicyConfig
 from retention.selectors.outcome_log import COLUMNS, OutcomeLogError, logged_outcomes
 from retention.services.decisions import decision_action_record
 from tests.factories import CustomerFactory, RenewalResultFactory
@@ -140,9 +140,14 @@ def test_an_acceptance_corrected_by_a_decline_no_longer_counts_as_accepted(custo
 
 def test_an_accepted_offer_wins_over_one_presented_after_it(customer, agent):
     decision = logged_decision(customer, at(1))
-    for kind, code in (("accepted", "gift-router"), ("presented", "korting-10")):
-        reason = "" if decision.recommended_offer_code == code else "other"
-        decision_action_record(decision=decision, kind=kind, offer_code=code, override_reason=reason, agent=agent)
+    reason = "" if decision.recommended_offer_code == "gift-router" else "other"
+    decision_action_record(
+        decision=decision, kind="accepted", offer_code="gift-router", override_reason=reason, agent=agent
+    )
+    # Logged before presenting another offer beside an accepted one was refused: the log still holds such calls.
+    DecisionAction.objects.create(
+        decision=decision, kind="presented", offer_code="korting-10", override_reason="other", agent=agent
+    )
     renewal(customer, 20)
 
     [row] = logged_outcomes().to_dict("records")
