@@ -18,7 +18,9 @@ TALKING_POINTS = {
         "Ask what the other provider offers and compare the total cost honestly, including what they keep here."
     ),
     "contract_end": _("The contract ends soon: thank them for their loyalty and talk about what suits them next."),
-    "tenure": _("Mention how long they have been with us and what that relationship is worth to us."),
+    # Shown only when tenure raises the risk, which for a customer of months means the start did not go well: a
+    # point about a long relationship would contradict the reason beside it.
+    "tenure": _("Ask how their time with us has gone so far, and what they expected from us that they did not get."),
     "contract_type": _("Check whether another contract term suits them better."),
     "bundle": _("Check whether their bundle still fits how they use it."),
     "products": _("Go through the products they use and whether they pay for anything they do not need."),
