@@ -89,6 +89,7 @@ class OfferView:
     answer: str = ""
     is_current: bool = False
     another_accepted: bool = False  # another offer stands accepted on this decision: nothing more is made
+    made_by: str = ""  # who made it, when not the agent the advice was for (their team lead, an administrator)
 
     @property
     def can_present(self) -> bool:
@@ -268,11 +269,11 @@ def offer_views(
         _offer_view(rank, offer, decision.recommended_offer_code, viewer, made=offer["code"] in made)
         for rank, offer in enumerate([*shown, *rest], 1)
     ]
-    _apply_actions(views, actions)
+    _apply_actions(views, actions, advised_agent_id=decision.agent_id)
     return views[: len(shown)], views[len(shown) :]
 
 
-def _apply_actions(views: list[OfferView], actions: list[DecisionAction]) -> None:
+def _apply_actions(views: list[OfferView], actions: list[DecisionAction], *, advised_agent_id: int | None) -> None:
     """Each offer's state from the log, oldest action first; the offer presented last is the current one."""
     by_code = {view.code: view for view in views}
     current = None
@@ -282,6 +283,8 @@ def _apply_actions(views: list[OfferView], actions: list[DecisionAction]) -> Non
             continue
         if action.kind == DecisionAction.Kind.PRESENTED:
             view.presented, current = True, view
+            if action.agent_id is not None and advised_agent_id is not None and action.agent_id != advised_agent_id:
+                view.made_by = actor_name(action)
         elif action.kind == DecisionAction.Kind.ESCALATED:
             view.escalated = True
         elif action.kind in ANSWER_KINDS:

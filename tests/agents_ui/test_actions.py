@@ -343,3 +343,17 @@ def test_thinking_it_over_pressed_twice_is_logged_once_and_says_so(logged_in, ag
     assert again.status_code == 422
     assert "dit is al het laatste wat op dit advies is vastgelegd." in again.text
     assert DecisionAction.objects.filter(kind="thinking").count() == 1
+
+
+def test_an_offer_the_team_lead_made_reads_as_made_by_them_in_the_agents_panel(logged_in, agent, lead, decision):
+    logged_in(agent).post(action_url(decision), {"kind": "escalated", "offer_code": "half-price"})
+    logged_in(lead).post(
+        action_url(decision), {"kind": "presented", "offer_code": "half-price", "override_reason": "customer_request"}
+    )
+
+    page = logged_in(agent).get(panel_url(decision)).text
+    offer = page[page.index("Halve prijs") :]
+
+    assert "Gedaan door teamleider" in offer
+    assert f"gedaan door {lead.get_full_name() or lead.username}: je legt nog het antwoord van de klant vast" in offer
+    assert "een teamleider beslist" not in offer[: offer.index("</li>")]
