@@ -55,8 +55,12 @@ def customers_with_contract_ending(*, within_days: int, today: dt.date | None = 
     return list(contracts.order_by("customer__external_id").values_list("customer__external_id", flat=True).distinct())
 
 
+ID_PART_MIN_LENGTH = 5
+
+
 def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
-    """Customers whose external id starts with, name contains, or phone number contains the query.
+    """Customers whose external id starts with (or, from five characters, contains), name contains, or phone number
+    contains the query.
 
     An exact external id comes first. Phone numbers match whatever way they are written:
     "06-1234 5678", "+31 6 12345678" and "0612345678" find the same customer.
@@ -65,6 +69,9 @@ def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
     if not query:
         return []
     condition = Q(external_id__istartswith=query) | Q(display_name__icontains=query)
+    if len(query) >= ID_PART_MIN_LENGTH:
+        # The number without its letters ("8656687" for NL8656687), as a customer reads it from a letter.
+        condition |= Q(external_id__icontains=query)
     if phone := _phone_core(query):
         condition |= Q(phone_digits__contains=phone)
     exact_id_first = Case(When(external_id__iexact=query, then=Value(0)), default=Value(1), output_field=IntegerField())

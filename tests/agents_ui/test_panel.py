@@ -217,6 +217,18 @@ def test_agent_finds_a_customer_by_number_name_or_phone(logged_in, agent, custom
     assert not Decision.objects.exists()
 
 
+def test_a_customer_number_is_found_without_its_letters_but_a_short_part_of_it_is_not(logged_in, agent):
+    CustomerFactory(external_id="NL8656687", display_name="Lisa Jansen", phone="")
+    CustomerFactory(external_id="NL1186568", display_name="Ander", phone="")
+    client = logged_in(agent)
+
+    found = client.get("/panel/", {"q": "8656687"}).text
+    short = client.get("/panel/", {"q": "8656"}).text
+
+    assert "Lisa Jansen" in found and "Ander" not in found
+    assert "Lisa Jansen" not in short  # four characters match too much of every number to mean one
+
+
 def test_a_search_with_more_hits_than_shown_says_so(logged_in, agent, customer):
     for number in range(SEARCH_LIMIT + 1):
         CustomerFactory(external_id=f"H-{number:03d}", display_name=f"Hendriks {number:03d}")
