@@ -54,17 +54,34 @@ def feature_group(name: str) -> str:
     return FEATURE_GROUPS.get(name, name)
 
 
+# Groups whose facts, when none is known, are a gap in our records rather than something about the customer: "price
+# against new customers unknown" tells an agent nothing to talk about. (No complaint, NPS answer or payment problem on
+# record is a fact about the customer, and stays.)
+RECORD_GAP_GROUPS = {"price_gap", "monthly_fee", "tenure", "contract_end", "discount_ending", "contract_type", "bundle",
+                     "products", "segment", "value_tier", "region"}  # fmt: skip
+
+
 def top_reasons(contributions: pd.Series, features: pd.Series, *, limit: int = TOP_REASONS) -> list[dict]:
-    """The strongest groups for one customer: [{"code", "text": {"nl", "en"}, "impact"}], strongest first."""
+    """The strongest groups for one customer: [{"code", "text": {"nl", "en"}, "impact"}], strongest first; a group
+    that is only a gap in the records (see RECORD_GAP_GROUPS, and CRM attributes) is left out."""
     impacts: dict[str, float] = {}
+    members: dict[str, list[str]] = {}
     for name, value in contributions.items():
-        impacts[feature_group(name)] = impacts.get(feature_group(name), 0.0) + float(value)
-    ranked = sorted(impacts.items(), key=lambda item: -abs(item[1]))[:limit]
+        group = feature_group(name)
+        impacts[group] = impacts.get(group, 0.0) + float(value)
+        members.setdefault(group, []).append(name)
+    known = {group: impact for group, impact in impacts.items() if not _record_gap(group, members[group], features)}
+    ranked = sorted(known.items(), key=lambda item: -abs(item[1]))[:limit]
     return [
         {"code": code, "text": phrase(code, features), "impact": round(impact, 4)}
         for code, impact in ranked
         if abs(impact) > 1e-6
     ]
+
+
+def _record_gap(group: str, names: list[str], features: pd.Series) -> bool:
+    is_gap_group = group in RECORD_GAP_GROUPS or group.startswith("attribute:")
+    return is_gap_group and all(_present(features.get(name)) in (None, "") for name in names)
 
 
 def phrase(code: str, features: pd.Series) -> dict[str, str]:
