@@ -100,7 +100,11 @@ class AgentField(serializers.CharField):
             return None
         # Only users with an agent profile answer calls: a superuser or a service account without one would carry
         # no team or authority level, and the advice or outcome would be logged in nobody's name.
-        agents = get_user_model().objects.filter(username=username, is_active=True, agent_profile__isnull=False)
+        agents = (
+            get_user_model()
+            .objects.filter(username=username, is_active=True, agent_profile__isnull=False)
+            .select_related("agent_profile__team")
+        )
         if teams := self._client_teams():
             # A client bound to teams learns nothing of who works elsewhere: an agent of another team, an
             # administrator outside its teams and a name nobody has all get the same answer.
@@ -108,7 +112,7 @@ class AgentField(serializers.CharField):
             if agent is None:
                 raise PermissionDenied(f"this API client speaks for no agent named {username!r}")
         else:
-            agent = agents.select_related("agent_profile__team").first()
+            agent = agents.first()
         if agent is None:
             raise serializers.ValidationError(f"no active agent named {username!r}")
         if not takes_calls(agent):

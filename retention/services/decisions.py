@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,14 +75,14 @@ def decision_create(
     """Score the customer now, rank the offers for this agent and store the whole decision."""
     if channel not in Decision.Channel.values:
         raise ValidationError({"channel": f"must be one of {', '.join(Decision.Channel.values)}"})
-    if agent is not None and not takes_calls(agent):
+    profile = _profile(agent)
+    if agent is not None and not _takes_calls(agent, profile):
         raise ValidationError(
             {"agent": ValidationError("%(agent)r does not take calls: name the agent on the call", code="not_a_caller",
                                       params={"agent": agent.get_username()})}
         )  # fmt: skip
     now = timezone.now()
     decision_id = uuid.uuid4()
-    profile = _profile(agent)
     team = _advice_team(profile, api_client)
     sources = recommendation_sources()
     recommendation = recommendation_compute(
@@ -469,12 +469,16 @@ def _check_escalation_asks_higher_authority(
 def _check_call_open_to_escalate(decision: Decision) -> None:
     """A call escalated as a whole waits until something is logged on it (a key pressed twice would list it
     twice), and a call with an offer standing accepted has nothing left to ask about."""
-    latest = decision.actions.order_by("-created_at", "-pk").values_list("kind", "offer_code").first()
-    if latest == (DecisionAction.Kind.ESCALATED, ""):
+    if _latest_action(decision) == (DecisionAction.Kind.ESCALATED, ""):
         raise ValidationError(
             {"kind": ValidationError("a team lead was already asked about this call", code="call_already_escalated")}
         )
     _check_no_offer_accepted(decision)
+
+
+def _latest_action(decision: Decision) -> tuple[str, str] | None:
+    """The kind and offer of the last thing logged on the decision (None before anything is)."""
+    return decision.actions.order_by("-created_at", "-pk").values_list("kind", "offer_code").first()
 
 
 def _check_no_offer_accepted(decision: Decision) -> None:
@@ -512,12 +516,15 @@ def _check_override_reason(decision: Decision, kind: str, offer_code: str, overr
 
 def _made(decision: Decision, offer_code: str) -> bool:
     """The offer was made on this decision: presented, or given a final answer (which made it)."""
-    return decision.actions.filter(offer_code=offer_code, kind__in=MADE_KINDS).exists()
+    return _logged(decision, offer_code, MADE_KINDS)
 
 
 def _discussed(decision: Decision, offer_code: str) -> bool:
     """The offer was made on this decision, or a team lead was asked for it while the customer listened."""
-    kinds = MADE_KINDS | {DecisionAction.Kind.THINKING, DecisionAction.Kind.ESCALATED}
+    return _logged(decision, offer_code, MADE_KINDS | {DecisionAction.Kind.THINKING, DecisionAction.Kind.ESCALATED})
+
+
+def _logged(decision: Decision, offer_code: str, kinds: Iterable[str]) -> bool:
     return decision.actions.filter(offer_code=offer_code, kind__in=kinds).exists()
 
 
@@ -537,8 +544,7 @@ def _check_answer_to_unmade_offer(
 def _check_not_just_logged(decision: Decision, kind: str, offer_code: str) -> None:
     """The same "thinking it over" or "no action" as the last thing logged on the decision is a key pressed twice:
     the log would show the call twice as long as it was."""
-    latest = decision.actions.order_by("-created_at", "-pk").values_list("kind", "offer_code").first()
-    if latest == (kind, offer_code):
+    if _latest_action(decision) == (kind, offer_code):
         raise ValidationError(
             {"kind": ValidationError("%(kind)s is already the last thing logged on this decision",
                                      code="just_logged", params={"kind": kind})}
@@ -563,7 +569,7 @@ def _check_acceptable(decision: Decision, offer: dict, profile: AgentProfile | N
     if accepted := _accepted_offers(standing):
         raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
     _check_customer_guardrails(decision, offer, making=False)
-    presented = decision.actions.filter(offer_code=offer["code"], kind=DecisionAction.Kind.PRESENTED).exists()
+    presented = _logged(decision, offer["code"], {DecisionAction.Kind.PRESENTED})
     if not presented:
         # Presenting checked the team's budget as it then stood; an answer logged without it is checked now.
         _check_team_budget_left(decision, offer, profile)
@@ -709,7 +715,14 @@ def takes_calls(user: AbstractBaseUser) -> bool:
     """Agents and team leads take calls; an administrator (or a superuser) does not. Their authority and budget are
     no agent's: advice in their name would rank offers nobody on a call could make, and charge them to no team's
     budget. They act on others' advice instead, deciding what was escalated to them."""
-    profile = _profile(user)
+    try:
+        profile = user.agent_profile  # read once per user object, and not at all where it was loaded with the user
+    except AgentProfile.DoesNotExist:
+        profile = None
+    return _takes_calls(user, profile)
+
+
+def _takes_calls(user: AbstractBaseUser, profile: AgentProfile | None) -> bool:
     return profile is not None and profile.role != AgentProfile.Role.ADMIN and not user.is_superuser
 
 
