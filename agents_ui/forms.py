@@ -34,6 +34,12 @@ class PanelQueryForm(forms.Form):
         return self.cleaned_data["channel"] or Decision.Channel.PHONE
 
 
+class DecisionRefreshForm(forms.Form):
+    """How many actions of the advice's log the panel shows; the refresh answers only when the log has more."""
+
+    shown = forms.IntegerField(min_value=0)
+
+
 # The stored key has room for 100 characters, "panel:<user id>:" included.
 MAX_PANEL_KEY_LENGTH = 80
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from agents_ui import labels
+from agents_ui.review.selectors import OPEN_ESCALATION_DAYS
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
 from retention.models import ANSWER_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
 from retention.selectors.panel import actor_name
@@ -154,6 +155,7 @@ class ActionView:
     override_label: str
     actor: str
     created_at: dt.datetime
+    agent_id: int | None = None  # the user who logged it; None for a CRM integration
 
 
 @dataclass
@@ -168,6 +170,8 @@ class DecisionPanel:
     more_offers: list[OfferView] = field(default_factory=list)  # ranked lower, shown on request
     actions: list[ActionView] = field(default_factory=list)
     viewer: Viewer = Viewer()
+    # Someone was asked to decide and has not yet: the panel then watches the log for their answer.
+    escalation_open: bool = False
 
     @property
     def may_escalate(self) -> bool:
@@ -218,7 +222,9 @@ class DecisionPanel:
         return self.decision.best_tariff or None
 
 
-def decision_panel(*, decision: Decision, actions: list[DecisionAction], viewer: Viewer = Viewer()) -> DecisionPanel:
+def decision_panel(
+    *, decision: Decision, actions: list[DecisionAction], viewer: Viewer = Viewer(), now: dt.datetime | None = None
+) -> DecisionPanel:
     """Everything the panel shows about one decision to `viewer`; `actions` are its log, oldest first."""
     reasons = top_reasons(decision.reasons or [])
     offers, more_offers = offer_views(decision, actions, viewer)
@@ -234,7 +240,32 @@ def decision_panel(*, decision: Decision, actions: list[DecisionAction], viewer:
         more_offers=more_offers,
         actions=[action_view(action, titles) for action in actions],
         viewer=viewer,
+        escalation_open=escalation_open(actions, now=now or timezone.now()),
     )
+
+
+def escalation_open(actions: list[DecisionAction], *, now: dt.datetime) -> bool:
+    """Whether the log (oldest first) holds an escalation still waiting for a decision, by the rule of the
+    escalations page (`agents_ui.review.selectors.open_escalations`): an offer asked about stays open until
+    someone makes it, answers it or logs "no action"; a call escalated as a whole, until anything but another
+    escalation is logged; and neither after OPEN_ESCALATION_DAYS."""
+    since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
+    offers_asked: set[str] = set()
+    call_asked = False
+    for action in actions:
+        if action.kind == DecisionAction.Kind.ESCALATED:
+            if action.created_at >= since:
+                if action.offer_code:
+                    offers_asked.add(action.offer_code)
+                else:
+                    call_asked = True
+            continue
+        call_asked = False
+        if action.kind == DecisionAction.Kind.NO_ACTION:
+            offers_asked.clear()
+        elif action.kind in MADE_KINDS:
+            offers_asked.discard(action.offer_code)
+    return call_asked or bool(offers_asked)
 
 
 def top_reasons(reasons: list[dict], limit: int = SHOWN_REASONS) -> list[ReasonView]:
@@ -329,4 +360,5 @@ def action_view(action: DecisionAction, offer_titles: dict[str, str]) -> ActionV
         override_label=labels.label(labels.OVERRIDE_REASONS, action.override_reason) if action.override_reason else "",
         actor=actor_name(action),
         created_at=action.created_at,
+        agent_id=action.agent_id,
     )

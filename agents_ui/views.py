@@ -8,6 +8,7 @@ import uuid
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -23,8 +24,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from agents_ui import labels
-from agents_ui.forms import DecisionActionForm, PanelQueryForm
-from agents_ui.presenters import Viewer, decision_panel, in_language
+from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryForm
+from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, in_language
 from agents_ui.templatetags.panel_tags import euro
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, Decision, DecisionAction
@@ -36,6 +37,7 @@ from retention.selectors.panel import (
     customer_card,
     customer_get,
     customer_search,
+    decision_action_count,
     decision_actions,
     decision_get,
     recent_offers,
@@ -280,6 +282,7 @@ def decision_context(request: HttpRequest, decision: Decision) -> dict:
         "can_act": may_act_on(request.user, decision),
         "action_url": reverse("decision_action", args=[decision.pk]),
         "override_reasons": list(labels.OVERRIDE_REASONS.items()),
+        "refresh_seconds": settings.PANEL_REFRESH_SECONDS,
     }
 
 
@@ -315,6 +318,33 @@ def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:
 def new_advice_url(*, customer: Customer, channel: str) -> str:
     """The address that asks for new advice even within the same call (see SAME_CALL)."""
     return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "channel": channel, "new": 1})
+
+
+# --- watching for a decision by someone else ------------------------------------------------------
+
+
+@require_GET
+@agent_required
+def decision_refresh(request: HttpRequest, decision_id: uuid.UUID) -> HttpResponse:
+    """The offers again once the advice's log holds more than the panel shows (mostly a team lead deciding what the
+    agent escalated, while the call goes on); 204, which leaves the panel as it is, while it holds no more."""
+    form = DecisionRefreshForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(status=400)
+    if decision_action_count(decision_id=decision_id) == form.cleaned_data["shown"]:
+        return HttpResponse(status=204)
+    decision = get_object_or_404(Decision.objects.select_related("customer").defer("features"), pk=decision_id)
+    context = decision_context(request, decision)
+    return render(request, DECISION_FRAGMENT, {**context, "feedback": _latest_by_another(context["panel"], request)})
+
+
+def _latest_by_another(panel: DecisionPanel, request: HttpRequest) -> str:
+    """What the panel says of the newest action: who logged it, when that was not the viewer."""
+    latest = panel.actions[-1]
+    action = f"{latest.kind_label}: {latest.offer_title}" if latest.offer_title else latest.kind_label
+    if latest.actor and latest.agent_id != request.user.pk:
+        return _("Logged by %(actor)s: %(action)s.") % {"actor": latest.actor, "action": action}
+    return _("Logged: %(action)s.") % {"action": action}
 
 
 # --- logging an action --------------------------------------------------------------------------

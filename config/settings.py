@@ -182,6 +182,9 @@ CELERY_BEAT_SCHEDULE = {
 FAIRNESS_RATIO_THRESHOLD = cfg.fraction("FAIRNESS_RATIO_THRESHOLD", default=0.8)
 FAIRNESS_MIN_GROUP_SIZE = cfg.positive_int("FAIRNESS_MIN_GROUP_SIZE", default=30)
 
+# While an escalation waits, the agent's panel asks this often whether someone decided it: the customer is on the line.
+PANEL_REFRESH_SECONDS = cfg.positive_int("PANEL_REFRESH_SECONDS", default=10)
+
 # A signed-in session lasts a working shift, not the two weeks of Django's default: call-centre desks are shared.
 SESSION_COOKIE_AGE = cfg.positive_int("SESSION_HOURS", default=12) * 3600
 # The panel may be framed by the CRM origins, so X-Frame-Options cannot be DENY; the Content-Security-Policy

@@ -206,6 +206,11 @@ def advice_to_reopen(*, customer: Customer, agent, channel: str, since: dt.datet
     return recent.defer("features").order_by("-created_at", "-pk").first()
 
 
+def decision_action_count(*, decision_id: uuid.UUID) -> int:
+    """How many actions the decision's log holds: the log only grows, so a panel that shows as many is current."""
+    return DecisionAction.objects.filter(decision_id=decision_id).count()
+
+
 def decision_actions(*, decision: Decision) -> list[DecisionAction]:
     return list(
         DecisionAction.objects.filter(decision_id=decision.pk)

@@ -1,6 +1,6 @@
 """The panel's view of a decision, built without the database: unsaved rows are enough."""
 
-from django.utils import translation
+from django.utils import timezone, translation
 
 from agents_ui.presenters import Viewer, decision_panel
 from retention.models import Decision, DecisionAction
@@ -14,7 +14,8 @@ def unsaved_decision(**fields) -> Decision:
 
 
 def action(kind: str, offer_code: str = "") -> DecisionAction:
-    return DecisionAction(kind=kind, offer_code=offer_code)
+    # Stored actions carry the moment they were logged; the panel reads it (an old escalation no longer waits).
+    return DecisionAction(kind=kind, offer_code=offer_code, created_at=timezone.now())
 
 
 def offers_by_code(panel):

@@ -6,6 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from retention.models import Decision, DecisionAction
+from retention.services.decisions import decision_action_record
+from tests.browser.conftest import WAIT_MS
 from tests.browser.pages import (
     LOGIN_WORDS,
     WORDS,
@@ -140,6 +142,38 @@ def test_a_team_lead_offer_needs_escalation_first(open_page, agent, lead, custom
     expect(page.get_by_role("status")).to_contain_text("Vastgelegd")
     expect(page.get_by_role("status")).to_contain_text("Je teamleider vindt het onder Doorzettingen")
     assert logged(decision) == [("escalated", "quarter-off", "agent")]
+
+
+def test_the_team_leads_offer_reaches_the_agents_panel_without_a_reload(
+    open_page, settings, agent, lead, customer, catalog, churn_champion
+):
+    settings.PANEL_REFRESH_SECONDS = 1
+    words = WORDS["nl"]
+    page = open_page()
+    decision = open_customer(page, "agent")
+    title = offer_title(decision, "quarter-off", "nl")
+    offer = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name=title))
+    offer.get_by_role("button", name=f"{words.ask_team_lead}: {title}").click()
+    expect(page.get_by_role("status")).to_contain_text("Je teamleider vindt het onder Doorzettingen")
+    page.get_by_role("searchbox").focus()
+
+    # The lead makes the offer from the escalations page while the agent keeps the customer on the line.
+    decision_action_record(
+        decision=decision, agent=lead, kind="presented", offer_code="quarter-off", override_reason="better_fit"
+    )
+
+    expect(page.get_by_role("status")).to_contain_text("Vastgelegd door lead: Aanbod gedaan", timeout=WAIT_MS)
+    expect(offer).to_contain_text("Gedaan door teamleider")
+    expect(offer.get_by_role("button", name=f"{words.accepted}: {title}")).to_be_visible()
+    # Focus stayed where the agent had put it, outside the offers.
+    expect(page.get_by_role("searchbox")).to_be_focused()
+    offer.get_by_role("button", name=f"{words.accepted}: {title}").click()
+    expect(page.get_by_role("status")).to_have_text(words.logged_accepted)
+    assert logged(decision) == [
+        ("escalated", "quarter-off", "agent"),
+        ("presented", "quarter-off", "lead"),
+        ("accepted", "quarter-off", "agent"),
+    ]
 
 
 def test_a_click_after_the_session_ended_logs_nothing_and_comes_back_to_the_same_advice_after_logging_in(

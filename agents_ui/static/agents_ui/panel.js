@@ -26,9 +26,12 @@
   });
 
   // After a logged action the buttons are replaced; put focus on the feedback so keyboard users keep their place.
+  // Focus stays where the agent put it outside the replaced part (typing a search while a team lead's answer comes in).
   document.addEventListener("htmx:afterSettle", function () {
     var feedback = document.getElementById("action-feedback");
-    if (feedback) {
+    var active = document.activeElement;
+    var focusWasReplaced = !active || active === document.body || (feedback && feedback.closest("section").contains(active));
+    if (feedback && focusWasReplaced) {
       feedback.focus();
     }
   });
@@ -36,6 +39,10 @@
   // A click that got no answer (the network, or an error on the server) must not look as if it was saved.
   function sayNotSaved(event) {
     var source = event.detail && event.detail.elt;
+    // A failed look for an escalation's answer saved nothing and loses nothing: the next look tries again.
+    if (source && source.hasAttribute("data-refresh")) {
+      return;
+    }
     var section = (source && source.closest("section")) || document.getElementById("main");
     if (!section) {
       return;

@@ -1,0 +1,152 @@
+"""While an escalation waits, the agent's panel watches the advice's log for the team lead's decision."""
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from agents_ui.presenters import escalation_open
+from agents_ui.review.selectors import open_escalations
+from retention.models import DecisionAction
+from retention.services.decisions import decision_action_record
+from tests.agents_ui.decisions import stored_decision
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def decision(agent, customer):
+    return stored_decision(customer=customer, agent=agent)
+
+
+def refresh_url(decision, shown) -> str:
+    return reverse("decision_refresh", args=[decision.pk]) + f"?shown={shown}"
+
+
+def log(decision, by, kind, offer_code="", **fields):
+    return decision_action_record(decision=decision, agent=by, kind=kind, offer_code=offer_code, **fields)
+
+
+def watches(page: str) -> bool:
+    return "data-refresh" in page
+
+
+def test_the_panel_watches_only_while_an_escalation_waits(logged_in, agent, lead, decision):
+    client = logged_in(agent)
+    panel = f"/panel/?customer={decision.customer.external_id}&decision={decision.pk}"
+    assert not watches(client.get(panel).text)
+
+    log(decision, agent, "escalated", "half-price")
+    page = client.get(panel).text
+    assert watches(page)
+    assert f'hx-get="{refresh_url(decision, 1)}"' in page
+    assert 'hx-trigger="every 10s"' in page
+
+    log(decision, lead, "presented", "half-price", override_reason="better_fit")
+    assert not watches(client.get(panel).text)
+
+
+def test_nothing_new_answers_204_and_the_panel_stays_as_it_is(logged_in, agent, decision):
+    log(decision, agent, "escalated", "half-price")
+
+    response = logged_in(agent).get(refresh_url(decision, 1), **HTMX)
+
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def test_the_team_leads_offer_comes_in_with_who_made_it_and_stops_the_watching(logged_in, agent, lead, decision):
+    log(decision, agent, "escalated", "half-price")
+    log(decision, lead, "presented", "half-price", override_reason="better_fit")
+
+    response = logged_in(agent).get(refresh_url(decision, 1), **HTMX)
+
+    assert response.status_code == 200
+    page = response.text
+    assert "Vastgelegd door lead: Aanbod gedaan: Halve prijs." in page
+    assert "Gedaan door teamleider" in page
+    assert not watches(page)
+    # The customer's answer is now the agent's to log.
+    assert 'value="accepted"' in page
+
+
+def test_a_lead_turning_the_offer_down_comes_in_as_no_action(logged_in, agent, lead, decision):
+    log(decision, agent, "escalated", "half-price")
+    log(decision, lead, "no_action")
+
+    page = logged_in(agent).get(refresh_url(decision, 1), **HTMX).text
+
+    assert "Vastgelegd door lead: Geen actie." in page
+    assert not watches(page)
+
+
+def test_an_action_of_the_viewer_in_another_tab_is_not_said_to_be_someone_elses(logged_in, agent, decision):
+    log(decision, agent, "escalated", "half-price")
+    log(decision, agent, "escalated")
+
+    page = logged_in(agent).get(refresh_url(decision, 1), **HTMX).text
+
+    assert "Vastgelegd: Doorgezet." in page
+    assert "Vastgelegd door" not in page
+    assert watches(page)
+
+
+@pytest.mark.parametrize("shown", ["", "-1", "two"])
+def test_a_refresh_without_a_valid_count_is_refused(logged_in, agent, decision, shown):
+    response = logged_in(agent).get(reverse("decision_refresh", args=[decision.pk]) + f"?shown={shown}", **HTMX)
+
+    assert response.status_code == 400
+
+
+def test_a_refresh_for_unknown_advice_is_404_and_needs_a_sign_in(client, logged_in, agent, decision):
+    assert client.get(refresh_url(decision, 0)).status_code == 302
+    response = logged_in(agent).get(f"/panel/decisions/{uuid.uuid4()}/?shown=3", **HTMX)
+
+    assert response.status_code == 404
+
+
+def test_a_refresh_asks_the_database_once_while_nothing_changed(logged_in, agent, decision, django_assert_num_queries):
+    log(decision, agent, "escalated", "half-price")
+    client = logged_in(agent)
+    client.get(refresh_url(decision, 1), **HTMX)
+
+    # The session and user, then the count of the log.
+    with django_assert_num_queries(4):
+        assert client.get(refresh_url(decision, 1), **HTMX).status_code == 204
+
+
+# Logs as (kind, offer code, days ago), oldest first, and whether an escalation in them still waits. The panel and
+# the escalations page must agree on every one.
+LOGS = [
+    ([], False),
+    ([("escalated", "half-price", 0)], True),
+    ([("escalated", "", 0)], True),
+    ([("escalated", "half-price", 8)], False),
+    ([("escalated", "", 8)], False),
+    ([("escalated", "half-price", 0), ("presented", "half-price", 0)], False),
+    ([("escalated", "half-price", 0), ("no_action", "", 0)], False),
+    ([("escalated", "half-price", 0), ("presented", "loyal-10", 0)], True),
+    ([("escalated", "half-price", 0), ("thinking", "loyal-10", 0)], True),
+    ([("escalated", "", 0), ("presented", "loyal-10", 0)], False),
+    ([("escalated", "", 0), ("escalated", "half-price", 0)], True),
+    ([("escalated", "half-price", 0), ("presented", "half-price", 0), ("escalated", "", 0)], True),
+    ([("no_action", "", 0), ("escalated", "half-price", 0)], True),
+]
+
+
+@pytest.mark.parametrize(("steps", "waits"), LOGS)
+def test_the_panel_and_the_escalations_page_agree_on_what_waits(agent, decision, steps, waits):
+    now = timezone.now()
+    for number, (kind, code, days) in enumerate(steps):
+        action = DecisionAction.objects.create(decision=decision, agent=agent, kind=kind, offer_code=code)
+        # A second apart in the order given, so "after" means the same to both readers.
+        moment = now - dt.timedelta(days=days, seconds=len(steps) - number)
+        DecisionAction.objects.filter(pk=action.pk).update(created_at=moment)
+    actions = list(DecisionAction.objects.filter(decision=decision).order_by("created_at", "id"))
+
+    assert escalation_open(actions, now=now) is waits
+    assert bool(open_escalations(team_ids=None, now=now)) is waits
