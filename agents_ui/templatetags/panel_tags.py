@@ -28,7 +28,8 @@ def euro(cents: int | None) -> str:
     cents = int(cents)
     sign = "-" if cents < 0 else ""
     whole, rest = divmod(abs(cents), 100)
-    return f"€ {sign}{whole:,}".replace(",", ".") + f",{rest:02d}"
+    # A non-breaking space: an amount never breaks after its sign, in a narrow panel or at 200% zoom.
+    return f"€\u00a0{sign}{whole:,}".replace(",", ".") + f",{rest:02d}"
 
 
 @register.filter
@@ -39,7 +40,7 @@ def signed_euro(cents: int | None) -> str:
     cents = int(cents)
     if cents == 0:
         return euro(0)
-    return ("+ " if cents > 0 else "\u2212 ") + euro(abs(cents))
+    return ("+\u00a0" if cents > 0 else "\u2212\u00a0") + euro(abs(cents))
 
 
 @register.filter

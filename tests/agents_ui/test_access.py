@@ -318,7 +318,7 @@ def test_the_panel_shows_only_the_agents_own_team_budget(logged_in, agent, other
 
     for html in (page, fragment):
         assert "Budget van Team Utrecht deze maand" in html
-        assert "€ 0,00 van € 5.000,00 besteed" in html
+        assert "€\u00a00,00 van €\u00a05.000,00 besteed" in html
         assert "Team Rotterdam" not in html
         assert "9.876,00" not in html and "123,45" not in html
 

@@ -23,7 +23,13 @@ REASON_CODES = [
 
 @pytest.mark.parametrize(
     ("cents", "text"),
-    [(123_450, "€ 1.234,50"), (5, "€ 0,05"), (0, "€ 0,00"), (-1_250, "€ -12,50"), (100_000_000, "€ 1.000.000,00")],
+    [
+        (123_450, "€\u00a01.234,50"),
+        (5, "€\u00a00,05"),
+        (0, "€\u00a00,00"),
+        (-1_250, "€\u00a0-12,50"),
+        (100_000_000, "€\u00a01.000.000,00"),
+    ],
 )
 def test_money_is_written_the_dutch_way(cents, text):
     assert euro(cents) == text
@@ -31,7 +37,7 @@ def test_money_is_written_the_dutch_way(cents, text):
 
 def test_money_stays_dutch_in_english():
     with translation.override("en"):
-        assert euro(123_450) == "€ 1.234,50"
+        assert euro(123_450) == "€\u00a01.234,50"
 
 
 def test_unknown_money_is_blank():

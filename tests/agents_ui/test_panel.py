@@ -255,9 +255,9 @@ def test_customer_card_compares_their_price_with_a_new_customers(logged_in, agen
     html = open_panel(logged_in(agent)).text
 
     card = section(html, "customer-heading")
-    assert "€ 55,00" in card
-    assert "€ 45,00" in card
-    assert "€ 10,00 per maand meer dan een nieuwe klant" in card
+    assert "€\u00a055,00" in card
+    assert "€\u00a045,00" in card
+    assert "€\u00a010,00 per maand meer dan een nieuwe klant" in card
     assert re.search(r"\d{2}-\d{2}-\d{4}", card), "contract end in dd-mm-jjjj"
 
 
@@ -313,7 +313,7 @@ def test_offers_show_cost_chance_and_the_recommendation(logged_in, agent, custom
     offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
 
     assert offers.index("Loyaliteitskorting 10%") < offers.index("Gratis snelheid omhoog") < offers.index("Halve prijs")
-    assert "€ 66,00" in offers
+    assert "€\u00a066,00" in offers
     assert "41%" in offers
     assert "Aanbevolen" in offers
 
@@ -436,7 +436,7 @@ def test_best_tariff_advice_shows_the_yearly_saving(logged_in, agent, customer):
     tariff = section(open_panel(logged_in(agent), decision=decision.pk).text, "tariff-heading")
 
     assert "Internet + TV" in tariff
-    assert "€ 120,00 per jaar" in tariff
+    assert "€\u00a0120,00 per jaar" in tariff
 
 
 def test_a_cheaper_price_for_their_own_bundle_is_worded_as_such(logged_in, agent, customer):
@@ -451,8 +451,8 @@ def test_a_cheaper_price_for_their_own_bundle_is_worded_as_such(logged_in, agent
     own_bundle = section(open_panel(client, decision=own.pk).text, "tariff-heading")
     other_bundle = section(open_panel(client, decision=other.pk).text, "tariff-heading")
 
-    assert "huidige prijs van de eigen bundel (<strong>Internet + TV</strong>, € 45,00 per maand)" in own_bundle
-    assert "<strong>Alleen internet</strong> dekt al hun producten voor € 35,00 per maand" in other_bundle
+    assert "huidige prijs van de eigen bundel (<strong>Internet + TV</strong>, €\u00a045,00 per maand)" in own_bundle
+    assert "<strong>Alleen internet</strong> dekt al hun producten voor €\u00a035,00 per maand" in other_bundle
 
 
 def test_each_offer_shows_its_expected_value_with_its_sign_over_the_policys_horizon(logged_in, agent, customer):
@@ -462,8 +462,8 @@ def test_each_offer_shows_its_expected_value_with_its_sign_over_the_policys_hori
     offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
 
     assert offers.count("Verwachte waarde</dt>") == 3
-    assert "+ € 120,00" in offers and "+ € 80,00" in offers
-    assert "\u2212 € 27,60" in offers
+    assert "+\u00a0€\u00a0120,00" in offers and "+\u00a0€\u00a080,00" in offers
+    assert "\u2212\u00a0€\u00a027,60" in offers
     assert "de marge die het aanbod in 12 maanden meer behoudt dan geen aanbod, min de kosten" in offers
 
 
@@ -482,7 +482,7 @@ def test_no_offer_needed_comes_with_its_cost_value_and_chance(logged_in, agent, 
     assert "Geen aanbod nodig." in no_offer
     assert "Waarom een aanbod, terwijl er geen wordt aanbevolen?" in html
     assert "Waarom een ander aanbod dan het aanbevolen aanbod?" not in html
-    assert re.search(r"Kosten voor ons</dt><dd>€ 0,00.*Verwachte waarde</dt><dd>€ 0,00", no_offer, re.S)
+    assert re.search(r"Kosten voor ons</dt><dd>€\u00a00,00.*Verwachte waarde</dt><dd>€\u00a00,00", no_offer, re.S)
     assert "Kans dat de klant blijft</dt><dd>70%" in no_offer
 
 

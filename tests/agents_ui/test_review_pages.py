@@ -498,8 +498,8 @@ def test_the_kpi_page_shows_the_figures_in_dutch(lead, kpi_story):
 
     assert "75%" in html  # with an offer made
     assert "67%" in html  # acceptance and save rate
-    assert "€ 132,00" in html  # cost of accepted offers
-    assert "€ 468,00" in html  # net retained value
+    assert "€\u00a0132,00" in html  # cost of accepted offers
+    assert "€\u00a0468,00" in html  # net retained value
     assert "Afwijkingen per medewerker" in html
 
 
@@ -635,7 +635,7 @@ def test_the_budget_page_shows_six_months_with_their_status(lead, agent, team):
     assert statuses == [(80_000, "amber"), (110_000, "red"), (10_000, "green"), (0, "green")]
     assert months[1].teams[0].status.remaining_cents == 0
     assert "Budget bijna op" in response.text and "Budget op" in response.text
-    assert "€ 1.100,00" in response.text
+    assert "€\u00a01.100,00" in response.text
 
 
 def test_spending_is_counted_in_the_local_month(agent, team):
