@@ -20,26 +20,54 @@ from ml.features import ATTRIBUTE_PREFIX, CONTRACT_COLUMNS, EVENT_COLUMNS, ROW_C
 # What a CRM calls the characteristics equal-treatment law and the GDPR protect, in English and in Dutch (the
 # grounds of the Algemene wet gelijke behandeling and the special categories of GDPR article 9). Such a field may
 # only be kept apart, for the fairness report; sent as an ordinary attribute it would become a model feature and
-# sit in the decision log. Compared without case, spaces or punctuation ("Age band" is "ageband").
+# sit in the decision log. A name matches when its words, or a run of them, spell one of these without case,
+# spaces or punctuation: "Age band", "customer_age", "klant_leeftijd", "GenderCode" and "date_of_birth" all do.
 PROTECTED_NAMES = frozenset(
     {
         "gender", "sex", "age", "ageband", "agegroup", "agerange", "birthdate", "dateofbirth", "dob", "birthyear",
-        "yearofbirth", "seniorcitizen", "ethnicity", "ethnicorigin", "race", "nationality", "countryofbirth",
-        "religion", "belief", "disability", "health", "sexualorientation", "pregnancy", "pregnant",
-        "maritalstatus", "civilstatus", "politicalopinion", "politicalaffiliation", "tradeunion",
-        "tradeunionmembership",
+        "yearofbirth", "birthday", "seniorcitizen", "senior", "ethnicity", "ethnicorigin", "ethnic", "race",
+        "nationality", "citizenship", "countryofbirth", "religion", "religious", "belief", "disability", "disabled",
+        "health", "medical", "illness", "diagnosis", "sexualorientation", "pregnancy", "pregnant", "maritalstatus",
+        "civilstatus", "politicalopinion", "politicalaffiliation", "tradeunion", "tradeunionmembership",
         "geslacht", "sekse", "leeftijd", "leeftijdscategorie", "leeftijdsgroep", "leeftijdsklasse", "geboortedatum",
         "gebdatum", "geboortejaar", "geboorteland", "nationaliteit", "etniciteit", "afkomst", "herkomst", "ras",
-        "religie", "godsdienst", "geloof", "levensovertuiging", "handicap", "beperking", "gezondheid",
-        "seksuelegeaardheid", "geaardheid", "zwanger", "zwangerschap", "burgerlijkestaat", "politiekegezindheid",
-        "vakbond", "vakbondslidmaatschap",
+        "religie", "godsdienst", "geloof", "levensovertuiging", "handicap", "beperking", "gezondheid", "ziekte",
+        "medisch", "diagnose", "seksuelegeaardheid", "geaardheid", "zwanger", "zwangerschap", "burgerlijkestaat",
+        "politiekegezindheid", "vakbond", "vakbondslidmaatschap",
+        "mv",  # "M/V", man or woman, as Dutch forms write it
+    }
+)  # fmt: skip
+# Dutch joins words into one ("klantleeftijd"): these long enough to be unmistakable also match as a word's end.
+PROTECTED_WORD_ENDINGS = ("leeftijd", "geslacht", "geboortedatum", "geboortejaar", "nationaliteit", "gezondheid")
+# A characteristic of a thing, not of the person: "contract_age", "network_health", "toestelleeftijd".
+THING_WORDS = frozenset(
+    {
+        "contract", "account", "device", "handset", "phone", "line", "network", "connection", "service",
+        "subscription", "product", "plan", "tariff", "sim", "modem", "router", "battery", "data", "bill",
+        "abonnement", "toestel", "apparaat", "lijn", "netwerk", "verbinding", "dienst", "tarief", "batterij",
     }
 )  # fmt: skip
 
 
 def looks_protected(name: str) -> bool:
     """Whether a CRM field's name names a protected characteristic (see PROTECTED_NAMES)."""
-    return re.sub(r"[^a-z0-9]", "", str(name).lower()) in PROTECTED_NAMES
+    words = _words(name)
+    if "".join(words) in PROTECTED_NAMES:
+        return True
+    for start, word in enumerate(words):
+        if start > 0 and words[start - 1] in THING_WORDS:
+            continue
+        if any("".join(words[start:end]) in PROTECTED_NAMES for end in range(start + 1, len(words) + 1)):
+            return True
+        if word.endswith(PROTECTED_WORD_ENDINGS) and not word.startswith(tuple(THING_WORDS)):
+            return True
+    return False
+
+
+def _words(name: str) -> list[str]:
+    """A field name's words in lower case: split at punctuation, spaces and camelCase ("GenderCode")."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    return [word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word]
 
 
 @dataclass

@@ -1,0 +1,29 @@
+"""Which CRM field names are taken for protected characteristics, and kept out of the model's features."""
+
+import pytest
+
+from retention.records import looks_protected
+
+PROTECTED = [
+    "gender", "Gender", "SeniorCitizen", "Age band", "age", "customer_age", "GenderCode", "gender_code",
+    "date_of_birth", "DateOfBirth", "birth_date", "nationality_code", "is_senior", "religion_flag", "medical",
+    "M/V", "Geboortedatum", "burgerlijke staat", "klant_leeftijd", "klantleeftijd", "ziekte", "klant-geslacht",
+]  # fmt: skip
+NOT_PROTECTED = [
+    # The telco sample's other columns.
+    "customerID", "Partner", "Dependents", "tenure", "PhoneService", "MultipleLines", "InternetService",
+    "OnlineSecurity", "StreamingTV", "Contract", "PaperlessBilling", "PaymentMethod", "MonthlyCharges",
+    # Words that hold a protected word inside them, and a thing's age or health.
+    "usage", "page_views", "average_bill", "storage_gb", "message_count", "passage", "dosage", "languages",
+    "contract_age", "contract_age_months", "account_age", "device_age", "network_health", "toestelleeftijd",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PROTECTED)
+def test_a_name_with_a_protected_characteristic_among_its_words_is_protected(name):
+    assert looks_protected(name)
+
+
+@pytest.mark.parametrize("name", NOT_PROTECTED)
+def test_other_names_and_a_things_age_or_health_are_not(name):
+    assert not looks_protected(name)
