@@ -71,7 +71,10 @@ def churn_training_set() -> TrainingSet:
 
 def acceptance_training_set() -> TrainingSet:
     """One row per logged decision a renewal result labels, with the treatment the customer got."""
-    return response_training_set(logged_outcomes())
+    outcomes = logged_outcomes()
+    # An erased customer's decisions keep their outcomes for the save rates, but not the features that described
+    # the customer, so they teach the response model nothing.
+    return response_training_set(outcomes[outcomes["features"].map(bool).astype(bool)])
 
 
 TRAINERS: dict[str, Trainer] = {

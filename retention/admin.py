@@ -11,6 +11,7 @@ from retention.models import (
     Customer,
     Decision,
     DecisionAction,
+    Erasure,
     Offer,
     PolicyConfig,
     ProtectedAttributes,
@@ -57,6 +58,8 @@ class CustomerAdmin(admin.ModelAdmin):
     list_filter = ["segment", "value_tier", "region"]
     search_fields = ["external_id", "display_name", "phone"]
     inlines = [ContractInline]
+    # Set only by an erasure (manage.py erase_customer, or the API), which removes far more than this form shows.
+    readonly_fields = ["erased_at"]
 
 
 @admin.register(ProtectedAttributes)
@@ -195,3 +198,8 @@ class DecisionActionAdmin(ReadOnlyAdmin):
 class RenewalResultAdmin(ReadOnlyAdmin):
     list_display = ["customer", "result", "date", "source"]
     list_filter = ["result", "source"]
+
+
+@admin.register(Erasure)
+class ErasureAdmin(ReadOnlyAdmin):
+    list_display = ["erased_at", "customer", "requested_by", "reference"]

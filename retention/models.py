@@ -43,6 +43,12 @@ class AgentProfile(models.Model):
         return f"{self.user} ({self.get_role_display()}, level {self.authority_level})"
 
 
+class CustomerQuerySet(models.QuerySet):
+    def not_erased(self) -> CustomerQuerySet:
+        """Customers whose data was not erased: those an agent, a CRM or a model may still look at."""
+        return self.filter(erased_at__isnull=True)
+
+
 class Customer(models.Model):
     class Segment(models.TextChoices):
         CONSUMER = "consumer", "Consumer"
@@ -66,6 +72,11 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this customer's personal data was erased at their request."
+    )
+
+    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["display_name"])]
@@ -221,6 +232,7 @@ class ApiClient(models.Model):
         SCORE = "score", "Score"
         WRITE_CUSTOMERS = "write_customers", "Write customers"
         WRITE_OUTCOMES = "write_outcomes", "Write outcomes"
+        ERASE_CUSTOMERS = "erase_customers", "Erase customers"
 
     name = models.CharField(max_length=100, unique=True)
     token_prefix = models.CharField(max_length=8, db_index=True)
@@ -452,3 +464,18 @@ class ScoringJob(models.Model):
 
     def __str__(self) -> str:
         return f"scoring job {self.pk} ({self.status})"
+
+
+class Erasure(ImmutableModel):
+    """A customer's personal data erased at their request (GDPR article 17): who asked it done, when, and what was
+    kept. The customer row stays, under a random number no one can trace back, so the decision log and the team
+    budgets it holds stay whole; nothing here names the customer."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.PROTECT, related_name="erasure")
+    erased_at = models.DateTimeField(auto_now_add=True)
+    requested_by = models.CharField(max_length=150, help_text="The user or API client that had it done.")
+    reference = models.CharField(max_length=100, blank=True, help_text="The request's reference, e.g. a ticket.")
+    removed = models.JSONField(help_text="How many rows of each kind were removed or emptied.")
+
+    def __str__(self) -> str:
+        return f"erasure of {self.customer.external_id} at {self.erased_at:%Y-%m-%d %H:%M}"

@@ -1,22 +1,27 @@
-"""POST /api/v1/customers/bulk/ (upsert up to 10,000 customers, all or nothing) and GET /api/v1/customers/{id}/."""
+"""POST /api/v1/customers/bulk/ (upsert up to 10,000 customers, all or nothing), GET /api/v1/customers/{id}/ and
+DELETE /api/v1/customers/{id}/ (erase the customer's personal data at their request)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DomainValidationError
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from retention.api.base import ApiView, BulkApiView, StrictInput, refuse_unknown_keys
 from retention.api.customer_input import CustomerRecordInput, customer_record
 from retention.api.errors import InvalidRecords, PayloadTooLarge
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, responses
-from retention.models import Contract, RenewalResult
+from retention.models import ApiClient, Contract, RenewalResult
 from retention.records import CustomerRecord
 from retention.selectors.api import customer_contracts, customer_with_latest_risk
+from retention.selectors.panel import customer_get
+from retention.services.api_clients import api_client_team_ids
 from retention.services.customers import customers_upsert, record_errors
+from retention.services.erasure import customer_erase
 
 MAX_RECORDS = 10_000
 
@@ -159,8 +164,20 @@ class CustomerOutput(serializers.Serializer):
 SHOWN_FIELDS = [name for name in CustomerOutput._declared_fields if name not in {"latest_risk", "contracts"}]
 
 
+class ErasureOutput(serializers.Serializer):
+    erased = serializers.BooleanField()
+    erased_at = serializers.DateTimeField()
+    removed = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Rows removed or emptied, by kind: contracts, service_events, protected_attributes, "
+        "decision_snapshots (their features, reasons and call reason) and admin_history.",
+    )
+
+
 class CustomerDetailView(ApiView):
-    required_scope = "read"
+    @property
+    def required_scope(self) -> str:
+        return ApiClient.Scope.ERASE_CUSTOMERS if self.request.method == "DELETE" else ApiClient.Scope.READ
 
     @extend_schema(
         responses=responses({200: CustomerOutput}, *READ_ERRORS, 404),
@@ -172,6 +189,32 @@ class CustomerDetailView(ApiView):
             raise NotFound(f"no customer with external id {external_id!r}")
         body = {**_customer_json(customer), "contracts": customer_contracts(customer=customer)}
         return Response(CustomerOutput(body).data)
+
+    @extend_schema(
+        responses=responses({200: ErasureOutput}, *WRITE_ERRORS, 404),
+        operation_id="customers_erase",
+        description=(
+            "Erase the customer's personal data at their request (GDPR article 17): name, phone, region, signup "
+            "date, products, attributes, protected values, contracts, service events and what each recommendation "
+            "recorded of them. Their recommendations, the offers and their outcomes stay under a number no one can "
+            "trace back, so team budgets and save rates stay whole; the external id is then unknown (404). Needs "
+            "the `erase_customers` scope and a client for every team. Cannot be undone. Sending the customer again "
+            "afterwards stores a new customer: erase them in the CRM first."
+        ),
+    )
+    def delete(self, request, external_id: str):
+        if api_client_team_ids(request.auth):
+            raise PermissionDenied("only an API client for every team may erase customers")
+        customer = customer_get(external_id=external_id)
+        if customer is None:
+            raise NotFound(f"no customer with external id {external_id!r}")
+        try:
+            erasure = customer_erase(customer=customer, requested_by=f"API client {request.auth.name}")
+        except DomainValidationError as error:
+            raise ValidationError({"customer": error.messages}) from error
+        return Response(
+            ErasureOutput({"erased": True, "erased_at": erasure.erased_at, "removed": erasure.removed}).data
+        )
 
 
 def _customer_json(customer) -> dict:

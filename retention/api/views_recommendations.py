@@ -189,7 +189,7 @@ class RecommendationCreateView(ApiView):
         data = RecommendationInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        customer = Customer.objects.filter(external_id=values["customer_id"]).first()
+        customer = Customer.objects.not_erased().filter(external_id=values["customer_id"]).first()
         if customer is None:
             raise NotFound(f"no customer with external id {values['customer_id']!r}")
         api_client_check_speaks_for(request.auth, agent=values["agent"])

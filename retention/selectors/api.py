@@ -47,7 +47,8 @@ def customer_with_latest_risk(*, external_id: str, api_client: ApiClient | None 
     if api_client is not None:
         latest = latest.filter(decisions_spoken_for_by(api_client))
     return (
-        Customer.objects.filter(external_id=external_id)
+        Customer.objects.not_erased()
+        .filter(external_id=external_id)
         .annotate(
             latest_decision_id=Subquery(latest.values("pk")[:1]),
             latest_churn_probability=Subquery(latest.values("churn_probability")[:1]),
@@ -192,10 +193,10 @@ def scoring_job_get(*, job_id: uuid.UUID, api_client: ApiClient) -> ScoringJob |
 def customer_pages(*, size: int) -> Iterator[list[Customer]]:
     """Every customer, in pages of `size` by primary key: bounded memory for any number of customers."""
     last = 0
-    while page := list(Customer.objects.filter(pk__gt=last).order_by("pk")[:size]):
+    while page := list(Customer.objects.not_erased().filter(pk__gt=last).order_by("pk")[:size]):
         yield page
         last = page[-1].pk
 
 
 def customer_count() -> int:
-    return Customer.objects.count()
+    return Customer.objects.not_erased().count()

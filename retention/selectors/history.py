@@ -75,7 +75,9 @@ def customer_history_frames(
 
 def labelled_history_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
     """One row per renewal result, as of its date, with its label (1 = churned)."""
-    results = list(RenewalResult.objects.order_by("date", "pk").values_list("customer_id", "date", "result"))
+    # An erased customer has no history left to describe them as of any renewal.
+    labelled = RenewalResult.objects.filter(customer__erased_at__isnull=True)
+    results = list(labelled.order_by("date", "pk").values_list("customer_id", "date", "result"))
     ids = sorted({customer_id for customer_id, _, _ in results})
     customers = {}
     for chunk in _chunks(ids):

@@ -43,7 +43,7 @@ NETHERLANDS_PREFIX = "31"
 
 
 def customer_get(*, external_id: str) -> Customer | None:
-    return Customer.objects.filter(external_id=external_id).first()
+    return Customer.objects.not_erased().filter(external_id=external_id).first()
 
 
 def customers_with_contract_ending(*, within_days: int, today: dt.date | None = None) -> list[str]:
@@ -76,7 +76,8 @@ def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
         condition |= Q(phone_digits__contains=phone)
     exact_id_first = Case(When(external_id__iexact=query, then=Value(0)), default=Value(1), output_field=IntegerField())
     customers = (
-        Customer.objects.annotate(phone_digits=_digits_only("phone"), exact_id=exact_id_first)
+        Customer.objects.not_erased()
+        .annotate(phone_digits=_digits_only("phone"), exact_id=exact_id_first)
         .filter(condition)
         .order_by("exact_id", "display_name", "external_id")
     )

@@ -45,7 +45,10 @@ def test_an_unknown_team_is_refused_naming_the_known_ones(team):
     [
         (("crm", "--scopes", "read"), "name: Api client with this Name already exists."),
         (("", "--scopes", "read"), "name: This field cannot be blank."),
-        (("other", "--scopes", ""), "scopes: none given; choose from read, score, write_customers, write_outcomes"),
+        (
+            ("other", "--scopes", ""),
+            "scopes: none given; choose from erase_customers, read, score, write_customers, write_outcomes",
+        ),
     ],
 )
 def test_refusals_are_in_english_whatever_the_sites_language(team, args, message):

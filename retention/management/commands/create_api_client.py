@@ -13,7 +13,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name")
         parser.add_argument(
-            "--scopes", required=True, help="Comma-separated: read,score,write_customers,write_outcomes"
+            "--scopes", required=True, help="Comma-separated: read,score,write_customers,write_outcomes,erase_customers"
         )
         parser.add_argument(
             "--team",

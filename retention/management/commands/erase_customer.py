@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import getpass
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from retention.selectors.panel import customer_get
+from retention.services.erasure import customer_erase
+
+
+class Command(BaseCommand):
+    help = (
+        "Erase one customer's personal data at their request (GDPR article 17): name, phone, region, signup "
+        "date, products, CRM attributes, protected values, contracts, service events and what each piece of "
+        "advice recorded of them. Their advice, the offers and their outcomes stay, under a number no one can "
+        "trace back, so the team budgets and the save rates stay whole. Cannot be undone."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("external_id", help="The customer's number in the CRM.")
+        parser.add_argument("--reference", default="", help="The request's reference, e.g. a ticket number.")
+        parser.add_argument(
+            "--no-input", "--noinput", action="store_false", dest="interactive", help="Do not ask to confirm."
+        )
+
+    def handle(self, *args, external_id: str, reference: str, interactive: bool, **options):
+        customer = customer_get(external_id=external_id)
+        if customer is None:
+            raise CommandError(f"no customer with number {external_id!r} (an erased customer has none)")
+        if interactive and input(f"Erase the personal data of {external_id}? This cannot be undone. [y/N] ") != "y":
+            raise CommandError("nothing erased")
+        try:
+            erasure = customer_erase(
+                customer=customer, requested_by=f"command line ({getpass.getuser()})", reference=reference
+            )
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
+        removed = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in erasure.removed.items())
+        self.stdout.write(f"erased the personal data of {external_id}: {removed}")

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from retention.selectors.customer_data import customer_data_export
+from retention.selectors.panel import customer_get
+
+
+class Command(BaseCommand):
+    help = (
+        "Write everything the service holds on one customer as JSON, for their request to see it (GDPR article "
+        "15): their record, protected values, contracts, service events, every piece of advice made about them "
+        "with what was logged on it, their renewal results, and how the advice is made."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("external_id", help="The customer's number in the CRM.")
+        parser.add_argument(
+            "--out", type=Path, help="Write to this file instead of printing (not over an existing one)."
+        )
+
+    def handle(self, *args, external_id: str, out: Path | None, **options):
+        if out is not None and out.exists():
+            raise CommandError(f"{out} exists: give a new file, so an earlier export is not overwritten")
+        if out is not None and not out.parent.is_dir():
+            raise CommandError(f"{out.parent} is not a folder")
+        customer = customer_get(external_id=external_id)
+        if customer is None:
+            raise CommandError(f"no customer with number {external_id!r} (an erased customer has none)")
+        text = json.dumps(customer_data_export(customer=customer), indent=2, ensure_ascii=False)
+        if out is None:
+            self.stdout.write(text)
+            return
+        out.write_text(text + "\n", encoding="utf-8")
+        self.stdout.write(f"everything held on {external_id} written to {out}")

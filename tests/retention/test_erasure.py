@@ -1,0 +1,196 @@
+"""A customer's personal data erased at their request, and everything held on them exported for a request to see it."""
+
+import io
+import json
+
+import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from retention.models import Contract, Customer, Decision, DecisionAction, Erasure, ProtectedAttributes, ServiceEvent
+from retention.selectors.api import customer_count, customer_with_latest_risk
+from retention.selectors.budget import team_budget_status
+from retention.selectors.customer_data import customer_data_export
+from retention.selectors.history import labelled_history_frames
+from retention.selectors.panel import customer_get, customer_search
+from retention.services.erasure import customer_erase
+from tests.agents_ui.decisions import stored_decision
+from tests.conftest import api_client_with
+from tests.factories import ContractFactory, CustomerFactory, RenewalResultFactory, ServiceEventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def customer(agent):
+    """A customer with everything the service holds on one: history, protected values, advice acted on, a result."""
+    customer = CustomerFactory(
+        external_id="NL1234567", display_name="Jan de Vries", phone="06-12345678", attributes={"loyalty": "gold"}
+    )
+    ProtectedAttributes.objects.create(customer=customer, values={"gender": "M", "age_band": "65+"})
+    ContractFactory(customer=customer)
+    ServiceEventFactory(customer=customer, note="Klant belde boos over storing")
+    decision = stored_decision(
+        customer=customer, agent=agent, features={"tenure_months": 30, "region": "Utrecht"}, reason="wil opzeggen"
+    )
+    DecisionAction.objects.create(decision=decision, agent=agent, kind="presented", offer_code="loyal-10")
+    DecisionAction.objects.create(
+        decision=decision, agent=agent, kind="accepted", offer_code="loyal-10", cost_cents=6_600
+    )
+    RenewalResultFactory(customer=customer)
+    LogEntry.objects.create(
+        content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk),
+        object_repr=str(customer), action_flag=CHANGE, change_message="[]", user=agent,
+    )  # fmt: skip
+    return customer
+
+
+def test_erasure_leaves_nothing_that_describes_the_person(customer):
+    erasure = customer_erase(customer=customer, requested_by="dpo", reference="AVG-2026-17")
+
+    customer.refresh_from_db()
+    assert customer.external_id.startswith("erased-") and len(customer.external_id) == len("erased-") + 32
+    assert (customer.display_name, customer.phone, customer.region) == ("", "", "")
+    assert (customer.signup_date, customer.products, customer.attributes) == (None, [], {})
+    assert customer.erased_at == erasure.erased_at or customer.erased_at is not None
+    assert not ProtectedAttributes.objects.exists()
+    assert not Contract.objects.exists() and not ServiceEvent.objects.exists()
+    decision = Decision.objects.get()
+    assert (decision.features, decision.reasons, decision.reason) == ({}, [], "")
+    assert LogEntry.objects.get().object_repr == "erased"
+    assert erasure.removed == {
+        "contracts": 1, "service_events": 1, "protected_attributes": 1, "decision_snapshots": 1, "admin_history": 1
+    }  # fmt: skip
+    assert (erasure.requested_by, erasure.reference) == ("dpo", "AVG-2026-17")
+    stored = json.dumps(customer_data_export(customer=customer))
+    for trace in ("NL1234567", "Jan de Vries", "12345678", "gold", "65+", "boos", "wil opzeggen", "Utrecht"):
+        assert trace not in stored
+
+
+def test_the_log_keeps_the_advice_the_offers_the_outcomes_and_the_budget_spent(customer, agent):
+    spent = team_budget_status(team=agent.agent_profile.team).spent_cents
+
+    customer_erase(customer=customer, requested_by="dpo")
+
+    decision = Decision.objects.get()
+    assert decision.churn_probability == 0.64 and decision.recommended_offer_code == "loyal-10"
+    assert [offer["code"] for offer in decision.offers] == ["loyal-10", "speed-up", "half-price"]
+    assert list(decision.actions.values_list("kind", flat=True)) == ["presented", "accepted"]
+    assert customer.renewal_results.count() == 1
+    assert team_budget_status(team=agent.agent_profile.team).spent_cents == spent == 6_600
+
+
+def test_an_erased_customer_is_found_nowhere_and_trains_no_model(customer):
+    other = CustomerFactory(external_id="NL7654321")
+    RenewalResultFactory(customer=other)
+    customer_erase(customer=customer, requested_by="dpo")
+    customer.refresh_from_db()
+
+    assert customer_search(query="de Vries") == [] and customer_search(query="erased") == []
+    assert customer_get(external_id=customer.external_id) is None
+    assert customer_with_latest_risk(external_id=customer.external_id) is None
+    assert customer_count() == 1
+    rows, _, _, labels = labelled_history_frames()
+    assert list(rows["key"]) == [other.pk] and len(labels) == 1
+
+
+def test_a_second_erasure_is_refused_and_changes_nothing(customer):
+    customer_erase(customer=customer, requested_by="dpo")
+
+    with pytest.raises(ValidationError, match="already erased"):
+        customer_erase(customer=customer, requested_by="dpo")
+    assert Erasure.objects.count() == 1
+
+
+def test_an_erasure_says_who_had_it_done(customer):
+    with pytest.raises(ValidationError, match="who had the erasure done"):
+        customer_erase(customer=customer, requested_by="  ")
+    assert not Erasure.objects.exists()
+
+
+# --- the commands ---------------------------------------------------------------------------------------------
+
+
+def test_the_erase_command_asks_first_and_erases_only_on_yes(customer, monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    with pytest.raises(CommandError, match="nothing erased"):
+        call_command("erase_customer", "NL1234567")
+    assert not Erasure.objects.exists()
+
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    out = io.StringIO()
+    call_command("erase_customer", "NL1234567", "--reference", "T-1", stdout=out)
+
+    assert "erased the personal data of NL1234567: 1 contracts, 1 service events" in out.getvalue()
+    erasure = Erasure.objects.get()
+    assert erasure.reference == "T-1" and erasure.requested_by.startswith("command line (")
+
+
+def test_the_erase_command_without_questions_and_for_an_unknown_number(customer):
+    call_command("erase_customer", "NL1234567", "--no-input", stdout=io.StringIO())
+    assert Erasure.objects.count() == 1
+
+    with pytest.raises(CommandError, match="no customer with number 'NL1234567'"):
+        call_command("erase_customer", "NL1234567", "--no-input")
+
+
+def test_the_export_holds_everything_on_the_customer(customer, tmp_path):
+    out = tmp_path / "export.json"
+
+    call_command("export_customer", "NL1234567", "--out", str(out), stdout=io.StringIO())
+
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["customer"]["display_name"] == "Jan de Vries" and data["customer"]["attributes"] == {"loyalty": "gold"}
+    assert data["protected"] == {"gender": "M", "age_band": "65+"}
+    assert len(data["contracts"]) == 1 and data["service_events"][0]["note"] == "Klant belde boos over storing"
+    (advice,) = data["advice"]
+    assert advice["reason"] == "wil opzeggen" and advice["reasons"][0] == {"nl": "2 klachten", "en": "2 complaints"}
+    assert advice["offers"][0]["title"] == {"nl": "Loyaliteitskorting 10%", "en": "Loyalty discount 10%"}
+    assert "propensity" not in advice["offers"][0]
+    assert [(a["kind"], a["logged_by"]) for a in advice["actions"]] == [("presented", "agent"), ("accepted", "agent")]
+    assert "agent" not in json.dumps(advice["actions"]).replace('"agent"', "")  # roles, not names
+    assert data["renewal_results"][0]["result"] == "renewed"
+    assert "leeftijd of geslacht" in data["how_advice_is_made"]["nl"]
+
+
+def test_the_export_never_writes_over_a_file_and_knows_no_erased_customer(customer, tmp_path):
+    existing = tmp_path / "export.json"
+    existing.write_text("earlier")
+    with pytest.raises(CommandError, match="exists"):
+        call_command("export_customer", "NL1234567", "--out", str(existing))
+    assert existing.read_text() == "earlier"
+
+    customer_erase(customer=customer, requested_by="dpo")
+    with pytest.raises(CommandError, match="no customer with number 'NL1234567'"):
+        call_command("export_customer", "NL1234567")
+
+
+# --- the API --------------------------------------------------------------------------------------------------
+
+
+def test_the_api_erases_with_the_erase_scope_only(customer):
+    without, _ = api_client_with(["read", "write_customers"])
+    assert without.delete("/api/v1/customers/NL1234567/").status_code == 403
+    assert not Erasure.objects.exists()
+    client, record = api_client_with(["read", "erase_customers"])
+
+    response = client.delete("/api/v1/customers/NL1234567/")
+
+    assert response.status_code == 200
+    assert response.json()["erased"] is True and response.json()["removed"]["contracts"] == 1
+    assert Erasure.objects.get().requested_by == f"API client {record.name}"
+    assert client.get("/api/v1/customers/NL1234567/").status_code == 404
+    assert client.delete("/api/v1/customers/NL1234567/").status_code == 404
+
+
+def test_a_client_bound_to_teams_may_not_erase(customer, team):
+    client, record = api_client_with(["read", "erase_customers"])
+    record.teams.add(team)
+
+    response = client.delete("/api/v1/customers/NL1234567/")
+
+    assert response.status_code == 403
+    assert "every team" in response.json()["error"]["message"]
+    assert not Erasure.objects.exists()
