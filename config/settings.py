@@ -175,7 +175,11 @@ CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "retrain-nightly": {"task": "ml.retrain_nightly", "schedule": crontab(hour=RETRAIN_HOUR, minute=0)},
     "sweep-training-jobs": {"task": "ml.training_jobs_sweep", "schedule": 60.0},
+    "expire-scoring-jobs": {"task": "retention.scoring_jobs_expire", "schedule": 3600.0},
 }
+# A batch-scoring job's request and result file (external ids and their scores) are removed this many days after it
+# finished: a CRM fetches its result within hours, and customers' data is kept no longer than it serves.
+SCORING_JOB_DAYS = cfg.positive_int("SCORING_JOB_DAYS", default=30)
 
 # Fairness report (ml.fairness): a metric is flagged when its smallest group value falls below this share of
 # its largest (0.8 is the four-fifths rule); groups with fewer rows than the minimum are shown, never flagged.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from retention.services.scoring_jobs import scoring_job_run
+from retention.services.scoring_jobs import scoring_job_run, scoring_jobs_expire
 
 # A job of a million customers takes minutes; an hour means something is stuck.
 SCORING_JOB_TIME_LIMIT = 3600
@@ -25,3 +25,8 @@ SCORING_JOB_SOFT_TIME_LIMIT = SCORING_JOB_TIME_LIMIT - 60
 )
 def scoring_job_run_task(job_id: str) -> None:
     scoring_job_run(job_id=job_id)
+
+
+@shared_task(name="retention.scoring_jobs_expire")
+def scoring_jobs_expire_task() -> int:
+    return scoring_jobs_expire()

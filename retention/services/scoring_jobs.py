@@ -128,6 +128,23 @@ def scoring_job_run(*, job_id: str) -> ScoringJob:
     return job
 
 
+def scoring_jobs_expire(*, now: dt.datetime | None = None) -> int:
+    """Remove the jobs that finished more than SCORING_JOB_DAYS ago, their result files with them; how many went.
+
+    Their requests and results hold customers' external ids and scores, kept no longer than a CRM needs them.
+    """
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.SCORING_JOB_DAYS)
+    expired = ScoringJob.objects.filter(
+        status__in=[ScoringJob.Status.DONE, ScoringJob.Status.FAILED], finished_at__lt=cutoff
+    )
+    for job in expired.only("pk", "result_file"):
+        folder = Path(settings.DATA_DIR) / JOBS_FOLDER
+        for path in (scoring_job_result_path(job), folder / f"{job.pk}.csv.partial"):
+            if path is not None:
+                path.unlink(missing_ok=True)
+    return expired.delete()[0]
+
+
 def scoring_job_result_path(job: ScoringJob) -> Path | None:
     return Path(settings.DATA_DIR) / job.result_file if job.result_file else None
 

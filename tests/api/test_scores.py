@@ -1,9 +1,11 @@
 import csv
+import datetime as dt
 import io
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from ml.registry import champions
 from retention.models import Decision, ScoringJob
@@ -129,3 +131,27 @@ def test_ids_that_are_not_text_are_400_by_position(db, api_client):
 def test_a_body_over_the_size_limit_is_413(db, api_client):
     body = {"customer_ids": ["S-1"], "padding": "x" * 1_000_000}
     assert api_client.post("/api/v1/recommendations/", body, format="json").status_code == 413
+
+
+def test_jobs_finished_longer_ago_than_the_keeping_days_are_removed_with_their_files(
+    churn_champion, customers, api_client, django_capture_on_commit_callbacks, settings
+):
+    from retention.services.scoring_jobs import scoring_job_result_path
+    from retention.tasks import scoring_jobs_expire_task
+
+    settings.SCORING_JOB_DAYS = 30
+    with django_capture_on_commit_callbacks(execute=True):
+        old = api_client.post(JOBS, {"customer_ids": ["S-1"]}, format="json")
+        recent = api_client.post(JOBS, {"customer_ids": ["S-2"]}, format="json")
+    queued = ScoringJob.objects.create(api_client=ScoringJob.objects.get(pk=old.json()["id"]).api_client)
+    ScoringJob.objects.filter(pk=old.json()["id"]).update(finished_at=timezone.now() - dt.timedelta(days=31))
+    ScoringJob.objects.filter(pk=queued.pk).update(created_at=timezone.now() - dt.timedelta(days=90))
+    old_file = scoring_job_result_path(ScoringJob.objects.get(pk=old.json()["id"]))
+    assert old_file.exists()
+
+    assert scoring_jobs_expire_task() == 1
+
+    assert not old_file.exists()
+    assert api_client.get(old.headers["Location"]).status_code == 404
+    assert api_client.get(recent.headers["Location"]).json()["status"] == "done"
+    assert ScoringJob.objects.filter(pk=queued.pk).exists(), "a job not finished is never removed"
