@@ -566,7 +566,7 @@ def test_the_tasks_are_time_limited_retried_and_scheduled():
     assert retrain_models_task.max_retries == 5 and retrain_models_task.retry_backoff
     assert app.conf.task_serializer == "json" and app.conf.accept_content == ["json"]
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert scheduled == {"ml.retrain_nightly", "ml.training_jobs_sweep"}
+    assert scheduled == {"ml.retrain_nightly", "ml.training_jobs_sweep", "retention.scoring_jobs_expire"}
     assert scheduled <= set(app.tasks)
 
 
