@@ -567,6 +567,7 @@ def test_the_tasks_are_time_limited_retried_and_scheduled():
     assert app.conf.task_serializer == "json" and app.conf.accept_content == ["json"]
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert scheduled == {"ml.retrain_nightly", "ml.training_jobs_sweep", "retention.scoring_jobs_expire"}
+    app.loader.import_default_modules()  # what a worker does on starting: every app's tasks module is read
     assert scheduled <= set(app.tasks)
 
 
