@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from collections.abc import Callable
 
@@ -318,6 +319,31 @@ def training_jobs_sweep(*, worker: str | None = None, now: dt.datetime | None = 
             status=TrainingJob.Status.FAILED, error=reason, finished_at=now
         )
     return sorted(reasons)
+
+
+def command_worker_name(*, host: str, pid: int) -> str:
+    """How a job run by the `train_models` command names its worker: the host and the process."""
+    return f"train_models on {host} (pid {pid})"
+
+
+COMMAND_WORKER = re.compile(r"^train_models on (?P<host>.+) \(pid (?P<pid>\d+)\)$")
+
+
+def command_jobs_sweep(*, host: str, process_alive: Callable[[int], bool]) -> list[int]:
+    """Fail the running jobs of `train_models` commands on this host whose process is gone (killed, or its terminal
+    closed): the command may run where no worker sweeps, and its next run would otherwise wait for a job that never
+    ends. Returns the ids of the jobs failed."""
+    gone = []
+    for job in TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING, worker__startswith="train_models on "):
+        match = COMMAND_WORKER.match(job.worker)
+        if match and match["host"] == host and not process_alive(int(match["pid"])):
+            updated = TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).update(
+                status=TrainingJob.Status.FAILED,
+                error=f"its process ({job.worker}) stopped",
+                finished_at=timezone.now(),
+            )
+            gone += [job.pk] * updated
+    return gone
 
 
 def _silence(job: TrainingJob) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import socket
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,6 +19,8 @@ from ml import services
 from ml.jobs import (
     TrainingBusy,
     TrainingJobNotQueued,
+    command_jobs_sweep,
+    command_worker_name,
     labels_since_last_job,
     retrain_check_enqueue,
     retrain_if_due,
@@ -607,6 +610,50 @@ def test_train_models_refuses_while_a_job_is_running(db):
     busy = churn_job()
     with pytest.raises(CommandError, match=f"training job {busy.pk} is queued already"):
         call_command("train_models", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def running_job(worker: str) -> TrainingJob:
+    job = churn_job()
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status=TrainingJob.Status.RUNNING, worker=worker, started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    return job
+
+
+def test_train_models_refuses_while_a_live_job_runs_and_says_where_and_until_when(db):
+    busy = running_job("celery@elsewhere")
+
+    with pytest.raises(CommandError) as refused:
+        call_command("train_models", stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert f"training job {busy.pk} is running already (0% done) on celery@elsewhere" in str(refused.value)
+    assert "marked failed after 5 minutes without a heartbeat" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("on_this_host", "process_alive", "failed"), [(True, False, True), (False, False, False), (True, True, False)]
+)
+def test_only_a_job_of_a_train_models_gone_from_this_host_is_failed(db, on_this_host, process_alive, failed):
+    host = socket.gethostname()
+    job = running_job(command_worker_name(host=host if on_this_host else "another-host", pid=4242))
+
+    swept = command_jobs_sweep(host=host, process_alive=lambda pid: process_alive)
+
+    job.refresh_from_db()
+    assert swept == ([job.pk] if failed else [])
+    if failed:
+        assert (job.status, job.error) == ("failed", f"its process ({job.worker}) stopped")
+    else:
+        assert job.status == TrainingJob.Status.RUNNING
+
+
+def test_train_models_clears_a_killed_runs_job_and_then_trains(labelled_base):
+    killed = running_job(command_worker_name(host=socket.gethostname(), pid=999_999_999))
+
+    call_command("train_models", kind=["churn"], seed=0, stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert TrainingJob.objects.get(pk=killed.pk).status == TrainingJob.Status.FAILED
+    assert TrainingJob.objects.latest("pk").status == TrainingJob.Status.SUCCEEDED
 
 
 def test_the_retrain_policy_comes_from_settings(settings):

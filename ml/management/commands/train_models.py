@@ -4,10 +4,19 @@ import os
 import socket
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from tqdm import tqdm
 
-from ml.jobs import TrainingBusy, trainable_kinds, training_job_request, training_job_run
+from ml.jobs import (
+    TrainingBusy,
+    command_jobs_sweep,
+    command_worker_name,
+    trainable_kinds,
+    training_job_request,
+    training_job_run,
+    training_jobs_sweep,
+)
 from ml.models import ModelVersion, TrainingJob
 from ml.schema import SchemaMismatch
 from ml.training import STAGES
@@ -29,10 +38,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, seed: int, kind: list[str] | None, **options):
         started = time.perf_counter()
+        # What the worker's beat does every minute, and more: this command may run where no worker does.
+        training_jobs_sweep()
+        command_jobs_sweep(host=socket.gethostname(), process_alive=_alive)
         try:
             job = training_job_request(trigger=TrainingJob.Trigger.COMMAND, kinds=kind, seed=seed, enqueue=False)
         except TrainingBusy as busy:
-            raise CommandError(f"{busy}: wait for it to finish (the models page shows its progress)") from busy
+            raise CommandError(_busy_message(busy)) from busy
         with ProgressBar(self.stderr, verbosity=options["verbosity"]) as bar:
             try:
                 job = training_job_run(job_id=job.pk, worker=_this_process(), on_progress=bar.update)
@@ -59,7 +71,30 @@ class Command(BaseCommand):
 
 
 def _this_process() -> str:
-    return f"train_models on {socket.gethostname()} (pid {os.getpid()})"
+    return command_worker_name(host=socket.gethostname(), pid=os.getpid())
+
+
+def _busy_message(busy: TrainingBusy) -> str:
+    if busy.job.status == TrainingJob.Status.QUEUED:
+        return (
+            f"{busy}: it waits for a worker; start one (`make run` does) or cancel the job on the models page "
+            "(Review, Models)"
+        )
+    return (
+        f"{busy} on {busy.job.worker or 'a worker'}: wait for it to finish (the models page shows its progress); "
+        f"if its process is gone, the job is marked failed after {settings.RETRAIN_STALE_MINUTES} minutes without "
+        "a heartbeat, and this command can run again then"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0 sends nothing: it only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 class ProgressBar:
