@@ -158,3 +158,24 @@ def test_prepare_demo_plays_calls_only_while_the_log_is_empty_and_shows_a_custom
     assert Decision.objects.count() == 4
     example = out.getvalue().split("?customer=")[1].split()[0]
     assert not Decision.objects.filter(customer=Customer.objects.get(external_id=example)).exists()
+
+
+def test_prepare_demo_interrupted_in_its_calls_leaves_none_and_plays_them_all_next_time(demo, monkeypatch):
+    from retention.services import simulation
+
+    original, made = simulation.decision_create, []
+
+    def interrupted_on_the_third_call(**kwargs):
+        if len(made) == 2:
+            raise KeyboardInterrupt
+        made.append(1)
+        return original(**kwargs)
+
+    monkeypatch.setattr(simulation, "decision_create", interrupted_on_the_third_call)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("prepare_demo", calls=4, stdout=io.StringIO())
+    assert len(made) == 2 and not Decision.objects.exists()
+
+    monkeypatch.setattr(simulation, "decision_create", original)
+    call_command("prepare_demo", calls=4, stdout=io.StringIO())
+    assert Decision.objects.count() == 4

@@ -5,6 +5,7 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from django.utils import timezone
 
 from ml.models import ModelVersion
@@ -41,9 +42,11 @@ class Command(BaseCommand):
             call_command("generate_customers", n=customers, seed=seed, stdout=self.stdout)
         if not ModelVersion.objects.filter(kind=ModelVersion.Kind.CHURN, status=ModelVersion.Status.CHAMPION).exists():
             call_command("train_models", seed=seed, stdout=self.stdout)
-        # The review pages, the offer log and the fairness report have something to show from the start.
+        # The review pages, the offer log and the fairness report have something to show from the start. All the calls
+        # or none: calls are played only while the log is empty, so an interrupted morning would stay half played.
         if calls and not Decision.objects.exists():
-            call_command("play_calls", calls=calls, seed=seed, stdout=self.stdout)
+            with transaction.atomic():
+                call_command("play_calls", calls=calls, seed=seed, stdout=self.stdout)
         self._print_urls(host, time.perf_counter() - started)
 
     def _print_urls(self, host: str, seconds: float) -> None:
