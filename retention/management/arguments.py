@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import tempfile
+from pathlib import Path
 
 # What numpy and XGBoost accept as a seed.
 MAX_SEED = 2**32 - 1
@@ -46,3 +48,22 @@ def share(text: str) -> float:
     if math.isnan(value) or not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not above 0 and at most 1")
     return value
+
+
+def output_file_problem(path: Path) -> str:
+    """Why a command could not write its output to `path`, or "" when it can: asked before the command's work, so
+    minutes of it are not lost to a folder that refuses the file at the end. The folder is tried by writing a
+    file of its own there, which finds what permission bits alone do not (a read-only disk, a locked folder)."""
+    if path.is_dir():
+        return f"{path} is a directory: name a file"
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist"
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-test-"):
+            pass
+        if path.exists():
+            with path.open("a"):
+                pass
+    except OSError as error:
+        return f"cannot write {path}: {error.strerror or error}"
+    return ""

@@ -9,7 +9,7 @@ from agents_ui.management.commands import benchmark_panel
 from agents_ui.management.commands.benchmark_panel import summarise
 from ml.registry import NoChampion, champions
 from retention.models import Decision
-from tests.factories import ContractFactory
+from tests.factories import ContractFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +80,13 @@ def test_benchmark_without_the_demo_agent_asks_for_the_demo_data_or_an_agent(cus
 def test_an_agent_named_that_does_not_exist_is_named_as_such(agent, customer):
     with pytest.raises(CommandError, match=r"^--agent 'nosuch': there is no user of that name$"):
         benchmark(agent="nosuch")
+
+
+def test_an_administrator_is_refused_as_the_agent_in_plain_words(customer):
+    UserFactory(username="boss", is_superuser=True, is_staff=True)
+
+    with pytest.raises(CommandError, match="--agent 'boss': administrators do not take calls; name an agent"):
+        call_command("benchmark_panel", "--agent", "boss", "--requests", "2", stdout=io.StringIO())
 
 
 def test_benchmark_needs_a_customer_whose_contract_ends_soon(agent):

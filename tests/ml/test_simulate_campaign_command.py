@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -50,6 +51,17 @@ def test_a_report_file_that_cannot_be_written_is_refused_before_anything_runs(tm
         simulate(**SMALL, json=tmp_path)
     with pytest.raises(CommandError, match="does not exist"):
         simulate(**SMALL, json=tmp_path / "missing" / "report.json")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, a folder no file can be made in")
+def test_a_folder_that_refuses_files_is_found_before_anything_runs():
+    with pytest.raises(CommandError, match=r"--json: cannot write /proc/report\.json"):
+        simulate(**SMALL, json=Path("/proc/report.json"))
+
+
+def test_a_learning_exploration_the_policy_would_refuse_is_refused():
+    with pytest.raises(CommandError, match=r"--learning-exploration must be 0 or at least 0\.001"):
+        simulate(**{**SMALL, "learning_exploration": 0.00001})
 
 
 def test_an_agent_level_outside_one_to_three_is_refused():

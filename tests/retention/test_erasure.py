@@ -194,3 +194,19 @@ def test_a_client_bound_to_teams_may_not_erase(customer, team):
     assert response.status_code == 403
     assert "every team" in response.json()["error"]["message"]
     assert not Erasure.objects.exists()
+
+
+def test_the_erase_command_where_no_one_can_answer_says_to_pass_no_input(customer, monkeypatch):
+    def no_terminal(prompt):
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", no_terminal)
+    with pytest.raises(CommandError, match="no one could confirm it here; run it with --no-input"):
+        call_command("erase_customer", "NL1234567")
+    assert not Erasure.objects.exists()
+
+
+@pytest.mark.parametrize(("out", "message"), [("missing/export.json", "does not exist"), ("", "is a directory")])
+def test_the_export_refuses_a_place_it_cannot_write_before_reading_anything(customer, tmp_path, out, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("export_customer", "NL1234567", "--out", str(tmp_path / out) if out else str(tmp_path))

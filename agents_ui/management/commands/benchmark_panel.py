@@ -20,6 +20,7 @@ from django.urls import reverse
 from retention.management import arguments
 from retention.models import Customer, Decision
 from retention.selectors.panel import customers_with_contract_ending
+from retention.services.decisions import takes_calls
 
 ENDING_SOON_DAYS = 90
 WILDCARD_HOSTS = {"*", ""}
@@ -125,6 +126,9 @@ def _client_logged_in_as(username: str | None) -> Client:
         )
     if user is None:
         raise CommandError(f"--agent {username!r}: there is no user of that name")
+    if not takes_calls(user):
+        # As play_calls says it: the panel would refuse every request with its 403 page.
+        raise CommandError(f"--agent {user.get_username()!r}: administrators do not take calls; name an agent")
     client = Client(HTTP_HOST=_allowed_host())
     client.force_login(user)
     return client

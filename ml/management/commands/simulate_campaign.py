@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from ml.campaign import CampaignSetup, campaign_run
-from ml.policy import PolicyError
+from ml.policy import MIN_EXPLORATION_SHARE, PolicyError
 from ml.simulate import TariffSpec, offer_effects_table, simulate_base
 from retention.management import arguments
 from retention.selectors.catalog import (
@@ -87,6 +87,10 @@ class Command(BaseCommand):
             raise CommandError("rounds must be between 1 and one per 100 learning outcomes")
         if learning_exploration is not None and not 0 <= learning_exploration <= 1:
             raise CommandError("--learning-exploration must be between 0 and 1")
+        if learning_exploration is not None and 0 < learning_exploration < MIN_EXPLORATION_SHARE:
+            # As the policy refuses such an exploration share: its rarest chances would come near the floor
+            # off-policy estimates raise smaller ones to.
+            raise CommandError(f"--learning-exploration must be 0 or at least {MIN_EXPLORATION_SHARE}")
         _check_writable(options["json"])
         effects = _offer_effects(offer_effects)
         setup = self._setup(agent_level, seed, learning_exploration)
@@ -164,10 +168,8 @@ def _check_writable(path: Path | None) -> None:
     """The report's file is checked before the minutes of simulation, not after them."""
     if path is None or str(path) == "-":
         return
-    if path.is_dir():
-        raise CommandError(f"--json {path} is a directory: name a file")
-    if not path.parent.is_dir():
-        raise CommandError(f"--json {path}: the folder {path.parent} does not exist")
+    if problem := arguments.output_file_problem(path):
+        raise CommandError(f"--json: {problem}")
 
 
 def _offer_effects(path: Path | None) -> dict:

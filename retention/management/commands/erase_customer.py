@@ -28,7 +28,7 @@ class Command(BaseCommand):
         customer = customer_get(external_id=external_id)
         if customer is None:
             raise CommandError(f"no customer with number {external_id!r} (an erased customer has none)")
-        if interactive and input(f"Erase the personal data of {external_id}? This cannot be undone. [y/N] ") != "y":
+        if interactive and not _confirmed(external_id):
             raise CommandError("nothing erased")
         try:
             erasure = customer_erase(
@@ -38,3 +38,10 @@ class Command(BaseCommand):
             raise CommandError(" ".join(error.messages)) from error
         removed = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in erasure.removed.items())
         self.stdout.write(f"erased the personal data of {external_id}: {removed}")
+
+
+def _confirmed(external_id: str) -> bool:
+    try:
+        return input(f"Erase the personal data of {external_id}? This cannot be undone. [y/N] ") == "y"
+    except EOFError:
+        raise CommandError("nothing erased: no one could confirm it here; run it with --no-input") from None

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from retention.management import arguments
 from retention.selectors.customer_data import customer_data_export
 from retention.selectors.panel import customer_get
 
@@ -23,10 +24,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, external_id: str, out: Path | None, **options):
+        if out is not None and (problem := arguments.output_file_problem(out)):
+            raise CommandError(f"--out: {problem}")
         if out is not None and out.exists():
             raise CommandError(f"{out} exists: give a new file, so an earlier export is not overwritten")
-        if out is not None and not out.parent.is_dir():
-            raise CommandError(f"{out.parent} is not a folder")
         customer = customer_get(external_id=external_id)
         if customer is None:
             raise CommandError(f"no customer with number {external_id!r} (an erased customer has none)")
@@ -34,5 +35,8 @@ class Command(BaseCommand):
         if out is None:
             self.stdout.write(text)
             return
-        out.write_text(text + "\n", encoding="utf-8")
+        try:
+            out.write_text(text + "\n", encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"cannot write {out}: {error.strerror or error}") from error
         self.stdout.write(f"everything held on {external_id} written to {out}")
