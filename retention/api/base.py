@@ -77,10 +77,14 @@ def refuse_unknown_keys(data, *, known: list[str], input_name: str) -> None:
         )
 
 
+# Read by the paginator itself; a list's filters are the other query parameters.
+PAGINATION_PARAMETERS = ("cursor", "page_size")
+
+
 def query_values(request) -> dict[str, str]:
-    """Query parameters as a plain dict: serializers treat a QueryDict as an HTML form, where a missing
-    boolean means false, but a missing filter must mean "no filter"."""
-    return request.query_params.dict()
+    """A list's filters, from its query parameters, as a plain dict: serializers treat a QueryDict as an HTML form,
+    where a missing boolean means false, but a missing filter must mean "no filter"."""
+    return {key: value for key, value in request.query_params.dict().items() if key not in PAGINATION_PARAMETERS}
 
 
 class AgentField(serializers.CharField):

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
 from ml.models import ModelVersion
-from retention.api.base import ApiView, query_values
+from retention.api.base import ApiView, StrictInput, query_values
 from retention.api.pagination import CodePagination, NewestFirstPagination
 from retention.api.schema import READ_ERRORS, responses
 from retention.models import Offer
@@ -19,7 +19,9 @@ from retention.selectors.api import (
 from retention.selectors.catalog import offer_spec
 
 
-class OfferFilterInput(serializers.Serializer):
+class OfferFilterInput(StrictInput):
+    input_name = "the offer list's filters"
+
     active = serializers.BooleanField(required=False, help_text="true: only offers that can be made today.")
     language = serializers.ChoiceField(choices=["nl", "en"], required=False, default="nl")
 
@@ -83,7 +85,9 @@ class OfferListView(ApiView):
         return paginator.get_paginated_response(CatalogOfferOutput(body, many=True).data)
 
 
-class ModelFilterInput(serializers.Serializer):
+class ModelFilterInput(StrictInput):
+    input_name = "the model list's filters"
+
     kind = serializers.ChoiceField(choices=ModelVersion.Kind.choices, required=False)
     status = serializers.ChoiceField(choices=ModelVersion.Status.choices, required=False)
 

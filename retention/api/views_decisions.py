@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
-from retention.api.base import ApiView, query_values
+from retention.api.base import ApiView, StrictInput, query_values
 from retention.api.pagination import NewestFirstPagination
 from retention.api.schema import READ_ERRORS, responses
 from retention.models import Decision, DecisionAction
@@ -14,7 +14,9 @@ from retention.selectors.api import NO_OUTCOME, DecisionFilters, decisions_for_r
 OUTCOME_CHOICES = [*DecisionAction.Kind.values, NO_OUTCOME]
 
 
-class DecisionFilterInput(serializers.Serializer):
+class DecisionFilterInput(StrictInput):
+    input_name = "the decision list's filters"
+
     agent = serializers.CharField(required=False, max_length=150, help_text="Username of the deciding agent.")
     customer_id = serializers.CharField(required=False, max_length=100, help_text="The customer's external id.")
     date_from = serializers.DateField(required=False, help_text="First day, in the service's time zone.")

@@ -152,6 +152,16 @@ def test_a_bad_filter_is_400(db, api_client):
     assert set(response.json()["error"]["fields"]) == {"outcome"}
 
 
+@pytest.mark.parametrize(("url", "misspelt"), [(DECISIONS, "created_after"), (OFFERS, "lang"), (MODELS, "state")])
+def test_a_filter_the_list_does_not_have_is_refused_naming_it_not_ignored(db, api_client, url, misspelt):
+    response = api_client.get(url, {misspelt: "x", "page_size": "5"})
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [misspelt]
+    assert "is not a field of the" in response.json()["error"]["fields"][misspelt][0]
+    assert api_client.get(url, {"page_size": "5"}).status_code == 200
+
+
 def test_offers_cost_what_they_cost_a_customer_paying_the_median_fee(db, api_client):
     OfferFactory(code="korting-10", discount_percent=10, duration_months=12, fixed_cost_cents=0)
     for fee in (3_000, 5_000, 9_000):
