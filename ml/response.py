@@ -31,7 +31,7 @@ import xgboost as xgb
 from ml.artifacts import MANIFEST, LinearWeights, file_sha256, load_booster, manifest_read
 from ml.churn import check_training_data
 from ml.policy import CustomerContext, OfferSpec, StayEstimates, stay_probability
-from ml.schema import ColumnTable, FeatureSchema, numbers_of
+from ml.schema import ColumnTable, FeatureSchema, codes_of, numbers_of
 from ml.training import Progress, TrainingResult, measured_fit, no_progress
 
 NO_OFFER_KIND = "none"
@@ -123,6 +123,8 @@ LINEAR_ROUNDS = 60
 # weights by the same factor however much evidence there is. Dividing it by the rows instead makes the
 # penalty worth this many rows: who an offer works for is believed in step with the evidence for it.
 SHRINKAGE_ROWS = 300.0
+# A categorical column with more levels (a postcode, a free-text field) says too little per level to learn from.
+MAX_LEVELS = 12
 # Below this many logged outcomes a kind's model learns one shift of the odds for everyone, not for whom.
 MIN_ROWS_PER_KIND = 30
 EPSILON = 1e-4
@@ -144,9 +146,12 @@ class ResponseModel:
     """
 
     numeric: tuple[str, ...]
-    centre: tuple[float, ...]
+    centre: tuple[float, ...]  # of the numeric columns, then of each categorical level's indicator
     scale: tuple[float, ...]
     boosters: dict[str, xgb.Booster]
+    # Categorical columns, each read as one indicator per level: a yes/no or a contract type can say for whom an
+    # offer works as well as a number can.
+    categorical: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Whether an offer kind's margin starts from the no-offer model's (True) or the churn model's.
     offers_from_baseline: bool = True
     _linear_weights: dict[str, LinearWeights] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -154,7 +159,7 @@ class ResponseModel:
     @property
     def schema(self) -> FeatureSchema:
         """The customer columns the model reads, besides the churn probability and the offer columns."""
-        return FeatureSchema(numeric=self.numeric, categorical={})
+        return FeatureSchema(numeric=self.numeric, categorical=self.categorical)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """P(leave) for each row, given its churn probability and offer columns."""
@@ -207,9 +212,13 @@ class ResponseModel:
         return cached
 
     def _values(self, features: pd.DataFrame) -> np.ndarray:
-        """The numeric columns the model reads, as they are (a column `features` lacks is all gaps)."""
+        """The numeric columns the model reads, as they are (a column `features` lacks is all gaps), then an
+        indicator (1 or 0) for each level of each categorical column."""
         table = ColumnTable.of(features)
         columns = [numbers_of(features, name, table) for name in self.numeric]
+        for name, levels in self.categorical.items():
+            codes = codes_of(features, name, levels, table)
+            columns += [(codes == position).astype(float) for position in range(len(levels))]
         return np.column_stack(columns) if columns else np.empty((len(features), 0))
 
     def _standardised(self, values: np.ndarray) -> np.ndarray:
@@ -226,6 +235,7 @@ class ResponseModel:
         manifest = {
             "format": FORMAT if self.offers_from_baseline else FORMAT_FROM_CHURN_ODDS,
             "numeric": list(self.numeric),
+            "categorical": {name: list(levels) for name, levels in self.categorical.items()},
             "centre": list(self.centre),
             "scale": list(self.scale),
             "files": files,
@@ -239,6 +249,8 @@ class ResponseModel:
         return cls(
             offers_from_baseline=manifest["format"] == FORMAT,
             numeric=tuple(manifest["numeric"]),
+            # Models stored before categorical columns were read have none.
+            categorical={name: tuple(levels) for name, levels in manifest.get("categorical", {}).items()},
             centre=tuple(manifest["centre"]),
             scale=tuple(manifest["scale"]),
             boosters={
@@ -262,13 +274,12 @@ def response_model_train(features: pd.DataFrame, labels: np.ndarray, *, seed: in
     no-offer odds."""
     check_training_data(features, labels)
     labels = np.asarray(labels, dtype=int)
-    numeric = tuple(
-        name for name in FeatureSchema.infer(features.drop(columns=[CHURN_COLUMN, OFFER_KIND_COLUMN])).numeric
-    )
-    values = features[list(numeric)].apply(pd.to_numeric, errors="coerce").astype(float)
-    centre = values.mean().fillna(0.0)
-    scale = values.std().replace(0.0, 1.0).fillna(1.0)
-    model = ResponseModel(numeric=numeric, centre=tuple(centre), scale=tuple(scale), boosters={})
+    inferred = FeatureSchema.infer(features.drop(columns=[CHURN_COLUMN, OFFER_KIND_COLUMN]))
+    categorical = {name: levels for name, levels in inferred.categorical.items() if len(levels) <= MAX_LEVELS}
+    model = ResponseModel(numeric=inferred.numeric, categorical=categorical, centre=(), scale=(), boosters={})
+    values = pd.DataFrame(model._values(features))
+    model.centre = tuple(values.mean().fillna(0.0))
+    model.scale = tuple(values.std().replace(0.0, 1.0).fillna(1.0))
     offset = churn_log_odds(features)
     kinds = features[OFFER_KIND_COLUMN].astype(str).to_numpy()
     standardised = model._standardised(model._values(features))

@@ -179,6 +179,31 @@ def test_the_model_learns_for_whom_the_discount_works(log, learned):
     assert sensitive == pytest.approx(REMOVED_BY_DISCOUNT, abs=0.2)
 
 
+def with_yes_no_group(log: pd.DataFrame) -> pd.DataFrame:
+    """The log with the price-sensitive group sent as a CRM's yes/no attribute instead of a number."""
+    features = [{**row, "price_sensitive": "ja" if row["price_sensitive"] == 1.0 else "nee"} for row in log["features"]]
+    return log.assign(features=features)
+
+
+def test_the_model_learns_for_whom_an_offer_works_from_a_yes_no_attribute_too(log, tmp_path):
+    yes_no = with_yes_no_group(log)
+    fitted = response_model_fit(*response_training_set(yes_no), seed=0)
+    estimates = learned_estimates(fitted.model, yes_no, fitted.metrics["evidence"])
+    in_group = [features["price_sensitive"] == 1.0 for features in log["features"]]
+
+    def share(group: bool) -> float:
+        chosen = [estimate for estimate, member in zip(estimates, in_group, strict=True) if member == group]
+        return 1 - sum(1 - e.with_offer[DISCOUNT.code] for e in chosen) / sum(1 - e.without_offer for e in chosen)
+
+    assert fitted.model.categorical == {"price_sensitive": ("ja", "nee")}
+    assert share(True) > share(False) + 0.15
+    assert share(True) == pytest.approx(REMOVED_BY_DISCOUNT, abs=0.2)
+    # Stored and loaded back, it reads the attribute the same way.
+    loaded = ResponseModel.load(tmp_path / "yes-no", expected_sha256=fitted.model.save(tmp_path / "yes-no"))
+    features, _, _ = response_training_set(yes_no)
+    np.testing.assert_array_equal(loaded.predict_proba(features), fitted.model.predict_proba(features))
+
+
 def test_who_an_offer_works_for_is_believed_more_as_evidence_grows(log, learned):
     larger = synthetic_log(rows=4 * ROWS, seed=1)
     more = response_model_fit(*response_training_set(larger), seed=0)
