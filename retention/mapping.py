@@ -17,7 +17,9 @@ A mapping is a small YAML file that a CRM integrator writes once per export form
 
 The core fields are display_name, phone, segment, value_tier, signup_date, tenure_months, monthly_fee,
 contract_type, contract_end, products and region. An empty cell means "not known". A signup date wins over
-tenure; a monthly fee makes the customer's one contract, which carries contract_type and contract_end.
+tenure; either reaching back more than a century (MAX_TENURE_MONTHS) from the as-of date makes the row invalid,
+as does an amount whose one separator may group thousands ("1.234"). A monthly fee makes the customer's one
+contract, which carries contract_type and contract_end.
 Protected values are kept as text; attribute values become int or float when they look numeric. A label
 value listed under `churned` (in any case) records a churn on the as-of date, an empty cell nothing, and
 any other value a renewal; with `renewed` listed too, a value in neither list makes the row invalid, so a
@@ -34,6 +36,7 @@ storing the records is `retention.services.imports`.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -66,6 +69,8 @@ CORE_FIELDS = (
 )
 # A tenure past this is a typo (or a unit mix-up, days for months): no customer has stayed a century.
 MAX_TENURE_MONTHS = 1200
+# The same century counted back from the as-of date, as a tenure is turned into a signup date.
+MAX_TENURE_DAYS = round(MAX_TENURE_MONTHS * DAYS_PER_MONTH)
 TOP_LEVEL_KEYS = ("id", "label", "fields", "protected", "exclude", "attributes")
 LABEL_KEYS = ("column", "churned")
 OPTIONAL_LABEL_KEYS = ("renewed",)
@@ -88,10 +93,21 @@ VALUE_TIER_WORDS = {
     "high": {"high", "hoog", "gold", "goud"},
 }
 PRODUCT_SEPARATORS = re.compile(r"[,;+|]")
+# A list written as JSON (["internet","tv"]) or as a database array ({internet,tv}) is read for its items.
+PRODUCT_LIST_BRACKETS = {"[": "]", "{": "}"}
+PRODUCT_QUOTES = "\"'"
+# What is left of such a list's syntax inside an item (nested lists, escaped quotes) is refused, not guessed at.
+NOT_IN_A_PRODUCT = re.compile(r'[\[\]{}"\\]')
 INTEGER = re.compile(r"[+-]?(0|[1-9]\d*)")
 DECIMAL = re.compile(r"[+-]?(0|[1-9]\d*)?[.,]\d+")
 PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 DAY_FIRST_DATE = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
+# One point or comma followed by three digits, after digits that could lead a group of thousands: Dutch exports
+# group thousands with a point (1.234 is €1,234) and English ones with a comma, so the amount cannot be told.
+# "0.125" or "1234.567" cannot be grouped thousands, so they stay decimals; "-1.234" is refused as negative.
+AMBIGUOUS_AMOUNT = re.compile(r"\+?[1-9]\d{0,2}[.,]\d{3}")
+# Bytes read at a time when looking for the line a byte that is not UTF-8 is on.
+SCAN_BYTES = 1 << 20
 
 
 class MappingError(ValueError):
@@ -387,9 +403,43 @@ def _converted_chunks(
 
 def _unreadable(path: str | Path, error: Exception, *, after_line: int) -> MappingError:
     if isinstance(error, UnicodeDecodeError):
-        # The text is decoded ahead of the csv reader, so the bad byte is somewhere after this line.
-        return MappingError(f"{path} is not UTF-8 text after line {after_line}: {_one_line(error)}")
+        return _not_utf8(path, after_line=after_line)
     return MappingError(f"{path}: line {after_line + 1}: {_one_line(error)}")
+
+
+def _not_utf8(path: str | Path, *, after_line: int) -> MappingError:
+    """The error for a file with a byte that is not UTF-8, naming the line the byte is on.
+
+    The text is decoded ahead of the csv reader, a block of lines at a time, so the decoder's own error
+    says neither the line nor where in the file: the bytes are looked at again, once, to find it.
+    """
+    try:
+        found = _first_byte_not_utf8(path)
+    except OSError:
+        found = None
+    if found is None:  # the file changed or went since: all that is known is where reading stopped
+        return MappingError(f"{path} is not UTF-8 text after line {after_line}; save it as UTF-8")
+    line, error = found
+    byte = error.object[error.start]
+    return MappingError(f"{path} is not UTF-8 text on line {line}: byte 0x{byte:02x}, {error.reason}; save it as UTF-8")
+
+
+def _first_byte_not_utf8(path: str | Path) -> tuple[int, UnicodeDecodeError] | None:
+    """The line (the first is 1) of the first byte of the file that is not UTF-8, with the decoder's error."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(SCAN_BYTES)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                # The error's bytes are the block, after at most three held over from the one before: the
+                # start of a character cut at the block's end, never a newline, so no line is counted twice.
+                return newlines + error.object[: error.start].count(b"\n") + 1, error
+            if not block:
+                return None
+            newlines += block.count(b"\n")
 
 
 def _sniff_delimiter(handle: IO[str]) -> str:
@@ -397,7 +447,7 @@ def _sniff_delimiter(handle: IO[str]) -> str:
     try:
         first_line = handle.readline()
     except UnicodeDecodeError as error:
-        raise MappingError(f"{handle.name} is not UTF-8 text: {_one_line(error)}") from error
+        raise _not_utf8(handle.name, after_line=0) from error
     handle.seek(0)
     counts = {delimiter: first_line.count(delimiter) for delimiter in DELIMITERS}
     best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])
@@ -409,7 +459,9 @@ def _read_header(reader, path: str | Path) -> list[str]:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         raise MappingError(f"{path} is empty: expected a header line with column names") from None
-    except (csv.Error, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise _not_utf8(path, after_line=0) from error
+    except csv.Error as error:
         raise MappingError(f"{path}: cannot read the header: {_one_line(error)}") from error
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
@@ -778,6 +830,16 @@ def _date(value: str, as_of: date) -> date | None:
     return parse_date(value) if value else None
 
 
+def _signup_date(value: str, as_of: date) -> date | None:
+    """A signup date, held to the century a tenure may count back (see MAX_TENURE_MONTHS)."""
+    if not value:
+        return None
+    day = parse_date(value)
+    if (as_of - day).days > MAX_TENURE_DAYS:
+        raise ValueError(f"{value!r} is more than {MAX_TENURE_MONTHS} months (a century) before the as-of date {as_of}")
+    return day
+
+
 def _signup_from_tenure(value: str, as_of: date) -> date | None:
     if not value:
         return None
@@ -794,8 +856,23 @@ def _euros(value: str, as_of: date) -> int | None:
 
 
 def _products(value: str, as_of: date) -> list[str]:
-    products = (part.strip().lower() for part in PRODUCT_SEPARATORS.split(value))
+    """Products separated by , ; + or |, in lower case, each once; a list in brackets with quoted items
+    (JSON's ["internet","tv"], a database array's {internet,tv}) gives its items."""
+    products = (_product(part) for part in PRODUCT_SEPARATORS.split(_without_list_brackets(value)))
     return list(dict.fromkeys(product for product in products if product))
+
+
+def _without_list_brackets(value: str) -> str:
+    closing = PRODUCT_LIST_BRACKETS.get(value[:1])
+    return value[1:-1] if closing and value.endswith(closing) else value
+
+
+def _product(part: str) -> str:
+    product = part.strip().strip(PRODUCT_QUOTES).strip().lower()
+    if NOT_IN_A_PRODUCT.search(product):
+        # A nested list, an escaped quote or an unclosed bracket: what the export meant is not clear.
+        raise ValueError(f"{product!r} is not a product name; separate products with , ; + or |")
+    return product
 
 
 _FIELD_PARSERS = {
@@ -804,7 +881,7 @@ _FIELD_PARSERS = {
     "region": _text,
     "segment": _segment,
     "value_tier": _value_tier,
-    "signup_date": _date,
+    "signup_date": _signup_date,
     "tenure_months": _signup_from_tenure,
     "monthly_fee": _euros,
     "contract_type": _text,
@@ -837,8 +914,16 @@ def parse_euros_to_cents(text: str) -> int:
     """An amount in euros as whole cents: "29.85", "29,85", "€ 29,85", "1.234,50" and "1,234.50" all work.
 
     With both a point and a comma, the last one is the decimal separator and the other groups thousands.
+    One separator before exactly three digits ("1.234", "1,234") is refused as ambiguous (AMBIGUOUS_AMOUNT).
     """
     cleaned = re.sub(r"(?i)€|eur\b|\s", "", text)
+    if AMBIGUOUS_AMOUNT.fullmatch(cleaned):
+        separator = "." if "." in cleaned else ","
+        decimal_mark = "," if separator == "." else "."
+        raise ValueError(
+            f"ambiguous amount {text!r} (thousands or decimals?): "
+            f"write {cleaned.replace(separator, '')} or {cleaned}{decimal_mark}00"
+        )
     if "," in cleaned and "." in cleaned:
         thousands = "," if cleaned.rfind(".") > cleaned.rfind(",") else "."
         cleaned = cleaned.replace(thousands, "")

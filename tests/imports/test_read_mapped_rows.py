@@ -60,7 +60,14 @@ def test_a_telco_row_becomes_a_full_record(write_csv, telco_mapping):
         ("45", 4500),
         ("1.234,50", 123450),
         ("1,234.50", 123450),
-        ("19.995", 2000),
+        ("19.9951", 2000),
+        ("0.125", 13),  # a thousands group cannot follow a lone 0: sub-cent decimals, rounded
+        ("1234.567", 123457),  # nor four digits
+        ("12.345,67", 1234567),
+        ("1,234.56", 123456),
+        ("€ 12,5", 1250),
+        ("EUR 12", 1200),
+        ("12 €", 1200),
     ],
 )
 def test_amounts_in_euros_become_whole_cents(text, cents):
@@ -73,6 +80,23 @@ def test_a_fee_that_is_not_an_amount_is_a_row_error_naming_the_column(write_csv,
 
     assert isinstance(item, RowError)
     assert item.message.startswith("monthly_fee (column fee):")
+
+
+@pytest.mark.parametrize(
+    ("text", "advice"),
+    [
+        ("1.234", "write 1234 or 1.234,00"),
+        ("1,234", "write 1234 or 1,234.00"),
+        ("€ 12.345", "write 12345 or 12.345,00"),
+        ("123,456 EUR", "write 123456 or 123,456.00"),
+    ],
+)
+def test_a_fee_whose_one_separator_may_group_thousands_is_a_row_error_saying_how_to_write_it(write_csv, text, advice):
+    # In a Dutch export 1.234 is €1,234; it used to be read as €1.23, the third decimal rounded away.
+    item = read_one(write_csv, "id;fee", f"A1;{text}", fields={"monthly_fee": "fee"})
+
+    assert isinstance(item, RowError)
+    assert item.message == f"monthly_fee (column fee): ambiguous amount {text!r} (thousands or decimals?): {advice}"
 
 
 def test_without_a_fee_column_there_is_no_contract(write_csv):
@@ -151,6 +175,21 @@ def test_impossible_or_future_signup_dates_are_row_errors(write_csv, text):
     assert isinstance(item, RowError)
 
 
+@pytest.mark.parametrize(("text", "bad"), [("1800-01-01", True), ("30-01-1924", True), ("31-01-1924", False)])
+def test_a_signup_date_more_than_a_century_back_is_a_row_error_as_such_a_tenure_is(write_csv, text, bad):
+    item = read_one(write_csv, "id,since", f"A1,{text}", fields={"signup_date": "since"})
+
+    if bad:
+        assert item == RowError(
+            2, "A1", f"signup_date (column since): '{text}' is more than 1200 months (a century) before the as-of "
+            f"date {AS_OF}"
+        )  # fmt: skip
+    else:
+        # The signup date the longest tenure a row may give (1,200 months) counts back to.
+        longest = read_one(write_csv, "id,tenure", "A1,1200", fields={"tenure_months": "tenure"})
+        assert item.signup_date == longest.signup_date == date(1924, 1, 31)
+
+
 @pytest.mark.parametrize(
     ("text", "segment"),
     [
@@ -208,6 +247,26 @@ def test_products_split_on_any_separator_into_lowercase(write_csv):
     record = read_one(write_csv, "id;prod", 'A1;"Internet + TV|Mobile, fixed;"', fields={"products": "prod"})
 
     assert record.products == ["internet", "tv", "mobile", "fixed"]
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ['"[""internet"",""tv""]"', "\"['Internet', 'TV']\"", '"{internet,tv}"', "[internet|tv]", '"""internet"" + tv"'],
+    ids=["JSON", "Python", "database array", "brackets", "quoted"],
+)
+def test_products_written_as_a_list_give_their_items(write_csv, cell):
+    record = read_one(write_csv, "id;prod", f"A1;{cell}", fields={"products": "prod"})
+
+    assert record.products == ["internet", "tv"]
+
+
+@pytest.mark.parametrize("cell", ['"[[""internet""],""tv""]"', '"[""internet"", ""tv"""', '"[""a\\""b""]"'])
+def test_products_with_list_syntax_left_inside_an_item_are_a_row_error(write_csv, cell):
+    item = read_one(write_csv, "id;prod", f"A1;{cell}", fields={"products": "prod"})
+
+    assert isinstance(item, RowError)
+    assert item.message.startswith("products (column prod): ")
+    assert item.message.endswith("is not a product name; separate products with , ; + or |")
 
 
 def test_text_fields_are_kept_stripped(write_csv):
@@ -405,7 +464,7 @@ RICH_ROWS = [
     "A9;short",
     "",
     'A10;"multi\nline";government;;;1;10;;;;;;;;100;;;;',  # starts on one line, ends on the next
-    "A11;;consumer;;;7;19.995;maand;;mobile;Zuid;F;yes;;;;;2.5;",
+    "A11;;consumer;;;7;19.9951;maand;;mobile;Zuid;F;yes;;;;;2.5;",
 ]
 
 
@@ -506,13 +565,30 @@ def test_rows_before_a_bad_byte_are_read_before_the_file_is_refused(tmp_path, te
     path.write_bytes(f"{HEADER}\n{good_rows}B1,Caf\xe9,0,1,One year,10,10,No,No\n".encode("latin-1"))
     read = []
 
-    with pytest.raises(MappingError, match="is not UTF-8 text after line"):
+    with pytest.raises(MappingError, match="is not UTF-8 text on line 3002: byte 0xe9"):
         for item in read_mapped_rows(path, telco_mapping, as_of=AS_OF):
             read.append(item.external_id)
 
     # The text is decoded a block at a time, so the last rows before the bad byte go down with it.
     assert 2000 < len(read) < 3000
     assert read == [f"A{number}" for number in range(len(read))]
+
+
+@pytest.mark.parametrize(("line", "rows"), [(1, 0), (3, 1), (5002, 5000)])
+def test_a_byte_that_is_not_utf8_is_reported_on_its_own_line(tmp_path, telco_mapping, line, rows):
+    path = tmp_path / "latin1.csv"
+    good_rows = [f"A{number},Male,0,1,One year,10,10,No,No" for number in range(rows)]
+    lines = [HEADER, *good_rows, "B1,Caf\xe9,0,1,One year,10,10,No,No", *good_rows[:200]]
+    if line == 1:
+        lines = [HEADER.replace("Partner", "Partn\xe9r"), *good_rows]
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+
+    with pytest.raises(MappingError) as refused:
+        list(read_mapped_rows(path, telco_mapping, as_of=AS_OF))
+
+    assert str(refused.value) == (
+        f"{path} is not UTF-8 text on line {line}: byte 0xe9, invalid continuation byte; save it as UTF-8"
+    )
 
 
 def assert_same_frame(made: pd.DataFrame, wanted: pd.DataFrame) -> None:

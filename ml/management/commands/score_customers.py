@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
+import numpy as np
+import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
+from ml.features import ATTRIBUTE_PREFIX
 from ml.registry import LoadedModel, NoChampion, champions
 from ml.schema import SchemaMismatch
 from ml.scoring import (
@@ -20,8 +26,19 @@ from ml.scoring import (
     score_chunks,
     write_scores,
 )
-from retention.mapping import MappedChunk, Mapping, MappingError, mapping_load, read_mapped_chunks
+from retention.mapping import (
+    MappedChunk,
+    MappedColumns,
+    Mapping,
+    MappingError,
+    RowError,
+    mapping_load,
+    read_mapped_chunks,
+)
 from retention.selectors.catalog import new_customer_fees
+
+# Rows that could not be read named with their reason on stderr; the count says how many there are in all.
+REASONS_SHOWN = 20
 
 
 class Command(BaseCommand):
@@ -58,12 +75,12 @@ class Command(BaseCommand):
             raise CommandError(f"no such file: {file}")
         _check_out(out, file)
         started = time.perf_counter()
-        # Scores are written beside --out and put in its place only once every row is scored, so a failure
-        # leaves the previous scores as they were, never half a file.
-        partial = out.with_name(f".{out.name}.partial")
+        scores = _ScoresFile(out)
         try:
             parsed = mapping_load(mapping)
             model = champions.get("churn")
+            # Opened before the file is read, so a folder that cannot be written in is said at once.
+            scores.open()
             # One clock for both steps: the file is read as of the day (UTC, as import_customers reads it)
             # of the moment the features are computed at.
             now = timezone.now()
@@ -71,51 +88,170 @@ class Command(BaseCommand):
             # The first chunk tells which columns the mapping takes as attributes ("*" takes them from the
             # header): the features are checked on it before anything is written.
             first = next(chunks, None)
+            watch = _FileWatch(numeric_columns=())
             if first is not None:
                 self._check_features(model, parsed, first, mapping=mapping, allowed=allow_missing_features)
+                watch = _FileWatch(numeric_columns=_numeric_attribute_columns(model, first.good))
                 chunks = itertools.chain([first], chunks)
             summary = ScoringSummary()
             progress = tqdm(unit=" rows", disable=no_progress, file=sys.stderr, mininterval=1.0)
-            with partial.open("w", newline="", encoding="utf-8") as handle, progress:
-                scored = score_chunks(chunks, model=model.model, as_of=now, new_customer_fees=new_customer_fees())
-                write_scores(scored, handle, summary, on_progress=progress.update)
-            partial.replace(out)
+            with progress:
+                scored = score_chunks(
+                    watch.watched(chunks), model=model.model, as_of=now, new_customer_fees=new_customer_fees()
+                )
+                write_scores(scored, scores, summary, on_progress=progress.update)
+            if summary.scored:
+                self._check_numbers(model, watch, allowed=allow_missing_features)
+            scores.complete()
         except (MappingError, NoChampion, SchemaMismatch, OSError) as error:
             raise CommandError(str(error)) from error
         finally:
-            partial.unlink(missing_ok=True)
-        self._report(summary, out, model.version.label, time.perf_counter() - started)
+            scores.discard()
+        self._report(summary, watch.unreadable, file, out, model.version.label, time.perf_counter() - started)
 
     def _check_features(
         self, model: LoadedModel, parsed: Mapping, first: MappedChunk, *, mapping: Path, allowed: bool
     ) -> None:
         """Refuse (or with `allowed`, warn of) a file that leaves some of the model's features without values:
         the model would score every row as if those were unknown, and nothing would say so."""
-        schema = model.model.schema
-        missing = features_missing_from_file(schema, features_from_file(parsed, first.good.attributes))
-        if not missing:
+        missing = features_missing_from_file(model.model.schema, features_from_file(parsed, first.good.attributes))
+        if missing:
+            self._refuse_or_warn(model, missing, how=_how_to_provide(missing, mapping), allowed=allowed)
+
+    def _check_numbers(self, model: LoadedModel, watch: _FileWatch, *, allowed: bool) -> None:
+        """Refuse (or with `allowed`, warn of) a column the model reads as a number that holds none in any row
+        scored ("n/a" throughout): every row would be scored as if the feature were unknown, as if the column
+        were missing. Known only once every row is read; the scores are not yet in --out's place."""
+        if not watch.without_numbers:
             return
-        label, total = model.version.label, len(schema.names)
-        what = f"{len(missing)} of the {total} features {label} uses: {', '.join(missing)}"
+        named = [
+            f"{ATTRIBUTE_PREFIX}{column} (column {column} holds {_no_number(example)})"
+            for column, example in watch.without_numbers.items()
+        ]
+        how = f"Put numbers in {'that column' if len(named) == 1 else 'those columns'} of the file"
+        self._refuse_or_warn(model, named, how=how, allowed=allowed)
+
+    def _refuse_or_warn(self, model: LoadedModel, missing: list[str], *, how: str, allowed: bool) -> None:
+        """`missing` names the features the file does not provide, each with why where it is not plain."""
+        total = len(model.model.schema.names)
+        what = f"{len(missing)} of the {total} features {model.version.label} uses: {', '.join(missing)}"
         if allowed:
             self.stderr.write(f"warning: the mapped file does not provide {what}; every row is scored without them")
             return
         raise CommandError(
-            f"the mapped file does not provide {what}. {_how_to_provide(missing, mapping)}, "
-            "or pass --allow-missing-features to score without them"
+            f"the mapped file does not provide {what}. {how}, or pass --allow-missing-features to score without them"
         )
 
-    def _report(self, summary: ScoringSummary, out: Path, label: str, seconds: float) -> None:
+    def _report(
+        self, summary: ScoringSummary, unreadable: list[RowError], file: Path, out: Path, label: str, seconds: float
+    ) -> None:
         if summary.unscored_lines:
-            shown = ", ".join(map(str, summary.unscored_lines[:20]))
-            more = " …" if len(summary.unscored_lines) > 20 else ""
+            shown = ", ".join(map(str, summary.unscored_lines[:REASONS_SHOWN]))
+            more = " …" if len(summary.unscored_lines) > REASONS_SHOWN else ""
             self.stderr.write(
                 f"{len(summary.unscored_lines)} rows could not be read and have no score: lines {shown}{more}"
             )
+            for error in unreadable:
+                self.stderr.write(f"{file.name}: {error}")
         self.stdout.write(
             f"scored {summary.scored} of {summary.rows} rows with {label} in {seconds:.1f} s "
             f"({summary.rows / max(seconds, 1e-9):,.0f} rows/s) -> {out}"
         )
+
+
+class _FileWatch:
+    """What the chunks of a file show on their way to scoring: the first rows that could not be read, with
+    their reasons, and which of the model's numeric columns have not yet held a number in a row scored."""
+
+    def __init__(self, *, numeric_columns: Iterable[str]) -> None:
+        self.unreadable: list[RowError] = []
+        # column -> a value it held (None: only empty cells so far), until a number comes
+        self.without_numbers: dict[str, object] = dict.fromkeys(numeric_columns)
+
+    def watched(self, chunks: Iterable[MappedChunk]) -> Iterator[MappedChunk]:
+        for chunk in chunks:
+            self._note_unreadable(chunk)
+            self._note_numbers(chunk.good)
+            yield chunk
+
+    def _note_unreadable(self, chunk: MappedChunk) -> None:
+        wanted = REASONS_SHOWN - len(self.unreadable)
+        for row in np.flatnonzero(~chunk.good_rows())[:wanted]:
+            self.unreadable.append(RowError(chunk.lines[row], chunk.external_ids[row], chunk.problems[row]))
+
+    def _note_numbers(self, good: MappedColumns) -> None:
+        for column in list(self.without_numbers):
+            held = _held_values(good, column)
+            # As the model's input reads the column: whatever pandas takes for a number is one.
+            if pd.to_numeric(pd.Series(held, dtype=object), errors="coerce").notna().any():
+                del self.without_numbers[column]
+            elif self.without_numbers[column] is None:
+                self.without_numbers[column] = next((value for value in held if value is not None), None)
+
+
+def _held_values(good: MappedColumns, column: str) -> np.ndarray:
+    """The distinct values the rows hold in an attribute column."""
+    coded = good.attributes[column]
+    return coded.values[np.unique(coded.codes)]
+
+
+def _numeric_attribute_columns(model: LoadedModel, good: MappedColumns) -> list[str]:
+    """The file's attribute columns that the model reads as numbers."""
+    numeric = set(model.model.schema.numeric)
+    return [column for column in good.attributes if ATTRIBUTE_PREFIX + column in numeric]
+
+
+def _no_number(example: object) -> str:
+    if example is None:
+        return "no value in any row"
+    return f"no number in any row, only text such as {example!r}"
+
+
+class _ScoresFile:
+    """The hidden file beside --out that the scores are written to, put in --out's place once every row is
+    scored, so a failure leaves the previous scores as they were, never half a file.
+
+    Whatever keeps it from being written (a folder one may not write in, a full disk) is said of --out:
+    the hidden name means nothing to whoever ran the command.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.partial = out.with_name(f".{out.name}.partial")
+        self.handle: IO[str] | None = None
+
+    def open(self) -> None:
+        try:
+            self.handle = self.partial.open("w", newline="", encoding="utf-8")
+        except OSError as error:
+            raise self._cannot_write(error) from error
+
+    def write(self, text: str) -> int:
+        try:
+            return self.handle.write(text)
+        except OSError as error:
+            raise self._cannot_write(error) from error
+
+    def complete(self) -> None:
+        """Put the scores in --out's place."""
+        try:
+            self.handle.close()
+            self.partial.replace(self.out)
+        except OSError as error:
+            raise self._cannot_write(error) from error
+
+    def discard(self) -> None:
+        """Remove what is left of an unfinished file (nothing after `complete`), if this opened one: what was
+        in its place before (a folder of that name) is not ours to remove."""
+        if self.handle is None:
+            return
+        # The scores are thrown away: a failure to flush the last of them changes nothing.
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        self.partial.unlink(missing_ok=True)
+
+    def _cannot_write(self, error: OSError) -> CommandError:
+        return CommandError(f"cannot write --out {self.out}: {error.strerror or error}")
 
 
 def _check_out(out: Path, file: Path) -> None:

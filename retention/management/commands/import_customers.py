@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -65,9 +70,13 @@ class Command(BaseCommand):
         if as_of is not None and as_of < EARLIEST_AS_OF:
             raise CommandError(f"--as-of {as_of} is before {EARLIEST_AS_OF}: no CRM export describes that time")
         as_of = as_of or today
+        stored = _StoredCount()
         try:
-            check = self._check(path, loaded, as_of)
-            summary = self._store(path, loaded, as_of, check, skip_invalid, batch_size)
+            with _sigterm_as_interrupt():
+                check = self._check(path, loaded, as_of)
+                summary = self._store(path, loaded, as_of, check, skip_invalid, batch_size, stored)
+        except KeyboardInterrupt:
+            raise CommandError(_interrupted(path, as_of, stored.customers)) from None
         except ImportRefused as refused:
             raise CommandError(
                 f"{path}: refused, {refused.bad_rows} bad row(s) listed above; nothing was imported. "
@@ -77,6 +86,12 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         except OSError as error:
             raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+        if summary.skipped and summary.skipped == summary.rows:
+            # Exit 0 would tell a script the file is in, when not one of its customers is.
+            raise CommandError(
+                f"{path}: nothing was imported: all {summary.rows} row(s) are bad, listed above. Fix them and "
+                "import the file again."
+            )
         self.stdout.write(_summary_line(summary, seconds=time.monotonic() - started))
 
     def _check(self, path: Path, mapping: Mapping, as_of: date) -> FileCheck:
@@ -91,12 +106,24 @@ class Command(BaseCommand):
             )
 
     def _store(
-        self, path: Path, mapping: Mapping, as_of: date, check: FileCheck, skip_invalid: bool, batch_size: int
+        self,
+        path: Path,
+        mapping: Mapping,
+        as_of: date,
+        check: FileCheck,
+        skip_invalid: bool,
+        batch_size: int,
+        stored: _StoredCount,
     ) -> ImportSummary:
         good_rows = check.rows - len(check.bad_lines)
         stream = _BarStream(self.stderr)
         # The delay keeps an empty bar from flashing up when the file is refused.
         with tqdm(total=good_rows, desc="importing", unit=" rows", file=stream, disable=None, delay=0.5) as bar:
+
+            def batch_stored(customers: int) -> None:
+                stored.customers += customers
+                bar.update(customers)
+
             return customers_file_store(
                 path=path,
                 mapping=mapping,
@@ -104,8 +131,45 @@ class Command(BaseCommand):
                 check=check,
                 skip_invalid=skip_invalid,
                 batch_size=batch_size,
-                on_progress=bar.update,
+                on_progress=batch_stored,
             )
+
+
+@dataclass
+class _StoredCount:
+    """Customers stored so far. A batch is counted once committed; one interrupted in between (a moment's
+    window) is stored but not counted, so the count may fall one batch short, never over."""
+
+    customers: int = 0
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager stopping the import, `kill`) ends the import as Ctrl-C does: the batch being
+    stored is rolled back and the command says what is stored, instead of dying without a word."""
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread may take a signal (a command called from a worker's thread leaves it be).
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(path: Path, as_of: date, stored: int) -> str:
+    if not stored:
+        return f"{path}: interrupted before any customer was stored; nothing was imported."
+    # Customers are matched by id and labels by day, so the stored rows come out unchanged the second time.
+    return (
+        f"{path}: interrupted after {stored} customer(s) were stored; the rest of the file was not. Importing "
+        f"the same file again with --as-of {as_of} completes it without storing anything twice."
+    )
 
 
 class _BarStream:
