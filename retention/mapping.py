@@ -52,7 +52,14 @@ import yaml
 
 # The month length the feature function uses to turn a signup date back into tenure.
 from ml.features import DAYS_PER_MONTH
-from retention.records import ContractRecord, CustomerRecord, RenewalRecord, looks_protected
+from retention.records import (
+    MAX_TENURE_DAYS,
+    MAX_TENURE_MONTHS,
+    ContractRecord,
+    CustomerRecord,
+    RenewalRecord,
+    looks_protected,
+)
 
 CORE_FIELDS = (
     "display_name",
@@ -67,10 +74,6 @@ CORE_FIELDS = (
     "products",
     "region",
 )
-# A tenure past this is a typo (or a unit mix-up, days for months): no customer has stayed a century.
-MAX_TENURE_MONTHS = 1200
-# The same century counted back from the as-of date, as a tenure is turned into a signup date.
-MAX_TENURE_DAYS = round(MAX_TENURE_MONTHS * DAYS_PER_MONTH)
 TOP_LEVEL_KEYS = ("id", "label", "fields", "protected", "exclude", "attributes")
 LABEL_KEYS = ("column", "churned")
 OPTIONAL_LABEL_KEYS = ("renewed",)

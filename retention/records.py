@@ -15,7 +15,12 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from ml.features import ATTRIBUTE_PREFIX, CONTRACT_COLUMNS, EVENT_COLUMNS, ROW_COLUMNS
+from ml.features import ATTRIBUTE_PREFIX, CONTRACT_COLUMNS, DAYS_PER_MONTH, EVENT_COLUMNS, ROW_COLUMNS
+
+# A tenure past this is a typo (or a unit mix-up, days for months): no customer has stayed a century. The same
+# century counted back from the as-of date, as a tenure is turned into a signup date, bounds a signup date.
+MAX_TENURE_MONTHS = 1200
+MAX_TENURE_DAYS = round(MAX_TENURE_MONTHS * DAYS_PER_MONTH)
 
 # What a CRM calls the characteristics equal-treatment law and the GDPR protect, in English and in Dutch (the
 # grounds of the Algemene wet gelijke behandeling and the special categories of GDPR article 9). Such a field may

@@ -19,7 +19,14 @@ from rest_framework import serializers
 from ml.features import DAYS_PER_MONTH
 from retention.api.base import StrictInput
 from retention.models import Contract, Customer, ServiceEvent
-from retention.records import ContractRecord, CustomerRecord, EventRecord, looks_protected
+from retention.records import (
+    MAX_TENURE_DAYS,
+    MAX_TENURE_MONTHS,
+    ContractRecord,
+    CustomerRecord,
+    EventRecord,
+    looks_protected,
+)
 
 FIRST_DATE = dt.date(1900, 1, 1)
 LAST_DATE = dt.date(2100, 12, 31)
@@ -30,7 +37,6 @@ MAX_ATTRIBUTE_TEXT = 1_000
 MAX_EXACT_INTEGER = 2**53
 MAX_CONTRACTS = 100
 MAX_EVENTS = 1_000
-MAX_TENURE_MONTHS = 1_200
 MAX_EVENT_VALUE = 1_000_000
 SCALAR_SCHEMA = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True}
 
@@ -245,6 +251,11 @@ class CustomerRecordInput(StrictInput):
             )
         if data["signup_date"] and data["signup_date"] > timezone.localdate():
             raise serializers.ValidationError({"signup_date": ["is in the future"]})
+        if data["signup_date"] and (timezone.localdate() - data["signup_date"]).days > MAX_TENURE_DAYS:
+            # As a file's row is refused: a tenure of more than a century is a typo.
+            raise serializers.ValidationError(
+                {"signup_date": [f"is more than {MAX_TENURE_MONTHS:,} months ago: no customer stays a century"]}
+            )
         _check_contracts_after_signup(data)
         _check_one_contract_per_start(data["contracts"])
         return data

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from retention.models import Contract, Customer, ProtectedAttributes, ServiceEvent
+from retention.records import MAX_TENURE_DAYS
 from tests.api.factories import DecisionFactory
 from tests.conftest import api_client_with
 from tests.factories import CustomerFactory
@@ -135,6 +136,18 @@ def test_contract_dates_that_contradict_each_other_are_refused(db, api_client, c
     assert response.status_code == 400, response.content
     assert message in str(response.json()["error"]["records"][0]["fields"])
     assert not Customer.objects.exists()
+
+
+def test_a_signup_more_than_a_century_back_is_refused_as_a_files_row_is(db, api_client):
+    too_early = (timezone.localdate() - dt.timedelta(days=MAX_TENURE_DAYS + 1)).isoformat()
+    earliest = (timezone.localdate() - dt.timedelta(days=MAX_TENURE_DAYS)).isoformat()
+
+    refused = api_client.post(URL, {"customers": [record(signup_date=too_early)]}, format="json")
+    accepted = api_client.post(URL, {"customers": [record(signup_date=earliest)]}, format="json")
+
+    assert refused.status_code == 400
+    assert "is more than 1,200 months ago" in json.dumps(refused.json())
+    assert accepted.status_code == 200, accepted.content
 
 
 @pytest.mark.parametrize("fee", [1e308, 10_000_000, "123456789.5"])
