@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 import math
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 # What numpy and XGBoost accept as a seed.
@@ -67,3 +68,13 @@ def output_file_problem(path: Path) -> str:
     except OSError as error:
         return f"cannot write {path}: {error.strerror or error}"
     return ""
+
+
+def rows_left_out(lines: Sequence[int], *, why: str, then: tuple[str, str], shown: int) -> str:
+    """How many rows a command left out and why, with the lines of the first `shown` of them: "1 row could not be
+    read and was left out: line 6", "8 rows could not be read and were left out: lines 3, 4, …". `then` is what
+    became of one row and of several ("was left out", "were left out")."""
+    listed = ", ".join(map(str, lines[:shown])) + (" …" if len(lines) > shown else "")
+    if len(lines) == 1:
+        return f"1 row {why} and {then[0]}: line {listed}"
+    return f"{len(lines)} rows {why} and {then[1]}: lines {listed}"

@@ -75,7 +75,10 @@ def test_rows_left_out_are_counted_and_named_on_stderr(tmp_path):
     with pytest.raises(CommandError, match="a benchmark needs both outcomes"):
         call_command("benchmark_churn", csv=str(source), mapping=str(mapping), stderr=err)
 
-    assert err.getvalue() == "8 rows could not be read and were left out: lines 3, 4, 5, 6, 7, 8, 9, 10\n"
+    count, *reasons = err.getvalue().splitlines()
+    assert count == "8 rows could not be read and were left out: lines 3, 4, 5, 6, 7, 8, 9, 10"
+    assert reasons[0] == "export.csv: line 3 (K0001): monthly_fee (column maandbedrag): '31?' is not an amount in euros"
+    assert len(reasons) == 8
 
 
 def test_a_run_reports_the_rows_it_left_out_on_stderr_and_their_count_in_the_report(tmp_path):
@@ -84,4 +87,7 @@ def test_a_run_reports_the_rows_it_left_out_on_stderr_and_their_count_in_the_rep
     report, err = benchmark(source, mapping, folds=2)
 
     assert (report["rows"], report["skipped_rows"]) == (299, 1)
-    assert err == "1 row could not be read and was left out: line 6\n"
+    assert err == (
+        "1 row could not be read and was left out: line 6\n"
+        "export.csv: line 6 (K0004): monthly_fee (column maandbedrag): 'niet bekend' is not an amount in euros\n"
+    )

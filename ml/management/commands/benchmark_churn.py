@@ -42,6 +42,7 @@ class LabelledRows:
 
     records: list = field(default_factory=list)
     unreadable_lines: list[int] = field(default_factory=list)
+    unreadable: list[RowError] = field(default_factory=list)  # the first LINES_SHOWN, with their reasons
     unlabelled_lines: list[int] = field(default_factory=list)
 
     @property
@@ -75,7 +76,7 @@ class Command(BaseCommand):
             rows = _labelled_rows(csv, parsed)
         except MappingError as error:
             raise CommandError(str(error)) from error
-        self._report_left_out(rows)
+        self._report_left_out(rows, csv)
         features, labels = _features_and_labels(rows)
         _check_enough_to_cross_validate(labels, folds)
         report = {
@@ -94,19 +95,17 @@ class Command(BaseCommand):
         report["load_average_after"] = list(os.getloadavg())
         self.stdout.write(json.dumps(report, indent=2))
 
-    def _report_left_out(self, rows: LabelledRows) -> None:
+    def _report_left_out(self, rows: LabelledRows, csv: Path) -> None:
         if rows.unreadable_lines:
             self.stderr.write(_left_out(rows.unreadable_lines, "could not be read"))
+            for error in rows.unreadable:
+                self.stderr.write(f"{csv.name}: {error}")
         if rows.unlabelled_lines:
             self.stderr.write(_left_out(rows.unlabelled_lines, "had no label"))
 
 
 def _left_out(lines: list[int], why: str) -> str:
-    """How many rows were left out and why, with the lines of the first of them."""
-    shown = ", ".join(map(str, lines[:LINES_SHOWN])) + (" …" if len(lines) > LINES_SHOWN else "")
-    if len(lines) == 1:
-        return f"1 row {why} and was left out: line {shown}"
-    return f"{len(lines)} rows {why} and were left out: lines {shown}"
+    return arguments.rows_left_out(lines, why=why, then=("was left out", "were left out"), shown=LINES_SHOWN)
 
 
 def _labelled_rows(csv: Path, mapping) -> LabelledRows:
@@ -114,6 +113,8 @@ def _labelled_rows(csv: Path, mapping) -> LabelledRows:
     for line, item in read_numbered_rows(csv, mapping, as_of=timezone.localdate()):
         if isinstance(item, RowError):
             rows.unreadable_lines.append(line)
+            if len(rows.unreadable) < LINES_SHOWN:
+                rows.unreadable.append(item)
         elif not item.renewals:
             rows.unlabelled_lines.append(line)
         else:

@@ -26,6 +26,7 @@ from ml.scoring import (
     score_chunks,
     write_scores,
 )
+from retention.management import arguments
 from retention.mapping import (
     MappedChunk,
     MappedColumns,
@@ -146,10 +147,13 @@ class Command(BaseCommand):
         self, summary: ScoringSummary, unreadable: list[RowError], file: Path, out: Path, label: str, seconds: float
     ) -> None:
         if summary.unscored_lines:
-            shown = ", ".join(map(str, summary.unscored_lines[:REASONS_SHOWN]))
-            more = " …" if len(summary.unscored_lines) > REASONS_SHOWN else ""
             self.stderr.write(
-                f"{len(summary.unscored_lines)} rows could not be read and have no score: lines {shown}{more}"
+                arguments.rows_left_out(
+                    summary.unscored_lines,
+                    why="could not be read",
+                    then=("has no score", "have no score"),
+                    shown=REASONS_SHOWN,
+                )
             )
             for error in unreadable:
                 self.stderr.write(f"{file.name}: {error}")
