@@ -8,6 +8,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from retention.models import Contract, Customer, Decision, DecisionAction, Erasure, ProtectedAttributes, ServiceEvent
 from retention.selectors.api import customer_count, customer_with_latest_risk
@@ -210,3 +211,16 @@ def test_the_erase_command_where_no_one_can_answer_says_to_pass_no_input(custome
 def test_the_export_refuses_a_place_it_cannot_write_before_reading_anything(customer, tmp_path, out, message):
     with pytest.raises(CommandError, match=message):
         call_command("export_customer", "NL1234567", "--out", str(tmp_path / out) if out else str(tmp_path))
+
+
+def test_a_decision_stored_before_its_fee_had_a_field_keeps_what_values_its_renewal(customer):
+    from retention.selectors.outcome_log import logged_outcomes
+
+    Decision.objects.update(renewal_fee_cents=None, features={"monthly_fee": 54.95})
+    RenewalResultFactory(customer=customer, date=timezone.localdate())  # labels the decision
+
+    customer_erase(customer=customer, requested_by="dpo")
+
+    decision = Decision.objects.get()
+    assert (decision.features, decision.renewal_fee_cents) == ({}, 5_495)
+    assert list(logged_outcomes()["renewal_fee_cents"]) == [5_495]
