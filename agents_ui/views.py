@@ -339,7 +339,10 @@ def decision_refresh(request: HttpRequest, decision_id: uuid.UUID) -> HttpRespon
 
 
 def _latest_by_another(panel: DecisionPanel, request: HttpRequest) -> str:
-    """What the panel says of the newest action: who logged it, when that was not the viewer."""
+    """What the panel says of the newest action: who logged it, when that was not the viewer ("" for an empty log,
+    which only a hand-made address shows)."""
+    if not panel.actions:
+        return ""
     latest = panel.actions[-1]
     action = f"{latest.kind_label}: {latest.offer_title}" if latest.offer_title else latest.kind_label
     if latest.actor and latest.agent_id != request.user.pk:

@@ -95,6 +95,13 @@ def test_an_action_of_the_viewer_in_another_tab_is_not_said_to_be_someone_elses(
     assert watches(page)
 
 
+def test_a_count_above_what_the_log_holds_shows_the_offers_without_feedback(logged_in, agent, decision):
+    response = logged_in(agent).get(refresh_url(decision, 5), **HTMX)
+
+    assert response.status_code == 200
+    assert 'id="decision"' in response.text and "Vastgelegd" not in response.text
+
+
 @pytest.mark.parametrize("shown", ["", "-1", "two"])
 def test_a_refresh_without_a_valid_count_is_refused(logged_in, agent, decision, shown):
     response = logged_in(agent).get(reverse("decision_refresh", args=[decision.pk]) + f"?shown={shown}", **HTMX)
