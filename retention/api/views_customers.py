@@ -199,7 +199,8 @@ class CustomerDetailView(ApiView):
             "recorded of them. Their recommendations, the offers and their outcomes stay under a number no one can "
             "trace back, so team budgets and save rates stay whole; the external id is then unknown (404). Needs "
             "the `erase_customers` scope and a client for every team. Cannot be undone. Sending the customer again "
-            "afterwards stores a new customer: erase them in the CRM first."
+            "afterwards stores a new customer: erase them in the CRM first. `?reference=` records the request's "
+            "reference (a ticket number, up to 100 characters) with the erasure."
         ),
     )
     def delete(self, request, external_id: str):
@@ -209,7 +210,11 @@ class CustomerDetailView(ApiView):
         if customer is None:
             raise NotFound(f"no customer with external id {external_id!r}")
         try:
-            erasure = customer_erase(customer=customer, requested_by=f"API client {request.auth.name}")
+            erasure = customer_erase(
+                customer=customer,
+                requested_by=f"API client {request.auth.name}",
+                reference=request.query_params.get("reference", ""),
+            )
         except DomainValidationError as error:
             raise ValidationError({"customer": error.messages}) from error
         return Response(

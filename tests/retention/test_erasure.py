@@ -177,9 +177,10 @@ def test_the_api_erases_with_the_erase_scope_only(customer):
     assert not Erasure.objects.exists()
     client, record = api_client_with(["read", "erase_customers"])
 
-    response = client.delete("/api/v1/customers/NL1234567/")
+    response = client.delete("/api/v1/customers/NL1234567/?reference=AVG-17")
 
     assert response.status_code == 200
+    assert Erasure.objects.get().reference == "AVG-17"
     assert response.json()["erased"] is True and response.json()["removed"]["contracts"] == 1
     assert Erasure.objects.get().requested_by == f"API client {record.name}"
     assert client.get("/api/v1/customers/NL1234567/").status_code == 404
