@@ -61,6 +61,13 @@ class CustomerAdmin(admin.ModelAdmin):
     # Set only by an erasure (manage.py erase_customer, or the API), which removes far more than this form shows.
     readonly_fields = ["erased_at"]
 
+    def has_change_permission(self, request, obj=None):
+        # An erased customer stays as the erasure left them: nothing about the person may be written back.
+        return super().has_change_permission(request, obj) and not (obj is not None and obj.erased_at)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.erased_at)
+
 
 @admin.register(ProtectedAttributes)
 class ProtectedAttributesAdmin(admin.ModelAdmin):

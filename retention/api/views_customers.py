@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from retention.api.base import ApiView, BulkApiView, StrictInput, refuse_unknown_keys
+from retention.api.base import ApiView, BulkApiView, StrictInput, query_values, refuse_unknown_keys
 from retention.api.customer_input import CustomerRecordInput, customer_record
 from retention.api.errors import InvalidRecords, PayloadTooLarge
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, responses
@@ -167,10 +167,12 @@ SHOWN_FIELDS = [name for name in CustomerOutput._declared_fields if name not in 
 class ErasureOutput(serializers.Serializer):
     erased = serializers.BooleanField()
     erased_at = serializers.DateTimeField()
+    reference = serializers.CharField(help_text="The request's reference, as recorded with the erasure.")
     removed = serializers.DictField(
         child=serializers.IntegerField(),
         help_text="Rows removed or emptied, by kind: contracts, service_events, protected_attributes, "
-        "decision_snapshots (their features, reasons and call reason) and admin_history.",
+        "decision_snapshots (their features, reasons and call reason), admin_history and scoring_job_rows "
+        "(the customer's rows in stored batch-scoring results, blanked in place).",
     )
 
 
@@ -205,7 +207,11 @@ class CustomerDetailView(ApiView):
     )
     def delete(self, request, external_id: str):
         if api_client_team_ids(request.auth):
-            raise PermissionDenied("only an API client for every team may erase customers")
+            raise PermissionDenied("Only an API client for every team may erase customers.")
+        # Checked before anything is erased: a misspelt parameter would otherwise lose the request's reference.
+        refuse_unknown_keys(query_values(request), known=["reference"], input_name="an erasure's parameters")
+        if request.body:
+            raise ValidationError({"body": ["give the reference as ?reference=, not in a body"]})
         customer = customer_get(external_id=external_id)
         if customer is None:
             raise NotFound(f"no customer with external id {external_id!r}")
@@ -216,10 +222,14 @@ class CustomerDetailView(ApiView):
                 reference=request.query_params.get("reference", ""),
             )
         except DomainValidationError as error:
-            raise ValidationError({"customer": error.messages}) from error
-        return Response(
-            ErasureOutput({"erased": True, "erased_at": erasure.erased_at, "removed": erasure.removed}).data
-        )
+            raise ValidationError({"reference" if error.code == "reference" else "customer": error.messages}) from error
+        body = {
+            "erased": True,
+            "erased_at": erasure.erased_at,
+            "reference": erasure.reference,
+            "removed": erasure.removed,
+        }
+        return Response(ErasureOutput(body).data)
 
 
 def _customer_json(customer) -> dict:

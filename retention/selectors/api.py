@@ -30,11 +30,12 @@ def chunked(values: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
 
 
 def customers_by_external_id(*, external_ids: Sequence[str]) -> dict[str, Customer]:
-    """The stored customers among these external ids, by external id; unknown ids are simply absent."""
+    """The stored customers among these external ids, by external id; unknown ids, and erased customers' (whose
+    numbers the decision log shows), are simply absent."""
     unique = list(dict.fromkeys(external_ids))
     found: dict[str, Customer] = {}
     for chunk in chunked(unique):
-        found.update(Customer.objects.in_bulk(chunk, field_name="external_id"))
+        found.update(Customer.objects.not_erased().in_bulk(chunk, field_name="external_id"))
     return found
 
 

@@ -39,11 +39,12 @@ CONTRACT_FIELDS = (
 )  # fmt: skip
 EVENT_FIELDS = ("kind", "occurred_at", "value", "note")
 DECISION_FIELDS = (
-    "id", "created_at", "channel", "reason", "churn_probability", "risk_band", "reasons", "offers",
+    "id", "created_at", "channel", "reason", "features", "churn_probability", "risk_band", "reasons", "offers",
     "recommended_offer_code", "best_tariff", "explored", "control_group",
 )  # fmt: skip
-# What each offer in a decision says of it; its model internals (propensity, authority) are the service's own.
-OFFER_FIELDS = ("code", "title", "kind", "cost_cents", "expected_acceptance", "expected_net_value_cents")
+# What each offer in a decision says of it and of the customer; what it is worth to the company, its propensity and
+# the authority it needs are the service's own.
+OFFER_FIELDS = ("code", "title", "kind", "cost_cents", "expected_acceptance")
 
 
 def customer_data_export(*, customer: Customer, now: dt.datetime | None = None) -> dict:
@@ -84,6 +85,7 @@ def _action(action: DecisionAction) -> dict:
     return {
         "kind": action.kind,
         "offer_code": action.offer_code,
+        "override_reason": action.override_reason,
         "cost_cents": action.cost_cents,
         "logged_at": action.created_at,
         "logged_by": logged_by,

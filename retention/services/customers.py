@@ -13,6 +13,7 @@ from django.db import transaction
 
 from retention.models import Contract, Customer, ProtectedAttributes, RenewalResult, ServiceEvent
 from retention.records import CustomerRecord
+from retention.services.erasure import ERASED_ID_PREFIX
 
 UPSERT_BATCH_SIZE = 1000
 CUSTOMER_FIELDS = ["display_name", "phone", "segment", "value_tier", "signup_date", "region", "products", "attributes"]
@@ -55,6 +56,8 @@ def record_errors(record: CustomerRecord) -> dict[str, list[str]]:
 
     if not record.external_id or len(record.external_id) > 100:
         fail("external_id", "must be 1 to 100 characters")
+    elif record.external_id.startswith(ERASED_ID_PREFIX):
+        fail("external_id", f"may not start with {ERASED_ID_PREFIX!r}: the service names erased customers so")
     if record.segment not in SEGMENTS:
         fail("segment", f"must be one of {', '.join(sorted(SEGMENTS))}, not {record.segment!r}")
     if record.value_tier not in VALUE_TIERS:

@@ -338,7 +338,13 @@ def decision_action_record(
     with transaction.atomic():
         # The customer's row, not only the decision's: what they accepted on their other decisions counts
         # against the same monthly budget and the same "accepted recently" rule.
-        Customer.objects.select_for_update().filter(pk=decision.customer_id).exists()
+        customer = Customer.objects.select_for_update().filter(pk=decision.customer_id).only("erased_at").first()
+        if customer is not None and customer.erased_at is not None:
+            # Their advice stays in the log as it was when they were erased; anything added would be about them.
+            raise ValidationError(
+                "this customer's data was erased at their request: nothing more is logged on their advice",
+                code="customer_erased",
+            )
         if idempotency_key:
             existing = DecisionAction.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:

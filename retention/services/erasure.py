@@ -22,14 +22,20 @@ from django.db import transaction
 from django.utils import timezone
 
 from retention.models import Contract, Customer, Decision, Erasure, ProtectedAttributes, ServiceEvent
+from retention.services.scoring_jobs import scoring_jobs_forget
 
 ERASED_ID_PREFIX = "erased-"
+MAX_REFERENCE = 100  # Erasure.reference
 
 
 def customer_erase(*, customer: Customer, requested_by: str, reference: str = "") -> Erasure:
     """Make the customer anonymous (see the module's description); refused for one already erased."""
     if not requested_by.strip():
         raise ValidationError("say who had the erasure done", code="requested_by_missing")
+    if len(reference.strip()) > MAX_REFERENCE:
+        raise ValidationError(
+            f"the reference is longer than {MAX_REFERENCE} characters: give the request's number", code="reference"
+        )
     with transaction.atomic():
         locked = Customer.objects.select_for_update().get(pk=customer.pk)
         if locked.erased_at is not None:
@@ -38,7 +44,7 @@ def customer_erase(*, customer: Customer, requested_by: str, reference: str = ""
             )
         removed = _remove_personal_data(locked)
         erasure = Erasure.objects.create(
-            customer=locked, requested_by=requested_by.strip()[:150], reference=reference.strip()[:100], removed=removed
+            customer=locked, requested_by=requested_by.strip()[:150], reference=reference.strip(), removed=removed
         )
     return erasure
 
@@ -52,6 +58,9 @@ def _remove_personal_data(customer: Customer) -> dict[str, int]:
         # A queryset update, not `save`: Decision refuses edits, and this is the one its log allows.
         "decision_snapshots": Decision.objects.filter(customer=customer).update(features={}, reasons=[], reason=""),
         "admin_history": _admin_history_anonymised(customer),
+        # Files, outside the transaction: should the erasure still fail, the rows stay blanked, erring on the
+        # side of the customer.
+        "scoring_job_rows": scoring_jobs_forget(external_id=customer.external_id),
     }
     customer.external_id = f"{ERASED_ID_PREFIX}{uuid.uuid4().hex}"
     customer.display_name = customer.phone = customer.region = ""

@@ -145,6 +145,36 @@ def scoring_jobs_expire(*, now: dt.datetime | None = None) -> int:
     return expired.delete()[0]
 
 
+def scoring_jobs_forget(*, external_id: str) -> int:
+    """Blank a customer's rows in every stored job's request and result file, for their erasure. Each row keeps
+    its place, so a result still has one row per requested id; returns how many result rows were blanked."""
+    blanked = 0
+    for job in ScoringJob.objects.only("pk", "customer_ids", "result_file"):
+        if job.customer_ids and external_id in job.customer_ids:
+            kept = ["" if requested == external_id else requested for requested in job.customer_ids]
+            ScoringJob.objects.filter(pk=job.pk).update(customer_ids=kept)
+        path = scoring_job_result_path(job)
+        if path is not None and path.is_file():
+            blanked += _rows_blanked(path, external_id)
+    return blanked
+
+
+def _rows_blanked(path: Path, external_id: str) -> int:
+    """Rewrite the result beside itself with the customer's rows emptied, then put it in place."""
+    rewritten, blanked = path.with_name(path.name + ".erasing"), 0
+    with path.open(newline="", encoding="utf-8") as source, rewritten.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        for row in csv.reader(source):
+            if row and row[0] == external_id:
+                row, blanked = [""] * len(row), blanked + 1
+            writer.writerow(row)
+    if blanked:
+        os.replace(rewritten, path)
+    else:
+        rewritten.unlink()
+    return blanked
+
+
 def scoring_job_result_path(job: ScoringJob) -> Path | None:
     return Path(settings.DATA_DIR) / job.result_file if job.result_file else None
 

@@ -10,12 +10,23 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from retention.models import Contract, Customer, Decision, DecisionAction, Erasure, ProtectedAttributes, ServiceEvent
+from retention.models import (
+    ApiClient,
+    Contract,
+    Customer,
+    Decision,
+    DecisionAction,
+    Erasure,
+    ProtectedAttributes,
+    ScoringJob,
+    ServiceEvent,
+)
 from retention.selectors.api import customer_count, customer_with_latest_risk
 from retention.selectors.budget import team_budget_status
 from retention.selectors.customer_data import customer_data_export
 from retention.selectors.history import labelled_history_frames
 from retention.selectors.panel import customer_get, customer_search
+from retention.services.decisions import decision_action_record
 from retention.services.erasure import customer_erase
 from tests.agents_ui.decisions import stored_decision
 from tests.conftest import api_client_with
@@ -62,7 +73,8 @@ def test_erasure_leaves_nothing_that_describes_the_person(customer):
     assert (decision.features, decision.reasons, decision.reason) == ({}, [], "")
     assert LogEntry.objects.get().object_repr == "erased"
     assert erasure.removed == {
-        "contracts": 1, "service_events": 1, "protected_attributes": 1, "decision_snapshots": 1, "admin_history": 1
+        "contracts": 1, "service_events": 1, "protected_attributes": 1, "decision_snapshots": 1, "admin_history": 1,
+        "scoring_job_rows": 0,
     }  # fmt: skip
     assert (erasure.requested_by, erasure.reference) == ("dpo", "AVG-2026-17")
     stored = json.dumps(customer_data_export(customer=customer))
@@ -115,12 +127,14 @@ def test_an_erasure_says_who_had_it_done(customer):
 
 
 def test_the_erase_command_asks_first_and_erases_only_on_yes(customer, monkeypatch):
-    monkeypatch.setattr("builtins.input", lambda prompt: "n")
-    with pytest.raises(CommandError, match="nothing erased"):
+    prompts = []
+    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or "n")
+    with pytest.raises(CommandError, match="nothing erased: answer y or yes to erase"):
         call_command("erase_customer", "NL1234567")
     assert not Erasure.objects.exists()
+    assert prompts == ["Erase the personal data of NL1234567 (Jan de Vries)? This cannot be undone. [y/N] "]
 
-    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    monkeypatch.setattr("builtins.input", lambda prompt: "Yes")
     out = io.StringIO()
     call_command("erase_customer", "NL1234567", "--reference", "T-1", stdout=out)
 
@@ -133,7 +147,7 @@ def test_the_erase_command_without_questions_and_for_an_unknown_number(customer)
     call_command("erase_customer", "NL1234567", "--no-input", stdout=io.StringIO())
     assert Erasure.objects.count() == 1
 
-    with pytest.raises(CommandError, match="no customer with number 'NL1234567'"):
+    with pytest.raises(CommandError, match="no customer with external id 'NL1234567'"):
         call_command("erase_customer", "NL1234567", "--no-input")
 
 
@@ -164,7 +178,7 @@ def test_the_export_never_writes_over_a_file_and_knows_no_erased_customer(custom
     assert existing.read_text() == "earlier"
 
     customer_erase(customer=customer, requested_by="dpo")
-    with pytest.raises(CommandError, match="no customer with number 'NL1234567'"):
+    with pytest.raises(CommandError, match="no customer with external id 'NL1234567'"):
         call_command("export_customer", "NL1234567")
 
 
@@ -225,3 +239,99 @@ def test_a_decision_stored_before_its_fee_had_a_field_keeps_what_values_its_rene
     decision = Decision.objects.get()
     assert (decision.features, decision.renewal_fee_cents) == ({}, 5_495)
     assert list(logged_outcomes()["renewal_fee_cents"]) == [5_495]
+
+
+# --- what an erasure leaves no way back into ----------------------------------------------------------------
+
+
+def erased(customer) -> str:
+    customer_erase(customer=customer, requested_by="dpo")
+    customer.refresh_from_db()
+    return customer.external_id
+
+
+def test_nothing_about_the_person_can_be_written_back_under_the_erased_number(customer, agent):
+    number = erased(customer)
+    client, _ = api_client_with(["read", "score", "write_customers", "write_outcomes"])
+
+    upsert = client.post(
+        "/api/v1/customers/bulk/", {"customers": [{"external_id": number, "display_name": "Jan"}]}, format="json"
+    )
+    renewal = client.post(
+        "/api/v1/renewals/", {"customer_id": number, "result": "churned", "date": "2026-01-05"}, format="json"
+    )
+    scores = client.post("/api/v1/scores/", {"customer_ids": [number]}, format="json")
+
+    assert upsert.status_code == 400 and "may not start with 'erased-'" in json.dumps(upsert.json())
+    assert renewal.status_code in (400, 422) and "no customer with external id" in json.dumps(renewal.json())
+    assert scores.status_code in (400, 404, 422), scores.content
+    customer.refresh_from_db()
+    assert customer.display_name == "" and customer.renewal_results.count() == 1
+
+
+def test_nothing_more_is_logged_on_an_erased_customers_advice(customer, agent):
+    decision = Decision.objects.get()
+    erased(customer)
+
+    with pytest.raises(ValidationError, match="erased at their request"):
+        decision_action_record(decision=decision, agent=agent, kind="declined", offer_code="loyal-10")
+    assert decision.actions.count() == 2
+
+
+def test_the_admin_cannot_change_or_delete_an_erased_customer(customer, admin_client):
+    url = f"/admin/retention/customer/{customer.pk}/change/"
+    assert admin_client.get(url).status_code == 200 and b'name="display_name"' in admin_client.get(url).content
+    erased(customer)
+
+    page = admin_client.get(url)
+    assert page.status_code == 200 and b'name="display_name"' not in page.content
+    assert admin_client.post(url, {"display_name": "Jan"}).status_code == 403
+
+
+def test_stored_scoring_results_lose_the_customers_rows_in_place(customer, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    other = CustomerFactory(external_id="NL7654321")
+    client = ApiClient.objects.create(name="crm", scopes=["score"], token_prefix="x", token_hash="1" * 64)
+    folder = tmp_path / "scoring-jobs"
+    folder.mkdir()
+    job = ScoringJob.objects.create(api_client=client, customer_ids=["NL1234567", other.external_id], status="done")
+    (folder / f"{job.pk}.csv").write_text(
+        "external_id,churn_probability,risk_band\nNL1234567,0.354091,medium\nNL7654321,0.1,low\n"
+    )
+    ScoringJob.objects.filter(pk=job.pk).update(result_file=f"scoring-jobs/{job.pk}.csv")
+
+    erasure = customer_erase(customer=customer, requested_by="dpo")
+
+    assert erasure.removed["scoring_job_rows"] == 1
+    assert (folder / f"{job.pk}.csv").read_text() == "external_id,churn_probability,risk_band\n,,\nNL7654321,0.1,low\n"
+    assert ScoringJob.objects.get(pk=job.pk).customer_ids == ["", "NL7654321"]
+
+
+def test_a_reference_too_long_or_a_misspelt_parameter_erases_nothing(customer):
+    client, _ = api_client_with(["read", "erase_customers"])
+
+    too_long = client.delete(f"/api/v1/customers/NL1234567/?reference={'x' * 101}")
+    misspelt = client.delete("/api/v1/customers/NL1234567/?ref=T-1")
+    with pytest.raises(CommandError, match="longer than 100 characters"):
+        call_command("erase_customer", "NL1234567", "--no-input", "--reference", "x" * 101)
+
+    assert too_long.status_code == 400 and "longer than 100 characters" in json.dumps(too_long.json())
+    assert misspelt.status_code == 400 and "ref" in misspelt.json()["error"]["fields"]
+    assert not Erasure.objects.exists()
+    done = client.delete("/api/v1/customers/NL1234567/?reference=T-1")
+    assert done.json()["reference"] == "T-1"
+
+
+def test_the_export_holds_the_features_and_override_reasons_and_only_its_owner_may_read_it(customer, tmp_path):
+    out = tmp_path / "export.json"
+    call_command("export_customer", "NL1234567", "--out", str(out), stdout=io.StringIO())
+
+    (advice,) = json.loads(out.read_text(encoding="utf-8"))["advice"]
+    assert advice["features"] == {"tenure_months": 30, "region": "Utrecht"}
+    assert [action["override_reason"] for action in advice["actions"]] == ["", ""]
+    assert "expected_net_value_cents" not in advice["offers"][0]
+    assert out.stat().st_mode & 0o777 == 0o600
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(CommandError, match="exists"):
+        call_command("export_customer", "NL1234567", "--out", str(link))

@@ -27,9 +27,12 @@ class Command(BaseCommand):
     def handle(self, *args, external_id: str, reference: str, interactive: bool, **options):
         customer = customer_get(external_id=external_id)
         if customer is None:
-            raise CommandError(f"no customer with number {external_id!r} (an erased customer has none)")
-        if interactive and not _confirmed(external_id):
-            raise CommandError("nothing erased")
+            raise CommandError(
+                f"no customer with external id {external_id!r}: it is unknown, or the customer's data was erased "
+                "(the admin's Erasures list them with their references)"
+            )
+        if interactive and not _confirmed(external_id, customer.display_name):
+            raise CommandError("nothing erased: answer y or yes to erase")
         try:
             erasure = customer_erase(
                 customer=customer, requested_by=f"command line ({getpass.getuser()})", reference=reference
@@ -40,8 +43,10 @@ class Command(BaseCommand):
         self.stdout.write(f"erased the personal data of {external_id}: {removed}")
 
 
-def _confirmed(external_id: str) -> bool:
+def _confirmed(external_id: str, name: str) -> bool:
+    who = f"{external_id} ({name})" if name else external_id
     try:
-        return input(f"Erase the personal data of {external_id}? This cannot be undone. [y/N] ") == "y"
+        answer = input(f"Erase the personal data of {who}? This cannot be undone. [y/N] ")
+        return answer.strip().lower() in {"y", "yes", "j", "ja"}
     except EOFError:
         raise CommandError("nothing erased: no one could confirm it here; run it with --no-input") from None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -26,17 +27,21 @@ class Command(BaseCommand):
     def handle(self, *args, external_id: str, out: Path | None, **options):
         if out is not None and (problem := arguments.output_file_problem(out)):
             raise CommandError(f"--out: {problem}")
-        if out is not None and out.exists():
+        if out is not None and (out.exists() or out.is_symlink()):
             raise CommandError(f"{out} exists: give a new file, so an earlier export is not overwritten")
         customer = customer_get(external_id=external_id)
         if customer is None:
-            raise CommandError(f"no customer with number {external_id!r} (an erased customer has none)")
+            raise CommandError(
+                f"no customer with external id {external_id!r}: it is unknown, or the customer's data was erased"
+            )
         text = json.dumps(customer_data_export(customer=customer), indent=2, ensure_ascii=False)
         if out is None:
             self.stdout.write(text)
             return
         try:
-            out.write_text(text + "\n", encoding="utf-8")
+            # Readable by its owner only: it holds protected values and everything else held on the person.
+            with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w") as handle:
+                handle.write(text + "\n")
         except OSError as error:
             raise CommandError(f"cannot write {out}: {error.strerror or error}") from error
         self.stdout.write(f"everything held on {external_id} written to {out}")
