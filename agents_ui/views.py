@@ -323,7 +323,21 @@ def new_advice_url(*, customer: Customer, channel: str) -> str:
 # --- watching for a decision by someone else ------------------------------------------------------
 
 
+def quiet_when_signed_out(view):
+    """A background look of a panel whose sign-in ended answers 204: the agent saved nothing, so nothing is said
+    and the page stays; their next click meets the sign-in as any click would."""
+
+    @wraps(view)
+    def quiet(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return HttpResponse(status=204)
+        return view(request, *args, **kwargs)
+
+    return quiet
+
+
 @require_GET
+@quiet_when_signed_out
 @agent_required
 def decision_refresh(request: HttpRequest, decision_id: uuid.UUID) -> HttpResponse:
     """The offers again once the advice's log holds more than the panel shows (mostly a team lead deciding what the

@@ -420,6 +420,7 @@ def _validated_offer(
     if kind in (DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING) and not _discussed(decision, offer_code):
         _check_answer_to_unmade_offer(decision, kind, offer, override_reason, _profile(agent))
     if kind == DecisionAction.Kind.PRESENTED:
+        _check_not_just_logged(decision, kind, offer_code)
         if accepted := _accepted_offers(_standing_answers(decision)):
             # One offer stands accepted per decision: another made now could not be accepted, and would stand open.
             raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
@@ -548,8 +549,8 @@ def _check_answer_to_unmade_offer(
 
 
 def _check_not_just_logged(decision: Decision, kind: str, offer_code: str) -> None:
-    """The same "thinking it over" or "no action" as the last thing logged on the decision is a key pressed twice:
-    the log would show the call twice as long as it was."""
+    """The same "thinking it over", "no action" or offer made as the last thing logged on the decision is a key
+    pressed twice, or a page left open in a second tab: the log would show the call twice as long as it was."""
     if _latest_action(decision) == (kind, offer_code):
         raise ValidationError(
             {"kind": ValidationError("%(kind)s is already the last thing logged on this decision",

@@ -4,6 +4,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -84,6 +85,15 @@ def test_a_lead_turning_the_offer_down_comes_in_as_no_action(logged_in, agent, l
     assert not watches(page)
 
 
+def test_a_second_tab_making_the_same_offer_again_is_refused(lead, agent, decision):
+    log(decision, agent, "escalated", "half-price")
+    log(decision, lead, "presented", "half-price", override_reason="better_fit")
+
+    with pytest.raises(ValidationError, match="already the last thing logged"):
+        log(decision, lead, "presented", "half-price", override_reason="better_fit")
+    assert decision.actions.count() == 2
+
+
 def test_an_action_of_the_viewer_in_another_tab_is_not_said_to_be_someone_elses(logged_in, agent, decision):
     log(decision, agent, "escalated", "half-price")
     log(decision, agent, "escalated")
@@ -109,8 +119,15 @@ def test_a_refresh_without_a_valid_count_is_refused(logged_in, agent, decision, 
     assert response.status_code == 400
 
 
-def test_a_refresh_for_unknown_advice_is_404_and_needs_a_sign_in(client, logged_in, agent, decision):
-    assert client.get(refresh_url(decision, 0)).status_code == 302
+def test_a_look_after_the_sign_in_ended_says_nothing_and_leaves_the_page(client, agent, decision):
+    # Not the sign-in page: the agent saved nothing, so no "not saved" message and no lost page mid-call.
+    response = client.get(refresh_url(decision, 0), **HTMX)
+
+    assert response.status_code == 204 and response.content == b""
+    assert "HX-Redirect" not in response.headers
+
+
+def test_a_refresh_for_unknown_advice_is_404(logged_in, agent, decision):
     response = logged_in(agent).get(f"/panel/decisions/{uuid.uuid4()}/?shown=3", **HTMX)
 
     assert response.status_code == 404

@@ -144,9 +144,9 @@ def test_a_team_lead_offer_needs_escalation_first(open_page, agent, lead, custom
     assert logged(decision) == [("escalated", "quarter-off", "agent")]
 
 
-def test_the_team_leads_offer_reaches_the_agents_panel_without_a_reload(
-    open_page, settings, agent, lead, customer, catalog, churn_champion
-):
+def escalated_to_the_lead(open_page, settings):
+    """The agent's panel, looking at the log every second, after asking the team lead about the quarter-off offer;
+    with the advice, the offer's title and its list item."""
     settings.PANEL_REFRESH_SECONDS = 1
     words = WORDS["nl"]
     page = open_page()
@@ -155,6 +155,14 @@ def test_the_team_leads_offer_reaches_the_agents_panel_without_a_reload(
     offer = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name=title))
     offer.get_by_role("button", name=f"{words.ask_team_lead}: {title}").click()
     expect(page.get_by_role("status")).to_contain_text("Je teamleider vindt het onder Doorzettingen")
+    return page, decision, title, offer
+
+
+def test_the_team_leads_offer_reaches_the_agents_panel_without_a_reload(
+    open_page, settings, agent, lead, customer, catalog, churn_champion
+):
+    words = WORDS["nl"]
+    page, decision, title, offer = escalated_to_the_lead(open_page, settings)
     page.get_by_role("searchbox").focus()
 
     # The lead makes the offer from the escalations page while the agent keeps the customer on the line.
@@ -165,8 +173,9 @@ def test_the_team_leads_offer_reaches_the_agents_panel_without_a_reload(
     expect(page.get_by_role("status")).to_contain_text("Vastgelegd door lead: Aanbod gedaan", timeout=WAIT_MS)
     expect(offer).to_contain_text("Gedaan door teamleider")
     expect(offer.get_by_role("button", name=f"{words.accepted}: {title}")).to_be_visible()
-    # Focus stayed where the agent had put it, outside the offers.
+    # Focus stayed where the agent had put it, outside the offers; a screen reader hears the news all the same.
     expect(page.get_by_role("searchbox")).to_be_focused()
+    expect(page.locator("#announcer")).to_contain_text("Vastgelegd door lead: Aanbod gedaan")
     offer.get_by_role("button", name=f"{words.accepted}: {title}").click()
     expect(page.get_by_role("status")).to_have_text(words.logged_accepted)
     assert logged(decision) == [
@@ -174,6 +183,28 @@ def test_the_team_leads_offer_reaches_the_agents_panel_without_a_reload(
         ("presented", "quarter-off", "lead"),
         ("accepted", "quarter-off", "agent"),
     ]
+
+
+def test_the_leads_decision_waits_while_the_agent_is_choosing_in_the_offers(
+    open_page, settings, agent, lead, customer, catalog, churn_champion
+):
+    words = WORDS["nl"]
+    page, decision, _, _ = escalated_to_the_lead(open_page, settings)
+    reason = page.get_by_label(words.override_reason)
+    reason.select_option(index=1)
+    reason.focus()  # where a choice made by mouse or keys leaves it
+    chosen = reason.input_value()
+
+    decision_action_record(
+        decision=decision, agent=lead, kind="presented", offer_code="quarter-off", override_reason="better_fit"
+    )
+    page.wait_for_timeout(3_000)  # three looks at the log, each finding the lead's offer
+
+    expect(reason).to_be_focused()
+    expect(reason).to_have_value(chosen)
+    expect(page.get_by_role("status")).not_to_contain_text("Vastgelegd door lead")
+    page.get_by_role("searchbox").focus()
+    expect(page.get_by_role("status")).to_contain_text("Vastgelegd door lead: Aanbod gedaan", timeout=WAIT_MS)
 
 
 def test_a_click_after_the_session_ended_logs_nothing_and_comes_back_to_the_same_advice_after_logging_in(

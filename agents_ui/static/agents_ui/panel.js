@@ -25,6 +25,17 @@
     button.click();
   });
 
+  // A decision by someone else waits while the agent is choosing in the offers (an override reason, say): the next
+  // look brings it once they have left the field, so the choice is not wiped from under them.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var active = document.activeElement;
+    if (source && source.hasAttribute("data-refresh") && active && source.contains(active) &&
+        active.matches("select, input, textarea")) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
   // After a logged action the buttons are replaced; put focus on the feedback so keyboard users keep their place.
   // Focus stays where the agent put it outside the replaced part (typing a search while a team lead's answer comes in).
   document.addEventListener("htmx:afterSettle", function () {
@@ -33,6 +44,12 @@
     var focusWasReplaced = !active || active === document.body || (feedback && feedback.closest("section").contains(active));
     if (feedback && focusWasReplaced) {
       feedback.focus();
+    } else if (feedback) {
+      // Focus stays put, so a screen reader hears the news from the page's one lasting announcer instead.
+      var announcer = document.getElementById("announcer");
+      if (announcer) {
+        announcer.textContent = feedback.textContent;
+      }
     }
   });
 
