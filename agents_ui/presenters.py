@@ -17,7 +17,7 @@ from agents_ui.review.selectors import OPEN_ESCALATION_DAYS
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
 from retention.models import ANSWER_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
 from retention.selectors.panel import actor_name
-from retention.services.decisions import authority_covers, decides_escalation, may_make_offer
+from retention.services.decisions import authority_covers, decides_escalation, may_make_offer, takes_calls
 
 SHOWN_REASONS = 3
 # The panel lists the best three offers (and the recommended one, and any with something logged); the rest are
@@ -91,6 +91,7 @@ class OfferView:
     is_current: bool = False
     another_accepted: bool = False  # another offer stands accepted on this decision: nothing more is made
     made_by: str = ""  # who made it, when not the agent the advice was for (their team lead, an administrator)
+    made_by_administrator: bool = False
 
     @property
     def can_present(self) -> bool:
@@ -316,6 +317,7 @@ def _apply_actions(views: list[OfferView], actions: list[DecisionAction], *, adv
             view.presented, current = True, view
             if action.agent_id is not None and advised_agent_id is not None and action.agent_id != advised_agent_id:
                 view.made_by = actor_name(action)
+                view.made_by_administrator = not takes_calls(action.agent)
         elif action.kind == DecisionAction.Kind.ESCALATED:
             view.escalated = True
         elif action.kind in ANSWER_KINDS:

@@ -215,7 +215,8 @@ def decision_action_count(*, decision_id: uuid.UUID) -> int:
 def decision_actions(*, decision: Decision) -> list[DecisionAction]:
     return list(
         DecisionAction.objects.filter(decision_id=decision.pk)
-        .select_related("agent", "api_client")
+        # The profile says whether who made an offer was a team lead or an administrator.
+        .select_related("agent", "agent__agent_profile", "api_client")
         .order_by("created_at", "id")
     )
 

@@ -4,9 +4,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from retention.models import DecisionAction, PolicyConfig
+from retention.models import AgentProfile, DecisionAction, PolicyConfig
 from tests.agents_ui.decisions import OFFERS, stored_decision
-from tests.factories import CustomerFactory
+from tests.factories import AgentProfileFactory, CustomerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -342,6 +342,21 @@ def test_thinking_it_over_pressed_twice_is_logged_once_and_says_so(logged_in, ag
     assert again.status_code == 422
     assert "dit is al het laatste wat op dit advies is vastgelegd." in again.text
     assert DecisionAction.objects.filter(kind="thinking").count() == 1
+
+
+def test_an_offer_an_administrator_made_reads_as_theirs_not_a_team_leads(logged_in, agent, decision):
+    boss = AgentProfileFactory(
+        user=UserFactory(username="boss"), team=None, role=AgentProfile.Role.ADMIN, authority_level=3
+    ).user
+    logged_in(agent).post(action_url(decision), {"kind": "escalated", "offer_code": "half-price"})
+    logged_in(boss).post(
+        action_url(decision), {"kind": "presented", "offer_code": "half-price", "override_reason": "customer_request"}
+    )
+
+    page = logged_in(agent).get(panel_url(decision)).text
+    offer = page[page.index("Halve prijs") :]
+
+    assert "Gedaan door een beheerder" in offer and "Gedaan door teamleider" not in offer
 
 
 def test_an_offer_the_team_lead_made_reads_as_made_by_them_in_the_agents_panel(logged_in, agent, lead, decision):
