@@ -7,7 +7,7 @@ import uuid
 
 from django.utils import timezone
 
-from retention.models import Customer, Decision, DecisionAction, ProtectedAttributes
+from retention.models import Customer, Decision, DecisionAction, ProtectedAttributes, ScoringJob
 
 # What the customer is told of how the advice about them is made (article 15(1)(h)), in both languages.
 HOW_ADVICE_IS_MADE = {
@@ -67,9 +67,25 @@ def customer_data_export(*, customer: Customer, now: dt.datetime | None = None) 
             "service_events": list(customer.events.order_by("occurred_at", "pk").values(*EVENT_FIELDS)),
             "advice": [_decision(decision, by_decision.get(decision.pk, [])) for decision in decisions],
             "renewal_results": list(customer.renewal_results.order_by("date", "pk").values("date", "result")),
+            "scoring_jobs_naming_them": _scoring_jobs_naming(customer.external_id),
             "how_advice_is_made": HOW_ADVICE_IS_MADE,
         }
     )
+
+
+def _scoring_jobs_naming(external_id: str) -> list[dict]:
+    """The stored batch-scoring jobs a CRM asked about this customer by name (a job for every customer names none,
+    though its result holds them until it is removed)."""
+    jobs = (
+        ScoringJob.objects.filter(customer_ids__isnull=False)
+        .order_by("created_at")
+        .only("pk", "customer_ids", "created_at", "status")
+    )
+    return [
+        {"id": job.pk, "created_at": job.created_at, "status": job.status}
+        for job in jobs
+        if external_id in job.customer_ids
+    ]
 
 
 def _decision(decision: Decision, actions: list[dict]) -> dict:

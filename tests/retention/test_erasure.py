@@ -168,6 +168,18 @@ def test_the_export_holds_everything_on_the_customer(customer, tmp_path):
     assert "agent" not in json.dumps(advice["actions"]).replace('"agent"', "")  # roles, not names
     assert data["renewal_results"][0]["result"] == "renewed"
     assert "leeftijd of geslacht" in data["how_advice_is_made"]["nl"]
+    assert data["scoring_jobs_naming_them"] == []
+
+
+def test_the_export_lists_the_scoring_jobs_that_asked_about_the_customer(customer):
+    client = ApiClient.objects.create(name="crm", scopes=["score"], token_prefix="x", token_hash="2" * 64)
+    asked = ScoringJob.objects.create(api_client=client, customer_ids=["NL7654321", "NL1234567"], status="done")
+    ScoringJob.objects.create(api_client=client, customer_ids=["NL7654321"], status="done")
+    ScoringJob.objects.create(api_client=client, customer_ids=None, status="queued")
+
+    jobs = customer_data_export(customer=customer)["scoring_jobs_naming_them"]
+
+    assert [(job["id"], job["status"]) for job in jobs] == [(str(asked.pk), "done")]
 
 
 def test_the_export_never_writes_over_a_file_and_knows_no_erased_customer(customer, tmp_path):
