@@ -277,12 +277,12 @@ def response_model_train(features: pd.DataFrame, labels: np.ndarray, *, seed: in
     inferred = FeatureSchema.infer(features.drop(columns=[CHURN_COLUMN, OFFER_KIND_COLUMN]))
     categorical = {name: levels for name, levels in inferred.categorical.items() if len(levels) <= MAX_LEVELS}
     model = ResponseModel(numeric=inferred.numeric, categorical=categorical, centre=(), scale=(), boosters={})
-    values = pd.DataFrame(model._values(features))
-    model.centre = tuple(values.mean().fillna(0.0))
-    model.scale = tuple(values.std().replace(0.0, 1.0).fillna(1.0))
+    values = model._values(features)
+    model.centre = tuple(pd.DataFrame(values).mean().fillna(0.0))
+    model.scale = tuple(pd.DataFrame(values).std().replace(0.0, 1.0).fillna(1.0))
     offset = churn_log_odds(features)
     kinds = features[OFFER_KIND_COLUMN].astype(str).to_numpy()
-    standardised = model._standardised(model._values(features))
+    standardised = model._standardised(values)
     # No offer first: the offer kinds then start from its corrected baseline, so each learns only
     # how its offer moves a customer's odds, and its penalty pulls that move toward none, not toward
     # a baseline of its own fitted on the few customers it was made to.
