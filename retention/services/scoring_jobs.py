@@ -137,11 +137,9 @@ def scoring_jobs_expire(*, now: dt.datetime | None = None) -> int:
     expired = ScoringJob.objects.filter(
         status__in=[ScoringJob.Status.DONE, ScoringJob.Status.FAILED], finished_at__lt=cutoff
     )
-    for job in expired.only("pk", "result_file"):
-        folder = Path(settings.DATA_DIR) / JOBS_FOLDER
-        for path in (scoring_job_result_path(job), folder / f"{job.pk}.csv.partial"):
-            if path is not None:
-                path.unlink(missing_ok=True)
+    for job in expired.only("pk"):
+        for path in _result_files(job):
+            path.unlink(missing_ok=True)
     return expired.delete()[0]
 
 
@@ -175,6 +173,12 @@ def _rows_blanked(path: Path, external_id: str) -> int:
     return blanked
 
 
+def _result_files(job: ScoringJob) -> tuple[Path, Path]:
+    """Where a job's result is written to (beside its final name) and put when complete."""
+    folder = Path(settings.DATA_DIR) / JOBS_FOLDER
+    return folder / f"{job.pk}.csv", folder / f"{job.pk}.csv.partial"
+
+
 def scoring_job_result_path(job: ScoringJob) -> Path | None:
     return Path(settings.DATA_DIR) / job.result_file if job.result_file else None
 
@@ -187,9 +191,8 @@ def _update(job: ScoringJob, **values) -> None:
 
 def _write_result(job: ScoringJob, scorer: Scorer) -> str:
     """Write the CSV beside its final name and move it there when complete: a reader never sees half a file."""
-    folder = Path(settings.DATA_DIR) / JOBS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    final, partial = folder / f"{job.pk}.csv", folder / f"{job.pk}.csv.partial"
+    final, partial = _result_files(job)
+    final.parent.mkdir(parents=True, exist_ok=True)
     as_of = timezone.now()
     with partial.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
