@@ -321,12 +321,13 @@ def training_jobs_sweep(*, worker: str | None = None, now: dt.datetime | None = 
     return sorted(reasons)
 
 
+COMMAND_WORKER_PREFIX = "train_models on "
+COMMAND_WORKER = re.compile(rf"^{re.escape(COMMAND_WORKER_PREFIX)}(?P<host>.+) \(pid (?P<pid>\d+)\)$")
+
+
 def command_worker_name(*, host: str, pid: int) -> str:
     """How a job run by the `train_models` command names its worker: the host and the process."""
-    return f"train_models on {host} (pid {pid})"
-
-
-COMMAND_WORKER = re.compile(r"^train_models on (?P<host>.+) \(pid (?P<pid>\d+)\)$")
+    return f"{COMMAND_WORKER_PREFIX}{host} (pid {pid})"
 
 
 def command_jobs_sweep(*, host: str, process_alive: Callable[[int], bool]) -> list[int]:
@@ -334,7 +335,7 @@ def command_jobs_sweep(*, host: str, process_alive: Callable[[int], bool]) -> li
     closed): the command may run where no worker sweeps, and its next run would otherwise wait for a job that never
     ends. Returns the ids of the jobs failed."""
     gone = []
-    for job in TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING, worker__startswith="train_models on "):
+    for job in TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING, worker__startswith=COMMAND_WORKER_PREFIX):
         match = COMMAND_WORKER.match(job.worker)
         if match and match["host"] == host and not process_alive(int(match["pid"])):
             updated = TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).update(
