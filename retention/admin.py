@@ -55,7 +55,7 @@ class ContractInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["external_id", "display_name", "segment", "value_tier", "region", "signup_date"]
-    list_filter = ["segment", "value_tier", "region"]
+    list_filter = ["segment", "value_tier", "region", "objects_to_profiling"]
     search_fields = ["external_id", "display_name", "phone"]
     inlines = [ContractInline]
     # Set only by an erasure (manage.py erase_customer, or the API), which removes far more than this form shows.

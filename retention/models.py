@@ -48,6 +48,10 @@ class CustomerQuerySet(models.QuerySet):
         """Customers whose data was not erased: those an agent, a CRM or a model may still look at."""
         return self.filter(erased_at__isnull=True)
 
+    def may_be_profiled(self) -> CustomerQuerySet:
+        """Customers a model may score or learn from: not erased, and not objecting to profiling."""
+        return self.not_erased().filter(objects_to_profiling=False)
+
 
 class Customer(models.Model):
     class Segment(models.TextChoices):
@@ -74,6 +78,11 @@ class Customer(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(
         null=True, blank=True, help_text="When this customer's personal data was erased at their request."
+    )
+    # A customer may object to profiling for direct marketing at any time, and that objection is absolute
+    # (GDPR article 21(2) and (3)): no churn score, no ranked offers, and no part in training the models.
+    objects_to_profiling = models.BooleanField(
+        default=False, help_text="The customer objected to profiling for offers: no score, advice or training."
     )
 
     objects = CustomerQuerySet.as_manager()

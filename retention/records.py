@@ -113,6 +113,9 @@ class CustomerRecord:
     products: list[str] = field(default_factory=list)
     attributes: dict = field(default_factory=dict)
     protected: dict = field(default_factory=dict)
+    # True records an objection to profiling, False lifts it; None (not said) keeps what is stored, so a source
+    # that knows nothing of objections never lifts one.
+    objects_to_profiling: bool | None = None
     contracts: list[ContractRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     renewals: list[RenewalRecord] = field(default_factory=list)

@@ -74,6 +74,15 @@ def _is_naive(text: str) -> bool:
     return parsed is not None and timezone.is_naive(parsed)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false as JSON booleans only: a legal objection is not read from "yes", 1 or "0"."""
+
+    def to_internal_value(self, data) -> bool:
+        if not isinstance(data, bool):
+            raise serializers.ValidationError("must be true or false")
+        return data
+
+
 class EurosField(serializers.DecimalField):
     """An amount in euros with at most two decimals, as a JSON number or string."""
 
@@ -238,6 +247,13 @@ class CustomerRecordInput(StrictInput):
     protected = ScalarMapField(
         required=False, help_text="Protected attributes (age, gender, ...): only for fairness reports, never a feature."
     )
+    objects_to_profiling = StrictBooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: the customer objected to profiling for offers (no score, no advice, no part in training); "
+        "false lifts the objection; left out or null keeps what is stored.",
+    )
     contracts = ContractInput(many=True, required=False, default=list, max_length=MAX_CONTRACTS)
     events = EventInput(many=True, required=False, default=list, max_length=MAX_EVENTS)
 
@@ -295,6 +311,7 @@ def customer_record(values: dict, *, today: dt.date) -> CustomerRecord:
         products=list(dict.fromkeys(product.strip().lower() for product in values["products"] if product.strip())),
         attributes=values["attributes"],
         protected=values["protected"],
+        objects_to_profiling=values["objects_to_profiling"],
         contracts=_contracts(values),
         events=[
             EventRecord(kind=e["kind"], occurred_at=e["occurred_at"], value=e["value"], note=e["note"] or "")

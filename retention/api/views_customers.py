@@ -149,6 +149,9 @@ class CustomerOutput(serializers.Serializer):
     region = serializers.CharField()
     products = serializers.ListField(child=serializers.CharField())
     attributes = serializers.DictField(help_text="The CRM fields kept as model features.")
+    objects_to_profiling = serializers.BooleanField(
+        help_text="The customer objected to profiling for offers: no score, no advice, no part in training."
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     latest_risk = LatestRiskOutput(

@@ -136,19 +136,23 @@ def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, int]
     """Store the customers; returns their primary keys by external id, the counts, and the unchanged ids."""
     existing = Customer.objects.in_bulk([r.external_id for r in records], field_name="external_id")
     incoming = [
-        Customer(external_id=r.external_id, **{name: getattr(r, name) for name in CUSTOMER_FIELDS}) for r in records
+        Customer(
+            external_id=r.external_id,
+            objects_to_profiling=_objection(r, existing.get(r.external_id)),
+            **{name: getattr(r, name) for name in CUSTOMER_FIELDS},
+        )
+        for r in records
     ]
+    fields = [*CUSTOMER_FIELDS, "objects_to_profiling"]
     new = [c for c in incoming if c.external_id not in existing]
-    changed = [
-        c for c in incoming if c.external_id in existing and _differs(existing[c.external_id], c, CUSTOMER_FIELDS)
-    ]
+    changed = [c for c in incoming if c.external_id in existing and _differs(existing[c.external_id], c, fields)]
     if new or changed:
         # One INSERT ... ON CONFLICT statement: far cheaper than per-row or CASE-based updates.
         Customer.objects.bulk_create(
             new + changed,
             update_conflicts=True,
             unique_fields=["external_id"],
-            update_fields=[*CUSTOMER_FIELDS, "updated_at"],
+            update_fields=[*fields, "updated_at"],
         )
     touched = {c.external_id for c in new} | {c.external_id for c in changed}
     unchanged = {r.external_id for r in records} - touched
@@ -159,6 +163,13 @@ def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, int]
     else:
         ids = {external_id: customer.pk for external_id, customer in existing.items()}
     return ids, UpsertSummary(created=len(new), updated=len(changed), unchanged=len(unchanged)), unchanged
+
+
+def _objection(record: CustomerRecord, stored: Customer | None) -> bool:
+    """The record's word on an objection to profiling, else what is stored: only an explicit no lifts one."""
+    if record.objects_to_profiling is not None:
+        return record.objects_to_profiling
+    return stored.objects_to_profiling if stored is not None else False
 
 
 def _differs(stored, incoming, fields: list[str]) -> bool:
