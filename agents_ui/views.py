@@ -46,7 +46,9 @@ from retention.selectors.panel import (
 )
 from retention.services.agents import agent_language_set
 from retention.services.decisions import (
+    ProfilingObjection,
     answers_for_team,
+    best_tariff_advice,
     decides_escalation,
     decision_action_record,
     decision_create,
@@ -68,6 +70,9 @@ PROBLEMS_IN_AGENT_LANGUAGE = {
 }
 # Refusals of the service an agent meets in normal use, by their code; %(offer)s is the offer's title.
 REFUSALS_IN_AGENT_LANGUAGE = {
+    "profiling_objection": gettext_lazy(
+        "This customer objected to profiling for offers: no offer from this advice is made to them."
+    ),
     "another_offer_accepted": gettext_lazy(
         "“%(offer)s” is already accepted on this advice. To accept another offer, first undo that acceptance."
     ),
@@ -211,6 +216,9 @@ def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
 
 def _advice_of_this_call(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:
     """The advice this agent had for the customer on this channel in the last SAME_CALL, else new advice."""
+    if customer.objects_to_profiling:
+        # Not even advice of this call made before the objection was recorded: it ranked offers by their profile.
+        return _objection_panel(request, form, customer, best_tariff_advice(customer=customer, now=timezone.now()))
     channel = form.cleaned_data["channel"]
     earlier = None
     if not form.cleaned_data["new"]:
@@ -234,9 +242,24 @@ def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Cust
         logger.exception("panel advice for customer %s: no churn model", customer.external_id)
         message = _("No advice is available yet: the churn model has not been trained. Tell your team lead.")
         return _render_panel(request, form, status=503, error=message)
+    except ProfilingObjection as objection:
+        return _objection_panel(request, form, customer, objection.best_tariff)
     except ValidationError as error:
         return _render_panel(request, form, status=422, error=" ".join(error.messages))
     return _render_panel(request, form, **customer_context(request, customer, decision))
+
+
+def _objection_panel(
+    request: HttpRequest, form: PanelQueryForm, customer: Customer, best_tariff: dict | None
+) -> HttpResponse:
+    """The customer as they are, and the best-tariff advice every customer is owed: no score and no offers."""
+    return _render_panel(
+        request,
+        form,
+        customer=customer,
+        card=customer_card(customer=customer),
+        objection={"best_tariff": best_tariff},
+    )
 
 
 # What a browser says it fetches the panel as (Sec-Fetch-Dest): a page, or a frame in the CRM. Anything else (an

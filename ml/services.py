@@ -40,7 +40,7 @@ from ml.training import (
 )
 from ml.verdicts import Phrase, phrase, render
 from retention.selectors.catalog import new_customer_fees
-from retention.selectors.history import labelled_history_frames
+from retention.selectors.history import labelled_history_frames, profiling_objector_ids
 from retention.selectors.outcome_log import logged_outcomes
 
 TrainingSet = tuple[pd.DataFrame, np.ndarray, pd.Series]  # features, labels (1 = left), as-of times
@@ -73,8 +73,10 @@ def acceptance_training_set() -> TrainingSet:
     """One row per logged decision a renewal result labels, with the treatment the customer got."""
     outcomes = logged_outcomes()
     # An erased customer's decisions keep their outcomes for the save rates, but not the features that described
-    # the customer, so they teach the response model nothing.
-    return response_training_set(outcomes[outcomes["features"].map(bool).astype(bool)])
+    # the customer, so they teach the response model nothing; nor do those of a customer who objected to profiling.
+    described = outcomes["features"].map(bool).astype(bool)
+    objecting = outcomes["customer_id"].isin(profiling_objector_ids())
+    return response_training_set(outcomes[described & ~objecting])
 
 
 TRAINERS: dict[str, Trainer] = {

@@ -85,9 +85,10 @@ class Unprocessable(exceptions.APIException):
     default_detail = "The request is well formed but cannot be processed."
     default_code = "unprocessable"
 
-    def __init__(self, detail=None, *, fields: dict | None = None, refusals: list[str] | None = None) -> None:
+    def __init__(self, detail=None, *, fields: dict | None = None, refusals: list[str] | None = None, **extra) -> None:
         super().__init__(detail)
         self.extra = {name: value for name, value in (("fields", fields), ("refusals", refusals)) if value}
+        self.extra.update(extra)
 
 
 class Conflict(exceptions.APIException):
@@ -132,7 +133,14 @@ class ErrorBodyOutput(serializers.Serializer):
         help_text="422 from a rule of the domain: each rule's code, e.g. needs_authority, beyond_authority, "
         "over_team_budget, team_budget_spent, customer_budget_spent, declined_recently, accepted_recently, "
         "another_offer_accepted, offer_stands_accepted, already_answered, already_escalated, "
-        "call_already_escalated, escalation_by_lead, override_reason_needed, not_an_override, unknown_offer.",
+        "call_already_escalated, escalation_by_lead, override_reason_needed, not_an_override, unknown_offer, "
+        "profiling_objection.",
+    )
+    best_tariff = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="With profiling_objection: the best-tariff advice still owed to the customer (as in a "
+        "recommendation), or null when no tariff covers their products.",
     )
     records = InvalidRecordOutput(many=True, required=False, help_text="Bulk requests: every invalid record.")
 

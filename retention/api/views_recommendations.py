@@ -14,7 +14,7 @@ from retention.api.schema import WRITE_ERRORS, responses
 from retention.models import Customer, Decision
 from retention.selectors.budget import team_budget_status
 from retention.services.api_clients import api_client_check_speaks_for
-from retention.services.decisions import decision_create
+from retention.services.decisions import ProfilingObjection, decision_create
 
 DEFAULT_OFFER_LIMIT = 3
 
@@ -182,7 +182,9 @@ class RecommendationCreateView(ApiView):
         description=(
             "Scores the customer now, ranks the offers for the agent named (or without one) and stores the whole "
             "decision, which outcomes then refer to. Any exploration is drawn per customer and local day: asking "
-            "again for the same customer the same day, on any channel and for any agent, draws the same."
+            "again for the same customer the same day, on any channel and for any agent, draws the same. A customer "
+            "who objected to profiling gets no advice: 422 with the refusal profiling_objection and, in best_tariff, "
+            "the best-tariff advice still owed to them; nothing is stored."
         ),
     )
     def post(self, request):
@@ -203,5 +205,9 @@ class RecommendationCreateView(ApiView):
             )
         except NoChampion as error:
             raise Unprocessable(str(error)) from error
+        except ProfilingObjection as objection:
+            raise Unprocessable(
+                str(objection), refusals=["profiling_objection"], best_tariff=objection.best_tariff
+            ) from objection
         body = recommendation_json(decision, language=values["language"], limit=values["limit"])
         return Response(RecommendationOutput(body).data, status=status.HTTP_201_CREATED)

@@ -90,7 +90,8 @@ class ScoreCreateView(BulkApiView):
         operation_id="scores_create",
         description=(
             f"Churn probabilities now, for up to {MAX_SCORE_IDS:,} customers in one batch. Nothing is stored. "
-            "Unknown ids are refused with 422, listed under fields.customer_ids."
+            "Unknown ids, and those of customers who objected to profiling (refusal profiling_objection), are "
+            "refused with 422, listed under fields.customer_ids."
         ),
     )
     def post(self, request):
@@ -101,6 +102,12 @@ class ScoreCreateView(BulkApiView):
         customers = customers_by_external_id(external_ids=ids)
         if unknown := [i for i in ids if i not in customers]:
             raise Unprocessable(f"{len(unknown)} unknown customer id(s)", fields={"customer_ids": unknown})
+        if objecting := [i for i in ids if customers[i].objects_to_profiling]:
+            raise Unprocessable(
+                f"{len(objecting)} customer(s) objected to profiling and are not scored",
+                fields={"customer_ids": objecting},
+                refusals=["profiling_objection"],
+            )
         now = timezone.now()
         try:
             scorer, scores = customers_score(customers=[customers[i] for i in ids], as_of=now)
@@ -131,7 +138,10 @@ class ScoringJobOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=ScoringJob.Status.choices)
     total = serializers.IntegerField(help_text="Rows the result will have.")
     scored = serializers.IntegerField()
-    unknown = serializers.IntegerField(help_text="Requested ids with no stored customer (empty scores in the CSV).")
+    unknown = serializers.IntegerField(
+        help_text="Requested ids with no stored customer, or whose customer objected to profiling (empty scores in "
+        "the CSV)."
+    )
     progress = serializers.FloatField(help_text="Share done, 0 to 1.")
     model_version = serializers.CharField(allow_blank=True)
     error = serializers.CharField(allow_blank=True)

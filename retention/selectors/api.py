@@ -192,12 +192,13 @@ def scoring_job_get(*, job_id: uuid.UUID, api_client: ApiClient) -> ScoringJob |
 
 
 def customer_pages(*, size: int) -> Iterator[list[Customer]]:
-    """Every customer, in pages of `size` by primary key: bounded memory for any number of customers."""
+    """Every customer a model may score, in pages of `size` by primary key: bounded memory for any number."""
     last = 0
-    while page := list(Customer.objects.not_erased().filter(pk__gt=last).order_by("pk")[:size]):
+    while page := list(Customer.objects.may_be_profiled().filter(pk__gt=last).order_by("pk")[:size]):
         yield page
         last = page[-1].pk
 
 
 def customer_count() -> int:
-    return Customer.objects.not_erased().count()
+    """How many customers a model may score (see `customer_pages`)."""
+    return Customer.objects.may_be_profiled().count()

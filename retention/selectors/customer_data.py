@@ -18,7 +18,8 @@ HOW_ADVICE_IS_MADE = {
         "controleren dat klanten gelijk behandeld worden. Daarna rangschikt de dienst de aanbiedingen waarop u "
         "recht hebt naar wat ze naar verwachting voor u en ons opleveren. De medewerker beslist wat u wordt "
         "aangeboden; de dienst adviseert alleen. Een klein deel van de adviezen wordt willekeurig gekozen, "
-        "zodat we leren welke aanbiedingen werken."
+        "zodat we leren welke aanbiedingen werken. U kunt altijd bezwaar maken tegen deze profilering; daarna "
+        "maken we geen score en geen advies meer over u en leert geen model van uw gegevens."
     ),
     "en": (
         "When you call about renewing your contract, a model estimates how likely you are to leave, from your "
@@ -26,12 +27,13 @@ HOW_ADVICE_IS_MADE = {
         "protected characteristics such as age or gender; we keep those only to check that customers are "
         "treated alike. The service then ranks the offers you may get by what they are expected to be worth "
         "to you and to us. The agent decides what you are offered; the service only advises. A small share of "
-        "advice is chosen at random, so we learn which offers work."
+        "advice is chosen at random, so we learn which offers work. You may object to this profiling at any "
+        "time; from then on we make no score and no advice about you, and no model learns from your data."
     ),
 }
 CUSTOMER_FIELDS = (
     "external_id", "display_name", "phone", "segment", "value_tier", "signup_date", "region", "products",
-    "attributes", "created_at", "updated_at",
+    "attributes", "objects_to_profiling", "created_at", "updated_at",
 )  # fmt: skip
 CONTRACT_FIELDS = (
     "bundle", "contract_type", "monthly_fee_cents", "start_date", "end_date", "discount_cents", "discount_end",

@@ -73,10 +73,16 @@ def customer_history_frames(
     return rows, contracts_frame(ids), events_frame(ids, before=as_of)
 
 
+def profiling_objector_ids() -> set[int]:
+    """The primary keys of the customers who objected to profiling: their logged outcomes train no model."""
+    return set(Customer.objects.filter(objects_to_profiling=True).values_list("pk", flat=True))
+
+
 def labelled_history_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
     """One row per renewal result, as of its date, with its label (1 = churned)."""
-    # An erased customer has no history left to describe them as of any renewal.
-    labelled = RenewalResult.objects.filter(customer__erased_at__isnull=True)
+    # An erased customer has no history left to describe them as of any renewal; one who objected to profiling
+    # takes no part in training the model that would profile others.
+    labelled = RenewalResult.objects.filter(customer__in=Customer.objects.may_be_profiled())
     results = list(labelled.order_by("date", "pk").values_list("customer_id", "date", "result"))
     ids = sorted({customer_id for customer_id, _, _ in results})
     customers = {}

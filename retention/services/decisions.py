@@ -59,6 +59,8 @@ from retention.selectors.history import customer_history_frames
 from retention.selectors.panel import team_budget_status
 
 DEFAULT_AUTHORITY_LEVEL = 1
+# The actions that put an offer from the advice to the customer, or ask a lead to.
+OFFERS_MADE_FROM_ADVICE = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.ESCALATED})
 # The stages of one recommendation, in order; recommendation_compute reports the end of each.
 RECOMMENDATION_STAGES = ("features", "churn", "response", "arbitration")
 Lap = Callable[[str], None]
@@ -82,6 +84,8 @@ def decision_create(
                                       params={"agent": agent.get_username()})}
         )  # fmt: skip
     now = timezone.now()
+    if customer.objects_to_profiling:
+        raise ProfilingObjection(customer, best_tariff_advice(customer=customer, now=now))
     decision_id = uuid.uuid4()
     team = _advice_team(profile, api_client)
     sources = recommendation_sources()
@@ -125,6 +129,26 @@ def decision_create(
     decision.full_clean()
     decision.save()
     return decision
+
+
+class ProfilingObjection(Exception):
+    """The customer objected to profiling for offers, so no advice is made: no churn score, no ranked offers and
+    nothing logged. Only the best-tariff advice, which every customer is owed before a contract is prolonged and
+    which reads their products and fee alone, comes with the refusal."""
+
+    def __init__(self, customer: Customer, best_tariff: dict | None) -> None:
+        super().__init__(
+            f"customer {customer.external_id} objected to profiling for offers: no score or advice is made for them"
+        )
+        self.best_tariff = best_tariff
+
+
+def best_tariff_advice(*, customer: Customer, now: dt.datetime) -> dict | None:
+    """The cheapest tariff sold today that covers the customer's products, with the yearly saving against their
+    current fee; no model is asked."""
+    tariffs = tariffs_active()
+    features = build_features(*customer_history_frames(customers=[customer], as_of=now), new_customer_fees(tariffs))
+    return _best_tariff(customer, monthly_fee_cents(features.iloc[0]), tariffs)
 
 
 @dataclass(frozen=True)
@@ -338,13 +362,23 @@ def decision_action_record(
     with transaction.atomic():
         # The customer's row, not only the decision's: what they accepted on their other decisions counts
         # against the same monthly budget and the same "accepted recently" rule.
-        customer = Customer.objects.select_for_update().filter(pk=decision.customer_id).only("erased_at").first()
+        customer = (
+            Customer.objects.select_for_update()
+            .filter(pk=decision.customer_id)
+            .only("erased_at", "objects_to_profiling")
+            .first()
+        )
         if customer is not None and customer.erased_at is not None:
             # Their advice stays in the log as it was when they were erased; anything added would be about them.
             raise ValidationError(
                 "this customer's data was erased at their request: nothing more is logged on their advice",
                 code="customer_erased",
             )
+        if customer is not None and customer.objects_to_profiling and kind in OFFERS_MADE_FROM_ADVICE:
+            # Advice made before the objection ranked offers by a profile of them: none is made to them now. What
+            # they answer to an offer made before still happened, and is logged.
+            message = "this customer objected to profiling for offers: no offer from this advice is made to them"
+            raise ValidationError({"offer_code": ValidationError(message, code="profiling_objection")})
         if idempotency_key:
             existing = DecisionAction.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:

@@ -206,14 +206,16 @@ def _write_result(job: ScoringJob, scorer: Scorer) -> str:
 
 
 def _scored_batches(job: ScoringJob, scorer: Scorer, as_of: dt.datetime) -> Iterator[list[list[str]]]:
-    """CSV rows batch by batch: requested ids in their order (unknown ones with empty scores), or every customer."""
+    """CSV rows batch by batch: requested ids in their order (unknown ones, and those who objected to profiling,
+    with empty scores), or every customer who may be scored."""
     if job.customer_ids is None:
         for page in customer_pages(size=SCORING_BATCH):
             yield [_row(score) for score in scorer.score(page, as_of=as_of)]
         return
     for ids in chunked(job.customer_ids, SCORING_BATCH):
         found = customers_by_external_id(external_ids=ids)
-        scores = {s.customer_id: s for s in scorer.score(list(found.values()), as_of=as_of)}
+        scorable = [customer for customer in found.values() if not customer.objects_to_profiling]
+        scores = {s.customer_id: s for s in scorer.score(scorable, as_of=as_of)}
         yield [_row(scores[i]) if i in scores else [i, "", ""] for i in ids]
 
 
