@@ -16,7 +16,8 @@ A mapping is a small YAML file that a CRM integrator writes once per export form
     attributes: "*"                # every other column is a model feature; or a list of columns
 
 The core fields are display_name, phone, segment, value_tier, signup_date, tenure_months, monthly_fee,
-contract_type, contract_end, products and region. An empty cell means "not known". A signup date wins over
+contract_type, contract_end, products, region and objects_to_profiling (yes/ja/true/1 or no/nee/false/0; an
+empty cell keeps what is stored). An empty cell means "not known". A signup date wins over
 tenure; either reaching back more than a century (MAX_TENURE_MONTHS) from the as-of date makes the row invalid,
 as does an amount whose one separator may group thousands ("1.234"). A monthly fee makes the customer's one
 contract, which carries contract_type and contract_end.
@@ -73,6 +74,7 @@ CORE_FIELDS = (
     "contract_end",
     "products",
     "region",
+    "objects_to_profiling",
 )
 TOP_LEVEL_KEYS = ("id", "label", "fields", "protected", "exclude", "attributes")
 LABEL_KEYS = ("column", "churned")
@@ -90,6 +92,11 @@ SEGMENT_WORDS = {
         "prive", "privé", "b2c", "retail", "personal", "individual",
     },
 }  # fmt: skip
+# An objection to profiling is a legal fact: only these words are read as one, or as its absence.
+OBJECTION_WORDS = {
+    "yes": {"yes", "y", "ja", "j", "true", "waar", "1"},
+    "no": {"no", "n", "nee", "false", "onwaar", "0"},
+}
 VALUE_TIER_WORDS = {
     "low": {"low", "laag", "bronze", "brons"},
     "medium": {"medium", "mid", "middle", "midden", "gemiddeld", "silver", "zilver"},
@@ -147,6 +154,8 @@ class Mapping:
     attributes: tuple[str, ...] | None = ()  # None: every column not named elsewhere
     # Named columns a file may lack: those a reader that only scores leaves unread anyway.
     may_be_absent: tuple[str, ...] = ()
+    # Scoring a file: a row whose customer objected to profiling is left unscored, as a row that cannot be read.
+    objections_unscored: bool = False
 
     def named_columns(self) -> list[str]:
         """Every column the mapping names explicitly, id first."""
@@ -178,12 +187,20 @@ class Mapping:
         """This mapping with its label and protected columns excluded: what scoring a file needs to read.
 
         Every row converts as with the full mapping (neither kind of column can make a row bad) and
-        gets the same features; only the values that no model sees are left unread.
+        gets the same features; only the values that no model sees are left unread. A row whose customer
+        objected to profiling is not scored: it becomes a row left out, saying so.
         """
         label_columns = (self.label.column,) if self.label else ()
         unread = (*label_columns, *self.protected)
         # An export of current customers has no outcome column, and may leave out what only fairness reports use.
-        return replace(self, label=None, protected=(), exclude=(*unread, *self.exclude), may_be_absent=unread)
+        return replace(
+            self,
+            label=None,
+            protected=(),
+            exclude=(*unread, *self.exclude),
+            may_be_absent=unread,
+            objections_unscored=True,
+        )
 
 
 @dataclass
@@ -587,6 +604,7 @@ class MappedColumns:
     contract_type: np.ndarray
     contract_end: np.ndarray  # date or None
     renewal: np.ndarray  # 'churned', 'renewed' or None
+    objects_to_profiling: np.ndarray  # True, False or None (not said)
     protected: dict[str, np.ndarray]  # column -> text or None
     attributes: dict[str, CodedColumn]  # column -> int, float, text or None
 
@@ -613,7 +631,9 @@ class MappedColumns:
 
 
 # The fields of a record that MappedColumns.records copies as they are.
-_RECORD_FIELDS = ("external_id", "display_name", "phone", "segment", "value_tier", "signup_date", "region")
+_RECORD_FIELDS = (
+    "external_id", "display_name", "phone", "segment", "value_tier", "signup_date", "region", "objects_to_profiling",
+)  # fmt: skip
 
 
 def _contracts(monthly_fee_cents: int | None, contract_type: str, end_date: date | None) -> list[ContractRecord]:
@@ -665,6 +685,7 @@ _RECORD_DEFAULTS = {
     "monthly_fee": None,
     "contract_type": "",
     "contract_end": None,
+    "objects_to_profiling": None,
 }
 
 
@@ -750,12 +771,17 @@ class ChunkConverter:
         late = np.fromiter((day is not None and day > self.as_of for day in signup), dtype=bool, count=len(signup))
         terms = (values["contract_type"] != "") | pd.notna(values["contract_end"])
         terms_without_fee = terms & pd.isna(values["monthly_fee"])
-        for row in np.flatnonzero(rows & (late | terms_without_fee)):
+        objections = values["objects_to_profiling"]
+        objecting = np.fromiter((said is True for said in objections), dtype=bool, count=len(objections))
+        objecting &= self.mapping.objections_unscored
+        for row in np.flatnonzero(rows & (late | terms_without_fee | objecting)):
             found = []
             if late[row]:
                 found.append(f"signup date {signup[row]} is after the as-of date {self.as_of}")
             if terms_without_fee[row]:
                 found.append("a contract type or end date is given without a monthly fee")
+            if objecting[row]:
+                found.append("the customer objected to profiling: not scored")
             yield row, found
 
     def _with_misfits(self, block: RowBlock, ids: np.ndarray, problems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -792,6 +818,7 @@ class ChunkConverter:
             contract_type=values["contract_type"][good],
             contract_end=values["contract_end"][good],
             renewal=_filled(int(good.sum()), None) if renewal is None else renewal[good],
+            objects_to_profiling=values["objects_to_profiling"][good],
             protected={
                 column: self._parsed(block, column, _protected).rows()[good] for column in self.protected_columns
             },
@@ -827,6 +854,10 @@ def _segment(value: str, as_of: date) -> str | None:
 
 def _value_tier(value: str, as_of: date) -> str | None:
     return _normalised(value, VALUE_TIER_WORDS, what="value tier") if value else None
+
+
+def _objection(value: str, as_of: date) -> bool | None:
+    return _normalised(value, OBJECTION_WORDS, what="objection") == "yes" if value else None
 
 
 def _date(value: str, as_of: date) -> date | None:
@@ -890,6 +921,7 @@ _FIELD_PARSERS = {
     "contract_type": _text,
     "contract_end": _date,
     "products": _products,
+    "objects_to_profiling": _objection,
 }
 
 

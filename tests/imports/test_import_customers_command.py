@@ -381,3 +381,18 @@ def test_an_import_interrupted_while_checking_says_nothing_was_imported(write_cs
     error = run_interrupted(write_csv(HEADER, *GOOD_ROWS), mapping_file)
 
     assert str(error).endswith("interrupted before any customer was stored; nothing was imported.")
+
+
+def test_a_file_records_an_objection_to_profiling_and_an_empty_cell_keeps_it(write_csv, tmp_path):
+    mapping = tmp_path / "bezwaar.yaml"
+    mapping.write_text(yaml.safe_dump({"id": "id", "fields": {"objects_to_profiling": "bezwaar"}}))
+    run(write_csv("id,bezwaar", "A1,ja", "A2,nee", "A3,"), mapping)
+    assert dict(Customer.objects.values_list("external_id", "objects_to_profiling")) == {
+        "A1": True, "A2": False, "A3": False,
+    }  # fmt: skip
+
+    run(write_csv("id,bezwaar", "A1,", "A2,ja"), mapping)
+
+    assert dict(Customer.objects.values_list("external_id", "objects_to_profiling")) == {
+        "A1": True, "A2": True, "A3": False,
+    }  # fmt: skip

@@ -610,3 +610,24 @@ def test_a_file_to_score_may_lack_the_label_and_protected_columns_but_not_a_feat
         list(read_mapped_chunks(current, mapping, as_of=AS_OF))
     with pytest.raises(MappingError, match="missing from the file's header: MonthlyCharges"):
         list(read_mapped_chunks(no_fee, mapping.features_only(), as_of=AS_OF))
+
+
+@pytest.mark.parametrize(
+    ("cell", "objection"), [("ja", True), ("Yes", True), ("1", True), ("nee", False), ("FALSE", False), ("", None)]
+)
+def test_an_objection_to_profiling_is_read_from_yes_or_no_words_and_an_empty_cell_says_nothing(
+    write_csv, cell, objection
+):
+    record = read_one(write_csv, "id,bezwaar", f"K1,{cell}", fields={"objects_to_profiling": "bezwaar"})
+
+    assert record.objects_to_profiling is objection
+
+
+def test_an_objection_in_other_words_is_a_row_error_naming_the_words_it_takes(write_csv):
+    error = read_one(write_csv, "id,bezwaar", "K1,misschien", fields={"objects_to_profiling": "bezwaar"})
+
+    assert isinstance(error, RowError)
+    assert error.message == (
+        "objects_to_profiling (column bezwaar): unknown objection 'misschien'; expected one of yes, no "
+        "(or a known synonym)"
+    )

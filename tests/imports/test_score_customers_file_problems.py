@@ -189,3 +189,23 @@ def test_a_numeric_column_with_a_number_in_its_last_chunk_only_is_scored_without
 
     assert "warning" not in err
     assert read_scores(out)[1:] == scores_record_by_record(path, mapping_load(mapping), rich_champion, NOW)
+
+
+def test_a_row_whose_customer_objected_to_profiling_is_left_unscored_saying_so(rich_champion, tmp_path):
+    path, mapping = write_rich_file(tmp_path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle, delimiter=";"))
+    said = {0: "ja", 1: "nee"}
+    rows = [[*row, said.get(number, "")] if len(row) == len(header) else row for number, row in enumerate(rows)]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, delimiter=";").writerows([[*header, "bezwaar"], *rows])
+    mapping.write_text(
+        mapping.read_text().replace("  region: regio\n", "  region: regio\n  objects_to_profiling: bezwaar\n")
+    )
+
+    _, err = score(path, mapping, tmp_path / "scores.csv")
+
+    scores = dict(read_scores(tmp_path / "scores.csv")[1:])
+    assert scores["K0000"] == "" and 0 < float(scores["K0001"]) < 1
+    assert "rich.csv: line 2 (K0000): the customer objected to profiling: not scored" in err.splitlines()
+    assert err.startswith("8 rows could not be read and have no score: lines 2, 9, ")

@@ -45,7 +45,8 @@ REASONS_SHOWN = 20
 class Command(BaseCommand):
     help = (
         "Score every row of a CRM file with the champion churn model, whether or not the customers were imported. "
-        "Writes external_id,churn_probability (one row per input row; empty where a row could not be read). "
+        "Writes external_id,churn_probability (one row per input row; empty where a row could not be read or its "
+        "customer objected to profiling). "
         "Refuses a file that does not provide every feature the model uses, unless --allow-missing-features."
     )
 
