@@ -37,9 +37,9 @@ from retention.selectors.panel import (
     customer_card,
     customer_get,
     customer_search,
-    decision_action_count,
     decision_actions,
     decision_get,
+    decision_watch,
     recent_offers,
     team_budget_status,
     team_lead_level,
@@ -206,6 +206,10 @@ def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
     if customer is None:
         message = _("No customer found with number %(number)s.") % {"number": external_id}
         return _render_panel(request, form, status=404, error=message)
+    if customer.objects_to_profiling:
+        # Not even advice made before the objection was recorded: it describes them by a profile, and its offers
+        # may no longer be made.
+        return _objection_panel(request, form, customer, best_tariff_advice(customer=customer, now=timezone.now()))
     if not form.cleaned_data["decision"]:
         return _advice_of_this_call(request, form, customer)
     decision = decision_get(decision_id=form.cleaned_data["decision"], customer=customer)
@@ -216,9 +220,6 @@ def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
 
 def _advice_of_this_call(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:
     """The advice this agent had for the customer on this channel in the last SAME_CALL, else new advice."""
-    if customer.objects_to_profiling:
-        # Not even advice of this call made before the objection was recorded: it ranked offers by their profile.
-        return _objection_panel(request, form, customer, best_tariff_advice(customer=customer, now=timezone.now()))
     channel = form.cleaned_data["channel"]
     earlier = None
     if not form.cleaned_data["new"]:
@@ -338,6 +339,11 @@ def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:
     return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "decision": str(decision_id)})
 
 
+def customer_panel_url(external_id: str) -> str:
+    """The panel of the customer as they are now, without any earlier advice."""
+    return reverse("panel") + "?" + urlencode({"customer": external_id})
+
+
 def new_advice_url(*, customer: Customer, channel: str) -> str:
     """The address that asks for new advice even within the same call (see SAME_CALL)."""
     return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "channel": channel, "new": 1})
@@ -368,7 +374,11 @@ def decision_refresh(request: HttpRequest, decision_id: uuid.UUID) -> HttpRespon
     form = DecisionRefreshForm(request.GET)
     if not form.is_valid():
         return HttpResponse(status=400)
-    if decision_action_count(decision_id=decision_id) == form.cleaned_data["shown"]:
+    watch = decision_watch(decision_id=decision_id)
+    if watch.objecting_customer:
+        # The advice on screen may no longer be acted on: the panel shows the customer as they now are.
+        return HttpResponse(headers={"HX-Redirect": customer_panel_url(watch.objecting_customer)})
+    if watch.actions == form.cleaned_data["shown"]:
         return HttpResponse(status=204)
     decision = get_object_or_404(Decision.objects.select_related("customer").defer("features"), pk=decision_id)
     context = decision_context(request, decision)

@@ -154,8 +154,10 @@ class Mapping:
     attributes: tuple[str, ...] | None = ()  # None: every column not named elsewhere
     # Named columns a file may lack: those a reader that only scores leaves unread anyway.
     may_be_absent: tuple[str, ...] = ()
-    # Scoring a file: a row whose customer objected to profiling is left unscored, as a row that cannot be read.
+    # Scoring a file: a row whose customer objected to profiling (in the file, or as stored: `objecting_ids`) is
+    # left unscored, as a row that cannot be read.
     objections_unscored: bool = False
+    objecting_ids: frozenset[str] = frozenset()
 
     def named_columns(self) -> list[str]:
         """Every column the mapping names explicitly, id first."""
@@ -183,12 +185,13 @@ class Mapping:
         named = set(self.named_columns())
         return [column for column in header if column not in named]
 
-    def features_only(self) -> Mapping:
+    def features_only(self, *, objecting_ids: frozenset[str] = frozenset()) -> Mapping:
         """This mapping with its label and protected columns excluded: what scoring a file needs to read.
 
         Every row converts as with the full mapping (neither kind of column can make a row bad) and
         gets the same features; only the values that no model sees are left unread. A row whose customer
-        objected to profiling is not scored: it becomes a row left out, saying so.
+        objected to profiling, in the file or as stored (the external ids in `objecting_ids`), is not scored: it
+        becomes a row left out, saying so.
         """
         label_columns = (self.label.column,) if self.label else ()
         unread = (*label_columns, *self.protected)
@@ -200,6 +203,7 @@ class Mapping:
             exclude=(*unread, *self.exclude),
             may_be_absent=unread,
             objections_unscored=True,
+            objecting_ids=objecting_ids,
         )
 
 
@@ -760,20 +764,20 @@ class ChunkConverter:
                 if parsed.error(row) is not None
             )
         # Checks across fields only make sense once each field has been read.
-        for row, found in self._problems_across_fields(values, ~unparsed):
+        for row, found in self._problems_across_fields(ids, values, ~unparsed):
             problems[row] = "; ".join(found)
         problems[ids == ""] = f"the id column '{self.mapping.id_column}' is empty"
         return problems
 
-    def _problems_across_fields(self, values: dict[str, np.ndarray], rows: np.ndarray) -> Iterator[tuple[int, list]]:
+    def _problems_across_fields(
+        self, ids: np.ndarray, values: dict[str, np.ndarray], rows: np.ndarray
+    ) -> Iterator[tuple[int, list]]:
         """(row, its problems) for each of `rows` whose fields do not fit together."""
         signup = values["signup_date"]
         late = np.fromiter((day is not None and day > self.as_of for day in signup), dtype=bool, count=len(signup))
         terms = (values["contract_type"] != "") | pd.notna(values["contract_end"])
         terms_without_fee = terms & pd.isna(values["monthly_fee"])
-        objections = values["objects_to_profiling"]
-        objecting = np.fromiter((said is True for said in objections), dtype=bool, count=len(objections))
-        objecting &= self.mapping.objections_unscored
+        objecting = self._objecting(ids, values["objects_to_profiling"])
         for row in np.flatnonzero(rows & (late | terms_without_fee | objecting)):
             found = []
             if late[row]:
@@ -783,6 +787,15 @@ class ChunkConverter:
             if objecting[row]:
                 found.append("the customer objected to profiling: not scored")
             yield row, found
+
+    def _objecting(self, ids: np.ndarray, said: np.ndarray) -> np.ndarray:
+        """Per row, whether it is left unscored for an objection to profiling: one the file states, or one stored
+        for its customer, which a file saying "no" does not lift when only scoring."""
+        if not self.mapping.objections_unscored:
+            return np.zeros(len(ids), dtype=bool)
+        in_file = np.fromiter((value is True for value in said), dtype=bool, count=len(said))
+        stored = np.isin(ids, list(self.mapping.objecting_ids)) if self.mapping.objecting_ids else False
+        return in_file | stored
 
     def _with_misfits(self, block: RowBlock, ids: np.ndarray, problems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The ids and problems of every row of the block: the rows of another width back in their places."""

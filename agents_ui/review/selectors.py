@@ -280,6 +280,8 @@ def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> lis
             created_at__gte=since,
             decision__in=decisions_of_teams(team_ids),
         )
+        # A customer who objected to profiling since may be made no offer from the advice: nothing waits.
+        .exclude(decision__customer__objects_to_profiling=True)
         .exclude(~Q(offer_code="") & Exists(offer_made_since))
         .exclude(Q(offer_code="") & Exists(call_handled_since))
         .select_related("decision__customer", "decision__agent", "agent", "api_client")

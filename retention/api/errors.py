@@ -123,6 +123,15 @@ class InvalidRecordOutput(serializers.Serializer):
     fields = serializers.JSONField(help_text="Per field, what is wrong; nested for contracts and events.")
 
 
+class BestTariffOutput(serializers.Serializer):
+    """The best-tariff advice: in a recommendation, and with a refusal for a customer who objected to profiling."""
+
+    code = serializers.CharField()
+    name = serializers.CharField()
+    monthly_fee_cents = serializers.IntegerField()
+    yearly_saving_cents = serializers.IntegerField()
+
+
 class ErrorBodyOutput(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable: invalid, not_found, conflict, throttled, ...")
     message = serializers.CharField()
@@ -136,7 +145,7 @@ class ErrorBodyOutput(serializers.Serializer):
         "call_already_escalated, escalation_by_lead, override_reason_needed, not_an_override, unknown_offer, "
         "profiling_objection.",
     )
-    best_tariff = serializers.JSONField(
+    best_tariff = BestTariffOutput(
         required=False,
         allow_null=True,
         help_text="With profiling_objection: the best-tariff advice still owed to the customer (as in a "

@@ -56,10 +56,11 @@ class CustomerBulkUpsertView(BulkApiView):
         operation_id="customers_bulk_upsert",
         description=(
             f"Create or update up to {MAX_RECORDS:,} customers by external_id. All or nothing: when any record is "
-            "invalid the answer is 400 listing every invalid record, and nothing is stored. A record repeated in "
-            "one request: the last one wins. A record is the customer's whole state, not a change: a field it "
-            "leaves out is stored empty (attributes and protected attributes included), so send every field each "
-            "time. Contracts and events are added or matched (by start date; by kind and time), never removed."
+            "invalid the answer is 400 listing every invalid record, and nothing is stored. A customer sent twice "
+            "in one request is refused as an invalid record. A record is the customer's whole state, not a change: "
+            "a field it leaves out is stored empty (attributes and protected attributes included), so send every "
+            "field each time; only objects_to_profiling left out keeps what is stored. Contracts and events are "
+            "added or matched (by start date; by kind and time), never removed. No parameter goes in the address."
         ),
     )
     def post(self, request):
@@ -157,7 +158,7 @@ class CustomerOutput(serializers.Serializer):
     latest_risk = LatestRiskOutput(
         allow_null=True,
         help_text="From the newest recommendation this client may see (a client bound to teams: theirs, and those "
-        "it asked for without an agent); null before any.",
+        "it asked for without an agent); null before any, and for a customer who objected to profiling.",
     )
     contracts = ContractOutput(
         many=True, help_text="As stored, newest first: what a bulk upsert of this customer replaced or kept."
@@ -237,7 +238,8 @@ class CustomerDetailView(ApiView):
 
 def _customer_json(customer) -> dict:
     latest = None
-    if customer.latest_decision_id is not None:
+    # A customer who objected to profiling is not described by a score any more, an earlier one included.
+    if customer.latest_decision_id is not None and not customer.objects_to_profiling:
         latest = {
             "recommendation_id": customer.latest_decision_id,
             "churn_probability": round(customer.latest_churn_probability, 4),

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from ml.registry import NoChampion
 from retention.api.base import AgentField, ApiView, StrictInput
-from retention.api.errors import Unprocessable
+from retention.api.errors import BestTariffOutput, Unprocessable
 from retention.api.schema import WRITE_ERRORS, responses
 from retention.models import Customer, Decision
 from retention.selectors.budget import team_budget_status
@@ -69,13 +69,6 @@ class OfferOutput(serializers.Serializer):
         default=False, help_text="Costs more than the agent's team has left of this month's budget."
     )
     propensity = serializers.FloatField()
-
-
-class BestTariffOutput(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
-    monthly_fee_cents = serializers.IntegerField()
-    yearly_saving_cents = serializers.IntegerField()
 
 
 class TeamBudgetOutput(serializers.Serializer):

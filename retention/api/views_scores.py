@@ -100,14 +100,10 @@ class ScoreCreateView(BulkApiView):
         data.is_valid(raise_exception=True)
         ids = list(dict.fromkeys(data.validated_data["customer_ids"]))
         customers = customers_by_external_id(external_ids=ids)
-        if unknown := [i for i in ids if i not in customers]:
-            raise Unprocessable(f"{len(unknown)} unknown customer id(s)", fields={"customer_ids": unknown})
-        if objecting := [i for i in ids if customers[i].objects_to_profiling]:
-            raise Unprocessable(
-                f"{len(objecting)} customer(s) objected to profiling and are not scored",
-                fields={"customer_ids": objecting},
-                refusals=["profiling_objection"],
-            )
+        unknown = [i for i in ids if i not in customers]
+        objecting = [i for i in ids if i in customers and customers[i].objects_to_profiling]
+        if unknown or objecting:
+            raise _unscorable(unknown, objecting)
         now = timezone.now()
         try:
             scorer, scores = customers_score(customers=[customers[i] for i in ids], as_of=now)
@@ -120,6 +116,15 @@ class ScoreCreateView(BulkApiView):
             "scores": [vars(score) for score in scores],
         }
         return Response(ScoresOutput(body).data)
+
+
+def _unscorable(unknown: list[str], objecting: list[str]) -> Unprocessable:
+    """One refusal naming every id that cannot be scored: unknown ones first, then those who objected."""
+    said = [f"{len(unknown)} unknown customer id(s)"] if unknown else []
+    if objecting:
+        said.append(f"{len(objecting)} customer(s) objected to profiling and are not scored")
+    refusals = ["profiling_objection"] if objecting else None
+    return Unprocessable("; ".join(said), fields={"customer_ids": unknown + objecting}, refusals=refusals)
 
 
 # --- scoring jobs ---------------------------------------------------------------------------------------------

@@ -78,6 +78,11 @@ def profiling_objector_ids() -> set[int]:
     return set(Customer.objects.filter(objects_to_profiling=True).values_list("pk", flat=True))
 
 
+def profiling_objector_external_ids() -> frozenset[str]:
+    """The external ids of the customers who objected to profiling: a file naming them is not scored for them."""
+    return frozenset(Customer.objects.filter(objects_to_profiling=True).values_list("external_id", flat=True))
+
+
 def labelled_history_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
     """One row per renewal result, as of its date, with its label (1 = churned)."""
     # An erased customer has no history left to describe them as of any renewal; one who objected to profiling

@@ -207,9 +207,27 @@ def advice_to_reopen(*, customer: Customer, agent, channel: str, since: dt.datet
     return recent.defer("features").order_by("-created_at", "-pk").first()
 
 
-def decision_action_count(*, decision_id: uuid.UUID) -> int:
-    """How many actions the decision's log holds: the log only grows, so a panel that shows as many is current."""
-    return DecisionAction.objects.filter(decision_id=decision_id).count()
+@dataclass(frozen=True)
+class DecisionWatch:
+    """What a panel watching a decision needs to know: how many actions its log holds (the log only grows, so a
+    panel that shows as many is current), and the customer's number when they objected to profiling since."""
+
+    actions: int
+    objecting_customer: str | None
+
+
+def decision_watch(*, decision_id: uuid.UUID) -> DecisionWatch:
+    """One query; a decision that does not exist has no actions and no objection."""
+    row = (
+        Decision.objects.filter(pk=decision_id)
+        .annotate(logged=Count("actions"))
+        .values_list("logged", "customer__objects_to_profiling", "customer__external_id")
+        .first()
+    )
+    if row is None:
+        return DecisionWatch(actions=0, objecting_customer=None)
+    logged, objecting, external_id = row
+    return DecisionWatch(actions=logged, objecting_customer=external_id if objecting else None)
 
 
 def decision_actions(*, decision: Decision) -> list[DecisionAction]:

@@ -374,11 +374,8 @@ def decision_action_record(
                 "this customer's data was erased at their request: nothing more is logged on their advice",
                 code="customer_erased",
             )
-        if customer is not None and customer.objects_to_profiling and kind in OFFERS_MADE_FROM_ADVICE:
-            # Advice made before the objection ranked offers by a profile of them: none is made to them now. What
-            # they answer to an offer made before still happened, and is logged.
-            message = "this customer objected to profiling for offers: no offer from this advice is made to them"
-            raise ValidationError({"offer_code": ValidationError(message, code="profiling_objection")})
+        if customer is not None and customer.objects_to_profiling:
+            _check_no_offer_made_since_objection(decision, kind, offer_code)
         if idempotency_key:
             existing = DecisionAction.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
@@ -408,6 +405,18 @@ def decision_action_record(
             _check_replay(existing, decision=decision, kind=kind, offer_code=offer_code)
             return existing
     return action
+
+
+def _check_no_offer_made_since_objection(decision: Decision, kind: str, offer_code: str) -> None:
+    """Advice made before an objection to profiling ranked offers by a profile of the customer: no offer from it is
+    made now, and an answer to an offer nobody presented would make it. What they answer to an offer presented
+    before the objection still happened, and is logged."""
+    if kind == DecisionAction.Kind.NO_ACTION:
+        return
+    if kind not in OFFERS_MADE_FROM_ADVICE and _logged(decision, offer_code, {DecisionAction.Kind.PRESENTED}):
+        return
+    message = "this customer objected to profiling for offers: no offer from this advice is made to them"
+    raise ValidationError({"offer_code": ValidationError(message, code="profiling_objection")})
 
 
 def _check_replay(existing: DecisionAction, *, decision: Decision, kind: str, offer_code: str) -> None:

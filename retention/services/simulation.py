@@ -198,11 +198,13 @@ def calls_play(*, calls: int, seed: int, agents: Sequence[AbstractBaseUser]) -> 
 
 
 def _callers(calls: int, rng: np.random.Generator) -> list[CustomerTruth]:
-    """Up to `calls` customers, drawn at random, whose contract ends soon and who have had no advice yet."""
+    """Up to `calls` customers, drawn at random, whose contract ends soon and who have had no advice yet; one who
+    objected to profiling gets no advice, so is no such call."""
     today = timezone.localdate()
     truths = list(
         CustomerTruth.objects.select_related("customer")
         .filter(
+            customer__objects_to_profiling=False,
             customer__contracts__status=Contract.Status.ACTIVE,
             customer__contracts__end_date__gt=today,
             customer__contracts__end_date__lte=today + timedelta(days=SOON_DAYS),

@@ -7,7 +7,9 @@ import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
+from agents_ui.review.selectors import open_escalations
 from ml.services import acceptance_training_set
 from retention.models import Customer, Decision
 from retention.selectors.api import customer_count, customer_pages
@@ -160,3 +162,82 @@ def test_the_export_says_they_objected_and_that_they_may(customer):
 
     assert export["customer"]["objects_to_profiling"] is True
     assert "bezwaar" in export["how_advice_is_made"]["nl"] and "object" in export["how_advice_is_made"]["en"]
+
+
+def test_an_answer_is_logged_only_for_an_offer_presented_before_the_objection(customer, agent):
+    decision = stored_decision(customer=customer, agent=agent)
+    decision_action_record(decision=decision, agent=agent, kind="presented", offer_code="loyal-10")
+    objecting(customer)
+
+    for kind, code in (("accepted", "speed-up"), ("declined", "speed-up"), ("thinking", "speed-up")):
+        with pytest.raises(ValidationError) as refused:
+            decision_action_record(
+                decision=decision, agent=agent, kind=kind, offer_code=code, override_reason="customer_request"
+            )
+        assert refused.value.error_dict["offer_code"][0].code == "profiling_objection"
+    decision_action_record(decision=decision, agent=agent, kind="accepted", offer_code="loyal-10")
+
+    assert list(decision.actions.values_list("kind", flat=True)) == ["presented", "accepted"]
+
+
+def test_earlier_advice_opened_by_its_address_shows_the_objection_not_the_advice(logged_in, agent, customer, catalog):
+    decision = stored_decision(customer=customer, agent=agent)
+    objecting(customer)
+
+    page = logged_in(agent).get(f"/panel/?customer=C-1001&decision={decision.pk}")
+
+    assert "Geen advies: bezwaar tegen profilering" in page.text
+    assert "Kans dat de klant vertrekt" not in page.text and "loyal-10" not in page.text
+
+
+def test_a_panel_watching_earlier_advice_is_sent_to_the_customer_as_they_now_are(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent)
+    client = logged_in(agent)
+    assert client.get(f"/panel/decisions/{decision.pk}/?shown=0").status_code == 204
+    objecting(customer)
+
+    response = client.get(f"/panel/decisions/{decision.pk}/?shown=0")
+
+    assert response.status_code == 200 and response.headers["HX-Redirect"] == "/panel/?customer=C-1001"
+
+
+def test_the_api_no_longer_gives_their_latest_risk(customer, agent):
+    client, _ = api_client_with(["read"])
+    stored_decision(customer=customer)
+    assert client.get("/api/v1/customers/C-1001/").json()["latest_risk"]["risk_band"] == "high"
+    objecting(customer)
+
+    assert client.get("/api/v1/customers/C-1001/").json()["latest_risk"] is None
+
+
+def test_an_escalation_on_their_advice_waits_for_nobody(customer, agent, lead):
+    decision = stored_decision(customer=customer, agent=agent)
+    decision_action_record(decision=decision, agent=agent, kind="escalated", offer_code="half-price")
+    assert [e.offer_code for e in open_escalations(team_ids=None, now=timezone.now())] == ["half-price"]
+    objecting(customer)
+
+    assert open_escalations(team_ids=None, now=timezone.now()) == []
+
+
+def test_a_write_refuses_parameters_in_its_address_and_stores_nothing(db):
+    client, _ = api_client_with(["read", "write_customers"])
+
+    response = client.post(
+        BULK + "?dry_run=1", {"customers": [{"external_id": "NL555", "objects_to_profiling": True}]}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "dry_run": ["this operation takes no parameters in its address; send its fields in the body"]
+    }
+    assert not Customer.objects.exists()
+
+
+def test_scores_name_unknown_ids_and_objecting_ones_in_one_refusal(customer, churn_model):
+    objecting(customer)
+    client, _ = api_client_with(["read", "score"])
+
+    error = client.post("/api/v1/scores/", {"customer_ids": ["C-1001", "NOPE"]}, format="json").json()["error"]
+
+    assert error["message"] == "1 unknown customer id(s); 1 customer(s) objected to profiling and are not scored"
+    assert error["fields"] == {"customer_ids": ["NOPE", "C-1001"]} and error["refusals"] == ["profiling_objection"]

@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from ml.registry import champions, model_version_promote, model_version_register
 from retention.mapping import mapping_load
+from tests.factories import CustomerFactory
 from tests.ml.test_score_customers import (
     NOW,
     model_trained_on,
@@ -209,3 +210,15 @@ def test_a_row_whose_customer_objected_to_profiling_is_left_unscored_saying_so(r
     assert scores["K0000"] == "" and 0 < float(scores["K0001"]) < 1
     assert "rich.csv: line 2 (K0000): the customer objected to profiling: not scored" in err.splitlines()
     assert err.startswith("8 rows could not be read and have no score: lines 2, 9, ")
+
+
+def test_a_row_of_a_customer_whose_objection_is_stored_is_left_unscored_whatever_the_file_says(rich_champion, tmp_path):
+    path, mapping = write_rich_file(tmp_path)
+    CustomerFactory(external_id="K0000", objects_to_profiling=True)
+    CustomerFactory(external_id="K0001", objects_to_profiling=False)
+
+    _, err = score(path, mapping, tmp_path / "scores.csv")
+
+    scores = dict(read_scores(tmp_path / "scores.csv")[1:])
+    assert scores["K0000"] == "" and 0 < float(scores["K0001"]) < 1
+    assert "rich.csv: line 2 (K0000): the customer objected to profiling: not scored" in err.splitlines()

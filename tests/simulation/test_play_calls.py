@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -179,3 +180,15 @@ def test_prepare_demo_interrupted_in_its_calls_leaves_none_and_plays_them_all_ne
     monkeypatch.setattr(simulation, "decision_create", original)
     call_command("prepare_demo", calls=4, stdout=io.StringIO())
     assert Decision.objects.count() == 4
+
+
+def test_a_customer_who_objected_to_profiling_is_not_called(demo):
+    callable_ids = {truth.customer_id for truth in simulation._callers(1_000, np.random.default_rng(0))}
+    Customer.objects.filter(pk__in=callable_ids).update(objects_to_profiling=True)
+    spared = Customer.objects.filter(pk__in=list(callable_ids)[:3])
+    spared.update(objects_to_profiling=False)
+
+    summary = calls_play(calls=1_000, seed=0, agents=demo_agents())
+
+    assert summary.calls == 3
+    assert not Decision.objects.filter(customer__objects_to_profiling=True).exists()

@@ -37,6 +37,7 @@ from retention.mapping import (
     read_mapped_chunks,
 )
 from retention.selectors.catalog import new_customer_fees
+from retention.selectors.history import profiling_objector_external_ids
 
 # Rows that could not be read named with their reason on stderr; the count says how many there are in all.
 REASONS_SHOWN = 20
@@ -86,7 +87,8 @@ class Command(BaseCommand):
             # One clock for both steps: the file is read as of the day (UTC, as import_customers reads it)
             # of the moment the features are computed at.
             now = timezone.now()
-            chunks = read_mapped_chunks(file, parsed.features_only(), as_of=now.date(), chunk_rows=CHUNK_ROWS)
+            scoring = parsed.features_only(objecting_ids=profiling_objector_external_ids())
+            chunks = read_mapped_chunks(file, scoring, as_of=now.date(), chunk_rows=CHUNK_ROWS)
             # The first chunk tells which columns the mapping takes as attributes ("*" takes them from the
             # header): the features are checked on it before anything is written.
             first = next(chunks, None)
