@@ -63,13 +63,23 @@ def boolean(name: str, *, default: bool) -> bool:
 
 
 def positive_int(name: str, *, default: int) -> int:
+    return _whole_number(name, default=default, minimum=1)
+
+
+def whole_number(name: str, *, default: int) -> int:
+    """A count that may be 0 (a feature left off)."""
+    return _whole_number(name, default=default, minimum=0)
+
+
+def _whole_number(name: str, *, default: int, minimum: int) -> int:
     raw = env.str(name, default=str(default))
     try:
         value = int(raw)
     except ValueError as error:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from error
-    if value <= 0:
-        raise ImproperlyConfigured(f"{name} must be positive, not {value}")
+    if value < minimum:
+        rule = "must be positive" if minimum == 1 else f"must be at least {minimum}"
+        raise ImproperlyConfigured(f"{name} {rule}, not {value}")
     return value
 
 

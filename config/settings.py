@@ -176,10 +176,16 @@ CELERY_BEAT_SCHEDULE = {
     "retrain-nightly": {"task": "ml.retrain_nightly", "schedule": crontab(hour=RETRAIN_HOUR, minute=0)},
     "sweep-training-jobs": {"task": "ml.training_jobs_sweep", "schedule": 60.0},
     "expire-scoring-jobs": {"task": "retention.scoring_jobs_expire", "schedule": 3600.0},
+    "expire-former-customers": {"task": "retention.former_customers_expire", "schedule": crontab(hour=3, minute=30)},
 }
 # A batch-scoring job's request and result file (external ids and their scores) are removed this many days after it
 # finished: a CRM fetches its result within hours, and customers' data is kept no longer than it serves.
 SCORING_JOB_DAYS = cfg.positive_int("SCORING_JOB_DAYS", default=30)
+# A former customer (their latest renewal result says they left, no contract of theirs is active) of whom nothing has
+# been heard for this many days is erased by a nightly task, as GDPR's storage limitation asks. 0, the default,
+# keeps them: how long to keep former customers' data is each provider's own decision (billing disputes, the
+# law on records), so it is set, not guessed.
+FORMER_CUSTOMER_DAYS = cfg.whole_number("FORMER_CUSTOMER_DAYS", default=0)
 
 # Fairness report (ml.fairness): a metric is flagged when its smallest group value falls below this share of
 # its largest (0.8 is the four-fifths rule); groups with fewer rows than the minimum are shown, never flagged.

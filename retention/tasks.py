@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
+from retention.services.erasure import former_customers_expire
 from retention.services.scoring_jobs import scoring_job_run, scoring_jobs_expire
 
 # A job of a million customers takes minutes; an hour means something is stuck.
@@ -30,3 +32,11 @@ def scoring_job_run_task(job_id: str) -> None:
 @shared_task(name="retention.scoring_jobs_expire")
 def scoring_jobs_expire_task() -> int:
     return scoring_jobs_expire()
+
+
+@shared_task(name="retention.former_customers_expire")
+def former_customers_expire_task() -> int:
+    """Erase the former customers past FORMER_CUSTOMER_DAYS; nothing while it is 0."""
+    if not settings.FORMER_CUSTOMER_DAYS:
+        return 0
+    return len(former_customers_expire(days=settings.FORMER_CUSTOMER_DAYS))

@@ -15,7 +15,10 @@ from retention.checks import shared_cache_check
 
 ROOT = Path(__file__).resolve().parent.parent
 # Variables the machine running the tests may set, which each test sets for itself or leaves unset.
-OWN_VARIABLES = ("SECRET_KEY", "DEBUG", "DJANGO_ENV", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "CACHE_URL")
+OWN_VARIABLES = (
+    "SECRET_KEY", "DEBUG", "DJANGO_ENV", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS", "CACHE_URL",
+    "FORMER_CUSTOMER_DAYS", "SCORING_JOB_DAYS",
+)  # fmt: skip
 
 
 def load_settings(tmp_path, monkeypatch, **env) -> ModuleType:
@@ -65,6 +68,15 @@ def test_production_starts_with_a_real_key_and_debug_off(tmp_path, monkeypatch):
 def test_a_typo_in_a_boolean_setting_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="DEBUG must be true or false"):
         load_settings(tmp_path, monkeypatch, DEBUG="ja")
+
+
+def test_the_retention_period_of_former_customers_is_off_unless_set_and_never_negative(tmp_path, monkeypatch):
+    assert load_settings(tmp_path, monkeypatch).FORMER_CUSTOMER_DAYS == 0
+    assert load_settings(tmp_path, monkeypatch, FORMER_CUSTOMER_DAYS="730").FORMER_CUSTOMER_DAYS == 730
+    with pytest.raises(ImproperlyConfigured, match="FORMER_CUSTOMER_DAYS must be at least 0, not -1"):
+        load_settings(tmp_path, monkeypatch, FORMER_CUSTOMER_DAYS="-1")
+    with pytest.raises(ImproperlyConfigured, match="SCORING_JOB_DAYS must be positive, not 0"):
+        load_settings(tmp_path, monkeypatch, SCORING_JOB_DAYS="0")
 
 
 def test_production_passes_the_deployment_checks_for_https(tmp_path):

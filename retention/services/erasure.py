@@ -13,6 +13,7 @@ This is the one rewrite of the decision log: it is done in one transaction and r
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.contrib.admin.models import LogEntry
@@ -22,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from retention.models import Contract, Customer, Decision, Erasure, ProtectedAttributes, ServiceEvent
+from retention.selectors.retention_period import former_customers_due
 from retention.services.scoring_jobs import scoring_jobs_forget
 
 ERASED_ID_PREFIX = "erased-"
@@ -86,3 +88,18 @@ def _admin_history_anonymised(customer: Customer) -> int:
         content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk)
     )
     return entries.update(object_repr=ERASED_ID_PREFIX.rstrip("-"), change_message="")
+
+
+RETENTION_PERIOD = "retention period"
+
+
+def former_customers_expire(*, days: int, today: dt.date | None = None) -> list[Erasure]:
+    """Erase every former customer gone `days` or more with nothing heard since (see `former_customers_due`), each
+    as an erasure of their own, recorded as done by the retention period."""
+    if days < 1:
+        raise ValidationError("the retention period must be at least one day", code="retention_days")
+    today = today or timezone.localdate()
+    return [
+        customer_erase(customer=customer, requested_by=RETENTION_PERIOD, reference=f"left over {days} days ago")
+        for customer in former_customers_due(days=days, today=today)
+    ]

@@ -569,7 +569,10 @@ def test_the_tasks_are_time_limited_retried_and_scheduled():
     assert retrain_models_task.max_retries == 5 and retrain_models_task.retry_backoff
     assert app.conf.task_serializer == "json" and app.conf.accept_content == ["json"]
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert scheduled == {"ml.retrain_nightly", "ml.training_jobs_sweep", "retention.scoring_jobs_expire"}
+    assert scheduled == {
+        "ml.retrain_nightly", "ml.training_jobs_sweep", "retention.scoring_jobs_expire",
+        "retention.former_customers_expire",
+    }  # fmt: skip
     app.loader.import_default_modules()  # what a worker does on starting: every app's tasks module is read
     assert scheduled <= set(app.tasks)
 
