@@ -471,6 +471,10 @@ def _action_refused(request: HttpRequest, decision: Decision, problems: list[str
 
 
 def _decision_fragment(request: HttpRequest, decision: Decision, *, status: int = 200, **feedback) -> HttpResponse:
+    if decision.customer.objects_to_profiling:
+        # Advice made before the objection is not shown again, not even beside a refusal: the panel shows the
+        # customer as they now are, which says why.
+        return HttpResponse(headers={"HX-Redirect": customer_panel_url(decision.customer.external_id)})
     context = {**decision_context(request, decision), **feedback}
     return render(request, DECISION_FRAGMENT, context, status=status)
 

@@ -66,12 +66,12 @@ def positive_int(name: str, *, default: int) -> int:
     return _whole_number(name, default=default, minimum=1)
 
 
-def whole_number(name: str, *, default: int) -> int:
+def whole_number(name: str, *, default: int, maximum: int | None = None) -> int:
     """A count that may be 0 (a feature left off)."""
-    return _whole_number(name, default=default, minimum=0)
+    return _whole_number(name, default=default, minimum=0, maximum=maximum)
 
 
-def _whole_number(name: str, *, default: int, minimum: int) -> int:
+def _whole_number(name: str, *, default: int, minimum: int, maximum: int | None = None) -> int:
     raw = env.str(name, default=str(default))
     try:
         value = int(raw)
@@ -80,6 +80,8 @@ def _whole_number(name: str, *, default: int, minimum: int) -> int:
     if value < minimum:
         rule = "must be positive" if minimum == 1 else f"must be at least {minimum}"
         raise ImproperlyConfigured(f"{name} {rule}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum:,}, not {value:,}")
     return value
 
 

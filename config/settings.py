@@ -185,7 +185,7 @@ SCORING_JOB_DAYS = cfg.positive_int("SCORING_JOB_DAYS", default=30)
 # been heard for this many days is erased by a nightly task, as GDPR's storage limitation asks. 0, the default,
 # keeps them: how long to keep former customers' data is each provider's own decision (billing disputes, the
 # law on records), so it is set, not guessed.
-FORMER_CUSTOMER_DAYS = cfg.whole_number("FORMER_CUSTOMER_DAYS", default=0)
+FORMER_CUSTOMER_DAYS = cfg.whole_number("FORMER_CUSTOMER_DAYS", default=0, maximum=36_500)
 
 # Fairness report (ml.fairness): a metric is flagged when its smallest group value falls below this share of
 # its largest (0.8 is the four-fifths rule); groups with fewer rows than the minimum are shown, never flagged.

@@ -6,7 +6,6 @@ from django.contrib.auth import get_user_model
 from django.utils import translation
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from retention.api.errors import PayloadTooLarge
@@ -43,12 +42,11 @@ class ApiView(APIView):
         if _content_length(request) > self.max_body_bytes:
             raise PayloadTooLarge(f"the body is larger than {self.max_body_bytes:,} bytes")
         # A write takes everything from its body: a parameter in the address (a "?dry_run=1" this API does not
-        # have, say) would otherwise be ignored while the write went ahead. DRF's own ?format= still picks the reply.
-        address = sorted(key for key in request.query_params if key != api_settings.URL_FORMAT_OVERRIDE)
-        if request.method in BODY_METHODS and address:
+        # have, or a ?format= asking for another reply) would otherwise be ignored while the write went ahead.
+        if request.method in BODY_METHODS and request.query_params:
             raise serializers.ValidationError(
                 {key: ["this operation takes no parameters in its address; send its fields in the body"]
-                 for key in address}
+                 for key in sorted(request.query_params)}
             )  # fmt: skip
 
 

@@ -91,15 +91,25 @@ def _admin_history_anonymised(customer: Customer) -> int:
 
 
 RETENTION_PERIOD = "retention period"
+# A century: a longer period keeps everyone, and its cut-off date would fall before the calendar's first.
+MAX_RETENTION_DAYS = 36_500
 
 
 def former_customers_expire(*, days: int, today: dt.date | None = None) -> list[Erasure]:
     """Erase every former customer gone `days` or more with nothing heard since (see `former_customers_due`), each
     as an erasure of their own, recorded as done by the retention period."""
-    if days < 1:
-        raise ValidationError("the retention period must be at least one day", code="retention_days")
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise ValidationError(
+            f"the retention period must be 1 to {MAX_RETENTION_DAYS:,} days, not {days:,}", code="retention_days"
+        )
     today = today or timezone.localdate()
-    return [
-        customer_erase(customer=customer, requested_by=RETENTION_PERIOD, reference=f"left over {days} days ago")
-        for customer in former_customers_due(days=days, today=today)
-    ]
+    erased = []
+    for customer in former_customers_due(days=days, today=today):
+        try:
+            erased.append(
+                customer_erase(customer=customer, requested_by=RETENTION_PERIOD, reference=f"left over {days} days ago")
+            )
+        except ValidationError as error:
+            if error.code != "already_erased":  # erased on request meanwhile: nothing left to do for them
+                raise
+    return erased

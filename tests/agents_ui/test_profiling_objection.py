@@ -7,9 +7,10 @@ import json
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from agents_ui.review.selectors import open_escalations
+from agents_ui.views import _problems
 from ml.services import acceptance_training_set
 from retention.models import Customer, Decision
 from retention.selectors.api import customer_count, customer_pages
@@ -123,7 +124,9 @@ def test_no_offer_from_earlier_advice_is_made_but_their_answer_is_still_logged(c
     assert list(decision.actions.values_list("kind", flat=True)) == ["presented", "declined"]
 
 
-def test_the_panel_says_why_an_offer_from_earlier_advice_is_refused(logged_in, agent, customer, catalog):
+def test_an_offer_from_earlier_advice_is_refused_and_the_panel_shows_the_customer_as_they_now_are(
+    logged_in, agent, customer, catalog
+):
     decision = stored_decision(customer=customer, agent=agent)
     objecting(customer)
 
@@ -133,8 +136,21 @@ def test_the_panel_says_why_an_offer_from_earlier_advice_is_refused(logged_in, a
         HTTP_HX_REQUEST="true",
     )
 
-    assert "bezwaar gemaakt tegen profilering" in response.text
+    assert response.headers["HX-Redirect"] == "/panel/?customer=C-1001"
+    assert "loyal-10" not in response.text
     assert not decision.actions.exists()
+
+
+def test_the_refusal_in_the_agents_language_names_the_objection(customer, agent):
+    decision = stored_decision(customer=customer, agent=agent)
+    objecting(customer)
+    with pytest.raises(ValidationError) as refused:
+        decision_action_record(decision=decision, agent=agent, kind="presented", offer_code="loyal-10")
+
+    with translation.override("nl"):
+        (problem,) = _problems(refused.value, decision)
+
+    assert problem.startswith("Deze klant heeft bezwaar gemaakt tegen profilering voor aanbiedingen: doe deze")
 
 
 def test_they_train_no_model(customer, agent):
@@ -241,3 +257,11 @@ def test_scores_name_unknown_ids_and_objecting_ones_in_one_refusal(customer, chu
 
     assert error["message"] == "1 unknown customer id(s); 1 customer(s) objected to profiling and are not scored"
     assert error["fields"] == {"customer_ids": ["NOPE", "C-1001"]} and error["refusals"] == ["profiling_objection"]
+
+
+def test_a_write_refuses_even_a_format_in_its_address(db):
+    client, _ = api_client_with(["read", "write_customers"])
+
+    response = client.post(BULK + "?format=api", {"customers": [{"external_id": "NL556"}]}, format="json")
+
+    assert response.status_code == 400 and not Customer.objects.exists()

@@ -4,6 +4,7 @@ import datetime as dt
 import io
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -93,8 +94,9 @@ def test_the_command_counts_first_and_erases_when_told(base):
 
     with pytest.raises(CommandError, match="say how long former customers are kept"):
         call_command("expire_former_customers", stdout=io.StringIO())
-    with pytest.raises(CommandError, match="at least 1"):
-        call_command("expire_former_customers", "--days", "0", stdout=io.StringIO())
+    for days in ("0", "36501", "99999999999999999999"):
+        with pytest.raises(CommandError, match="--days must be 1 to 36,500"):
+            call_command("expire_former_customers", "--days", days, stdout=io.StringIO())
 
 
 def test_the_nightly_task_does_nothing_until_a_period_is_set(base, settings, monkeypatch):
@@ -105,3 +107,17 @@ def test_the_nightly_task_does_nothing_until_a_period_is_set(base, settings, mon
     settings.FORMER_CUSTOMER_DAYS = YEAR
     assert former_customers_expire_task() == 1
     assert Erasure.objects.get().requested_by == RETENTION_PERIOD
+
+
+def test_a_customer_a_file_made_with_a_contract_still_marked_active_is_due_once_gone(base):
+    filed = CustomerFactory(external_id="FILED")
+    ContractFactory(customer=filed, start_date=None, end_date=None)  # all a file's monthly fee can say
+    RenewalResultFactory(customer=filed, result="churned", date=days_before(400))
+    Customer.objects.filter(pk=filed.pk).update(updated_at=moment(450))
+
+    assert [c.external_id for c in former_customers_due(days=YEAR, today=TODAY)] == ["GONE", "FILED"]
+
+
+def test_a_period_past_a_century_is_refused(base):
+    with pytest.raises(ValidationError, match="1 to 36,500 days"):
+        former_customers_expire(days=36_501, today=TODAY)
