@@ -253,13 +253,27 @@ def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Cust
 def _objection_panel(
     request: HttpRequest, form: PanelQueryForm, customer: Customer, best_tariff: dict | None
 ) -> HttpResponse:
-    """The customer as they are, and the best-tariff advice every customer is owed: no score and no offers."""
+    """The customer as they are, and the best-tariff advice every customer is owed: no score and no offers. The
+    offers put to them before they objected, which they may still answer, come with the answers to log."""
+    recent_days = policy_current()[1].recent_offer_days
+    offers = recent_offers(customer=customer, days=recent_days)
     return _render_panel(
         request,
         form,
         customer=customer,
         card=customer_card(customer=customer),
         objection={"best_tariff": best_tariff},
+        recent_offers=offers,
+        recent_offer_days=recent_days,
+        awaiting_answers=[
+            {"offer": offer, "action_url": reverse("decision_action", args=[offer.decision_id])}
+            for offer in offers
+            if offer.answer in ("", DecisionAction.Kind.THINKING)
+        ],
+        answer_kinds=[
+            (kind, labels.label(labels.ACTION_KINDS, kind))
+            for kind in (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED)
+        ],
     )
 
 

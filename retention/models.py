@@ -461,6 +461,9 @@ class ScoringJob(models.Model):
     total = models.PositiveIntegerField(default=0, help_text="Rows the result will have.")
     scored = models.PositiveIntegerField(default=0)
     unknown = models.PositiveIntegerField(default=0, help_text="Requested ids with no stored customer.")
+    objecting = models.PositiveIntegerField(
+        default=0, help_text="Requested ids whose customer objected to profiling: not scored."
+    )
     model_version = models.CharField(max_length=50, blank=True)
     result_file = models.CharField(max_length=300, blank=True, help_text="The result CSV, relative to DATA_DIR.")
     error = models.TextField(blank=True)

@@ -143,9 +143,9 @@ class ScoringJobOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=ScoringJob.Status.choices)
     total = serializers.IntegerField(help_text="Rows the result will have.")
     scored = serializers.IntegerField()
-    unknown = serializers.IntegerField(
-        help_text="Requested ids with no stored customer, or whose customer objected to profiling (empty scores in "
-        "the CSV)."
+    unknown = serializers.IntegerField(help_text="Requested ids with no stored customer (empty scores in the CSV).")
+    objecting = serializers.IntegerField(
+        help_text="Requested ids whose customer objected to profiling (empty scores in the CSV)."
     )
     progress = serializers.FloatField(help_text="Share done, 0 to 1.")
     model_version = serializers.CharField(allow_blank=True)

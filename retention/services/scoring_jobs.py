@@ -113,7 +113,14 @@ def scoring_job_run(*, job_id: str) -> ScoringJob:
         return job
     total = customer_count() if job.customer_ids is None else job.total  # customers may have come since
     _update(
-        job, status=ScoringJob.Status.RUNNING, started_at=timezone.now(), total=total, scored=0, unknown=0, error=""
+        job,
+        status=ScoringJob.Status.RUNNING,
+        started_at=timezone.now(),
+        total=total,
+        scored=0,
+        unknown=0,
+        objecting=0,
+        error="",
     )
     try:
         scorer = Scorer.now()
@@ -197,26 +204,33 @@ def _write_result(job: ScoringJob, scorer: Scorer) -> str:
     with partial.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_HEADER)
-        for rows in _scored_batches(job, scorer, as_of):
+        for rows, objecting in _scored_batches(job, scorer, as_of):
             writer.writerows(rows)
             scored = sum(1 for row in rows if row[1] != "")
-            _update(job, scored=job.scored + scored, unknown=job.unknown + len(rows) - scored)
+            _update(
+                job,
+                scored=job.scored + scored,
+                unknown=job.unknown + len(rows) - scored - objecting,
+                objecting=job.objecting + objecting,
+            )
     os.replace(partial, final)
     return str(final.relative_to(settings.DATA_DIR))
 
 
-def _scored_batches(job: ScoringJob, scorer: Scorer, as_of: dt.datetime) -> Iterator[list[list[str]]]:
-    """CSV rows batch by batch: requested ids in their order (unknown ones, and those who objected to profiling,
-    with empty scores), or every customer who may be scored."""
+def _scored_batches(job: ScoringJob, scorer: Scorer, as_of: dt.datetime) -> Iterator[tuple[list[list[str]], int]]:
+    """CSV rows batch by batch, each with how many of its rows are of customers who objected to profiling: requested
+    ids in their order (unknown ones, and those who objected, with empty scores), or every customer who may be
+    scored."""
     if job.customer_ids is None:
         for page in customer_pages(size=SCORING_BATCH):
-            yield [_row(score) for score in scorer.score(page, as_of=as_of)]
+            yield [_row(score) for score in scorer.score(page, as_of=as_of)], 0
         return
     for ids in chunked(job.customer_ids, SCORING_BATCH):
         found = customers_by_external_id(external_ids=ids)
         scorable = [customer for customer in found.values() if not customer.objects_to_profiling]
         scores = {s.customer_id: s for s in scorer.score(scorable, as_of=as_of)}
-        yield [_row(scores[i]) if i in scores else [i, "", ""] for i in ids]
+        objecting = sum(1 for i in ids if i in found and found[i].objects_to_profiling)
+        yield [_row(scores[i]) if i in scores else [i, "", ""] for i in ids], objecting
 
 
 def _row(score: CustomerScore) -> list[str]:

@@ -265,3 +265,21 @@ def test_a_write_refuses_even_a_format_in_its_address(db):
     response = client.post(BULK + "?format=api", {"customers": [{"external_id": "NL556"}]}, format="json")
 
     assert response.status_code == 400 and not Customer.objects.exists()
+
+
+def test_the_panel_logs_their_answer_to_an_offer_presented_before_the_objection(logged_in, agent, customer, catalog):
+    decision = stored_decision(customer=customer, agent=agent)
+    decision_action_record(decision=decision, agent=agent, kind="presented", offer_code="loyal-10")
+    objecting(customer)
+    client = logged_in(agent)
+
+    page = client.get("/panel/?customer=C-1001").text
+    answers = page[page.index('id="answers-heading"') :]
+    assert "Loyaliteitskorting 10%" in answers and 'aria-label="Geaccepteerd: Loyaliteitskorting 10%"' in answers
+    response = client.post(
+        f"/panel/decisions/{decision.pk}/actions/", {"kind": "accepted", "offer_code": "loyal-10"}, follow=True
+    )
+
+    assert "Geen advies: bezwaar tegen profilering" in response.text and "Vastgelegd: Geaccepteerd." in response.text
+    assert 'id="answers-heading"' not in response.text
+    assert list(decision.actions.values_list("kind", flat=True)) == ["presented", "accepted"]

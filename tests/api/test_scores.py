@@ -155,3 +155,17 @@ def test_jobs_finished_longer_ago_than_the_keeping_days_are_removed_with_their_f
     assert api_client.get(old.headers["Location"]).status_code == 404
     assert api_client.get(recent.headers["Location"]).json()["status"] == "done"
     assert ScoringJob.objects.filter(pk=queued.pk).exists(), "a job not finished is never removed"
+
+
+def test_a_scoring_job_counts_customers_who_objected_apart_from_unknown_ids(
+    churn_champion, customers, api_client, django_capture_on_commit_callbacks
+):
+    customers[1].objects_to_profiling = True
+    customers[1].save()
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api_client.post(JOBS, {"customer_ids": ["S-2", "nobody", "S-1", "S-0"]}, format="json")
+    job = api_client.get(created.headers["Location"]).json()
+
+    assert (job["total"], job["scored"], job["unknown"], job["objecting"]) == (4, 2, 1, 1)
+    rows = list(csv.reader(io.StringIO(b"".join(api_client.get(job["result"]).streaming_content).decode())))
+    assert rows[3] == ["S-1", "", ""]
