@@ -229,3 +229,18 @@ def test_a_click_after_the_session_ended_logs_nothing_and_comes_back_to_the_same
     expect(page.get_by_role("status")).to_have_text(words.logged_presented)
     assert Decision.objects.count() == 1
     assert logged(decision) == [("presented", decision.recommended_offer_code, "agent")]
+
+
+def test_an_objection_recorded_mid_call_takes_the_panel_to_the_customer_as_they_now_are(
+    open_page, settings, agent, lead, customer, catalog, churn_champion
+):
+    page, decision, _, _ = escalated_to_the_lead(open_page, settings)
+
+    customer.objects_to_profiling = True  # the CRM records the customer's objection while the agent waits
+    customer.save()
+
+    expect(page.get_by_role("heading", name="Geen advies: bezwaar tegen profilering")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_role("heading", name="Tariefadvies")).to_be_visible()
+    expect(page.get_by_text("Kans dat de klant vertrekt")).to_have_count(0)
+    assert page.url.endswith(f"/panel/?customer={customer.external_id}")
+    assert logged(decision) == [("escalated", "quarter-off", "agent")]
