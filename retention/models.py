@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 
 class Team(models.Model):
@@ -490,4 +491,5 @@ class Erasure(ImmutableModel):
     removed = models.JSONField(help_text="How many rows of each kind were removed or emptied.")
 
     def __str__(self) -> str:
-        return f"erasure of {self.customer.external_id} at {self.erased_at:%Y-%m-%d %H:%M}"
+        # In the site's time zone, as the admin's lists show times, and saying which.
+        return f"erasure of {self.customer.external_id} at {timezone.localtime(self.erased_at):%Y-%m-%d %H:%M %Z}"

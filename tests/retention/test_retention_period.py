@@ -121,3 +121,11 @@ def test_a_customer_a_file_made_with_a_contract_still_marked_active_is_due_once_
 def test_a_period_past_a_century_is_refused(base):
     with pytest.raises(ValidationError, match="1 to 36,500 days"):
         former_customers_expire(days=36_501, today=TODAY)
+
+
+def test_an_erasure_names_its_time_in_the_sites_zone_and_says_which(base):
+    (erasure,) = former_customers_expire(days=YEAR, today=TODAY)
+    Erasure.objects.filter(pk=erasure.pk).update(erased_at=dt.datetime(2026, 7, 1, 10, 30, tzinfo=dt.UTC))
+    erasure.refresh_from_db()
+
+    assert str(erasure).endswith(" at 2026-07-01 12:30 CEST")
