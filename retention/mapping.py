@@ -154,10 +154,10 @@ class Mapping:
     attributes: tuple[str, ...] | None = ()  # None: every column not named elsewhere
     # Named columns a file may lack: those a reader that only scores leaves unread anyway.
     may_be_absent: tuple[str, ...] = ()
-    # Scoring a file: a row whose customer objected to profiling (in the file, or as stored: `objecting_ids`) is
-    # left unscored, as a row that cannot be read.
-    objections_unscored: bool = False
-    objecting_ids: frozenset[str] = frozenset()
+    # Set when only scoring a file: the external ids whose objection to profiling is stored. A row whose customer
+    # objected (in the file, or as stored) is then left unscored, as a row that cannot be read. None: an import,
+    # which records objections rather than refusing them.
+    objecting_ids: frozenset[str] | None = None
 
     def named_columns(self) -> list[str]:
         """Every column the mapping names explicitly, id first."""
@@ -202,7 +202,6 @@ class Mapping:
             protected=(),
             exclude=(*unread, *self.exclude),
             may_be_absent=unread,
-            objections_unscored=True,
             objecting_ids=objecting_ids,
         )
 
@@ -791,11 +790,11 @@ class ChunkConverter:
     def _objecting(self, ids: np.ndarray, said: np.ndarray) -> np.ndarray:
         """Per row, whether it is left unscored for an objection to profiling: one the file states, or one stored
         for its customer, which a file saying "no" does not lift when only scoring."""
-        if not self.mapping.objections_unscored:
+        stored = self.mapping.objecting_ids
+        if stored is None:
             return np.zeros(len(ids), dtype=bool)
         in_file = np.fromiter((value is True for value in said), dtype=bool, count=len(said))
-        stored = np.isin(ids, list(self.mapping.objecting_ids)) if self.mapping.objecting_ids else False
-        return in_file | stored
+        return in_file | np.isin(ids, list(stored))
 
     def _with_misfits(self, block: RowBlock, ids: np.ndarray, problems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The ids and problems of every row of the block: the rows of another width back in their places."""
