@@ -9,9 +9,8 @@ from agents_ui import labels
 from retention.models import Decision, DecisionAction
 
 
-class PanelQueryForm(forms.Form):
-    """The panel's GET parameters: a search (`q`), or a customer with an optional earlier decision, or `new`
-    advice where the panel would otherwise show the advice of this call again."""
+class PanelSearchForm(forms.Form):
+    """The panel's search: what the agent typed, and the channel of the call the customer is then opened on."""
 
     q = forms.CharField(
         label=_("Customer number, name or phone"),
@@ -19,19 +18,26 @@ class PanelQueryForm(forms.Form):
         max_length=200,
         widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
     )
-    customer = forms.CharField(required=False, max_length=100)
-    decision = forms.UUIDField(required=False)
     channel = forms.ChoiceField(
         label=_("Channel"),
         required=False,
         choices=[(channel, labels.CHANNELS[channel]) for channel in labels.AGENT_CHANNELS],
     )
-    # New advice even when this agent opened the customer on this channel a moment ago (see views.SAME_CALL).
-    # Read as sent ("1", "0", "true", "false"): a checkbox widget would take any value but "false" for yes.
-    new = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean_channel(self) -> str:
         return self.cleaned_data["channel"] or Decision.Channel.PHONE
+
+
+class PanelQueryForm(PanelSearchForm):
+    """The panel's GET parameters: a customer with an optional earlier decision, or `new` advice where the panel
+    would otherwise show the advice of this call again; or a search (`q`), as links made for the panel may carry
+    one."""
+
+    customer = forms.CharField(required=False, max_length=100)
+    decision = forms.UUIDField(required=False)
+    # New advice even when this agent opened the customer on this channel a moment ago (see views.SAME_CALL).
+    # Read as sent ("1", "0", "true", "false"): a checkbox widget would take any value but "false" for yes.
+    new = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class DecisionRefreshForm(forms.Form):

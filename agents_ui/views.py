@@ -20,11 +20,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from agents_ui import labels
-from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryForm
+from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryForm, PanelSearchForm
 from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, in_language
 from agents_ui.templatetags.panel_tags import euro
 from ml.registry import NoChampion
@@ -181,14 +181,28 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 # --- the panel page -----------------------------------------------------------------------------
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @agent_required
 def panel(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        # The panel's own search form posts: a name or phone number typed into it then stays out of the page's
+        # address, and so out of the browser's history, the web server's access log and the Referer of links.
+        return _search(request, PanelSearchForm(request.POST))
     form = PanelQueryForm(request.GET)
     if not form.is_valid():
         return _render_panel(request, form, status=400, error=_("The link to this page is not valid."))
     if form.cleaned_data["customer"]:
         return _customer_panel(request, form)
+    return _search(request, form)
+
+
+def _search(request: HttpRequest, form: PanelSearchForm) -> HttpResponse:
+    if not form.is_valid():
+        if "q" in form.errors:
+            error = _("Search with a customer number, name or phone number of at most 200 characters.")
+        else:
+            error = _("The search could not be read. Search again.")
+        return _render_panel(request, form, status=400, error=error)
     query = form.cleaned_data["q"]
     if not query:
         return _render_panel(request, form, query=query, customers=None)
@@ -291,7 +305,7 @@ def _opened_as_a_page(request: HttpRequest) -> bool:
     return destination == "empty" and request.headers.get("Sec-Fetch-Site") == "same-origin"
 
 
-def _render_panel(request: HttpRequest, form: PanelQueryForm, *, status: int = 200, **context) -> HttpResponse:
+def _render_panel(request: HttpRequest, form: PanelSearchForm, *, status: int = 200, **context) -> HttpResponse:
     return render(request, PANEL_TEMPLATE, {"form": form, **context}, status=status)
 
 

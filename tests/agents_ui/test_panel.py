@@ -3,6 +3,7 @@ import re
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -209,7 +210,7 @@ def test_without_a_trained_model_the_agent_is_told_so(logged_in, agent, customer
 def test_agent_finds_a_customer_by_number_name_or_phone(logged_in, agent, customer, query):
     CustomerFactory(external_id="C-2002", display_name="Piet Bakker", phone="0201234567")
 
-    response = logged_in(agent).get("/panel/", {"q": query})
+    response = logged_in(agent).post("/panel/", {"q": query})
 
     assert response.status_code == 200
     assert "/panel/?customer=C-1001&amp;channel=phone" in response.text
@@ -222,8 +223,8 @@ def test_a_customer_number_is_found_without_its_letters_but_a_short_part_of_it_i
     CustomerFactory(external_id="NL1186568", display_name="Ander", phone="")
     client = logged_in(agent)
 
-    found = client.get("/panel/", {"q": "8656687"}).text
-    short = client.get("/panel/", {"q": "8656"}).text
+    found = client.post("/panel/", {"q": "8656687"}).text
+    short = client.post("/panel/", {"q": "8656"}).text
 
     assert "Lisa Jansen" in found and "Ander" not in found
     assert "Lisa Jansen" not in short  # four characters match too much of every number to mean one
@@ -233,8 +234,8 @@ def test_a_search_with_more_hits_than_shown_says_so(logged_in, agent, customer):
     for number in range(SEARCH_LIMIT + 1):
         CustomerFactory(external_id=f"H-{number:03d}", display_name=f"Hendriks {number:03d}")
 
-    many = logged_in(agent).get("/panel/", {"q": "Hendriks"})
-    exact = logged_in(agent).get("/panel/", {"q": "Hendriks 007"})
+    many = logged_in(agent).post("/panel/", {"q": "Hendriks"})
+    exact = logged_in(agent).post("/panel/", {"q": "Hendriks 007"})
 
     assert many.text.count("/panel/?customer=H-") == SEARCH_LIMIT
     assert f"Er zijn meer klanten gevonden: dit zijn de eerste {SEARCH_LIMIT}." in many.text
@@ -243,9 +244,62 @@ def test_a_search_with_more_hits_than_shown_says_so(logged_in, agent, customer):
 
 
 def test_a_search_without_hits_says_so(logged_in, agent, customer):
-    response = logged_in(agent).get("/panel/", {"q": "Zwart"})
+    response = logged_in(agent).post("/panel/", {"q": "Zwart"})
 
     assert "Geen klant gevonden voor “Zwart”." in response.text
+
+
+def test_the_search_form_posts_so_what_was_typed_stays_out_of_every_address(logged_in, agent, customer):
+    client = logged_in(agent)
+
+    form = re.search(r'<form method="(\w+)" action="([^"]*)" role="search"', client.get("/panel/").text)
+    found = client.post("/panel/", {"q": "de Vries", "channel": "chat"})
+
+    assert form.groups() == ("post", "/panel/")
+    assert found.status_code == 200
+    assert 'href="/panel/?customer=C-1001&amp;channel=chat"' in found.text
+    assert "Vries" not in " ".join(re.findall(r'(?:href|action)="([^"]*)"', found.text))
+    assert "no-store" in found["Cache-Control"]
+
+
+def test_a_search_is_refused_without_the_pages_csrf_token(agent, customer):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(agent)
+
+    response = client.post("/panel/", {"q": "de Vries"})
+
+    assert response.status_code == 403
+    assert "Jan de Vries" not in response.text
+
+
+def test_a_posted_search_only_searches_it_never_opens_a_customer(logged_in, agent, customer, catalog, churn_model):
+    response = logged_in(agent).post("/panel/", {"customer": "C-1001"})
+
+    assert response.status_code == 200
+    assert "Jan de Vries" not in response.text
+    assert not Decision.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"q": "x" * 201}, "Zoek met een klantnummer, naam of telefoonnummer van hoogstens 200 tekens."),
+        ({"q": "de Vries", "channel": "fax"}, "De zoekopdracht kon niet worden gelezen. Zoek opnieuw."),
+    ],
+)
+def test_a_search_that_cannot_be_read_says_why(logged_in, agent, customer, data, message):
+    response = logged_in(agent).post("/panel/", data)
+
+    assert response.status_code == 400
+    assert message in response.text
+    assert "Jan de Vries" not in response.text
+
+
+def test_a_link_with_a_search_still_finds_the_customer(logged_in, agent, customer):
+    response = logged_in(agent).get("/panel/", {"q": "de Vries"})
+
+    assert response.status_code == 200
+    assert "/panel/?customer=C-1001&amp;channel=phone" in response.text
 
 
 # --- what the panel shows -----------------------------------------------------------------------
