@@ -263,12 +263,10 @@ class _ScoresFile:
 
 def _check_out(out: Path, file: Path) -> None:
     """--out is checked before the file is read: scoring a large file takes minutes."""
-    if out.is_dir():
-        raise CommandError(f"--out {out} is a directory: name a file")
-    if not out.parent.is_dir():
-        raise CommandError(f"--out {out}: the folder {out.parent} does not exist")
     if out.exists() and out.resolve() == file.resolve():
         raise CommandError(f"--out {out} is the file being scored: name another file")
+    if problem := arguments.output_file_problem(out):
+        raise CommandError(f"--out: {problem}")
 
 
 def _how_to_provide(missing: list[str], mapping: Path) -> str:
