@@ -209,4 +209,10 @@ class RenewalResultAdmin(ReadOnlyAdmin):
 
 @admin.register(Erasure)
 class ErasureAdmin(ReadOnlyAdmin):
-    list_display = ["erased_at", "customer", "requested_by", "reference"]
+    list_display = ["erased_at", "customer", "requested_by", "reference", "refuses_the_id"]
+    list_select_related = ["customer", "refusal"]
+
+    @admin.display(boolean=True, description="CRM's id refused")
+    def refuses_the_id(self, erasure: Erasure) -> bool:
+        """Whether a record the CRM sends with the customer's old id is still left out (see allow_customer_again)."""
+        return hasattr(erasure, "refusal")

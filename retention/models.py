@@ -493,3 +493,21 @@ class Erasure(ImmutableModel):
     def __str__(self) -> str:
         # In the site's time zone, as the admin's lists show times, and saying which.
         return f"erasure of {self.customer.external_id} at {timezone.localtime(self.erased_at):%Y-%m-%d %H:%M %Z}"
+
+
+class ErasedCustomerId(models.Model):
+    """The keyed digest of the external id of a customer erased at their request, so that the CRM sending that id
+    again does not store them anew and undo the erasure. The id itself is not kept: only who knows it and the
+    site's secret key can match it. Deleting the row (`allow_customer_again`) lets the customer be stored again,
+    as when they come back and agree to it."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    erasure = models.OneToOneField(Erasure, on_delete=models.PROTECT, related_name="refusal")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "erased customer's id, refused"
+        verbose_name_plural = "erased customers' ids, refused"
+
+    def __str__(self) -> str:
+        return f"id refused since {timezone.localtime(self.created_at):%Y-%m-%d %H:%M %Z}"

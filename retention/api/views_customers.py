@@ -45,6 +45,12 @@ class CustomerBulkOutput(serializers.Serializer):
     )
     contracts = serializers.IntegerField(help_text="Contracts created or changed.")
     events = serializers.IntegerField(help_text="Service events added.")
+    erased = serializers.IntegerField(
+        help_text="Customers erased at their request (DELETE /customers/{external_id}/), whose records were not stored."
+    )
+    erased_ids = serializers.ListField(
+        child=serializers.CharField(), help_text="Their external ids, so the CRM can stop sending them."
+    )
 
 
 class CustomerBulkUpsertView(BulkApiView):
@@ -60,7 +66,9 @@ class CustomerBulkUpsertView(BulkApiView):
             "in one request is refused as an invalid record. A record is the customer's whole state, not a change: "
             "a field it leaves out is stored empty (attributes and protected attributes included), so send every "
             "field each time; only objects_to_profiling left out keeps what is stored. Contracts and events are "
-            "added or matched (by start date; by kind and time), never removed. No parameter goes in the address."
+            "added or matched (by start date; by kind and time), never removed. A customer erased at their request "
+            "is not stored again: their record is left out and counted in erased, with its id in erased_ids, until "
+            "`manage.py allow_customer_again` lets them back. No parameter goes in the address."
         ),
     )
     def post(self, request):
@@ -75,6 +83,8 @@ class CustomerBulkUpsertView(BulkApiView):
             "unchanged": summary.unchanged,
             "contracts": summary.contracts,
             "events": summary.events,
+            "erased": len(summary.erased),
+            "erased_ids": summary.erased,
         }
         return Response(CustomerBulkOutput(body).data)
 
@@ -205,7 +215,9 @@ class CustomerDetailView(ApiView):
             "recorded of them. Their recommendations, the offers and their outcomes stay under a number no one can "
             "trace back, so team budgets and save rates stay whole; the external id is then unknown (404). Needs "
             "the `erase_customers` scope and a client for every team. Cannot be undone. Sending the customer again "
-            "afterwards stores a new customer: erase them in the CRM first. `?reference=` records the request's "
+            "afterwards stores nothing (see the bulk upsert's erased_ids) until `manage.py allow_customer_again` "
+            "lets them back; only a digest of the id, keyed with the site's secret, is kept for that. "
+            "`?reference=` records the request's "
             "reference (a ticket number, up to 100 characters) with the erasure."
         ),
     )

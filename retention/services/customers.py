@@ -5,14 +5,15 @@ from outside data (CRM files, the API, the simulator), and renewal results that 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from retention.models import Contract, Customer, ProtectedAttributes, RenewalResult, ServiceEvent
+from retention.models import Contract, Customer, ErasedCustomerId, ProtectedAttributes, RenewalResult, ServiceEvent
 from retention.records import CustomerRecord
+from retention.selectors.erased_ids import erased_ids_among
 from retention.services.erasure import ERASED_ID_PREFIX
 
 UPSERT_BATCH_SIZE = 1000
@@ -41,10 +42,13 @@ class UpsertSummary:
     contracts: int = 0
     events: int = 0
     renewals: int = 0
+    # External ids of customers erased at their request, whose records were not stored (see ErasedCustomerId).
+    erased: list[str] = field(default_factory=list)
 
     def add(self, other: UpsertSummary) -> None:
         for name in ("created", "updated", "unchanged", "contracts", "events", "renewals"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.erased += other.erased
 
 
 def record_errors(record: CustomerRecord) -> dict[str, list[str]]:
@@ -121,7 +125,9 @@ def _upsert_batch(records: Sequence[CustomerRecord], source: str) -> UpsertSumma
         if errors := record_errors(record):
             raise ValidationError({record.external_id: [f"{k}: {'; '.join(v)}" for k, v in errors.items()]})
     records = list({record.external_id: record for record in records}.values())  # last one wins
+    records, erased = _without_erased(records)
     ids, summary, unchanged = _upsert_customers(records)
+    summary.erased = erased
     # Protected values are the customer's own too: a customer whose only change is there was updated.
     protected_changed = len(_upsert_protected(records, ids) & unchanged)
     summary.updated += protected_changed
@@ -130,6 +136,19 @@ def _upsert_batch(records: Sequence[CustomerRecord], source: str) -> UpsertSumma
     summary.events = _insert_events(records, ids)
     summary.renewals = _insert_renewals(records, ids, source)
     return summary
+
+
+def _without_erased(records: list[CustomerRecord]) -> tuple[list[CustomerRecord], list[str]]:
+    """The records less those of customers erased at their request, which are not stored again, and their ids.
+
+    A refusal found under an old secret key (one of SECRET_KEY_FALLBACKS) is moved to the current key, so it
+    still holds once the old key is dropped.
+    """
+    matches = erased_ids_among(record.external_id for record in records)
+    for match in matches.values():
+        if match.refusal.digest != match.current_digest:
+            ErasedCustomerId.objects.filter(pk=match.refusal.pk).update(digest=match.current_digest)
+    return [record for record in records if record.external_id not in matches], sorted(matches)
 
 
 def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, int], UpsertSummary, set[str]]:

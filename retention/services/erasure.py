@@ -22,7 +22,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from retention.models import Contract, Customer, Decision, Erasure, ProtectedAttributes, ServiceEvent
+from retention.models import (
+    Contract,
+    Customer,
+    Decision,
+    ErasedCustomerId,
+    Erasure,
+    ProtectedAttributes,
+    ServiceEvent,
+)
+from retention.selectors.erased_ids import erased_id_digest, erased_ids_among
 from retention.selectors.retention_period import former_customers_due
 from retention.services.scoring_jobs import scoring_jobs_forget
 
@@ -30,8 +39,12 @@ ERASED_ID_PREFIX = "erased-"
 MAX_REFERENCE = 100  # Erasure.reference
 
 
-def customer_erase(*, customer: Customer, requested_by: str, reference: str = "") -> Erasure:
-    """Make the customer anonymous (see the module's description); refused for one already erased."""
+def customer_erase(*, customer: Customer, requested_by: str, reference: str = "", refuse_again: bool = True) -> Erasure:
+    """Make the customer anonymous (see the module's description); refused for one already erased.
+
+    With `refuse_again` (an erasure at the customer's request), the CRM sending their external id again afterwards
+    does not store them anew (see `ErasedCustomerId`) until `erased_customer_allow` lets it.
+    """
     if not requested_by.strip():
         raise ValidationError("say who had the erasure done", code="requested_by_missing")
     if len(reference.strip()) > MAX_REFERENCE:
@@ -44,11 +57,24 @@ def customer_erase(*, customer: Customer, requested_by: str, reference: str = ""
             raise ValidationError(
                 f"this customer's data was already erased on {locked.erased_at:%Y-%m-%d}", code="already_erased"
             )
+        digest = erased_id_digest(locked.external_id)
         removed = _remove_personal_data(locked)
         erasure = Erasure.objects.create(
             customer=locked, requested_by=requested_by.strip()[:150], reference=reference.strip(), removed=removed
         )
+        if refuse_again:
+            ErasedCustomerId.objects.get_or_create(digest=digest, defaults={"erasure": erasure})
     return erasure
+
+
+def erased_customer_allow(*, external_id: str) -> Erasure | None:
+    """Let the CRM store again a customer erased at their request (they came back and agreed): their next record is
+    stored as a new customer. Returns the erasure that had refused them; None when the id was not refused."""
+    match = erased_ids_among([external_id]).get(external_id)
+    if match is None:
+        return None
+    match.refusal.delete()
+    return match.refusal.erasure
 
 
 def _remove_personal_data(customer: Customer) -> dict[str, int]:
@@ -107,7 +133,13 @@ def former_customers_expire(*, days: int, today: dt.date | None = None) -> list[
     for customer in former_customers_due(days=days, today=today):
         try:
             erased.append(
-                customer_erase(customer=customer, requested_by=RETENTION_PERIOD, reference=f"left over {days} days ago")
+                customer_erase(
+                    customer=customer,
+                    requested_by=RETENTION_PERIOD,
+                    reference=f"left over {days} days ago",
+                    # Not at their request: a former customer who signs up again is stored as anyone new.
+                    refuse_again=False,
+                )
             )
         except ValidationError as error:
             if error.code != "already_erased":  # erased on request meanwhile: nothing left to do for them

@@ -66,6 +66,7 @@ class ImportSummary:
     skipped: int = 0
     labelled: int = 0  # rows with a label
     labels_known: int = 0  # of those, labels already recorded (see retention.labels), not stored again
+    erased: int = 0  # customers erased at their request, whose rows were not stored again
     seconds: float = 0.0
 
 
@@ -182,6 +183,7 @@ def _store_batch(batch: list[CustomerRecord], summary: ImportSummary) -> None:
     summary.created += stored.created
     summary.updated += stored.updated
     summary.unchanged += stored.unchanged
+    summary.erased += len(stored.erased)
     summary.labelled += labelled
     summary.labels_known += known
 

@@ -37,6 +37,7 @@ def test_new_customers_are_created_with_their_contract_and_attributes(db, api_cl
     assert response.status_code == 200, response.content
     assert response.json() == {
         "received": 1, "created": 1, "updated": 0, "unchanged": 0, "contracts": 1, "events": 0,
+        "erased": 0, "erased_ids": [],
     }  # fmt: skip
     customer = Customer.objects.get(external_id="CRM-1")
     assert customer.products == ["internet", "tv"]

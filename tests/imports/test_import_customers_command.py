@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 
 from retention.models import Contract, Customer, ProtectedAttributes, RenewalResult
+from retention.services.erasure import customer_erase
 from tests.imports.conftest import HEADER, mapping_dict
 
 pytestmark = pytest.mark.django_db
@@ -396,3 +397,17 @@ def test_a_file_records_an_objection_to_profiling_and_an_empty_cell_keeps_it(wri
     assert dict(Customer.objects.values_list("external_id", "objects_to_profiling")) == {
         "A1": True, "A2": True, "A3": False,
     }  # fmt: skip
+
+
+def test_a_customer_erased_at_their_request_is_left_out_of_a_later_import_and_counted(write_csv, mapping_file):
+    path = write_csv(HEADER, *GOOD_ROWS)
+    run(path, mapping_file)
+    erased = Customer.objects.get(external_id="A2")
+    customer_erase(customer=erased, requested_by="dpo")
+
+    out, _ = run(path, mapping_file)
+
+    assert "3 rows read: 0 created, 0 updated, 2 unchanged, 0 skipped, 2 labelled" in out
+    assert "1 of customers erased at their request not stored again (see allow_customer_again)" in out
+    assert not Customer.objects.filter(external_id="A2").exists()
+    assert Customer.objects.count() == 3  # A1, A3 and the anonymous row of A2

@@ -84,6 +84,7 @@ def test_each_is_erased_as_on_request_and_recorded_as_done_by_the_period(base):
     assert erasure.requested_by == RETENTION_PERIOD and erasure.reference == "left over 365 days ago"
     assert Customer.objects.filter(erased_at__isnull=True).count() == 6
     assert former_customers_expire(days=YEAR, today=TODAY) == []
+    assert not hasattr(erasure, "refusal"), "one who signs up again later is stored as anyone new"
 
 
 def test_the_command_counts_first_and_erases_when_told(base):

@@ -14,7 +14,8 @@ class Command(BaseCommand):
         "Erase one customer's personal data at their request (GDPR article 17): name, phone, region, signup "
         "date, products, CRM attributes, protected values, contracts, service events and what each piece of "
         "advice recorded of them. Their advice, the offers and their outcomes stay, under a number no one can "
-        "trace back, so the team budgets and the save rates stay whole. Cannot be undone."
+        "trace back, so the team budgets and the save rates stay whole. Cannot be undone. The CRM sending the "
+        "customer again stores nothing until `allow_customer_again` lets them back."
     )
 
     def add_arguments(self, parser):
@@ -41,6 +42,9 @@ class Command(BaseCommand):
             raise CommandError(" ".join(error.messages)) from error
         removed = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in erasure.removed.items())
         self.stdout.write(f"erased the personal data of {external_id}: {removed}")
+        self.stdout.write(
+            f"a record the CRM sends again for {external_id} is left out until `allow_customer_again {external_id}`"
+        )
 
 
 def _confirmed(external_id: str, name: str) -> bool:

@@ -226,8 +226,13 @@ def _count_data_lines(path: Path) -> int:
 
 def _summary_line(summary: ImportSummary, *, seconds: float) -> str:
     known = f" ({summary.labels_known} already recorded, not stored again)" if summary.labels_known else ""
+    erased = (
+        f", {summary.erased} of customers erased at their request not stored again (see allow_customer_again)"
+        if summary.erased
+        else ""
+    )
     return (
         f"{summary.rows} rows read: {summary.created} created, {summary.updated} updated, "
-        f"{summary.unchanged} unchanged, {summary.skipped} skipped, {summary.labelled} labelled{known}, "
+        f"{summary.unchanged} unchanged, {summary.skipped} skipped, {summary.labelled} labelled{known}{erased}, "
         f"in {seconds:.1f} s"
     )
