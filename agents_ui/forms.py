@@ -30,11 +30,13 @@ class PanelSearchForm(forms.Form):
 
 class PanelQueryForm(PanelSearchForm):
     """The panel's GET parameters: a customer with an optional earlier decision, or `new` advice where the panel
-    would otherwise show the advice of this call again; or a search (`q`), as links made for the panel may carry
-    one."""
+    would otherwise show the advice of this call again; or a search, kept (`search`) or in the address (`q`), as
+    links made for the panel may carry one."""
 
     customer = forms.CharField(required=False, max_length=100)
     decision = forms.UUIDField(required=False)
+    # A search the panel's form posted, by the token it is kept under in the agent's session.
+    search = forms.CharField(required=False, max_length=32)
     # New advice even when this agent opened the customer on this channel a moment ago (see views.SAME_CALL).
     # Read as sent ("1", "0", "true", "false"): a checkbox widget would take any value but "false" for yes.
     new = forms.BooleanField(required=False, widget=forms.HiddenInput)

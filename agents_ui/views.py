@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 import uuid
 from functools import wraps
 from urllib.parse import urlencode
@@ -63,6 +64,10 @@ PANEL_TEMPLATE = "agents_ui/panel.html"
 # Opening the same customer again within this time, on the same channel, is taken as the same call: the panel
 # shows the advice it gave then instead of logging a second one, which would count as advice nobody acted on.
 SAME_CALL = dt.timedelta(minutes=30)
+# The agent's latest searches, kept in their session so that a results page can be shown again by its token.
+SAVED_SEARCHES = "panel_searches"
+SAVED_SEARCHES_KEPT = 20
+SEARCH_TOKEN_BYTES = 9
 DECISION_FRAGMENT = "agents_ui/partials/decision_response.html"
 # The service explains refusals in English; the refusal agents meet most is shown in their own language.
 PROBLEMS_IN_AGENT_LANGUAGE = {
@@ -185,15 +190,42 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 @agent_required
 def panel(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        # The panel's own search form posts: a name or phone number typed into it then stays out of the page's
-        # address, and so out of the browser's history, the web server's access log and the Referer of links.
-        return _search(request, PanelSearchForm(request.POST))
+        return _search_posted(request)
     form = PanelQueryForm(request.GET)
     if not form.is_valid():
+        if "q" in form.errors:
+            return _search(request, form)
         return _render_panel(request, form, status=400, error=_("The link to this page is not valid."))
     if form.cleaned_data["customer"]:
         return _customer_panel(request, form)
+    if form.cleaned_data["search"]:
+        return _saved_search(request, form.cleaned_data["search"])
     return _search(request, form)
+
+
+def _search_posted(request: HttpRequest) -> HttpResponse:
+    """The panel's own search form posts: a name or phone number typed into it then stays out of the page's address,
+    and so out of the browser's history, the web server's access log and the Referer of links. The search is kept in
+    the agent's session under a random token, and the results page is shown at an address naming only that token,
+    so going back to it, reloading it or switching language never sends the form again."""
+    form = PanelSearchForm(request.POST)
+    if not form.is_valid():
+        return _search(request, form)
+    if not form.cleaned_data["q"]:
+        return HttpResponseRedirect(reverse("panel"), status=303)
+    searches = request.session.get(SAVED_SEARCHES, {})
+    token = secrets.token_urlsafe(SEARCH_TOKEN_BYTES)
+    searches[token] = {"q": form.cleaned_data["q"], "channel": form.cleaned_data["channel"]}
+    request.session[SAVED_SEARCHES] = dict(list(searches.items())[-SAVED_SEARCHES_KEPT:])
+    return HttpResponseRedirect(f"{reverse('panel')}?{urlencode({'search': token})}", status=303)
+
+
+def _saved_search(request: HttpRequest, token: str) -> HttpResponse:
+    saved = request.session.get(SAVED_SEARCHES, {}).get(token)
+    if saved is None:
+        message = _("This search is no longer kept: searches last as long as your login. Search again.")
+        return _render_panel(request, PanelSearchForm(), status=404, error=message)
+    return _search(request, PanelSearchForm(saved))
 
 
 def _search(request: HttpRequest, form: PanelSearchForm) -> HttpResponse:

@@ -7,7 +7,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agents_ui.views import SAME_CALL
+from agents_ui.views import SAME_CALL, SAVED_SEARCHES, SAVED_SEARCHES_KEPT
 from ml.registry import NoChampion, champions
 from retention.models import Decision, DecisionAction
 from retention.selectors.panel import SEARCH_LIMIT
@@ -210,7 +210,7 @@ def test_without_a_trained_model_the_agent_is_told_so(logged_in, agent, customer
 def test_agent_finds_a_customer_by_number_name_or_phone(logged_in, agent, customer, query):
     CustomerFactory(external_id="C-2002", display_name="Piet Bakker", phone="0201234567")
 
-    response = logged_in(agent).post("/panel/", {"q": query})
+    response = logged_in(agent).post("/panel/", {"q": query}, follow=True)
 
     assert response.status_code == 200
     assert "/panel/?customer=C-1001&amp;channel=phone" in response.text
@@ -223,8 +223,8 @@ def test_a_customer_number_is_found_without_its_letters_but_a_short_part_of_it_i
     CustomerFactory(external_id="NL1186568", display_name="Ander", phone="")
     client = logged_in(agent)
 
-    found = client.post("/panel/", {"q": "8656687"}).text
-    short = client.post("/panel/", {"q": "8656"}).text
+    found = client.post("/panel/", {"q": "8656687"}, follow=True).text
+    short = client.post("/panel/", {"q": "8656"}, follow=True).text
 
     assert "Lisa Jansen" in found and "Ander" not in found
     assert "Lisa Jansen" not in short  # four characters match too much of every number to mean one
@@ -234,8 +234,8 @@ def test_a_search_with_more_hits_than_shown_says_so(logged_in, agent, customer):
     for number in range(SEARCH_LIMIT + 1):
         CustomerFactory(external_id=f"H-{number:03d}", display_name=f"Hendriks {number:03d}")
 
-    many = logged_in(agent).post("/panel/", {"q": "Hendriks"})
-    exact = logged_in(agent).post("/panel/", {"q": "Hendriks 007"})
+    many = logged_in(agent).post("/panel/", {"q": "Hendriks"}, follow=True)
+    exact = logged_in(agent).post("/panel/", {"q": "Hendriks 007"}, follow=True)
 
     assert many.text.count("/panel/?customer=H-") == SEARCH_LIMIT
     assert f"Er zijn meer klanten gevonden: dit zijn de eerste {SEARCH_LIMIT}." in many.text
@@ -244,7 +244,7 @@ def test_a_search_with_more_hits_than_shown_says_so(logged_in, agent, customer):
 
 
 def test_a_search_without_hits_says_so(logged_in, agent, customer):
-    response = logged_in(agent).post("/panel/", {"q": "Zwart"})
+    response = logged_in(agent).post("/panel/", {"q": "Zwart"}, follow=True)
 
     assert "Geen klant gevonden voor “Zwart”." in response.text
 
@@ -253,13 +253,48 @@ def test_the_search_form_posts_so_what_was_typed_stays_out_of_every_address(logg
     client = logged_in(agent)
 
     form = re.search(r'<form method="(\w+)" action="([^"]*)" role="search"', client.get("/panel/").text)
-    found = client.post("/panel/", {"q": "de Vries", "channel": "chat"})
+    posted = client.post("/panel/", {"q": "de Vries", "channel": "chat"})
+    found = client.get(posted["Location"])
 
     assert form.groups() == ("post", "/panel/")
+    assert posted.status_code == 303 and re.fullmatch(r"/panel/\?search=[\w-]{12}", posted["Location"])
     assert found.status_code == 200
     assert 'href="/panel/?customer=C-1001&amp;channel=chat"' in found.text
-    assert "Vries" not in " ".join(re.findall(r'(?:href|action)="([^"]*)"', found.text))
+    assert 'value="de Vries"' in found.text  # the field shows what was searched for
+    assert "Vries" not in " ".join(re.findall(r'(?:href|action|value)="(/[^"]*)"', found.text))
     assert "no-store" in found["Cache-Control"]
+
+
+def test_a_kept_search_shows_again_on_back_reload_or_in_another_language_and_only_to_its_agent(
+    logged_in, agent, customer
+):
+    client = logged_in(agent)
+    page = client.post("/panel/", {"q": "de Vries"})["Location"]
+
+    again = client.get(page)
+    switched = client.post("/language/", {"language": "en", "next": page}, follow=True)
+    other = logged_in(AgentProfileFactory(user=UserFactory(username="agent9")).user).get(page)
+
+    assert "Jan de Vries" in again.text
+    assert switched.status_code == 200 and "Search results" in switched.text and "Jan de Vries" in switched.text
+    assert other.status_code == 404 and "Jan de Vries" not in other.text
+    assert "Deze zoekopdracht wordt niet meer bewaard" in other.text
+
+
+def test_only_the_agents_latest_searches_are_kept(logged_in, agent, customer):
+    client = logged_in(agent)
+    first = client.post("/panel/", {"q": "de Vries"})["Location"]
+    for number in range(SAVED_SEARCHES_KEPT):
+        client.post("/panel/", {"q": f"zoek {number}"})
+
+    assert client.get(first).status_code == 404
+    assert len(client.session[SAVED_SEARCHES]) == SAVED_SEARCHES_KEPT
+
+
+def test_an_empty_search_leads_back_to_the_start(logged_in, agent):
+    response = logged_in(agent).post("/panel/", {"q": "  "})
+
+    assert (response.status_code, response["Location"]) == (303, "/panel/")
 
 
 def test_a_search_is_refused_without_the_pages_csrf_token(agent, customer):
@@ -273,7 +308,7 @@ def test_a_search_is_refused_without_the_pages_csrf_token(agent, customer):
 
 
 def test_a_posted_search_only_searches_it_never_opens_a_customer(logged_in, agent, customer, catalog, churn_model):
-    response = logged_in(agent).post("/panel/", {"customer": "C-1001"})
+    response = logged_in(agent).post("/panel/", {"customer": "C-1001"}, follow=True)
 
     assert response.status_code == 200
     assert "Jan de Vries" not in response.text
@@ -293,6 +328,13 @@ def test_a_search_that_cannot_be_read_says_why(logged_in, agent, customer, data,
     assert response.status_code == 400
     assert message in response.text
     assert "Jan de Vries" not in response.text
+
+
+def test_a_link_with_too_long_a_search_says_so_as_the_form_does(logged_in, agent, customer):
+    response = logged_in(agent).get("/panel/", {"q": "x" * 201})
+
+    assert response.status_code == 400
+    assert "Zoek met een klantnummer, naam of telefoonnummer van hoogstens 200 tekens." in response.text
 
 
 def test_a_link_with_a_search_still_finds_the_customer(logged_in, agent, customer):
