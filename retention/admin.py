@@ -2,6 +2,7 @@ from dataclasses import asdict
 
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from ml.policy import PolicyError, PolicySettings
 from retention.models import (
@@ -20,7 +21,9 @@ from retention.models import (
     Tariff,
     Team,
 )
+from retention.selectors.erased_ids import erased_ids_among
 from retention.services.catalog import offer_eligibility_errors, policy_values_errors
+from retention.services.erasure import ERASED_ID_PREFIX
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -52,8 +55,30 @@ class ContractInline(admin.TabularInline):
     extra = 0
 
 
+class CustomerForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = "__all__"
+
+    def clean_external_id(self):
+        """The admin stores no customer under a number the CRM may not send: the service's own names for erased
+        customers, and the number of a customer erased at their request, until they are let back."""
+        external_id = self.cleaned_data["external_id"]
+        if external_id.startswith(ERASED_ID_PREFIX):
+            raise forms.ValidationError(f"A customer number may not start with {ERASED_ID_PREFIX!r}.")
+        changed = self.instance.pk is None or external_id != self.instance.external_id
+        if changed and (match := erased_ids_among([external_id]).get(external_id)):
+            erased_on = timezone.localtime(match.refusal.erasure.erased_at)
+            raise forms.ValidationError(
+                f"This is the number of a customer erased at their request on {erased_on:%Y-%m-%d}. If they agreed "
+                f"to be stored again, run `manage.py allow_customer_again {external_id}` first."
+            )
+        return external_id
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerForm
     list_display = ["external_id", "display_name", "segment", "value_tier", "region", "signup_date"]
     list_filter = ["segment", "value_tier", "region", "objects_to_profiling"]
     search_fields = ["external_id", "display_name", "phone"]
@@ -212,7 +237,12 @@ class ErasureAdmin(ReadOnlyAdmin):
     list_display = ["erased_at", "customer", "requested_by", "reference", "refuses_the_id"]
     list_select_related = ["customer", "refusal"]
 
-    @admin.display(boolean=True, description="CRM's id refused")
-    def refuses_the_id(self, erasure: Erasure) -> bool:
-        """Whether a record the CRM sends with the customer's old id is still left out (see allow_customer_again)."""
-        return hasattr(erasure, "refusal")
+    @admin.display(description="CRM's id")
+    def refuses_the_id(self, erasure: Erasure) -> str:
+        """Whether a record the CRM sends with the customer's old id is left out (see allow_customer_again)."""
+        refusal = getattr(erasure, "refusal", None)
+        if refusal is None:
+            return "not refused"
+        if refusal.allowed_at is not None:
+            return f"let back {timezone.localtime(refusal.allowed_at):%Y-%m-%d} by {refusal.allowed_by}"
+        return "refused"

@@ -158,6 +158,9 @@ class Mapping:
     # objected (in the file, or as stored) is then left unscored, as a row that cannot be read. None: an import,
     # which records objections rather than refusing them.
     objecting_ids: frozenset[str] | None = None
+    # Set when only scoring a file while customers erased at their request are kept out: which of the ids given are
+    # theirs. Such a row is left unscored too, as a row that cannot be read.
+    erased_among: Callable[[Sequence[str]], set[str]] | None = None
 
     def named_columns(self) -> list[str]:
         """Every column the mapping names explicitly, id first."""
@@ -185,13 +188,18 @@ class Mapping:
         named = set(self.named_columns())
         return [column for column in header if column not in named]
 
-    def features_only(self, *, objecting_ids: frozenset[str] = frozenset()) -> Mapping:
+    def features_only(
+        self,
+        *,
+        objecting_ids: frozenset[str] = frozenset(),
+        erased_among: Callable[[Sequence[str]], set[str]] | None = None,
+    ) -> Mapping:
         """This mapping with its label and protected columns excluded: what scoring a file needs to read.
 
         Every row converts as with the full mapping (neither kind of column can make a row bad) and
         gets the same features; only the values that no model sees are left unread. A row whose customer
-        objected to profiling, in the file or as stored (the external ids in `objecting_ids`), is not scored: it
-        becomes a row left out, saying so.
+        objected to profiling, in the file or as stored (the external ids in `objecting_ids`), or who was erased at
+        their request (the ids `erased_among` names), is not scored: it becomes a row left out, saying so.
         """
         label_columns = (self.label.column,) if self.label else ()
         unread = (*label_columns, *self.protected)
@@ -203,6 +211,7 @@ class Mapping:
             exclude=(*unread, *self.exclude),
             may_be_absent=unread,
             objecting_ids=objecting_ids,
+            erased_among=erased_among,
         )
 
 
@@ -777,7 +786,8 @@ class ChunkConverter:
         terms = (values["contract_type"] != "") | pd.notna(values["contract_end"])
         terms_without_fee = terms & pd.isna(values["monthly_fee"])
         objecting = self._objecting(ids, values["objects_to_profiling"])
-        for row in np.flatnonzero(rows & (late | terms_without_fee | objecting)):
+        erased = self._erased(ids, rows)
+        for row in np.flatnonzero(rows & (late | terms_without_fee | objecting | erased)):
             found = []
             if late[row]:
                 found.append(f"signup date {signup[row]} is after the as-of date {self.as_of}")
@@ -785,7 +795,16 @@ class ChunkConverter:
                 found.append("a contract type or end date is given without a monthly fee")
             if objecting[row]:
                 found.append("the customer objected to profiling: not scored")
+            if erased[row]:
+                found.append("the customer was erased at their request: not scored")
             yield row, found
+
+    def _erased(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per row (of `rows`), whether its customer was erased at their request; asked only when scoring."""
+        lookup = self.mapping.erased_among
+        if lookup is None or not rows.any():
+            return np.zeros(len(ids), dtype=bool)
+        return rows & np.isin(ids, list(lookup(list(ids[rows]))))
 
     def _objecting(self, ids: np.ndarray, said: np.ndarray) -> np.ndarray:
         """Per row, whether it is left unscored for an objection to profiling: one the file states, or one stored

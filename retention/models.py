@@ -498,16 +498,29 @@ class Erasure(ImmutableModel):
 class ErasedCustomerId(models.Model):
     """The keyed digest of the external id of a customer erased at their request, so that the CRM sending that id
     again does not store them anew and undo the erasure. The id itself is not kept: only who knows it and the
-    site's secret key can match it. Deleting the row (`allow_customer_again`) lets the customer be stored again,
-    as when they come back and agree to it."""
+    site's secret key can match it. `allow_customer_again` lets the customer be stored again (they came back and
+    agreed to it), recording who did and when; the row then refuses nothing."""
 
-    digest = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64, db_index=True)
+    key_id = models.CharField(
+        max_length=16, help_text="Which secret key the digest is made with: a fingerprint of the key, not the key."
+    )
     erasure = models.OneToOneField(Erasure, on_delete=models.PROTECT, related_name="refusal")
     created_at = models.DateTimeField(auto_now_add=True)
+    allowed_at = models.DateTimeField(null=True, blank=True, help_text="When the customer was let back, if they were.")
+    allowed_by = models.CharField(max_length=150, blank=True)
+    allowed_reference = models.CharField(max_length=100, blank=True, help_text="E.g. the customer's new consent.")
 
     class Meta:
         verbose_name = "erased customer's id, refused"
         verbose_name_plural = "erased customers' ids, refused"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["digest"], condition=models.Q(allowed_at__isnull=True), name="one_refusal_in_force_per_id"
+            )
+        ]
 
     def __str__(self) -> str:
+        if self.allowed_at is not None:
+            return f"id let back {timezone.localtime(self.allowed_at):%Y-%m-%d %H:%M %Z} by {self.allowed_by}"
         return f"id refused since {timezone.localtime(self.created_at):%Y-%m-%d %H:%M %Z}"

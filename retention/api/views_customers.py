@@ -46,7 +46,10 @@ class CustomerBulkOutput(serializers.Serializer):
     contracts = serializers.IntegerField(help_text="Contracts created or changed.")
     events = serializers.IntegerField(help_text="Service events added.")
     erased = serializers.IntegerField(
-        help_text="Customers erased at their request (DELETE /customers/{external_id}/), whose records were not stored."
+        help_text=(
+            "Customers erased at their request (DELETE /customers/{external_id}/ or manage.py erase_customer), whose "
+            "records were not stored."
+        )
     )
     erased_ids = serializers.ListField(
         child=serializers.CharField(), help_text="Their external ids, so the CRM can stop sending them."

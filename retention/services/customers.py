@@ -13,7 +13,7 @@ from django.db import transaction
 
 from retention.models import Contract, Customer, ErasedCustomerId, ProtectedAttributes, RenewalResult, ServiceEvent
 from retention.records import CustomerRecord
-from retention.selectors.erased_ids import erased_ids_among
+from retention.selectors.erased_ids import erased_ids_among, key_fingerprint
 from retention.services.erasure import ERASED_ID_PREFIX
 
 UPSERT_BATCH_SIZE = 1000
@@ -147,7 +147,9 @@ def _without_erased(records: list[CustomerRecord]) -> tuple[list[CustomerRecord]
     matches = erased_ids_among(record.external_id for record in records)
     for match in matches.values():
         if match.refusal.digest != match.current_digest:
-            ErasedCustomerId.objects.filter(pk=match.refusal.pk).update(digest=match.current_digest)
+            ErasedCustomerId.objects.filter(pk=match.refusal.pk).update(
+                digest=match.current_digest, key_id=key_fingerprint()
+            )
     return [record for record in records if record.external_id not in matches], sorted(matches)
 
 

@@ -31,7 +31,7 @@ from retention.models import (
     ProtectedAttributes,
     ServiceEvent,
 )
-from retention.selectors.erased_ids import erased_id_digest, erased_ids_among
+from retention.selectors.erased_ids import erased_id_digest, erased_ids_among, key_fingerprint
 from retention.selectors.retention_period import former_customers_due
 from retention.services.scoring_jobs import scoring_jobs_forget
 
@@ -57,24 +57,43 @@ def customer_erase(*, customer: Customer, requested_by: str, reference: str = ""
             raise ValidationError(
                 f"this customer's data was already erased on {locked.erased_at:%Y-%m-%d}", code="already_erased"
             )
-        digest = erased_id_digest(locked.external_id)
+        external_id = locked.external_id
         removed = _remove_personal_data(locked)
         erasure = Erasure.objects.create(
             customer=locked, requested_by=requested_by.strip()[:150], reference=reference.strip(), removed=removed
         )
         if refuse_again:
-            ErasedCustomerId.objects.get_or_create(digest=digest, defaults={"erasure": erasure})
+            _refuse_id_again(external_id, erasure)
     return erasure
 
 
-def erased_customer_allow(*, external_id: str) -> Erasure | None:
+def _refuse_id_again(external_id: str, erasure: Erasure) -> None:
+    """Keep the CRM from storing the id again. One refusal is in force per id: should one already be (a customer
+    stored under a refused id before anything checked for it), it stays, and this erasure adds none."""
+    if erased_ids_among([external_id]):
+        return
+    ErasedCustomerId.objects.create(digest=erased_id_digest(external_id), key_id=key_fingerprint(), erasure=erasure)
+
+
+def erased_customer_allow(*, external_id: str, allowed_by: str, reference: str = "") -> ErasedCustomerId | None:
     """Let the CRM store again a customer erased at their request (they came back and agreed): their next record is
-    stored as a new customer. Returns the erasure that had refused them; None when the id was not refused."""
+    stored as a new customer, nothing erased comes back. The refusal stays, saying who let them back, when and on
+    what reference. Returns it; None when the id was not refused."""
+    if not allowed_by.strip():
+        raise ValidationError("say who lets the customer back", code="allowed_by_missing")
+    if len(reference.strip()) > MAX_REFERENCE:
+        raise ValidationError(f"the reference is longer than {MAX_REFERENCE} characters", code="reference")
+    # Stripped as the API and CRM files strip an id before it is stored or refused.
+    external_id = external_id.strip()
     match = erased_ids_among([external_id]).get(external_id)
     if match is None:
         return None
-    match.refusal.delete()
-    return match.refusal.erasure
+    refusal = match.refusal
+    refusal.allowed_at = timezone.now()
+    refusal.allowed_by = allowed_by.strip()[:150]
+    refusal.allowed_reference = reference.strip()
+    refusal.save(update_fields=["allowed_at", "allowed_by", "allowed_reference"])
+    return refusal
 
 
 def _remove_personal_data(customer: Customer) -> dict[str, int]:

@@ -66,7 +66,7 @@ class ImportSummary:
     skipped: int = 0
     labelled: int = 0  # rows with a label
     labels_known: int = 0  # of those, labels already recorded (see retention.labels), not stored again
-    erased: int = 0  # customers erased at their request, whose rows were not stored again
+    erased: list[str] = field(default_factory=list)  # ids of customers erased at their request, not stored again
     seconds: float = 0.0
 
 
@@ -177,14 +177,16 @@ def customers_file_store(
 
 
 def _store_batch(batch: list[CustomerRecord], summary: ImportSummary) -> None:
-    labelled = sum(1 for record in batch if record.renewals)
+    labelled = [record.external_id for record in batch if record.renewals]
     batch, known = _without_recorded_labels(batch)
     stored = customers_upsert(records=batch, source=RenewalResult.Source.IMPORT, batch_size=len(batch))
     summary.created += stored.created
     summary.updated += stored.updated
     summary.unchanged += stored.unchanged
-    summary.erased += len(stored.erased)
-    summary.labelled += labelled
+    summary.erased += stored.erased
+    # A label counts where it was kept: not on the row of a customer erased at their request.
+    erased = set(stored.erased)
+    summary.labelled += sum(1 for external_id in labelled if external_id not in erased)
     summary.labels_known += known
 
 

@@ -407,7 +407,7 @@ def test_a_customer_erased_at_their_request_is_left_out_of_a_later_import_and_co
 
     out, _ = run(path, mapping_file)
 
-    assert "3 rows read: 0 created, 0 updated, 2 unchanged, 0 skipped, 2 labelled" in out
-    assert "1 of customers erased at their request not stored again (see allow_customer_again)" in out
+    assert "3 rows read: 0 created, 0 updated, 2 unchanged, 0 skipped, 1 left out as erased, 1 labelled" in out
+    assert "1 customers erased at their request were left out, not stored again: A2 (allow_customer_again" in out
     assert not Customer.objects.filter(external_id="A2").exists()
     assert Customer.objects.count() == 3  # A1, A3 and the anonymous row of A2

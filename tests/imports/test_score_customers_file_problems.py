@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 
 from ml.registry import champions, model_version_promote, model_version_register
 from retention.mapping import mapping_load
+from retention.services.erasure import customer_erase
 from tests.factories import CustomerFactory
 from tests.ml.test_score_customers import (
     NOW,
@@ -210,6 +211,22 @@ def test_a_row_whose_customer_objected_to_profiling_is_left_unscored_saying_so(r
     assert scores["K0000"] == "" and 0 < float(scores["K0001"]) < 1
     assert "rich.csv: line 2 (K0000): the customer objected to profiling: not scored" in err.splitlines()
     assert err.startswith("8 rows could not be read and have no score: lines 2, 9, ")
+
+
+def test_a_row_of_a_customer_erased_at_their_request_is_left_unscored_until_they_are_let_back(rich_champion, tmp_path):
+    path, mapping = write_rich_file(tmp_path)
+    customer_erase(customer=CustomerFactory(external_id="K0000"), requested_by="dpo")
+    customer_erase(customer=CustomerFactory(external_id="K0001"), requested_by="retention period", refuse_again=False)
+
+    _, err = score(path, mapping, tmp_path / "scores.csv")
+    refused = dict(read_scores(tmp_path / "scores.csv")[1:])
+    call_command("allow_customer_again", "K0000", stdout=StringIO())
+    score(path, mapping, tmp_path / "scores.csv")
+    let_back = dict(read_scores(tmp_path / "scores.csv")[1:])
+
+    assert refused["K0000"] == "" and 0 < float(refused["K0001"]) < 1
+    assert "rich.csv: line 2 (K0000): the customer was erased at their request: not scored" in err.splitlines()
+    assert 0 < float(let_back["K0000"]) < 1
 
 
 def test_a_row_of_a_customer_whose_objection_is_stored_is_left_unscored_whatever_the_file_says(rich_champion, tmp_path):

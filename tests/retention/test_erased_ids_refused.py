@@ -4,10 +4,12 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils.crypto import salted_hmac
 
+from retention.checks import erased_id_refusals_check
 from retention.models import Customer, ErasedCustomerId
 from retention.records import CustomerRecord
-from retention.selectors.erased_ids import erased_ids_among
+from retention.selectors.erased_ids import erased_id_digest, erased_ids_among, key_fingerprint
 from retention.services.customers import customers_upsert
 from retention.services.erasure import customer_erase
 from tests.conftest import api_client_with
@@ -52,7 +54,7 @@ def test_what_is_kept_to_refuse_them_names_no_one_and_depends_on_the_sites_key(e
 
 def test_a_customer_let_back_is_stored_as_a_new_customer_and_the_erased_row_stays_anonymous(erased):
     out = io.StringIO()
-    call_command("allow_customer_again", "NL1234567", stdout=out)
+    call_command("allow_customer_again", " NL1234567 ", "--reference", "consent 2026-11", stdout=out)
     summary = customers_upsert(records=[record("NL1234567")], source="crm")
 
     assert "NL1234567 (erased " in out.getvalue() and ", reference AVG-17) may be stored again" in out.getvalue()
@@ -61,12 +63,44 @@ def test_a_customer_let_back_is_stored_as_a_new_customer_and_the_erased_row_stay
     assert back.pk != erased.pk
     erased.refresh_from_db()
     assert erased.display_name == "" and erased.external_id.startswith("erased-")
+    refusal = ErasedCustomerId.objects.get()
+    assert refusal.allowed_at is not None and refusal.allowed_by.startswith("command line (")
+    assert refusal.allowed_reference == "consent 2026-11"
 
 
-def test_letting_back_an_id_nothing_refuses_says_so(erased):
-    with pytest.raises(CommandError, match="'NL7654321' is not the id of a customer erased at their request"):
-        call_command("allow_customer_again", "NL7654321")
-    assert ErasedCustomerId.objects.count() == 1
+def test_letting_back_twice_or_an_id_nothing_refuses_says_which(erased):
+    call_command("allow_customer_again", "NL1234567", stdout=io.StringIO())
+
+    with pytest.raises(CommandError, match=r"'NL1234567' was let back already, on .* by command line \("):
+        call_command("allow_customer_again", "NL1234567")
+    with pytest.raises(CommandError, match="'nl1234567' is not the number of a customer erased at their request"):
+        call_command("allow_customer_again", "nl1234567")
+
+
+def test_a_customer_let_back_and_erased_again_is_refused_again(erased):
+    call_command("allow_customer_again", "NL1234567", stdout=io.StringIO())
+    customers_upsert(records=[record("NL1234567")], source="crm")
+
+    customer_erase(customer=Customer.objects.get(external_id="NL1234567"), requested_by="dpo")
+
+    assert customers_upsert(records=[record("NL1234567")], source="crm").erased == ["NL1234567"]
+    assert ErasedCustomerId.objects.filter(allowed_at__isnull=True).count() == 1
+    assert ErasedCustomerId.objects.count() == 2
+
+
+def test_the_admin_stores_no_customer_under_a_refused_id(erased, admin_client):
+    other = CustomerFactory(external_id="NL7654321")
+    form = {"external_id": "NL1234567", "segment": "consumer", "products": "[]", "attributes": "{}"}
+    inline = {"contracts-TOTAL_FORMS": "0", "contracts-INITIAL_FORMS": "0"}
+
+    added = admin_client.post("/admin/retention/customer/add/", {**form, **inline})
+    renamed = admin_client.post(f"/admin/retention/customer/{other.pk}/change/", {**form, **inline})
+
+    for response in (added, renamed):
+        assert response.status_code == 200
+        assert "number of a customer erased at their request on" in response.text
+        assert "allow_customer_again NL1234567" in response.text
+    assert not Customer.objects.filter(external_id="NL1234567").exists()
 
 
 def test_the_refusal_outlives_a_rotated_secret_key(erased, settings):
@@ -82,6 +116,27 @@ def test_the_refusal_outlives_a_rotated_secret_key(erased, settings):
 
     assert kept_out.erased == still_kept_out.erased == ["NL1234567"]
     assert not Customer.objects.filter(external_id="NL1234567").exists()
+    assert ErasedCustomerId.objects.get().key_id == key_fingerprint()
+
+
+def test_migrate_warns_of_refusals_under_a_key_no_longer_configured(erased, settings):
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "the new key of this site, long enough 0123456789abcdef"
+
+    without_fallback = erased_id_refusals_check(None, databases=["default"])
+    without_databases = erased_id_refusals_check(None)
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+
+    assert [message.id for message in without_fallback] == ["retention.W002"]
+    assert "1 customers erased at their request" in without_fallback[0].msg
+    assert erased_id_refusals_check(None, databases=["default"]) == []
+    assert without_databases == [], "only where the caller lets checks read the database"
+
+
+def test_a_digest_is_the_hmac_the_readme_names(erased, settings):
+    expected = salted_hmac("retention.erased-customer-id", "NL1234567", algorithm="sha256").hexdigest()
+
+    assert ErasedCustomerId.objects.get().digest == erased_id_digest("NL1234567") == expected
 
 
 def test_a_customer_erased_for_the_retention_period_may_sign_up_again():
@@ -102,4 +157,14 @@ def test_the_erase_command_says_how_the_crm_may_send_them_again_and_the_admin_sh
     listing = admin_client.get("/admin/retention/erasure/")
 
     assert "is left out until `allow_customer_again NL1234567`" in out.getvalue()
-    assert listing.status_code == 200 and "CRM&#x27;s id refused" in listing.text
+    assert listing.status_code == 200 and '<td class="field-refuses_the_id">refused</td>' in listing.text
+
+
+@pytest.mark.parametrize("asked", [3, 60], ids=["fewer ids than refusals", "more ids than refusals"])
+def test_ids_are_matched_whether_few_or_many_are_asked_about(monkeypatch, asked):
+    monkeypatch.setattr("retention.selectors.erased_ids.DIGESTS_PER_QUERY", 2)
+    for number in range(10):
+        customer_erase(customer=CustomerFactory(external_id=f"NL{number:07d}"), requested_by="dpo")
+    others = [f"NL{number:07d}" for number in range(100, 100 + asked - 2)]
+
+    assert set(erased_ids_among(["NL0000003", "NL0000007", *others])) == {"NL0000003", "NL0000007"}

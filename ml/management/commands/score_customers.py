@@ -37,6 +37,7 @@ from retention.mapping import (
     read_mapped_chunks,
 )
 from retention.selectors.catalog import new_customer_fees
+from retention.selectors.erased_ids import erased_external_ids, refusals_in_force
 from retention.selectors.history import profiling_objector_external_ids
 
 # Rows that could not be read named with their reason on stderr; the count says how many there are in all.
@@ -47,7 +48,7 @@ class Command(BaseCommand):
     help = (
         "Score every row of a CRM file with the champion churn model, whether or not the customers were imported. "
         "Writes external_id,churn_probability (one row per input row; empty where a row could not be read or its "
-        "customer objected to profiling). "
+        "customer objected to profiling or was erased at their request). "
         "Refuses a file that does not provide every feature the model uses, unless --allow-missing-features."
     )
 
@@ -87,7 +88,10 @@ class Command(BaseCommand):
             # One clock for both steps: the file is read as of the day (UTC, as import_customers reads it)
             # of the moment the features are computed at.
             now = timezone.now()
-            scoring = parsed.features_only(objecting_ids=profiling_objector_external_ids())
+            scoring = parsed.features_only(
+                objecting_ids=profiling_objector_external_ids(),
+                erased_among=erased_external_ids if refusals_in_force() else None,
+            )
             chunks = read_mapped_chunks(file, scoring, as_of=now.date(), chunk_rows=CHUNK_ROWS)
             # The first chunk tells which columns the mapping takes as attributes ("*" takes them from the
             # header): the features are checked on it before anything is written.

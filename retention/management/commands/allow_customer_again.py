@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import getpass
+
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from retention.selectors.erased_ids import last_let_back
 from retention.services.erasure import erased_customer_allow
 
 
@@ -10,23 +14,39 @@ class Command(BaseCommand):
     help = (
         "Let the CRM store again a customer erased at their request, for instance when they come back and agree: "
         "until then a record sent with their external id is left out. Their next record is stored as a new "
-        "customer; nothing erased comes back."
+        "customer; nothing erased comes back. Who let them back, when and on what reference is kept."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("external_id", help="The customer's number in the CRM, as it was when they were erased.")
+        parser.add_argument("--reference", default="", help="What they agreed on, e.g. a ticket or contract number.")
 
-    def handle(self, *args, external_id: str, **options):
-        erasure = erased_customer_allow(external_id=external_id)
-        if erasure is None:
-            raise CommandError(
-                f"{external_id!r} is not the id of a customer erased at their request: nothing refuses it (check "
-                "its spelling; a customer erased for the retention period, or before erasures refused ids, is "
-                "stored again as it is sent)"
+    def handle(self, *args, external_id: str, reference: str, **options):
+        external_id = external_id.strip()
+        try:
+            refusal = erased_customer_allow(
+                external_id=external_id, allowed_by=f"command line ({getpass.getuser()})", reference=reference
             )
-        when = timezone.localtime(erasure.erased_at)
-        reference = f", reference {erasure.reference}" if erasure.reference else ""
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
+        if refusal is None:
+            raise CommandError(_nothing_refuses(external_id))
+        erasure = refusal.erasure
+        erased = f"erased {timezone.localtime(erasure.erased_at):%Y-%m-%d %H:%M %Z}"
+        if erasure.reference:
+            erased += f", reference {erasure.reference}"
         self.stdout.write(
-            f"{external_id} (erased {when:%Y-%m-%d %H:%M %Z}{reference}) may be stored again: the CRM's next record "
-            "of them is stored as a new customer"
+            f"{external_id} ({erased}) may be stored again: the CRM's next record of them is stored as a new customer"
         )
+
+
+def _nothing_refuses(external_id: str) -> str:
+    earlier = last_let_back(external_id)
+    if earlier is not None:
+        when = timezone.localtime(earlier.allowed_at)
+        return f"{external_id!r} was let back already, on {when:%Y-%m-%d %H:%M %Z} by {earlier.allowed_by}"
+    return (
+        f"{external_id!r} is not the number of a customer erased at their request: nothing refuses it. Numbers are "
+        "compared exactly, capitals included; a customer erased for the retention period, or before erasures "
+        "refused numbers, is stored again as the CRM sends them"
+    )

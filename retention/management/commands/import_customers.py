@@ -30,6 +30,8 @@ from retention.services.imports import (
 READ_CHUNK_BYTES = 1 << 20
 # Tenure counts back from --as-of, a century at most; an earlier date is a typo (0026 for 2026).
 EARLIEST_AS_OF = date(1970, 1, 1)
+# The ids of customers erased at their request named in the summary; the count says how many more.
+ERASED_SHOWN = 20
 
 
 class Command(BaseCommand):
@@ -93,6 +95,8 @@ class Command(BaseCommand):
                 "import the file again."
             )
         self.stdout.write(_summary_line(summary, seconds=time.monotonic() - started))
+        if summary.erased:
+            self.stdout.write(_erased_line(summary.erased))
 
     def _check(self, path: Path, mapping: Mapping, as_of: date) -> FileCheck:
         stream = _BarStream(self.stderr)
@@ -226,13 +230,18 @@ def _count_data_lines(path: Path) -> int:
 
 def _summary_line(summary: ImportSummary, *, seconds: float) -> str:
     known = f" ({summary.labels_known} already recorded, not stored again)" if summary.labels_known else ""
-    erased = (
-        f", {summary.erased} of customers erased at their request not stored again (see allow_customer_again)"
-        if summary.erased
-        else ""
-    )
+    erased = f", {len(summary.erased)} left out as erased" if summary.erased else ""
     return (
         f"{summary.rows} rows read: {summary.created} created, {summary.updated} updated, "
-        f"{summary.unchanged} unchanged, {summary.skipped} skipped, {summary.labelled} labelled{known}{erased}, "
+        f"{summary.unchanged} unchanged, {summary.skipped} skipped{erased}, {summary.labelled} labelled{known}, "
         f"in {seconds:.1f} s"
+    )
+
+
+def _erased_line(erased: list[str]) -> str:
+    """The customers erased at their request whose rows were left out, named so the CRM can stop sending them."""
+    shown = ", ".join(erased[:ERASED_SHOWN]) + (" …" if len(erased) > ERASED_SHOWN else "")
+    return (
+        f"{len(erased)} customers erased at their request were left out, not stored again: {shown} "
+        "(allow_customer_again lets one back)"
     )
