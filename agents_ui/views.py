@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 import uuid
 from functools import wraps
 from urllib.parse import urlencode
@@ -18,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -67,7 +67,7 @@ SAME_CALL = dt.timedelta(minutes=30)
 # The agent's latest searches, kept in their session so that a results page can be shown again by its token.
 SAVED_SEARCHES = "panel_searches"
 SAVED_SEARCHES_KEPT = 20
-SEARCH_TOKEN_BYTES = 9
+SEARCH_TOKEN_LENGTH = 20
 DECISION_FRAGMENT = "agents_ui/partials/decision_response.html"
 # The service explains refusals in English; the refusal agents meet most is shown in their own language.
 PROBLEMS_IN_AGENT_LANGUAGE = {
@@ -213,11 +213,23 @@ def _search_posted(request: HttpRequest) -> HttpResponse:
         return _search(request, form)
     if not form.cleaned_data["q"]:
         return HttpResponseRedirect(reverse("panel"), status=303)
+    search = {"q": form.cleaned_data["q"], "channel": form.cleaned_data["channel"]}
+    token = _search_token(request, search)
     searches = request.session.get(SAVED_SEARCHES, {})
-    token = secrets.token_urlsafe(SEARCH_TOKEN_BYTES)
-    searches[token] = {"q": form.cleaned_data["q"], "channel": form.cleaned_data["channel"]}
+    searches.pop(token, None)  # the same search again moves to the latest
+    searches[token] = search
     request.session[SAVED_SEARCHES] = dict(list(searches.items())[-SAVED_SEARCHES_KEPT:])
     return HttpResponseRedirect(f"{reverse('panel')}?{urlencode({'search': token})}", status=303)
+
+
+def _search_token(request: HttpRequest, search: dict) -> str:
+    """The same search in the same login always gets the same token, so a form sent twice at once (a double click)
+    leads to a page the session holds whichever of the two saves its list last; in another login it means nothing."""
+    value = f"{search['channel']}\n{search['q']}"
+    secret = f"{settings.SECRET_KEY}:{request.session.session_key}"
+    return salted_hmac("agents_ui.panel-search", value, secret=secret, algorithm="sha256").hexdigest()[
+        :SEARCH_TOKEN_LENGTH
+    ]
 
 
 def _saved_search(request: HttpRequest, token: str) -> HttpResponse:

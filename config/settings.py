@@ -24,7 +24,7 @@ if PRODUCTION and DEBUG:
 SECRET_KEY = cfg.secret_key(data=DATA_DIR, production=PRODUCTION)
 # Earlier keys still accepted while a rotation completes (comma-separated): sessions signed with them stay valid, and
 # the refusals of customers erased at their request, kept as digests under the key of their time, still match.
-SECRET_KEY_FALLBACKS = cfg.env.list("SECRET_KEY_FALLBACKS", default=[])
+SECRET_KEY_FALLBACKS = [key.strip() for key in cfg.env.list("SECRET_KEY_FALLBACKS", default=[]) if key.strip()]
 ALLOWED_HOSTS = cfg.env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = cfg.env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Origins of CRM pages allowed to embed the agent panel in a frame.

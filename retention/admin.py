@@ -94,14 +94,26 @@ class CustomerAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and not (obj is not None and obj.erased_at)
 
 
+class OfALivingCustomerForm(forms.ModelForm):
+    """Nothing about a person is written onto an erased customer's row, which stays as the erasure left it."""
+
+    def clean_customer(self):
+        customer = self.cleaned_data["customer"]
+        if customer is not None and customer.erased_at is not None:
+            raise forms.ValidationError("This customer's data was erased at their request: nothing may be added.")
+        return customer
+
+
 @admin.register(ProtectedAttributes)
 class ProtectedAttributesAdmin(admin.ModelAdmin):
+    form = OfALivingCustomerForm
     list_display = ["customer"]
     raw_id_fields = ["customer"]
 
 
 @admin.register(ServiceEvent)
 class ServiceEventAdmin(admin.ModelAdmin):
+    form = OfALivingCustomerForm
     list_display = ["customer", "kind", "occurred_at", "value"]
     list_filter = ["kind"]
     raw_id_fields = ["customer"]

@@ -44,8 +44,8 @@ def erased_id_refusals_check(app_configs, databases=None, **kwargs) -> list[chec
         return []
     return [
         checks.Warning(
-            f"{lapsed} customers erased at their request are refused under a secret key that is no longer "
-            "configured: the CRM sending them again would store them anew.",
+            f"Refusals of customers erased at their request made under a secret key no longer configured: {lapsed}. "
+            "Unless refused under the current key too, those customers would be stored anew if the CRM sent them.",
             hint="Put the earlier SECRET_KEY back in SECRET_KEY_FALLBACKS; a refusal moves to the current key when "
             "the CRM next sends its id.",
             id="retention.W002",

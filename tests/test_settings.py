@@ -166,3 +166,10 @@ def test_api_rates_default_to_a_call_centres_peak_and_take_any_period(tmp_path, 
 def test_an_api_rate_the_throttle_cannot_read_refuses_to_start(tmp_path, monkeypatch, bad):
     with pytest.raises(ImproperlyConfigured, match="API_RATE must be a number of requests per period"):
         load_settings(tmp_path, monkeypatch, API_RATE=bad)
+
+
+def test_earlier_secret_keys_are_read_as_a_list_however_it_is_spaced(tmp_path, monkeypatch):
+    assert load_settings(tmp_path, monkeypatch).SECRET_KEY_FALLBACKS == []
+    spaced = load_settings(tmp_path, monkeypatch, SECRET_KEY_FALLBACKS=" old-key-one , old-key-two,")
+
+    assert spaced.SECRET_KEY_FALLBACKS == ["old-key-one", "old-key-two"]

@@ -21,6 +21,15 @@ def iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
 
 
+def external_id(text: str) -> str:
+    """A customer's number as a person types or pastes it: without the spaces around it, as the CRM's records are
+    stored."""
+    value = text.strip()
+    if not value:
+        raise argparse.ArgumentTypeError("give the customer's number, not an empty one")
+    return value
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")

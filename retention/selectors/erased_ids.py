@@ -52,10 +52,20 @@ def configured_keys() -> list[str]:
 
 @dataclass(frozen=True)
 class ErasedMatch:
-    refusal: ErasedCustomerId
-    current_digest: (
-        str  # the id's digest under the current key; differs from refusal.digest when found under an old one
-    )
+    """What refuses one id: usually one refusal; two when the id was erased again while the key its first refusal
+    was made under was missing, and that key came back as a fallback."""
+
+    refusals: tuple[ErasedCustomerId, ...]
+    current_digest: str  # the id's digest under the current key
+
+    @property
+    def refusal(self) -> ErasedCustomerId:
+        """The one under the current key if there is one, else the latest."""
+        return self.under_current_key or max(self.refusals, key=lambda refusal: refusal.created_at)
+
+    @property
+    def under_current_key(self) -> ErasedCustomerId | None:
+        return next((refusal for refusal in self.refusals if refusal.digest == self.current_digest), None)
 
 
 def erased_ids_among(external_ids: Iterable[str]) -> dict[str, ErasedMatch]:
@@ -67,11 +77,13 @@ def erased_ids_among(external_ids: Iterable[str]) -> dict[str, ErasedMatch]:
         candidates[current] = (external_id, current)
         for key in keys[1:]:
             candidates[erased_id_digest(external_id, secret=key)] = (external_id, current)
-    matches = {}
+    found: dict[str, list[ErasedCustomerId]] = {}
     for refusal in _refusals_in_force(list(candidates)):
-        external_id, current = candidates[refusal.digest]
-        matches[external_id] = ErasedMatch(refusal=refusal, current_digest=current)
-    return matches
+        found.setdefault(candidates[refusal.digest][0], []).append(refusal)
+    return {
+        external_id: ErasedMatch(refusals=tuple(refusals), current_digest=candidates[refusals[0].digest][1])
+        for external_id, refusals in found.items()
+    }
 
 
 def _refusals_in_force(digests: list[str]) -> Iterator[ErasedCustomerId]:

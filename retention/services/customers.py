@@ -146,7 +146,8 @@ def _without_erased(records: list[CustomerRecord]) -> tuple[list[CustomerRecord]
     """
     matches = erased_ids_among(record.external_id for record in records)
     for match in matches.values():
-        if match.refusal.digest != match.current_digest:
+        if match.under_current_key is None:
+            # One refusal in force per digest: any other the id still has stays under its old key, redundant.
             ErasedCustomerId.objects.filter(pk=match.refusal.pk).update(
                 digest=match.current_digest, key_id=key_fingerprint()
             )

@@ -68,9 +68,11 @@ def customer_erase(*, customer: Customer, requested_by: str, reference: str = ""
 
 
 def _refuse_id_again(external_id: str, erasure: Erasure) -> None:
-    """Keep the CRM from storing the id again. One refusal is in force per id: should one already be (a customer
-    stored under a refused id before anything checked for it), it stays, and this erasure adds none."""
-    if erased_ids_among([external_id]):
+    """Keep the CRM from storing the id again, under the current key. Should the id be refused under it already (a
+    customer stored under a refused id before anything checked for it), that refusal stays and this erasure adds
+    none; one refused only under an earlier key gets a refusal of its own under the current one."""
+    match = erased_ids_among([external_id]).get(external_id)
+    if match is not None and match.under_current_key is not None:
         return
     ErasedCustomerId.objects.create(digest=erased_id_digest(external_id), key_id=key_fingerprint(), erasure=erasure)
 
@@ -88,12 +90,12 @@ def erased_customer_allow(*, external_id: str, allowed_by: str, reference: str =
     match = erased_ids_among([external_id]).get(external_id)
     if match is None:
         return None
-    refusal = match.refusal
-    refusal.allowed_at = timezone.now()
-    refusal.allowed_by = allowed_by.strip()[:150]
-    refusal.allowed_reference = reference.strip()
-    refusal.save(update_fields=["allowed_at", "allowed_by", "allowed_reference"])
-    return refusal
+    # Every refusal of the id, under whichever key: one left in force would still keep the customer out.
+    ErasedCustomerId.objects.filter(pk__in=[refusal.pk for refusal in match.refusals]).update(
+        allowed_at=timezone.now(), allowed_by=allowed_by.strip()[:150], allowed_reference=reference.strip()
+    )
+    match.refusal.refresh_from_db()
+    return match.refusal
 
 
 def _remove_personal_data(customer: Customer) -> dict[str, int]:

@@ -257,7 +257,7 @@ def test_the_search_form_posts_so_what_was_typed_stays_out_of_every_address(logg
     found = client.get(posted["Location"])
 
     assert form.groups() == ("post", "/panel/")
-    assert posted.status_code == 303 and re.fullmatch(r"/panel/\?search=[\w-]{12}", posted["Location"])
+    assert posted.status_code == 303 and re.fullmatch(r"/panel/\?search=[0-9a-f]{20}", posted["Location"])
     assert found.status_code == 200
     assert 'href="/panel/?customer=C-1001&amp;channel=chat"' in found.text
     assert 'value="de Vries"' in found.text  # the field shows what was searched for
@@ -279,6 +279,19 @@ def test_a_kept_search_shows_again_on_back_reload_or_in_another_language_and_onl
     assert switched.status_code == 200 and "Search results" in switched.text and "Jan de Vries" in switched.text
     assert other.status_code == 404 and "Jan de Vries" not in other.text
     assert "Deze zoekopdracht wordt niet meer bewaard" in other.text
+
+
+def test_a_search_sent_twice_leads_to_one_kept_page_so_a_double_click_finds_it_whichever_save_wins(
+    logged_in, agent, customer
+):
+    client = logged_in(agent)
+
+    first = client.post("/panel/", {"q": "de Vries"})["Location"]
+    second = client.post("/panel/", {"q": "de Vries"})["Location"]
+    other = client.post("/panel/", {"q": "de Vries", "channel": "chat"})["Location"]
+
+    assert first == second != other
+    assert len(client.session[SAVED_SEARCHES]) == 2
 
 
 def test_only_the_agents_latest_searches_are_kept(logged_in, agent, customer):

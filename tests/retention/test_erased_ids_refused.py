@@ -128,7 +128,7 @@ def test_migrate_warns_of_refusals_under_a_key_no_longer_configured(erased, sett
     settings.SECRET_KEY_FALLBACKS = [old_key]
 
     assert [message.id for message in without_fallback] == ["retention.W002"]
-    assert "1 customers erased at their request" in without_fallback[0].msg
+    assert "made under a secret key no longer configured: 1." in without_fallback[0].msg
     assert erased_id_refusals_check(None, databases=["default"]) == []
     assert without_databases == [], "only where the caller lets checks read the database"
 
@@ -168,3 +168,32 @@ def test_ids_are_matched_whether_few_or_many_are_asked_about(monkeypatch, asked)
     others = [f"NL{number:07d}" for number in range(100, 100 + asked - 2)]
 
     assert set(erased_ids_among(["NL0000003", "NL0000007", *others])) == {"NL0000003", "NL0000007"}
+
+
+def test_an_id_refused_under_two_keys_is_kept_out_once_and_let_back_whole(erased, settings, admin_client):
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "the new key of this site, long enough 0123456789abcdef"
+    # The old key forgotten for a while: the CRM's record is stored again, and the customer erased again.
+    customers_upsert(records=[record("NL1234567")], source="crm")
+    customer_erase(customer=Customer.objects.get(external_id="NL1234567"), requested_by="dpo", reference="AVG-18")
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+
+    kept_out = customers_upsert(records=[record("NL1234567")], source="crm")
+    listing = admin_client.get("/admin/retention/erasure/").text
+    call_command("allow_customer_again", "NL1234567", stdout=io.StringIO())
+    let_back = customers_upsert(records=[record("NL1234567")], source="crm")
+
+    assert kept_out.erased == ["NL1234567"]
+    assert listing.count('<td class="field-refuses_the_id">refused</td>') == 2
+    assert (let_back.created, let_back.erased) == (1, [])
+    assert not ErasedCustomerId.objects.filter(allowed_at__isnull=True).exists()
+
+
+def test_the_commands_take_a_number_pasted_with_spaces_around_it_and_refuse_an_empty_one():
+    CustomerFactory(external_id="NL5550002")
+
+    call_command("erase_customer", " NL5550002 ", "--no-input", stdout=io.StringIO())
+
+    assert erased_ids_among(["NL5550002"])
+    with pytest.raises(CommandError, match="give the customer's number, not an empty one"):
+        call_command("erase_customer", "  ", "--no-input")

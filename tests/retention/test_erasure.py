@@ -301,6 +301,24 @@ def test_the_admin_cannot_change_or_delete_an_erased_customer(customer, admin_cl
     assert admin_client.post(url, {"display_name": "Jan"}).status_code == 403
 
 
+def test_the_admin_adds_no_event_or_protected_values_to_an_erased_customer(customer, admin_client):
+    erased(customer)
+    event = {"customer": customer.pk, "kind": "complaint", "occurred_at_0": "2026-11-01", "occurred_at_1": "10:00",
+             "note": "Jan de Vries klaagt, tel 0612345678"}  # fmt: skip
+
+    added_event = admin_client.post("/admin/retention/serviceevent/add/", event)
+    added_values = admin_client.post(
+        "/admin/retention/protectedattributes/add/", {"customer": customer.pk, "values": '{"gender": "F"}'}
+    )
+
+    for page in (added_event, added_values):
+        assert page.status_code == 200 and b"erased at their request: nothing may be added" in page.content
+    assert not ServiceEvent.objects.filter(customer=customer).exists()
+    assert not ProtectedAttributes.objects.filter(customer=customer).exists()
+    living = CustomerFactory(external_id="NL7654321")
+    assert admin_client.post("/admin/retention/serviceevent/add/", {**event, "customer": living.pk}).status_code == 302
+
+
 def test_stored_scoring_results_lose_the_customers_rows_in_place(customer, settings, tmp_path):
     settings.DATA_DIR = tmp_path
     other = CustomerFactory(external_id="NL7654321")

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from retention.management import arguments
 from retention.selectors.erased_ids import last_let_back
 from retention.services.erasure import erased_customer_allow
 
@@ -18,11 +19,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("external_id", help="The customer's number in the CRM, as it was when they were erased.")
+        parser.add_argument(
+            "external_id",
+            type=arguments.external_id,
+            help="The customer's number in the CRM, as it was when they were erased.",
+        )
         parser.add_argument("--reference", default="", help="What they agreed on, e.g. a ticket or contract number.")
 
     def handle(self, *args, external_id: str, reference: str, **options):
-        external_id = external_id.strip()
         try:
             refusal = erased_customer_allow(
                 external_id=external_id, allowed_by=f"command line ({getpass.getuser()})", reference=reference

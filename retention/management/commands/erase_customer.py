@@ -5,6 +5,7 @@ import getpass
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from retention.management import arguments
 from retention.selectors.panel import customer_get
 from retention.services.erasure import customer_erase
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("external_id", help="The customer's number in the CRM.")
+        parser.add_argument("external_id", type=arguments.external_id, help="The customer's number in the CRM.")
         parser.add_argument("--reference", default="", help="The request's reference, e.g. a ticket number.")
         parser.add_argument(
             "--no-input", "--noinput", action="store_false", dest="interactive", help="Do not ask to confirm."

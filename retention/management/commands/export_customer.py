@@ -19,7 +19,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("external_id", help="The customer's number in the CRM.")
+        parser.add_argument("external_id", type=arguments.external_id, help="The customer's number in the CRM.")
         parser.add_argument(
             "--out", type=Path, help="Write to this file instead of printing (not over an existing one)."
         )
