@@ -206,7 +206,7 @@ def panel(request: HttpRequest) -> HttpResponse:
 def _search_posted(request: HttpRequest) -> HttpResponse:
     """The panel's own search form posts: a name or phone number typed into it then stays out of the page's address,
     and so out of the browser's history, the web server's access log and the Referer of links. The search is kept in
-    the agent's session under a random token, and the results page is shown at an address naming only that token,
+    the agent's session under a token (see `_search_token`), and the results page is shown at an address naming only it,
     so going back to it, reloading it or switching language never sends the form again."""
     form = PanelSearchForm(request.POST)
     if not form.is_valid():

@@ -21,7 +21,7 @@ from retention.models import (
     Tariff,
     Team,
 )
-from retention.selectors.erased_ids import erased_ids_among
+from retention.selectors.erased_ids import configured_key_ids, erased_ids_among
 from retention.services.catalog import offer_eligibility_errors, policy_values_errors
 from retention.services.erasure import ERASED_ID_PREFIX
 
@@ -257,4 +257,6 @@ class ErasureAdmin(ReadOnlyAdmin):
             return "not refused"
         if refusal.allowed_at is not None:
             return f"let back {timezone.localtime(refusal.allowed_at):%Y-%m-%d} by {refusal.allowed_by}"
+        if refusal.key_id not in configured_key_ids():
+            return "refused under a secret key no longer configured: refuses nothing (see retention.W002)"
         return "refused"

@@ -45,7 +45,7 @@ def erased_id_refusals_check(app_configs, databases=None, **kwargs) -> list[chec
     return [
         checks.Warning(
             f"Refusals of customers erased at their request made under a secret key no longer configured: {lapsed}. "
-            "Unless refused under the current key too, those customers would be stored anew if the CRM sent them.",
+            "A number refused only by them would be stored anew if the CRM sent it.",
             hint="Put the earlier SECRET_KEY back in SECRET_KEY_FALLBACKS; a refusal moves to the current key when "
             "the CRM next sends its id.",
             id="retention.W002",

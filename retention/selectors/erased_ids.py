@@ -115,8 +115,12 @@ def last_let_back(external_id: str) -> ErasedCustomerId | None:
     return lifted.order_by("-allowed_at").first()
 
 
+def configured_key_ids() -> list[str]:
+    """The fingerprints of the keys digests are matched under."""
+    return [key_fingerprint(key) for key in configured_keys()]
+
+
 def refusals_under_unknown_keys() -> int:
     """Refusals in force whose digest was made with a key that is neither the current one nor a fallback: they
     match nothing any more, so those customers would be stored again if the CRM sent them."""
-    known = [key_fingerprint(key) for key in configured_keys()]
-    return ErasedCustomerId.objects.filter(allowed_at__isnull=True).exclude(key_id__in=known).count()
+    return ErasedCustomerId.objects.filter(allowed_at__isnull=True).exclude(key_id__in=configured_key_ids()).count()

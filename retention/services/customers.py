@@ -14,9 +14,11 @@ from django.db import transaction
 from retention.models import Contract, Customer, ErasedCustomerId, ProtectedAttributes, RenewalResult, ServiceEvent
 from retention.records import CustomerRecord
 from retention.selectors.erased_ids import erased_ids_among, key_fingerprint
-from retention.services.erasure import ERASED_ID_PREFIX
+from retention.services.erasure import ERASED_ID_PREFIX, erased_refusals_lift
 
 UPSERT_BATCH_SIZE = 1000
+# Who lifted a refusal found in force for a number a stored customer holds (see _without_erased).
+LAPSED = "the service: the number is a stored customer's again"
 CUSTOMER_FIELDS = ["display_name", "phone", "segment", "value_tier", "signup_date", "region", "products", "attributes"]
 CONTRACT_FIELDS = [
     "bundle",
@@ -145,6 +147,10 @@ def _without_erased(records: list[CustomerRecord]) -> tuple[list[CustomerRecord]
     still holds once the old key is dropped.
     """
     matches = erased_ids_among(record.external_id for record in records)
+    for external_id in _stored_again(matches):
+        # Stored again while the key its refusal was made under was not configured, or let back while a refusal
+        # sat under such a key: that customer's records keep coming in, so the refusal has lapsed.
+        erased_refusals_lift(matches.pop(external_id).refusals, allowed_by=LAPSED)
     for match in matches.values():
         if match.under_current_key is None:
             # One refusal in force per digest: any other the id still has stays under its old key, redundant.
@@ -152,6 +158,15 @@ def _without_erased(records: list[CustomerRecord]) -> tuple[list[CustomerRecord]
                 digest=match.current_digest, key_id=key_fingerprint()
             )
     return [record for record in records if record.external_id not in matches], sorted(matches)
+
+
+def _stored_again(matches: dict) -> list[str]:
+    """The refused ids that are a stored customer's (not erased) all the same."""
+    if not matches:
+        return []
+    return list(
+        Customer.objects.not_erased().filter(external_id__in=list(matches)).values_list("external_id", flat=True)
+    )
 
 
 def _upsert_customers(records: Sequence[CustomerRecord]) -> tuple[dict[str, int], UpsertSummary, set[str]]:

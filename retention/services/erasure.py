@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -77,25 +78,29 @@ def _refuse_id_again(external_id: str, erasure: Erasure) -> None:
     ErasedCustomerId.objects.create(digest=erased_id_digest(external_id), key_id=key_fingerprint(), erasure=erasure)
 
 
-def erased_customer_allow(*, external_id: str, allowed_by: str, reference: str = "") -> ErasedCustomerId | None:
+def erased_customer_allow(*, external_id: str, allowed_by: str, reference: str = "") -> list[ErasedCustomerId]:
     """Let the CRM store again a customer erased at their request (they came back and agreed): their next record is
-    stored as a new customer, nothing erased comes back. The refusal stays, saying who let them back, when and on
-    what reference. Returns it; None when the id was not refused."""
+    stored as a new customer, nothing erased comes back. Each refusal of the id stays, saying who let them back,
+    when and on what reference. Returns them, earliest first; none when the id was not refused."""
     if not allowed_by.strip():
         raise ValidationError("say who lets the customer back", code="allowed_by_missing")
     if len(reference.strip()) > MAX_REFERENCE:
         raise ValidationError(f"the reference is longer than {MAX_REFERENCE} characters", code="reference")
     # Stripped as the API and CRM files strip an id before it is stored or refused.
-    external_id = external_id.strip()
-    match = erased_ids_among([external_id]).get(external_id)
+    match = erased_ids_among([external_id.strip()]).get(external_id.strip())
     if match is None:
-        return None
+        return []
     # Every refusal of the id, under whichever key: one left in force would still keep the customer out.
-    ErasedCustomerId.objects.filter(pk__in=[refusal.pk for refusal in match.refusals]).update(
-        allowed_at=timezone.now(), allowed_by=allowed_by.strip()[:150], allowed_reference=reference.strip()
-    )
-    match.refusal.refresh_from_db()
-    return match.refusal
+    return erased_refusals_lift(match.refusals, allowed_by=allowed_by, reference=reference)
+
+
+def erased_refusals_lift(
+    refusals: Sequence[ErasedCustomerId], *, allowed_by: str, reference: str = ""
+) -> list[ErasedCustomerId]:
+    """Mark the refusals as no longer in force, saying who lifted them, when and why."""
+    lifted = ErasedCustomerId.objects.filter(pk__in=[refusal.pk for refusal in refusals])
+    lifted.update(allowed_at=timezone.now(), allowed_by=allowed_by.strip()[:150], allowed_reference=reference.strip())
+    return list(lifted.select_related("erasure").order_by("created_at"))
 
 
 def _remove_personal_data(customer: Customer) -> dict[str, int]:

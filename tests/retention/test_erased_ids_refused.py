@@ -197,3 +197,36 @@ def test_the_commands_take_a_number_pasted_with_spaces_around_it_and_refuse_an_e
     assert erased_ids_among(["NL5550002"])
     with pytest.raises(CommandError, match="give the customer's number, not an empty one"):
         call_command("erase_customer", "  ", "--no-input")
+
+
+def test_a_refusal_under_a_key_that_returns_lapses_for_a_number_a_stored_customer_holds(
+    erased, settings, admin_client, admin_user
+):
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "the new key of this site, long enough 0123456789abcdef"
+    admin_client.force_login(admin_user)  # a new key ends every session
+    unseen = admin_client.get("/admin/retention/erasure/").text
+    customers_upsert(records=[record("NL1234567")], source="crm")  # stored again: its refusal's key is missing
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+
+    update = customers_upsert(records=[record("NL1234567", name="J. de Vries")], source="crm")
+
+    assert "refused under a secret key no longer configured: refuses nothing" in unseen
+    assert (update.updated, update.erased) == (1, [])
+    assert Customer.objects.get(external_id="NL1234567").display_name == "J. de Vries"
+    assert ErasedCustomerId.objects.get().allowed_by == "the service: the number is a stored customer's again"
+
+
+def test_letting_back_names_every_erasure_it_lifts(erased, settings):
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "the new key of this site, long enough 0123456789abcdef"
+    customers_upsert(records=[record("NL1234567")], source="crm")
+    customer_erase(customer=Customer.objects.get(external_id="NL1234567"), requested_by="dpo", reference="AVG-18")
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    out = io.StringIO()
+
+    call_command("allow_customer_again", "NL1234567", stdout=out)
+
+    assert (
+        ", reference AVG-17; erased " in out.getvalue() and ", reference AVG-18) may be stored again" in out.getvalue()
+    )

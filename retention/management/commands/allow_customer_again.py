@@ -28,20 +28,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, external_id: str, reference: str, **options):
         try:
-            refusal = erased_customer_allow(
+            lifted = erased_customer_allow(
                 external_id=external_id, allowed_by=f"command line ({getpass.getuser()})", reference=reference
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error
-        if refusal is None:
+        if not lifted:
             raise CommandError(_nothing_refuses(external_id))
-        erasure = refusal.erasure
-        erased = f"erased {timezone.localtime(erasure.erased_at):%Y-%m-%d %H:%M %Z}"
-        if erasure.reference:
-            erased += f", reference {erasure.reference}"
+        erasures = "; ".join(_erasure_said(refusal.erasure) for refusal in lifted)
         self.stdout.write(
-            f"{external_id} ({erased}) may be stored again: the CRM's next record of them is stored as a new customer"
+            f"{external_id} ({erasures}) may be stored again: the CRM's next record of them is stored as a new customer"
         )
+
+
+def _erasure_said(erasure) -> str:
+    said = f"erased {timezone.localtime(erasure.erased_at):%Y-%m-%d %H:%M %Z}"
+    return f"{said}, reference {erasure.reference}" if erasure.reference else said
 
 
 def _nothing_refuses(external_id: str) -> str:
