@@ -119,8 +119,11 @@ def _enqueue(job_id: int) -> None:
 
 
 def labels_since_last_job() -> int:
-    """Renewal results stored since the newest training job was requested (all of them before any job)."""
-    last = TrainingJob.objects.order_by("-created_at", "-pk").first()
+    """Renewal results stored since the newest training job that trains or will train was requested (all of them
+    before any). A job that never reached a worker (cancelled, or refused as another ran) trained on nothing, so
+    it does not put off the retrain its labels call for."""
+    will_train_or_did = Q(status__in=TrainingJob.ACTIVE) | Q(started_at__isnull=False)
+    last = TrainingJob.objects.filter(will_train_or_did).order_by("-created_at", "-pk").first()
     results = RenewalResult.objects.all()
     if last is not None:
         results = results.filter(created_at__gt=last.created_at)

@@ -9,13 +9,12 @@ import datetime as dt
 from dataclasses import dataclass
 from itertools import groupby
 
-from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from agents_ui import labels
 from agents_ui.presenters import in_language
 from agents_ui.review.selectors import OpenEscalation, prefetched_summary
-from agents_ui.templatetags.panel_tags import euro
+from agents_ui.templatetags.panel_tags import euro, percent
 from agents_ui.views import panel_url
 from ml.fairness import Comparison, FairnessReport, GroupCell
 from retention.models import Customer, Decision
@@ -35,6 +34,8 @@ METRICS = {
     "save_rate": _("Save rate"),
 }
 RATE_METRICS = {"offer_rate", "save_rate"}
+# Groups with an order of their own are shown in it; any other group after them, by name.
+GROUP_ORDER = {"value_tier": ("low", "medium", "high"), "segment": ("consumer", "business")}
 PERCENTAGE_POINTS = _("%(number)s pt")
 ATTRIBUTES = {
     "segment": _("Segment"),
@@ -331,9 +332,15 @@ def fairness_tables(report: FairnessReport) -> list[FairnessTable]:
     tables = []
     for (band, attribute), comparisons in groupby(report.comparisons, key=key):
         comparisons = list(comparisons)
-        groups = sorted({cell.group for comparison in comparisons for cell in comparison.cells})
+        groups = _in_order(attribute, {cell.group for comparison in comparisons for cell in comparison.cells})
         tables.append(FairnessTable(risk_band=band, attribute=attribute, groups=groups, rows=comparisons))
     return tables
+
+
+def _in_order(attribute: str, groups: set[str]) -> list[str]:
+    """The groups in their own order where they have one (value tiers low to high), else by name."""
+    order = GROUP_ORDER.get(attribute, ())
+    return sorted(groups, key=lambda group: (order.index(group) if group in order else len(order), group))
 
 
 def fairness_rows(table: FairnessTable) -> list[FairnessRowView]:
@@ -364,7 +371,6 @@ def metric_text(metric: str, value: float | None, *, difference: bool = False) -
     if value is None:
         return "–"
     if metric in RATE_METRICS:
-        # number_format cuts digits off (1 in 6 would read 16.6%); rounding first gives 16.7%.
-        number = number_format(round(value * 100, 1), decimal_pos=1)
-        return PERCENTAGE_POINTS % {"number": number} if difference else f"{number}%"
+        text = percent(value)
+        return PERCENTAGE_POINTS % {"number": text.removesuffix("%")} if difference else text
     return euro(round(value))

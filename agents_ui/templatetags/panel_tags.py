@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
 from django import template
@@ -30,6 +31,16 @@ def euro(cents: int | None) -> str:
     whole, rest = divmod(abs(cents), 100)
     # A non-breaking space: an amount never breaks after its sign, in a narrow panel or at 200% zoom.
     return f"€\u00a0{sign}{whole:,}".replace(",", ".") + f",{rest:02d}"
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    """A share (0 to 1) as a percentage with one decimal, a half rounded up (5 of 8 is 62,5%, 1 of 6 is 16,7%), in
+    the page's number format; "–" without a share."""
+    if share is None:
+        return "–"
+    number = Decimal(repr(share * 100)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{formats.number_format(number, decimal_pos=1)}%"
 
 
 @register.filter

@@ -8,9 +8,10 @@ from django.utils import translation
 
 from agents_ui import labels
 from agents_ui.presenters import in_language, talking_points, top_reasons
-from agents_ui.review.presenters import metric_text
+from agents_ui.review.presenters import fairness_tables, metric_text
 from agents_ui.talking_points import GENERAL_TALKING_POINT, TALKING_POINTS, talking_point
-from agents_ui.templatetags.panel_tags import euro, nl_date, nl_datetime, tenure
+from agents_ui.templatetags.panel_tags import euro, nl_date, nl_datetime, percent, tenure
+from ml.fairness import Comparison, FairnessReport, GroupCell
 from ml.reasons import phrase
 from retention.models import Decision, DecisionAction, Offer
 
@@ -130,6 +131,26 @@ def test_a_rate_is_rounded_to_a_tenth_of_a_percent_not_cut_off():
     with translation.override("nl"):
         assert metric_text("save_rate", 1 / 6) == "16,7%"
         assert metric_text("save_rate", 0.5) == "50,0%"
+
+
+@pytest.mark.parametrize(
+    ("share", "language", "text"),
+    [(5 / 8, "nl", "62,5%"), (1 / 6, "nl", "16,7%"), (0.0625, "en", "6.3%"), (1.0, "nl", "100,0%"), (None, "nl", "–")],
+)
+def test_a_share_reads_as_a_percentage_with_one_decimal_and_halves_rounded_up(share, language, text):
+    with translation.override(language):
+        assert percent(share) == text
+
+
+def test_fairness_groups_of_an_order_of_their_own_are_shown_in_it():
+    cells = tuple(GroupCell(group=tier, value=0.5, size=40, judged=True) for tier in ("high", "low", "medium"))
+    comparison = Comparison(
+        risk_band="high", attribute="value_tier", metric="save_rate", cells=cells, ratio=1.0, difference=0.0,
+        flagged=False,
+    )  # fmt: skip
+    report = FairnessReport(comparisons=(comparison,), threshold=0.8, min_group_size=30, rows=120)
+
+    assert fairness_tables(report)[0].groups == ["low", "medium", "high"]
 
 
 @pytest.mark.parametrize(

@@ -541,6 +541,23 @@ def test_a_retrain_is_queued_once_enough_labels_came_in_since_the_last_job(db, s
     assert retrain_if_due() is None
 
 
+def test_a_job_cancelled_or_refused_before_training_does_not_put_off_the_retrain_its_labels_call_for(db, settings):
+    settings.RETRAIN_AFTER_OUTCOMES = 3
+    reports = [
+        RenewalReport(customer_id=CustomerFactory(external_id=f"L-{n}").external_id, result="renewed",
+                      date=timezone.localdate())
+        for n in range(3)
+    ]  # fmt: skip
+    renewal_results_record(reports=reports[:2])
+    cancelled = training_job_request(trigger=TrainingJob.Trigger.MANUAL, kinds=["churn"])
+    training_job_cancel(job=cancelled, by=UserFactory(username="lead"))
+    TrainingJob.objects.create(kinds=["churn"], trigger="nightly", status=TrainingJob.Status.REFUSED)
+
+    assert labels_since_last_job() == 2
+    renewal_results_record(reports=reports[2:])
+    assert retrain_if_due().trigger == TrainingJob.Trigger.OUTCOMES
+
+
 def test_recording_new_renewal_results_asks_the_worker_once_they_commit(db, django_capture_on_commit_callbacks):
     CustomerFactory(external_id="L-1")
     report = RenewalReport(customer_id="L-1", result="churned", date=timezone.localdate())
