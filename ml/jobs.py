@@ -95,7 +95,7 @@ def training_job_request(
 
 
 def training_job_cancel(*, job: TrainingJob, by: AbstractBaseUser) -> TrainingJob:
-    """Fail a job that is still queued, naming who cancelled it and when, so the next retrain may be requested.
+    """Cancel a job that is still queued, naming who cancelled it and when, so the next retrain may be requested.
 
     Without a worker a queued job would otherwise block every retrain until the sweep fails it hours later.
     Raises TrainingJobNotQueued once the job is no longer queued: a running job is not stopped from here, as
@@ -108,7 +108,7 @@ def training_job_cancel(*, job: TrainingJob, by: AbstractBaseUser) -> TrainingJo
         if job.status != TrainingJob.Status.QUEUED:
             raise TrainingJobNotQueued(job)
         error = f"cancelled by {by.get_username()} at {now:%Y-%m-%d %H:%M:%S} UTC before a worker picked it up"
-        _update(job, status=TrainingJob.Status.FAILED, error=error, finished_at=now)
+        _update(job, status=TrainingJob.Status.CANCELLED, error=error, finished_at=now)
     return job
 
 

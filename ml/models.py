@@ -110,6 +110,7 @@ class TrainingJob(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         REFUSED = "refused", "Refused"
+        CANCELLED = "cancelled", "Cancelled before a worker picked it up"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 

@@ -69,8 +69,11 @@ JOB_STATUSES = {
     TrainingJob.Status.SUCCEEDED: gettext_lazy("Succeeded"),
     TrainingJob.Status.FAILED: gettext_lazy("Failed"),
     TrainingJob.Status.REFUSED: gettext_lazy("Refused"),
+    TrainingJob.Status.CANCELLED: gettext_lazy("Cancelled"),
 }
-JOB_STATUS_COLOURS = {"queued": "amber", "running": "amber", "succeeded": "green", "failed": "red", "refused": "red"}
+JOB_STATUS_COLOURS = {
+    "queued": "amber", "running": "amber", "succeeded": "green", "failed": "red", "refused": "red", "cancelled": "grey",
+}  # fmt: skip
 TRIGGERS = {
     TrainingJob.Trigger.NIGHTLY: gettext_lazy("Nightly"),
     TrainingJob.Trigger.OUTCOMES: gettext_lazy("New outcomes"),

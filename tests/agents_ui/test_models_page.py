@@ -277,11 +277,13 @@ def test_a_queued_job_can_be_cancelled_which_frees_the_queue_for_a_retrain(perso
 
     assert response.status_code == 302 and response["Location"] == PAGE
     job.refresh_from_db()
-    assert job.status == TrainingJob.Status.FAILED
+    assert job.status == TrainingJob.Status.CANCELLED
     assert job.error.startswith(f"cancelled by {persona} at ")
     page = client.get(PAGE).content.decode()
     assert f"Job {job.pk} cancelled; a retrain can be requested again." in page
-    assert job.error in page
+    assert '<span class="status status-grey">Cancelled</span>' in page
+    assert "Cancelled before a worker picked it up: nothing was trained." in page
+    assert job.error not in page  # the record's English line stays in the admin
     assert client.post(reverse("review-models-retrain")).status_code == 302
 
 

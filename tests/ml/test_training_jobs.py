@@ -418,11 +418,11 @@ def test_two_retrains_side_by_side_promote_at_most_one_challenger(fresh_labels, 
 # --- cancelling a queued job --------------------------------------------------------------------------------
 
 
-def test_a_cancelled_queued_job_fails_naming_who_and_when_and_frees_the_queue(db):
+def test_a_cancelled_queued_job_names_who_and_when_and_frees_the_queue(db):
     job = churn_job()
     training_job_cancel(job=job, by=UserFactory(username="lead"))
     job.refresh_from_db()
-    assert job.status == TrainingJob.Status.FAILED
+    assert job.status == TrainingJob.Status.CANCELLED
     assert job.error == f"cancelled by lead at {job.finished_at:%Y-%m-%d %H:%M:%S} UTC before a worker picked it up"
     assert churn_job().status == TrainingJob.Status.QUEUED  # no longer "training job N is queued already"
 
@@ -440,7 +440,7 @@ def test_a_job_a_worker_picked_up_meanwhile_is_not_cancelled(db):
 def test_a_worker_that_receives_a_cancelled_job_leaves_it_alone(db):
     job = churn_job()
     training_job_cancel(job=job, by=UserFactory(username="lead"))
-    assert run(job).status == TrainingJob.Status.FAILED
+    assert run(job).status == TrainingJob.Status.CANCELLED
     assert not ModelVersion.objects.exists()
 
 
