@@ -36,9 +36,20 @@ ESCALATED = "escalated"
 
 
 def decisions_of_teams(team_ids: Iterable[int] | None) -> QuerySet[Decision]:
-    """Decisions of these teams; None means every decision, with or without a team."""
+    """Decisions of these teams; None means every decision, with or without a team.
+
+    Advice a CRM asked for without an agent belongs to no team, but an agent who acts on it spends their own
+    team's budget (retention.selectors.budget): it counts for that team here too, so that the team lead can trace
+    every euro their budget shows.
+    """
     decisions = Decision.objects.all()
-    return decisions if team_ids is None else decisions.filter(team_id__in=list(team_ids))
+    if team_ids is None:
+        return decisions
+    team_ids = list(team_ids)
+    acted_on_by_the_team = DecisionAction.objects.filter(
+        decision=OuterRef("pk"), agent__agent_profile__team_id__in=team_ids
+    )
+    return decisions.filter(Q(team_id__in=team_ids) | (Q(team__isnull=True) & Q(Exists(acted_on_by_the_team))))
 
 
 def offer_log_decisions(

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from agents_ui.review.selectors import offer_log_decisions, prefetched_summary
 from retention.models import AgentProfile, DecisionAction, ProtectedAttributes
-from retention.selectors.budget import month_start, month_starts, team_budget_months
+from retention.selectors.budget import month_start, month_starts, team_budget_months, team_budget_status
 from retention.selectors.fairness import Outcome
 from retention.services.decisions import decision_action_record
 from tests.agents_ui.decisions import OFFERS, days_ago, stored_decision
@@ -501,6 +501,23 @@ def test_the_kpi_page_shows_the_figures_in_dutch(lead, kpi_story):
     assert "€\u00a0132,00" in html  # cost of accepted offers
     assert "€\u00a0468,00" in html  # net retained value
     assert "Afwijkingen per medewerker" in html
+
+
+def test_advice_asked_without_an_agent_counts_for_the_team_whose_agent_acted_on_it_as_in_its_budget(
+    lead, agent, other_team, kpi_story
+):
+    crm_advice = stored_decision(customer=CustomerFactory(), renewal_fee_cents=FEE_CENTS)
+    decision_action_record(decision=crm_advice, kind="presented", offer_code="loyal-10", agent=agent)
+    decision_action_record(decision=crm_advice, kind="accepted", offer_code="loyal-10", agent=agent)
+    untouched = stored_decision(customer=CustomerFactory(display_name="Nooit Aangeraakt"), renewal_fee_cents=FEE_CENTS)
+    client = logged_in(lead)
+
+    kpis = client.get(reverse("review-kpis")).context["kpis"]
+    log = client.get(reverse("review-log"))
+
+    assert kpis.accepted_cost_cents == team_budget_status(team=agent.agent_profile.team).spent_cents
+    assert crm_advice.customer.display_name in log_names(log)
+    assert untouched.customer.display_name not in log_names(log)
 
 
 def test_the_kpis_cover_only_the_chosen_period(lead, agent, kpi_story):
