@@ -144,6 +144,11 @@ def forbidden(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "agents_ui/forbidden.html", {"message": message}, status=403)
 
 
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 404 page outside the API (which answers in JSON): in the reader's language, with a way back."""
+    return render(request, "agents_ui/not_found.html", status=404)
+
+
 def agent_required(view):
     """Logged in, and an agent, team lead or administrator: anyone else sees a 403 and no customer data."""
 

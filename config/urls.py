@@ -7,6 +7,9 @@ from agents_ui.login import GuardedAdminAuthenticationForm
 # The admin's sign-in guards against guessing as the panel's does: its accounts are the most powerful.
 admin.site.login_form = GuardedAdminAuthenticationForm
 
+# Outside the API, whose own catch-all answers in JSON. A server error renders agents_ui/templates/500.html as it is.
+handler404 = "agents_ui.views.page_not_found"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="panel", permanent=False)),
     path("admin/", admin.site.urls),

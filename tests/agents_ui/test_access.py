@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
@@ -358,3 +359,20 @@ def test_only_the_panel_may_be_framed_by_the_crm(db, settings, path, policy):
     response = Client().get(path)
 
     assert response["Content-Security-Policy"] == policy
+
+
+def test_an_address_with_no_page_gets_a_page_in_the_readers_language_with_a_way_back(logged_in, agent):
+    as_agent = logged_in(agent).get("/panel/nergens/")
+    anonymous = Client().get("/nergens/")
+    api = Client().get("/api/v1/nergens/")
+
+    assert as_agent.status_code == 404 and "Pagina niet gevonden" in as_agent.text
+    assert 'href="/panel/"' in as_agent.text
+    assert anonymous.status_code == 404 and 'href="/login/"' in anonymous.text
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+
+
+def test_a_server_error_page_needs_nothing_that_could_fail_itself():
+    page = render_to_string("500.html")
+
+    assert "Er ging iets mis" in page and "Something went wrong" in page and "{%" not in page
