@@ -17,6 +17,8 @@ from retention.selectors.erased_ids import erased_ids_among, key_fingerprint
 from retention.services.erasure import ERASED_ID_PREFIX, erased_refusals_lift
 
 UPSERT_BATCH_SIZE = 1000
+# Numbers the API's address of a customer (/api/v1/customers/{external_id}/) cannot name: the path is an operation's.
+ADDRESS_WORDS = frozenset({"bulk"})
 # Who lifted a refusal found in force for a number a stored customer holds (see _without_erased).
 LAPSED = "the service: the number is a stored customer's again"
 CUSTOMER_FIELDS = ["display_name", "phone", "segment", "value_tier", "signup_date", "region", "products", "attributes"]
@@ -64,6 +66,10 @@ def record_errors(record: CustomerRecord) -> dict[str, list[str]]:
         fail("external_id", "must be 1 to 100 characters")
     elif record.external_id.startswith(ERASED_ID_PREFIX):
         fail("external_id", f"may not start with {ERASED_ID_PREFIX!r}: the service names erased customers so")
+    elif record.external_id in ADDRESS_WORDS:
+        fail(
+            "external_id", f"may not be {record.external_id!r}: /api/v1/customers/{record.external_id}/ is an operation"
+        )
     if record.segment not in SEGMENTS:
         fail("segment", f"must be one of {', '.join(sorted(SEGMENTS))}, not {record.segment!r}")
     if record.value_tier not in VALUE_TIERS:

@@ -431,13 +431,17 @@ def _validated_offer(
         raise ValidationError({"kind": f"must be one of {', '.join(DecisionAction.Kind.values)}"})
     if kind == DecisionAction.Kind.NO_ACTION:
         if offer_code:
-            raise ValidationError({"offer_code": "no action cannot name an offer"})
+            raise ValidationError(
+                {"offer_code": ValidationError("no action cannot name an offer", code="offer_not_expected")}
+            )
         _check_no_offer_accepted(decision)
         _check_not_just_logged(decision, kind, "")
         return None
     if not offer_code:
         if kind in OFFER_ACTION_KINDS:
-            raise ValidationError({"offer_code": "this action needs the offer it is about"})
+            raise ValidationError(
+                {"offer_code": ValidationError("this action needs the offer it is about", code="offer_needed")}
+            )
         if kind == DecisionAction.Kind.ESCALATED:
             _check_escalation_asks_higher_authority(decision, None, _profile(agent))
             _check_call_open_to_escalate(decision)

@@ -294,6 +294,44 @@ def test_a_body_over_the_operations_own_limit_is_413_before_it_is_read(db, api_c
     assert response.json()["error"]["message"] == "the body is larger than 1,000,000 bytes"
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("[" * 1000 + "]" * 1000, "nests too deeply"),
+        ('{"customers": [{"external_id": "x\\ud800"}]}', "lone surrogate escape"),
+        ('{"customers": [{"external_id": "x", "\\udfff": 1}]}', "lone surrogate escape"),
+        ('{"customers": [{"external_id": "x", "external_id": "y"}]}', "the key 'external_id' is given twice"),
+    ],
+    ids=["nested 1,000 deep", "a lone surrogate in a text", "a lone surrogate in a key", "a key given twice"],
+)
+@pytest.mark.parametrize("path", [URL, "/api/v1/recommendations/", "/api/v1/renewals/", "/api/v1/scores/"])
+def test_a_body_no_answer_could_repeat_or_no_reader_could_tell_is_a_parse_error_and_stores_nothing(
+    db, api_client, path, body, said
+):
+    response = api_client.post(path, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error" and said in response.json()["error"]["message"]
+    assert not Customer.objects.exists()
+
+
+def test_a_surrogate_pair_is_one_character_and_stored_as_such(db, api_client):
+    body = '{"customers": [{"external_id": "x", "display_name": "Jan \\ud83d\\ude00"}]}'
+
+    response = api_client.post(URL, body, content_type="application/json")
+
+    assert response.status_code == 200
+    assert Customer.objects.get().display_name == "Jan \U0001f600"
+
+
+def test_a_customer_number_the_api_could_not_address_is_refused(db, api_client):
+    response = api_client.post(URL, {"customers": [{"external_id": "bulk"}]}, format="json")
+
+    assert response.status_code == 400
+    assert "/api/v1/customers/bulk/ is an operation" in str(response.json()["error"])
+    assert not Customer.objects.exists()
+
+
 def test_json_with_nan_is_refused(db, api_client):
     response = api_client.post(URL, '{"customers": [{"external_id": "x", "monthly_fee": NaN}]}',
                                content_type="application/json")  # fmt: skip
