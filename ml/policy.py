@@ -352,8 +352,11 @@ class Ranking:
     price_parity_applied: bool
     greedy_code: str  # what the policy would recommend without exploration or control group
     propensity: float  # the chance the logging policy recommends `recommended_code`
+    # The draw changed the recommendation: it is not the offer worth most. A decision in the exploration share that
+    # drew the best arm recommends what the policy would have anyway (its propensity says how likely that was).
     explored: bool
     control_group: bool
+    exploration_drawn: bool = False  # the decision fell in the exploration share, whichever arm it drew
 
 
 def ineligibility(offer: OfferSpec, customer: CustomerContext) -> str | None:
@@ -513,8 +516,9 @@ def rank_offers(
         price_parity_applied=fee < customer.monthly_fee_cents,
         greedy_code=greedy,
         propensity=propensities.get(choice.code, 0.0),
-        explored=choice.explored,
+        explored=choice.explored and choice.code != greedy,
         control_group=choice.control,
+        exploration_drawn=choice.explored,
     )
 
 

@@ -687,9 +687,20 @@ def test_the_share_of_explored_decisions_is_the_exploration_share(share):
     # share is checked below, by the decisions outside the control group.
     case = simple_case(PolicySettings(exploration_share=share, control_share=0.0, exploration_method="uniform"))
 
-    explored = sum(case.rank(decision_key=f"decision-{n}", control_key=f"C{n}").explored for n in range(SHARE_DRAWS))
+    rankings = [case.rank(decision_key=f"decision-{n}", control_key=f"C{n}") for n in range(SHARE_DRAWS)]
+    explored = sum(ranking.exploration_drawn for ranking in rankings)
 
     assert abs(explored / SHARE_DRAWS - share) <= binomial_slack(share, SHARE_DRAWS)
+
+
+def test_a_decision_is_said_to_explore_only_where_the_draw_changed_its_recommendation():
+    case = simple_case(PolicySettings(exploration_share=1.0, control_share=0.0, exploration_method="uniform"))
+
+    rankings = [case.rank(decision_key=f"decision-{n}", control_key=f"C{n}") for n in range(200)]
+
+    assert all(ranking.exploration_drawn for ranking in rankings)
+    assert all(ranking.explored is (ranking.recommended_code != ranking.greedy_code) for ranking in rankings)
+    assert {ranking.explored for ranking in rankings} == {True, False}
 
 
 @pytest.mark.parametrize("share", [0.05, 0.5])
@@ -707,7 +718,7 @@ def test_exploration_and_control_group_are_drawn_independently():
     rankings = [case.rank(decision_key=f"k{n}", control_key=f"k{n}") for n in range(SHARE_DRAWS)]
     outside = [ranking for ranking in rankings if not ranking.control_group]
 
-    explored = sum(ranking.explored for ranking in outside)
+    explored = sum(ranking.exploration_drawn for ranking in outside)
 
     assert abs(explored / len(outside) - 0.5) <= binomial_slack(0.5, len(outside))
 
