@@ -141,6 +141,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OutcomeResultEnum": "retention.services.outcomes.OUTCOME_RESULTS",
         "RenewalResultEnum": "retention.models.RenewalResult.Result",
+        "ContractStatusEnum": "retention.models.Contract.Status",
     },
 }
 

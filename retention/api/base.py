@@ -75,7 +75,24 @@ class StrictInput(serializers.Serializer):
 
     def to_internal_value(self, data):
         refuse_unknown_keys(data, known=list(self.fields), input_name=self.input_name)
+        _refuse_booleans_as_numbers(data, self.fields)
         return super().to_internal_value(data)
+
+
+# DRF reads true as 1 and false as 0 in a number field: a tenure of `true` would be stored as one month.
+NUMBER_FIELDS = (serializers.IntegerField, serializers.FloatField, serializers.DecimalField)
+
+
+def _refuse_booleans_as_numbers(data, fields) -> None:
+    if not isinstance(data, dict):
+        return
+    wrong = {
+        name: ["must be a number, not true or false"]
+        for name, field in fields.items()
+        if isinstance(field, NUMBER_FIELDS) and isinstance(data.get(name), bool)
+    }
+    if wrong:
+        raise serializers.ValidationError(wrong)
 
 
 def refuse_unknown_keys(data, *, known: list[str], input_name: str) -> None:

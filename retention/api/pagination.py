@@ -29,6 +29,14 @@ class NewestFirstPagination(CursorPagination):
             raise ValidationError({self.page_size_query_param: [f"a whole number from 1 to {MAX_PAGE_SIZE}"]})
         return min(int(asked), self.max_page_size)
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "default": self.page_size}
+                parameter["description"] = f"Rows a page, from 1; a larger number than {MAX_PAGE_SIZE} is capped there."
+        return parameters
+
     def decode_cursor(self, request):
         # A malformed cursor is a mistake in the request (400), not a missing page (404).
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DomainValidationError
 from django.db import transaction
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
@@ -212,6 +212,15 @@ class CustomerDetailView(ApiView):
     @extend_schema(
         responses=responses({200: ErasureOutput}, *WRITE_ERRORS, 404),
         operation_id="customers_erase",
+        parameters=[
+            OpenApiParameter(
+                "reference",
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="The erasure request's reference (a ticket number), up to 100 characters.",
+            )
+        ],
         description=(
             "Erase the customer's personal data at their request (GDPR article 17): name, phone, region, signup "
             "date, products, attributes, protected values, contracts, service events and what each recommendation "

@@ -332,6 +332,23 @@ def test_a_customer_number_the_api_could_not_address_is_refused(db, api_client):
     assert not Customer.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"external_id": "B-1", "tenure_months": True},
+        {"external_id": "B-1", "monthly_fee": False},
+        {"external_id": "B-1", "contracts": [{"monthly_fee": True, "start_date": "2026-01-01"}]},
+    ],
+    ids=["tenure", "fee", "a contract's fee"],
+)
+def test_true_or_false_where_a_number_belongs_is_refused_not_read_as_one_or_zero(db, api_client, record):
+    response = api_client.post(URL, {"customers": [record]}, format="json")
+
+    assert response.status_code == 400
+    assert "must be a number, not true or false" in str(response.json()["error"])
+    assert not Customer.objects.exists()
+
+
 def test_json_with_nan_is_refused(db, api_client):
     response = api_client.post(URL, '{"customers": [{"external_id": "x", "monthly_fee": NaN}]}',
                                content_type="application/json")  # fmt: skip

@@ -1,7 +1,10 @@
+import io
 import uuid
 
 import pytest
+import yaml
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client, override_settings
 
 from tests.conftest import api_client_with
@@ -107,3 +110,15 @@ def test_a_post_to_a_path_that_names_no_operation_is_a_json_404_even_without_a_c
 
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": f"no API operation at {path}{hint}"}}
+
+
+def test_the_schema_is_valid_openapi_and_generated_without_a_warning():
+    out = io.StringIO()
+
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out, stderr=io.StringIO())
+
+    schema = yaml.safe_load(out.getvalue())
+    erase = schema["paths"]["/api/v1/customers/{external_id}/"]["delete"]
+    assert [parameter["name"] for parameter in erase["parameters"] if parameter["in"] == "query"] == ["reference"]
+    page_size = next(p for p in schema["paths"]["/api/v1/decisions/"]["get"]["parameters"] if p["name"] == "page_size")
+    assert page_size["schema"]["minimum"] == 1
