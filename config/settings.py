@@ -143,6 +143,10 @@ SPECTACULAR_SETTINGS = {
         "RenewalResultEnum": "retention.models.RenewalResult.Result",
         "ContractStatusEnum": "retention.models.Contract.Status",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "retention.api.schema.closed_request_bodies",
+    ],
 }
 
 CELERY_BROKER_URL = cfg.env.str("CELERY_BROKER_URL", default="filesystem://")

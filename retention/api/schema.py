@@ -57,3 +57,12 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "the first response and stores nothing new; the same key with a different body is refused with 409."
     ),
 )
+
+
+def closed_request_bodies(result, generator, request, public):
+    """A postprocessing hook: every request body's object (the `...Input` components, StrictInput serializers) says
+    `additionalProperties: false`, as the API refuses a key it does not know rather than ignoring it."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Input") and component.get("type") == "object":
+            component["additionalProperties"] = False
+    return result

@@ -122,3 +122,6 @@ def test_the_schema_is_valid_openapi_and_generated_without_a_warning():
     assert [parameter["name"] for parameter in erase["parameters"] if parameter["in"] == "query"] == ["reference"]
     page_size = next(p for p in schema["paths"]["/api/v1/decisions/"]["get"]["parameters"] if p["name"] == "page_size")
     assert page_size["schema"]["minimum"] == 1
+    bodies = {name: component for name, component in schema["components"]["schemas"].items() if name.endswith("Input")}
+    assert {"CustomerRecordInput", "ContractInput", "RecommendationInput", "OutcomeInput"} <= set(bodies)
+    assert all(c["additionalProperties"] is False for c in bodies.values() if c.get("type") == "object")
