@@ -17,6 +17,41 @@ from retention.models import Offer, Team
 from retention.selectors.fairness import Outcome, period_bounds
 
 DEFAULT_PERIOD_DAYS = 90
+
+
+CHECKBOX_ON = frozenset({"on", "1", "true"})
+CHECKBOX_OFF = frozenset({"", "0", "false", "off"})
+
+
+class _CheckboxAsSent(forms.CheckboxInput):
+    """Hands the field the word sent, not Django's reading of it (any word but "false" is on)."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, check_test=lambda value: value is True or str(value).strip().lower() in CHECKBOX_ON)
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name)
+
+
+class CheckboxFilter(forms.BooleanField):
+    """A filter's checkbox, read from the address: on as a browser sends it ("on"), or as a link may ("1", "true");
+    off when absent or "0", "false", "off". Any other word is refused, where Django's own field reads it as on."""
+
+    widget = _CheckboxAsSent
+    ON = CHECKBOX_ON
+    OFF = CHECKBOX_OFF
+
+    def to_python(self, value):
+        if isinstance(value, bool) or value is None:
+            return bool(value)
+        word = str(value).strip().lower()
+        if word in self.ON:
+            return True
+        if word in self.OFF:
+            return False
+        raise forms.ValidationError(_("Tick the box or leave it empty."), code="invalid")
+
+
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 OUTCOME_CHOICES = [
@@ -103,8 +138,8 @@ class LogFilterForm(PeriodForm):
     offer = forms.ChoiceField(label=_("Offer"), required=False)
     outcome = forms.ChoiceField(label=_("Outcome"), required=False, choices=[("", _("Any")), *OUTCOME_CHOICES])
     risk_band = forms.ChoiceField(label=_("Risk"), required=False, choices=[("", _("Any")), *labels.RISK_BANDS.items()])
-    overrides_only = forms.BooleanField(label=_("Overrides only"), required=False)
-    explored_only = forms.BooleanField(label=_("Explored only"), required=False)
+    overrides_only = CheckboxFilter(label=_("Overrides only"), required=False)
+    explored_only = CheckboxFilter(label=_("Explored only"), required=False)
     per_page = forms.TypedChoiceField(
         label=_("Rows per page"), coerce=int, choices=[(size, size) for size in PAGE_SIZES]
     )

@@ -172,6 +172,18 @@ def test_the_offer_log_filters_by_agent(lead, log, colleague):
     assert log_names(response) == {"Afwijking", "Niets"}
 
 
+@pytest.mark.parametrize(("value", "names"), [("1", {"Afwijking"}), ("false", None), ("nee", None)])
+def test_a_filter_box_in_a_link_is_on_or_off_and_any_other_word_is_refused(lead, log, value, names):
+    response = logged_in(lead).get(reverse("review-log"), {"overrides_only": value})
+
+    if value == "nee":
+        assert response.status_code == 400 and "Vink het vakje aan of laat het leeg." in response.text
+    elif names is None:
+        assert "Afwijking" in log_names(response) and len(log_names(response)) > 1
+    else:
+        assert log_names(response) == names
+
+
 def test_the_offer_log_shows_what_happened_in_words(lead, log):
     response = logged_in(lead).get(reverse("review-log"), {"overrides_only": "on"})
 
