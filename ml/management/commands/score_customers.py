@@ -37,7 +37,7 @@ from retention.mapping import (
     read_mapped_chunks,
 )
 from retention.selectors.catalog import new_customer_fees
-from retention.selectors.erased_ids import erased_external_ids, refusals_in_force
+from retention.selectors.erased_ids import erased_external_ids
 from retention.selectors.history import profiling_objector_external_ids
 
 # Rows that could not be read named with their reason on stderr; the count says how many there are in all.
@@ -90,7 +90,7 @@ class Command(BaseCommand):
             now = timezone.now()
             scoring = parsed.features_only(
                 objecting_ids=profiling_objector_external_ids(),
-                erased_among=erased_external_ids if refusals_in_force() else None,
+                erased_among=erased_external_ids,
             )
             chunks = read_mapped_chunks(file, scoring, as_of=now.date(), chunk_rows=CHUNK_ROWS)
             # The first chunk tells which columns the mapping takes as attributes ("*" takes them from the
