@@ -27,7 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from agents_ui import labels
 from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryForm, PanelSearchForm
 from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, in_language
-from agents_ui.templatetags.panel_tags import euro
+from agents_ui.templatetags.panel_tags import customer_panel_address, euro
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
@@ -416,11 +416,6 @@ def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:
     return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "decision": str(decision_id)})
 
 
-def customer_panel_url(external_id: str) -> str:
-    """The panel of the customer as they are now, without any earlier advice."""
-    return reverse("panel") + "?" + urlencode({"customer": external_id})
-
-
 def new_advice_url(*, customer: Customer, channel: str) -> str:
     """The address that asks for new advice even within the same call (see SAME_CALL)."""
     return reverse("panel") + "?" + urlencode({"customer": customer.external_id, "channel": channel, "new": 1})
@@ -454,7 +449,7 @@ def decision_refresh(request: HttpRequest, decision_id: uuid.UUID) -> HttpRespon
     watch = decision_watch(decision_id=decision_id)
     if watch.objecting_customer:
         # The advice on screen may no longer be acted on: the panel shows the customer as they now are.
-        return HttpResponse(headers={"HX-Redirect": customer_panel_url(watch.objecting_customer)})
+        return HttpResponse(headers={"HX-Redirect": customer_panel_address(watch.objecting_customer)})
     if watch.actions == form.cleaned_data["shown"]:
         return HttpResponse(status=204)
     decision = get_object_or_404(Decision.objects.select_related("customer").defer("features"), pk=decision_id)
@@ -551,7 +546,7 @@ def _decision_fragment(request: HttpRequest, decision: Decision, *, status: int 
     if decision.customer.objects_to_profiling:
         # Advice made before the objection is not shown again, not even beside a refusal: the panel shows the
         # customer as they now are, which says why.
-        return HttpResponse(headers={"HX-Redirect": customer_panel_url(decision.customer.external_id)})
+        return HttpResponse(headers={"HX-Redirect": customer_panel_address(decision.customer.external_id)})
     context = {**decision_context(request, decision), **feedback}
     return render(request, DECISION_FRAGMENT, context, status=status)
 

@@ -124,7 +124,12 @@ def fresh_key() -> str:
 
 @register.simple_tag
 def customer_panel_url(customer: Customer, channel: str = "") -> str:
-    parameters = {"customer": customer.external_id}
+    return customer_panel_address(customer.external_id, channel)
+
+
+def customer_panel_address(external_id: str, channel: str = "") -> str:
+    """The panel of the customer as they are now, without any earlier advice; on the call's channel if given."""
+    parameters = {"customer": external_id}
     if channel:
         parameters["channel"] = channel
     return reverse("panel") + "?" + urlencode(parameters)
