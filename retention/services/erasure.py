@@ -147,13 +147,18 @@ RETENTION_PERIOD = "retention period"
 MAX_RETENTION_DAYS = 36_500
 
 
+def retention_days_problem(days: int) -> str:
+    """Why `days` cannot be a retention period, or "" when it can: the one check of the command and the service."""
+    if 1 <= days <= MAX_RETENTION_DAYS:
+        return ""
+    return f"must be 1 to {MAX_RETENTION_DAYS:,} days, not {days:,}"
+
+
 def former_customers_expire(*, days: int, today: dt.date | None = None) -> list[Erasure]:
     """Erase every former customer gone `days` or more with nothing heard since (see `former_customers_due`), each
     as an erasure of their own, recorded as done by the retention period."""
-    if not 1 <= days <= MAX_RETENTION_DAYS:
-        raise ValidationError(
-            f"the retention period must be 1 to {MAX_RETENTION_DAYS:,} days, not {days:,}", code="retention_days"
-        )
+    if problem := retention_days_problem(days):
+        raise ValidationError(f"the retention period {problem}", code="retention_days")
     today = today or timezone.localdate()
     erased = []
     for customer in former_customers_due(days=days, today=today):

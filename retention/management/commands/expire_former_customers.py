@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from retention.selectors.retention_period import former_customers_due
-from retention.services.erasure import MAX_RETENTION_DAYS, former_customers_expire
+from retention.services.erasure import former_customers_expire, retention_days_problem
 
 
 class Command(BaseCommand):
@@ -28,8 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args, days: int | None, dry_run: bool, **options):
         if days is None:
             raise CommandError("say how long former customers are kept: --days N, or set FORMER_CUSTOMER_DAYS")
-        if not 1 <= days <= MAX_RETENTION_DAYS:
-            raise CommandError(f"--days must be 1 to {MAX_RETENTION_DAYS:,}, not {days:,}")
+        if problem := retention_days_problem(days):
+            raise CommandError(f"--days {problem}")
         if dry_run:
             due = former_customers_due(days=days, today=timezone.localdate())
             self.stdout.write(f"{len(due):,} former customer(s) gone over {days} days would be erased")
