@@ -298,8 +298,9 @@ def test_decisions_stored_by_the_decision_service_are_read_back_consistently(chu
 
     result = report("--since", today.isoformat())
 
-    # Exploration and the control group both happened, so propensities below one were checked.
-    assert Decision.objects.filter(explored=True).exists()
+    # Exploration and the control group both happened, so propensities below one were checked. Whether a
+    # draw changed a recommendation depends on the day the test runs, so the logged propensities are checked.
+    assert Decision.objects.filter(control_group=False, propensity__lt=1).exists()
     assert Decision.objects.filter(control_group=True).exists()
     assert result["decisions"] == 16
     logged = result["by_policy"]["logged"]
