@@ -97,7 +97,7 @@ def test_the_log_keeps_the_advice_the_offers_the_outcomes_and_the_budget_spent(c
 
 
 def test_an_erased_customer_is_found_nowhere_and_trains_no_model(customer):
-    other = CustomerFactory(external_id="NL7654321")
+    other = CustomerFactory(external_id="NL7654321", display_name="Piet Jansen")  # a drawn name may be a de Vries
     RenewalResultFactory(customer=other)
     customer_erase(customer=customer, requested_by="dpo")
     customer.refresh_from_db()
