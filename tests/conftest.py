@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 from django.db import transaction
+from hypothesis import settings
 from rest_framework.test import APIClient
 
 from retention.api.auth import new_token, token_hash
@@ -14,6 +15,10 @@ from tests.builders import own_artifact_copy, store_labelled_base
 from tests.factories import AgentProfileFactory, ApiClientFactory, TeamFactory, UserFactory
 
 PASSWORD = "correct horse battery"
+
+# Property tests judge what is computed, never how fast: a loaded machine must not fail one on time.
+settings.register_profile("no_deadline", deadline=None)
+settings.load_profile("no_deadline")
 
 ARTIFACT_FIELDS = (
     "kind",
