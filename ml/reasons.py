@@ -15,6 +15,7 @@ import pandas as pd
 from ml.features import ATTRIBUTE_PREFIX
 
 TOP_REASONS = 3
+CALENDAR_SLACK_MONTHS = 1.5 / 30.4375
 
 FEATURE_GROUPS = {
     "tenure_months": "tenure",
@@ -149,11 +150,12 @@ def _tenure(features) -> dict[str, str]:
     months = _present(features.get("tenure_months"))
     if months is None:
         return {"nl": "Klantduur onbekend", "en": "Customer since: unknown"}
+    # Whole months completed, as the panel's customer facts count them: 23.6 months is "23", not "24". The feature
+    # counts months of average length, which run up to a day and a half behind calendar months (two years to the
+    # day are 23.98 of them), so that much is added before counting.
+    months = max(0, int(months + CALENDAR_SLACK_MONTHS))
     if months >= 24:
-        years = int(months // 12)
-        return {"nl": f"Al {years} jaar klant", "en": f"Customer for {years} years"}
-    # Whole months completed, as the panel's customer facts count them: 23.6 months is "23", not "24".
-    months = max(0, int(months))
+        return {"nl": f"Al {months // 12} jaar klant", "en": f"Customer for {months // 12} years"}
     return {"nl": f"Pas {months} maanden klant", "en": f"Customer for only {months} months"}
 
 

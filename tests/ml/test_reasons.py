@@ -38,3 +38,14 @@ def test_a_crm_attribute_without_a_value_is_no_reason():
     features = pd.Series({"attr:plan_type": None, "tenure_months": 30.0})
 
     assert [reason["code"] for reason in top_reasons(contributions, features)] == ["tenure"]
+
+
+def test_tenure_counts_whole_calendar_months_as_the_customer_card_does():
+    two_years_to_the_day = 730 / 30.4375  # the feature counts months of average length: 23.98
+
+    def text(months: float) -> str:
+        return top_reasons(pd.Series({"tenure_months": 0.3}), pd.Series({"tenure_months": months}))[0]["text"]["en"]
+
+    assert text(two_years_to_the_day) == "Customer for 2 years"
+    assert text(23.6) == "Customer for only 23 months"
+    assert text(0.2) == "Customer for only 0 months"
