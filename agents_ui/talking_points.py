@@ -9,7 +9,8 @@ TALKING_POINTS = {
     "discount_ending": _(
         "Explain when the discount ends and what they will pay after it, before the bill surprises them."
     ),
-    "complaints": _("Start with the open complaint: say what has been done and what happens next."),
+    # The complaint may be months old and long solved: the point asks rather than calls it open.
+    "complaints": _("Start with their complaint: ask whether it was solved, say what was done and what happens next."),
     "outages": _("Acknowledge the outages, tell them what was fixed, and offer to check their connection now."),
     "contacts": _("They have contacted us often: ask what is still not working and solve it in this call."),
     "nps": _("Ask what disappointed them most and take that point seriously before talking about offers."),
