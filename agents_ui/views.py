@@ -530,7 +530,7 @@ def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAct
     if request.htmx:
         return _decision_fragment(request, decision, feedback=feedback)
     messages.success(request, feedback)
-    return HttpResponseRedirect(panel_url(customer=decision.customer, decision_id=decision.pk))
+    return _back_to_the_offers(decision)
 
 
 def _action_refused(request: HttpRequest, decision: Decision, problems: list[str]) -> HttpResponse:
@@ -539,7 +539,13 @@ def _action_refused(request: HttpRequest, decision: Decision, problems: list[str
         # 422 keeps it an error for every client; the page's htmx configuration still shows this fragment.
         return _decision_fragment(request, decision, error=error, status=422)
     messages.error(request, error)
-    return HttpResponseRedirect(panel_url(customer=decision.customer, decision_id=decision.pk))
+    return _back_to_the_offers(decision)
+
+
+def _back_to_the_offers(decision: Decision) -> HttpResponse:
+    """Without scripts, the page after an action opens at the offers, where its message is shown: at 380 px the top
+    of the page is screens away from them."""
+    return HttpResponseRedirect(panel_url(customer=decision.customer, decision_id=decision.pk) + "#decision")
 
 
 def _decision_fragment(request: HttpRequest, decision: Decision, *, status: int = 200, **feedback) -> HttpResponse:

@@ -46,13 +46,14 @@ def test_each_action_is_logged_by_a_plain_post_and_redirects_back_to_the_advice(
     response = client.post(action_url(decision), fields)
 
     assert response.status_code == 302
-    assert response["Location"] == panel_url(decision)
+    assert response["Location"] == panel_url(decision) + "#decision"  # opens at the offers, where the message is
     action = DecisionAction.objects.get()
     assert (action.decision, action.kind, action.offer_code, action.agent) == (
         decision, fields["kind"], fields.get("offer_code", ""), agent
     )  # fmt: skip
     page = client.get(response["Location"]).text
-    assert f"Vastgelegd: {words}." in page
+    offers = page[page.index('<section id="decision"') :]
+    assert f"Vastgelegd: {words}." in offers[: offers.index("action-log")]
     assert words in page[page.index("action-log") :]
 
 
