@@ -131,6 +131,11 @@ class CustomerCard:
         return renewal.date if started is None or started <= renewal.date else None
 
     @property
+    def contract_ended(self) -> bool:
+        """The card shows a contract that is no longer active: the last one the customer had."""
+        return self.contract is not None and self.contract.status != Contract.Status.ACTIVE
+
+    @property
     def pays_more_than_new_customer_cents(self) -> int | None:
         """Positive when the customer pays more than a new customer would for the same bundle."""
         if self.pays_monthly_cents is None or self.new_customer_monthly_cents is None:
@@ -139,10 +144,10 @@ class CustomerCard:
 
 
 def customer_card(*, customer: Customer, now: dt.datetime | None = None) -> CustomerCard:
-    """What the agent needs to know at a glance; three queries."""
+    """What the agent needs to know at a glance; three queries, four for a customer with no active contract."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    contract = _active_contract(customer)
+    contract = _card_contract(customer, today)
     events = _service_counts(customer, now)
     card = CustomerCard(
         customer=customer,
@@ -159,11 +164,18 @@ def customer_card(*, customer: Customer, now: dt.datetime | None = None) -> Cust
     return replace(card, tenure_months=_tenure_months(customer, contract, card.left_on or today))
 
 
-def _active_contract(customer: Customer) -> Contract | None:
+def _card_contract(customer: Customer, today: dt.date) -> Contract | None:
+    """The active contract; with none, the latest one that had started, as the features price offers on it: a card
+    without it would hide the fee every figure beside it counts from."""
+    return _latest_contract(customer.contracts.filter(status=Contract.Status.ACTIVE)) or _latest_contract(
+        customer.contracts.filter(Q(start_date__isnull=True) | Q(start_date__lte=today))
+    )
+
+
+def _latest_contract(contracts) -> Contract | None:
     tariff = Tariff.objects.filter(code=OuterRef("bundle"))
     return (
-        Contract.objects.filter(customer=customer, status=Contract.Status.ACTIVE)
-        .annotate(
+        contracts.annotate(
             tariff_name=Subquery(tariff.values("name")[:1], output_field=CharField()),
             new_customer_fee_cents=Subquery(tariff.values("monthly_fee_cents")[:1], output_field=IntegerField()),
         )

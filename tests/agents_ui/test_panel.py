@@ -134,6 +134,21 @@ def test_asking_for_new_advice_makes_it_even_on_the_same_call(logged_in, agent, 
     assert 'id="reopened"' not in response.text
 
 
+def test_switching_language_after_asking_for_new_advice_shows_that_advice_and_asks_no_more(
+    logged_in, agent, customer, catalog, churn_model
+):
+    client = logged_in(agent)
+    page = open_panel(client, channel="phone", new=1)
+    decision = Decision.objects.get()
+    back = re.search(r'name="next" value="([^"]*)"', page.text).group(1).replace("&amp;", "&")
+    assert back == f"/panel/?customer=C-1001&decision={decision.pk}"
+
+    switched = client.post("/language/", {"language": "en", "next": back}, follow=True)
+
+    assert switched.status_code == 200 and Decision.objects.count() == 1
+    assert f'data-decision-url="/panel/?customer=C-1001&amp;decision={decision.pk}"' in switched.text
+
+
 @pytest.mark.parametrize(("new", "decisions"), [("1", 2), ("true", 2), ("0", 1), ("false", 1)])
 def test_new_is_read_as_sent(logged_in, agent, customer, catalog, churn_model, new, decisions):
     client = logged_in(agent)
@@ -394,6 +409,17 @@ def test_risk_shows_percentage_band_in_words_and_the_top_three_reasons(logged_in
     assert [text for text in ("reden 1", "reden 2", "reden 3") if text in risk] == ["reden 1", "reden 2", "reden 3"]
     assert "reden 0" not in risk
     assert "verlaagt het risico" in risk
+
+
+def test_the_card_of_a_customer_whose_contract_ended_shows_that_contract_as_ended(
+    logged_in, agent, customer, catalog, churn_model
+):
+    customer.contracts.update(status="ended", end_date=timezone.localdate() - dt.timedelta(days=3))
+
+    card = open_panel(logged_in(agent)).text.split('id="customer-heading"')[1].split("</section>")[0]
+
+    assert "<dt>Betaalde per maand</dt>" in card and "€\u00a055,00" in card
+    assert "<dt>Contract afgelopen</dt>" in card and "Betaalt per maand" not in card
 
 
 def test_reasons_are_in_the_agents_language(logged_in, agent, customer):
@@ -745,6 +771,8 @@ def test_team_budget_status_is_coloured_and_worded_by_share_spent(
 
     assert f"budget-{level}" in budget
     assert words in budget
+    left = max(0, 5_000 - spent_cents)
+    assert f"nog €\u00a0{left // 100},{left % 100:02d} over" in budget
 
 
 def test_a_user_without_team_sees_no_budget(logged_in, customer):

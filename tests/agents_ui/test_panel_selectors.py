@@ -251,3 +251,32 @@ def test_a_customer_the_records_have_as_gone_was_one_until_they_left():
     card = customer_card(customer=customer)
 
     assert card.tenure_months == 13
+
+
+@pytest.mark.django_db
+def test_a_customer_without_an_active_contract_shows_the_last_one_the_offers_are_priced_on():
+    today = timezone.localdate()
+    customer = CustomerFactory()
+    ContractFactory(customer=customer, status="ended", monthly_fee_cents=6_000, start_date=today - dt.timedelta(
+        days=800), end_date=today - dt.timedelta(days=70))  # fmt: skip
+    ContractFactory(customer=customer, status="ended", monthly_fee_cents=7_700, start_date=today - dt.timedelta(
+        days=400), end_date=today - dt.timedelta(days=5))  # fmt: skip
+    ContractFactory(customer=customer, status="cancelled", start_date=today + dt.timedelta(days=10))  # not started
+
+    card = customer_card(customer=customer)
+
+    assert card.contract_ended and card.pays_monthly_cents == 7_700
+    assert card.contract.end_date == today - dt.timedelta(days=5)
+
+
+@pytest.mark.django_db
+def test_an_active_contract_comes_before_a_later_ended_one():
+    today = timezone.localdate()
+    customer = CustomerFactory()
+    ContractFactory(customer=customer, monthly_fee_cents=5_000, start_date=today - dt.timedelta(days=300))
+    ContractFactory(customer=customer, status="ended", monthly_fee_cents=9_000, start_date=today - dt.timedelta(
+        days=100), end_date=today - dt.timedelta(days=5))  # fmt: skip
+
+    card = customer_card(customer=customer)
+
+    assert not card.contract_ended and card.pays_monthly_cents == 5_000
