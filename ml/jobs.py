@@ -159,6 +159,9 @@ def retrain_check_enqueue() -> None:
 # --- running --------------------------------------------------------------------------------------------------
 
 
+STOPPED_WITH_CTRL_C = "stopped with Ctrl-C before it finished: nothing was registered or promoted"
+
+
 def training_job_run(
     *, job_id: int, worker: str, on_progress: JobProgress | None = None, policy: RetrainPolicy | None = None
 ) -> TrainingJob:
@@ -173,7 +176,11 @@ def training_job_run(
     with Heartbeat(job.pk):
         try:
             results = _retrain_kinds(job, on_progress, policy)
-        except BaseException as error:  # a time limit or Ctrl-C too: the job must not stay "running"
+        except KeyboardInterrupt:
+            # Someone stopped it on purpose: no failure to look into. Nothing is registered before the very end.
+            _update(job, status=TrainingJob.Status.CANCELLED, error=STOPPED_WITH_CTRL_C, finished_at=timezone.now())
+            raise
+        except BaseException as error:  # a time limit too: the job must not stay "running"
             training_job_fail(job=job, error=f"{type(error).__name__}: {error}")
             raise
     return training_job_finish(job=job, results=results)

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ml.drift import distribution_summary
+from ml.jobs import STOPPED_WITH_CTRL_C
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
 from ml.registry import champions, model_version_reject
 from ml.services import churn_model_retrain
@@ -285,6 +286,19 @@ def test_a_queued_job_can_be_cancelled_which_frees_the_queue_for_a_retrain(perso
     assert "Cancelled before a worker picked it up: nothing was trained." in page
     assert job.error not in page  # the record's English line stays in the admin
     assert client.post(reverse("review-models-retrain")).status_code == 302
+
+
+def test_a_job_stopped_with_ctrl_c_reads_as_stopped_not_as_cancelled_before_it_started(lead, versions):
+    job = queued_job()
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status=TrainingJob.Status.CANCELLED, started_at=timezone.now(), finished_at=timezone.now(),
+        error=STOPPED_WITH_CTRL_C,
+    )  # fmt: skip
+
+    page = english(lead).get(PAGE).content.decode()
+
+    assert "Stopped before it finished (Ctrl-C on train_models): nothing was registered or promoted." in page
+    assert "Cancelled before a worker picked it up" not in page
 
 
 def test_a_running_job_has_no_cancel_button_and_cancelling_it_is_refused(lead, versions):

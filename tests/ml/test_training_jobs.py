@@ -17,6 +17,7 @@ from django.utils import timezone
 from config.celery import app
 from ml import services
 from ml.jobs import (
+    STOPPED_WITH_CTRL_C,
     TrainingBusy,
     TrainingJobNotQueued,
     command_jobs_sweep,
@@ -459,6 +460,19 @@ def test_a_failing_retrain_marks_the_job_failed_and_leaves_the_champion(fresh_la
     assert (job.status, job.error) == (TrainingJob.Status.FAILED, "RuntimeError: out of memory")
     assert champion() == fresh_labels
     assert ModelVersion.objects.count() == 1
+
+
+def test_ctrl_c_on_train_models_stops_the_job_as_cancelled_and_leaves_the_champion(fresh_labels, monkeypatch):
+    def interrupted_fit(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(services.TRAINERS, "churn", Trainer(churn_training_set, interrupted_fit))
+    with pytest.raises(CommandError, match="interrupted: stopped with Ctrl-C .* the champions are unchanged"):
+        call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
+
+    job = TrainingJob.objects.latest("created_at")
+    assert (job.status, job.error) == (TrainingJob.Status.CANCELLED, STOPPED_WITH_CTRL_C)
+    assert champion() == fresh_labels and ModelVersion.objects.count() == 1
 
 
 def test_running_a_finished_job_again_changes_nothing(labelled_base):

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from tqdm import tqdm
 
 from ml.jobs import (
+    STOPPED_WITH_CTRL_C,
     TrainingBusy,
     command_jobs_sweep,
     command_worker_name,
@@ -50,6 +51,8 @@ class Command(BaseCommand):
                 job = training_job_run(job_id=job.pk, worker=_this_process(), on_progress=bar.update)
             except (ValueError, SchemaMismatch) as error:
                 raise CommandError(str(error)) from error
+            except KeyboardInterrupt:
+                raise CommandError(f"interrupted: {STOPPED_WITH_CTRL_C}; the champions are unchanged") from None
         if job.status == TrainingJob.Status.REFUSED:
             raise CommandError(job.error)
         for name, result in job.results.items():
