@@ -185,7 +185,7 @@ def model_version_rollback(
     *,
     kind: str,
     by: str,
-    reason: str,
+    reason: str | Phrase,
     to_version: int | None = None,
     decided_by: AbstractBaseUser | None = None,
 ) -> ModelVersion:
@@ -202,7 +202,7 @@ def model_version_rollback(
     )
 
 
-def _rollback_reason(current: ModelVersion | None, target: ModelVersion, reason: str) -> Phrase:
+def _rollback_reason(current: ModelVersion | None, target: ModelVersion, reason: str | Phrase) -> Phrase:
     if current is None:
         return phrase("rolled_back_without_champion", target=target.label, reason=reason)
     if target.version > current.version:

@@ -38,7 +38,7 @@ from ml.training import (
     progress_slice,
     promotion_verdict,
 )
-from ml.verdicts import Phrase, phrase, render
+from ml.verdicts import Phrase, kind_phrase, phrase, render
 from retention.selectors.catalog import new_customer_fees
 from retention.selectors.history import labelled_history_frames, profiling_objector_ids
 from retention.selectors.outcome_log import logged_outcomes
@@ -148,13 +148,13 @@ def model_retrain(
 
 def _check_labels(kind: str, features: pd.DataFrame, labels: np.ndarray, min_labels: int) -> None:
     if len(labels) < min_labels:
-        raise TooFewLabels(phrase("too_few_labels", kind=kind, labels=len(labels), minimum=min_labels))
+        raise TooFewLabels(phrase("too_few_labels", kind=kind_phrase(kind), labels=len(labels), minimum=min_labels))
     try:
         check_training_data(features, labels)
     except TooLittleData as error:
         too_few = phrase(
             "too_few_of_an_outcome",
-            kind=kind,
+            kind=kind_phrase(kind),
             rows=error.rows,
             churned=error.churned,
             min_rows=MIN_ROWS,

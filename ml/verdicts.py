@@ -79,8 +79,11 @@ PHRASES: dict[str, str] = {
     ),
     "rolled_back_without_champion": gettext_noop("rolled back with no champion serving to %(target)s: %(reason)s"),
     "promoted_on_models_page": gettext_noop("promoted on the models page by %(user)s: %(reason)s"),
+    "on_models_page": gettext_noop("on the models page by %(user)s: %(reason)s"),
     "no_reason_given": gettext_noop("no reason given"),
-    # A kind a retrain refused before training.
+    # A kind a retrain refused before training, named by its code (as `train_models --kind` takes it) in English.
+    "kind_churn": gettext_noop("churn"),
+    "kind_acceptance": gettext_noop("acceptance"),
     "too_few_labels": gettext_noop(
         "%(kind)s: %(labels)s labelled outcomes; a retrain needs at least %(minimum)s (RETRAIN_MIN_LABELS)"
     ),
@@ -99,29 +102,49 @@ def phrase(code: str, **params: Any) -> Phrase:
     return {"code": code, "params": params}
 
 
+def kind_phrase(kind: str) -> Phrase:
+    """A model kind as a phrase, so each reader sees it in their language."""
+    return phrase(f"kind_{kind}")
+
+
 def is_phrase(value: Any) -> bool:
     return isinstance(value, Mapping) and value.get("code") in PHRASES and isinstance(value.get("params"), Mapping)
 
 
-def english_number(value: float) -> str:
+FIGURE_DECIMALS = 3
+MOST_DECIMALS = 6
+
+
+def english_number(value: float, decimals: int = FIGURE_DECIMALS) -> str:
     """A figure to three decimals at most, as figures are judged: 0.7341 -> "0.734", 0.05 -> "0.05"."""
-    return f"{round(value, 3):g}"
+    return f"{round(value, decimals):.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def _decimals_telling_apart(values: list[float]) -> int:
+    """Three decimals, or as many more as two different figures of one phrase need not to read the same: a challenger
+    refused for an ECE above the champion's must not read "0.026 above the champion's 0.026"."""
+    for decimals in range(FIGURE_DECIMALS, MOST_DECIMALS + 1):
+        shown = {}
+        if all(shown.setdefault(round(v, decimals), v) == v for v in values):
+            return decimals
+    return MOST_DECIMALS
 
 
 def render(
     value: Phrase | str,
     *,
     translate: Callable[[str], str] = gettext_noop,
-    number: Callable[[float], str] = english_number,
+    number: Callable[[float, int], str] = english_number,
 ) -> str:
     """The phrase as text: each template through `translate`, each float through `number` (ints stay whole).
     Text that is not a phrase (a reason someone typed) comes back as it is."""
     if isinstance(value, str):
         return value
+    decimals = _decimals_telling_apart([part for part in value["params"].values() if isinstance(part, float)])
     params = {
         name: render(part, translate=translate, number=number)
         if is_phrase(part)
-        else number(part)
+        else number(part, decimals)
         if isinstance(part, float)
         else part
         for name, part in value["params"].items()

@@ -301,7 +301,7 @@ def rollback(request: HttpRequest, kind: str) -> HttpResponse:
         restored = model_version_rollback(
             kind=kind,
             by=username,
-            reason=f"on the models page by {username}: {reason or 'no reason given'}",
+            reason=phrase("on_models_page", user=username, reason=reason or phrase("no_reason_given")),
             decided_by=request.user,
         )
     except NothingToRestore:

@@ -85,7 +85,11 @@ def verdict(reason_phrase: dict | None, english: str = "") -> str:
     if not is_phrase(reason_phrase):
         return english
     separator = formats.get_format("DECIMAL_SEPARATOR")
-    return render(reason_phrase, translate=gettext, number=lambda value: english_number(value).replace(".", separator))
+    return render(
+        reason_phrase,
+        translate=gettext,
+        number=lambda value, decimals: english_number(value, decimals).replace(".", separator),
+    )
 
 
 @register.filter

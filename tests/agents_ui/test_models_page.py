@@ -21,7 +21,7 @@ from ml.jobs import STOPPED_WITH_CTRL_C
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
 from ml.registry import champions, model_version_reject
 from ml.services import churn_model_retrain
-from ml.verdicts import phrase, render
+from ml.verdicts import kind_phrase, phrase, render
 from retention.models import AgentProfile
 from tests.api.factories import DecisionFactory
 from tests.builders import store_labelled_base
@@ -194,7 +194,7 @@ def test_a_dutch_lead_reads_why_a_version_was_kept_out_in_dutch_with_decimal_com
 
 
 def test_a_refused_retrain_says_why_in_the_leads_language_once(lead, versions):
-    refusal = phrase("too_few_labels", kind="acceptance", labels=12, minimum=200)
+    refusal = phrase("too_few_labels", kind=kind_phrase("acceptance"), labels=12, minimum=200)
     TrainingJob.objects.create(
         kinds=["acceptance"],
         trigger=TrainingJob.Trigger.MANUAL,
@@ -207,7 +207,7 @@ def test_a_refused_retrain_says_why_in_the_leads_language_once(lead, versions):
 
     page = logged_in(lead).get(PAGE).content.decode()
 
-    assert "acceptance: 12 verlengingsuitkomsten; een hertraining heeft er minstens 200 nodig" in page
+    assert "aanbodresponsmodel: verlengingsuitkomsten 12; een hertraining heeft er minstens 200 nodig" in page
     assert "labelled outcomes" not in page
 
 
@@ -425,6 +425,9 @@ def test_roll_back_restores_the_previous_champion(lead, versions):
     assert decision.reason == "rolled back from churn-v2 to churn-v1: on the models page by lead: too many high risks"
     follow = client.get(PAGE).content.decode()
     assert "Rolled back: churn-v1 is the champion again." in follow
+    AgentProfile.objects.filter(user=lead).update(language="nl")
+    dutch = client.get(PAGE).content.decode()
+    assert "teruggedraaid van churn-v2 naar churn-v1: op de modellenpagina door lead: too many high risks" in dutch
 
 
 def test_roll_back_restores_the_version_the_page_named_or_nothing_when_that_changed(lead, versions):

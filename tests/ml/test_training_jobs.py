@@ -41,7 +41,7 @@ from ml.tasks import (
     training_jobs_sweep_task,
 )
 from ml.training import STAGES, Comparison, churn_model_fit, promotion_verdict
-from ml.verdicts import english_number, phrase, render
+from ml.verdicts import english_number, kind_phrase, phrase, render
 from retention.records import RenewalRecord
 from retention.services.customers import customers_upsert
 from retention.services.renewals import RenewalReport, renewal_results_record
@@ -177,7 +177,7 @@ def test_one_kind_refused_does_not_refuse_the_other(labelled_base):
         "outcome": "refused",
         "version": None,
         "reason": "acceptance: 0 labelled outcomes; a retrain needs at least 100 (RETRAIN_MIN_LABELS)",
-        "reason_phrase": phrase("too_few_labels", kind="acceptance", labels=0, minimum=100),
+        "reason_phrase": phrase("too_few_labels", kind=kind_phrase("acceptance"), labels=0, minimum=100),
     }
 
 

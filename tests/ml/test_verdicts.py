@@ -52,3 +52,20 @@ def test_every_phrase_has_a_dutch_translation_with_the_same_placeholders(code):
 
 def test_figures_keep_three_decimals_at_most():
     assert [english_number(value) for value in (0.73449, 0.05, 1.0, 0.0005)] == ["0.734", "0.05", "1", "0.001"]
+
+
+def test_two_figures_of_one_phrase_that_differ_never_read_the_same():
+    refused = phrase(
+        "ece_over_bar_within_chance_above_champion",
+        ece=0.02614,
+        max_ece=0.05,
+        chance_ece=0.071,
+        rows=187,
+        champion_ece=0.02581,
+    )
+
+    assert render(refused) == (
+        "ECE 0.0261 > 0.05, within the 0.071 an exactly calibrated model reaches by chance on 187 rows and above the "
+        "champion's 0.0258"
+    )
+    assert render(phrase("ece_within_bar", ece=0.02614, max_ece=0.05)) == "ECE 0.026 ≤ 0.05"
