@@ -467,7 +467,7 @@ def test_ctrl_c_on_train_models_stops_the_job_as_cancelled_and_leaves_the_champi
         raise KeyboardInterrupt
 
     monkeypatch.setitem(services.TRAINERS, "churn", Trainer(churn_training_set, interrupted_fit))
-    with pytest.raises(CommandError, match="interrupted: stopped with Ctrl-C .* the champions are unchanged"):
+    with pytest.raises(CommandError, match=r"interrupted: stopped with Ctrl-C .* the champions are unchanged"):
         call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
 
     job = TrainingJob.objects.latest("created_at")
