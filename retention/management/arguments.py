@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ def iso_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise argparse.ArgumentTypeError(f"{text!r} is no day of the calendar") from None
         raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
 
 

@@ -57,3 +57,10 @@ def test_dates_whole_numbers_and_shares():
 def test_counts_are_refused_before_a_command_seeds_generates_or_trains_anything(command, option, value):
     with pytest.raises(CommandError, match=f"argument {option}: '{value}' is not a whole number"):
         call_command(command, option, value)
+
+
+def test_a_date_in_the_right_form_that_no_calendar_has_is_named_as_such():
+    with pytest.raises(argparse.ArgumentTypeError, match="'2026-02-30' is no day of the calendar"):
+        arguments.iso_date("2026-02-30")
+    with pytest.raises(argparse.ArgumentTypeError, match="'2026-2-3' is not a date in the form YYYY-MM-DD"):
+        arguments.iso_date("2026-2-3")
