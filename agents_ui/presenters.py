@@ -17,7 +17,13 @@ from agents_ui.review.selectors import OPEN_ESCALATION_DAYS
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
 from retention.models import ANSWER_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
 from retention.selectors.panel import actor_name
-from retention.services.decisions import authority_covers, decides_escalation, may_make_offer, takes_calls
+from retention.services.decisions import (
+    authority_covers,
+    decides_escalation,
+    may_make_offer,
+    no_action_answers_escalation,
+    takes_calls,
+)
 
 SHOWN_REASONS = 3
 # The panel lists the best three offers (and the recommended one, and any with something logged); the rest are
@@ -241,15 +247,17 @@ def decision_panel(
         more_offers=more_offers,
         actions=[action_view(action, titles) for action in actions],
         viewer=viewer,
-        escalation_open=escalation_open(actions, now=now or timezone.now()),
+        escalation_open=escalation_open(actions, now=now or timezone.now(), offers=decision.offers),
     )
 
 
-def escalation_open(actions: list[DecisionAction], *, now: dt.datetime) -> bool:
+def escalation_open(actions: list[DecisionAction], *, now: dt.datetime, offers: list[dict] | None = None) -> bool:
     """Whether the log (oldest first) holds an escalation still waiting for a decision, by the rule of the
     escalations page (`agents_ui.review.selectors.open_escalations`): an offer asked about stays open until
-    someone makes it, answers it or logs "no action"; a call escalated as a whole, until anything but another
-    escalation is logged; and neither after OPEN_ESCALATION_DAYS."""
+    someone makes it, answers it or logs a "no action" that answers it (see `no_action_answers_escalation`); a call
+    escalated as a whole, until anything but another escalation is logged; and neither after
+    OPEN_ESCALATION_DAYS. `offers` are the decision's."""
+    offer_by_code = {offer["code"]: offer for offer in offers or []}
     since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
     offers_asked: set[str] = set()
     call_asked = False
@@ -263,7 +271,9 @@ def escalation_open(actions: list[DecisionAction], *, now: dt.datetime) -> bool:
             continue
         call_asked = False
         if action.kind == DecisionAction.Kind.NO_ACTION:
-            offers_asked.clear()
+            offers_asked = {
+                code for code in offers_asked if not no_action_answers_escalation(action, offer_by_code.get(code))
+            }
         elif action.kind in MADE_KINDS:
             offers_asked.discard(action.offer_code)
     return call_asked or bool(offers_asked)

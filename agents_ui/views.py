@@ -26,7 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from agents_ui import labels
 from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryForm, PanelSearchForm
-from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, in_language
+from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, escalation_open, in_language
 from agents_ui.templatetags.panel_tags import customer_panel_address, euro
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, Decision, DecisionAction
@@ -527,10 +527,16 @@ def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAct
             feedback += " " + _("An administrator finds it under Escalations in the review pages.")
         else:
             feedback += " " + _("Your team lead finds it under Escalations in the review pages.")
+    elif action.kind == DecisionAction.Kind.NO_ACTION and _still_escalated(decision):
+        feedback += " " + _("What waits for an administrator stays open for them.")
     if request.htmx:
         return _decision_fragment(request, decision, feedback=feedback)
     messages.success(request, feedback)
     return _back_to_the_offers(decision)
+
+
+def _still_escalated(decision: Decision) -> bool:
+    return escalation_open(decision_actions(decision=decision), now=timezone.now(), offers=decision.offers)
 
 
 def _action_refused(request: HttpRequest, decision: Decision, problems: list[str]) -> HttpResponse:

@@ -25,6 +25,7 @@ from retention.selectors.fairness import (
 )
 from retention.selectors.outcome_log import logged_outcomes
 from retention.selectors.panel import actor_name
+from retention.services.decisions import no_action_answers_escalation
 
 # The log never shows feature values or reasons; leaving them out keeps a page of rows light.
 LOG_DEFERRED_FIELDS = ("features", "reasons", "best_tariff", "model_versions")
@@ -273,16 +274,14 @@ class OpenEscalation:
 
 def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> list[OpenEscalation]:
     """Offers an agent asked a team lead about in the last days that nobody has made, answered or turned down (by
-    logging "no action") since, and calls escalated as a whole that nothing was logged on since, newest first; two
-    queries."""
+    logging a "no action" that answers it, see `no_action_answers_escalation`) since, and calls escalated as a whole
+    that nothing was logged on since, newest first; three queries."""
     since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
     later = DecisionAction.objects.filter(
         decision=OuterRef("decision"), created_at__gte=OuterRef("created_at")
     ).exclude(pk=OuterRef("pk"))
-    # An offer asked about is answered when someone makes it, or turns it down by logging that nothing is done.
-    offer_made_since = later.filter(
-        Q(offer_code=OuterRef("offer_code"), kind__in=MADE_KINDS) | Q(kind=DecisionAction.Kind.NO_ACTION)
-    )
+    # An offer asked about is answered when someone makes it; a "no action" since may turn it down (see below).
+    offer_made_since = later.filter(offer_code=OuterRef("offer_code"), kind__in=MADE_KINDS)
     # Whatever the lead does on a call escalated as a whole (an offer, an answer, "no action") answers it.
     call_handled_since = later.exclude(kind=DecisionAction.Kind.ESCALATED)
     escalations = (
@@ -299,6 +298,8 @@ def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> lis
         .defer(*(f"decision__{name}" for name in LOG_DEFERRED_FIELDS))
         .order_by("-created_at", "-pk")
     )
+    escalations = list(escalations)
+    no_actions = _no_actions_on({action.decision_id for action in escalations if action.offer_code})
     return [
         OpenEscalation(
             decision=action.decision,
@@ -307,4 +308,22 @@ def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> lis
             escalated_by=actor_name(action),
         )
         for action in escalations
+        if not (action.offer_code and _turned_down(action, no_actions.get(action.decision_id, [])))
     ]
+
+
+def _no_actions_on(decision_ids: set) -> dict:
+    """Each decision's "no action" rows, with who logged them."""
+    by_decision: dict = {}
+    rows = DecisionAction.objects.filter(decision_id__in=decision_ids, kind=DecisionAction.Kind.NO_ACTION)
+    for row in rows.select_related("agent__agent_profile").order_by("created_at", "pk"):
+        by_decision.setdefault(row.decision_id, []).append(row)
+    return by_decision
+
+
+def _turned_down(escalation: DecisionAction, no_actions: list[DecisionAction]) -> bool:
+    offer = next((o for o in escalation.decision.offers or [] if o.get("code") == escalation.offer_code), None)
+    return any(
+        row.created_at >= escalation.created_at and row.pk != escalation.pk and no_action_answers_escalation(row, offer)
+        for row in no_actions
+    )

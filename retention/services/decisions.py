@@ -738,6 +738,17 @@ def decides_escalation(level: int, offer: dict) -> bool:
     return offer.get("within_authority", True) or authority_covers(level, offer)
 
 
+def no_action_answers_escalation(no_action: DecisionAction, offer: dict | None) -> bool:
+    """Whether a "no action" logged after an offer was escalated answers that escalation. It does, except when a
+    team lead logs it on an offer above their own authority: that one waits for an administrator, and the lead
+    turning down what they decide must not drop what they do not. (An agent's or a CRM's "no action" ends the call's
+    escalations, as the customer is gone.)"""
+    profile = getattr(no_action.agent, "agent_profile", None) if no_action.agent_id else None
+    if profile is None or profile.role != AgentProfile.Role.LEAD or offer is None:
+        return True
+    return decides_escalation(profile.authority_level, offer)
+
+
 def required_level_of(offer: dict) -> int | None:
     """The authority level a decision's offer needs (None: no level may make it)."""
     return offer["required_authority_level"] if "required_authority_level" in offer else offer["authority_level"]

@@ -372,3 +372,15 @@ def test_an_offer_the_team_lead_made_reads_as_made_by_them_in_the_agents_panel(l
     assert "Gedaan door teamleider" in offer
     assert f"gedaan door {lead.get_full_name() or lead.username}: je legt nog het antwoord van de klant vast" in offer
     assert "een teamleider beslist" not in offer[: offer.index("</li>")]
+
+
+def test_a_lead_logging_no_action_is_told_what_still_waits_for_an_administrator(logged_in, agent, lead, customer):
+    above_a_lead = {**OFFERS[2], "code": "forty-off", "authority_level": 3, "required_authority_level": 3}
+    decision = stored_decision(customer=customer, agent=agent, offers=[*OFFERS, above_a_lead])
+    for code in ("half-price", "forty-off"):
+        DecisionAction.objects.create(decision=decision, agent=agent, kind="escalated", offer_code=code)
+
+    response = logged_in(lead).post(action_url(decision), {"kind": "no_action"}, **HTMX)
+
+    assert response.status_code == 200
+    assert "Vastgelegd: Geen actie. Wat op een beheerder wacht, blijft voor die beheerder openstaan." in response.text

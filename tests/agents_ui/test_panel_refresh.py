@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from agents_ui.presenters import escalation_open
 from agents_ui.review.selectors import open_escalations
-from retention.models import DecisionAction
+from retention.models import AgentProfile, DecisionAction
 from retention.services.decisions import decision_action_record
-from tests.agents_ui.decisions import stored_decision
+from tests.agents_ui.decisions import OFFERS, stored_decision
+from tests.factories import AgentProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +175,32 @@ def test_the_panel_and_the_escalations_page_agree_on_what_waits(agent, decision,
 
     assert escalation_open(actions, now=now) is waits
     assert bool(open_escalations(team_ids=None, now=now)) is waits
+
+
+ABOVE_A_LEAD = {**OFFERS[2], "code": "forty-off", "authority_level": 3, "required_authority_level": 3}
+
+
+@pytest.mark.parametrize(
+    ("who_logs_no_action", "still_waiting"),
+    [("lead", ["forty-off"]), ("agent", []), ("administrator", [])],
+)
+def test_a_leads_no_action_leaves_open_what_waits_for_an_administrator(
+    agent, lead, customer, who_logs_no_action, still_waiting
+):
+    decision = stored_decision(customer=customer, agent=agent, offers=[*OFFERS, ABOVE_A_LEAD])
+    administrator = AgentProfileFactory(
+        user=UserFactory(username="admin"), team=None, role=AgentProfile.Role.ADMIN, authority_level=3
+    ).user
+    now = timezone.now()
+    steps = [(agent, "half-price"), (agent, "forty-off")]
+    steps.append(({"lead": lead, "agent": agent, "administrator": administrator}[who_logs_no_action], ""))
+    for number, (actor, code) in enumerate(steps):
+        kind = "escalated" if code else "no_action"
+        action = DecisionAction.objects.create(decision=decision, agent=actor, kind=kind, offer_code=code)
+        DecisionAction.objects.filter(pk=action.pk).update(created_at=now - dt.timedelta(seconds=len(steps) - number))
+    actions = list(DecisionAction.objects.filter(decision=decision).order_by("created_at", "id"))
+
+    waiting = open_escalations(team_ids=None, now=now)
+
+    assert [escalation.offer_code for escalation in waiting] == still_waiting
+    assert escalation_open(actions, now=now, offers=decision.offers) is bool(still_waiting)
