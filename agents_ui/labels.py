@@ -13,6 +13,7 @@ ACTION_KINDS = {
     DecisionAction.Kind.THINKING: _("Thinking it over"),
     DecisionAction.Kind.ESCALATED: _("Escalated"),
     DecisionAction.Kind.NO_ACTION: _("No action"),
+    DecisionAction.Kind.UNDONE: _("Acceptance undone"),
 }
 
 OVERRIDE_REASONS = {

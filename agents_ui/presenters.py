@@ -148,9 +148,10 @@ class OfferView:
 
 
 def correction_of(answer: str) -> AnswerButton:
-    """A final answer logged by mistake is corrected by logging the other one; the log keeps both."""
+    """A final answer logged by mistake is corrected; the log keeps both. An acceptance is undone, which leaves the
+    offer unanswered (the customer did not decline it); a decline is corrected by the acceptance after all."""
     if answer == DecisionAction.Kind.ACCEPTED:
-        return AnswerButton(DecisionAction.Kind.DECLINED, gettext("Undo: not accepted"), "")
+        return AnswerButton(DecisionAction.Kind.UNDONE, gettext("Undo: not accepted"), "")
     return AnswerButton(DecisionAction.Kind.ACCEPTED, gettext("Accepted after all"), "")
 
 
@@ -332,6 +333,8 @@ def _apply_actions(views: list[OfferView], actions: list[DecisionAction], *, adv
             view.escalated = True
         elif action.kind in ANSWER_KINDS:
             view.answer = action.kind
+        elif action.kind == DecisionAction.Kind.UNDONE:  # an acceptance logged by mistake: no answer yet
+            view.answer = ""
     if current is not None:
         current.is_current = True
     accepted = [view.code for view in views if view.answer == DecisionAction.Kind.ACCEPTED]

@@ -369,6 +369,9 @@ class DecisionAction(ImmutableModel):
         THINKING = "thinking", "Thinking it over"
         ESCALATED = "escalated", "Escalated"
         NO_ACTION = "no_action", "No action"
+        # An acceptance logged by mistake, taken back: the customer did not decline, so nothing counts against the
+        # offer (contact policy, training); the offer stays made, without an answer.
+        UNDONE = "undone", "Acceptance undone"
 
     class OverrideReason(models.TextChoices):
         CUSTOMER_REQUEST = "customer_request", "Customer asked for something else"
@@ -405,6 +408,11 @@ class DecisionAction(ImmutableModel):
 ANSWER_KINDS = frozenset({DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING})
 # Answers that end the call about an offer; the other one of the two corrects a mis-logged one.
 FINAL_ANSWER_KINDS = frozenset({DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED})
+# The kinds that set an offer's standing answer on a decision: the customer's final answers, and an acceptance
+# undone as logged by mistake, which leaves the offer made but unanswered.
+STANDING_ANSWER_KINDS = FINAL_ANSWER_KINDS | {DecisionAction.Kind.UNDONE}
+# What ends a standing acceptance: the customer declining after all, or the acceptance undone.
+CORRECTING_KINDS = frozenset({DecisionAction.Kind.DECLINED, DecisionAction.Kind.UNDONE})
 # An offer was put to the customer, or they answered one: the customer was made an offer.
 OFFER_ACTION_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
 # The offer was made, or the customer gave it a final answer (even without it being logged as made).

@@ -14,7 +14,7 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from retention.models import FINAL_ANSWER_KINDS, MADE_KINDS, OFFER_ACTION_KINDS, Decision, DecisionAction
+from retention.models import CORRECTING_KINDS, MADE_KINDS, OFFER_ACTION_KINDS, Decision, DecisionAction
 from retention.selectors.fairness import (
     ActionFact,
     ActionSummary,
@@ -105,7 +105,8 @@ def outcome_condition(outcome: str) -> Q:
     conditions = {
         Outcome.ACCEPTED: Q(accepted),
         Outcome.DECLINED: ~Q(accepted) & Q(declined),
-        Outcome.OPEN: Q(offer_made) & ~Exists(_actions().filter(kind__in=FINAL_ANSWER_KINDS)),
+        # Made, and neither accepted (an acceptance undone is none) nor declined.
+        Outcome.OPEN: Q(offer_made) & ~Q(accepted) & ~Q(declined),
         Outcome.NO_OFFER: ~Q(offer_made),
         ESCALATED: Q(Exists(_actions().filter(kind=DecisionAction.Kind.ESCALATED))),
     }
@@ -115,11 +116,11 @@ def outcome_condition(outcome: str) -> Q:
 
 
 def _standing_acceptances() -> QuerySet[DecisionAction]:
-    """Acceptances of the outer decision that no later decline of the same offer corrected."""
-    later_decline = DecisionAction.objects.filter(
-        decision_id=OuterRef("decision_id"), offer_code=OuterRef("offer_code"), kind=DecisionAction.Kind.DECLINED
+    """Acceptances of the outer decision that no later decline of the same offer, nor an undo, corrected."""
+    later_correction = DecisionAction.objects.filter(
+        decision_id=OuterRef("decision_id"), offer_code=OuterRef("offer_code"), kind__in=CORRECTING_KINDS
     ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
-    return _actions().filter(kind=DecisionAction.Kind.ACCEPTED).exclude(Exists(later_decline))
+    return _actions().filter(kind=DecisionAction.Kind.ACCEPTED).exclude(Exists(later_correction))
 
 
 def prefetched_summary(decision: Decision) -> ActionSummary:

@@ -20,7 +20,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from retention.models import DecisionAction, Team
+from retention.models import CORRECTING_KINDS, DecisionAction, Team
 
 BUDGET_AMBER_PERCENT = 75
 
@@ -61,16 +61,16 @@ class TeamMonthBudget:
 
 
 def accepted_offers() -> QuerySet[DecisionAction]:
-    """Acceptances that stand: no later decline of the same offer on the same decision corrected them.
+    """Acceptances that stand: no later decline of the same offer on the same decision, nor an undo, corrected them.
 
     Each is annotated with `charged_team_id`, the team whose budget it spends.
     """
-    later_decline = DecisionAction.objects.filter(
-        decision=OuterRef("decision"), offer_code=OuterRef("offer_code"), kind=DecisionAction.Kind.DECLINED
+    later_correction = DecisionAction.objects.filter(
+        decision=OuterRef("decision"), offer_code=OuterRef("offer_code"), kind__in=CORRECTING_KINDS
     ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
     return (
         DecisionAction.objects.filter(kind=DecisionAction.Kind.ACCEPTED)
-        .exclude(Exists(later_decline))
+        .exclude(Exists(later_correction))
         .annotate(charged_team_id=Coalesce(F("decision__team_id"), F("agent__agent_profile__team_id")))
     )
 

@@ -115,6 +115,9 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
         overridden_by_agent = overridden_by_agent or bool(action.override_reason and not action.by_another)
         if action.override_reason and action.override_reason not in reasons:
             reasons.append(action.override_reason)
+        if action.kind == DecisionAction.Kind.UNDONE:  # the acceptance was logged by mistake: no answer stands
+            latest_final.pop(action.offer_code, None)
+            continue
         if not action.offer_code or action.kind not in OFFER_ACTION_KINDS:
             continue
         _append_new(made, action.offer_code)
@@ -149,7 +152,7 @@ def _append_new(values: list[str], value: str) -> None:
 
 
 def _latest_standing_acceptance(latest_final: dict[str, ActionFact]) -> ActionFact | None:
-    """The latest acceptance that no later decline of the same offer corrected."""
+    """The latest acceptance that no later decline of the same offer, nor an undo, corrected."""
     standing = [action for action in latest_final.values() if action.kind == DecisionAction.Kind.ACCEPTED]
     return standing[-1] if standing else None
 

@@ -37,7 +37,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ml.policy import NO_OFFER, PolicySettings
-from retention.models import FINAL_ANSWER_KINDS, SHOWN_KINDS, Decision, DecisionAction, PolicyConfig, RenewalResult
+from retention.models import SHOWN_KINDS, STANDING_ANSWER_KINDS, Decision, DecisionAction, PolicyConfig, RenewalResult
 from retention.selectors.budget import day_start
 
 COLUMNS = (
@@ -199,7 +199,7 @@ def _treatments(actions: pd.DataFrame) -> pd.DataFrame:
     """Per decision: the treatment code and what an accepted offer cost."""
     actions = actions.sort_values(["created_at", "id"])
     with_offer = actions[actions["offer_code"] != NO_OFFER]
-    final = with_offer[with_offer["kind"].isin(FINAL_ANSWER_KINDS)].drop_duplicates(
+    final = with_offer[with_offer["kind"].isin(STANDING_ANSWER_KINDS)].drop_duplicates(
         ["decision_id", "offer_code"], keep="last"
     )
     accepted = final[final["kind"] == DecisionAction.Kind.ACCEPTED].drop_duplicates("decision_id", keep="last")

@@ -268,6 +268,10 @@ class RecentOffer:
     answered_at: dt.datetime | None = None
 
 
+# What a recent offer's answer is read from: an undo takes an acceptance logged by mistake back.
+OFFER_KINDS_AND_UNDO = OFFER_ACTION_KINDS | {DecisionAction.Kind.UNDONE}
+
+
 def recent_offers(
     *,
     customer: Customer,
@@ -278,7 +282,7 @@ def recent_offers(
     """Offers any agent or system made this customer in the last `days` days, newest first; one query."""
     since = (now or timezone.now()) - dt.timedelta(days=days)
     actions = (
-        DecisionAction.objects.filter(decision__customer=customer, kind__in=OFFER_ACTION_KINDS, created_at__gte=since)
+        DecisionAction.objects.filter(decision__customer=customer, kind__in=OFFER_KINDS_AND_UNDO, created_at__gte=since)
         .exclude(offer_code="")
         .select_related("decision", "agent", "api_client")
         .only(
@@ -296,6 +300,8 @@ def recent_offers(
             offers[key] = _recent_offer(action)
         if action.kind in ANSWER_KINDS:
             offers[key].answer, offers[key].answered_at = action.kind, action.created_at
+        elif action.kind == DecisionAction.Kind.UNDONE:  # the acceptance was logged by mistake: no answer yet
+            offers[key].answer, offers[key].answered_at = "", None
     return sorted(offers.values(), key=lambda offer: offer.made_at, reverse=True)
 
 

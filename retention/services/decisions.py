@@ -38,6 +38,7 @@ from retention.models import (
     FINAL_ANSWER_KINDS,
     MADE_KINDS,
     OFFER_ACTION_KINDS,
+    STANDING_ANSWER_KINDS,
     AgentProfile,
     ApiClient,
     Customer,
@@ -411,8 +412,8 @@ def _check_no_offer_made_since_objection(decision: Decision, kind: str, offer_co
     """Advice made before an objection to profiling ranked offers by a profile of the customer: no offer from it is
     made now, and an answer to an offer nobody presented would make it. What they answer to an offer presented
     before the objection still happened, and is logged."""
-    if kind == DecisionAction.Kind.NO_ACTION:
-        return
+    if kind in (DecisionAction.Kind.NO_ACTION, DecisionAction.Kind.UNDONE):
+        return  # neither makes an offer
     if kind not in OFFERS_MADE_FROM_ADVICE and _logged(decision, offer_code, {DecisionAction.Kind.PRESENTED}):
         return
     message = "this customer objected to profiling for offers: no offer from this advice is made to them"
@@ -438,7 +439,7 @@ def _validated_offer(
         _check_not_just_logged(decision, kind, "")
         return None
     if not offer_code:
-        if kind in OFFER_ACTION_KINDS:
+        if kind in OFFER_ACTION_KINDS or kind == DecisionAction.Kind.UNDONE:
             raise ValidationError(
                 {"offer_code": ValidationError("this action needs the offer it is about", code="offer_needed")}
             )
@@ -452,6 +453,9 @@ def _validated_offer(
             {"offer_code": ValidationError("%(offer)r was not among this decision's offers", code="unknown_offer",
                                            params={"offer": offer_code})}
         )  # fmt: skip
+    if kind == DecisionAction.Kind.UNDONE:
+        _check_acceptance_to_undo(decision, offer_code, override_reason)
+        return offer
     if override_reason and offer_code == decision.recommended_offer_code:
         raise ValidationError(
             {"override_reason": ValidationError("the recommended offer is no override: send no reason",
@@ -494,10 +498,28 @@ def _validated_offer(
     return offer
 
 
+def _check_acceptance_to_undo(decision: Decision, offer_code: str, override_reason: str) -> None:
+    """An undo takes back an acceptance that stands on this decision, nothing else."""
+    if override_reason:
+        raise ValidationError(
+            {"override_reason": ValidationError("an undo makes no offer: send no reason", code="not_an_override")}
+        )
+    if _standing_answers(decision).get(offer_code) != DecisionAction.Kind.ACCEPTED:
+        raise ValidationError(
+            {
+                "kind": ValidationError(
+                    "%(offer)r does not stand accepted on this decision: there is no acceptance to undo",
+                    code="nothing_to_undo",
+                    params={"offer": offer_code},
+                )
+            }
+        )
+
+
 def _standing_answers(decision: Decision) -> dict[str, str]:
     """Each offer's latest final answer on this decision. The same answer twice would count an offer's cost
     twice, while a different one corrects it."""
-    answers = decision.actions.filter(kind__in=FINAL_ANSWER_KINDS).order_by("created_at", "pk")
+    answers = decision.actions.filter(kind__in=STANDING_ANSWER_KINDS).order_by("created_at", "pk")
     return dict(answers.values_list("offer_code", "kind"))
 
 

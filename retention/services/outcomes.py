@@ -22,6 +22,7 @@ OUTCOME_RESULTS = (
     DecisionAction.Kind.THINKING,
     DecisionAction.Kind.ESCALATED,
     DecisionAction.Kind.NO_ACTION,
+    DecisionAction.Kind.UNDONE,
 )
 # The stored key is "api:<client id>:<key>" in a column of 100 characters.
 MAX_CLIENT_KEY_LENGTH = 80

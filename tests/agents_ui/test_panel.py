@@ -502,7 +502,7 @@ def test_an_accepted_offer_can_be_corrected_from_the_panel(logged_in, agent, cus
     offers = section(open_panel(logged_in(agent), decision=decision.pk).text, "decision")
     loyal = offers[offers.index("Loyaliteitskorting 10%") : offers.index("Gratis snelheid omhoog")]
 
-    assert 'name="kind" value="declined">' in loyal
+    assert 'name="kind" value="undone">' in loyal  # a mis-click, not the customer declining
     assert "Terugdraaien: niet geaccepteerd" in loyal
 
 

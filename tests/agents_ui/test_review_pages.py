@@ -80,6 +80,11 @@ ACTION_STORIES = [
     ([("presented", "loyal-10"), ("declined", "loyal-10"), ("presented", "speed-up"), ("accepted", "speed-up")],
      Outcome.ACCEPTED),
     ([("escalated", "")], Outcome.NO_OFFER),
+    ([("presented", "loyal-10"), ("accepted", "loyal-10"), ("undone", "loyal-10")], Outcome.OPEN),
+    ([("presented", "loyal-10"), ("accepted", "loyal-10"), ("undone", "loyal-10"), ("declined", "loyal-10")],
+     Outcome.DECLINED),
+    ([("presented", "loyal-10"), ("accepted", "loyal-10"), ("undone", "loyal-10"), ("accepted", "loyal-10")],
+     Outcome.ACCEPTED),
 ]  # fmt: skip
 
 

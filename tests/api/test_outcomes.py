@@ -137,6 +137,19 @@ def test_a_second_offer_accepted_on_one_recommendation_is_refused_until_the_firs
     assert (corrected.status_code, again.status_code) == (201, 201)
 
 
+def test_an_acceptance_logged_by_mistake_is_undone_and_only_a_standing_one(decision, api_client):
+    nothing_yet = post(api_client, {**accepted(decision), "result": "undone"}, key="a")
+    assert post(api_client, accepted(decision), key="b").status_code == 201
+
+    undone = post(api_client, {**accepted(decision), "result": "undone"}, key="c")
+
+    assert nothing_yet.status_code == 422
+    assert "nothing_to_undo" in str(nothing_yet.json()["error"])
+    assert undone.status_code == 201 and undone.json()["result"] == "undone"
+    assert undone.json()["cost_cents"] == 0
+    assert list(decision.actions.values_list("kind", flat=True)) == ["accepted", "undone"]
+
+
 def test_an_offer_the_customer_accepted_on_another_recommendation_is_422_there(decision, api_client):
     earlier = DecisionFactory(customer=decision.customer)
     assert post(api_client, accepted(decision), key="a").status_code == 201

@@ -7,8 +7,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from ml.policy import PolicySettings
 from ml.registry import champions
 from retention.models import AgentProfile, Decision, DecisionAction, PolicyConfig
+from retention.selectors.budget import team_budget_status
+from retention.selectors.decisions import offer_history, offers_declined_since
 from retention.services import decisions
 from retention.services.decisions import decision_action_record, decision_create
 from tests.builders import session_champion
@@ -402,6 +405,42 @@ def test_a_corrected_acceptance_can_be_accepted_again(decision, agent):
         decision_action_record(decision=decision, kind=kind, offer_code=code, agent=agent)
 
     assert list(decision.actions.values_list("kind", flat=True)) == ["accepted", "declined", "accepted"]
+
+
+def test_an_acceptance_undone_leaves_the_offer_unanswered_uncharged_and_not_declined(decision, agent):
+    code = decision.recommended_offer_code
+    cost = next(o["cost_cents"] for o in decision.offers if o["code"] == code)
+    team = agent.agent_profile.team
+    decision_action_record(decision=decision, kind="presented", offer_code=code, agent=agent)
+    decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+    assert team_budget_status(team=team).spent_cents == cost
+
+    decision_action_record(decision=decision, kind="undone", offer_code=code, agent=agent)
+
+    now = timezone.now()
+    assert team_budget_status(team=team).spent_cents == 0
+    assert offers_declined_since(customer=decision.customer, since=now - dt.timedelta(days=1)) == frozenset()
+    history = offer_history(customer=decision.customer, now=now, policy=PolicySettings())
+    assert code not in history.accepted_recently and history.spent_this_month_cents == 0
+    # The customer's real answer can be logged now, and no action is no contradiction.
+    decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+    assert team_budget_status(team=team).spent_cents == cost
+
+
+def test_only_a_standing_acceptance_can_be_undone(decision, agent):
+    code = decision.recommended_offer_code
+    with pytest.raises(ValidationError, match="no acceptance to undo"):
+        decision_action_record(decision=decision, kind="undone", offer_code=code, agent=agent)
+    with pytest.raises(ValidationError, match="needs the offer it is about"):
+        decision_action_record(decision=decision, kind="undone", agent=agent)
+    decision_action_record(decision=decision, kind="accepted", offer_code=code, agent=agent)
+    with pytest.raises(ValidationError, match="an undo makes no offer"):
+        decision_action_record(decision=decision, kind="undone", offer_code=code, override_reason="other", agent=agent)
+    decision_action_record(decision=decision, kind="undone", offer_code=code, agent=agent)
+    with pytest.raises(ValidationError, match="no acceptance to undo"):
+        decision_action_record(decision=decision, kind="undone", offer_code=code, agent=agent)
+
+    assert list(decision.actions.values_list("kind", flat=True)) == ["accepted", "undone"]
 
 
 def reason(decision, offer_code: str) -> dict:

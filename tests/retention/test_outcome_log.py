@@ -4,6 +4,7 @@ import uuid
 import pytest
 
 from retention.models import Decision, DecisionAction, PolicyConfig
+from retention.selectors.fairness import ActionFact, action_summary
 from retention.selectors.outcome_log import COLUMNS, OutcomeLogError, logged_outcomes
 from retention.services.decisions import decision_action_record
 from tests.factories import CustomerFactory, RenewalResultFactory
@@ -136,6 +137,23 @@ def test_an_acceptance_corrected_by_a_decline_no_longer_counts_as_accepted(custo
 
     assert (row["treatment_code"], row["accepted_cost_cents"]) == ("korting-10", 0)
     assert row["reward_cents"] == DEFAULT_MARGIN_CENTS
+
+
+def test_an_acceptance_undone_leaves_the_offer_made_without_an_answer(customer, agent):
+    decision = logged_decision(customer, at(1))
+    reason = "" if decision.recommended_offer_code == "korting-10" else "other"
+    decision_action_record(decision=decision, kind="presented", offer_code="korting-10", override_reason=reason,
+                           agent=agent)  # fmt: skip
+    decision_action_record(decision=decision, kind="accepted", offer_code="korting-10", agent=agent)
+    decision_action_record(decision=decision, kind="undone", offer_code="korting-10", agent=agent)
+    renewal(customer, 20)
+
+    [row] = logged_outcomes().to_dict("records")
+
+    assert (row["treatment_code"], row["accepted_cost_cents"]) == ("korting-10", 0)
+    facts = [ActionFact(a.kind, a.offer_code, a.override_reason, a.cost_cents) for a in decision.actions.order_by("pk")]
+    summary = action_summary(facts)
+    assert (summary.outcome, summary.accepted_code, summary.declined_codes) == ("open", "", ())
 
 
 def test_an_accepted_offer_wins_over_one_presented_after_it(customer, agent):
