@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext, ngettext
 
 from agents_ui import labels
@@ -23,12 +23,15 @@ register = template.Library()
 
 @register.filter
 def euro(cents: int | None) -> str:
-    """Integer cents as Dutch money: 123450 -> "€ 1.234,50", -1250 -> "€ -12,50"; "" for None."""
+    """Integer cents as money in the page's language: in Dutch 123450 -> "€ 1.234,50" and -1250 -> "€ -12,50", in
+    English "€1,234.50" and "-€12.50"; "" for None."""
     if cents is None or cents == "":
         return ""
     cents = int(cents)
     sign = "-" if cents < 0 else ""
     whole, rest = divmod(abs(cents), 100)
+    if translation.get_language() == "en":
+        return f"{sign}€{whole:,}.{rest:02d}"
     # A non-breaking space: an amount never breaks after its sign, in a narrow panel or at 200% zoom.
     return f"€\u00a0{sign}{whole:,}".replace(",", ".") + f",{rest:02d}"
 

@@ -10,7 +10,7 @@ from agents_ui import labels
 from agents_ui.presenters import in_language, talking_points, top_reasons
 from agents_ui.review.presenters import fairness_tables, metric_text
 from agents_ui.talking_points import GENERAL_TALKING_POINT, TALKING_POINTS, talking_point
-from agents_ui.templatetags.panel_tags import euro, nl_date, nl_datetime, percent, tenure
+from agents_ui.templatetags.panel_tags import euro, nl_date, nl_datetime, percent, signed_euro, tenure
 from ml.fairness import Comparison, FairnessReport, GroupCell
 from ml.reasons import phrase
 from retention.models import Decision, DecisionAction, Offer
@@ -36,9 +36,10 @@ def test_money_is_written_the_dutch_way(cents, text):
     assert euro(cents) == text
 
 
-def test_money_stays_dutch_in_english():
+def test_money_is_written_the_english_way_in_english_as_the_reasons_and_percentages_are():
     with translation.override("en"):
-        assert euro(123_450) == "€\u00a01.234,50"
+        assert [euro(cents) for cents in (123_450, -1_250, 0)] == ["€1,234.50", "-€12.50", "€0.00"]
+        assert signed_euro(-2_760) == "\u2212\u00a0€27.60"
 
 
 def test_unknown_money_is_blank():
