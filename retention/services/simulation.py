@@ -51,7 +51,7 @@ def base_generate(*, n: int, seed: int, today: date | None = None) -> Generation
     gives the same customers, so running it again updates rows instead of adding any.
     """
     started = time.monotonic()
-    today = today or timezone.now().date()
+    today = today or timezone.localdate()
     simulated = simulate_base(n=n, seed=seed, today=today, tariffs=_tariff_specs())
     stored = customers_upsert(records=[customer.record for customer in simulated], source="simulation")
     truths_store(customers=simulated)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 from io import StringIO
@@ -11,6 +12,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
 
 from retention.models import Contract, Customer, ProtectedAttributes, RenewalResult
 from retention.services.erasure import customer_erase
@@ -253,6 +255,19 @@ def test_a_date_in_the_future_is_refused_before_anything_is_stored(write_csv, ma
         call_command("import_customers", str(path), "--mapping", str(mapping_file), "--as-of", "2099-01-01")
 
     assert Customer.objects.count() == 0
+
+
+def test_today_is_the_local_day_the_api_counts_in_not_the_utc_one(write_csv, mapping_file, monkeypatch):
+    # 23:30 UTC on the 24th is already the 25th in Amsterdam, where the API takes a renewal dated the 25th.
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2026, 11, 24, 23, 30, tzinfo=dt.UTC))
+    path = write_csv(HEADER, *GOOD_ROWS)
+
+    call_command("import_customers", str(path), "--mapping", str(mapping_file), "--as-of", "2026-11-25",
+                 stdout=StringIO())  # fmt: skip
+    with pytest.raises(CommandError, match=r"--as-of 2026-11-26 lies in the future \(today is 2026-11-25, Europe/Am"):
+        call_command("import_customers", str(path), "--mapping", str(mapping_file), "--as-of", "2026-11-26")
+
+    assert Customer.objects.count() == len(GOOD_ROWS)
 
 
 @pytest.mark.parametrize(("option", "value"), [("--as-of", "31-01-2024"), ("--batch-size", "0")])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.utils import timezone
 from tqdm import tqdm
@@ -51,8 +52,9 @@ class Command(BaseCommand):
             "--as-of",
             type=arguments.iso_date,
             default=None,
-            help="the date the file describes, YYYY-MM-DD (default: today, UTC); tenure counts back from it and "
-            "labels are recorded on it, so give the same date when importing the same file again",
+            help="the date the file describes, YYYY-MM-DD (default: today in TIME_ZONE, as the API counts days); "
+            "tenure counts back from it and labels are recorded on it, so give the same date when importing the same "
+            "file again",
         )
         parser.add_argument(
             "--batch-size",
@@ -65,10 +67,10 @@ class Command(BaseCommand):
         started = time.monotonic()
         path = _readable_file(file)
         loaded = _load_mapping(mapping)
-        today = timezone.now().date()
+        today = timezone.localdate()  # the day the API and the labels count in, so every door agrees on "today"
         if as_of is not None and as_of > today:
             # Labels are recorded on this date, and a renewal result from the future would label every decision.
-            raise CommandError(f"--as-of {as_of} lies in the future (today is {today}, UTC)")
+            raise CommandError(f"--as-of {as_of} lies in the future (today is {today}, {settings.TIME_ZONE})")
         if as_of is not None and as_of < EARLIEST_AS_OF:
             raise CommandError(f"--as-of {as_of} is before {EARLIEST_AS_OF}: no CRM export describes that time")
         as_of = as_of or today
