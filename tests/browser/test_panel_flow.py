@@ -122,6 +122,7 @@ def test_keyboard_shortcuts_present_the_offer_and_log_the_answer_but_not_while_t
     page.keyboard.press("a")
     page.evaluate("() => new Promise(requestAnimationFrame)")
     assert len(posts) == 2, "a second 'accepted' would count the offer twice against the budget"
+    expect(page.locator("#shortcut-hint")).to_have_text("Toets a doet nu niets: niets in het advies wacht erop.")
 
     assert page.evaluate("window.loadedOnce === true"), "an answer right after a swap still goes through htmx"
     assert page.get_by_label(words.search_field).input_value() == recommended

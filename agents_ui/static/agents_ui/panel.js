@@ -15,9 +15,19 @@
     if (event.target instanceof Element && event.target.closest(TYPING_TARGETS)) {
       return;
     }
-    var button = shortcutButton(event.key.toLowerCase());
+    var key = event.key.toLowerCase();
+    var button = shortcutButton(key);
+    var hint = document.getElementById("shortcut-hint");
     if (!button) {
+      if (hint && key.length === 1 && hint.getAttribute("data-keys").indexOf(key) !== -1) {
+        hint.textContent = hint.getAttribute("data-text").replace("{key}", key);
+        hint.hidden = false;
+      }
       return;
+    }
+    if (hint) {
+      hint.hidden = true;
+      hint.textContent = "";
     }
     event.preventDefault();
     button.focus();
