@@ -320,6 +320,7 @@ def _objection_panel(
     offers put to them before they objected, which they may still answer, come with the answers to log."""
     recent_days = policy_current()[1].recent_offer_days
     offers = recent_offers(customer=customer, days=recent_days)
+    now = timezone.now()
     return _render_panel(
         request,
         form,
@@ -336,6 +337,14 @@ def _objection_panel(
         answer_kinds=[
             (kind, labels.label(labels.ACTION_KINDS, kind))
             for kind in (DecisionAction.Kind.ACCEPTED, DecisionAction.Kind.DECLINED)
+        ],
+        # An acceptance logged here by a slip can be taken back while the call lasts, as on the advice itself.
+        undoable_answers=[
+            {"offer": offer, "action_url": reverse("decision_action", args=[offer.decision_id])}
+            for offer in offers
+            if offer.answer == DecisionAction.Kind.ACCEPTED
+            and offer.answered_at
+            and now - offer.answered_at < SAME_CALL
         ],
     )
 
