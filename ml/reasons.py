@@ -7,15 +7,17 @@ log-odds, positive when it raises the chance to leave.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
 from ml.features import ATTRIBUTE_PREFIX
 
 TOP_REASONS = 3
-CALENDAR_SLACK_MONTHS = 1.5 / 30.4375
 
 FEATURE_GROUPS = {
     "tenure_months": "tenure",
@@ -62,9 +64,12 @@ RECORD_GAP_GROUPS = {"price_gap", "monthly_fee", "tenure", "contract_end", "disc
                      "products", "segment", "value_tier", "region"}  # fmt: skip
 
 
-def top_reasons(contributions: pd.Series, features: pd.Series, *, limit: int = TOP_REASONS) -> list[dict]:
+def top_reasons(
+    contributions: pd.Series, features: pd.Series, *, limit: int = TOP_REASONS, facts: Mapping[str, Any] | None = None
+) -> list[dict]:
     """The strongest groups for one customer: [{"code", "text": {"nl", "en"}, "impact"}], strongest first; a group
-    that is only a gap in the records (see RECORD_GAP_GROUPS, and CRM attributes) is left out."""
+    that is only a gap in the records (see RECORD_GAP_GROUPS, and CRM attributes) is left out. `facts` give a
+    feature's value as the records tell it more exactly, for the words only (whole calendar months of tenure)."""
     impacts: dict[str, float] = {}
     members: dict[str, list[str]] = {}
     for name, value in contributions.items():
@@ -73,8 +78,9 @@ def top_reasons(contributions: pd.Series, features: pd.Series, *, limit: int = T
         members.setdefault(group, []).append(name)
     known = {group: impact for group, impact in impacts.items() if not _record_gap(group, members[group], features)}
     ranked = sorted(known.items(), key=lambda item: -abs(item[1]))[:limit]
+    told = ChainMap(dict(facts), features) if facts else features
     return [
-        {"code": code, "text": phrase(code, features), "impact": round(impact, 4)}
+        {"code": code, "text": phrase(code, told), "impact": round(impact, 4)}
         for code, impact in ranked
         if abs(impact) > 1e-6
     ]
@@ -85,7 +91,7 @@ def _record_gap(group: str, names: list[str], features: pd.Series) -> bool:
     return is_gap_group and all(_present(features.get(name)) in (None, "") for name in names)
 
 
-def phrase(code: str, features: pd.Series) -> dict[str, str]:
+def phrase(code: str, features: Mapping[str, Any]) -> dict[str, str]:
     if code.startswith("attribute:"):
         name = code.split(":", 1)[1]
         value = _present(features.get(ATTRIBUTE_PREFIX + name))
@@ -146,16 +152,23 @@ def _price_gap(features) -> dict[str, str]:
     }
 
 
+def calendar_months(since: dt.date, today: dt.date) -> int:
+    """Whole calendar months from `since` to `today`: 26 November to 25 November a year on is 11."""
+    return (today.year - since.year) * 12 + today.month - since.month - (today.day < since.day)
+
+
 def _tenure(features) -> dict[str, str]:
     months = _present(features.get("tenure_months"))
     if months is None:
         return {"nl": "Klantduur onbekend", "en": "Customer since: unknown"}
-    # Whole months completed, as the panel's customer facts count them: 23.6 months is "23", not "24". The feature
-    # counts months of average length, which run up to a day and a half behind calendar months (two years to the
-    # day are 23.98 of them), so that much is added before counting.
-    months = max(0, int(months + CALENDAR_SLACK_MONTHS))
+    # Whole months completed: 23.6 months is "23", not "24". The caller gives calendar months where it knows the
+    # signup date (see top_reasons' `facts`), as the customer card counts them; months of average length can run a
+    # day and a half either side of those.
+    months = max(0, int(months))
     if months >= 24:
         return {"nl": f"Al {months // 12} jaar klant", "en": f"Customer for {months // 12} years"}
+    if months == 1:
+        return {"nl": "Pas 1 maand klant", "en": "Customer for only 1 month"}
     return {"nl": f"Pas {months} maanden klant", "en": f"Customer for only {months} months"}
 
 

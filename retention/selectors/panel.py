@@ -15,6 +15,7 @@ from django.db.models import Case, CharField, Count, F, IntegerField, Max, Outer
 from django.db.models.functions import Replace
 from django.utils import timezone
 
+from ml.reasons import calendar_months
 from retention.models import (
     ANSWER_KINDS,
     OFFER_ACTION_KINDS,
@@ -196,7 +197,7 @@ def _tenure_months(customer: Customer, contract: Contract | None, today: dt.date
     since = customer.signup_date or (contract.start_date if contract else None)
     if since is None or since > today:
         return None
-    return (today.year - since.year) * 12 + today.month - since.month - (today.day < since.day)
+    return calendar_months(since, today)
 
 
 def _pays_monthly_cents(contract: Contract, today: dt.date) -> int:

@@ -31,7 +31,7 @@ from ml.policy import (
     rank_offers,
     renewal_fee_cents,
 )
-from ml.reasons import top_reasons
+from ml.reasons import calendar_months, top_reasons
 from ml.registry import LoadedModel, NoChampion, champions
 from ml.response import stay_estimates
 from retention.models import (
@@ -230,7 +230,7 @@ def recommendation_compute(
     row = features.iloc[0]
     probabilities, contributions = sources.churn.model.explain(features)
     probability = float(probabilities[0])
-    reasons = top_reasons(contributions.iloc[0], row)
+    reasons = top_reasons(contributions.iloc[0], row, facts=_told_facts(customer, as_of=frames[0]["as_of"].iloc[0]))
     lap("churn")
     tariff = _best_tariff(customer, monthly_fee_cents(row), sources.tariffs)
     context = _customer_context(customer, row, probability, history, tariff)
@@ -292,6 +292,15 @@ def _team_budget_left(team: Team | None, now: dt.datetime) -> int | None:
     if team is None:
         return None
     return team_budget_status(team=team, now=now).remaining_cents
+
+
+def _told_facts(customer: Customer, *, as_of) -> dict:
+    """What the records tell more exactly than the features, for the reasons' words: whole calendar months of
+    tenure, as the customer card counts them (the feature counts months of average length)."""
+    today = timezone.localdate(pd.Timestamp(as_of).to_pydatetime())
+    if customer.signup_date is None or customer.signup_date > today:
+        return {}
+    return {"tenure_months": calendar_months(customer.signup_date, today)}
 
 
 def _customer_context(

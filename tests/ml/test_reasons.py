@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pandas as pd
+import pytest
 
-from ml.reasons import top_reasons
+from ml.reasons import calendar_months, top_reasons
 
 
 def test_a_price_gap_nobody_knows_is_no_reason_but_no_nps_answer_is():
@@ -40,12 +42,24 @@ def test_a_crm_attribute_without_a_value_is_no_reason():
     assert [reason["code"] for reason in top_reasons(contributions, features)] == ["tenure"]
 
 
-def test_tenure_counts_whole_calendar_months_as_the_customer_card_does():
-    two_years_to_the_day = 730 / 30.4375  # the feature counts months of average length: 23.98
+def test_tenure_is_told_in_the_calendar_months_the_records_give_when_known():
+    contributions = pd.Series({"tenure_months": 0.3})
 
-    def text(months: float) -> str:
-        return top_reasons(pd.Series({"tenure_months": 0.3}), pd.Series({"tenure_months": months}))[0]["text"]["en"]
+    def text(months: float, **facts) -> str:
+        return top_reasons(contributions, pd.Series({"tenure_months": months}), facts=facts)[0]["text"]["en"]
 
-    assert text(two_years_to_the_day) == "Customer for 2 years"
+    # Two years to the day are 23.98 months of average length; the card counts 24 calendar months.
+    assert text(730 / 30.4375, tenure_months=24) == "Customer for 2 years"
+    # 26 November to 25 November a year on: 11.96 months of average length, 11 calendar months.
+    assert text(364 / 30.4375, tenure_months=11) == "Customer for only 11 months"
     assert text(23.6) == "Customer for only 23 months"
-    assert text(0.2) == "Customer for only 0 months"
+    assert text(1.5) == "Customer for only 1 month"
+
+
+@pytest.mark.parametrize(
+    ("since", "today", "months"),
+    [((2024, 11, 25), (2026, 11, 25), 24), ((2025, 11, 26), (2026, 11, 25), 11), ((2025, 12, 3), (2026, 1, 1), 0),
+     ((2024, 1, 31), (2024, 2, 29), 0), ((2024, 1, 31), (2024, 3, 1), 1)],
+)  # fmt: skip
+def test_calendar_months_count_whole_months_completed(since, today, months):
+    assert calendar_months(dt.date(*since), dt.date(*today)) == months

@@ -654,3 +654,11 @@ def test_two_offers_accepted_at_the_same_moment_leave_one_standing(
     assert decision.actions.filter(kind="accepted").count() == 1
     refused = next(message for message in outcomes.values() if message != "stored")
     assert "is already accepted on this decision" in refused
+
+
+def test_the_tenure_in_reasons_is_counted_in_calendar_months_as_the_customer_card_counts_it(db):
+    signed_up = CustomerFactory(signup_date=dt.date(2025, 11, 26))
+    late_evening = dt.datetime(2026, 11, 25, 22, 30, tzinfo=dt.UTC)  # 23:30 in Amsterdam, still the 25th
+
+    assert decisions._told_facts(signed_up, as_of=late_evening) == {"tenure_months": 11}
+    assert decisions._told_facts(CustomerFactory(signup_date=None), as_of=late_evening) == {}
