@@ -159,7 +159,7 @@ def retrain_check_enqueue() -> None:
 # --- running --------------------------------------------------------------------------------------------------
 
 
-STOPPED_WITH_CTRL_C = "stopped with Ctrl-C before it finished: nothing was registered or promoted"
+STOPPED_WITH_CTRL_C = "stopped with Ctrl-C before it finished: the kind in training was not registered or promoted"
 
 
 def training_job_run(
@@ -177,13 +177,19 @@ def training_job_run(
         try:
             results = _retrain_kinds(job, on_progress, policy)
         except KeyboardInterrupt:
-            # Someone stopped it on purpose: no failure to look into. Nothing is registered before the very end.
-            _update(job, status=TrainingJob.Status.CANCELLED, error=STOPPED_WITH_CTRL_C, finished_at=timezone.now())
+            # Someone stopped it on purpose: no failure to look into. A kind is registered only at the end of its
+            # training; the kinds finished before stay as `results` says.
+            _update(job, status=TrainingJob.Status.CANCELLED, error=_stopped(job), finished_at=timezone.now())
             raise
         except BaseException as error:  # a time limit too: the job must not stay "running"
             training_job_fail(job=job, error=f"{type(error).__name__}: {error}")
             raise
     return training_job_finish(job=job, results=results)
+
+
+def _stopped(job: TrainingJob) -> str:
+    finished = [f"{kind} ({result['outcome']})" for kind, result in (job.results or {}).items()]
+    return STOPPED_WITH_CTRL_C + (f"; finished before: {', '.join(finished)}" if finished else "")
 
 
 def training_job_start(*, job: TrainingJob, worker: str) -> TrainingJob:

@@ -297,7 +297,10 @@ def test_a_job_stopped_with_ctrl_c_reads_as_stopped_not_as_cancelled_before_it_s
 
     page = english(lead).get(PAGE).content.decode()
 
-    assert "Stopped before it finished (Ctrl-C on train_models): nothing was registered or promoted." in page
+    assert (
+        "Stopped before it finished (Ctrl-C on train_models): the kind in training was not registered or promoted."
+        in page
+    )
     assert "Cancelled before a worker picked it up" not in page
 
 

@@ -467,12 +467,27 @@ def test_ctrl_c_on_train_models_stops_the_job_as_cancelled_and_leaves_the_champi
         raise KeyboardInterrupt
 
     monkeypatch.setitem(services.TRAINERS, "churn", Trainer(churn_training_set, interrupted_fit))
-    with pytest.raises(CommandError, match=r"interrupted: stopped with Ctrl-C .* the champions are unchanged"):
+    with pytest.raises(CommandError, match=r"^interrupted: stopped with Ctrl-C .* not registered or promoted$"):
         call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
 
     job = TrainingJob.objects.latest("created_at")
     assert (job.status, job.error) == (TrainingJob.Status.CANCELLED, STOPPED_WITH_CTRL_C)
     assert champion() == fresh_labels and ModelVersion.objects.count() == 1
+
+
+def test_ctrl_c_in_the_second_kind_says_the_first_was_finished_as_it_was(fresh_labels, monkeypatch):
+    def interrupted_training_set():
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(
+        services.TRAINERS, "acceptance", Trainer(interrupted_training_set, services.TRAINERS["acceptance"].fit)
+    )
+    with pytest.raises(CommandError, match=r"finished before: churn \((promoted|kept out)\)$"):
+        call_command("train_models", stdout=io.StringIO(), stderr=io.StringIO())
+
+    job = TrainingJob.objects.latest("created_at")
+    assert job.status == TrainingJob.Status.CANCELLED and list(job.results) == ["churn"]
+    assert ModelVersion.objects.filter(kind="churn").count() == 2
 
 
 def test_running_a_finished_job_again_changes_nothing(labelled_base):

@@ -9,7 +9,6 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from tqdm import tqdm
 
 from ml.jobs import (
-    STOPPED_WITH_CTRL_C,
     TrainingBusy,
     command_jobs_sweep,
     command_worker_name,
@@ -52,7 +51,8 @@ class Command(BaseCommand):
             except (ValueError, SchemaMismatch) as error:
                 raise CommandError(str(error)) from error
             except KeyboardInterrupt:
-                raise CommandError(f"interrupted: {STOPPED_WITH_CTRL_C}; the champions are unchanged") from None
+                stopped = TrainingJob.objects.get(pk=job.pk)
+                raise CommandError(f"interrupted: {stopped.error}") from None
         if job.status == TrainingJob.Status.REFUSED:
             raise CommandError(job.error)
         for name, result in job.results.items():
