@@ -101,7 +101,7 @@ def outcome_condition(outcome: str) -> Q:
     """Decisions whose actions add up to `outcome` (see retention.selectors.fairness.ActionSummary.outcome)."""
     offer_made = Exists(_actions().filter(kind__in=OFFER_ACTION_KINDS).exclude(offer_code=""))
     accepted = Exists(_standing_acceptances())
-    declined = Exists(_actions().filter(kind=DecisionAction.Kind.DECLINED))
+    declined = Exists(_standing_declines())
     conditions = {
         Outcome.ACCEPTED: Q(accepted),
         Outcome.DECLINED: ~Q(accepted) & Q(declined),
@@ -113,6 +113,14 @@ def outcome_condition(outcome: str) -> Q:
     if outcome not in conditions:
         raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(conditions)}")
     return conditions[outcome]
+
+
+def _standing_declines() -> QuerySet[DecisionAction]:
+    """Declines of the outer decision that no later acceptance of the same offer corrected."""
+    later_acceptance = DecisionAction.objects.filter(
+        decision_id=OuterRef("decision_id"), offer_code=OuterRef("offer_code"), kind=DecisionAction.Kind.ACCEPTED
+    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
+    return _actions().filter(kind=DecisionAction.Kind.DECLINED).exclude(Exists(later_acceptance))
 
 
 def _standing_acceptances() -> QuerySet[DecisionAction]:

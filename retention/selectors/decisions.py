@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from ml.policy import OfferHistory, PolicySettings
 from retention.models import Customer, Decision, DecisionAction
@@ -15,10 +15,14 @@ def offers_declined_since(
     *, customer: Customer, since: dt.datetime, except_decision: Decision | None = None
 ) -> frozenset[str]:
     """Offer codes this customer declined on or after `since`, on any channel (on any decision but
-    `except_decision`, when given)."""
+    `except_decision`, when given). A decline corrected by a later acceptance on its decision was logged by
+    mistake, and counts for nothing (not even once that acceptance is undone)."""
+    accepted_later = DecisionAction.objects.filter(
+        decision=OuterRef("decision"), offer_code=OuterRef("offer_code"), kind=DecisionAction.Kind.ACCEPTED
+    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
     declined = DecisionAction.objects.filter(
         decision__customer=customer, kind=DecisionAction.Kind.DECLINED, created_at__gte=since
-    )
+    ).exclude(Exists(accepted_later))
     if except_decision is not None:
         declined = declined.exclude(decision=except_decision)
     return frozenset(declined.values_list("offer_code", flat=True))

@@ -105,7 +105,7 @@ class ActionSummary:
 
 def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
     """The summary of one decision's actions, given oldest first."""
-    made, declined, reasons = [], [], []
+    made, reasons = [], []
     # Per offer its latest final answer, re-inserted on every answer so the dict runs oldest to newest.
     latest_final: dict[str, ActionFact] = {}
     last_shown, escalated, overridden_by_agent = NO_OFFER, False, False
@@ -128,9 +128,11 @@ def action_summary(actions: Iterable[ActionFact]) -> ActionSummary:
         if action.kind in FINAL_ANSWER_KINDS:
             latest_final.pop(action.offer_code, None)
             latest_final[action.offer_code] = action
-        if action.kind == DecisionAction.Kind.DECLINED:
-            _append_new(declined, action.offer_code)
     accepted = _latest_standing_acceptance(latest_final)
+    # A decline stands until an acceptance corrects it (undoing that acceptance brings back no decline).
+    declined = [
+        code for code in made if code in latest_final and latest_final[code].kind == DecisionAction.Kind.DECLINED
+    ]
     return ActionSummary(
         made_codes=tuple(made),
         accepted_code=accepted.offer_code if accepted else NO_OFFER,

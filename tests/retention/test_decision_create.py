@@ -662,3 +662,14 @@ def test_the_tenure_in_reasons_is_counted_in_calendar_months_as_the_customer_car
 
     assert decisions._told_facts(signed_up, as_of=late_evening) == {"tenure_months": 11}
     assert decisions._told_facts(CustomerFactory(signup_date=None), as_of=late_evening) == {}
+
+
+def test_a_decline_corrected_by_an_acceptance_counts_for_nothing_even_once_that_is_undone(decision, agent):
+    code = decision.recommended_offer_code
+    for kind in ("presented", "declined", "accepted", "undone"):
+        decision_action_record(decision=decision, kind=kind, offer_code=code, agent=agent)
+    since = timezone.now() - dt.timedelta(days=1)
+
+    assert offers_declined_since(customer=decision.customer, since=since) == frozenset()
+    decision_action_record(decision=decision, kind="declined", offer_code=code, agent=agent)
+    assert offers_declined_since(customer=decision.customer, since=since) == {code}
