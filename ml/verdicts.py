@@ -120,7 +120,7 @@ def english_number(value: float, decimals: int = FIGURE_DECIMALS) -> str:
     return f"{round(value, decimals):.{decimals}f}".rstrip("0").rstrip(".")
 
 
-def _decimals_telling_apart(values: list[float]) -> int:
+def decimals_telling_apart(values: list[float]) -> int:
     """Three decimals, or as many more as two different figures of one phrase need not to read the same: a challenger
     refused for an ECE above the champion's must not read "0.026 above the champion's 0.026"."""
     for decimals in range(FIGURE_DECIMALS, MOST_DECIMALS + 1):
@@ -140,7 +140,7 @@ def render(
     Text that is not a phrase (a reason someone typed) comes back as it is."""
     if isinstance(value, str):
         return value
-    decimals = _decimals_telling_apart([part for part in value["params"].values() if isinstance(part, float)])
+    decimals = decimals_telling_apart([part for part in value["params"].values() if isinstance(part, float)])
     params = {
         name: render(part, translate=translate, number=number)
         if is_phrase(part)

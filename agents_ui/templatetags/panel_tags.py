@@ -15,7 +15,7 @@ from django.utils.translation import gettext, ngettext
 
 from agents_ui import labels
 from agents_ui.presenters import in_language
-from ml.verdicts import english_number, is_phrase, render
+from ml.verdicts import decimals_telling_apart, english_number, is_phrase, render
 from retention.models import Customer
 
 register = template.Library()
@@ -44,6 +44,13 @@ def percent(share: float | None) -> str:
         return "–"
     number = Decimal(repr(share * 100)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
     return f"{formats.number_format(number, decimal_pos=1)}%"
+
+
+@register.simple_tag
+def figures_apart(*values: float) -> str:
+    """Figures side by side ("0,734 / 0,731"), with as many decimals as tell two that differ apart."""
+    decimals = decimals_telling_apart([float(value) for value in values])
+    return " / ".join(formats.number_format(round(float(value), decimals), decimal_pos=decimals) for value in values)
 
 
 @register.filter

@@ -10,7 +10,15 @@ from agents_ui import labels
 from agents_ui.presenters import in_language, talking_points, top_reasons
 from agents_ui.review.presenters import fairness_tables, metric_text
 from agents_ui.talking_points import GENERAL_TALKING_POINT, TALKING_POINTS, talking_point
-from agents_ui.templatetags.panel_tags import euro, nl_date, nl_datetime, percent, signed_euro, tenure
+from agents_ui.templatetags.panel_tags import (
+    euro,
+    figures_apart,
+    nl_date,
+    nl_datetime,
+    percent,
+    signed_euro,
+    tenure,
+)
 from ml.fairness import Comparison, FairnessReport, GroupCell
 from ml.reasons import phrase
 from retention.models import Decision, DecisionAction, Offer
@@ -33,7 +41,8 @@ REASON_CODES = [
     ],
 )
 def test_money_is_written_the_dutch_way(cents, text):
-    assert euro(cents) == text
+    with translation.override("nl"):  # a page another test rendered may have left its language active
+        assert euro(cents) == text
 
 
 def test_money_is_written_the_english_way_in_english_as_the_reasons_and_percentages_are():
@@ -166,3 +175,11 @@ def test_the_tenure_reason_counts_the_whole_months_the_customer_facts_show(month
     with translation.override("en"):
         assert tenure(months) == facts
     assert phrase("tenure", pd.Series({"tenure_months": months}))["en"] == reason
+
+
+def test_figures_side_by_side_show_as_many_decimals_as_tell_them_apart():
+    with translation.override("nl"):
+        assert figures_apart(0.73412, 0.73438) == "0,7341 / 0,7344"
+        assert figures_apart(0.7341, 0.731) == "0,734 / 0,731"
+    with translation.override("en"):
+        assert figures_apart(0.026, 0.026) == "0.026 / 0.026"

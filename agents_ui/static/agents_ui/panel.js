@@ -49,6 +49,12 @@
   // After a logged action the buttons are replaced; put focus on the feedback so keyboard users keep their place.
   // Focus stays where the agent put it outside the replaced part (typing a search while a team lead's answer comes in).
   document.addEventListener("htmx:afterSettle", function () {
+    // What a shortcut could not do before the advice changed says nothing about it now.
+    var hint = document.getElementById("shortcut-hint");
+    if (hint) {
+      hint.hidden = true;
+      hint.textContent = "";
+    }
     var feedback = document.getElementById("action-feedback");
     var active = document.activeElement;
     var focusWasReplaced = !active || active === document.body || (feedback && feedback.closest("section").contains(active));
