@@ -74,8 +74,12 @@ def model_version_register(
 
 def model_version_load(version: ModelVersion) -> ChurnModel:
     """Load and verify an artifact: checksums, format and the schema recorded in the registry."""
-    model_class = ResponseModel if version.kind == ModelVersion.Kind.ACCEPTANCE else ChurnModel
-    model = model_class.load(_artifact_path(version), expected_sha256=version.artifact_sha256)
+    if version.kind == ModelVersion.Kind.ACCEPTANCE:
+        recorded = version.feature_schema or {}
+        order = [name for name, _ in recorded.get("categorical", [])]
+        model = ResponseModel.load(_artifact_path(version), expected_sha256=version.artifact_sha256, column_order=order)
+    else:
+        model = ChurnModel.load(_artifact_path(version), expected_sha256=version.artifact_sha256)
     if model.schema.to_json() != version.feature_schema:
         raise SchemaMismatch(f"{version.label}: the artifact's feature schema differs from the registry's")
     return model

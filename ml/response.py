@@ -77,6 +77,14 @@ def _logged_treatment(row) -> tuple[str, float]:
     return columns[OFFER_KIND_COLUMN], columns[OFFER_COST_COLUMN]
 
 
+def _categorical_columns(stored: list | dict, column_order: Sequence[str] | None) -> dict[str, tuple[str, ...]]:
+    if isinstance(stored, list):
+        return {name: tuple(levels) for name, levels in stored}
+    if column_order is not None and set(stored) <= set(column_order):
+        return {name: tuple(stored[name]) for name in column_order if name in stored}
+    return {name: tuple(levels) for name, levels in stored.items()}
+
+
 def response_model_fit(
     features: pd.DataFrame,
     labels: np.ndarray,
@@ -235,7 +243,8 @@ class ResponseModel:
         manifest = {
             "format": FORMAT if self.offers_from_baseline else FORMAT_FROM_CHURN_ODDS,
             "numeric": list(self.numeric),
-            "categorical": {name: list(levels) for name, levels in self.categorical.items()},
+            # Pairs, in the model's column order: a JSON object's keys are written sorted, which lost that order.
+            "categorical": [[name, list(levels)] for name, levels in self.categorical.items()],
             "centre": list(self.centre),
             "scale": list(self.scale),
             "files": files,
@@ -244,13 +253,17 @@ class ResponseModel:
         return file_sha256(folder / MANIFEST)
 
     @classmethod
-    def load(cls, folder: Path, *, expected_sha256: str | None = None) -> ResponseModel:
+    def load(
+        cls, folder: Path, *, expected_sha256: str | None = None, column_order: Sequence[str] | None = None
+    ) -> ResponseModel:
+        """Read an artifact. `column_order` (the registry's record of the schema) restores the order of the
+        categorical columns of an artifact that stored them as a JSON object, whose keys were written sorted."""
         manifest = manifest_read(folder, expected_sha256=expected_sha256, formats=(FORMAT, FORMAT_FROM_CHURN_ODDS))
         return cls(
             offers_from_baseline=manifest["format"] == FORMAT,
             numeric=tuple(manifest["numeric"]),
             # Models stored before categorical columns were read have none.
-            categorical={name: tuple(levels) for name, levels in manifest.get("categorical", {}).items()},
+            categorical=_categorical_columns(manifest.get("categorical", []), column_order),
             centre=tuple(manifest["centre"]),
             scale=tuple(manifest["scale"]),
             boosters={

@@ -20,8 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml.artifacts import MANIFEST, ArtifactError
+from ml.artifacts import MANIFEST, ArtifactError, file_sha256
+from ml.models import ModelVersion
 from ml.policy import CustomerContext, OfferSpec, StayEstimates, stay_probability
+from ml.registry import model_version_load, model_version_register
 from ml.response import (
     EPSILON,
     MIN_ROWS_PER_KIND,
@@ -512,3 +514,67 @@ def test_fitting_without_the_offer_column_is_refused(log):
 
     with pytest.raises(ValueError, match="'offer_kind'"):
         response_model_fit(features.drop(columns=["offer_kind"]), labels, times)
+
+
+def with_two_attributes_out_of_alphabetical_order(log: pd.DataFrame) -> pd.DataFrame:
+    """The log with a CRM's attributes whose column order is not their names' alphabetical order."""
+    features = [
+        {
+            **row,
+            "zone": "noord" if index % 3 else "zuid",
+            "abonnement": "ja" if row["price_sensitive"] == 1.0 else "nee",
+        }
+        for index, row in enumerate(log["features"])
+    ]
+    return log.assign(features=features)
+
+
+def test_categorical_columns_keep_their_order_when_stored_and_loaded(log, tmp_path):
+    attributes = with_two_attributes_out_of_alphabetical_order(log)
+    fitted = response_model_fit(*response_training_set(attributes), seed=0)
+    assert list(fitted.model.categorical) == ["zone", "abonnement"]
+    features, _, _ = response_training_set(attributes)
+
+    loaded = ResponseModel.load(tmp_path / "m", expected_sha256=fitted.model.save(tmp_path / "m"))
+
+    assert loaded.schema.to_json() == fitted.model.schema.to_json()
+    np.testing.assert_array_equal(loaded.predict_proba(features), fitted.model.predict_proba(features))
+
+
+def test_an_artifact_that_stored_its_categorical_columns_sorted_loads_in_the_registrys_order(log, tmp_path):
+    attributes = with_two_attributes_out_of_alphabetical_order(log)
+    fitted = response_model_fit(*response_training_set(attributes), seed=0)
+    fitted.model.save(tmp_path / "m")
+    manifest_path = tmp_path / "m" / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["categorical"] = dict(manifest["categorical"])  # as artifacts were written before: keys sorted
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    features, _, _ = response_training_set(attributes)
+
+    unordered = ResponseModel.load(tmp_path / "m")
+    loaded = ResponseModel.load(tmp_path / "m", column_order=["zone", "abonnement"])
+
+    assert list(unordered.categorical) == ["abonnement", "zone"]  # what the registry then refused as a mismatch
+    assert loaded.schema.to_json() == fitted.model.schema.to_json()
+    np.testing.assert_array_equal(loaded.predict_proba(features), fitted.model.predict_proba(features))
+
+
+def test_the_registry_loads_such_an_artifact_it_holds_so_a_retrain_can_judge_it(log, db, settings, tmp_path):
+    settings.MODEL_DIR = str(tmp_path)
+    attributes = with_two_attributes_out_of_alphabetical_order(log)
+    fitted = response_model_fit(*response_training_set(attributes), seed=0)
+    version = model_version_register(
+        kind=ModelVersion.Kind.ACCEPTANCE, model=fitted.model, metrics=fitted.metrics,
+        training_window=fitted.window, training_rows=fitted.rows,
+    )  # fmt: skip
+    manifest_path = tmp_path / version.artifact_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["categorical"] = dict(manifest["categorical"])
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    ModelVersion.objects.filter(pk=version.pk).update(artifact_sha256=file_sha256(manifest_path))
+    version.refresh_from_db()
+
+    loaded = model_version_load(version)
+
+    features, _, _ = response_training_set(attributes)
+    np.testing.assert_array_equal(loaded.predict_proba(features), fitted.model.predict_proba(features))
