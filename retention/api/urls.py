@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 from retention.api import schema  # noqa: F401  (registers the token scheme with the schema generator)
 from retention.api.docs import LocalSwaggerView
 from retention.api.errors import not_found_json
-from retention.api.views_catalog import ModelVersionListView, OfferListView
+from retention.api.views_catalog import ModelVersionListView, OfferListView, TrainingJobListView
 from retention.api.views_customers import CustomerBulkUpsertView, CustomerDetailView
 from retention.api.views_decisions import DecisionListView
 from retention.api.views_outcomes import OutcomeCreateView
@@ -26,6 +26,7 @@ urlpatterns = [
     path("decisions/", DecisionListView.as_view(), name="api-decisions"),
     path("offers/", OfferListView.as_view(), name="api-offers"),
     path("models/", ModelVersionListView.as_view(), name="api-models"),
+    path("training-jobs/", TrainingJobListView.as_view(), name="api-training-jobs"),
     path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="api-schema"),
     path(
         "docs/",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
-from ml.models import ModelVersion
+from ml.models import ModelVersion, TrainingJob
 from retention.api.base import ApiView, StrictInput, query_values
 from retention.api.pagination import CodePagination, NewestFirstPagination
 from retention.api.schema import READ_ERRORS, responses
@@ -14,6 +14,7 @@ from retention.selectors.api import (
     FALLBACK_TYPICAL_MONTHLY_FEE_CENTS,
     model_versions_listed,
     offers_listed,
+    training_jobs_listed,
     typical_monthly_fee_cents,
 )
 from retention.selectors.catalog import offer_spec
@@ -120,3 +121,50 @@ class ModelVersionListView(ApiView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(model_versions_listed(**filters.validated_data), request, view=self)
         return paginator.get_paginated_response(ModelVersionOutput(page, many=True).data)
+
+
+class TrainingJobFilterInput(StrictInput):
+    input_name = "the training job list's filters"
+
+    status = serializers.ChoiceField(choices=TrainingJob.Status.choices, required=False)
+
+
+class TrainingJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kinds = serializers.ListField(child=serializers.CharField(), help_text="The model kinds it retrains.")
+    trigger = serializers.ChoiceField(choices=TrainingJob.Trigger.choices)
+    status = serializers.ChoiceField(choices=TrainingJob.Status.choices)
+    stage = serializers.CharField(help_text="Where a running job is.")
+    percent = serializers.IntegerField()
+    error = serializers.CharField(help_text="Why it failed, was refused or was cancelled; empty otherwise.")
+    results = serializers.DictField(
+        help_text="Per kind: `outcome` (promoted, kept out or refused), `version` and the `reason`."
+    )
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class TrainingJobListView(ApiView):
+    required_scope = "read"
+    pagination_class = NewestFirstPagination
+
+    @extend_schema(
+        parameters=[TrainingJobFilterInput],
+        responses=responses({200: TrainingJobOutput(many=True)}, 400, *READ_ERRORS),
+        operation_id="training_jobs_list",
+        description="Every retrain, newest first: what started it, how far it is, and what it decided per model kind, "
+        "so a CRM sees a retrain that failed or was refused, not only the versions that came of one.",
+    )
+    def get(self, request):
+        filters = TrainingJobFilterInput(data=query_values(request))
+        filters.is_valid(raise_exception=True)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(training_jobs_listed(**filters.validated_data), request, view=self)
+        body = [{**TrainingJobOutput(job).data, "results": _results_without_phrases(job.results)} for job in page]
+        return paginator.get_paginated_response(body)
+
+
+def _results_without_phrases(results: dict) -> dict:
+    """The per-kind results as the log reads them: the phrases for pages in other languages stay inside."""
+    return {kind: {k: v for k, v in result.items() if k != "reason_phrase"} for kind, result in (results or {}).items()}

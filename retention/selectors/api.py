@@ -11,7 +11,7 @@ from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRe
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ml.models import ModelVersion
+from ml.models import ModelVersion, TrainingJob
 from retention.models import ApiClient, Contract, Customer, Decision, DecisionAction, Offer, ScoringJob
 from retention.selectors.budget import accepted_offers, day_start
 
@@ -181,6 +181,11 @@ def model_versions_listed(*, kind: str | None = None, status: str | None = None)
     if status is not None:
         versions = versions.filter(status=status)
     return versions
+
+
+def training_jobs_listed(*, status: str | None = None) -> QuerySet[TrainingJob]:
+    jobs = TrainingJob.objects.all()
+    return jobs if status is None else jobs.filter(status=status)
 
 
 # --- scoring jobs ---------------------------------------------------------------------------------------------

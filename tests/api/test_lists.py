@@ -3,7 +3,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from ml.models import ModelVersion
+from ml.models import ModelVersion, TrainingJob
+from ml.verdicts import kind_phrase, phrase, render
 from retention.models import DecisionAction, Offer
 from tests.api.factories import DecisionActionFactory, DecisionFactory
 from tests.conftest import api_client_with
@@ -199,6 +200,34 @@ def test_models_list_their_metrics_and_status(db, api_client):
     assert [(m["label"], m["status"]) for m in models] == [("churn-v2", "champion"), ("churn-v1", "retired")]
     assert models[0]["metrics"] == {"auc": 0.7} and models[0]["promoted_at"]
     assert [m["version"] for m in api_client.get(MODELS, {"status": "retired"}).json()["results"]] == [1]
+
+
+def test_training_jobs_say_what_each_retrain_decided_or_why_it_failed(db, api_client):
+    refusal = phrase("too_few_labels", kind=kind_phrase("acceptance"), labels=12, minimum=200)
+    done = TrainingJob.objects.create(
+        kinds=["churn", "acceptance"], trigger="outcomes", status="succeeded",
+        results={
+            "churn": {"outcome": "promoted", "version": 2, "reason": "challenger AUC 0.74", "reason_phrase": {}},
+            "acceptance": {"outcome": "refused", "version": None, "reason": render(refusal), "reason_phrase": refusal},
+        },
+    )  # fmt: skip
+    failed = TrainingJob.objects.create(
+        kinds=["acceptance"], trigger="nightly", status="failed", error="SchemaMismatch"
+    )
+
+    jobs = api_client.get("/api/v1/training-jobs/").json()["results"]
+
+    assert [(job["id"], job["status"], job["error"]) for job in jobs] == [
+        (failed.pk, "failed", "SchemaMismatch"), (done.pk, "succeeded", "")
+    ]  # fmt: skip
+    assert jobs[1]["results"]["acceptance"] == {
+        "outcome": "refused", "version": None,
+        "reason": "acceptance: 12 labelled outcomes; a retrain needs at least 200 (RETRAIN_MIN_LABELS)",
+    }  # fmt: skip
+    assert [job["id"] for job in api_client.get("/api/v1/training-jobs/", {"status": "failed"}).json()["results"]] == [
+        failed.pk
+    ]
+    assert api_client.get("/api/v1/training-jobs/", {"status": "bogus"}).status_code == 400
 
 
 def test_reading_lists_needs_the_read_scope(db):
