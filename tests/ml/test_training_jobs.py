@@ -191,7 +191,14 @@ def test_the_offer_response_model_is_retrained_from_the_labelled_decision_log(db
             customer=customer,
             policy_version=0,
             as_of=timezone.now() - dt.timedelta(days=int(rng.integers(20, 200))),
-            features={"monthly_fee": fee, "complaints_90d": float(rng.poisson(1.0)), "segment": "consumer"},
+            # Categorical columns out of alphabetical order, as the feature rows have them.
+            features={
+                "monthly_fee": fee,
+                "complaints_90d": float(rng.poisson(1.0)),
+                "segment": "consumer",
+                "value_tier": str(rng.choice(["low", "high"])),
+                "region": str(rng.choice(["Noord", "Zuid"])),
+            },
             churn_probability=float(rng.uniform(0.1, 0.6)),
             renewal_fee_cents=round(fee * 100),
         )
