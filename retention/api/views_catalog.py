@@ -138,7 +138,8 @@ class TrainingJobOutput(serializers.Serializer):
     percent = serializers.IntegerField()
     error = serializers.CharField(help_text="Why it failed, was refused or was cancelled; empty otherwise.")
     results = serializers.DictField(
-        help_text="Per kind: `outcome` (promoted, kept out or refused), `version` and the `reason`."
+        help_text="Per kind: `outcome` (promoted; kept out, the version then `rejected` among the models; or refused, "
+        "with no version trained), `version` and the `reason`."
     )
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
