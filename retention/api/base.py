@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.auth import get_user_model
 from django.utils import translation
 from rest_framework import serializers
@@ -112,6 +114,20 @@ def query_values(request) -> dict[str, str]:
     """A list's filters, from its query parameters, as a plain dict: serializers treat a QueryDict as an HTML form,
     where a missing boolean means false, but a missing filter must mean "no filter"."""
     return {key: value for key, value in request.query_params.dict().items() if key not in PAGINATION_PARAMETERS}
+
+
+def list_filters(request, filter_input: type[serializers.Serializer]) -> dict:
+    """A list's filters, read from its query parameters and checked (a 400 names what is wrong)."""
+    filters = filter_input(data=query_values(request))
+    filters.is_valid(raise_exception=True)
+    return filters.validated_data
+
+
+def paged_response(view, request, rows, render: Callable[[list], list]):
+    """One page of `rows` by the view's pagination, each row as `render` gives the page."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(render(page))
 
 
 class AgentField(serializers.CharField):

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
 from ml.models import ModelVersion, TrainingJob
-from retention.api.base import ApiView, StrictInput, query_values
+from retention.api.base import ApiView, StrictInput, list_filters, paged_response
 from retention.api.pagination import CodePagination, NewestFirstPagination
 from retention.api.schema import READ_ERRORS, responses
 from retention.models import Offer
@@ -76,14 +76,14 @@ class OfferListView(ApiView):
         ),
     )
     def get(self, request):
-        filters = OfferFilterInput(data=query_values(request))
-        filters.is_valid(raise_exception=True)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(offers_listed(active=filters.validated_data.get("active")), request, self)
+        filters = list_filters(request, OfferFilterInput)
         fee = typical_monthly_fee_cents()
-        language = filters.validated_data["language"]
-        body = [offer_json(offer, language=language, typical_fee_cents=fee) for offer in page]
-        return paginator.get_paginated_response(CatalogOfferOutput(body, many=True).data)
+
+        def render(page: list) -> list:
+            body = [offer_json(offer, language=filters["language"], typical_fee_cents=fee) for offer in page]
+            return CatalogOfferOutput(body, many=True).data
+
+        return paged_response(self, request, offers_listed(active=filters.get("active")), render)
 
 
 class ModelFilterInput(StrictInput):
@@ -116,11 +116,8 @@ class ModelVersionListView(ApiView):
         description="Every registered model version, newest first.",
     )
     def get(self, request):
-        filters = ModelFilterInput(data=query_values(request))
-        filters.is_valid(raise_exception=True)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(model_versions_listed(**filters.validated_data), request, view=self)
-        return paginator.get_paginated_response(ModelVersionOutput(page, many=True).data)
+        versions = model_versions_listed(**list_filters(request, ModelFilterInput))
+        return paged_response(self, request, versions, lambda page: ModelVersionOutput(page, many=True).data)
 
 
 class TrainingJobFilterInput(StrictInput):
@@ -158,14 +155,11 @@ class TrainingJobListView(ApiView):
         "so a CRM sees a retrain that failed or was refused, not only the versions that came of one.",
     )
     def get(self, request):
-        filters = TrainingJobFilterInput(data=query_values(request))
-        filters.is_valid(raise_exception=True)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(training_jobs_listed(**filters.validated_data), request, view=self)
-        body = [{**TrainingJobOutput(job).data, "results": _results_without_phrases(job.results)} for job in page]
-        return paginator.get_paginated_response(body)
+        jobs = training_jobs_listed(**list_filters(request, TrainingJobFilterInput))
+        return paged_response(self, request, jobs, lambda page: [_training_job_json(job) for job in page])
 
 
-def _results_without_phrases(results: dict) -> dict:
-    """The per-kind results as the log reads them: the phrases for pages in other languages stay inside."""
-    return {kind: {k: v for k, v in result.items() if k != "reason_phrase"} for kind, result in (results or {}).items()}
+def _training_job_json(job: TrainingJob) -> dict:
+    # The per-kind results as the log reads them: the phrases for pages in other languages stay inside.
+    results = {kind: {k: v for k, v in result.items() if k != "reason_phrase"} for kind, result in job.results.items()}
+    return {**TrainingJobOutput(job).data, "results": results}

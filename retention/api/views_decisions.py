@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
-from retention.api.base import ApiView, StrictInput, query_values
+from retention.api.base import ApiView, StrictInput, list_filters, paged_response
 from retention.api.pagination import NewestFirstPagination
 from retention.api.schema import READ_ERRORS, responses
 from retention.models import Decision, DecisionAction
@@ -79,9 +79,6 @@ class DecisionListView(ApiView):
         description="Newest first, paged by cursor (`next`/`previous` links; `page_size` up to 500).",
     )
     def get(self, request):
-        filters = DecisionFilterInput(data=query_values(request))
-        filters.is_valid(raise_exception=True)
-        decisions = decisions_for_review(filters=DecisionFilters(**filters.validated_data), api_client=request.auth)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(decisions, request, view=self)
-        return paginator.get_paginated_response(DecisionOutput(page, many=True).data)
+        filters = DecisionFilters(**list_filters(request, DecisionFilterInput))
+        decisions = decisions_for_review(filters=filters, api_client=request.auth)
+        return paged_response(self, request, decisions, lambda page: DecisionOutput(page, many=True).data)
