@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from retention.models import CORRECTING_KINDS, MADE_KINDS, OFFER_ACTION_KINDS, Decision, DecisionAction
+from retention.selectors.budget import logged_later_on_the_same_offer
 from retention.selectors.fairness import (
     ActionFact,
     ActionSummary,
@@ -117,17 +118,13 @@ def outcome_condition(outcome: str) -> Q:
 
 def _standing_declines() -> QuerySet[DecisionAction]:
     """Declines of the outer decision that no later acceptance of the same offer corrected."""
-    later_acceptance = DecisionAction.objects.filter(
-        decision_id=OuterRef("decision_id"), offer_code=OuterRef("offer_code"), kind=DecisionAction.Kind.ACCEPTED
-    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
+    later_acceptance = logged_later_on_the_same_offer([DecisionAction.Kind.ACCEPTED])
     return _actions().filter(kind=DecisionAction.Kind.DECLINED).exclude(Exists(later_acceptance))
 
 
 def _standing_acceptances() -> QuerySet[DecisionAction]:
     """Acceptances of the outer decision that no later decline of the same offer, nor an undo, corrected."""
-    later_correction = DecisionAction.objects.filter(
-        decision_id=OuterRef("decision_id"), offer_code=OuterRef("offer_code"), kind__in=CORRECTING_KINDS
-    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
+    later_correction = logged_later_on_the_same_offer(CORRECTING_KINDS)
     return _actions().filter(kind=DecisionAction.Kind.ACCEPTED).exclude(Exists(later_correction))
 
 

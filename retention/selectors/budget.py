@@ -5,7 +5,7 @@ team a reviewer may see. Both read through this module, so a budget is counted o
 
 An offer counts for the team its advice was made for (stored on the decision), so spending stays with
 that team when an agent moves to another; a decision made for no team (a CRM asking without an agent)
-charges the team of the agent who logged the acceptance. An acceptance corrected by a later decline of
+charges the team of the agent who logged the acceptance. An acceptance corrected by a later decline (or undo) of
 the same offer on the same decision no longer counts. Months are local calendar months
 (settings.TIME_ZONE), as teams plan them.
 """
@@ -60,17 +60,22 @@ class TeamMonthBudget:
     status: BudgetStatus
 
 
+def logged_later_on_the_same_offer(kinds: Iterable[str]) -> QuerySet[DecisionAction]:
+    """Actions of these kinds logged after the outer action (one logged in the same instant after it by id), on the
+    same decision and offer: what corrects an answer, for an `Exists`."""
+    return DecisionAction.objects.filter(
+        decision_id=OuterRef("decision_id"), offer_code=OuterRef("offer_code"), kind__in=list(kinds)
+    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
+
+
 def accepted_offers() -> QuerySet[DecisionAction]:
     """Acceptances that stand: no later decline of the same offer on the same decision, nor an undo, corrected them.
 
     Each is annotated with `charged_team_id`, the team whose budget it spends.
     """
-    later_correction = DecisionAction.objects.filter(
-        decision=OuterRef("decision"), offer_code=OuterRef("offer_code"), kind__in=CORRECTING_KINDS
-    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
     return (
         DecisionAction.objects.filter(kind=DecisionAction.Kind.ACCEPTED)
-        .exclude(Exists(later_correction))
+        .exclude(Exists(logged_later_on_the_same_offer(CORRECTING_KINDS)))
         .annotate(charged_team_id=Coalesce(F("decision__team_id"), F("agent__agent_profile__team_id")))
     )
 

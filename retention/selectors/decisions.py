@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, Sum
 
 from ml.policy import OfferHistory, PolicySettings
 from retention.models import Customer, Decision, DecisionAction
-from retention.selectors.budget import accepted_offers, month_start
+from retention.selectors.budget import accepted_offers, logged_later_on_the_same_offer, month_start
 
 
 def offers_declined_since(
@@ -17,9 +17,7 @@ def offers_declined_since(
     """Offer codes this customer declined on or after `since`, on any channel (on any decision but
     `except_decision`, when given). A decline corrected by a later acceptance on its decision was logged by
     mistake, and counts for nothing (not even once that acceptance is undone)."""
-    accepted_later = DecisionAction.objects.filter(
-        decision=OuterRef("decision"), offer_code=OuterRef("offer_code"), kind=DecisionAction.Kind.ACCEPTED
-    ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
+    accepted_later = logged_later_on_the_same_offer([DecisionAction.Kind.ACCEPTED])
     declined = DecisionAction.objects.filter(
         decision__customer=customer, kind=DecisionAction.Kind.DECLINED, created_at__gte=since
     ).exclude(Exists(accepted_later))
