@@ -511,7 +511,7 @@ def _problem(field: str, problem: ValidationError, decision: Decision) -> str:
     if problem.code in REFUSALS_IN_AGENT_LANGUAGE:
         params = dict(problem.params or {})
         offer = params.get("offer", "")
-        title = next((o.get("title") for o in decision.offers if o["code"] == offer), None)
+        title = (decision.offer(offer) or {}).get("title")
         params["offer"] = in_language(title, fallback=offer)
         if "left" in params:
             params["left"] = euro(params["left"])
@@ -525,7 +525,7 @@ def _for_an_administrator(request: HttpRequest, decision: Decision, offer_code: 
     profile = agent_profile_of(request.user)
     if leads_team_of(profile, decision):
         return True
-    offer = next((o for o in decision.offers if o["code"] == offer_code), None)
+    offer = decision.offer(offer_code)
     return offer is not None and not decides_escalation(team_lead_level(decision.team_id or profile.team_id), offer)
 
 

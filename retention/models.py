@@ -352,6 +352,10 @@ class Decision(ImmutableModel):
             (shown if not limit or rank < limit or offer["code"] in wanted else rest).append(offer)
         return shown, rest
 
+    def offer(self, code: str) -> dict | None:
+        """The offer of this code as the decision ranked it; None for a code it did not rank (or no code)."""
+        return next((offer for offer in self.offers or [] if offer.get("code") == code), None) if code else None
+
     @property
     def no_offer_needed(self) -> bool:
         """Making no offer is worth most. A decision that explores, or a customer in the control group, may also

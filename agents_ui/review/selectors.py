@@ -328,7 +328,7 @@ def _no_actions_on(decision_ids: set) -> dict:
 
 
 def _turned_down(escalation: DecisionAction, no_actions: list[DecisionAction]) -> bool:
-    offer = next((o for o in escalation.decision.offers or [] if o.get("code") == escalation.offer_code), None)
+    offer = escalation.decision.offer(escalation.offer_code)
     return any(
         row.created_at >= escalation.created_at and row.pk != escalation.pk and no_action_answers_escalation(row, offer)
         for row in no_actions

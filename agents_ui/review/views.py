@@ -178,7 +178,7 @@ def _may_decide(profile: AgentProfile | None, escalation: OpenEscalation) -> boo
     administrator (who decides every escalation, as a superuser does)."""
     if profile is None or profile.role == AgentProfile.Role.ADMIN or not escalation.offer_code:
         return True
-    offer = next((o for o in escalation.decision.offers or [] if o.get("code") == escalation.offer_code), None)
+    offer = escalation.decision.offer(escalation.offer_code)
     return offer is None or decides_escalation(profile.authority_level, offer)
 
 

@@ -318,10 +318,7 @@ def _recent_offer(action: DecisionAction) -> RecentOffer:
 
 
 def _offer_title(decision: Decision, offer_code: str) -> dict:
-    for offer in decision.offers or []:
-        if offer.get("code") == offer_code:
-            return offer.get("title") or {}
-    return {}
+    return (decision.offer(offer_code) or {}).get("title") or {}
 
 
 def actor_name(action: DecisionAction) -> str:

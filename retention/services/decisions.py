@@ -456,7 +456,7 @@ def _validated_offer(
             _check_escalation_asks_higher_authority(decision, None, _profile(agent))
             _check_call_open_to_escalate(decision)
         return None
-    offer = next((o for o in decision.offers if o["code"] == offer_code), None)
+    offer = decision.offer(offer_code)
     if offer is None:
         raise ValidationError(
             {"offer_code": ValidationError("%(offer)r was not among this decision's offers", code="unknown_offer",

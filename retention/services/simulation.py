@@ -224,7 +224,7 @@ def _callers(calls: int, rng: np.random.Generator) -> list[CustomerTruth]:
 
 def _offer_made(decision: Decision, truth: CustomerTruth, rng: np.random.Generator) -> tuple[dict | None, str]:
     """The offer the agent makes and, when it is not the advice, the reason logged for it."""
-    recommended = next((o for o in decision.offers if o["code"] == decision.recommended_offer_code), None)
+    recommended = decision.offer(decision.recommended_offer_code)
     if truth.pushiness >= INSISTENT and rng.random() < GIVES_IN:
         makeable = [o for o in decision.offers if not o["needs_escalation"]]
         dearest = max(makeable, key=lambda offer: offer["cost_cents"], default=None)

@@ -673,3 +673,10 @@ def test_a_decline_corrected_by_an_acceptance_counts_for_nothing_even_once_that_
     assert offers_declined_since(customer=decision.customer, since=since) == frozenset()
     decision_action_record(decision=decision, kind="declined", offer_code=code, agent=agent)
     assert offers_declined_since(customer=decision.customer, since=since) == {code}
+
+
+def test_a_decision_finds_an_offer_it_ranked_by_its_code(decision):
+    first = decision.offers[0]
+
+    assert decision.offer(first["code"]) == first
+    assert decision.offer("not-ranked") is None and decision.offer("") is None
