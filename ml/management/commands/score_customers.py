@@ -85,8 +85,8 @@ class Command(BaseCommand):
             model = champions.get("churn")
             # Opened before the file is read, so a folder that cannot be written in is said at once.
             scores.open()
-            # One clock for both steps: the file is read as of the day (UTC, as import_customers reads it)
-            # of the moment the features are computed at.
+            # One clock for both steps: the file is read as of the day (UTC) of the moment the features are
+            # computed at.
             now = timezone.now()
             scoring = parsed.features_only(
                 objecting_ids=profiling_objector_external_ids(),
