@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from ml.churn import ChurnModel, churn_model_train
 from ml.features import build_features
@@ -228,7 +229,7 @@ def rich_row(number: int, rng: random.Random) -> list[str]:
 
 def scores_record_by_record(path, mapping: Mapping, model: ChurnModel, now: dt.datetime) -> list[list[str]]:
     """The scores of the per-row path: a CustomerRecord per row, records_to_frames, the feature function."""
-    items = list(read_mapped_rows(path, mapping, as_of=now.date()))
+    items = list(read_mapped_rows(path, mapping, as_of=timezone.localdate(now)))
     records = [item for item in items if isinstance(item, CustomerRecord)]
     probabilities = iter(model.predict_proba(build_features(*records_to_frames(records, as_of=now), {})))
     return [[item.external_id, "" if isinstance(item, RowError) else f"{next(probabilities):.6f}"] for item in items]
@@ -283,7 +284,7 @@ def test_a_chunk_of_bad_rows_only_keeps_its_rows_with_empty_scores(rich_file, tm
     assert summary.unscored_lines == [3, 4]
 
 
-# The second moment is already the next day in Amsterdam: the file is still read as of the day scored.
+# The second moment is already the next day in Amsterdam, the day the file is read as of.
 @pytest.mark.parametrize("now", [NOW, NOW.replace(hour=23, minute=30)])
 def test_the_command_scores_a_file_as_the_per_row_path_does(churn_champion, tmp_path, monkeypatch, capsys, now):
     monkeypatch.setattr("django.utils.timezone.now", lambda: now)
@@ -295,6 +296,20 @@ def test_the_command_scores_a_file_as_the_per_row_path_does(churn_champion, tmp_
     expected = scores_record_by_record(path, mapping_load(mapping), champions.get("churn").model, now)
     assert read_scores(out)[1:] == expected
     assert "7 rows could not be read and have no score: lines 9, 21, 25, 33, 44, 59, 66" in capsys.readouterr().err
+
+
+def test_the_file_is_read_as_of_the_local_day_as_import_customers_reads_it(churn_champion, tmp_path, monkeypatch):
+    # 23:30 UTC on the 24th is the 25th in Amsterdam: a customer who signed up that day is no customer of the future.
+    monkeypatch.setattr("django.utils.timezone.now", lambda: dt.datetime(2026, 11, 24, 23, 30, tzinfo=dt.UTC))
+    path = tmp_path / "signed_today.csv"
+    path.write_text("klantnummer;klant_sinds;maandbedrag\nK1;2026-11-25;30,00\nK2;2026-11-26;30,00\n")
+    mapping = tmp_path / "signup.yaml"
+    mapping.write_text("id: klantnummer\nfields:\n  signup_date: klant_sinds\n  monthly_fee: maandbedrag\n")
+    out = tmp_path / "scores.csv"
+
+    call_command("score_customers", str(path), mapping=str(mapping), out=str(out), **DEMO_MODEL_ON_A_FILE)
+
+    assert [bool(score) for _, score in read_scores(out)[1:]] == [True, False]
 
 
 # ---------------------------------------------------------------------------------------------------------------

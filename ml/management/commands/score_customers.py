@@ -85,14 +85,14 @@ class Command(BaseCommand):
             model = champions.get("churn")
             # Opened before the file is read, so a folder that cannot be written in is said at once.
             scores.open()
-            # One clock for both steps: the file is read as of the day (UTC) of the moment the features are
-            # computed at.
+            # One clock for both steps: the file is read as of the local day (TIME_ZONE, as the API, the
+            # labels and import_customers count it) of the moment the features are computed at.
             now = timezone.now()
             scoring = parsed.features_only(
                 objecting_ids=profiling_objector_external_ids(),
                 erased_among=erased_external_ids,
             )
-            chunks = read_mapped_chunks(file, scoring, as_of=now.date(), chunk_rows=CHUNK_ROWS)
+            chunks = read_mapped_chunks(file, scoring, as_of=timezone.localdate(now), chunk_rows=CHUNK_ROWS)
             # The first chunk tells which columns the mapping takes as attributes ("*" takes them from the
             # header): the features are checked on it before anything is written.
             first = next(chunks, None)
