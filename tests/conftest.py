@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import settings
 from rest_framework.test import APIClient
 
@@ -121,3 +121,10 @@ def api_client(db):
 def read_only_api_client(db):
     client, _ = api_client_with(["read"])
     return client
+
+
+@pytest.fixture
+def postgresql():
+    """For tests of row locks between connections, which SQLite's one writer at a time cannot show."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks between connections are tried on PostgreSQL (set DATABASE_URL)")

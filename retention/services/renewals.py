@@ -7,7 +7,7 @@ so a CRM can resend a batch after a timeout without creating duplicates.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -36,10 +36,15 @@ class RenewalSummary:
 def renewal_results_record(
     *, reports: Sequence[RenewalReport], source: str = RenewalResult.Source.CRM
 ) -> RenewalSummary:
-    """Store every report, or none: unknown customers or impossible results raise ValidationError."""
-    customers = customers_by_external_id(external_ids=[report.customer_id for report in reports])
-    _validate(reports, customers)
+    """Store every report, or none: unknown customers or impossible results raise ValidationError.
+
+    The customers' rows are locked while what is stored is read and written: two reports of one customer's day
+    arriving together, one renewed and one churned, would otherwise each find the other absent and both be stored.
+    """
     with transaction.atomic():
+        customers = customers_by_external_id(external_ids=[report.customer_id for report in reports])
+        _lock(customers.values())
+        _validate(reports, customers)
         rows = {
             (customers[r.customer_id].pk, r.date, r.result): RenewalResult(
                 customer=customers[r.customer_id], result=r.result, date=r.date, source=source
@@ -48,12 +53,18 @@ def renewal_results_record(
         }
         existing = _existing_keys(rows)
         new = [row for key, row in rows.items() if key not in existing]
-        # A concurrent report of the same result is skipped by the unique constraint instead of failing.
+        # Kept as a second guard: the same result reported at once is skipped by the unique constraint.
         RenewalResult.objects.bulk_create(new, ignore_conflicts=True)
         if new:
             # New labels may make a retrain due; the worker counts them once they are committed.
             transaction.on_commit(retrain_check_enqueue)
     return RenewalSummary(received=len(reports), created=len(new), already_recorded=len(reports) - len(new))
+
+
+def _lock(customers: Iterable[Customer]) -> None:
+    # In one order, so two reports naming the same customers the other way round cannot wait on each other.
+    pks = sorted(customer.pk for customer in customers)
+    list(Customer.objects.select_for_update().filter(pk__in=pks).order_by("pk").values_list("pk", flat=True))
 
 
 def _validate(reports: Sequence[RenewalReport], customers: dict[str, Customer]) -> None:

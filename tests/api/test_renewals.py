@@ -4,6 +4,9 @@ import pytest
 from django.utils import timezone
 
 from retention.models import RenewalResult
+from retention.services import renewals
+from retention.services.renewals import RenewalReport, renewal_results_record
+from tests.concurrency import ReadTogether, run_at_once
 from tests.factories import CustomerFactory
 
 URL = "/api/v1/renewals/"
@@ -96,3 +99,22 @@ def test_a_bad_report_in_a_list_is_400_by_position(customers, api_client):
 def test_reporting_renewals_needs_the_outcomes_scope(customers, read_only_api_client):
     body = {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"}
     assert read_only_api_client.post(URL, body, format="json").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renewed_and_churned_reported_at_the_same_moment_store_one(postgresql, monkeypatch):
+    CustomerFactory(external_id="R-1", signup_date=dt.date(2015, 3, 1))
+    monkeypatch.setattr(renewals, "_contradictions", ReadTogether().after(renewals._contradictions))
+
+    def report(result: str):
+        def request() -> str:
+            renewal_results_record(reports=[RenewalReport(customer_id="R-1", result=result, date=dt.date(2025, 1, 31))])
+            return "stored"
+
+        return request
+
+    outcomes = run_at_once(report("renewed"), report("churned"))
+
+    assert outcomes.count("stored") == 1, outcomes
+    assert RenewalResult.objects.count() == 1
+    assert "a customer either renewed or churned on a day" in next(o for o in outcomes if o != "stored")

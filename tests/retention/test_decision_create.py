@@ -1,10 +1,7 @@
 import datetime as dt
-import threading
-import time
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from ml.policy import PolicySettings
@@ -15,6 +12,7 @@ from retention.selectors.decisions import offer_history, offers_declined_since
 from retention.services import decisions
 from retention.services.decisions import decision_action_record, decision_create
 from tests.builders import session_champion
+from tests.concurrency import ReadTogether, run_at_once
 from tests.factories import (
     AgentProfileFactory,
     ContractFactory,
@@ -589,70 +587,28 @@ def test_a_customer_no_offer_fits_still_gets_a_decision_without_offers(churn_cha
     assert decision.propensity == 1.0
 
 
-# Reached only when the other request neither reads the log nor waits for the lock: something else broke.
-OTHER_REQUEST_TIMEOUT_SECONDS = 10.0
-
-
-def another_request_waits_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid())"
-        )
-        return cursor.fetchone()[0]
-
-
-@pytest.fixture
-def postgresql():
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks between connections are tried on PostgreSQL (set DATABASE_URL)")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_offers_accepted_at_the_same_moment_leave_one_standing(
     postgresql, churn_champion, catalog, unhappy_customer, lead, monkeypatch
 ):
     decision = decision_create(customer=unhappy_customer, channel="phone", agent=lead)
     first, second = [offer["code"] for offer in decision.offers if not offer["needs_escalation"]][:2]
-    turns = threading.Condition()
-    have_read = []
-    reading = decisions._standing_answers
+    monkeypatch.setattr(decisions, "_standing_answers", ReadTogether().after(decisions._standing_answers))
 
-    def read_then_wait_for_the_other(decision):
-        answers = reading(decision)
-        # Until the other request has read the log too, which only a missing lock lets it do, or waits for this
-        # one's lock. Waiting for either, not for a fixed time, costs nothing when the lock works.
-        deadline = time.monotonic() + OTHER_REQUEST_TIMEOUT_SECONDS
-        with turns:
-            have_read.append(1)
-            turns.notify_all()
-            while len(have_read) < 2 and not another_request_waits_for_a_lock() and time.monotonic() < deadline:
-                turns.wait(timeout=0.01)
-        return answers
-
-    monkeypatch.setattr(decisions, "_standing_answers", read_then_wait_for_the_other)
-    outcomes: dict[str, str] = {}
-
-    def accept(code: str) -> None:
-        try:
+    def accept(code: str):
+        def request() -> str:
             decision_action_record(
                 decision=decision, kind="accepted", offer_code=code, agent=lead, **reason(decision, code)
             )
-            outcomes[code] = "stored"
-        except ValidationError as error:
-            outcomes[code] = error.messages[0]
-        finally:
-            connection.close()
+            return "stored"
 
-    threads = [threading.Thread(target=accept, args=(code,)) for code in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        return request
 
-    assert sorted(outcomes.values()).count("stored") == 1, outcomes
+    outcomes = run_at_once(accept(first), accept(second))
+
+    assert outcomes.count("stored") == 1, outcomes
     assert decision.actions.filter(kind="accepted").count() == 1
-    refused = next(message for message in outcomes.values() if message != "stored")
+    refused = next(message for message in outcomes if message != "stored")
     assert "is already accepted on this decision" in refused
 
 
