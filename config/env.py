@@ -104,7 +104,7 @@ def rate(name: str, *, default: str) -> str:
     letter); refused here, since the throttle would only fail on the first request."""
     raw = env.str(name, default=default).strip()
     count, _, period = raw.partition("/")
-    if not (count.isdigit() and int(count) > 0 and any(p.startswith(period) for p in RATE_PERIODS) and period):
+    if not (count.isdecimal() and int(count) > 0 and any(p.startswith(period) for p in RATE_PERIODS) and period):
         raise ImproperlyConfigured(f"{name} must be a number of requests per period, e.g. 50/second, not {raw!r}")
     return raw
 

@@ -173,7 +173,7 @@ RETRAIN_AUC_TOLERANCE = cfg.fraction("RETRAIN_AUC_TOLERANCE", default=0.005)
 RETRAIN_MAX_ECE = cfg.fraction("RETRAIN_MAX_ECE", default=0.05)
 RETRAIN_STALE_MINUTES = cfg.positive_int("RETRAIN_STALE_MINUTES", default=5)
 _retrain_hour = cfg.env.str("RETRAIN_HOUR", default="2").strip()
-if not _retrain_hour.isdigit() or int(_retrain_hour) > 23:
+if not _retrain_hour.isdecimal() or int(_retrain_hour) > 23:
     raise ImproperlyConfigured(f"RETRAIN_HOUR must be an hour from 0 to 23 (UTC), not {_retrain_hour!r}")
 RETRAIN_HOUR = int(_retrain_hour)
 CELERY_TIMEZONE = "UTC"

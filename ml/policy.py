@@ -163,7 +163,7 @@ def _authority_from(value: object) -> dict[int, AuthorityLimit]:
                           '"max_cost_cents": 6000}}')  # fmt: skip
     limits = {}
     for level, limit in value.items():
-        if not str(level).isdigit():
+        if not str(level).isdecimal():
             raise PolicyError(f"authority levels are 1, 2 and 3, not {json.dumps(level)}")
         if not isinstance(limit, dict) or set(limit) != {"max_discount_percent", "max_cost_cents"}:
             raise PolicyError(f"authority level {level} needs exactly max_discount_percent and max_cost_cents")

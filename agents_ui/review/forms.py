@@ -14,7 +14,8 @@ from agents_ui.presenters import in_language
 from agents_ui.review.access import ReviewScope
 from agents_ui.review.selectors import ESCALATED
 from retention.models import Offer, Team
-from retention.selectors.fairness import Outcome, period_bounds
+from retention.selectors.budget import period_bounds
+from retention.selectors.fairness import Outcome
 
 DEFAULT_PERIOD_DAYS = 90
 

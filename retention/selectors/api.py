@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ml.models import ModelVersion, TrainingJob
 from retention.models import ApiClient, Contract, Customer, Decision, DecisionAction, Offer, ScoringJob
-from retention.selectors.budget import accepted_offers, day_start
+from retention.selectors.budget import accepted_offers, period_bounds
 
 CHUNK = 900  # keeps IN (...) lists under SQLite's variable limit
 # Used for an offer's typical cost while no active contract exists to take the median from.
@@ -129,10 +129,11 @@ def _filtered(decisions: QuerySet[Decision], filters: DecisionFilters) -> QueryS
         decisions = decisions.filter(agent__username=filters.agent)
     if filters.customer_id is not None:
         decisions = decisions.filter(customer__external_id=filters.customer_id)
-    if filters.date_from is not None:
-        decisions = decisions.filter(created_at__gte=day_start(filters.date_from))
-    if filters.date_to is not None:
-        decisions = decisions.filter(created_at__lt=day_start(filters.date_to + dt.timedelta(days=1)))
+    start, end = period_bounds(filters.date_from, filters.date_to)
+    if start is not None:
+        decisions = decisions.filter(created_at__gte=start)
+    if end is not None:
+        decisions = decisions.filter(created_at__lt=end)
     if filters.outcome == NO_OUTCOME:
         decisions = decisions.filter(outcome__isnull=True)
     elif filters.outcome is not None:

@@ -131,6 +131,23 @@ def day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
 
 
+def period_bounds(since: dt.date | None, until: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Local calendar days, both included, as aware moments [start of `since`, start of the day after `until`).
+
+    A day at the calendar's edge (the first or last day a date can hold) bounds nothing: it has no moment
+    before or after it to compare with.
+    """
+    start = _day_start(since) if since else None
+    end = _day_start(until + dt.timedelta(days=1)) if until and until < dt.date.max else None
+    return start, end
+
+
+def _day_start(day: dt.date) -> dt.datetime | None:
+    if day <= dt.date.min + dt.timedelta(days=1):
+        return None
+    return day_start(day)
+
+
 def month_start(moment: dt.datetime) -> dt.datetime:
     """Midnight on the first day of `moment`'s local calendar month, time-zone aware."""
     local = timezone.localtime(moment)

@@ -30,7 +30,6 @@ from retention.models import (
     DecisionAction,
     ProtectedAttributes,
 )
-from retention.selectors.budget import day_start
 from retention.selectors.outcome_log import logged_outcomes
 
 ACTION_FIELDS = ("decision_id", "kind", "offer_code", "override_reason", "cost_cents", "agent_id", "decision__agent_id")
@@ -327,20 +326,3 @@ def _group(value) -> str | None:
     if value is None or value == "":
         return None
     return str(value)
-
-
-def period_bounds(since: dt.date | None, until: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """Local calendar days, both included, as aware moments [start of `since`, start of the day after `until`).
-
-    A day at the calendar's edge (the first or last day a date can hold) bounds nothing: it has no moment
-    before or after it to compare with.
-    """
-    start = _day_start(since) if since else None
-    end = _day_start(until + dt.timedelta(days=1)) if until and until < dt.date.max else None
-    return start, end
-
-
-def _day_start(day: dt.date) -> dt.datetime | None:
-    if day <= dt.date.min + dt.timedelta(days=1):
-        return None
-    return day_start(day)

@@ -117,6 +117,11 @@ def test_decisions_filter_by_days(decision_log, api_client):
     assert listed(api_client, date_to=(today - dt.timedelta(days=1)).isoformat()) == set()
 
 
+def test_the_first_and_last_days_a_date_can_hold_bound_nothing(decision_log, api_client):
+    # A CRM writes 9999-12-31 for "open-ended"; neither day has a moment beyond it to compare with.
+    assert len(listed(api_client, date_from="0001-01-01", date_to="9999-12-31")) == 3
+
+
 def test_a_decision_shows_its_latest_action_and_override(decision_log, api_client):
     decisions = {d["id"]: d for d in api_client.get(DECISIONS).json()["results"]}
     overridden = decisions[str(decision_log["overridden"].pk)]
@@ -238,7 +243,7 @@ def test_reading_lists_needs_the_read_scope(db):
     assert DecisionAction.objects.count() == 0
 
 
-@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "2.5"])
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "2.5", "²"])
 def test_a_page_size_that_is_no_whole_number_from_1_is_refused(db, api_client, page_size):
     response = api_client.get(DECISIONS, {"page_size": page_size})
 

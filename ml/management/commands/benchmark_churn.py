@@ -31,7 +31,7 @@ LINES_SHOWN = 20
 
 def fold_count(text: str) -> int:
     """A cross-validation needs at least two folds: one to train on while the other is held out."""
-    if not text.isdigit() or int(text) < 2:
+    if not text.isdecimal() or int(text) < 2:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of folds: a whole number of at least 2")
     return int(text)
 

@@ -20,7 +20,7 @@ from ml.evaluation import (
 )
 from ml.policy import PolicyError
 from retention.management import arguments
-from retention.selectors.budget import day_start
+from retention.selectors.budget import period_bounds
 from retention.selectors.outcome_log import OutcomeLogError, logged_outcomes, policy_settings_by_version
 
 VERSION_PREFIX = "policy-version:"
@@ -126,7 +126,7 @@ def _stored_versions() -> dict:
 
 def _version_settings(name: str, versions: dict):
     number = name.removeprefix(VERSION_PREFIX)
-    if not number.isdigit():
+    if not number.isdecimal():
         raise CommandError(f"{name!r}: a policy version is a whole number, e.g. {VERSION_PREFIX}2")
     if int(number) not in versions:
         raise CommandError(f"unknown policy version {number}: the versions are {_versions_words(versions)}")
@@ -145,9 +145,7 @@ def _window(since: str | None, until: str | None) -> tuple[dt.datetime | None, d
     first, last = _day("--since", since), _day("--until", until)
     if first and last and last < first:
         raise CommandError(f"--until {last} is before --since {first}")
-    start = day_start(first) if first else None
-    end = day_start(last + dt.timedelta(days=1)) if last else None
-    return start, end
+    return period_bounds(first, last)
 
 
 def _day(option: str, value: str | None) -> dt.date | None:

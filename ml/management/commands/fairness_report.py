@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ml.fairness import fairness_report, text_table
 from retention.management import arguments
-from retention.selectors.fairness import fairness_log, period_bounds
+from retention.selectors.budget import period_bounds
+from retention.selectors.fairness import fairness_log
 from retention.selectors.outcome_log import OutcomeLogError
 
 
