@@ -9,6 +9,7 @@ without storing it and still get the same features as a stored customer.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -38,12 +39,14 @@ PROTECTED_NAMES = frozenset(
         "gebdatum", "geboortejaar", "geboorteland", "nationaliteit", "etniciteit", "afkomst", "herkomst", "ras",
         "religie", "godsdienst", "geloof", "levensovertuiging", "handicap", "beperking", "gezondheid", "ziekte",
         "medisch", "diagnose", "seksuelegeaardheid", "geaardheid", "zwanger", "zwangerschap", "burgerlijkestaat",
-        "politiekegezindheid", "vakbond", "vakbondslidmaatschap",
+        "politiekegezindheid", "vakbond", "vakbondslidmaatschap", "seksueleorientatie", "seksuelevoorkeur",
+        "geloofsovertuiging",
         "mv",  # "M/V", man or woman, as Dutch forms write it
     }
 )  # fmt: skip
-# Dutch joins words into one ("klantleeftijd"): these long enough to be unmistakable also match as a word's end.
-PROTECTED_WORD_ENDINGS = ("leeftijd", "geslacht", "geboortedatum", "geboortejaar", "nationaliteit", "gezondheid")
+# Dutch joins words into one: these stems are long enough to be unmistakable at a word's end ("klantleeftijd") or
+# at its start ("geslachtscode", "leeftijdscat", "nationaliteitscode").
+PROTECTED_STEMS = ("leeftijd", "geslacht", "geboortedatum", "geboortejaar", "nationaliteit", "gezondheid")
 # A characteristic of a thing, not of the person: "contract_age", "network_health", "toestelleeftijd".
 THING_WORDS = frozenset(
     {
@@ -64,14 +67,18 @@ def looks_protected(name: str) -> bool:
             continue
         if any("".join(words[start:end]) in PROTECTED_NAMES for end in range(start + 1, len(words) + 1)):
             return True
-        if word.endswith(PROTECTED_WORD_ENDINGS) and not word.startswith(tuple(THING_WORDS)):
+        if word.startswith(PROTECTED_STEMS):
+            return True
+        if word.endswith(PROTECTED_STEMS) and not word.startswith(tuple(THING_WORDS)):
             return True
     return False
 
 
 def _words(name: str) -> list[str]:
-    """A field name's words in lower case: split at punctuation, spaces and camelCase ("GenderCode")."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    """A field name's words in lower case, without accents ("oriëntatie" is "orientatie"): split at punctuation,
+    spaces and camelCase ("GenderCode")."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", str(name)) if not unicodedata.combining(c))
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", plain)
     return [word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word]
 
 

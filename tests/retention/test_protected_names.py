@@ -8,6 +8,9 @@ PROTECTED = [
     "gender", "Gender", "SeniorCitizen", "Age band", "age", "customer_age", "GenderCode", "gender_code",
     "date_of_birth", "DateOfBirth", "birth_date", "nationality_code", "is_senior", "religion_flag", "medical",
     "M/V", "Geboortedatum", "burgerlijke staat", "klant_leeftijd", "klantleeftijd", "ziekte", "klant-geslacht",
+    # Dutch compounds with a stem at the start, linked by an s, and an accent dropped or kept.
+    "geslachtscode", "GeslachtsCode", "Nationaliteitscode", "Leeftijdscat", "leeftijdsklasse_klant",
+    "seksuele_orientatie", "Seksuele oriëntatie", "Geloofsovertuiging",
 ]  # fmt: skip
 NOT_PROTECTED = [
     # The telco sample's other columns.
