@@ -126,6 +126,11 @@ class OfferView:
         return self.can_present and not self.presented and not self.another_accepted
 
     @property
+    def shows_escalate_button(self) -> bool:
+        """A team lead is asked about an offer they could still make: not once another offer stands accepted."""
+        return self.waits_for_team_lead and not self.escalated and not self.another_accepted
+
+    @property
     def present_shortcut(self) -> str:
         return str(self.rank) if self.rank <= PRESENT_SHORTCUT_OFFERS and self.shows_present_button else ""
 
@@ -139,12 +144,16 @@ class OfferView:
         after that, the one button that corrects a mis-logged answer."""
         if not self.presented:
             return []
+        if self.another_accepted:
+            # Only the customer's no to this earlier offer remains to log: the service refuses anything more.
+            return [] if self.answer in FINAL_ANSWER_KINDS else [self._answer_button(DecisionAction.Kind.DECLINED)]
         if self.answer in FINAL_ANSWER_KINDS:
             return [correction_of(self.answer)]
-        return [
-            AnswerButton(kind, labels.label(labels.ACTION_KINDS, kind), shortcut if self.is_current else "")
-            for kind, shortcut in ANSWER_SHORTCUTS.items()
-        ]
+        return [self._answer_button(kind) for kind in ANSWER_SHORTCUTS]
+
+    def _answer_button(self, kind: str) -> AnswerButton:
+        shortcut = ANSWER_SHORTCUTS[kind] if self.is_current else ""
+        return AnswerButton(kind, labels.label(labels.ACTION_KINDS, kind), shortcut)
 
 
 def correction_of(answer: str) -> AnswerButton:

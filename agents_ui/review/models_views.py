@@ -122,7 +122,10 @@ def _render_page(request: HttpRequest, *, status: int = 200, extra: dict | None 
 def _jobs_fragment(request: HttpRequest) -> HttpResponse:
     """The jobs section alone; when the job being watched has ended, the whole page reloads instead."""
     watching = request.GET.get("watching", "")
-    if watching.isdecimal() and not TrainingJob.objects.filter(pk=int(watching), status__in=TrainingJob.ACTIVE).exists():
+    if (
+        watching.isdecimal()
+        and not TrainingJob.objects.filter(pk=int(watching), status__in=TrainingJob.ACTIVE).exists()
+    ):
         response = HttpResponse(status=204)
         response["HX-Refresh"] = "true"
         return response

@@ -472,6 +472,10 @@ def _validated_offer(
         )  # fmt: skip
     if kind in (DecisionAction.Kind.ESCALATED, DecisionAction.Kind.THINKING):
         _check_offer_open(decision, offer_code)
+    if kind in (DecisionAction.Kind.ESCALATED, DecisionAction.Kind.THINKING) or (
+        kind == DecisionAction.Kind.DECLINED and not _discussed(decision, offer_code)
+    ):
+        _check_no_other_offer_accepted(decision, offer_code)
     if kind == DecisionAction.Kind.THINKING:
         _check_not_just_logged(decision, kind, offer_code)
     if kind == DecisionAction.Kind.ESCALATED:
@@ -570,6 +574,14 @@ def _check_no_offer_accepted(decision: Decision) -> None:
     """Logging that nothing was done, or asking a team lead about the call, while an offer stands accepted."""
     if accepted := _accepted_offers(_standing_answers(decision)):
         raise ValidationError({"kind": _stands_accepted(accepted[0], code="offer_stands_accepted")})
+
+
+def _check_no_other_offer_accepted(decision: Decision, offer_code: str) -> None:
+    """While one offer stands accepted no other is made (a decline of one never made says it was made), asked
+    about or thought over: it could not be accepted before the first is corrected. The customer's no to an offer
+    made before the acceptance is still logged."""
+    if others := [code for code in _accepted_offers(_standing_answers(decision)) if code != offer_code]:
+        raise ValidationError({"offer_code": _stands_accepted(others[0])})
 
 
 def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:

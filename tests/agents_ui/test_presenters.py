@@ -60,6 +60,20 @@ def test_accepted_or_declined_ends_the_answers_leaving_only_its_correction_but_t
     assert buttons_after("thinking") == buttons_after("accepted", "undone") == answers  # an undo leaves no answer
 
 
+def test_once_another_offer_stands_accepted_an_earlier_offer_may_only_be_declined_and_none_is_asked_about():
+    made_first = [action("presented", "speed-up"), action("presented", "loyal-10"), action("accepted", "loyal-10")]
+
+    offers = offers_by_code(decision_panel(decision=unsaved_decision(), actions=made_first))
+    declined = offers_by_code(
+        decision_panel(decision=unsaved_decision(), actions=[*made_first, action("declined", "speed-up")])
+    )
+
+    assert [(button.kind, button.shortcut) for button in offers["speed-up"].answer_buttons] == [("declined", "")]
+    assert declined["speed-up"].answer_buttons == []  # "accepted after all" would make a second acceptance
+    assert offers["half-price"].waits_for_team_lead and not offers["half-price"].shows_escalate_button
+    assert offers_by_code(decision_panel(decision=unsaved_decision(), actions=[]))["half-price"].shows_escalate_button
+
+
 def test_an_offer_above_authority_cannot_be_presented_by_the_agent_even_after_escalation():
     actions = [action("escalated", "half-price")]
 

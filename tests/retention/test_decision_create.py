@@ -164,6 +164,31 @@ def test_no_other_offer_is_made_while_one_stands_accepted(decision, agent):
     assert list(decision.actions.values_list("kind", flat=True)) == ["accepted"]
 
 
+def test_while_one_offer_stands_accepted_no_other_is_asked_about_thought_over_or_declined_unmade(
+    churn_champion, catalog, unhappy_customer, agent
+):
+    OfferFactory(code="korting-5", discount_percent=5, duration_months=3, prior_uplift=0.1)
+    decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+    recommended = decision.recommended_offer_code
+    made, unmade = [o["code"] for o in decision.offers if o["code"] != recommended and o["within_authority"]][:2]
+    above = next(o["code"] for o in decision.offers if o["needs_escalation"])
+    decision_action_record(
+        decision=decision, kind="presented", offer_code=made, override_reason="better_fit", agent=agent
+    )
+    decision_action_record(decision=decision, kind="accepted", offer_code=recommended, agent=agent)
+
+    for kind, code in [("escalated", above), ("thinking", made), ("declined", unmade)]:
+        with pytest.raises(ValidationError) as refused:
+            decision_action_record(decision=decision, kind=kind, offer_code=code, agent=agent, **reason(decision, code))
+        assert refused.value.error_dict["offer_code"][0].code == "another_offer_accepted", kind
+    # The customer's no to the offer made before they accepted another is still theirs to log.
+    decision_action_record(decision=decision, kind="declined", offer_code=made, agent=agent)
+
+    assert list(decision.actions.order_by("created_at", "pk").values_list("kind", "offer_code")) == [
+        ("presented", made), ("accepted", recommended), ("declined", made),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("kind", ["thinking", "no_action"])
 def test_the_same_thinking_or_no_action_twice_in_a_row_is_a_key_pressed_twice(decision, agent, kind):
     code = decision.recommended_offer_code if kind == "thinking" else ""
