@@ -264,29 +264,44 @@ def decision_panel(
 def escalation_open(actions: list[DecisionAction], *, now: dt.datetime, offers: list[dict] | None = None) -> bool:
     """Whether the log (oldest first) holds an escalation still waiting for a decision, by the rule of the
     escalations page (`agents_ui.review.selectors.open_escalations`): an offer asked about stays open until
-    someone makes it, answers it or logs a "no action" that answers it (see `no_action_answers_escalation`); a call
-    escalated as a whole, until anything but another escalation is logged; and neither after
-    OPEN_ESCALATION_DAYS. `offers` are the decision's."""
+    someone makes or answers it, someone other than who asked makes another offer instead, the customer accepts
+    another, or a "no action" answers it (see `no_action_answers_escalation`); a call escalated as a whole, until
+    anything but another escalation is logged; and neither after OPEN_ESCALATION_DAYS. `offers` are the
+    decision's."""
     offer_by_code = {offer["code"]: offer for offer in offers or []}
     since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
-    offers_asked: set[str] = set()
+    asked_by: dict[str, int | None] = {}  # offer code: the user who asked about it
     call_asked = False
     for action in actions:
         if action.kind == DecisionAction.Kind.ESCALATED:
             if action.created_at >= since:
                 if action.offer_code:
-                    offers_asked.add(action.offer_code)
+                    asked_by[action.offer_code] = action.agent_id
                 else:
                     call_asked = True
             continue
         call_asked = False
         if action.kind == DecisionAction.Kind.NO_ACTION:
-            offers_asked = {
-                code for code in offers_asked if not no_action_answers_escalation(action, offer_by_code.get(code))
+            asked_by = {
+                code: asker
+                for code, asker in asked_by.items()
+                if not no_action_answers_escalation(action, offer_by_code.get(code))
             }
+        elif action.kind == DecisionAction.Kind.ACCEPTED:
+            asked_by.clear()  # this offer is made, and no other is made once one stands accepted
         elif action.kind in MADE_KINDS:
-            offers_asked.discard(action.offer_code)
-    return call_asked or bool(offers_asked)
+            asked_by = {
+                code: asker
+                for code, asker in asked_by.items()
+                if code != action.offer_code and not made_instead(action.agent_id, asker)
+            }
+    return call_asked or bool(asked_by)
+
+
+def made_instead(maker_id: int | None, asker_id: int | None) -> bool:
+    """An offer made by someone other than the user who asked about another answers that question: the one asked
+    chose this instead. The asking agent making an offer while they wait answers nothing."""
+    return maker_id is not None and maker_id != asker_id
 
 
 def top_reasons(reasons: list[dict], limit: int = SHOWN_REASONS) -> list[ReasonView]:

@@ -280,14 +280,23 @@ class OpenEscalation:
 
 def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> list[OpenEscalation]:
     """Offers an agent asked a team lead about in the last days that nobody has made, answered or turned down (by
-    logging a "no action" that answers it, see `no_action_answers_escalation`) since, and calls escalated as a whole
+    logging a "no action" that answers it, see `no_action_answers_escalation`) since, nor answered by another offer
+    made instead or accepted (see `agents_ui.presenters.escalation_open`), and calls escalated as a whole
     that nothing was logged on since, newest first; three queries."""
     since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
     later = DecisionAction.objects.filter(
         decision=OuterRef("decision"), created_at__gte=OuterRef("created_at")
     ).exclude(pk=OuterRef("pk"))
-    # An offer asked about is answered when someone makes it; a "no action" since may turn it down (see below).
+    # An offer asked about is answered when someone makes it, when someone other than who asked makes another
+    # instead (`made_instead`), or when the customer accepts another (no second offer is made then); a "no action"
+    # since may turn it down (see below).
     offer_made_since = later.filter(offer_code=OuterRef("offer_code"), kind__in=MADE_KINDS)
+    made_by_a_user = later.filter(kind__in=MADE_KINDS, agent__isnull=False)
+    # Spelled out for an escalation logged by a CRM (no user), which any user's offer answers.
+    another_made_instead = (Q(agent__isnull=True) & Exists(made_by_a_user)) | (
+        Q(agent__isnull=False) & Exists(made_by_a_user.exclude(agent=OuterRef("agent")))
+    )
+    another_accepted_since = later.filter(kind=DecisionAction.Kind.ACCEPTED).exclude(offer_code=OuterRef("offer_code"))
     # Whatever the lead does on a call escalated as a whole (an offer, an answer, "no action") answers it.
     call_handled_since = later.exclude(kind=DecisionAction.Kind.ESCALATED)
     escalations = (
@@ -298,7 +307,7 @@ def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> lis
         )
         # A customer who objected to profiling since may be made no offer from the advice: nothing waits.
         .exclude(decision__customer__objects_to_profiling=True)
-        .exclude(~Q(offer_code="") & Exists(offer_made_since))
+        .exclude(~Q(offer_code="") & (Exists(offer_made_since) | another_made_instead | Exists(another_accepted_since)))
         .exclude(Q(offer_code="") & Exists(call_handled_since))
         .select_related("decision__customer", "decision__agent", "agent", "api_client")
         .defer(*(f"decision__{name}" for name in LOG_DEFERRED_FIELDS))

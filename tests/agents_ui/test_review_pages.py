@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from agents_ui.presenters import escalation_open
 from agents_ui.review.selectors import offer_log_decisions, prefetched_summary
 from retention.models import AgentProfile, DecisionAction, ProtectedAttributes
 from retention.selectors.budget import month_start, month_starts, team_budget_months, team_budget_status
@@ -603,6 +604,36 @@ def test_a_lead_turns_an_escalated_offer_down_by_logging_no_action(lead, agent):
 
     rows = logged_in(lead).get(reverse("review-escalations")).context["rows"]
     assert [row.customer_name for row in rows] == ["Wacht"]
+
+
+def test_an_escalated_offer_is_answered_when_the_customer_accepts_another_meanwhile(lead, agent):
+    settled = decision_for(agent, name="Ander aanbod")
+    act(settled, "escalated", "half-price")
+    DecisionAction.objects.create(decision=settled, kind="accepted", offer_code="speed-up", channel="phone")
+    act(decision_for(agent, name="Wacht"), "escalated", "half-price")
+
+    rows = logged_in(lead).get(reverse("review-escalations")).context["rows"]
+
+    assert [row.customer_name for row in rows] == ["Wacht"]
+    assert not escalation_open(list(settled.actions.order_by("created_at", "pk")), now=timezone.now())
+
+
+def test_an_escalated_offer_is_answered_by_another_offer_the_lead_makes_not_by_one_the_agent_makes_meanwhile(
+    lead, agent
+):
+    instead = decision_for(agent, name="Iets anders")
+    act(instead, "escalated", "half-price")
+    DecisionAction.objects.create(decision=instead, kind="presented", offer_code="speed-up", agent=lead)
+    meanwhile = decision_for(agent, name="Wacht")
+    act(meanwhile, "escalated", "half-price")
+    DecisionAction.objects.create(decision=meanwhile, kind="presented", offer_code="speed-up", agent=agent)
+
+    rows = logged_in(lead).get(reverse("review-escalations")).context["rows"]
+
+    assert [row.customer_name for row in rows] == ["Wacht"]
+    now = timezone.now()
+    assert not escalation_open(list(instead.actions.order_by("created_at", "pk")), now=now)
+    assert escalation_open(list(meanwhile.actions.order_by("created_at", "pk")), now=now)
 
 
 def test_a_call_escalated_as_a_whole_waits_until_anything_is_logged_on_it_and_is_listed_once(lead, agent):
