@@ -33,9 +33,15 @@ class BudgetStatus:
 
     @property
     def percent_used(self) -> int | None:
+        """Rounded to the nearest whole percent, but never up to the percentage where the status changes (75, 100)
+        before the spending reaches it, nor down to 0 once anything is spent."""
         if self.budget_cents <= 0:
             return None
-        return self.spent_cents * 100 // self.budget_cents
+        percent = round(self.spent_cents * 100 / self.budget_cents)
+        for threshold in (BUDGET_AMBER_PERCENT, 100):
+            if self.spent_cents * 100 < self.budget_cents * threshold:
+                percent = min(percent, threshold - 1)
+        return max(percent, 1) if self.spent_cents > 0 else 0
 
     @property
     def level(self) -> str:
@@ -49,6 +55,12 @@ class BudgetStatus:
     @property
     def remaining_cents(self) -> int:
         return max(0, self.budget_cents - self.spent_cents)
+
+    @property
+    def overspent_cents(self) -> int:
+        """What was spent beyond the budget: offers a team lead made over it, or acceptances of offers made while
+        it allowed them."""
+        return max(0, self.spent_cents - self.budget_cents)
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,8 @@ def test_spending_stays_with_the_team_the_advice_was_made_for_when_an_agent_move
 @pytest.mark.parametrize(
     ("budget", "spent", "level", "percent"),
     [(10_000, 7_499, "green", 74), (10_000, 7_500, "amber", 75), (10_000, 9_999, "amber", 99),
-     (10_000, 10_000, "red", 100), (0, 0, "red", None)],
+     (10_000, 10_000, "red", 100), (10_000, 11_000, "red", 110), (0, 0, "red", None), (1_500_000, 28_620, "green", 2),
+     (10_000, 1, "green", 1), (10_000, 0, "green", 0)],
 )  # fmt: skip
 def test_budget_level_is_green_below_75_amber_below_100_and_red_from_100(budget, spent, level, percent):
     status = BudgetStatus(team_name="T", budget_cents=budget, spent_cents=spent)

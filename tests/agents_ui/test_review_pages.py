@@ -702,7 +702,8 @@ def test_the_budget_page_shows_six_months_with_their_status(lead, agent, team):
     assert [month.month for month in months] == [start.date() for start in month_starts(timezone.now(), 6)]
     statuses = [(m.teams[0].status.spent_cents, m.teams[0].status.level) for m in months[:4]]
     assert statuses == [(80_000, "amber"), (110_000, "red"), (10_000, "green"), (0, "green")]
-    assert months[1].teams[0].status.remaining_cents == 0
+    assert (months[1].teams[0].status.remaining_cents, months[1].teams[0].status.overspent_cents) == (0, 10_000)
+    assert "€\u00a0100,00 te veel" in response.text
     assert "Budget bijna op" in response.text and "Budget op" in response.text
     assert "€\u00a01.100,00" in response.text
 
