@@ -90,6 +90,11 @@ class ModelPromotion(models.Model):
     def __str__(self) -> str:
         return f"{'promoted' if self.promoted else 'kept out'}: {self.reason}"
 
+    @property
+    def restored(self) -> bool:
+        """A rollback brought this version back, rather than a promotion over the champion of its day."""
+        return self.promoted and str(self.reason_phrase.get("code", "")).startswith("rolled_back")
+
 
 class TrainingJob(models.Model):
     """One retraining run: what asked for it, how far it got, and what it decided.

@@ -299,6 +299,9 @@ def rollback(request: HttpRequest, kind: str) -> HttpResponse:
         return _refused(request, _("A reason has at most 300 characters."), status=400)
     if _shown_target_changed(request, kind):
         return _refused(request, _("The models changed since this page was shown: look again before rolling back."))
+    if request.POST.get("confirm") != "1":
+        # The button changes the advice of every team at once: it is not pressed by a slip.
+        return _refused(request, _("Tick that every team's advice changes to confirm the rollback."), status=400)
     username = request.user.get_username()
     try:
         restored = model_version_rollback(

@@ -420,7 +420,9 @@ def test_a_reason_that_is_too_long_is_refused_and_changes_nothing(lead, versions
 
 def test_roll_back_restores_the_previous_champion(lead, versions):
     client = english(lead)
-    response = client.post(reverse("review-models-rollback", args=["churn"]), {"reason": "too many high risks"})
+    response = client.post(
+        reverse("review-models-rollback", args=["churn"]), {"reason": "too many high risks", "confirm": "1"}
+    )
     assert response.status_code == 302
     assert champion_version() == 1
     decision = ModelPromotion.objects.filter(model_version=versions[1]).get()
@@ -440,18 +442,37 @@ def test_roll_back_restores_the_version_the_page_named_or_nothing_when_that_chan
     # another tab: v3 now serves, v2 before it
     client.post(reverse("review-models-promote", args=["churn", 3]), {"confirm": "1"})
 
-    stale = client.post(reverse("review-models-rollback", args=["churn"]), {"to_version": "1"})
+    stale = client.post(reverse("review-models-rollback", args=["churn"]), {"to_version": "1", "confirm": "1"})
 
     assert stale.status_code == 409
     assert "The models changed since this page was shown" in stale.content.decode()
     assert champion_version() == 3
-    assert client.post(reverse("review-models-rollback", args=["churn"]), {"to_version": "2"}).status_code == 302
+    rollback = {"to_version": "2", "confirm": "1"}
+    assert client.post(reverse("review-models-rollback", args=["churn"]), rollback).status_code == 302
     assert champion_version() == 2
+
+
+def test_a_roll_back_not_confirmed_changes_nothing_and_says_why(lead, versions):
+    response = english(lead).post(reverse("review-models-rollback", args=["churn"]), {"to_version": "1"})
+
+    assert response.status_code == 400
+    assert "Tick that every team&#x27;s advice changes to confirm the rollback." in response.content.decode()
+    assert champion_version() == 2
+    assert 'name="confirm" value="1" required' in response.content.decode()
+
+
+def test_a_version_a_rollback_restored_reads_as_restored_not_promoted(lead, versions):
+    client = english(lead)
+    client.post(reverse("review-models-rollback", args=["churn"]), {"to_version": "1", "confirm": "1"})
+
+    page = client.get(PAGE).content.decode()
+
+    assert "Restored by a rollback" in page
 
 
 def test_roll_back_with_nothing_earlier_is_refused(lead, register):
     register(1, "champion")
-    response = english(lead).post(reverse("review-models-rollback", args=["churn"]))
+    response = english(lead).post(reverse("review-models-rollback", args=["churn"]), {"confirm": "1"})
     assert response.status_code == 409
     assert "There is no earlier version to roll back to." in response.content.decode()
     assert champion_version() == 1
