@@ -97,6 +97,9 @@ class OfferView:
     is_current: bool = False
     another_accepted: bool = False  # another offer stands accepted on this decision: nothing more is made
     made_by: str = ""  # who made it, when not the agent the advice was for (their team lead, an administrator)
+    escalated_by_id: int | None = None  # the user who asked a team lead about it last
+    asked_and_unanswered: bool = False  # asked about, and nothing made or answered on it since
+    turned_down_by: str = ""  # who answered that question with "no action": the one asked, not the one asking
     made_by_administrator: bool = False
 
     @property
@@ -345,16 +348,21 @@ def _apply_actions(views: list[OfferView], actions: list[DecisionAction], *, adv
     by_code = {view.code: view for view in views}
     current = None
     for action in actions:
+        if action.kind == DecisionAction.Kind.NO_ACTION:
+            _mark_turned_down(views, action)
         view = by_code.get(action.offer_code)
         if view is None:
             continue
+        if action.kind in MADE_KINDS:
+            view.asked_and_unanswered = False
         if action.kind == DecisionAction.Kind.PRESENTED:
             view.presented, current = True, view
             if action.agent_id is not None and advised_agent_id is not None and action.agent_id != advised_agent_id:
                 view.made_by = actor_name(action)
                 view.made_by_administrator = not takes_calls(action.agent)
         elif action.kind == DecisionAction.Kind.ESCALATED:
-            view.escalated = True
+            view.escalated, view.escalated_by_id, view.asked_and_unanswered = True, action.agent_id, True
+            view.turned_down_by = ""
         elif action.kind in ANSWER_KINDS:
             view.answer = action.kind
         elif action.kind == DecisionAction.Kind.UNDONE:  # an acceptance logged by mistake: no answer yet
@@ -364,6 +372,18 @@ def _apply_actions(views: list[OfferView], actions: list[DecisionAction], *, adv
     accepted = [view.code for view in views if view.answer == DecisionAction.Kind.ACCEPTED]
     for view in views:
         view.another_accepted = bool(accepted) and view.code not in accepted
+
+
+def _mark_turned_down(views: list[OfferView], no_action: DecisionAction) -> None:
+    """The offers a "no action" turned down: asked about and unanswered, the "no action" logged by another user
+    than the one who asked (the one who asked ending the call turns nothing down) and answering that question."""
+    if no_action.agent_id is None:
+        return
+    for view in views:
+        if not view.asked_and_unanswered or view.escalated_by_id == no_action.agent_id:
+            continue
+        if no_action_answers_escalation(no_action, view.offer):
+            view.turned_down_by, view.asked_and_unanswered = actor_name(no_action), False
 
 
 def _offer_view(rank: int, offer: dict, recommended_code: str, viewer: Viewer, *, made: bool) -> OfferView:

@@ -473,6 +473,12 @@ def _latest_by_another(panel: DecisionPanel, request: HttpRequest) -> str:
         return ""
     latest = panel.actions[-1]
     action = f"{latest.kind_label}: {latest.offer_title}" if latest.offer_title else latest.kind_label
+    turned_down = [offer.title for offer in [*panel.offers, *panel.more_offers] if offer.turned_down_by == latest.actor]
+    if latest.kind == DecisionAction.Kind.NO_ACTION and turned_down and latest.agent_id != request.user.pk:
+        return _("%(actor)s turned down your question about %(offers)s.") % {
+            "actor": latest.actor,
+            "offers": ", ".join(turned_down),
+        }
     if latest.actor and latest.agent_id != request.user.pk:
         return _("Logged by %(actor)s: %(action)s.") % {"actor": latest.actor, "action": action}
     return _("Logged: %(action)s.") % {"action": action}

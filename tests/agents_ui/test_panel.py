@@ -771,8 +771,11 @@ def test_team_budget_status_is_coloured_and_worded_by_share_spent(
 
     assert f"budget-{level}" in budget
     assert words in budget
-    left = max(0, 5_000 - spent_cents)
-    assert f"nog €\u00a0{left // 100},{left % 100:02d} over" in budget
+    left = 5_000 - spent_cents
+    if left >= 0:
+        assert f"nog €\u00a0{left // 100},{left % 100:02d} over" in budget
+    else:
+        assert f"€\u00a0{-left // 100},{-left % 100:02d} boven het budget" in budget
 
 
 def test_a_user_without_team_sees_no_budget(logged_in, customer):

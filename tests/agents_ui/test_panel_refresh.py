@@ -76,14 +76,25 @@ def test_the_team_leads_offer_comes_in_with_who_made_it_and_stops_the_watching(l
     assert 'value="accepted"' in page
 
 
-def test_a_lead_turning_the_offer_down_comes_in_as_no_action(logged_in, agent, lead, decision):
+def test_a_lead_turning_the_offer_down_comes_in_as_turned_down_on_that_offer(logged_in, agent, lead, decision):
     log(decision, agent, "escalated", "half-price")
     log(decision, lead, "no_action")
 
     page = logged_in(agent).get(refresh_url(decision, 1), **HTMX).text
 
-    assert "Vastgelegd door lead: Geen actie." in page
+    assert "lead heeft je vraag over Halve prijs afgewezen." in page
+    assert "Afgewezen door lead" in page and "Doorgezet</span>" not in page
     assert not watches(page)
+
+
+def test_the_agent_ending_the_call_turns_down_nothing(logged_in, agent, lead, decision):
+    log(decision, agent, "escalated", "half-price")
+    log(decision, agent, "no_action")
+
+    page = logged_in(lead).get(refresh_url(decision, 1), **HTMX).text
+
+    assert "Vastgelegd door agent: Geen actie." in page
+    assert "Afgewezen" not in page
 
 
 def test_a_second_tab_making_the_same_offer_again_is_refused(lead, agent, decision):
