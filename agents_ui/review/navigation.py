@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 REVIEW_PAGES = [
@@ -23,6 +24,7 @@ class NavEntry:
     label: str
     url: str
     current: bool
+    waiting: int | None = None  # the escalations waiting for the viewer, beside that page's name
 
 
 def review_nav(request: HttpRequest) -> list[NavEntry]:
@@ -33,5 +35,19 @@ def review_nav(request: HttpRequest) -> list[NavEntry]:
             url = reverse(url_name)
         except NoReverseMatch:
             continue
-        entries.append(NavEntry(label=str(label), url=url, current=url_name == current_name))
+        waiting = _escalations_waiting(request) if url_name == "review-escalations" else None
+        entries.append(NavEntry(label=str(label), url=url, current=url_name == current_name, waiting=waiting))
     return entries
+
+
+def _escalations_waiting(request: HttpRequest) -> int | None:
+    """How many escalations wait for the viewer; None outside a review page (no scope to count in)."""
+    scope = getattr(request, "review_scope", None)
+    if scope is None:
+        return None
+    # Imported here: the navigation is read by every page's template, the selectors only by review pages.
+    from agents_ui.review.selectors import escalations_waiting
+    from agents_ui.views import agent_profile_of
+
+    profile = agent_profile_of(request.user)
+    return len(escalations_waiting(team_ids=scope.team_ids, profile=profile, now=timezone.now()).for_viewer)

@@ -14,7 +14,14 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from retention.models import CORRECTING_KINDS, MADE_KINDS, OFFER_ACTION_KINDS, Decision, DecisionAction
+from retention.models import (
+    CORRECTING_KINDS,
+    MADE_KINDS,
+    OFFER_ACTION_KINDS,
+    AgentProfile,
+    Decision,
+    DecisionAction,
+)
 from retention.selectors.budget import logged_later_on_the_same_offer
 from retention.selectors.fairness import (
     ActionFact,
@@ -26,7 +33,7 @@ from retention.selectors.fairness import (
 )
 from retention.selectors.outcome_log import logged_outcomes
 from retention.selectors.panel import actor_name
-from retention.services.decisions import no_action_answers_escalation
+from retention.services.decisions import decides_escalation, no_action_answers_escalation
 
 # The log never shows feature values or reasons; leaving them out keeps a page of rows light.
 LOG_DEFERRED_FIELDS = ("features", "reasons", "best_tariff", "model_versions")
@@ -325,6 +332,30 @@ def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> lis
         for action in escalations
         if not (action.offer_code and _turned_down(action, no_actions.get(action.decision_id, [])))
     ]
+
+
+@dataclass(frozen=True)
+class EscalationsWaiting:
+    for_viewer: list[OpenEscalation]  # what this viewer decides
+    for_administrator: list[OpenEscalation]  # above the viewing lead's own authority too
+
+
+def escalations_waiting(
+    *, team_ids: Iterable[int] | None, profile: AgentProfile | None, now: dt.datetime
+) -> EscalationsWaiting:
+    """The open escalations of these teams, split by who decides them: the viewer, or an administrator (an offer
+    above a lead's own authority). Administrators, and a superuser without a profile, decide every one."""
+    split = EscalationsWaiting(for_viewer=[], for_administrator=[])
+    for escalation in open_escalations(team_ids=team_ids, now=now):
+        (split.for_viewer if _decides(profile, escalation) else split.for_administrator).append(escalation)
+    return split
+
+
+def _decides(profile: AgentProfile | None, escalation: OpenEscalation) -> bool:
+    if profile is None or profile.role == AgentProfile.Role.ADMIN or not escalation.offer_code:
+        return True
+    offer = escalation.decision.offer(escalation.offer_code)
+    return offer is None or decides_escalation(profile.authority_level, offer)
 
 
 def _no_actions_on(decision_ids: set) -> dict:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("log.csv", views.offer_log_csv, name="review-log-csv"),
     path("kpis/", views.kpis, name="review-kpis"),
     path("escalations/", views.escalations, name="review-escalations"),
+    path("escalations/count/", views.escalations_count, name="review-escalations-count"),
     path("budget/", views.budget, name="review-budget"),
     path("fairness/", views.fairness, name="review-fairness"),
     path("models/", models_views.models_page, name="review-models"),

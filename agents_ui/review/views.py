@@ -23,18 +23,16 @@ from agents_ui.review.access import lead_required
 from agents_ui.review.forms import LogFilterForm, PeriodForm, TeamForm, with_default_period
 from agents_ui.review.selectors import (
     OPEN_ESCALATION_DAYS,
-    OpenEscalation,
+    EscalationsWaiting,
+    escalations_waiting,
     offer_log_decisions,
-    open_escalations,
     period_kpis,
 )
 from agents_ui.views import agent_profile_of
 from ml.fairness import fairness_report
-from retention.models import AgentProfile
 from retention.selectors.budget import team_budget_months
 from retention.selectors.fairness import fairness_log
 from retention.selectors.outcome_log import OutcomeLogError
-from retention.services.decisions import decides_escalation
 
 logger = logging.getLogger(__name__)
 
@@ -157,29 +155,32 @@ def budget(request: HttpRequest) -> HttpResponse:
 @require_GET
 @lead_required
 def escalations(request: HttpRequest) -> HttpResponse:
-    waiting = open_escalations(team_ids=request.review_scope.team_ids, now=timezone.now())
-    profile = agent_profile_of(request.user)  # None for a superuser without one, who decides everything
-    rows = [
-        presenters.escalation_row(escalation, for_administrator=not _may_decide(profile, escalation))
-        for escalation in waiting
-    ]
+    waiting = _escalations_waiting(request)
     # What the lead may decide comes first; what waits for an administrator is listed after it, so the lead sees
     # their agent is waiting and for whom.
     context = {
-        "rows": [row for row in rows if not row.for_administrator],
-        "for_administrator": [row for row in rows if row.for_administrator],
+        "rows": [presenters.escalation_row(row, for_administrator=False) for row in waiting.for_viewer],
+        "for_administrator": [
+            presenters.escalation_row(row, for_administrator=True) for row in waiting.for_administrator
+        ],
         "days": OPEN_ESCALATION_DAYS,
     }
     return render(request, "agents_ui/review/escalations.html", context)
 
 
-def _may_decide(profile: AgentProfile | None, escalation: OpenEscalation) -> bool:
-    """Whether this viewer decides the escalation: not an offer above a lead's own authority too, which waits for an
-    administrator (who decides every escalation, as a superuser does)."""
-    if profile is None or profile.role == AgentProfile.Role.ADMIN or not escalation.offer_code:
-        return True
-    offer = escalation.decision.offer(escalation.offer_code)
-    return offer is None or decides_escalation(profile.authority_level, offer)
+@require_GET
+@lead_required
+def escalations_count(request: HttpRequest) -> HttpResponse:
+    """The navigation's count of escalations waiting for the viewer, which every review page asks for again now and
+    then: an agent waits on the line for the lead's answer."""
+    count = len(_escalations_waiting(request).for_viewer)
+    return render(request, "agents_ui/review/partials/escalations_count.html", {"escalations_waiting": count})
+
+
+def _escalations_waiting(request: HttpRequest) -> EscalationsWaiting:
+    # No profile: a superuser, who decides everything.
+    profile = agent_profile_of(request.user)
+    return escalations_waiting(team_ids=request.review_scope.team_ids, profile=profile, now=timezone.now())
 
 
 # --- fairness -----------------------------------------------------------------------------------

@@ -669,6 +669,28 @@ def test_an_offer_above_the_team_leads_own_authority_waits_for_an_administrator_
     assert for_admin["for_administrator"] == []
 
 
+def test_every_review_page_counts_the_escalations_waiting_for_the_lead_and_asks_again_every_20_seconds(lead, agent):
+    act(decision_for(agent, name="Wacht"), "escalated", "half-price")
+    act(decision_for(agent, name="Ook"), "escalated")
+    client = logged_in(lead)
+
+    page = client.get(reverse("review-budget")).text
+    count = client.get(reverse("review-escalations-count"), HTTP_HX_REQUEST="true").text
+
+    for html in (page, count):
+        assert '<span aria-hidden="true">2</span><span class="visually-hidden">2 wachten op jou</span>' in html
+        assert f'hx-get="{reverse("review-escalations-count")}" hx-trigger="every 20s"' in html
+    listing = client.get(reverse("review-escalations")).text
+    assert 'hx-trigger="every 20s" hx-select="#escalations-content"' in listing
+
+
+def test_with_nothing_waiting_the_count_is_hidden_and_an_agent_may_not_ask_for_it(lead, agent):
+    count = logged_in(lead).get(reverse("review-escalations-count")).text
+
+    assert 'class="nav-count nav-count-none"' in count and "wacht" not in count
+    assert logged_in(agent).get(reverse("review-escalations-count")).status_code == 403
+
+
 def test_no_escalation_waiting_says_so(lead):
     response = logged_in(lead).get(reverse("review-escalations"))
 
