@@ -340,6 +340,10 @@ def offer_views(
         for rank, offer in enumerate([*shown, *rest], 1)
     ]
     _apply_actions(views, actions, advised_agent_id=decision.agent_id)
+    for view in views:
+        # Made by whoever has the authority or budget it waited for, it follows the advice (see the service).
+        if view.escalated and view.needs_override_reason and decision.outranks_its_choice(view.code):
+            view.needs_override_reason = False
     return views[: len(shown)], views[len(shown) :]
 
 

@@ -356,6 +356,15 @@ class Decision(ImmutableModel):
         """The offer of this code as the decision ranked it; None for a code it did not rank (or no code)."""
         return next((offer for offer in self.offers or [] if offer.get("code") == code), None) if code else None
 
+    def outranks_its_choice(self, code: str) -> bool:
+        """The offer is worth more than the best one the advised agent could make (or than none): the policy put it
+        first but for the authority or budget it needs, so whoever has those makes it without overriding anything."""
+        value = (self.offer(code) or {}).get("expected_net_value_cents")
+        if value is None:  # no such offer, or advice stored before values were
+            return False
+        choice = self.offer(self.greedy_offer_code) or {}
+        return value > choice.get("expected_net_value_cents", 0)
+
     @property
     def no_offer_needed(self) -> bool:
         """Making no offer is worth most. A decision that explores, or a customer in the control group, may also

@@ -600,15 +600,23 @@ def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:
 def _check_override_reason(decision: Decision, kind: str, offer_code: str, override_reason: str) -> None:
     """An offer other than the recommendation is an override, and the team lead's overrides count it by its
     reason: it needs one when made, or when answered without having been made on this decision (as a CRM may
-    log only the customer's answer)."""
+    log only the customer's answer), unless it is an escalation granted (`_escalation_granted`)."""
     if override_reason or offer_code == decision.recommended_offer_code:
         return
     if kind != DecisionAction.Kind.PRESENTED and _made(decision, offer_code):
+        return
+    if _escalation_granted(decision, offer_code):
         return
     raise ValidationError(
         {"override_reason": ValidationError("offering something other than the recommendation needs a reason",
                                             code="override_reason_needed")}
     )  # fmt: skip
+
+
+def _escalation_granted(decision: Decision, offer_code: str) -> bool:
+    """An offer asked about because it needs more authority or budget, worth more than what the agent could make:
+    made by whoever has them, it follows the advice rather than overriding it."""
+    return decision.outranks_its_choice(offer_code) and _logged(decision, offer_code, {DecisionAction.Kind.ESCALATED})
 
 
 def _made(decision: Decision, offer_code: str) -> bool:

@@ -12,7 +12,7 @@ from agents_ui.presenters import escalation_open
 from agents_ui.review.selectors import open_escalations
 from retention.models import AgentProfile, DecisionAction
 from retention.services.decisions import decision_action_record
-from tests.agents_ui.decisions import OFFERS, stored_decision
+from tests.agents_ui.decisions import OFFERS, UNPROFITABLE_OFFERS, stored_decision
 from tests.factories import AgentProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +95,23 @@ def test_the_agent_ending_the_call_turns_down_nothing(logged_in, agent, lead, de
 
     assert "Vastgelegd door agent: Geen actie." in page
     assert "Afgewezen" not in page
+
+
+def test_an_offer_held_back_only_by_authority_is_made_by_the_lead_without_an_override_reason(
+    logged_in, agent, lead, customer
+):
+    # The agent could make nothing worth its cost; half price is worth most but needs a team lead.
+    first = [{**OFFERS[2], "expected_net_value_cents": 9_000}, *UNPROFITABLE_OFFERS[:2]]
+    decision = stored_decision(customer=customer, agent=agent, offers=first, recommended_offer_code="")
+    log(decision, agent, "escalated", "half-price")
+
+    page = logged_in(lead).get(f"/panel/?customer={customer.external_id}&decision={decision.pk}").text
+    log(decision, lead, "presented", "half-price")
+
+    assert 'name="override_reason"' not in page.split('id="offer-1-title"')[1].split("</li>")[0]
+    assert decision.actions.get(kind="presented").override_reason == ""
+    with pytest.raises(ValidationError, match="needs a reason"):
+        log(decision, lead, "presented", "loyal-10")  # worth less than making nothing: an override
 
 
 def test_a_second_tab_making_the_same_offer_again_is_refused(lead, agent, decision):
