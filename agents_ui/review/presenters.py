@@ -315,12 +315,15 @@ class FlaggedItem:
     table_title: str
     metric_label: str
     ratio: float
+    may_be_chance: bool = False
+    adjusted_p_value: float | None = None
 
 
 def flagged_items(tables: list[FairnessTable]) -> list[FlaggedItem]:
-    """The flagged metrics, each pointing at its table (numbered from 1, as on the page)."""
+    """The flagged metrics, each pointing at its table (numbered from 1, as on the page), with whether the gap may
+    be chance: the summary must not say more than the table."""
     return [
-        FlaggedItem(number, table.title, str(METRICS[row.metric]), row.ratio)
+        FlaggedItem(number, table.title, str(METRICS[row.metric]), row.ratio, row.may_be_chance, row.adjusted_p_value)
         for number, table in enumerate(tables, start=1)
         for row in table.rows
         if row.flagged

@@ -821,6 +821,9 @@ def test_a_flag_chance_could_give_says_so_with_its_adjusted_p_value(lead, agent,
     adjusted = f"{flagged.adjusted_p_value:.2f}".replace(".", "," if language == "nl" else ".")
     note = "kan toeval zijn (gecorrigeerde p = {})" if language == "nl" else "may be chance (adjusted p = {})"
     assert note.format(adjusted) in response.text
+    # The summary above the tables says it too, not only the table.
+    summary = response.text.split('class="flagged-list"')[1].split("</ul>")[0]
+    assert f"; {note.format(adjusted)})</li>" in summary
 
 
 def test_small_groups_are_shown_but_not_flagged_on_the_page(lead, unfair_log, settings):
