@@ -222,7 +222,11 @@ class DecisionPanel:
 
         The panel does not say which, so the agent treats the customer as any other.
         """
-        return not self.decision.recommended_offer_code and not self.decision.no_offer_needed
+        return (
+            not self.decision.recommended_offer_code
+            and not self.decision.no_offer_needed
+            and not self.decision.fee_unknown
+        )
 
     @property
     def stay_without_offer_percent(self) -> int:

@@ -366,10 +366,16 @@ class Decision(ImmutableModel):
         return value > choice.get("expected_net_value_cents", 0)
 
     @property
+    def fee_unknown(self) -> bool:
+        """The customer has no contract with a known fee: no offer could be priced, so none was ranked."""
+        return self.renewal_fee_cents == 0
+
+    @property
     def no_offer_needed(self) -> bool:
         """Making no offer is worth most. A decision that explores, or a customer in the control group, may also
-        get no offer while one is worth its cost: then the greedy choice names that offer."""
-        return not self.recommended_offer_code and not self.greedy_offer_code
+        get no offer while one is worth its cost: then the greedy choice names that offer. Where no offer could be
+        priced nothing was weighed, so this is no judgement that none is needed."""
+        return not self.recommended_offer_code and not self.greedy_offer_code and not self.fee_unknown
 
 
 class DecisionAction(ImmutableModel):

@@ -90,8 +90,8 @@ class RecommendationOutput(serializers.Serializer):
     recommended_offer = serializers.CharField(allow_null=True)
     no_offer_needed = serializers.BooleanField(
         help_text="Making no offer is worth most: no offer the agent may make is expected to keep more than it costs. "
-        "False when an offer is recommended, and when none is only because this decision explores or the customer "
-        "is in the control group."
+        "False when an offer is recommended, when none is only because this decision explores or the customer "
+        "is in the control group, and when no offer could be priced (renewal_fee_cents null)."
     )
     stay_probability_without_offer = serializers.FloatField(
         allow_null=True,
@@ -102,7 +102,8 @@ class RecommendationOutput(serializers.Serializer):
     )
     renewal_fee_cents = serializers.IntegerField(
         allow_null=True,
-        help_text="The monthly fee the customer renews at before any offer, which every offer is priced on. With "
+        help_text="The monthly fee the customer renews at before any offer, which every offer is priced on; null "
+        "when no contract with a fee is known (then no offer is ranked, and no_offer_needed is false). With "
         "price parity, a customer at risk renews at no more than a new customer pays for the same bundle, nor more "
         "than best_tariff; an offer never leaves the customer paying more in its first year than best_tariff would.",
     )
@@ -136,7 +137,7 @@ def recommendation_json(decision: Decision, *, language: str, limit: int) -> dic
         "no_offer_needed": decision.no_offer_needed,
         "stay_probability_without_offer": _rounded(decision.stay_probability_without_offer),
         "horizon_months": decision.horizon_months,
-        "renewal_fee_cents": decision.renewal_fee_cents,
+        "renewal_fee_cents": None if decision.fee_unknown else decision.renewal_fee_cents,
         "explored": decision.explored,
         "control_group": decision.control_group,
         "team_budget": _team_budget(decision),

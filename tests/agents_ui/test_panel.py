@@ -540,6 +540,17 @@ def test_no_offer_needed_when_nothing_is_recommended(logged_in, agent, customer)
     assert "Aanbevolen" not in html
 
 
+def test_advice_without_a_known_fee_says_no_offer_can_be_priced_not_that_none_is_needed(logged_in, agent, customer):
+    decision = stored_decision(
+        customer=customer, agent=agent, offers=[], recommended_offer_code="", renewal_fee_cents=0
+    )
+
+    page = open_panel(logged_in(agent), decision=decision.pk).text
+
+    assert "Geen aanbod te berekenen." in page
+    assert "Geen aanbod nodig." not in page and "Geen aanbod aanbevolen" not in page
+
+
 def test_when_only_offers_needing_a_team_lead_are_worth_their_cost_the_panel_says_so_not_that_none_is_needed(
     logged_in, agent, lead, customer
 ):

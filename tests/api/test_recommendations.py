@@ -47,6 +47,16 @@ def test_a_recommendation_names_the_fee_offers_are_priced_on_and_the_teams_budge
     assert asked_by_crm.json()["team_budget"] is None
 
 
+def test_a_customer_without_a_known_fee_gets_no_offers_and_no_claim_that_none_is_needed(
+    churn_champion, customer, api_client
+):
+    CustomerFactory(external_id="NL7654321")  # no contract
+
+    body = api_client.post(URL, {"customer_id": "NL7654321", "channel": "api"}, format="json").json()
+
+    assert (body["offers"], body["renewal_fee_cents"], body["no_offer_needed"]) == ([], None, False)
+
+
 def test_only_a_user_with_an_agent_profile_is_named_as_the_agent(churn_champion, customer, api_client, outsider):
     response = api_client.post(
         URL, {"customer_id": "NL1234567", "channel": "phone", "agent": "outsider"}, format="json"
