@@ -548,7 +548,7 @@ def test_advice_without_a_known_fee_says_no_offer_can_be_priced_not_that_none_is
     page = open_panel(logged_in(agent), decision=decision.pk).text
 
     assert "Geen aanbod te berekenen." in page
-    assert "Geen aanbod nodig." not in page and "Geen aanbod aanbevolen" not in page
+    assert "Geen aanbod nodig." not in page and "wordt geen aanbod aanbevolen" not in page
 
 
 def test_when_only_offers_needing_a_team_lead_are_worth_their_cost_the_panel_says_so_not_that_none_is_needed(
