@@ -57,6 +57,12 @@ class DecisionOutput(serializers.Serializer):
         allow_null=True, help_text="The offer that stands accepted (an acceptance a later decline corrected does not)."
     )
     accepted_cost_cents = serializers.IntegerField(help_text="What the accepted offer costs; 0 without one.")
+    charged_team = serializers.CharField(
+        allow_null=True,
+        help_text="The team whose monthly budget the accepted offer spends: the advice's team, or for advice asked "
+        "without an agent, the team of the agent who logged the acceptance; null without one. A client bound to "
+        "teams also lists other clients' advice charged to them.",
+    )
     override_reason = serializers.ChoiceField(choices=DecisionAction.OverrideReason.choices, allow_null=True)
     created_at = serializers.DateTimeField()
 

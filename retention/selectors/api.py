@@ -109,11 +109,19 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
             outcome_at=Subquery(latest.values("created_at")[:1]),
             accepted_offer=Subquery(standing.values("offer_code")[:1]),
             accepted_cost_cents=Coalesce(Subquery(standing.values("cost_cents")[:1]), 0),
+            charged_team=Subquery(
+                standing.annotate(
+                    charged_team_name=Coalesce(F("decision__team__name"), F("agent__agent_profile__team__name"))
+                ).values("charged_team_name")[:1]
+            ),
             override_reason=Subquery(overrides.order_by("-created_at", "-pk").values("override_reason")[:1]),
         )
     )  # fmt: skip
     if api_client is not None:
-        decisions = decisions.filter(decisions_spoken_for_by(api_client))
+        # Also what another client's advice charged to this client's teams, so a team's spend can be traced.
+        bound = ApiClient.teams.through.objects.filter(apiclient_id=api_client.pk).values("team_id")
+        charged_here = Exists(accepted_offers().filter(decision=OuterRef("pk"), charged_team_id__in=bound))
+        decisions = decisions.filter(decisions_spoken_for_by(api_client) | Q(charged_here))
     return _filtered(decisions, filters)
 
 

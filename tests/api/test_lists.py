@@ -97,6 +97,21 @@ def test_a_client_bound_to_a_team_lists_only_its_teams_decisions_and_its_own(db,
     assert listed(bound) == {str(own_team.pk), str(asked_itself.pk)}
 
 
+def test_advice_another_client_asked_without_an_agent_is_listed_for_the_team_its_acceptance_was_charged_to(
+    db, agent, other_team
+):
+    bound, record = api_client_with(["read"], name="crm-utrecht")
+    record.teams.set([agent.agent_profile.team])
+    charged_here = DecisionFactory()  # asked by another client without an agent
+    DecisionActionFactory(decision=charged_here, kind="accepted", offer_code="korting-10", agent=agent, cost_cents=900)
+    rotterdam_agent = AgentProfileFactory(user=UserFactory(username="r-agent"), team=other_team).user
+    DecisionActionFactory(decision=DecisionFactory(), kind="accepted", offer_code="korting-10", agent=rotterdam_agent)
+
+    [row] = bound.get(DECISIONS).json()["results"]
+
+    assert (row["id"], row["team"], row["charged_team"]) == (str(charged_here.pk), None, agent.agent_profile.team.name)
+
+
 def test_decisions_filter_by_the_latest_outcome(decision_log, api_client):
     assert listed(api_client, outcome="accepted") == ids(decision_log, "accepted")
     assert listed(api_client, outcome="declined") == ids(decision_log, "overridden")
