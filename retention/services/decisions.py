@@ -359,7 +359,8 @@ def decision_action_record(
     api_client: ApiClient | None = None,
     idempotency_key: str | None = None,
 ) -> DecisionAction:
-    """Append what happened to the log. A replayed idempotency key returns the first row and writes nothing.
+    """Append what happened to the log. An idempotency key already stored writes nothing and raises
+    IdempotencyKeyTaken with the row stored under it, for the caller to judge whether this is its replay.
 
     The customer's row is locked while the log is read and written: the panel and a CRM answering at the same
     moment would otherwise each see no acceptance standing and together accept two offers, or one twice.
@@ -389,8 +390,7 @@ def decision_action_record(
         if idempotency_key:
             existing = DecisionAction.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
-                _check_replay(existing, decision=decision, kind=kind, offer_code=offer_code)
-                return existing
+                raise IdempotencyKeyTaken(existing)
         offer = _validated_offer(decision, kind, offer_code, override_reason, agent)
         action = DecisionAction(
             decision=decision,
@@ -411,10 +411,16 @@ def decision_action_record(
             # The same key raced under another decision's lock: the other request stored its row first.
             if not idempotency_key:
                 raise
-            existing = DecisionAction.objects.get(idempotency_key=idempotency_key)
-            _check_replay(existing, decision=decision, kind=kind, offer_code=offer_code)
-            return existing
+            raise IdempotencyKeyTaken(DecisionAction.objects.get(idempotency_key=idempotency_key)) from None
     return action
+
+
+class IdempotencyKeyTaken(Exception):
+    """An action is stored under this idempotency key already: `action`, which may or may not be what was asked."""
+
+    def __init__(self, action: DecisionAction) -> None:
+        super().__init__(f"idempotency key {action.idempotency_key!r} is taken")
+        self.action = action
 
 
 def _check_no_offer_made_since_objection(decision: Decision, kind: str, offer_code: str) -> None:
@@ -427,11 +433,6 @@ def _check_no_offer_made_since_objection(decision: Decision, kind: str, offer_co
         return
     message = "this customer objected to profiling for offers: no offer from this advice is made to them"
     raise ValidationError({"offer_code": ValidationError(message, code="profiling_objection")})
-
-
-def _check_replay(existing: DecisionAction, *, decision: Decision, kind: str, offer_code: str) -> None:
-    if (existing.decision_id, existing.kind, existing.offer_code) != (decision.pk, kind, offer_code):
-        raise ValidationError({"idempotency_key": "already used for a different action"})
 
 
 def _validated_offer(

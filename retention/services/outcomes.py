@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 
 from retention.models import ApiClient, Decision, DecisionAction
-from retention.services.decisions import decision_action_record
+from retention.services.decisions import IdempotencyKeyTaken, decision_action_record
 
 OUTCOME_RESULTS = (
     DecisionAction.Kind.PRESENTED,
@@ -55,22 +55,28 @@ def outcome_record(
     """
     key = stored_idempotency_key(api_client=api_client, key=idempotency_key)
     wanted = (decision.pk, result, offer_code, agent.pk if agent else None, override_reason)
-    existing = DecisionAction.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        _refuse_different(existing, wanted)
-        return RecordedOutcome(action=existing, replayed=True)
-    action = decision_action_record(
-        decision=decision,
-        kind=result,
-        offer_code=offer_code,
-        override_reason=override_reason,
-        agent=agent,
-        api_client=api_client,
-        idempotency_key=key,
-    )
-    # A concurrent request with the same key may have stored its own outcome first.
-    _refuse_different(action, wanted)
-    return RecordedOutcome(action=action, replayed=False)
+    existing = _stored_under(key)
+    if existing is None:
+        try:
+            action = decision_action_record(
+                decision=decision,
+                kind=result,
+                offer_code=offer_code,
+                override_reason=override_reason,
+                agent=agent,
+                api_client=api_client,
+                idempotency_key=key,
+            )
+            return RecordedOutcome(action=action, replayed=False)
+        except IdempotencyKeyTaken as taken:
+            # A request with the same key, sent at the same moment, stored its outcome first.
+            existing = taken.action
+    _refuse_different(existing, wanted)
+    return RecordedOutcome(action=existing, replayed=True)
+
+
+def _stored_under(key: str) -> DecisionAction | None:
+    return DecisionAction.objects.filter(idempotency_key=key).first()
 
 
 def stored_idempotency_key(*, api_client: ApiClient, key: str) -> str:

@@ -3,7 +3,9 @@ import uuid
 import pytest
 
 from retention.models import DecisionAction
+from retention.services import outcomes
 from tests.api.factories import OFFERS, DecisionFactory
+from tests.concurrency import ReadTogether, run_at_once
 from tests.conftest import api_client_with
 from tests.factories import AgentProfileFactory, TeamFactory, UserFactory
 
@@ -308,3 +310,30 @@ def test_a_recommendation_id_sent_as_a_number_is_refused_as_invalid_not_looked_u
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["recommendation_id"] == ["Must be a valid UUID."]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("second", "answers"), [("no_action", ["replayed", "stored"]), ("escalated", ["conflict", "stored"])]
+)
+def test_one_idempotency_key_sent_twice_at_the_same_moment_stores_once_and_answers_the_second_as_a_replay(
+    postgresql, monkeypatch, second, answers
+):
+    decision = DecisionFactory()
+    _, record = api_client_with(["write_outcomes"])
+    monkeypatch.setattr(outcomes, "_stored_under", ReadTogether().after(outcomes._stored_under))
+
+    def send(result: str):
+        def request() -> str:
+            try:
+                recorded = outcomes.outcome_record(
+                    decision=decision, result=result, offer_code="", agent=None, api_client=record, idempotency_key="k"
+                )
+            except outcomes.IdempotencyConflict:
+                return "conflict"
+            return "replayed" if recorded.replayed else "stored"
+
+        return request
+
+    assert sorted(run_at_once(send("no_action"), send(second))) == answers
+    assert DecisionAction.objects.count() == 1

@@ -378,11 +378,12 @@ def test_an_offer_not_in_the_decision_is_refused(decision, agent):
         decision_action_record(decision=decision, kind="accepted", offer_code="zakelijk", agent=agent)
 
 
-def test_a_replayed_idempotency_key_writes_nothing_new(decision, agent):
+def test_an_idempotency_key_already_stored_writes_nothing_and_hands_back_its_row(decision, agent):
     first = decision_action_record(decision=decision, kind="no_action", agent=agent, idempotency_key="k-1")
-    for _ in range(3):
-        again = decision_action_record(decision=decision, kind="no_action", agent=agent, idempotency_key="k-1")
-        assert again.pk == first.pk
+    for kind in ("no_action", "escalated"):
+        with pytest.raises(decisions.IdempotencyKeyTaken) as taken:
+            decision_action_record(decision=decision, kind=kind, agent=agent, idempotency_key="k-1")
+        assert taken.value.action.pk == first.pk
     assert DecisionAction.objects.count() == 1
 
 
