@@ -112,7 +112,11 @@ PAGINATION_PARAMETERS = ("cursor", "page_size")
 
 def query_values(request) -> dict[str, str]:
     """A list's filters, from its query parameters, as a plain dict: serializers treat a QueryDict as an HTML form,
-    where a missing boolean means false, but a missing filter must mean "no filter"."""
+    where a missing boolean means false, but a missing filter must mean "no filter". A parameter given twice is
+    refused: one value would silently win, and the client would believe it filtered by both."""
+    repeated = sorted(key for key, values in request.query_params.lists() if len(values) > 1)
+    if repeated:
+        raise serializers.ValidationError({key: ["given more than once; give one value"] for key in repeated})
     return {key: value for key, value in request.query_params.dict().items() if key not in PAGINATION_PARAMETERS}
 
 

@@ -132,6 +132,17 @@ def test_decisions_filter_by_days(decision_log, api_client):
     assert listed(api_client, date_to=(today - dt.timedelta(days=1)).isoformat()) == set()
 
 
+@pytest.mark.parametrize("url", [DECISIONS, OFFERS, MODELS])
+def test_a_filter_given_twice_is_refused_not_half_applied(db, api_client, url):
+    response = api_client.get(f"{url}?page_size=5&page_size=6")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"page_size": ["given more than once; give one value"]}
+    assert api_client.get(f"{DECISIONS}?agent=agent&agent=agent2").json()["error"]["fields"] == {
+        "agent": ["given more than once; give one value"]
+    }
+
+
 def test_the_first_and_last_days_a_date_can_hold_bound_nothing(decision_log, api_client):
     # A CRM writes 9999-12-31 for "open-ended"; neither day has a moment beyond it to compare with.
     assert len(listed(api_client, date_from="0001-01-01", date_to="9999-12-31")) == 3
