@@ -47,6 +47,7 @@ from retention.selectors.panel import (
 )
 from retention.services.agents import agent_language_set
 from retention.services.decisions import (
+    IdempotencyKeyTaken,
     ProfilingObjection,
     answers_for_team,
     best_tariff_advice,
@@ -504,7 +505,15 @@ def decision_action(request: HttpRequest, decision_id: uuid.UUID) -> HttpRespons
 def _record(form: DecisionActionForm, decision: Decision, agent) -> DecisionAction:
     if not form.is_valid():
         raise ValidationError([f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()])
-    return decision_action_record(decision=decision, agent=agent, **form.action_values(agent))
+    values = form.action_values(agent)
+    try:
+        return decision_action_record(decision=decision, agent=agent, **values)
+    except IdempotencyKeyTaken as taken:
+        # Each form carries its own key: the same form sent twice (a double click) was logged the first time.
+        first = taken.action
+        if (first.decision_id, first.kind, first.offer_code) != (decision.pk, values["kind"], values["offer_code"]):
+            raise ValidationError("this form was already used for another action: reload the panel") from None
+        return first
 
 
 def _problems(error: ValidationError, decision: Decision) -> list[str]:

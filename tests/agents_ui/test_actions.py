@@ -209,8 +209,11 @@ def test_a_repeated_form_logs_the_action_once(logged_in, agent, decision):
     fields = {"kind": "no_action", "idempotency_key": "form-123"}
 
     client.post(action_url(decision), fields, **HTMX)
-    client.post(action_url(decision), fields, **HTMX)
+    again = client.post(action_url(decision), fields, **HTMX)
+    other = client.post(action_url(decision), {**fields, "kind": "escalated"}, **HTMX)
 
+    assert again.status_code == 200
+    assert other.status_code == 422 and "this form was already used for another action" in other.text
     assert DecisionAction.objects.count() == 1
 
 
