@@ -136,7 +136,7 @@ class LogFilterForm(PeriodForm):
     agent = AgentChoiceField(
         label=_("Agent"), queryset=get_user_model().objects.none(), required=False, empty_label=_("All agents")
     )
-    offer = forms.ChoiceField(label=_("Offer"), required=False)
+    offer = forms.ChoiceField(label=_("Offer, recommended or made"), required=False)
     outcome = forms.ChoiceField(label=_("Outcome"), required=False, choices=[("", _("Any")), *OUTCOME_CHOICES])
     risk_band = forms.ChoiceField(label=_("Risk"), required=False, choices=[("", _("Any")), *labels.RISK_BANDS.items()])
     overrides_only = CheckboxFilter(label=_("Overrides only"), required=False)
