@@ -4,6 +4,7 @@ keeps --out from being written is said of --out, and a numeric column holding no
 from __future__ import annotations
 
 import csv
+import os
 from io import StringIO
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def test_the_reasons_of_the_first_twenty_unreadable_rows_are_given(rich_champion
 def test_out_in_a_place_that_cannot_be_written_is_named_as_out(rich_champion, tmp_path):
     path, mapping = write_rich_file(tmp_path)
     out = tmp_path / "scores.csv"
-    in_the_way = tmp_path / ".scores.csv.partial"
+    in_the_way = tmp_path / f".scores.csv.{os.getpid()}.partial"
     in_the_way.mkdir()  # as root, a folder without write permission would still take the file
 
     with pytest.raises(CommandError) as refused:
@@ -124,11 +125,40 @@ def test_out_in_a_place_that_cannot_be_written_is_named_as_out(rich_champion, tm
     assert not out.exists()
 
 
+def test_another_run_writing_the_same_out_at_once_has_its_own_hidden_file(rich_champion, tmp_path):
+    path, mapping = write_rich_file(tmp_path)
+    out = tmp_path / "scores.csv"
+    others = tmp_path / ".scores.csv.1.partial"  # another process's, half written
+    others.write_text("half of another run's scores")
+
+    score(path, mapping, out)
+
+    assert others.read_text() == "half of another run's scores"
+    assert out.read_text().startswith("external_id,churn_probability\n")
+
+
+def test_ctrl_c_leaves_out_as_it_was_and_says_so_in_one_line(rich_champion, tmp_path, monkeypatch):
+    path, mapping = write_rich_file(tmp_path)
+    out = tmp_path / "scores.csv"
+    out.write_text("yesterday's scores")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ml.management.commands.score_customers.write_scores", interrupted)
+    with pytest.raises(CommandError) as stopped:
+        score(path, mapping, out)
+
+    assert str(stopped.value) == f"interrupted: --out {out} keeps its previous contents"
+    assert out.read_text() == "yesterday's scores"
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["rich.csv", "rich.yaml", "scores.csv"]
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
 def test_a_full_disk_is_said_of_out(rich_champion, tmp_path):
     path, mapping = write_rich_file(tmp_path)
     out = tmp_path / "scores.csv"
-    (tmp_path / ".scores.csv.partial").symlink_to("/dev/full")
+    (tmp_path / f".scores.csv.{os.getpid()}.partial").symlink_to("/dev/full")
 
     with pytest.raises(CommandError) as refused:
         score(path, mapping, out)

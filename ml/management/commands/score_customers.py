@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,7 @@ from ml.scoring import (
     write_scores,
 )
 from retention.management import arguments
+from retention.management.interrupts import stopped_in_one_line
 from retention.mapping import (
     MappedChunk,
     MappedColumns,
@@ -80,41 +82,43 @@ class Command(BaseCommand):
         _check_out(out, file)
         started = time.perf_counter()
         scores = _ScoresFile(out)
-        try:
-            parsed = mapping_load(mapping)
-            model = champions.get("churn")
-            # Opened before the file is read, so a folder that cannot be written in is said at once.
-            scores.open()
-            # One clock for both steps: the file is read as of the local day (TIME_ZONE, as the API, the
-            # labels and import_customers count it) of the moment the features are computed at.
-            now = timezone.now()
-            scoring = parsed.features_only(
-                objecting_ids=profiling_objector_external_ids(),
-                erased_among=erased_external_ids,
-            )
-            chunks = read_mapped_chunks(file, scoring, as_of=timezone.localdate(now), chunk_rows=CHUNK_ROWS)
-            # The first chunk tells which columns the mapping takes as attributes ("*" takes them from the
-            # header): the features are checked on it before anything is written.
-            first = next(chunks, None)
-            watch = _FileWatch(numeric_columns=())
-            if first is not None:
-                self._check_features(model, parsed, first, mapping=mapping, allowed=allow_missing_features)
-                watch = _FileWatch(numeric_columns=_numeric_attribute_columns(model, first.good))
-                chunks = itertools.chain([first], chunks)
-            summary = ScoringSummary()
-            progress = tqdm(unit=" rows", disable=no_progress, file=sys.stderr, mininterval=1.0)
-            with progress:
-                scored = score_chunks(
-                    watch.watched(chunks), model=model.model, as_of=now, new_customer_fees=new_customer_fees()
+        # Ctrl-C or SIGTERM leaves --out as it was: the hidden file is removed on the way out.
+        with stopped_in_one_line(f"--out {out} keeps its previous contents"):
+            try:
+                parsed = mapping_load(mapping)
+                model = champions.get("churn")
+                # Opened before the file is read, so a folder that cannot be written in is said at once.
+                scores.open()
+                # One clock for both steps: the file is read as of the local day (TIME_ZONE, as the API, the
+                # labels and import_customers count it) of the moment the features are computed at.
+                now = timezone.now()
+                scoring = parsed.features_only(
+                    objecting_ids=profiling_objector_external_ids(),
+                    erased_among=erased_external_ids,
                 )
-                write_scores(scored, scores, summary, on_progress=progress.update)
-            if summary.scored:
-                self._check_numbers(model, watch, allowed=allow_missing_features)
-            scores.complete()
-        except (MappingError, NoChampion, SchemaMismatch, OSError) as error:
-            raise CommandError(str(error)) from error
-        finally:
-            scores.discard()
+                chunks = read_mapped_chunks(file, scoring, as_of=timezone.localdate(now), chunk_rows=CHUNK_ROWS)
+                # The first chunk tells which columns the mapping takes as attributes ("*" takes them from the
+                # header): the features are checked on it before anything is written.
+                first = next(chunks, None)
+                watch = _FileWatch(numeric_columns=())
+                if first is not None:
+                    self._check_features(model, parsed, first, mapping=mapping, allowed=allow_missing_features)
+                    watch = _FileWatch(numeric_columns=_numeric_attribute_columns(model, first.good))
+                    chunks = itertools.chain([first], chunks)
+                summary = ScoringSummary()
+                progress = tqdm(unit=" rows", disable=no_progress, file=sys.stderr, mininterval=1.0)
+                with progress:
+                    scored = score_chunks(
+                        watch.watched(chunks), model=model.model, as_of=now, new_customer_fees=new_customer_fees()
+                    )
+                    write_scores(scored, scores, summary, on_progress=progress.update)
+                if summary.scored:
+                    self._check_numbers(model, watch, allowed=allow_missing_features)
+                scores.complete()
+            except (MappingError, NoChampion, SchemaMismatch, OSError) as error:
+                raise CommandError(str(error)) from error
+            finally:
+                scores.discard()
         self._report(summary, watch.unreadable, file, out, model.version.label, time.perf_counter() - started)
 
     def _check_features(
@@ -228,7 +232,8 @@ class _ScoresFile:
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self.partial = out.with_name(f".{out.name}.partial")
+        # One per process: two runs writing the same --out at once must not write into one hidden file.
+        self.partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
         self.handle: IO[str] | None = None
 
     def open(self) -> None:

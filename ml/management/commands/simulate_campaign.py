@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from django.conf import settings as settings_module
@@ -11,6 +12,7 @@ from ml.campaign import CampaignSetup, campaign_run
 from ml.policy import MIN_EXPLORATION_SHARE, PolicyError
 from ml.simulate import TariffSpec, offer_effects_table, simulate_base
 from retention.management import arguments
+from retention.management.interrupts import stopped_in_one_line
 from retention.selectors.catalog import (
     offer_spec,
     offers_active,
@@ -98,14 +100,15 @@ class Command(BaseCommand):
         base = simulate_base(
             n=customers + learning_outcomes, seed=seed, today=today, tariffs=self._tariff_specs(), offer_effects=effects
         )
-        report = campaign_run(
-            evaluation=base[:customers],
-            learning=base[customers:],
-            setup=setup,
-            rounds=rounds,
-            today=today,
-            progress=lambda message: self.stderr.write(message),
-        )
+        with stopped_in_one_line("nothing is stored by a campaign, and no report was written"):
+            report = campaign_run(
+                evaluation=base[:customers],
+                learning=base[customers:],
+                setup=setup,
+                rounds=rounds,
+                today=today,
+                progress=lambda message: self.stderr.write(message),
+            )
         data = {**report.as_json(), "offer_effects": effects or "default"}
         if options["json"] is not None and str(options["json"]) == "-":
             self.stdout.write(json.dumps(data, indent=2))
@@ -113,7 +116,7 @@ class Command(BaseCommand):
         self._table(data)
         self.stdout.write(_effects_line(effects, offer_effects))
         if options["json"] is not None:
-            options["json"].write_text(json.dumps(data, indent=2))
+            _write_whole(options["json"], json.dumps(data, indent=2))
             self.stdout.write(f"report written to {options['json']}")
 
     def _setup(self, agent_level: int, seed: int, learning_exploration: float | None) -> CampaignSetup:
@@ -209,3 +212,15 @@ def _cell(value, fmt: str) -> str:
     if value is None:
         return "-"
     return fmt.format(value)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """The report in --json's place once all of it is written: a full disk leaves what was there, not an empty
+    file, and says so instead of a traceback after the whole run."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise CommandError(f"cannot write --json {path}: {error.strerror or error}") from None

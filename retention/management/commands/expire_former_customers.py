@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from retention.management.interrupts import stopped_in_one_line
 from retention.selectors.retention_period import former_customers_due
 from retention.services.erasure import former_customers_expire, retention_days_problem
 
@@ -34,5 +35,6 @@ class Command(BaseCommand):
             due = former_customers_due(days=days, today=timezone.localdate())
             self.stdout.write(f"{len(due):,} former customer(s) gone over {days} days would be erased")
             return
-        erased = former_customers_expire(days=days)
+        with stopped_in_one_line("each customer erased so far is erased whole; the next run erases the rest"):
+            erased = former_customers_expire(days=days)
         self.stdout.write(f"{len(erased):,} former customer(s) gone over {days} days erased")

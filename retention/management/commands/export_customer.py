@@ -40,8 +40,15 @@ class Command(BaseCommand):
             return
         try:
             # Readable by its owner only: it holds protected values and everything else held on the person.
-            with os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "w") as handle:
+            descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as error:
+            raise CommandError(f"cannot write {out}: {error.strerror or error}") from error
+        try:
+            with os.fdopen(descriptor, "w") as handle:
                 handle.write(text + "\n")
         except OSError as error:
+            # The file is this run's own (it was created just now): half an export must not stand for one, nor
+            # keep the next try from writing it.
+            os.unlink(out)
             raise CommandError(f"cannot write {out}: {error.strerror or error}") from error
         self.stdout.write(f"everything held on {external_id} written to {out}")

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,6 +13,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from retention.management import arguments
+from retention.management.interrupts import sigterm_as_interrupt
 from retention.mapping import Mapping, MappingError, RowError, mapping_load
 from retention.services.imports import (
     IMPORT_BATCH_SIZE,
@@ -76,7 +73,7 @@ class Command(BaseCommand):
         as_of = as_of or today
         stored = _StoredCount()
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 check = self._check(path, loaded, as_of)
                 summary = self._store(path, loaded, as_of, check, skip_invalid, batch_size, stored)
         except KeyboardInterrupt:
@@ -147,25 +144,6 @@ class _StoredCount:
     window) is stored but not counted, so the count may fall one batch short, never over."""
 
     customers: int = 0
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a service manager stopping the import, `kill`) ends the import as Ctrl-C does: the batch being
-    stored is rolled back and the command says what is stored, instead of dying without a word."""
-
-    def interrupt(signum, frame) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        # Only the main thread may take a signal (a command called from a worker's thread leaves it be).
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupted(path: Path, as_of: date, stored: int) -> str:

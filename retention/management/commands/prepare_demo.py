@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from ml.models import ModelVersion
 from retention.management import arguments
+from retention.management.interrupts import stopped_in_one_line
 from retention.models import Customer, Decision
 
 DEMO_CALLS = 200
@@ -37,6 +38,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, customers: int, seed: int, host: str, calls: int, **options):
         started = time.perf_counter()
+        with stopped_in_one_line("each step stores all of its data or none; run it again to finish"):
+            self._prepare(customers=customers, seed=seed, calls=calls)
+        self._print_urls(host, time.perf_counter() - started)
+
+    def _prepare(self, *, customers: int, seed: int, calls: int) -> None:
         call_command("seed_demo", stdout=self.stdout)
         if not Customer.objects.exists():
             call_command("generate_customers", n=customers, seed=seed, stdout=self.stdout)
@@ -47,7 +53,6 @@ class Command(BaseCommand):
         if calls and not Decision.objects.exists():
             with transaction.atomic():
                 call_command("play_calls", calls=calls, seed=seed, stdout=self.stdout)
-        self._print_urls(host, time.perf_counter() - started)
 
     def _print_urls(self, host: str, seconds: float) -> None:
         # A customer nobody has called yet: one the demo agents just spoke to would open on that call's advice.
