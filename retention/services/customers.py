@@ -10,6 +10,7 @@ from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from retention.models import Contract, Customer, ErasedCustomerId, ProtectedAttributes, RenewalResult, ServiceEvent
 from retention.records import CustomerRecord
@@ -136,12 +137,17 @@ def _upsert_batch(records: Sequence[CustomerRecord], source: str) -> UpsertSumma
     records, erased = _without_erased(records)
     ids, summary, unchanged = _upsert_customers(records)
     summary.erased = erased
-    # Protected values are the customer's own too: a customer whose only change is there was updated.
-    protected_changed = len(_upsert_protected(records, ids) & unchanged)
-    summary.updated += protected_changed
-    summary.unchanged -= protected_changed
-    summary.contracts = _upsert_contracts(records, ids)
-    summary.events = _insert_events(records, ids)
+    # Protected values, contracts and service events are the customer's too: a customer whose only change is
+    # there was updated, not left unchanged.
+    changed = _upsert_protected(records, ids)
+    summary.contracts, with_contracts = _upsert_contracts(records, ids)
+    summary.events, with_events = _insert_events(records, ids)
+    by_pk = {pk: external_id for external_id, pk in ids.items()}
+    changed = (changed | {by_pk[pk] for pk in with_contracts | with_events}) & unchanged
+    # Heard of now, as a change of their own fields says: the retention period counts from here.
+    Customer.objects.filter(pk__in=[ids[external_id] for external_id in changed]).update(updated_at=timezone.now())
+    summary.updated += len(changed)
+    summary.unchanged -= len(changed)
     summary.renewals = _insert_renewals(records, ids, source)
     return summary
 
@@ -237,7 +243,8 @@ def _upsert_protected(records: Sequence[CustomerRecord], ids: dict[str, int]) ->
     return changed
 
 
-def _upsert_contracts(records: Sequence[CustomerRecord], ids: dict[str, int]) -> int:
+def _upsert_contracts(records: Sequence[CustomerRecord], ids: dict[str, int]) -> tuple[int, set[int]]:
+    """Store new and changed contracts; returns how many, and the customers (primary keys) they belong to."""
     existing = {(c.customer_id, c.start_date): c for c in Contract.objects.filter(customer_id__in=ids.values())}
     new, changed = [], []
     for record in records:
@@ -258,17 +265,18 @@ def _upsert_contracts(records: Sequence[CustomerRecord], ids: dict[str, int]) ->
         Contract.objects.bulk_create(
             changed, update_conflicts=True, unique_fields=["id"], update_fields=CONTRACT_FIELDS
         )
-    return len(new) + len(changed)
+    return len(new) + len(changed), {contract.customer_id for contract in [*new, *changed]}
 
 
 def _contract_values(incoming) -> dict:
     return {name: getattr(incoming, name) for name in CONTRACT_FIELDS}
 
 
-def _insert_events(records: Sequence[CustomerRecord], ids: dict[str, int]) -> int:
+def _insert_events(records: Sequence[CustomerRecord], ids: dict[str, int]) -> tuple[int, set[int]]:
+    """Store the events not stored yet; returns how many, and the customers (primary keys) they belong to."""
     with_events = [ids[r.external_id] for r in records if r.events]
     if not with_events:
-        return 0
+        return 0, set()
     seen = set(
         ServiceEvent.objects.filter(customer_id__in=with_events).values_list("customer_id", "kind", "occurred_at")
     )
@@ -288,7 +296,7 @@ def _insert_events(records: Sequence[CustomerRecord], ids: dict[str, int]) -> in
                     )
                 )
     ServiceEvent.objects.bulk_create(new)
-    return len(new)
+    return len(new), {event.customer_id for event in new}
 
 
 def _insert_renewals(records: Sequence[CustomerRecord], ids: dict[str, int], source: str) -> int:

@@ -106,6 +106,17 @@ def test_skip_invalid_imports_the_good_rows_and_reports_the_bad(write_csv, mappi
     assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["A1", "A2"]
 
 
+def test_a_row_that_changes_only_the_customers_contract_counts_as_updated(write_csv, mapping_file):
+    run(write_csv(HEADER, *GOOD_ROWS), mapping_file)
+    heard_before = Customer.objects.get(external_id="A1").updated_at
+    new_fee = GOOD_ROWS[0].replace("Month-to-month,29.85", "Two year,39.85")
+
+    out, _ = run(write_csv(HEADER, new_fee, *GOOD_ROWS[1:]), mapping_file)
+
+    assert "3 rows read: 0 created, 1 updated, 2 unchanged, 0 skipped" in out
+    assert Customer.objects.get(external_id="A1").updated_at > heard_before
+
+
 def test_importing_the_same_file_again_changes_nothing(write_csv, mapping_file):
     path = write_csv(HEADER, *GOOD_ROWS)
     run(path, mapping_file)
