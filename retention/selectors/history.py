@@ -29,7 +29,12 @@ def customer_rows(customers: Sequence[Customer], as_of: Sequence[dt.datetime]) -
         row.update({ATTRIBUTE_PREFIX + name: value for name, value in (customer.attributes or {}).items()})
         records.append(row)
     frame = pd.DataFrame.from_records(records)
-    return frame if not frame.empty else pd.DataFrame(columns=ROW_COLUMNS)
+    if frame.empty:
+        return pd.DataFrame(columns=ROW_COLUMNS)
+    # The attributes in the order of their names: PostgreSQL's JSON keeps keys in an order of its own, SQLite in
+    # the order sent, and the model's features (whose order its training draws follow) must not depend on either.
+    attributes = sorted(column for column in frame.columns if column.startswith(ATTRIBUTE_PREFIX))
+    return frame[[column for column in frame.columns if not column.startswith(ATTRIBUTE_PREFIX)] + attributes]
 
 
 def contracts_frame(customer_ids: Sequence[int]) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from ml.features import build_features
 from retention.selectors.catalog import new_customer_fees
-from retention.selectors.history import customer_history_frames, labelled_history_frames
+from retention.selectors.history import customer_history_frames, customer_rows, labelled_history_frames
 from tests.factories import (
     ContractFactory,
     CustomerFactory,
@@ -45,3 +45,18 @@ def test_training_rows_see_only_what_was_known_at_the_renewal_date(db):
     assert at_renewal["attr:router"] == "oud"
     assert now["outages_365d"] == 3
     assert now["monthly_fee"] == 40.0
+
+
+def test_the_attributes_come_in_the_order_of_their_names_whatever_order_they_were_stored_in(db):
+    # PostgreSQL's JSON keeps keys in an order of its own, SQLite in the order sent: features must not follow either.
+    first = CustomerFactory(attributes={"zebra": 1, "Partner": "Yes", "alpha": 2})
+    second = CustomerFactory(attributes={"alpha": 3, "middle": "x"})
+
+    rows = customer_rows([first, second], [timezone.now()] * 2)
+
+    assert [c for c in rows.columns if c.startswith("attr:")] == [
+        "attr:Partner",
+        "attr:alpha",
+        "attr:middle",
+        "attr:zebra",
+    ]
