@@ -649,6 +649,10 @@ def test_train_models_runs_a_job_with_a_progress_bar_and_keeps_its_output_line(l
     assert lines[1].startswith("  promoted: first model of its kind")
     assert "100%" in err.getvalue() and "churn: done" in err.getvalue()
 
+    quiet = io.StringIO()
+    call_command("train_models", kind=["churn"], seed=0, no_progress=True, stdout=io.StringIO(), stderr=quiet)
+    assert quiet.getvalue() == ""
+
 
 def test_train_models_refuses_clearly_with_too_few_labels(db, settings):
     settings.RETRAIN_MIN_LABELS = 200

@@ -35,8 +35,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--kind", action="append", choices=trainable_kinds(), help="Retrain only this kind (repeatable)."
         )
+        parser.add_argument(
+            "--no-progress",
+            action="store_true",
+            help="No progress bar on stderr (as score_customers), e.g. when the output goes to a log file.",
+        )
 
-    def handle(self, *args, seed: int, kind: list[str] | None, **options):
+    def handle(self, *args, seed: int, kind: list[str] | None, no_progress: bool, **options):
         started = time.perf_counter()
         # What the worker's beat does every minute, and more: this command may run where no worker does.
         training_jobs_sweep()
@@ -45,7 +50,7 @@ class Command(BaseCommand):
             job = training_job_request(trigger=TrainingJob.Trigger.COMMAND, kinds=kind, seed=seed, enqueue=False)
         except TrainingBusy as busy:
             raise CommandError(_busy_message(busy)) from busy
-        with ProgressBar(self.stderr, verbosity=options["verbosity"]) as bar:
+        with ProgressBar(self.stderr, verbosity=0 if no_progress else options["verbosity"]) as bar:
             try:
                 job = training_job_run(job_id=job.pk, worker=_this_process(), on_progress=bar.update)
             except (ValueError, SchemaMismatch) as error:
