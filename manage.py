@@ -7,9 +7,16 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as error:
+        # A setting the environment gives wrongly: its message says which and how to mend it; a traceback
+        # through the settings module says nothing more.
+        sys.stderr.write(f"configuration error: {error}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,17 @@ def test_production_passes_the_deployment_checks_for_https(tmp_path):
         assert f"security.{check}" not in result.stdout + result.stderr
 
 
+def test_a_setting_given_wrongly_ends_a_command_with_its_message_not_a_traceback(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    environment.update(DATA_DIR=str(tmp_path), FORMER_CUSTOMER_DAYS="abc")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == "configuration error: FORMER_CUSTOMER_DAYS must be a whole number, not 'abc'\n"
+
+
 def test_production_redirects_to_https_when_asked(tmp_path, monkeypatch):
     loaded = load_settings(
         tmp_path,
