@@ -204,6 +204,10 @@ def test_the_leads_decision_waits_while_the_agent_is_choosing_in_the_offers(
     expect(reason).to_be_focused()
     expect(reason).to_have_value(chosen)
     expect(page.get_by_role("status")).not_to_contain_text("Vastgelegd door lead")
+    page.keyboard.press("Tab")  # on to the button that sends the choice
+    page.wait_for_timeout(1_500)
+    expect(reason).to_have_value(chosen)
+    expect(page.get_by_role("status")).not_to_contain_text("Vastgelegd door lead")
     page.get_by_role("searchbox").focus()
     expect(page.get_by_role("status")).to_contain_text("Vastgelegd door lead: Aanbod gedaan", timeout=WAIT_MS)
 

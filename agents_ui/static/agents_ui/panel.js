@@ -35,13 +35,14 @@
     button.click();
   });
 
-  // A decision by someone else waits while the agent is choosing in the offers (an override reason, say): the next
-  // look brings it once they have left the field, so the choice is not wiped from under them.
+  // A decision by someone else waits while the agent is choosing in the offers (an override reason, say, and the
+  // button they moved on to with Tab to send it): the next look brings it once they have left the offers, so the
+  // choice is not wiped from under them, nor their place moved.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var source = event.detail.requestConfig && event.detail.requestConfig.elt;
     var active = document.activeElement;
     if (source && source.hasAttribute("data-refresh") && active && source.contains(active) &&
-        active.matches("select, input, textarea")) {
+        active.matches("select, input, textarea, button")) {
       event.detail.shouldSwap = false;
     }
   });
