@@ -327,6 +327,13 @@ class Decision(ImmutableModel):
     renewal_fee_cents = models.PositiveIntegerField(
         null=True, blank=True, help_text="Monthly fee the offers were priced on, after price parity."
     )
+    idempotency_key = models.CharField(
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="A CRM's key for the request that asked for this advice: asking again with it returns this advice.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

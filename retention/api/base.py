@@ -15,6 +15,7 @@ from retention.api.throttling import ApiClientBulkThrottle, ApiClientThrottle
 from retention.models import ApiClient
 from retention.services.api_clients import api_client_team_ids
 from retention.services.decisions import takes_calls
+from retention.services.outcomes import MAX_CLIENT_KEY_LENGTH
 
 API_LANGUAGE = "en"  # of messages; reason and offer texts come in the language a request asks for
 MAX_BODY_BYTES = 1_000_000
@@ -183,3 +184,25 @@ class TextUUIDField(serializers.UUIDField):
         if not isinstance(data, str):
             self.fail("invalid", value=data)
         return super().to_internal_value(data)
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Tells a client that this answer is the stored first one, not a new write.
+REPLAY_HEADER = "Idempotent-Replayed"
+
+
+def idempotency_key_from(request, *, required: bool) -> str | None:
+    """The request's Idempotency-Key, checked (None when it is optional and not sent)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key and not required:
+        return None
+    if not key:
+        raise serializers.ValidationError(
+            {IDEMPOTENCY_HEADER: [f"this header is required: a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable "
+                                  "characters per action, so a retried request is recorded once"]}
+        )  # fmt: skip
+    if len(key) > MAX_CLIENT_KEY_LENGTH or not key.isprintable():
+        raise serializers.ValidationError(
+            {IDEMPOTENCY_HEADER: [f"send a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable characters"]}
+        )
+    return key

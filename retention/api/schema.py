@@ -47,6 +47,19 @@ def responses(success: dict, *statuses: int) -> dict:
     return {**success, **error_responses(*statuses)}
 
 
+OPTIONAL_IDEMPOTENCY_KEY = OpenApiParameter(
+    name="Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    type=str,
+    description=(
+        "Optional: a key unique to this request (at most 80 characters), e.g. a UUID. Asking again with the same "
+        "key and customer, channel and agent returns the first advice (header Idempotent-Replayed: true) and stores "
+        "nothing new, so a retry after a timeout makes no second decision; the same key for another request is "
+        "refused with 409."
+    ),
+)
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
     location=OpenApiParameter.HEADER,

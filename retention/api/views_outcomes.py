@@ -5,19 +5,15 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from retention.api.base import AgentField, ApiView, StrictInput, TextUUIDField
+from retention.api.base import REPLAY_HEADER, AgentField, ApiView, StrictInput, TextUUIDField, idempotency_key_from
 from retention.api.errors import Conflict, Unprocessable, django_error_codes, django_error_fields
 from retention.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, responses
 from retention.models import Decision, DecisionAction
 from retention.services.api_clients import api_client_check_speaks_for
-from retention.services.outcomes import MAX_CLIENT_KEY_LENGTH, OUTCOME_RESULTS, IdempotencyConflict, outcome_record
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Tells a client that this answer is the stored first one, not a new write.
-REPLAY_HEADER = "Idempotent-Replayed"
+from retention.services.outcomes import OUTCOME_RESULTS, IdempotencyConflict, outcome_record
 
 
 class OutcomeInput(StrictInput):
@@ -89,7 +85,7 @@ class OutcomeCreateView(ApiView):
         ),
     )
     def post(self, request):
-        key = _idempotency_key(request)
+        key = idempotency_key_from(request, required=True)
         data = OutcomeInput(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -121,17 +117,3 @@ class OutcomeCreateView(ApiView):
         headers = {REPLAY_HEADER: "true"} if recorded.replayed else {}
         body = OutcomeOutput(outcome_json(recorded.action)).data
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
-
-
-def _idempotency_key(request) -> str:
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if not key:
-        raise ValidationError(
-            {IDEMPOTENCY_HEADER: [f"this header is required: a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable "
-                                  "characters per action, so a retried request is recorded once"]}
-        )  # fmt: skip
-    if len(key) > MAX_CLIENT_KEY_LENGTH or not key.isprintable():
-        raise ValidationError(
-            {IDEMPOTENCY_HEADER: [f"send a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable characters"]}
-        )
-    return key

@@ -8,13 +8,19 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from ml.registry import NoChampion
-from retention.api.base import AgentField, ApiView, StrictInput
-from retention.api.errors import BestTariffOutput, Unprocessable
-from retention.api.schema import WRITE_ERRORS, responses
+from retention.api.base import REPLAY_HEADER, AgentField, ApiView, StrictInput, idempotency_key_from
+from retention.api.errors import BestTariffOutput, Conflict, Unprocessable
+from retention.api.schema import OPTIONAL_IDEMPOTENCY_KEY, WRITE_ERRORS, responses
 from retention.models import Customer, Decision
 from retention.selectors.budget import team_budget_status
 from retention.services.api_clients import api_client_check_speaks_for
-from retention.services.decisions import ProfilingObjection, decision_create
+from retention.services.decisions import (
+    IdempotencyConflict,
+    ProfilingObjection,
+    decision_create,
+    decision_create_once,
+)
+from retention.services.outcomes import stored_idempotency_key
 
 DEFAULT_OFFER_LIMIT = 3
 
@@ -171,7 +177,8 @@ class RecommendationCreateView(ApiView):
 
     @extend_schema(
         request=RecommendationInput,
-        responses=responses({201: RecommendationOutput}, *WRITE_ERRORS, 404, 422),
+        parameters=[OPTIONAL_IDEMPOTENCY_KEY],
+        responses=responses({201: RecommendationOutput}, *WRITE_ERRORS, 404, 409, 422),
         operation_id="recommendations_create",
         description=(
             "Scores the customer now, ranks the offers for the agent named (or without one) and stores the whole "
@@ -189,14 +196,19 @@ class RecommendationCreateView(ApiView):
         if customer is None:
             raise NotFound(f"no customer with external id {values['customer_id']!r}")
         api_client_check_speaks_for(request.auth, agent=values["agent"])
+        key = idempotency_key_from(request, required=False)
+        asked = {"customer": customer, "channel": values["channel"], "agent": values["agent"]}
+        replayed = False
         try:
-            decision = decision_create(
-                customer=customer,
-                channel=values["channel"],
-                agent=values["agent"],
-                api_client=request.auth,
-                reason=values["reason"],
-            )
+            if key is None:
+                decision = decision_create(**asked, api_client=request.auth, reason=values["reason"])
+            else:
+                stored_key = stored_idempotency_key(api_client=request.auth, key=key)
+                decision, replayed = decision_create_once(
+                    idempotency_key=stored_key, **asked, api_client=request.auth, reason=values["reason"]
+                )
+        except IdempotencyConflict as error:
+            raise Conflict(str(error)) from error
         except NoChampion as error:
             raise Unprocessable(str(error)) from error
         except ProfilingObjection as objection:
@@ -204,4 +216,5 @@ class RecommendationCreateView(ApiView):
                 str(objection), refusals=["profiling_objection"], best_tariff=objection.best_tariff
             ) from objection
         body = recommendation_json(decision, language=values["language"], limit=values["limit"])
-        return Response(RecommendationOutput(body).data, status=status.HTTP_201_CREATED)
+        headers = {REPLAY_HEADER: "true"} if replayed else {}
+        return Response(RecommendationOutput(body).data, status=status.HTTP_201_CREATED, headers=headers)

@@ -74,6 +74,7 @@ def decision_create(
     agent: AbstractBaseUser | None = None,
     api_client: ApiClient | None = None,
     reason: str = "",
+    idempotency_key: str | None = None,
 ) -> Decision:
     """Score the customer now, rank the offers for this agent and store the whole decision."""
     if channel not in Decision.Channel.values:
@@ -126,10 +127,45 @@ def decision_create(
         renewal_fee_cents=ranking.renewal_fee_cents,
         horizon_months=sources.policy.horizon_months,
         best_tariff=recommendation.best_tariff,
+        idempotency_key=idempotency_key,
     )
-    decision.full_clean()
+    decision.full_clean(validate_unique=False)
     decision.save()
     return decision
+
+
+def decision_create_once(
+    *,
+    idempotency_key: str,
+    customer: Customer,
+    channel: str,
+    agent: AbstractBaseUser | None = None,
+    api_client: ApiClient | None = None,
+    reason: str = "",
+) -> tuple[Decision, bool]:
+    """`decision_create` once per key: asked again with the same key and request, the first advice comes back
+    (True: a replay), however the two requests met. The same key for another customer, channel or agent raises
+    IdempotencyConflict."""
+    asked = (customer.pk, channel, agent.pk if agent else None)
+    existing = Decision.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                decision = decision_create(
+                    customer=customer, channel=channel, agent=agent, api_client=api_client, reason=reason,
+                    idempotency_key=idempotency_key,
+                )  # fmt: skip
+            return decision, False
+        except IntegrityError:
+            # A request with the same key, sent at the same moment, stored its advice first.
+            existing = Decision.objects.get(idempotency_key=idempotency_key)
+    if (existing.customer_id, existing.channel, existing.agent_id) != asked:
+        raise IdempotencyConflict("this Idempotency-Key was used before for advice on another request")
+    return existing, True
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before for something else."""
 
 
 class ProfilingObjection(Exception):

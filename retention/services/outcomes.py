@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 
 from retention.models import ApiClient, Decision, DecisionAction
-from retention.services.decisions import IdempotencyKeyTaken, decision_action_record
+from retention.services.decisions import IdempotencyConflict, IdempotencyKeyTaken, decision_action_record
 
 OUTCOME_RESULTS = (
     DecisionAction.Kind.PRESENTED,
@@ -26,10 +26,6 @@ OUTCOME_RESULTS = (
 )
 # The stored key is "api:<client id>:<key>" in a column of 100 characters.
 MAX_CLIENT_KEY_LENGTH = 80
-
-
-class IdempotencyConflict(Exception):
-    """The key was used before for a different outcome."""
 
 
 @dataclass(frozen=True)

@@ -270,3 +270,19 @@ def test_the_recommended_offer_is_listed_even_when_it_ranks_below_the_limit(cust
 
     assert [offer["code"] for offer in body["offers"]] == ["a", "b", "c", "e"]
     assert [offer["code"] for offer in recommendation_json(decision, language="en", limit=0)["offers"]] == list("abcde")
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_first_advice_and_stores_no_second(
+    churn_champion, customer, api_client
+):
+    body = {"customer_id": "NL1234567", "channel": "api"}
+    first = api_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="ask-1")
+    again = api_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="ask-1")
+    other_channel = api_client.post(URL, {**body, "channel": "phone"}, format="json", HTTP_IDEMPOTENCY_KEY="ask-1")
+    without_key = api_client.post(URL, body, format="json")
+
+    assert (first.status_code, again.status_code, other_channel.status_code) == (201, 201, 409)
+    assert again.json()["id"] == first.json()["id"] and again["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first
+    assert without_key.json()["id"] != first.json()["id"]
+    assert Decision.objects.count() == 2
