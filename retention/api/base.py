@@ -77,34 +77,52 @@ class StrictInput(serializers.Serializer):
     input_name = "this request"
 
     def to_internal_value(self, data):
-        refuse_unknown_keys(data, known=list(self.fields), input_name=self.input_name)
-        _refuse_booleans_as_numbers(data, self.fields)
-        return super().to_internal_value(data)
+        # Every problem of the body at once: an unknown key beside a bad value would otherwise take two round trips.
+        problems = {
+            **unknown_key_problems(data, known=list(self.fields), input_name=self.input_name),
+            **_booleans_as_numbers(data, self.fields),
+        }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if not problems or not isinstance(error.detail, dict):
+                raise
+            problems = {**error.detail, **problems}
+            value = None
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
 
 # DRF reads true as 1 and false as 0 in a number field: a tenure of `true` would be stored as one month.
 NUMBER_FIELDS = (serializers.IntegerField, serializers.FloatField, serializers.DecimalField)
 
 
-def _refuse_booleans_as_numbers(data, fields) -> None:
+def _booleans_as_numbers(data, fields) -> dict[str, list[str]]:
     if not isinstance(data, dict):
-        return
-    wrong = {
+        return {}
+    return {
         name: ["must be a number, not true or false"]
         for name, field in fields.items()
         if isinstance(field, NUMBER_FIELDS) and isinstance(data.get(name), bool)
     }
-    if wrong:
-        raise serializers.ValidationError(wrong)
 
 
 def refuse_unknown_keys(data, *, known: list[str], input_name: str) -> None:
     """ValidationError naming each key of the `data` dict that is not `known`."""
-    if isinstance(data, dict) and (unknown := sorted(str(key) for key in data if key not in known)):
-        names = ", ".join(known)
-        raise serializers.ValidationError(
-            {key: [f"is not a field of {input_name} (known: {names})"] for key in unknown}
-        )
+    if problems := unknown_key_problems(data, known=known, input_name=input_name):
+        raise serializers.ValidationError(problems)
+
+
+def unknown_key_problems(data, *, known: list[str], input_name: str) -> dict[str, list[str]]:
+    if not isinstance(data, dict):
+        return {}
+    names = ", ".join(known)
+    return {
+        str(key): [f"is not a field of {input_name} (known: {names})"]
+        for key in sorted(map(str, data))
+        if key not in known
+    }
 
 
 # Read by the paginator itself; a list's filters are the other query parameters.

@@ -225,6 +225,12 @@ def test_a_misspelt_field_is_refused_rather_than_ignored(db, api_client):
     assert "montly_fee" in response.json()["error"]["records"][0]["fields"]
 
 
+def test_a_misspelt_field_and_a_bad_value_are_both_named_in_one_answer(db, api_client):
+    response = api_client.post(URL, {"customers": [record(monthly_fee="abc", emial="x")]}, format="json")
+
+    assert set(response.json()["error"]["records"][0]["fields"]) == {"monthly_fee", "emial"}
+
+
 def test_a_misspelt_key_inside_a_contract_or_an_event_is_refused_too(db, api_client):
     misspelt = record_with_contract_history(
         events=[{"kind": "outage", "occurred_at": "2026-11-01T10:00:00Z", "hours": 20}]
