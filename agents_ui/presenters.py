@@ -118,6 +118,11 @@ class OfferView:
         return self.needs_team_lead and not self.can_present
 
     @property
+    def beyond_team_lead(self) -> bool:
+        """The offer needs more authority than the team's leads have: an administrator's, whoever looks at it."""
+        return self.needs_team_lead and not decides_escalation(self.viewer.team_lead_level, self.offer)
+
+    @property
     def waits_for_administrator(self) -> bool:
         """The offer is above the authority of the team's leads too: an administrator decides."""
         return self.waits_for_team_lead and not decides_escalation(self.viewer.team_lead_level, self.offer)

@@ -257,6 +257,13 @@ def test_asking_a_team_lead_twice_about_one_offer_is_refused_in_the_agents_langu
     assert DecisionAction.objects.filter(kind="escalated").count() == 1
 
 
+def test_in_a_team_without_a_lead_the_agent_asks_an_administrator_about_the_call(logged_in, agent, decision):
+    page = logged_in(agent).get(panel_url(decision)).text
+
+    assert "Een beheerder vragen over het gesprek" in page
+    assert "Doorzetten naar teamleider" not in page
+
+
 def test_a_team_lead_on_an_agents_advice_gets_no_button_to_escalate_to_a_team_lead(logged_in, agent, lead, decision):
     as_lead = logged_in(lead).get(panel_url(decision)).text
     as_agent = logged_in(agent).get(panel_url(decision)).text

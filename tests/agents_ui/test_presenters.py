@@ -135,3 +135,12 @@ def test_the_log_names_the_offer_in_the_agents_language_and_the_override_reason(
 
     assert (entry.kind_label, entry.offer_title) == ("Aanbod gedaan", "Gratis snelheid omhoog")
     assert entry.override_label == "Een ander aanbod past beter bij de klant"
+
+
+def test_an_offer_above_the_team_leads_authority_reads_as_needing_an_administrator_whoever_looks():
+    level_3 = [*OFFERS[:2], {**OFFERS[2], "authority_level": 3, "required_authority_level": 3}]
+    for viewer in (Viewer(team_lead_level=2), Viewer(authority_level=3, answers_for_team=True, team_lead_level=2)):
+        offers = offers_by_code(decision_panel(decision=unsaved_decision(offers=level_3), actions=[], viewer=viewer))
+        assert offers["half-price"].beyond_team_lead
+    within = offers_by_code(decision_panel(decision=unsaved_decision(), actions=[], viewer=Viewer(team_lead_level=2)))
+    assert within["half-price"].needs_team_lead and not within["half-price"].beyond_team_lead
