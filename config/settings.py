@@ -146,6 +146,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "retention.api.schema.closed_request_bodies",
+        "retention.api.schema.stated_limits",
     ],
 }
 

@@ -79,3 +79,21 @@ def closed_request_bodies(result, generator, request, public):
         if name.endswith("Input") and component.get("type") == "object":
             component["additionalProperties"] = False
     return result
+
+
+def stated_limits(result, generator, request, public):
+    """A postprocessing hook: the limits the bulk upsert enforces on lists of nested records and on attributes,
+    which the schema generator leaves out, so a client can check a body before sending it."""
+    from retention.api.customer_input import MAX_ATTRIBUTES, MAX_CONTRACTS, MAX_EVENTS
+    from retention.api.views_customers import MAX_RECORDS
+
+    limits = {
+        ("CustomerBulkInput", "customers"): {"maxItems": MAX_RECORDS},
+        ("CustomerRecordInput", "contracts"): {"maxItems": MAX_CONTRACTS},
+        ("CustomerRecordInput", "events"): {"maxItems": MAX_EVENTS},
+        ("CustomerRecordInput", "attributes"): {"maxProperties": MAX_ATTRIBUTES},
+    }
+    schemas = result.get("components", {}).get("schemas", {})
+    for (component, field), limit in limits.items():
+        schemas[component]["properties"][field].update(limit)
+    return result

@@ -125,3 +125,9 @@ def test_the_schema_is_valid_openapi_and_generated_without_a_warning():
     bodies = {name: component for name, component in schema["components"]["schemas"].items() if name.endswith("Input")}
     assert {"CustomerRecordInput", "ContractInput", "RecommendationInput", "OutcomeInput"} <= set(bodies)
     assert all(c["additionalProperties"] is False for c in bodies.values() if c.get("type") == "object")
+    record = bodies["CustomerRecordInput"]["properties"]
+    assert bodies["CustomerBulkInput"]["properties"]["customers"]["maxItems"] == 10_000
+    assert (record["contracts"]["maxItems"], record["events"]["maxItems"]) == (100, 1_000)
+    assert record["attributes"]["maxProperties"] == 200
+    recommendation = schema["paths"]["/api/v1/recommendations/"]["post"]
+    assert [(p["name"], p.get("required", False)) for p in recommendation["parameters"]] == [("Idempotency-Key", False)]

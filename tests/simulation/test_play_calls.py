@@ -173,7 +173,7 @@ def test_prepare_demo_interrupted_in_its_calls_leaves_none_and_plays_them_all_ne
         return original(**kwargs)
 
     monkeypatch.setattr(simulation, "decision_create", interrupted_on_the_third_call)
-    with pytest.raises(CommandError, match="^interrupted: each step stores all of its data or none"):
+    with pytest.raises(CommandError, match=r"^interrupted: each step stores all of its data or none"):
         call_command("prepare_demo", calls=4, stdout=io.StringIO())
     assert len(made) == 2 and not Decision.objects.exists()
 
