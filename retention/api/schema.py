@@ -47,28 +47,23 @@ def responses(success: dict, *statuses: int) -> dict:
     return {**success, **error_responses(*statuses)}
 
 
-OPTIONAL_IDEMPOTENCY_KEY = OpenApiParameter(
-    name="Idempotency-Key",
-    location=OpenApiParameter.HEADER,
-    required=False,
-    type=str,
-    description=(
-        "Optional: a key unique to this request (at most 80 characters), e.g. a UUID. Asking again with the same "
-        "key and customer, channel and agent returns the first advice (header Idempotent-Replayed: true) and stores "
-        "nothing new, so a retry after a timeout makes no second decision; the same key for another request is "
-        "refused with 409."
-    ),
-)
+def _idempotency_key(*, required: bool, description: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name="Idempotency-Key", location=OpenApiParameter.HEADER, required=required, type=str, description=description
+    )
 
-IDEMPOTENCY_KEY = OpenApiParameter(
-    name="Idempotency-Key",
-    location=OpenApiParameter.HEADER,
+
+IDEMPOTENCY_KEY = _idempotency_key(
     required=True,
-    type=str,
-    description=(
-        "A key unique to this outcome (at most 80 characters), e.g. a UUID. Sending the same key again returns "
-        "the first response and stores nothing new; the same key with a different body is refused with 409."
-    ),
+    description="A key unique to this outcome (at most 80 characters), e.g. a UUID. Sending the same key again "
+    "returns the first response and stores nothing new; the same key with a different body is refused with 409.",
+)
+OPTIONAL_IDEMPOTENCY_KEY = _idempotency_key(
+    required=False,
+    description="Optional: a key unique to this request (at most 80 characters), e.g. a UUID. Asking again with "
+    "the same key and customer, channel and agent returns the first advice (header Idempotent-Replayed: true) and "
+    "stores nothing new, so a retry after a timeout makes no second decision; the same key for another request is "
+    "refused with 409.",
 )
 
 
