@@ -17,6 +17,11 @@ def main() -> None:
         # through the settings module says nothing more.
         sys.stderr.write(f"configuration error: {error}\n")
         sys.exit(1)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command took it in hand (while Django and the libraries load) or in a command that
+        # changes nothing: nothing was done that a traceback would explain.
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

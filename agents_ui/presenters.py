@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 from agents_ui import labels
 from agents_ui.review.selectors import OPEN_ESCALATION_DAYS
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
-from retention.models import ANSWER_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
+from retention.models import ANSWER_KINDS, CORRECTING_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
 from retention.selectors.panel import actor_name
 from retention.services.decisions import (
     authority_covers,
@@ -282,32 +282,41 @@ def escalation_open(actions: list[DecisionAction], *, now: dt.datetime, offers: 
     decision's."""
     offer_by_code = {offer["code"]: offer for offer in offers or []}
     since = now - dt.timedelta(days=OPEN_ESCALATION_DAYS)
-    asked_by: dict[str, int | None] = {}  # offer code: the user who asked about it
+    asked: dict[str, tuple[int | None, int]] = {}  # offer code: the user who asked about it, and when (log position)
+    accepted: dict[str, int] = {}  # offer code: when its standing acceptance was logged
     call_asked = False
-    for action in actions:
+    for position, action in enumerate(actions):
         if action.kind == DecisionAction.Kind.ESCALATED:
             if action.created_at >= since:
                 if action.offer_code:
-                    asked_by[action.offer_code] = action.agent_id
+                    asked[action.offer_code] = (action.agent_id, position)
                 else:
                     call_asked = True
             continue
         call_asked = False
+        if action.kind == DecisionAction.Kind.ACCEPTED:
+            accepted[action.offer_code] = position
+        elif action.kind in CORRECTING_KINDS:
+            accepted.pop(action.offer_code, None)
         if action.kind == DecisionAction.Kind.NO_ACTION:
-            asked_by = {
-                code: asker
-                for code, asker in asked_by.items()
+            asked = {
+                code: question
+                for code, question in asked.items()
                 if not no_action_answers_escalation(action, offer_by_code.get(code))
             }
-        elif action.kind == DecisionAction.Kind.ACCEPTED:
-            asked_by.clear()  # this offer is made, and no other is made once one stands accepted
         elif action.kind in MADE_KINDS:
-            asked_by = {
-                code: asker
-                for code, asker in asked_by.items()
+            asked = {
+                code: (asker, when)
+                for code, (asker, when) in asked.items()
                 if code != action.offer_code and not made_instead(action.agent_id, asker)
             }
-    return call_asked or bool(asked_by)
+    # No other offer is made while one stands accepted; an acceptance undone or declined leaves the question open.
+    open_questions = [
+        code
+        for code, (_, when) in asked.items()
+        if not any(at > when and other != code for other, at in accepted.items())
+    ]
+    return call_asked or bool(open_questions)
 
 
 def made_instead(maker_id: int | None, asker_id: int | None) -> bool:

@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django_htmx.http import HttpResponseClientRedirect
 
 from agents_ui.views import agent_profile_of, forbidden
 from retention.models import AgentProfile, Team
@@ -59,4 +63,16 @@ def lead_required(view):
         request.review_scope = scope
         return view(request, *args, **kwargs)
 
-    return login_required(guarded)
+    logged_in_and_guarded = login_required(guarded)
+
+    @wraps(view)
+    def entry(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:
+            # A look the page takes by itself (the escalations count) or a filter sent after the session ended:
+            # the whole page goes to the login and back, instead of the login form landing inside the page.
+            page = request.htmx.current_url_abs_path or reverse("review")
+            messages.info(request, _("Your session had ended. Log in to go on."))
+            return HttpResponseClientRedirect(redirect_to_login(page).url)
+        return logged_in_and_guarded(request, *args, **kwargs)
+
+    return entry

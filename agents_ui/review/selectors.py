@@ -22,7 +22,7 @@ from retention.models import (
     Decision,
     DecisionAction,
 )
-from retention.selectors.budget import logged_later_on_the_same_offer
+from retention.selectors.budget import accepted_offers, logged_later_on_the_same_offer
 from retention.selectors.fairness import (
     ActionFact,
     ActionSummary,
@@ -303,7 +303,12 @@ def open_escalations(*, team_ids: Iterable[int] | None, now: dt.datetime) -> lis
     another_made_instead = (Q(agent__isnull=True) & Exists(made_by_a_user)) | (
         Q(agent__isnull=False) & Exists(made_by_a_user.exclude(agent=OuterRef("agent")))
     )
-    another_accepted_since = later.filter(kind=DecisionAction.Kind.ACCEPTED).exclude(offer_code=OuterRef("offer_code"))
+    # An acceptance that stands: one undone or declined since leaves the question open again.
+    another_accepted_since = (
+        accepted_offers()
+        .filter(decision=OuterRef("decision"), created_at__gte=OuterRef("created_at"))
+        .exclude(offer_code=OuterRef("offer_code"))
+    )
     # Whatever the lead does on a call escalated as a whole (an offer, an answer, "no action") answers it.
     call_handled_since = later.exclude(kind=DecisionAction.Kind.ESCALATED)
     escalations = (

@@ -211,9 +211,9 @@ REPLAY_HEADER = "Idempotent-Replayed"
 
 def idempotency_key_from(request, *, required: bool) -> str | None:
     """The request's Idempotency-Key, checked (None when it is optional and not sent)."""
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if not key and not required:
+    if IDEMPOTENCY_HEADER not in request.headers and not required:
         return None
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
     if not key:
         raise serializers.ValidationError(
             {IDEMPOTENCY_HEADER: [f"this header is required: a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable "

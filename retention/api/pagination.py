@@ -25,7 +25,7 @@ class NewestFirstPagination(CursorPagination):
         asked = request.query_params.get(self.page_size_query_param)
         if asked is None:
             return self.page_size
-        if not asked.isdecimal() or int(asked) < 1:
+        if not (asked.isascii() and asked.isdecimal()) or int(asked) < 1:
             raise ValidationError({self.page_size_query_param: [f"a whole number from 1 to {MAX_PAGE_SIZE}"]})
         return min(int(asked), self.max_page_size)
 

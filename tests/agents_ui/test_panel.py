@@ -549,6 +549,7 @@ def test_advice_without_a_known_fee_says_no_offer_can_be_priced_not_that_none_is
 
     assert "Geen aanbod te berekenen." in page
     assert "Geen aanbod nodig." not in page and "wordt geen aanbod aanbevolen" not in page
+    assert "Er is nu geen aanbod dat deze klant kan krijgen." not in page  # said once, above
 
 
 def test_when_only_offers_needing_a_team_lead_are_worth_their_cost_the_panel_says_so_not_that_none_is_needed(

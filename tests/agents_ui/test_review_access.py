@@ -81,6 +81,17 @@ def test_anonymous_visitor_is_sent_to_login(client, name):
     assert response["Location"].startswith(reverse("login") + "?next=" + url)
 
 
+def test_a_look_a_review_page_takes_after_the_session_ended_sends_the_whole_page_to_the_login(client):
+    page = reverse("review-kpis")
+
+    response = client.get(
+        reverse("review-escalations-count"), HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{page}"
+    )
+
+    assert response.status_code == 200 and not response.content  # no login form to land inside the page
+    assert response["HX-Redirect"] == reverse("login") + "?next=" + page
+
+
 @pytest.mark.parametrize("name", REVIEW_PAGES)
 def test_agent_gets_a_403_page_with_no_data(agent, decisions, name):
     response = logged_in(agent).get(reverse(name))

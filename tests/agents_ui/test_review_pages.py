@@ -616,6 +616,11 @@ def test_an_escalated_offer_is_answered_when_the_customer_accepts_another_meanwh
 
     assert [row.customer_name for row in rows] == ["Wacht"]
     assert not escalation_open(list(settled.actions.order_by("created_at", "pk")), now=timezone.now())
+    # The acceptance undone, the question is open again.
+    DecisionAction.objects.create(decision=settled, kind="undone", offer_code="speed-up", channel="phone")
+    rows = logged_in(lead).get(reverse("review-escalations")).context["rows"]
+    assert sorted(row.customer_name for row in rows) == ["Ander aanbod", "Wacht"]
+    assert escalation_open(list(settled.actions.order_by("created_at", "pk")), now=timezone.now())
 
 
 def test_an_escalated_offer_is_answered_by_another_offer_the_lead_makes_not_by_one_the_agent_makes_meanwhile(

@@ -269,7 +269,7 @@ def test_reading_lists_needs_the_read_scope(db):
     assert DecisionAction.objects.count() == 0
 
 
-@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "2.5", "²"])
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "2.5", "²", "٥"])
 def test_a_page_size_that_is_no_whole_number_from_1_is_refused(db, api_client, page_size):
     response = api_client.get(DECISIONS, {"page_size": page_size})
 

@@ -286,3 +286,13 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_first_advice_and_stor
     assert "Idempotent-Replayed" not in first
     assert without_key.json()["id"] != first.json()["id"]
     assert Decision.objects.count() == 2
+
+
+def test_an_empty_idempotency_key_is_refused_not_taken_for_none(churn_champion, customer, api_client):
+    body = {"customer_id": "NL1234567", "channel": "api"}
+
+    response = api_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="")
+
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["error"]["fields"]
+    assert not Decision.objects.exists()
