@@ -120,7 +120,7 @@ def test_opening_the_customer_again_on_the_same_call_shows_the_advice_of_that_ca
     decision = Decision.objects.get()
     assert f'data-decision-url="/panel/?customer=C-1001&amp;decision={decision.pk}"' in again.text
     reopened = section(again.text, "reopened")
-    assert "Het advies van dit gesprek, van " in reopened
+    assert "Advies van dit gesprek (" in reopened
     assert 'href="/panel/?customer=C-1001&amp;channel=phone&amp;new=1"' in reopened
 
 
