@@ -10,5 +10,12 @@ from agents_ui.review.navigation import review_nav
 
 
 def review_navigation(request: HttpRequest) -> dict:
-    # A callable, so the url lookups run only on pages that show the navigation.
-    return {"review_nav": partial(review_nav, request)}
+    # Callables, so the url lookups and the viewer's role are read only on pages that show them.
+    return {"review_nav": partial(review_nav, request), "may_review": partial(_may_review, request)}
+
+
+def _may_review(request: HttpRequest) -> bool:
+    """A team lead or administrator: the panel links them to the review pages, where escalations wait."""
+    from agents_ui.review.access import review_scope_of
+
+    return getattr(request, "user", None) is not None and review_scope_of(request.user) is not None

@@ -257,6 +257,15 @@ def test_asking_a_team_lead_twice_about_one_offer_is_refused_in_the_agents_langu
     assert DecisionAction.objects.filter(kind="escalated").count() == 1
 
 
+def test_the_panel_links_a_team_lead_to_the_escalations_and_an_agent_to_nothing_of_the_sort(
+    logged_in, agent, lead, decision
+):
+    link = f'<a href="{reverse("review-escalations")}">Doorzettingen</a>'
+
+    assert link in logged_in(lead).get(panel_url(decision)).text
+    assert link not in logged_in(agent).get(panel_url(decision)).text
+
+
 def test_in_a_team_without_a_lead_the_agent_asks_an_administrator_about_the_call(logged_in, agent, decision):
     page = logged_in(agent).get(panel_url(decision)).text
 
