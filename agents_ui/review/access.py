@@ -14,9 +14,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 
+from agents_ui.review.selectors import EscalationsWaiting, escalations_waiting
 from agents_ui.views import agent_profile_of, forbidden
 from retention.models import AgentProfile, Team
 
@@ -76,3 +78,13 @@ def lead_required(view):
         return logged_in_and_guarded(request, *args, **kwargs)
 
     return entry
+
+
+def escalations_waiting_for(request: HttpRequest) -> EscalationsWaiting:
+    """The escalations waiting in the viewer's scope, read once a request: the navigation's count and the
+    escalations page show the same ones. No profile: a superuser, who decides every one."""
+    if not hasattr(request, "escalations_waiting"):
+        request.escalations_waiting = escalations_waiting(
+            team_ids=request.review_scope.team_ids, profile=agent_profile_of(request.user), now=timezone.now()
+        )
+    return request.escalations_waiting

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 REVIEW_PAGES = [
@@ -42,12 +41,9 @@ def review_nav(request: HttpRequest) -> list[NavEntry]:
 
 def _escalations_waiting(request: HttpRequest) -> int | None:
     """How many escalations wait for the viewer; None outside a review page (no scope to count in)."""
-    scope = getattr(request, "review_scope", None)
-    if scope is None:
+    if getattr(request, "review_scope", None) is None:
         return None
     # Imported here: the navigation is read by every page's template, the selectors only by review pages.
-    from agents_ui.review.selectors import escalations_waiting
-    from agents_ui.views import agent_profile_of
+    from agents_ui.review.access import escalations_waiting_for
 
-    profile = agent_profile_of(request.user)
-    return len(escalations_waiting(team_ids=scope.team_ids, profile=profile, now=timezone.now()).for_viewer)
+    return len(escalations_waiting_for(request).for_viewer)

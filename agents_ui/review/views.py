@@ -19,16 +19,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from agents_ui.review import presenters
-from agents_ui.review.access import lead_required
+from agents_ui.review.access import escalations_waiting_for, lead_required
 from agents_ui.review.forms import LogFilterForm, PeriodForm, TeamForm, with_default_period
 from agents_ui.review.selectors import (
     OPEN_ESCALATION_DAYS,
-    EscalationsWaiting,
-    escalations_waiting,
     offer_log_decisions,
     period_kpis,
 )
-from agents_ui.views import agent_profile_of
 from ml.fairness import fairness_report
 from retention.selectors.budget import team_budget_months
 from retention.selectors.fairness import fairness_log
@@ -155,7 +152,7 @@ def budget(request: HttpRequest) -> HttpResponse:
 @require_GET
 @lead_required
 def escalations(request: HttpRequest) -> HttpResponse:
-    waiting = _escalations_waiting(request)
+    waiting = escalations_waiting_for(request)
     # What the lead may decide comes first; what waits for an administrator is listed after it, so the lead sees
     # their agent is waiting and for whom.
     context = {
@@ -173,14 +170,8 @@ def escalations(request: HttpRequest) -> HttpResponse:
 def escalations_count(request: HttpRequest) -> HttpResponse:
     """The navigation's count of escalations waiting for the viewer, which every review page asks for again now and
     then: an agent waits on the line for the lead's answer."""
-    count = len(_escalations_waiting(request).for_viewer)
+    count = len(escalations_waiting_for(request).for_viewer)
     return render(request, "agents_ui/review/partials/escalations_count.html", {"escalations_waiting": count})
-
-
-def _escalations_waiting(request: HttpRequest) -> EscalationsWaiting:
-    # No profile: a superuser, who decides everything.
-    profile = agent_profile_of(request.user)
-    return escalations_waiting(team_ids=request.review_scope.team_ids, profile=profile, now=timezone.now())
 
 
 # --- fairness -----------------------------------------------------------------------------------

@@ -689,6 +689,20 @@ def test_every_review_page_counts_the_escalations_waiting_for_the_lead_and_asks_
     assert 'hx-trigger="every 20s" hx-select="#escalations-content"' in listing
 
 
+def test_the_escalations_page_reads_the_escalations_once_for_its_list_and_its_count(lead, agent, monkeypatch):
+    from agents_ui.review import access
+
+    act(decision_for(agent, name="Wacht"), "escalated", "half-price")
+    calls = []
+    read = access.escalations_waiting
+    monkeypatch.setattr(access, "escalations_waiting", lambda **kwargs: calls.append(1) or read(**kwargs))
+
+    page = logged_in(lead).get(reverse("review-escalations")).text
+
+    assert '<span aria-hidden="true">1</span>' in page and "Wacht" in page
+    assert len(calls) == 1
+
+
 def test_with_nothing_waiting_the_count_is_hidden_and_an_agent_may_not_ask_for_it(lead, agent):
     count = logged_in(lead).get(reverse("review-escalations-count")).text
 
