@@ -119,8 +119,9 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
     )  # fmt: skip
     if api_client is not None:
         # Also what another client's advice charged to this client's teams, so a team's spend can be traced.
-        bound = ApiClient.teams.through.objects.filter(apiclient_id=api_client.pk).values("team_id")
-        charged_here = Exists(accepted_offers().filter(decision=OuterRef("pk"), charged_team_id__in=bound))
+        charged_here = Exists(
+            accepted_offers().filter(decision=OuterRef("pk"), charged_team_id__in=_bound_team_ids(api_client))
+        )
         decisions = decisions.filter(decisions_spoken_for_by(api_client) | Q(charged_here))
     return _filtered(decisions, filters)
 
@@ -128,8 +129,13 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
 def decisions_spoken_for_by(api_client: ApiClient) -> Q:
     """The decisions a client answers for: every one for a client bound to no team; else its teams' and those
     it asked for without an agent. One condition, for a page's own query or a check of one decision."""
-    bound = ApiClient.teams.through.objects.filter(apiclient_id=api_client.pk)
-    return ~Exists(bound) | Q(team__in=bound.values("team_id")) | Q(team__isnull=True, api_client=api_client)
+    bound = _bound_team_ids(api_client)
+    return ~Exists(bound) | Q(team__in=bound) | Q(team__isnull=True, api_client=api_client)
+
+
+def _bound_team_ids(api_client: ApiClient) -> QuerySet:
+    """The teams a client is bound to, as a subquery of their ids (none: a client for every team)."""
+    return ApiClient.teams.through.objects.filter(apiclient_id=api_client.pk).values("team_id")
 
 
 def _filtered(decisions: QuerySet[Decision], filters: DecisionFilters) -> QuerySet[Decision]:
