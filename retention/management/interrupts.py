@@ -1,11 +1,13 @@
-"""Ctrl-C and SIGTERM end a command with one line saying what state it left, not a traceback."""
+"""Ctrl-C and SIGTERM end a command with one line saying what state it left, not a traceback, and no half file."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 from django.core.management import CommandError
 
@@ -37,3 +39,9 @@ def stopped_in_one_line(left: str) -> Iterator[None]:
             yield
     except KeyboardInterrupt:
         raise CommandError(f"interrupted: {left}") from None
+
+
+def partial_beside(out: Path) -> Path:
+    """The hidden file a command writes before putting it in `out`'s place whole. One per process: two runs
+    writing the same `out` at once must not write into one file."""
+    return out.with_name(f".{out.name}.{os.getpid()}.partial")

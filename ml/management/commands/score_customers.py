@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -28,7 +27,7 @@ from ml.scoring import (
     write_scores,
 )
 from retention.management import arguments
-from retention.management.interrupts import stopped_in_one_line
+from retention.management.interrupts import partial_beside, stopped_in_one_line
 from retention.mapping import (
     MappedChunk,
     MappedColumns,
@@ -232,8 +231,7 @@ class _ScoresFile:
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        # One per process: two runs writing the same --out at once must not write into one hidden file.
-        self.partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+        self.partial = partial_beside(out)
         self.handle: IO[str] | None = None
 
     def open(self) -> None:

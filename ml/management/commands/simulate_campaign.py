@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from django.conf import settings as settings_module
@@ -12,7 +11,7 @@ from ml.campaign import CampaignSetup, campaign_run
 from ml.policy import MIN_EXPLORATION_SHARE, PolicyError
 from ml.simulate import TariffSpec, offer_effects_table, simulate_base
 from retention.management import arguments
-from retention.management.interrupts import stopped_in_one_line
+from retention.management.interrupts import partial_beside, stopped_in_one_line
 from retention.selectors.catalog import (
     offer_spec,
     offers_active,
@@ -217,7 +216,7 @@ def _cell(value, fmt: str) -> str:
 def _write_whole(path: Path, text: str) -> None:
     """The report in --json's place once all of it is written: a full disk leaves what was there, not an empty
     file, and says so instead of a traceback after the whole run."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = partial_beside(path)
     try:
         partial.write_text(text)
         partial.replace(path)
