@@ -12,7 +12,7 @@ import numpy as np
 from ml.churn import ChurnModel
 from ml.features import ATTRIBUTE_PREFIX, build_features
 from ml.schema import FeatureSchema
-from retention.mapping import MappedChunk
+from retention.mapping import MappedChunk, left_out_at_customers_wish
 from retention.mapping import Mapping as ColumnMapping
 from retention.mapping_frames import mapped_frames
 
@@ -64,7 +64,9 @@ def never_from_a_file(features: Iterable[str]) -> list[str]:
 class ScoringSummary:
     rows: int = 0
     scored: int = 0
-    unscored_lines: list[int] = field(default_factory=list)
+    unscored_lines: list[int] = field(default_factory=list)  # rows that could not be read
+    # Rows read but left unscored because their customer objected to profiling or was erased at their request.
+    withheld_lines: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -110,7 +112,9 @@ def write_scores(
         writer.writerows(zip(chunk.external_ids, _probability_cells(good, item.probabilities), strict=True))
         summary.rows += len(chunk)
         summary.scored += len(item.probabilities)
-        summary.unscored_lines += np.asarray(chunk.lines)[~good].tolist()
+        wished = np.fromiter((left_out_at_customers_wish(problem) for problem in chunk.problems), bool, len(chunk))
+        summary.unscored_lines += np.asarray(chunk.lines)[~good & ~wished].tolist()
+        summary.withheld_lines += np.asarray(chunk.lines)[wished].tolist()
         if on_progress:
             on_progress(len(chunk))
 

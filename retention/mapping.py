@@ -215,6 +215,17 @@ class Mapping:
         )
 
 
+# Why a row of a customer who asked not to be scored has no score: it was read, and is left out at their wish.
+NOT_SCORED_OBJECTED = "the customer objected to profiling: not scored"
+NOT_SCORED_ERASED = "the customer was erased at their request: not scored"
+
+
+def left_out_at_customers_wish(problem: str | None) -> bool:
+    """Whether a row's problems are only that its customer objected to profiling or was erased at their request:
+    such a row was read, and only their wish keeps it from a score."""
+    return problem is not None and set(problem.split("; ")) <= {NOT_SCORED_OBJECTED, NOT_SCORED_ERASED}
+
+
 @dataclass
 class RowError:
     line: int  # physical line in the file where the row starts; the header is line 1
@@ -794,9 +805,9 @@ class ChunkConverter:
             if terms_without_fee[row]:
                 found.append("a contract type or end date is given without a monthly fee")
             if objecting[row]:
-                found.append("the customer objected to profiling: not scored")
+                found.append(NOT_SCORED_OBJECTED)
             if erased[row]:
-                found.append("the customer was erased at their request: not scored")
+                found.append(NOT_SCORED_ERASED)
             yield row, found
 
     def _erased(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:

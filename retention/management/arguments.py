@@ -82,11 +82,12 @@ def output_file_problem(path: Path) -> str:
     return ""
 
 
-def rows_left_out(lines: Sequence[int], *, why: str, then: tuple[str, str], shown: int) -> str:
+def rows_left_out(lines: Sequence[int], *, why: str | tuple[str, str], then: tuple[str, str], shown: int) -> str:
     """How many rows a command left out and why, with the lines of the first `shown` of them: "1 row could not be
     read and was left out: line 6", "8 rows could not be read and were left out: lines 3, 4, …". `then` is what
-    became of one row and of several ("was left out", "were left out")."""
+    became of one row and of several ("was left out", "were left out"); `why` too may differ for one and several."""
+    one, several = (why, why) if isinstance(why, str) else why
     listed = ", ".join(map(str, lines[:shown])) + (" …" if len(lines) > shown else "")
     if len(lines) == 1:
-        return f"1 row {why} and {then[0]}: line {listed}"
-    return f"{len(lines)} rows {why} and {then[1]}: lines {listed}"
+        return f"1 row {one} and {then[0]}: line {listed}"
+    return f"{len(lines)} rows {several} and {then[1]}: lines {listed}"

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ml.registry import champions, model_version_promote, model_version_register
-from retention.mapping import mapping_load
+from retention.mapping import NOT_SCORED_ERASED, NOT_SCORED_OBJECTED, left_out_at_customers_wish, mapping_load
 from retention.services.erasure import customer_erase
 from tests.factories import CustomerFactory
 from tests.ml.test_score_customers import (
@@ -239,8 +239,12 @@ def test_a_row_whose_customer_objected_to_profiling_is_left_unscored_saying_so(r
 
     scores = dict(read_scores(tmp_path / "scores.csv")[1:])
     assert scores["K0000"] == "" and 0 < float(scores["K0001"]) < 1
-    assert "rich.csv: line 2 (K0000): the customer objected to profiling: not scored" in err.splitlines()
-    assert err.startswith("8 rows could not be read and have no score: lines 2, 9, ")
+    lines = err.splitlines()
+    assert lines[0].startswith("7 rows could not be read and have no score: lines 9, ")
+    withheld = lines.index(
+        "1 row is of a customer who objected to profiling or was erased at their request and has no score: line 2"
+    )
+    assert lines[withheld + 1] == "rich.csv: line 2 (K0000): the customer objected to profiling: not scored"
 
 
 def test_a_row_of_a_customer_erased_at_their_request_is_left_unscored_until_they_are_let_back(rich_champion, tmp_path):
@@ -269,3 +273,32 @@ def test_a_row_of_a_customer_whose_objection_is_stored_is_left_unscored_whatever
     scores = dict(read_scores(tmp_path / "scores.csv")[1:])
     assert scores["K0000"] == "" and 0 < float(scores["K0001"]) < 1
     assert "rich.csv: line 2 (K0000): the customer objected to profiling: not scored" in err.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("problem", "at_their_wish"),
+    [
+        (None, False),
+        (NOT_SCORED_OBJECTED, True),
+        (f"{NOT_SCORED_OBJECTED}; {NOT_SCORED_ERASED}", True),
+        (f"signup date 2031-01-01 is after the as-of date 2026-11-25; {NOT_SCORED_OBJECTED}", False),
+        ("the id column 'klantnummer' is empty", False),
+    ],
+)
+def test_only_a_row_whose_sole_problem_is_the_customers_wish_counts_as_left_out_at_it(problem, at_their_wish):
+    assert left_out_at_customers_wish(problem) is at_their_wish
+
+
+def test_rows_of_erased_customers_are_counted_apart_from_unreadable_ones(rich_champion, tmp_path):
+    path, mapping = write_rich_file(tmp_path)
+    for external_id in ("K0000", "K0001"):
+        customer_erase(customer=CustomerFactory(external_id=external_id), requested_by="dpo")
+
+    _, err = score(path, mapping, tmp_path / "scores.csv")
+
+    lines = err.splitlines()
+    assert lines[0].startswith("7 rows could not be read and have no score: lines 9, ")
+    assert (
+        "2 rows are of customers who objected to profiling or were erased at their request and have no score: "
+        "lines 2, 3" in lines
+    )

@@ -34,6 +34,7 @@ from retention.mapping import (
     Mapping,
     MappingError,
     RowError,
+    left_out_at_customers_wish,
     mapping_load,
     read_mapped_chunks,
 )
@@ -118,7 +119,7 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
             finally:
                 scores.discard()
-        self._report(summary, watch.unreadable, file, out, model.version.label, time.perf_counter() - started)
+        self._report(summary, watch, file, out, model.version.label, time.perf_counter() - started)
 
     def _check_features(
         self, model: LoadedModel, parsed: Mapping, first: MappedChunk, *, mapping: Path, allowed: bool
@@ -154,7 +155,7 @@ class Command(BaseCommand):
         )
 
     def _report(
-        self, summary: ScoringSummary, unreadable: list[RowError], file: Path, out: Path, label: str, seconds: float
+        self, summary: ScoringSummary, watch: _FileWatch, file: Path, out: Path, label: str, seconds: float
     ) -> None:
         if summary.unscored_lines:
             self.stderr.write(
@@ -165,7 +166,21 @@ class Command(BaseCommand):
                     shown=REASONS_SHOWN,
                 )
             )
-            for error in unreadable:
+            for error in watch.unreadable:
+                self.stderr.write(f"{file.name}: {error}")
+        if summary.withheld_lines:
+            self.stderr.write(
+                arguments.rows_left_out(
+                    summary.withheld_lines,
+                    why=(
+                        "is of a customer who objected to profiling or was erased at their request",
+                        "are of customers who objected to profiling or were erased at their request",
+                    ),
+                    then=("has no score", "have no score"),
+                    shown=REASONS_SHOWN,
+                )
+            )
+            for error in watch.withheld:
                 self.stderr.write(f"{file.name}: {error}")
         self.stdout.write(
             f"scored {summary.scored} of {summary.rows} rows with {label} in {seconds:.1f} s "
@@ -174,24 +189,26 @@ class Command(BaseCommand):
 
 
 class _FileWatch:
-    """What the chunks of a file show on their way to scoring: the first rows that could not be read, with
-    their reasons, and which of the model's numeric columns have not yet held a number in a row scored."""
+    """What the chunks of a file show on their way to scoring: the first rows that could not be read and the first
+    left out at their customer's wish, with their reasons, and which of the model's numeric columns have not yet
+    held a number in a row scored."""
 
     def __init__(self, *, numeric_columns: Iterable[str]) -> None:
         self.unreadable: list[RowError] = []
+        self.withheld: list[RowError] = []
         # column -> a value it held (None: only empty cells so far), until a number comes
         self.without_numbers: dict[str, object] = dict.fromkeys(numeric_columns)
 
     def watched(self, chunks: Iterable[MappedChunk]) -> Iterator[MappedChunk]:
         for chunk in chunks:
-            self._note_unreadable(chunk)
+            self._note_left_out(chunk)
             self._note_numbers(chunk.good)
             yield chunk
 
-    def _note_unreadable(self, chunk: MappedChunk) -> None:
-        wanted = REASONS_SHOWN - len(self.unreadable)
-        for row in np.flatnonzero(~chunk.good_rows())[:wanted]:
-            self.unreadable.append(RowError(chunk.lines[row], chunk.external_ids[row], chunk.problems[row]))
+    def _note_left_out(self, chunk: MappedChunk) -> None:
+        wished = np.fromiter(map(left_out_at_customers_wish, chunk.problems), dtype=bool, count=len(chunk))
+        _note_first(self.unreadable, chunk, ~chunk.good_rows() & ~wished)
+        _note_first(self.withheld, chunk, wished)
 
     def _note_numbers(self, good: MappedColumns) -> None:
         for column in list(self.without_numbers):
@@ -201,6 +218,12 @@ class _FileWatch:
                 del self.without_numbers[column]
             elif self.without_numbers[column] is None:
                 self.without_numbers[column] = next((value for value in held if value is not None), None)
+
+
+def _note_first(errors: list[RowError], chunk: MappedChunk, rows: np.ndarray) -> None:
+    """Add the chunk's `rows` to `errors` until it holds REASONS_SHOWN."""
+    for row in np.flatnonzero(rows)[: REASONS_SHOWN - len(errors)]:
+        errors.append(RowError(chunk.lines[row], chunk.external_ids[row], chunk.problems[row]))
 
 
 def _held_values(good: MappedColumns, column: str) -> np.ndarray:
