@@ -42,11 +42,26 @@ PROTECTED_NAMES = frozenset(
         "politiekegezindheid", "vakbond", "vakbondslidmaatschap", "seksueleorientatie", "seksuelevoorkeur",
         "geloofsovertuiging",
         "mv",  # "M/V", man or woman, as Dutch forms write it
+        # How a customer is addressed says their gender: "Dhr."/"Mevr.", "Mr"/"Ms".
+        "salutation", "honorific", "title", "aanhef", "titel", "aanspreekvorm", "aanspreektitel",
+        # Where someone was born or what they first spoke says their origin.
+        "placeofbirth", "birthplace", "countryoforigin", "mothertongue", "nativelanguage", "firstlanguage",
+        "geboorteplaats", "moedertaal", "landvanherkomst",
+        # Health under other names.
+        "hearingimpaired", "hearingimpairment", "visuallyimpaired", "visualimpairment", "deaf", "blind",
+        "wheelchair", "slechthorend", "slechtziend", "doof", "rolstoel", "chronischziek", "ggz",
+        # Criminal records (GDPR article 10), and what marks a customer as vulnerable through debt: offers must
+        # not follow it.
+        "criminalrecord", "strafblad", "debtrestructuring", "guardianship", "schuldsanering", "bewindvoering",
+        "onderbewindstelling", "curatele", "wsnp",
     }
 )  # fmt: skip
 # Dutch joins words into one: these stems are long enough to be unmistakable at a word's end ("klantleeftijd") or
 # at its start ("geslachtscode", "leeftijdscat", "nationaliteitscode").
-PROTECTED_STEMS = ("leeftijd", "geslacht", "geboortedatum", "geboortejaar", "nationaliteit", "gezondheid")
+PROTECTED_STEMS = (
+    "leeftijd", "geslacht", "geboortedatum", "geboortejaar", "geboorteplaats", "nationaliteit", "gezondheid",
+    "moedertaal", "slechthorend", "slechtziend", "schuldsanering", "bewindvoering",
+)  # fmt: skip
 # A characteristic of a thing, not of the person: "contract_age", "network_health", "toestelleeftijd".
 THING_WORDS = frozenset(
     {

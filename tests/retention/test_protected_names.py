@@ -11,6 +11,10 @@ PROTECTED = [
     # Dutch compounds with a stem at the start, linked by an s, and an accent dropped or kept.
     "geslachtscode", "GeslachtsCode", "Nationaliteitscode", "Leeftijdscat", "leeftijdsklasse_klant",
     "seksuele_orientatie", "Seksuele oriëntatie", "Geloofsovertuiging",
+    # Gender, origin and health under other names, and vulnerability through debt.
+    "aanhef", "Salutation", "titel", "geboorteplaats", "place_of_birth", "country_of_origin", "moedertaal",
+    "slechthorend", "hearing_impaired", "blind", "doof", "bewindvoering", "schuldsanering", "klant_in_wsnp",
+    "Geboorteplaatscode", "SchuldsaneringStatus",
 ]  # fmt: skip
 NOT_PROTECTED = [
     # The telco sample's other columns.
@@ -19,6 +23,7 @@ NOT_PROTECTED = [
     # Words that hold a protected word inside them, and a thing's age or health.
     "usage", "page_views", "average_bill", "storage_gb", "message_count", "passage", "dosage", "languages",
     "contract_age", "contract_age_months", "account_age", "device_age", "network_health", "toestelleeftijd",
+    "subtitles", "entitled", "titelsong", "plaats", "woonplaats", "language", "taal", "lead_origin",
 ]  # fmt: skip
 
 
