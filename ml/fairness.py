@@ -14,13 +14,12 @@ segment such as value tier), four metrics are compared between the attribute's g
 Comparing within a risk band keeps a fair difference (higher risk, more offers) from looking like bias.
 For each metric the ratio of the smallest to the largest group value and their difference are given;
 the metric is flagged when the ratio falls below the threshold (0.8 is the "four-fifths rule" of the
-US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Each comparison also carries the p-value of Welch's test
-between those two groups, and that p-value adjusted for the number of comparisons the report makes
-(Benjamini-Hochberg): a report of many comparisons shows some gaps that chance alone gives, so a flag whose
-adjusted p-value is not below SIGNIFICANCE_LEVEL may be chance, and says so. On a few offers per group equal
-treatment gives ratios far from 1 most of the time. Groups with fewer
-rows than `min_group_size` behind a metric are shown, marked, but left out of the
-ratio, so a handful of customers cannot raise a flag; below PRIVATE_GROUP_SIZE rows (or the minimum group
+US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Each comparison also carries the p-value of the gap between those
+two groups (Fisher's exact test for a rate, Welch's test for a mean cost), and that p-value adjusted for the
+number of comparisons the report makes (Benjamini-Hochberg): a report of many comparisons shows some gaps that
+chance alone gives, so a flag whose adjusted p-value is not below SIGNIFICANCE_LEVEL may be chance, and says so.
+On a few offers per group equal treatment gives ratios far from 1 most of the time. Groups with fewer rows
+than `min_group_size` behind a metric are shown, marked, but left out of the ratio, so a handful of customers cannot raise a flag; below PRIVATE_GROUP_SIZE rows (or the minimum group
 size, if smaller) they are listed without their value or size, so a group of one cannot tell a reader of
 the offer log that customer's age or gender. Rows whose attribute is not recorded are left out of that
 attribute's comparison.
@@ -36,6 +35,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
+from scipy.stats import fisher_exact
 
 RISK_BAND = "risk_band"
 RISK_BAND_ORDER = ("low", "medium", "high")
@@ -47,6 +47,8 @@ METRIC_COLUMNS = {
     "save_rate": "stayed",
 }
 REQUIRED_COLUMNS = (RISK_BAND, *METRIC_COLUMNS.values())
+# Means of 0 and 1: compared as rates.
+RATE_METRICS = {"offer_rate", "save_rate"}
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_MIN_GROUP_SIZE = 30
 # Below this adjusted p-value the gap between the smallest and the largest group is unlikely to be chance;
@@ -82,7 +84,8 @@ class Comparison:
     ratio: float | None
     difference: float | None
     flagged: bool
-    # Two-sided p-value of Welch's test between the smallest and the largest group (normal approximation).
+    # Two-sided p-value of the gap between the smallest and the largest group (Fisher's exact test for a rate,
+    # Welch's for a mean cost), corrected for the pairs it was picked from.
     p_value: float | None = None
     # The p-value adjusted for every comparison of the report that has one (Benjamini-Hochberg): of the gaps
     # whose adjusted p-value is below a level, chance accounts for at most that share in expectation.
@@ -310,7 +313,7 @@ def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, 
         # Every group at zero is equal treatment, not a division by zero.
         ratio = smallest.value / largest.value if largest.value > 0 else 1.0
         difference = largest.value - smallest.value
-        p_value = extremes_p_value(smallest, largest, groups=len(judged))
+        p_value = extremes_p_value(smallest, largest, groups=len(judged), metric=metric)
     return Comparison(
         risk_band=band,
         attribute=attribute,
@@ -323,18 +326,38 @@ def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, 
     )
 
 
-def extremes_p_value(smallest: GroupCell, largest: GroupCell, *, groups: int) -> float:
-    """The p-value of the gap between the lowest and the highest of `groups` groups: Welch's test of that pair,
-    Bonferroni-corrected for the groups * (groups - 1) / 2 pairs it was picked from. Taken alone, the extremes of
-    five groups treated alike differ "at p < 0.05" 29% of the time (measured over 20,000 draws of 100 rows a
-    group), since picking the extremes is itself a choice; with the correction, at most 5%."""
+def extremes_p_value(smallest: GroupCell, largest: GroupCell, *, groups: int, metric: str) -> float:
+    """The p-value of the gap between the lowest and the highest of `groups` groups: the pair's own test
+    (`pair_p_value`), Bonferroni-corrected for the groups * (groups - 1) / 2 pairs it was picked from. Taken alone,
+    the extremes of five groups treated alike differ "at p < 0.05" 29% of the time (measured over 20,000 draws of
+    100 rows a group), since picking the extremes is itself a choice; with the correction, at most 5%."""
     pairs = groups * (groups - 1) // 2
-    return min(1.0, welch_p_value(smallest, largest) * pairs)
+    return min(1.0, pair_p_value(smallest, largest, metric=metric) * pairs)
+
+
+def pair_p_value(first: GroupCell, second: GroupCell, *, metric: str) -> float:
+    """Two-sided p-value for the difference of two groups' values: Fisher's exact test for a rate, Welch's test
+    for a mean cost.
+
+    A rate of a few percent in groups of unequal size is where the normal approximation fails: a group with no
+    offer at all has no spread, and 0 of 69 against 19 of 570 read p = 0.00001 where the exact test gives 0.25.
+    Under equal treatment at such rates it called one gap in nine "p < 0.05" (measured over draws of 69 and 570
+    rows at 3.3%); the exact test never does so more often than the level says."""
+    if metric in RATE_METRICS:
+        return fisher_p_value(first, second)
+    return welch_p_value(first, second)
+
+
+def fisher_p_value(first: GroupCell, second: GroupCell) -> float:
+    """Fisher's exact test of two rates, each group's count of ones being its rate times its size."""
+    ones = [round(first.value * first.size), round(second.value * second.size)]
+    table = [[ones[0], first.size - ones[0]], [ones[1], second.size - ones[1]]]
+    return float(fisher_exact(table, alternative="two-sided").pvalue)
 
 
 def welch_p_value(first: GroupCell, second: GroupCell) -> float:
     """Two-sided p-value for the difference of two groups' means, Welch's test in its normal approximation
-    (every judged group has at least the minimum group size behind it). Rates are means of 0 and 1."""
+    (every judged group has at least the minimum group size behind it)."""
     variance = (first.spread or 0.0) ** 2 / first.size + (second.spread or 0.0) ** 2 / second.size
     gap = abs(first.value - second.value)
     if variance == 0:
@@ -351,7 +374,6 @@ METRIC_NAMES = {
     "save_rate": "save rate",
 }
 TABLE_HEADER = ("risk band", "attribute", "metric", "groups (rows)", "ratio", "difference", "p", "adjusted p", "flag")
-RATE_METRICS = {"offer_rate", "save_rate"}
 
 
 def format_value(metric: str, value: float | None) -> str:

@@ -176,8 +176,8 @@ def test_the_same_gap_on_many_offers_is_a_flag_not_put_down_to_chance():
 
 
 def test_a_gap_unlikely_alone_may_be_chance_among_many_comparisons():
-    # 20 offers in 200 against 34 in 200: Welch's p is about 0.04.
-    log = log_of(decisions(n=200, gender="female", offers=20), decisions(n=200, gender="male", offers=34))
+    # 20 offers in 200 against 35 in 200: Fisher's exact p is about 0.04.
+    log = log_of(decisions(n=200, gender="female", offers=20), decisions(n=200, gender="male", offers=35))
     alone = comparison(fairness_report(log, attributes=ATTRIBUTES), metric="offer_rate")
     # Nine more attributes that split every group evenly add 36 comparisons of equal treatment.
     evenly = [f"attribute_{number}" for number in range(9)]
@@ -327,7 +327,39 @@ def test_the_extremes_of_many_groups_treated_alike_pass_p_005_no_more_often_than
             offers = rng.random(100) < 0.3
             cells.append(GroupCell(group=str(group), value=offers.mean(), size=100, judged=True, spread=offers.std()))
         ranked = sorted(cells, key=lambda cell: cell.value)
-        low_p += extremes_p_value(ranked[0], ranked[-1], groups=5) < 0.05
+        low_p += extremes_p_value(ranked[0], ranked[-1], groups=5, metric="offer_rate") < 0.05
     assert low_p / draws <= 0.06
-    alone = extremes_p_value(ranked[0], ranked[-1], groups=2)
-    assert extremes_p_value(ranked[0], ranked[-1], groups=5) == min(1.0, alone * 10)
+    alone = extremes_p_value(ranked[0], ranked[-1], groups=2, metric="offer_rate")
+    assert extremes_p_value(ranked[0], ranked[-1], groups=5, metric="offer_rate") == min(1.0, alone * 10)
+
+
+@pytest.mark.parametrize(("sizes", "rate"), [((69, 570), 0.033), ((30, 600), 0.03), ((40, 400), 0.05)])
+def test_low_rates_in_groups_of_unequal_size_treated_alike_pass_p_005_no_more_often_than_one_time_in_twenty(
+    sizes, rate
+):
+    # Offer rates of a few percent, where a small group often has no offer at all: the normal approximation
+    # called 11 to 40% of such gaps "p < 0.05".
+    rng = np.random.default_rng(11)
+    draws = 600
+    low_p = 0
+    for _ in range(draws):
+        cells = [_rate_cell(str(number), rng.random(size) < rate) for number, size in enumerate(sizes)]
+        ranked = sorted(cells, key=lambda cell: cell.value)
+        low_p += extremes_p_value(ranked[0], ranked[-1], groups=2, metric="offer_rate") < 0.05
+    assert low_p / draws <= 0.05
+
+
+def test_no_offer_in_69_against_19_in_570_is_not_called_unlikely():
+    none, some = _rate_cell("business", np.zeros(69, bool)), _rate_cell("consumer", np.arange(570) < 19)
+    assert extremes_p_value(none, some, groups=2, metric="offer_rate") == pytest.approx(0.2492, abs=1e-4)
+
+
+def test_mean_costs_are_compared_by_welchs_test():
+    cheap = GroupCell(group="a", value=20.0, size=50, judged=True, spread=10.0)
+    dear = GroupCell(group="b", value=25.0, size=50, judged=True, spread=10.0)
+    # The gap is 5 with a standard error of 2: z = 2.5.
+    assert extremes_p_value(cheap, dear, groups=2, metric="offered_cost_cents") == pytest.approx(0.01242, abs=1e-5)
+
+
+def _rate_cell(group: str, ones: np.ndarray) -> GroupCell:
+    return GroupCell(group=group, value=float(ones.mean()), size=len(ones), judged=True, spread=float(ones.std()))
