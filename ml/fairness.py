@@ -18,11 +18,11 @@ US EEOC Uniform Guidelines, 29 CFR 1607.4 D). Each comparison also carries the p
 two groups (Fisher's exact test for a rate, Welch's test for a mean cost), and that p-value adjusted for the
 number of comparisons the report makes (Benjamini-Hochberg): a report of many comparisons shows some gaps that
 chance alone gives, so a flag whose adjusted p-value is not below SIGNIFICANCE_LEVEL may be chance, and says so.
-On a few offers per group equal treatment gives ratios far from 1 most of the time. Groups with fewer rows
-than `min_group_size` behind a metric are shown, marked, but left out of the ratio, so a handful of customers cannot raise a flag; below PRIVATE_GROUP_SIZE rows (or the minimum group
-size, if smaller) they are listed without their value or size, so a group of one cannot tell a reader of
-the offer log that customer's age or gender. Rows whose attribute is not recorded are left out of that
-attribute's comparison.
+On a few offers per group equal treatment gives ratios far from 1 most of the time. Groups with fewer rows than
+`min_group_size` behind a metric are shown, marked, but left out of the ratio, so a handful of customers cannot
+raise a flag; below PRIVATE_GROUP_SIZE rows (or the minimum group size, if smaller) they are listed without
+their value or size, so a group of one cannot tell a reader of the offer log that customer's age or gender. Rows
+whose attribute is not recorded are left out of that attribute's comparison.
 """
 
 from __future__ import annotations
