@@ -184,11 +184,12 @@ def doubly_robust(
 def importance_weights(
     target_probabilities: Sequence[float], propensities: Sequence[float], *, floor: float = PROPENSITY_FLOOR
 ) -> tuple[np.ndarray, int]:
-    """π/μ per decision, with μ raised to `floor` where smaller; returns the weights and how many were raised."""
+    """π/μ per decision, with μ raised to `floor` where smaller; returns the weights and how many of the raised
+    ones weigh in (a decision the policy would never take is multiplied by 0 whatever its propensity)."""
     target = _probabilities("target_probabilities", target_probabilities)
     logged = _probabilities("propensities", propensities)
     _same_length(target_probabilities=target, propensities=logged)
-    clipped = int((logged < floor).sum())
+    clipped = int(((logged < floor) & (target > 0)).sum())
     return target / np.maximum(logged, floor), clipped
 
 

@@ -79,6 +79,8 @@ class LogRow:
     recommended: OfferRef | None
     explored: bool
     control_group: bool
+    greedy_code: str
+    propensity: float
     made: tuple[OfferRef, ...]
     accepted: OfferRef | None
     declined: tuple[OfferRef, ...]
@@ -122,6 +124,8 @@ def log_row(decision: Decision) -> LogRow:
         recommended=offer(decision.recommended_offer_code) if decision.recommended_offer_code else None,
         explored=decision.explored,
         control_group=decision.control_group,
+        greedy_code=decision.greedy_offer_code,
+        propensity=decision.propensity,
         made=tuple(offer(code) for code in summary.made_codes),
         accepted=offer(summary.accepted_code) if summary.accepted_code else None,
         declined=tuple(offer(code) for code in summary.declined_codes),
@@ -186,7 +190,6 @@ CSV_HEADER = (
     "decision_id",
     "as_of_utc",
     "customer_id",
-    "customer_name",
     "agent",
     "team",
     "channel",
@@ -202,6 +205,8 @@ CSV_HEADER = (
     "escalated",
     "override_reasons",
     "accepted_cost_cents",
+    "greedy_offer",
+    "propensity",
 )
 # A cell starting with one of these is a formula to a spreadsheet; a CRM name must never run as one.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -213,7 +218,6 @@ def csv_cells(row: LogRow) -> list[str]:
         row.decision_id,
         row.made_at.astimezone(dt.UTC).isoformat(),
         row.customer_number,
-        row.customer_name,
         row.agent,
         row.team,
         row.channel,
@@ -229,6 +233,8 @@ def csv_cells(row: LogRow) -> list[str]:
         _yes_no(row.escalated),
         " ".join(row.override_reasons),
         str(row.cost_cents),
+        row.greedy_code,
+        repr(row.propensity),
     ]
     return [_defused(cell) for cell in cells]
 

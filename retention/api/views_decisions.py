@@ -50,6 +50,21 @@ class DecisionOutput(serializers.Serializer):
     model_version = serializers.CharField(source="model_versions.churn")
     policy_version = serializers.IntegerField()
     explored = serializers.BooleanField(help_text="The recommendation was an exploration pick, not the top offer.")
+    control_group = serializers.BooleanField(
+        help_text="The customer was in the random control group and got the default treatment (no offer)."
+    )
+    greedy_offer = serializers.CharField(
+        source="greedy_offer_code",
+        allow_null=True,
+        help_text="What the policy would have recommended without exploration or the control group; null for none.",
+    )
+    propensity = serializers.FloatField(
+        help_text="The chance the policy gave the action it recommended (exploration and control group included): "
+        "what off-policy estimates divide by. Each listed offer's own chance is its `propensity` in the advice."
+    )
+    renewal_fee_cents = serializers.IntegerField(
+        allow_null=True, help_text="The monthly fee the offers were priced on, after price parity; null if unknown."
+    )
     outcome = serializers.ChoiceField(choices=DecisionAction.Kind.choices, allow_null=True)
     outcome_offer = serializers.CharField(allow_null=True)
     outcome_at = serializers.DateTimeField(allow_null=True)
@@ -69,7 +84,7 @@ class DecisionOutput(serializers.Serializer):
     def to_representation(self, decision):
         body = super().to_representation(decision)
         # Empty codes are stored as "", but mean "none".
-        for name in ("recommended_offer", "outcome_offer", "accepted_offer", "override_reason"):
+        for name in ("recommended_offer", "greedy_offer", "outcome_offer", "accepted_offer", "override_reason"):
             body[name] = body[name] or None
         return body
 

@@ -100,7 +100,8 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
         Decision.objects.select_related("customer", "agent", "api_client", "team")
         .only(
             "id", "channel", "reason", "churn_probability", "risk_band", "recommended_offer_code", "model_versions",
-            "policy_version", "explored", "created_at", "customer__external_id", "agent__username",
+            "policy_version", "explored", "control_group", "greedy_offer_code", "propensity", "renewal_fee_cents",
+            "created_at", "customer__external_id", "agent__username",
             "api_client__name", "team__name",
         )
         .annotate(

@@ -381,8 +381,9 @@ def test_the_csv_holds_the_filtered_log(lead, log):
     rows = csv_rows(response)
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    assert {row["customer_name"] for row in rows} == {"Afwijking", "Verkenning"}
-    overridden = next(row for row in rows if row["customer_name"] == "Afwijking")
+    by_id = {row["customer_id"]: row for row in rows}
+    assert set(by_id) == {log["overridden"].customer.external_id, log["explored"].customer.external_id}
+    overridden = by_id[log["overridden"].customer.external_id]
     assert overridden["offers_made"] == "speed-up"
     assert overridden["declined_offers"] == "speed-up"
     assert overridden["outcome"] == "declined"
@@ -391,30 +392,47 @@ def test_the_csv_holds_the_filtered_log(lead, log):
     assert overridden["as_of_utc"].endswith("+00:00")
 
 
+def test_the_csv_names_no_customer_but_by_their_number(lead, log):
+    text = b"".join(logged_in(lead).get(reverse("review-log-csv")).streaming_content).decode()
+
+    assert "customer_name" not in text.splitlines()[0]
+    assert not any(name in text for name in ALL_NAMES)
+
+
+def test_the_csv_carries_what_off_policy_estimates_read(lead, log):
+    [row] = csv_rows(logged_in(lead).get(reverse("review-log-csv"), {"explored_only": "on"}))
+
+    assert row["explored"] == "yes" and row["recommended_offer"] == "speed-up"
+    assert (row["greedy_offer"], float(row["propensity"])) == (
+        log["explored"].greedy_offer_code,
+        log["explored"].propensity,
+    )
+
+
 def test_the_csv_counts_accepted_costs_in_cents(lead, log):
     [row] = csv_rows(logged_in(lead).get(reverse("review-log-csv"), {"outcome": "accepted"}))
 
     assert (row["accepted_offer"], row["accepted_cost_cents"], row["explored"]) == ("loyal-10", "6600", "no")
 
 
-def test_a_customer_name_cannot_become_a_spreadsheet_formula(lead, agent):
-    decision_for(agent, name='=HYPERLINK("http://evil","klik")')
+def test_a_customer_number_cannot_become_a_spreadsheet_formula(lead, agent):
+    stored_decision(customer=CustomerFactory(external_id='=HYPERLINK("http://evil","klik")'), agent=agent)
 
     [row] = csv_rows(logged_in(lead).get(reverse("review-log-csv")))
 
-    assert row["customer_name"] == '\'=HYPERLINK("http://evil","klik")'
+    assert row["customer_id"] == '\'=HYPERLINK("http://evil","klik")'
 
 
 def test_a_formula_after_a_semicolon_is_defused_too_and_every_cell_is_quoted(lead, agent):
-    # A Dutch Excel splits at semicolons: "Jan;=1+1;" would be a name cell and a formula cell there.
-    decision_for(agent, name="Jan;=1+1; -2")
+    # A Dutch Excel splits at semicolons: "K1;=1+1;" would be a number cell and a formula cell there.
+    stored_decision(customer=CustomerFactory(external_id="K1;=1+1; -2"), agent=agent)
 
     client = logged_in(lead)
     [row] = csv_rows(client.get(reverse("review-log-csv")))
     text = b"".join(client.get(reverse("review-log-csv")).streaming_content).decode()
 
-    assert row["customer_name"] == "Jan;'=1+1;' -2"
-    assert "\"Jan;'=1+1;' -2\"" in text
+    assert row["customer_id"] == "K1;'=1+1;' -2"
+    assert "\"K1;'=1+1;' -2\"" in text
     assert all(line.startswith('"') and line.endswith('"') for line in text.splitlines())
 
 

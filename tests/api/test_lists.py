@@ -162,6 +162,26 @@ def test_a_decision_shows_its_latest_action_and_override(decision_log, api_clien
     assert plain["model_version"] == "churn-v1" and plain["customer_id"]
 
 
+def test_a_decision_shows_what_off_policy_estimates_read(db, api_client):
+    explored = DecisionFactory(
+        explored=True, greedy_offer_code="", propensity=0.0125, renewal_fee_cents=4500, recommended_offer_code="gift"
+    )
+    control = DecisionFactory(control_group=True, greedy_offer_code="korting-10", recommended_offer_code="")
+
+    decisions = {d["id"]: d for d in api_client.get(DECISIONS).json()["results"]}
+
+    shown = decisions[str(explored.pk)]
+    assert (shown["explored"], shown["greedy_offer"], shown["propensity"], shown["renewal_fee_cents"]) == (
+        True,
+        None,
+        0.0125,
+        4500,
+    )
+    shown = decisions[str(control.pk)]
+    assert (shown["control_group"], shown["greedy_offer"], shown["recommended_offer"]) == (True, "korting-10", None)
+    assert shown["renewal_fee_cents"] is None
+
+
 def test_a_decision_shows_the_offer_that_stands_accepted_and_its_cost(decision_log, api_client):
     corrected = DecisionFactory(agent=decision_log["accepted"].agent)
     DecisionActionFactory(decision=corrected, kind="accepted", cost_cents=3_300)

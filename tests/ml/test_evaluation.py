@@ -188,6 +188,12 @@ def test_propensities_below_the_floor_are_raised_to_it_and_counted():
     assert estimate.value == pytest.approx((1 / PROPENSITY_FLOOR + 2) / 3)
 
 
+def test_a_raised_propensity_counts_only_for_a_policy_that_weighs_its_decision():
+    _, weighed = importance_weights([1.0, 0.5], [0.0, 0.5])
+    _, never_taken = importance_weights([0.0, 1.0], [0.0, 0.5])
+    assert (weighed, never_taken) == (1, 0)
+
+
 @pytest.mark.parametrize("bad", [1.2, -0.1, math.nan])
 def test_impossible_propensities_are_refused(bad):
     with pytest.raises(EvaluationError, match="propensities"):

@@ -35,6 +35,8 @@ REWARD_MODEL = (
 
 # Fewer resamples put the interval's tails on a handful of draws: it may not even hold the estimate.
 MIN_RESAMPLES = 100
+# 2,000 resamples of a 700-decision log take about 5 s: more than this would run for minutes and tell nothing new.
+MAX_RESAMPLES = 20_000
 
 
 class Command(BaseCommand):
@@ -66,8 +68,10 @@ class Command(BaseCommand):
     def handle(self, *args, policies, since, until, confidence, seed, bootstrap, as_json, **options):
         if not 0 < confidence < 1:
             raise CommandError(f"--confidence must be between 0 and 1, not {confidence}")
-        if bootstrap < 0 or 0 < bootstrap < MIN_RESAMPLES:
-            raise CommandError(f"--bootstrap takes at least {MIN_RESAMPLES} resamples (or 0 for normal intervals)")
+        if bootstrap < 0 or 0 < bootstrap < MIN_RESAMPLES or bootstrap > MAX_RESAMPLES:
+            raise CommandError(
+                f"--bootstrap takes {MIN_RESAMPLES:,} to {MAX_RESAMPLES:,} resamples (or 0 for normal intervals)"
+            )
         candidates = _candidates(policies or _every_policy())
         start, end = _window(since, until)
         try:
@@ -188,25 +192,26 @@ def _table(summary: dict, results: list[PolicyEvaluation], since: str | None, un
     lines += [_row(result) for result in results]
     if any(result.policy == BUILT_IN_POLICY for result in results):
         lines.append(f"{BUILT_IN_POLICY} is the built-in defaults, used before any policy version was stored.")
-    clipped = max(result.value["ips"].clipped for result in results)
-    if clipped:
-        lines.append(
-            f"{clipped} decisions log a chance below {PROPENSITY_FLOOR} for the action they took, which the policy "
-            "never gives: the log is inconsistent there. They were raised to that floor, so IPS and SNIPS, which "
-            "divide by it, are not to be trusted; see which decisions they are before relying on these figures."
-        )
+    for result in results:
+        if clipped := result.value["ips"].clipped:
+            lines.append(
+                f"{result.policy}: {clipped} of the decisions it weighs log a chance below {PROPENSITY_FLOOR} for "
+                "the action they took, which the policy never gives: the log is inconsistent there. They were "
+                "raised to that floor, so IPS, SNIPS and DR's correction, which all divide by it, are not to be "
+                "trusted; `propensity` in the decision log (API and CSV) shows which decisions they are."
+            )
     if thin := [result.policy for result in results if result.value["ips"].effective_sample_size < THIN_LOG_ESS]:
         lines.append(
-            f"{', '.join(thin)}: fewer than {THIN_LOG_ESS} effective decisions, where the normal intervals run "
-            "narrow (simulated at 5% exploration and an ESS of 48, nominal 95% intervals held the true value 77% "
+            f"{', '.join(thin)}: fewer than {THIN_LOG_ESS} effective decisions, where intervals run narrow "
+            "(simulated at 5% exploration and an ESS of 48, nominal 95% normal intervals held the true value 77% "
             "of the time for IPS, 88% for SNIPS and 91% for DR): lean on DR's."
         )
     for result in results:
         if result.unlogged_share >= UNLOGGED_SHARE_NOTED:
             lines.append(
-                f"{result.policy}: {result.unlogged_share:.1%} of its recommendations go to offers the log never "
-                "tries; IPS counts them as earning nothing and SNIPS leaves them out, so only DR's reward model "
-                "speaks for them."
+                f"{result.policy}: {result.unlogged_share:.1%} of its recommendations take an action (an offer, or "
+                "no offer) the log never took for those customers; IPS counts them as earning nothing and SNIPS "
+                "leaves them out, so only DR's reward model speaks for them."
             )
     if any(_without_interval(result) for result in results):
         lines.append(
