@@ -47,6 +47,7 @@ from retention.selectors.panel import (
 )
 from retention.services.agents import agent_language_set
 from retention.services.decisions import (
+    FormerCustomer,
     IdempotencyKeyTaken,
     ProfilingObjection,
     answers_for_team,
@@ -309,6 +310,9 @@ def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Cust
         return _render_panel(request, form, status=503, error=message)
     except ProfilingObjection as objection:
         return _objection_panel(request, form, customer, objection.best_tariff)
+    except FormerCustomer as former:
+        card = customer_card(customer=customer)
+        return _render_panel(request, form, customer=customer, card=card, former={"left_on": former.left_on})
     except ValidationError as error:
         return _render_panel(request, form, status=422, error=" ".join(error.messages))
     return _render_panel(request, form, **customer_context(request, customer, decision))

@@ -53,6 +53,29 @@ class CustomerQuerySet(models.QuerySet):
         """Customers a model may score or learn from: not erased, and not objecting to profiling."""
         return self.not_erased().filter(objects_to_profiling=False)
 
+    def former(self) -> CustomerQuerySet:
+        """Customers who left, each with `left_on`, the day they did: their latest renewal result says they churned,
+        and no contract starts after it or, still active, runs past it. A contract a CRM file or the API's short
+        form made (no start, no end, still marked active) says nothing of a return."""
+        latest = RenewalResult.objects.filter(customer=models.OuterRef("pk")).order_by("-date", "-pk")
+        left_on = models.OuterRef("left_on")
+        returned = Contract.objects.filter(customer=models.OuterRef("pk")).filter(
+            models.Q(start_date__gt=left_on) | models.Q(status=Contract.Status.ACTIVE, end_date__gt=left_on)
+        )
+        return (
+            self.annotate(
+                last_result=models.Subquery(latest.values("result")[:1]),
+                left_on=models.Subquery(latest.values("date")[:1]),
+            )
+            .filter(last_result=RenewalResult.Result.CHURNED)
+            .exclude(models.Exists(returned))
+        )
+
+    def still_customers(self) -> CustomerQuerySet:
+        """Customers who have not left (see `former`): those advice and scores are for. Former customers' history
+        still teaches the models; their leaving is what the churn model learns from."""
+        return self.exclude(pk__in=Customer.objects.former().values("pk"))
+
 
 class Customer(models.Model):
     class Segment(models.TextChoices):
@@ -499,6 +522,7 @@ class ScoringJob(models.Model):
     objecting = models.PositiveIntegerField(
         default=0, help_text="Requested ids whose customer objected to profiling: not scored."
     )
+    former = models.PositiveIntegerField(default=0, help_text="Requested ids of former customers: not scored.")
     model_version = models.CharField(max_length=50, blank=True)
     result_file = models.CharField(max_length=300, blank=True, help_text="The result CSV, relative to DATA_DIR.")
     error = models.TextField(blank=True)

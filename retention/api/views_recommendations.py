@@ -15,6 +15,7 @@ from retention.models import Customer, Decision
 from retention.selectors.budget import team_budget_status
 from retention.services.api_clients import api_client_check_speaks_for
 from retention.services.decisions import (
+    FormerCustomer,
     IdempotencyConflict,
     ProfilingObjection,
     decision_create,
@@ -185,7 +186,8 @@ class RecommendationCreateView(ApiView):
             "decision, which outcomes then refer to. Any exploration is drawn per customer and local day: asking "
             "again for the same customer the same day, on any channel and for any agent, draws the same. A customer "
             "who objected to profiling gets no advice: 422 with the refusal profiling_objection and, in best_tariff, "
-            "the best-tariff advice still owed to them; nothing is stored."
+            "the best-tariff advice still owed to them; nothing is stored. A former customer (their latest renewal "
+            "result says they churned, and no contract since) gets none either: 422 with the refusal former_customer."
         ),
     )
     def post(self, request):
@@ -215,6 +217,8 @@ class RecommendationCreateView(ApiView):
             raise Unprocessable(
                 str(objection), refusals=["profiling_objection"], best_tariff=objection.best_tariff
             ) from objection
+        except FormerCustomer as former:
+            raise Unprocessable(str(former), refusals=["former_customer"]) from former
         body = recommendation_json(decision, language=values["language"], limit=values["limit"])
         headers = {REPLAY_HEADER: "true"} if replayed else {}
         return Response(RecommendationOutput(body).data, status=status.HTTP_201_CREATED, headers=headers)

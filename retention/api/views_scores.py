@@ -22,7 +22,7 @@ from retention.api.customer_input import storable_text
 from retention.api.errors import PayloadTooLarge, Unprocessable
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, error_responses, responses
 from retention.models import ScoringJob
-from retention.selectors.api import customers_by_external_id, scoring_job_get
+from retention.selectors.api import customers_by_external_id, former_external_ids, scoring_job_get
 from retention.services.scoring_jobs import customers_score, scoring_job_create, scoring_job_result_path
 
 MAX_SCORE_IDS = 1_000
@@ -90,8 +90,8 @@ class ScoreCreateView(BulkApiView):
         operation_id="scores_create",
         description=(
             f"Churn probabilities now, for up to {MAX_SCORE_IDS:,} customers in one batch. Nothing is stored. "
-            "Unknown ids, and those of customers who objected to profiling (refusal profiling_objection), are "
-            "refused with 422, listed under fields.customer_ids."
+            "Unknown ids, those of customers who objected to profiling (refusal profiling_objection) and those of "
+            "former customers (refusal former_customer) are refused with 422, listed under fields.customer_ids."
         ),
     )
     def post(self, request):
@@ -102,8 +102,9 @@ class ScoreCreateView(BulkApiView):
         customers = customers_by_external_id(external_ids=ids)
         unknown = [i for i in ids if i not in customers]
         objecting = [i for i in ids if i in customers and customers[i].objects_to_profiling]
-        if unknown or objecting:
-            raise _unscorable(unknown, objecting)
+        former = former_external_ids(external_ids=[i for i in customers if i not in objecting])
+        if unknown or objecting or former:
+            raise _unscorable(unknown, objecting, [i for i in ids if i in former])
         now = timezone.now()
         try:
             scorer, scores = customers_score(customers=[customers[i] for i in ids], as_of=now)
@@ -118,13 +119,19 @@ class ScoreCreateView(BulkApiView):
         return Response(ScoresOutput(body).data)
 
 
-def _unscorable(unknown: list[str], objecting: list[str]) -> Unprocessable:
-    """One refusal naming every id that cannot be scored: unknown ones first, then those who objected."""
+def _unscorable(unknown: list[str], objecting: list[str], former: list[str]) -> Unprocessable:
+    """One refusal naming every id that cannot be scored: unknown ones first, then those who objected, then former
+    customers."""
     said = [f"{len(unknown)} unknown customer id(s)"] if unknown else []
+    refusals = []
     if objecting:
         said.append(f"{len(objecting)} customer(s) objected to profiling and are not scored")
-    refusals = ["profiling_objection"] if objecting else None
-    return Unprocessable("; ".join(said), fields={"customer_ids": unknown + objecting}, refusals=refusals)
+        refusals.append("profiling_objection")
+    if former:
+        said.append(f"{len(former)} former customer(s) left and are not scored")
+        refusals.append("former_customer")
+    fields = {"customer_ids": unknown + objecting + former}
+    return Unprocessable("; ".join(said), fields=fields, refusals=refusals or None)
 
 
 # --- scoring jobs ---------------------------------------------------------------------------------------------
@@ -147,6 +154,10 @@ class ScoringJobOutput(serializers.Serializer):
     objecting = serializers.IntegerField(
         help_text="Requested ids whose customer objected to profiling (empty scores in the CSV)."
     )
+    former = serializers.IntegerField(
+        help_text="Requested ids of former customers, whose latest renewal result says they left (empty scores in "
+        "the CSV). A job for every customer scores only current ones."
+    )
     progress = serializers.FloatField(help_text="Share done, 0 to 1.")
     model_version = serializers.CharField(allow_blank=True)
     error = serializers.CharField(allow_blank=True)
@@ -166,7 +177,8 @@ def _progress(job: ScoringJob) -> float:
     if job.status == ScoringJob.Status.DONE:
         return 1.0
     # Customers added while an every-customer job runs can push the count past the total taken at its start.
-    return min(1.0, round((job.scored + job.unknown) / job.total, 4)) if job.total else 0.0
+    done = job.scored + job.unknown + job.objecting + job.former
+    return min(1.0, round(done / job.total, 4)) if job.total else 0.0
 
 
 JOB_FIELDS = [name for name in ScoringJobOutput._declared_fields if name not in {"progress", "result"}]

@@ -213,13 +213,21 @@ def scoring_job_get(*, job_id: uuid.UUID, api_client: ApiClient) -> ScoringJob |
 
 
 def customer_pages(*, size: int) -> Iterator[list[Customer]]:
-    """Every customer a model may score, in pages of `size` by primary key: bounded memory for any number."""
+    """Every customer a model may score who has not left, in pages of `size` by primary key: bounded memory for
+    any number."""
     last = 0
-    while page := list(Customer.objects.may_be_profiled().filter(pk__gt=last).order_by("pk")[:size]):
+    scorable = Customer.objects.may_be_profiled().still_customers()
+    while page := list(scorable.filter(pk__gt=last).order_by("pk")[:size]):
         yield page
         last = page[-1].pk
 
 
+def former_external_ids(*, external_ids: Sequence[str]) -> set[str]:
+    """Which of these external ids are former customers' (see `CustomerQuerySet.former`)."""
+    former = Customer.objects.former().filter(external_id__in=external_ids)
+    return set(former.values_list("external_id", flat=True))
+
+
 def customer_count() -> int:
     """How many customers a model may score (see `customer_pages`)."""
-    return Customer.objects.may_be_profiled().count()
+    return Customer.objects.may_be_profiled().still_customers().count()

@@ -88,6 +88,8 @@ def decision_create(
     now = timezone.now()
     if customer.objects_to_profiling:
         raise ProfilingObjection(customer, best_tariff_advice(customer=customer, now=now))
+    if (left_on := departure_day(customer)) is not None:
+        raise FormerCustomer(customer, left_on)
     decision_id = uuid.uuid4()
     team = _advice_team(profile, api_client)
     sources = recommendation_sources()
@@ -178,6 +180,23 @@ class ProfilingObjection(Exception):
             f"customer {customer.external_id} objected to profiling for offers: no score or advice is made for them"
         )
         self.best_tariff = best_tariff
+
+
+class FormerCustomer(Exception):
+    """The customer left (see `CustomerQuerySet.former`): advice keeps customers, and there is none to keep, so
+    none is made and nothing is logged. A contract the CRM sends for their return makes them a customer again."""
+
+    def __init__(self, customer: Customer, left_on: dt.date) -> None:
+        super().__init__(
+            f"customer {customer.external_id} left on {left_on.isoformat()}: no score or advice is made for a "
+            "former customer until the CRM sends a contract they came back on"
+        )
+        self.left_on = left_on
+
+
+def departure_day(customer: Customer) -> dt.date | None:
+    """The day the customer left, if they are a former customer; None while they are a customer."""
+    return Customer.objects.former().filter(pk=customer.pk).values_list("left_on", flat=True).first()
 
 
 def best_tariff_advice(*, customer: Customer, now: dt.datetime) -> dict | None:

@@ -23,7 +23,13 @@ from ml.features import build_features
 from ml.policy import PolicySettings
 from ml.registry import LoadedModel, champions
 from retention.models import ApiClient, Customer, ScoringJob
-from retention.selectors.api import chunked, customer_count, customer_pages, customers_by_external_id
+from retention.selectors.api import (
+    chunked,
+    customer_count,
+    customer_pages,
+    customers_by_external_id,
+    former_external_ids,
+)
 from retention.selectors.catalog import new_customer_fees, policy_current
 from retention.selectors.history import customer_history_frames
 
@@ -120,6 +126,7 @@ def scoring_job_run(*, job_id: str) -> ScoringJob:
         scored=0,
         unknown=0,
         objecting=0,
+        former=0,
         error="",
     )
     try:
@@ -204,33 +211,43 @@ def _write_result(job: ScoringJob, scorer: Scorer) -> str:
     with partial.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_HEADER)
-        for rows, objecting in _scored_batches(job, scorer, as_of):
+        for rows, left_out in _scored_batches(job, scorer, as_of):
             writer.writerows(rows)
             scored = sum(1 for row in rows if row[1] != "")
             _update(
                 job,
                 scored=job.scored + scored,
-                unknown=job.unknown + len(rows) - scored - objecting,
-                objecting=job.objecting + objecting,
+                unknown=job.unknown + len(rows) - scored - left_out.objecting - left_out.former,
+                objecting=job.objecting + left_out.objecting,
+                former=job.former + left_out.former,
             )
     os.replace(partial, final)
     return str(final.relative_to(settings.DATA_DIR))
 
 
-def _scored_batches(job: ScoringJob, scorer: Scorer, as_of: dt.datetime) -> Iterator[tuple[list[list[str]], int]]:
-    """CSV rows batch by batch, each with how many of its rows are of customers who objected to profiling: requested
-    ids in their order (unknown ones, and those who objected, with empty scores), or every customer who may be
-    scored."""
+@dataclass(frozen=True)
+class _LeftOut:
+    """Requested ids of a batch left unscored although their customer is stored."""
+
+    objecting: int = 0  # objected to profiling
+    former: int = 0  # left (see CustomerQuerySet.former)
+
+
+def _scored_batches(job: ScoringJob, scorer: Scorer, as_of: dt.datetime) -> Iterator[tuple[list[list[str]], _LeftOut]]:
+    """CSV rows batch by batch, each with what of it was left out: requested ids in their order (unknown ones, those
+    who objected to profiling and former customers with empty scores), or every customer who may be scored."""
     if job.customer_ids is None:
         for page in customer_pages(size=SCORING_BATCH):
-            yield [_row(score) for score in scorer.score(page, as_of=as_of)], 0
+            yield [_row(score) for score in scorer.score(page, as_of=as_of)], _LeftOut()
         return
     for ids in chunked(job.customer_ids, SCORING_BATCH):
         found = customers_by_external_id(external_ids=ids)
-        scorable = [customer for customer in found.values() if not customer.objects_to_profiling]
+        objecting = {i for i in ids if i in found and found[i].objects_to_profiling}
+        former = former_external_ids(external_ids=[i for i in found if i not in objecting])
+        scorable = [customer for i, customer in found.items() if i not in objecting and i not in former]
         scores = {s.customer_id: s for s in scorer.score(scorable, as_of=as_of)}
-        objecting = sum(1 for i in ids if i in found and found[i].objects_to_profiling)
-        yield [_row(scores[i]) if i in scores else [i, "", ""] for i in ids], objecting
+        left_out = _LeftOut(objecting=sum(i in objecting for i in ids), former=sum(i in former for i in ids))
+        yield [_row(scores[i]) if i in scores else [i, "", ""] for i in ids], left_out
 
 
 def _row(score: CustomerScore) -> list[str]:

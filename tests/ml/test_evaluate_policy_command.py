@@ -289,7 +289,7 @@ def test_decisions_stored_by_the_decision_service_are_read_back_consistently(chu
     OfferFactory(code="korting-40", discount_percent=40, duration_months=6, authority_level=3, prior_uplift=0.6)
     PolicyConfig.objects.create(version=1, values={"exploration_share": 0.5, "control_share": 0.2})
     today = timezone.localdate()
-    for number, customer in enumerate(Customer.objects.order_by("pk")[:16]):
+    for number, customer in enumerate(Customer.objects.still_customers().order_by("pk")[:16]):
         decision = decision_create(customer=customer, channel="phone", agent=agent)
         RenewalResultFactory(customer=customer, date=today, result="renewed" if number % 3 else "churned")
         if decision.recommended_offer_code and number % 2:
