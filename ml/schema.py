@@ -113,6 +113,11 @@ class FeatureSchema:
 FEW_ROWS = 16
 # The numpy dtype kinds read as numbers as they are: bools, integers and floats.
 NUMBER_KINDS = frozenset("biuf")
+# No quantity a CRM keeps (an amount in cents, a count, a duration) comes near a thousand million million: a number
+# beyond it is no measurement. The trees read float32, which holds no number past about 3.4e38; one such value
+# made every score, advice and retrain that read its row fail. A model reads it as unknown instead; the import
+# and the API refuse it where they can say so.
+MAX_FEATURE_MAGNITUDE = 1e15
 # The dtypes whose values the conversion to objects gives exactly as reading the column would:
 # numbers and Python objects.
 TABLE_KINDS = NUMBER_KINDS | {"O"}
@@ -161,7 +166,15 @@ def numbers_of(features: pd.DataFrame, name: str, table: ColumnTable | None) -> 
     """The named column as floats (text that is no number, and a column `features` lacks, as NaN);
     read from `table` where it can be."""
     numbers = table.numbers(name) if table is not None else None
-    return numbers if numbers is not None else _numbers(_column(features, name))
+    return _measurements(numbers if numbers is not None else _numbers(_column(features, name)))
+
+
+def _measurements(numbers: np.ndarray) -> np.ndarray:
+    """The numbers with those no measurement can be (infinite, or beyond MAX_FEATURE_MAGNITUDE) as gaps."""
+    absurd = ~(np.abs(numbers) <= MAX_FEATURE_MAGNITUDE) & ~np.isnan(numbers)
+    if absurd.any():
+        numbers = np.where(absurd, np.nan, numbers)
+    return numbers
 
 
 def codes_of(features: pd.DataFrame, name: str, levels: tuple[str, ...], table: ColumnTable | None) -> np.ndarray:

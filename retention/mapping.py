@@ -53,7 +53,9 @@ import yaml
 
 # The month length the feature function uses to turn a signup date back into tenure.
 from ml.features import DAYS_PER_MONTH
+from ml.schema import MAX_FEATURE_MAGNITUDE
 from retention.records import (
+    MAX_AMOUNT_CENTS,
     MAX_TENURE_DAYS,
     MAX_TENURE_MONTHS,
     ContractRecord,
@@ -1010,6 +1012,8 @@ def parse_euros_to_cents(text: str) -> int:
     cents = (Decimal(cleaned) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     if cents < 0:
         raise ValueError(f"{text!r} is negative")
+    if cents >= MAX_AMOUNT_CENTS:
+        raise ValueError(f"{text!r} must be less than {MAX_AMOUNT_CENTS // 100:,} euros")
     return int(cents)
 
 
@@ -1031,13 +1035,18 @@ def parse_date(text: str) -> date:
 def attribute_value(text: str) -> int | float | str | None:
     """A CRM value as a model feature: an int or float when it looks numeric, else the text; empty is None.
 
-    Numbers with leading zeros ("0031", postcodes, codes) stay text: they are names, not quantities.
+    Numbers with leading zeros ("0031", postcodes, codes) stay text: they are names, not quantities. So do numbers
+    beyond MAX_FEATURE_MAGNITUDE (a SIM card's 19 or 20 digits): no quantity comes near them.
     """
     value = text.strip()
     if not value:
         return None
     if INTEGER.fullmatch(value):
-        return int(value)
+        return _quantity_or_name(int(value), value)
     if DECIMAL.fullmatch(value):
-        return float(value.replace(",", "."))
+        return _quantity_or_name(float(value.replace(",", ".")), value)
     return value
+
+
+def _quantity_or_name(number: int | float, text: str) -> int | float | str:
+    return number if abs(number) <= MAX_FEATURE_MAGNITUDE else text

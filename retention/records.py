@@ -22,6 +22,9 @@ from ml.features import ATTRIBUTE_PREFIX, CONTRACT_COLUMNS, DAYS_PER_MONTH, EVEN
 # century counted back from the as-of date, as a tenure is turned into a signup date, bounds a signup date.
 MAX_TENURE_MONTHS = 1200
 MAX_TENURE_DAYS = round(MAX_TENURE_MONTHS * DAYS_PER_MONTH)
+# An amount (a fee, a discount) of 10,000,000 euros or more is a typo or a unit mix-up, in a file as through the API
+# (whose amounts have at most seven whole digits).
+MAX_AMOUNT_CENTS = 1_000_000_000
 
 # What a CRM calls the characteristics equal-treatment law and the GDPR protect, in English and in Dutch (the
 # grounds of the Algemene wet gelijke behandeling and the special categories of GDPR article 9). Such a field may

@@ -8,7 +8,6 @@ history and service events. Amounts come in euros, as a number or a string ("29.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from decimal import Decimal
 
 from django.utils import timezone
@@ -17,6 +16,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ml.features import DAYS_PER_MONTH
+from ml.schema import MAX_FEATURE_MAGNITUDE
 from retention.api.base import StrictInput
 from retention.models import Contract, Customer, ServiceEvent
 from retention.records import (
@@ -33,8 +33,6 @@ LAST_DATE = dt.date(2100, 12, 31)
 MAX_ATTRIBUTES = 200
 MAX_ATTRIBUTE_KEY = 100
 MAX_ATTRIBUTE_TEXT = 1_000
-# Integers beyond 2**53 lose precision in most JSON readers; a model feature has no use for them.
-MAX_EXACT_INTEGER = 2**53
 MAX_CONTRACTS = 100
 MAX_EVENTS = 1_000
 MAX_EVENT_VALUE = 1_000_000
@@ -132,10 +130,11 @@ def _scalar_problem(key: str, value: object) -> str:
         return f"name {key[:40]!r} must be 1 to {MAX_ATTRIBUTE_KEY} characters of text"
     if value is None or isinstance(value, bool):
         return ""
-    if isinstance(value, int):
-        return "" if abs(value) <= MAX_EXACT_INTEGER else f"{key}: integer too large"
-    if isinstance(value, float):
-        return "" if math.isfinite(value) else f"{key}: must be a finite number"
+    if isinstance(value, int | float) and not abs(value) <= MAX_FEATURE_MAGNITUDE:
+        # NaN and infinity too: neither is "at most" anything.
+        return f"{key}: must be a finite number of at most {MAX_FEATURE_MAGNITUDE:.0e} either way"
+    if isinstance(value, int | float):
+        return ""
     if isinstance(value, str):
         return "" if len(value) <= MAX_ATTRIBUTE_TEXT and storable_text(value) else f"{key}: text too long or unusable"
     return f"{key}: must be text, a number, true/false or null, not a list or object"

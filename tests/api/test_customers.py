@@ -207,6 +207,15 @@ def test_a_protected_characteristic_sent_as_an_attribute_is_kept_as_protected(db
     assert (twice.attributes, twice.protected.values) == ({}, {"household": "single"})
 
 
+@pytest.mark.parametrize("number", [1e308, -2e15, 10**16])
+def test_an_attribute_number_no_measurement_can_be_is_refused_naming_it(db, api_client, number):
+    response = api_client.post(URL, {"customers": [record(attributes={"TotalCharges": number})]}, format="json")
+
+    assert response.status_code == 400
+    assert "TotalCharges: must be a finite number of at most 1e+15 either way" in response.content.decode()
+    assert not Customer.objects.exists()
+
+
 def test_the_same_key_with_two_values_in_attributes_and_protected_is_refused(db, api_client):
     conflicting = record(attributes={"gender": "female"}, protected={"gender": "male"})
 

@@ -74,7 +74,7 @@ def test_amounts_in_euros_become_whole_cents(text, cents):
     assert parse_euros_to_cents(text) == cents
 
 
-@pytest.mark.parametrize("text", ["abc", "-5", "- 5,00", "12.3.4", "1e3", "€", "NaN"])
+@pytest.mark.parametrize("text", ["abc", "-5", "- 5,00", "12.3.4", "1e3", "€", "NaN", "99999999999", "10000000,00"])
 def test_a_fee_that_is_not_an_amount_is_a_row_error_naming_the_column(write_csv, text):
     item = read_one(write_csv, "id;fee", f"A1;{text}", fields={"monthly_fee": "fee"})
 
@@ -292,6 +292,11 @@ def test_text_fields_are_kept_stripped(write_csv):
         ("0031", "0031"),
         ("1.234,5", "1.234,5"),
         ("Fiber optic", "Fiber optic"),
+        ("1000000000000000", 10**15),
+        # Beyond any quantity: a SIM card's number, a name.
+        ("89310410106543789301", "89310410106543789301"),
+        ("-2000000000000000", "-2000000000000000"),
+        ("99999999999999999999,5", "99999999999999999999,5"),
     ],
 )
 def test_attribute_values_are_numbers_when_they_look_numeric(text, value):
@@ -299,6 +304,12 @@ def test_attribute_values_are_numbers_when_they_look_numeric(text, value):
 
     assert parsed == value
     assert type(parsed) is type(value)
+
+
+def test_a_fee_as_the_api_takes_it_is_the_most_a_file_may_give():
+    assert parse_euros_to_cents("9999999,99") == 999_999_999
+    with pytest.raises(ValueError, match="must be less than 10,000,000 euros"):
+        parse_euros_to_cents("10000000")
 
 
 def test_attribute_names_are_the_column_names(write_csv):

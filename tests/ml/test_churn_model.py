@@ -68,6 +68,18 @@ def test_unseen_category_levels_do_not_break_scoring(trained):
     assert np.isfinite(model.predict_proba(odd)).all()
 
 
+@pytest.mark.parametrize("absurd", [1e308, -1e308, "1e39", "3.5e38", float("inf"), 2e15])
+def test_a_number_no_measurement_can_be_is_read_as_unknown_not_passed_to_the_trees(trained, absurd):
+    model, features, _ = trained
+    odd = features.head(2).astype({"attr:speed": object})
+    odd.loc[odd.index[0], "attr:speed"] = absurd
+    unknown = features.head(2).astype({"attr:speed": object})
+    unknown.loc[unknown.index[0], "attr:speed"] = None
+
+    assert model.predict_proba(odd).tolist() == model.predict_proba(unknown).tolist()
+    assert np.isfinite(model.contributions(odd).to_numpy()).all()
+
+
 def test_a_saved_model_loads_and_predicts_the_same(tmp_path, trained):
     model, features, _ = trained
     digest = model.save(tmp_path / "m")
