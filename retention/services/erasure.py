@@ -27,6 +27,7 @@ from retention.models import (
     Contract,
     Customer,
     Decision,
+    DecisionAction,
     ErasedCustomerId,
     Erasure,
     ProtectedAttributes,
@@ -111,6 +112,8 @@ def _remove_personal_data(customer: Customer) -> dict[str, int]:
         "protected_attributes": ProtectedAttributes.objects.filter(customer=customer).delete()[0],
         # A queryset update, not `save`: Decision refuses edits, and this is the one its log allows.
         "decision_snapshots": Decision.objects.filter(customer=customer).update(features={}, reasons=[], reason=""),
+        # A CRM's request key often spells the customer's number or the day of a call: it goes too.
+        "idempotency_keys": _idempotency_keys_forgotten(customer),
         "admin_history": _admin_history_anonymised(customer),
         # Files, outside the transaction: should the erasure still fail, the rows stay blanked, erring on the
         # side of the customer.
@@ -123,6 +126,13 @@ def _remove_personal_data(customer: Customer) -> dict[str, int]:
     customer.erased_at = timezone.now()
     customer.save()
     return removed
+
+
+def _idempotency_keys_forgotten(customer: Customer) -> int:
+    """Clear the keys CRM requests for the customer's advice and outcomes came with; how many there were."""
+    advice = Decision.objects.filter(customer=customer, idempotency_key__isnull=False)
+    outcomes = DecisionAction.objects.filter(decision__customer=customer, idempotency_key__isnull=False)
+    return advice.update(idempotency_key=None) + outcomes.update(idempotency_key=None)
 
 
 def _fee_kept_apart_from_features(customer: Customer) -> None:

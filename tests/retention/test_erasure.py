@@ -45,9 +45,19 @@ def customer(agent):
     ContractFactory(customer=customer)
     ServiceEventFactory(customer=customer, note="Klant belde boos over storing")
     decision = stored_decision(
-        customer=customer, agent=agent, features={"tenure_months": 30, "region": "Utrecht"}, reason="wil opzeggen"
+        customer=customer,
+        agent=agent,
+        features={"tenure_months": 30, "region": "Utrecht"},
+        reason="wil opzeggen",
+        idempotency_key="api:1:advies-NL1234567",
     )
-    DecisionAction.objects.create(decision=decision, agent=agent, kind="presented", offer_code="loyal-10")
+    DecisionAction.objects.create(
+        decision=decision,
+        agent=agent,
+        kind="presented",
+        offer_code="loyal-10",
+        idempotency_key="api:1:NL1234567-2026-11-25-aanbod",
+    )
     DecisionAction.objects.create(
         decision=decision, agent=agent, kind="accepted", offer_code="loyal-10", cost_cents=6_600
     )
@@ -73,9 +83,11 @@ def test_erasure_leaves_nothing_that_describes_the_person(customer):
     assert (decision.features, decision.reasons, decision.reason) == ({}, [], "")
     assert LogEntry.objects.get().object_repr == "erased"
     assert erasure.removed == {
-        "contracts": 1, "service_events": 1, "protected_attributes": 1, "decision_snapshots": 1, "admin_history": 1,
-        "scoring_job_rows": 0,
+        "contracts": 1, "service_events": 1, "protected_attributes": 1, "decision_snapshots": 1,
+        "idempotency_keys": 2, "admin_history": 1, "scoring_job_rows": 0,
     }  # fmt: skip
+    assert decision.idempotency_key is None
+    assert not DecisionAction.objects.filter(idempotency_key__isnull=False).exists()
     assert (erasure.requested_by, erasure.reference) == ("dpo", "AVG-2026-17")
     stored = json.dumps(customer_data_export(customer=customer))
     # Traces no timestamp or id can hold: "65+" matched a time's last digits and offset ("…44.123465+00:00").
