@@ -40,7 +40,10 @@ RENEWAL_REQUEST = PolymorphicProxySerializer(
 class RenewalOutput(serializers.Serializer):
     received = serializers.IntegerField()
     created = serializers.IntegerField()
-    already_recorded = serializers.IntegerField(help_text="Reports of results stored before (or repeated in the list).")
+    already_recorded = serializers.IntegerField(
+        help_text="Reports of results stored before (or repeated in the list): the same result on the same day, or "
+        "within 180 days of it with no other result between (the same renewal reported again)."
+    )
 
 
 class RenewalCreateView(BulkApiView):

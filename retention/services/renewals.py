@@ -15,7 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from ml.jobs import retrain_check_enqueue
+from retention.labels import label_already_recorded
 from retention.models import Customer, RenewalResult
+from retention.records import RenewalRecord
 from retention.selectors.api import customers_by_external_id
 
 
@@ -45,14 +47,7 @@ def renewal_results_record(
         customers = customers_by_external_id(external_ids=[report.customer_id for report in reports])
         _lock(customers.values())
         _validate(reports, customers)
-        rows = {
-            (customers[r.customer_id].pk, r.date, r.result): RenewalResult(
-                customer=customers[r.customer_id], result=r.result, date=r.date, source=source
-            )
-            for r in reports
-        }
-        existing = _existing_keys(rows)
-        new = [row for key, row in rows.items() if key not in existing]
+        new = _not_yet_recorded(reports, customers, source)
         # Kept as a second guard: the same result reported at once is skipped by the unique constraint.
         RenewalResult.objects.bulk_create(new, ignore_conflicts=True)
         if new:
@@ -111,10 +106,21 @@ def _contradictions(reports: Sequence[RenewalReport], customers: dict[str, Custo
     return sorted(f"{customer_id} on {date}" for (customer_id, date), kinds in results.items() if len(kinds) > 1)
 
 
-def _existing_keys(rows: dict[tuple, RenewalResult]) -> set[tuple]:
-    customer_ids = {customer_id for customer_id, _, _ in rows}
-    dates = {date for _, date, _ in rows}
-    stored = RenewalResult.objects.filter(customer_id__in=customer_ids, date__in=dates).values_list(
-        "customer_id", "date", "result"
-    )
-    return set(stored)
+def _not_yet_recorded(
+    reports: Sequence[RenewalReport], customers: dict[str, Customer], source: str
+) -> list[RenewalResult]:
+    """The results to store: a report of a result recorded on that day, or within LABEL_REPEAT_DAYS with no other
+    between (the same renewal reported again, as a CRM file's label is judged), or repeated in the list, is not."""
+    recorded: dict[int, list[tuple[dt.date, str]]] = {}
+    stored = RenewalResult.objects.filter(customer__in=[customer.pk for customer in customers.values()])
+    for customer_pk, day, result in stored.values_list("customer_id", "date", "result"):
+        recorded.setdefault(customer_pk, []).append((day, result))
+    new = []
+    for report in sorted(reports, key=lambda report: report.date):
+        customer = customers[report.customer_id]
+        history = recorded.setdefault(customer.pk, [])
+        if label_already_recorded(RenewalRecord(result=report.result, date=report.date), history):
+            continue
+        history.append((report.date, report.result))
+        new.append(RenewalResult(customer=customer, result=report.result, date=report.date, source=source))
+    return new

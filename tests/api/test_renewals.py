@@ -41,6 +41,31 @@ def test_a_list_is_stored_and_sending_it_again_changes_nothing(customers, api_cl
     assert RenewalResult.objects.count() == 2
 
 
+def test_the_same_result_within_half_a_year_is_the_same_renewal_reported_again_as_a_files_label_is(
+    customers, api_client
+):
+    # A CRM file labelled the customer churned as of the 1st; the CRM later reports the same departure by its day.
+    RenewalResult.objects.create(customer=customers[0], result="churned", date=dt.date(2025, 11, 1), source="file")
+    reports = [
+        {"customer_id": "R-1", "result": "churned", "date": "2025-11-25"},
+        {"customer_id": "R-1", "result": "churned", "date": "2025-10-20"},
+        {"customer_id": "R-2", "result": "renewed", "date": "2025-01-31"},
+        {"customer_id": "R-2", "result": "renewed", "date": "2025-09-30"},
+    ]
+
+    response = api_client.post(URL, reports, format="json")
+
+    assert response.json() == {"received": 4, "created": 2, "already_recorded": 2}
+    stored = RenewalResult.objects.order_by("customer__external_id", "date").values_list(
+        "customer__external_id", "date"
+    )
+    assert list(stored) == [
+        ("R-1", dt.date(2025, 11, 1)),
+        ("R-2", dt.date(2025, 1, 31)),
+        ("R-2", dt.date(2025, 9, 30)),  # 242 days on: the next renewal
+    ]
+
+
 def test_an_unknown_customer_refuses_the_whole_list(customers, api_client):
     reports = [
         {"customer_id": "R-1", "result": "renewed", "date": "2025-01-31"},
