@@ -43,7 +43,9 @@ from retention.selectors.catalog import new_customer_fees
 from retention.selectors.history import labelled_history_frames, profiling_objector_ids
 from retention.selectors.outcome_log import logged_outcomes
 
-TrainingSet = tuple[pd.DataFrame, np.ndarray, pd.Series]  # features, labels (1 = left), as-of times
+# Features, labels (1 = left) and as-of times, these indexed by the customer each row describes where one may have
+# several rows (see ml.training.holdout_split).
+TrainingSet = tuple[pd.DataFrame, np.ndarray, pd.Series]
 
 
 class TooFewLabels(ValueError):
@@ -66,7 +68,8 @@ def churn_training_set() -> TrainingSet:
     """One row per renewal result, built as of the renewal date."""
     rows, contracts, events, labels = labelled_history_frames()
     features = build_features(rows, contracts, events, new_customer_fees())
-    return features, labels, rows["as_of"]
+    # Indexed by customer: a customer renewing more than once must not sit on both sides of a random holdout.
+    return features, labels, pd.Series(rows["as_of"].to_numpy(), index=rows["key"].to_numpy())
 
 
 def acceptance_training_set() -> TrainingSet:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from ml.churn import ChurnModel, check_training_data, churn_model_train
 from ml.metrics import chance_calibration_error, classification_metrics
@@ -62,7 +62,12 @@ class TrainingResult:
 
 
 def holdout_split(times: pd.Series, labels: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
-    """Indices of the training and holdout rows, and how they were split ("time" or "random")."""
+    """Indices of the training and holdout rows, and how they were split ("time" or "random").
+
+    `times` may be indexed by whom each row describes (the customer): a random split then keeps each one's rows
+    on one side, as the same customer on both sides lets the holdout reward remembering them.
+    """
+    owners = times.index.to_numpy()
     times = pd.to_datetime(times, utc=True).reset_index(drop=True)
     index = np.arange(len(labels))
     span = (times.max() - times.min()).days if len(times) else 0
@@ -71,8 +76,19 @@ def holdout_split(times: pd.Series, labels: np.ndarray, *, seed: int = 0) -> tup
         late = (times > cut).to_numpy()
         if 0 < labels[late].sum() < late.sum() and 0 < labels[~late].sum() < (~late).sum():
             return index[~late], index[late], "time"
+    if len(set(owners.tolist())) < len(owners):
+        return (*_split_by_owner(index, labels, owners, seed), "random")
     train, holdout = train_test_split(index, test_size=HOLDOUT_SHARE, stratify=labels, random_state=seed)
     return np.sort(train), np.sort(holdout), "random"
+
+
+def _split_by_owner(
+    index: np.ndarray, labels: np.ndarray, owners: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """About HOLDOUT_SHARE of the rows held out, every row of one owner on the same side, both outcomes in each."""
+    folds = StratifiedGroupKFold(n_splits=round(1 / HOLDOUT_SHARE), shuffle=True, random_state=seed)
+    train, holdout = next(folds.split(index, labels, groups=pd.factorize(owners)[0]))
+    return np.sort(train), np.sort(holdout)
 
 
 def churn_model_fit(
