@@ -76,6 +76,12 @@ class StrictInput(serializers.Serializer):
 
     input_name = "this request"
 
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            _naming_the_choices(field)
+        return fields
+
     def to_internal_value(self, data):
         # Every problem of the body at once: an unknown key beside a bad value would otherwise take two round trips.
         problems = {
@@ -92,6 +98,19 @@ class StrictInput(serializers.Serializer):
         if problems:
             raise serializers.ValidationError(problems)
         return value
+
+
+# Up to this many choices are listed in the refusal of a value that is none of them; the schema lists them all.
+CHOICES_LISTED = 20
+
+
+def _naming_the_choices(field: serializers.Field) -> None:
+    """A refused choice says which values are taken ("customer_asked" is not one of customer_request, better_fit,
+    ...), so a CRM developer need not look them up in the schema."""
+    if not isinstance(field, serializers.ChoiceField) or len(field.choices) > CHOICES_LISTED:
+        return
+    names = ", ".join(str(choice) for choice in field.choices)
+    field.error_messages["invalid_choice"] = f'"{{input}}" is not a valid choice; use one of: {names}.'
 
 
 # DRF reads true as 1 and false as 0 in a number field: a tenure of `true` would be stored as one month.

@@ -119,7 +119,9 @@ def test_an_unknown_override_reason_is_refused(decision, api_client):
     response = post(api_client, accepted(decision, override_reason="because"))
 
     assert response.status_code == 400
-    assert "override_reason" in response.json()["error"]["fields"]
+    assert response.json()["error"]["fields"]["override_reason"] == [
+        '"because" is not a valid choice; use one of: customer_request, better_fit, already_has, service_issue, other.'
+    ]
     assert not DecisionAction.objects.exists()
 
 

@@ -35,7 +35,7 @@ def test_errors_are_in_english_whatever_language_the_client_accepts(db, api_clie
 
     assert bad.json()["error"]["fields"] == {
         "customer_id": ["This field is required."],
-        "channel": ['"fax" is not a valid choice.'],
+        "channel": ['"fax" is not a valid choice; use one of: phone, chat, email, shop, api.'],
         "limit": ["Ensure this value is greater than or equal to 0."],
     }
     assert throttled.json()["error"]["message"].startswith("Request was throttled.")
