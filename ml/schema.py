@@ -115,8 +115,8 @@ FEW_ROWS = 16
 NUMBER_KINDS = frozenset("biuf")
 # No quantity a CRM keeps (an amount in cents, a count, a duration) comes near a thousand million million: a number
 # beyond it is no measurement. The trees read float32, which holds no number past about 3.4e38; one such value
-# made every score, advice and retrain that read its row fail. A model reads it as unknown instead; the import
-# and the API refuse it where they can say so.
+# made every score, advice and retrain that read its row fail. A model reads it as unknown instead; the API refuses
+# such an attribute, and a CRM file keeps it as text (retention.mapping.attribute_value).
 MAX_FEATURE_MAGNITUDE = 1e15
 # The dtypes whose values the conversion to objects gives exactly as reading the column would:
 # numbers and Python objects.

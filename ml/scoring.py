@@ -12,7 +12,7 @@ import numpy as np
 from ml.churn import ChurnModel
 from ml.features import ATTRIBUTE_PREFIX, build_features
 from ml.schema import FeatureSchema
-from retention.mapping import MappedChunk, left_out_at_customers_wish
+from retention.mapping import MappedChunk
 from retention.mapping import Mapping as ColumnMapping
 from retention.mapping_frames import mapped_frames
 
@@ -112,7 +112,7 @@ def write_scores(
         writer.writerows(zip(chunk.external_ids, _probability_cells(good, item.probabilities), strict=True))
         summary.rows += len(chunk)
         summary.scored += len(item.probabilities)
-        wished = np.fromiter((left_out_at_customers_wish(problem) for problem in chunk.problems), bool, len(chunk))
+        wished = chunk.withheld_rows()
         summary.unscored_lines += np.asarray(chunk.lines)[~good & ~wished].tolist()
         summary.withheld_lines += np.asarray(chunk.lines)[wished].tolist()
         if on_progress:

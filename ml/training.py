@@ -67,7 +67,7 @@ def holdout_split(times: pd.Series, labels: np.ndarray, *, seed: int = 0) -> tup
     `times` may be indexed by whom each row describes (the customer): a random split then keeps each one's rows
     on one side, as the same customer on both sides lets the holdout reward remembering them.
     """
-    owners = times.index.to_numpy()
+    owners = times.index
     times = pd.to_datetime(times, utc=True).reset_index(drop=True)
     index = np.arange(len(labels))
     span = (times.max() - times.min()).days if len(times) else 0
@@ -76,8 +76,8 @@ def holdout_split(times: pd.Series, labels: np.ndarray, *, seed: int = 0) -> tup
         late = (times > cut).to_numpy()
         if 0 < labels[late].sum() < late.sum() and 0 < labels[~late].sum() < (~late).sum():
             return index[~late], index[late], "time"
-    if len(set(owners.tolist())) < len(owners):
-        return (*_split_by_owner(index, labels, owners, seed), "random")
+    if owners.has_duplicates:
+        return (*_split_by_owner(index, labels, owners.to_numpy(), seed), "random")
     train, holdout = train_test_split(index, test_size=HOLDOUT_SHARE, stratify=labels, random_state=seed)
     return np.sort(train), np.sort(holdout), "random"
 

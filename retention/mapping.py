@@ -691,6 +691,10 @@ class MappedChunk:
         """Per row, whether it has no problem (and so is one of `good`)."""
         return pd.isna(self.problems)
 
+    def withheld_rows(self) -> np.ndarray:
+        """Per row, whether it was read and is left out only at its customer's wish (`left_out_at_customers_wish`)."""
+        return np.fromiter(map(left_out_at_customers_wish, self.problems), dtype=bool, count=len(self))
+
     def numbered_items(self) -> Iterator[tuple[int, CustomerRecord | RowError]]:
         """Each row's line with its record, or a RowError saying why it has none."""
         records = self.good.records()

@@ -130,11 +130,11 @@ def _scalar_problem(key: str, value: object) -> str:
         return f"name {key[:40]!r} must be 1 to {MAX_ATTRIBUTE_KEY} characters of text"
     if value is None or isinstance(value, bool):
         return ""
-    if isinstance(value, int | float) and not abs(value) <= MAX_FEATURE_MAGNITUDE:
-        # NaN and infinity too: neither is "at most" anything.
-        return f"{key}: must be a finite number of at most {MAX_FEATURE_MAGNITUDE:.0e} either way"
     if isinstance(value, int | float):
-        return ""
+        # NaN and infinity are refused too: neither is "at most" anything.
+        if abs(value) <= MAX_FEATURE_MAGNITUDE:
+            return ""
+        return f"{key}: must be a finite number of at most {MAX_FEATURE_MAGNITUDE:.0e} either way"
     if isinstance(value, str):
         return "" if len(value) <= MAX_ATTRIBUTE_TEXT and storable_text(value) else f"{key}: text too long or unusable"
     return f"{key}: must be text, a number, true/false or null, not a list or object"

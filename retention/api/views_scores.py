@@ -22,7 +22,7 @@ from retention.api.customer_input import storable_text
 from retention.api.errors import PayloadTooLarge, Unprocessable
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, error_responses, responses
 from retention.models import ScoringJob
-from retention.selectors.api import customers_by_external_id, former_external_ids, scoring_job_get
+from retention.selectors.api import customers_by_external_id, not_to_score, scoring_job_get
 from retention.services.scoring_jobs import customers_score, scoring_job_create, scoring_job_result_path
 
 MAX_SCORE_IDS = 1_000
@@ -101,10 +101,9 @@ class ScoreCreateView(BulkApiView):
         ids = list(dict.fromkeys(data.validated_data["customer_ids"]))
         customers = customers_by_external_id(external_ids=ids)
         unknown = [i for i in ids if i not in customers]
-        objecting = [i for i in ids if i in customers and customers[i].objects_to_profiling]
-        former = former_external_ids(external_ids=[i for i in customers if i not in objecting])
+        objecting, former = not_to_score(customers=customers)
         if unknown or objecting or former:
-            raise _unscorable(unknown, objecting, [i for i in ids if i in former])
+            raise _unscorable(unknown, [i for i in ids if i in objecting], [i for i in ids if i in former])
         now = timezone.now()
         try:
             scorer, scores = customers_score(customers=[customers[i] for i in ids], as_of=now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
@@ -222,10 +222,13 @@ def customer_pages(*, size: int) -> Iterator[list[Customer]]:
         last = page[-1].pk
 
 
-def former_external_ids(*, external_ids: Sequence[str]) -> set[str]:
-    """Which of these external ids are former customers' (see `CustomerQuerySet.former`)."""
-    former = Customer.objects.former().filter(external_id__in=external_ids)
-    return set(former.values_list("external_id", flat=True))
+def not_to_score(*, customers: Mapping[str, Customer]) -> tuple[set[str], set[str]]:
+    """Of these stored customers (by external id), those who objected to profiling, and the former customers (see
+    `CustomerQuerySet.former`) among the rest: no score is made for either."""
+    objecting = {external_id for external_id, customer in customers.items() if customer.objects_to_profiling}
+    asked = [external_id for external_id in customers if external_id not in objecting]
+    former = Customer.objects.former().filter(external_id__in=asked).values_list("external_id", flat=True)
+    return objecting, set(former)
 
 
 def customer_count() -> int:

@@ -19,6 +19,7 @@ from retention.labels import label_already_recorded
 from retention.models import Customer, RenewalResult
 from retention.records import RenewalRecord
 from retention.selectors.api import customers_by_external_id
+from retention.selectors.history import stored_renewal_results
 
 
 @dataclass(frozen=True)
@@ -111,16 +112,13 @@ def _not_yet_recorded(
 ) -> list[RenewalResult]:
     """The results to store: a report of a result recorded on that day, or within LABEL_REPEAT_DAYS with no other
     between (the same renewal reported again, as a CRM file's label is judged), or repeated in the list, is not."""
-    recorded: dict[int, list[tuple[dt.date, str]]] = {}
-    stored = RenewalResult.objects.filter(customer__in=[customer.pk for customer in customers.values()])
-    for customer_pk, day, result in stored.values_list("customer_id", "date", "result"):
-        recorded.setdefault(customer_pk, []).append((day, result))
+    recorded = stored_renewal_results(list(customers))
     new = []
     for report in sorted(reports, key=lambda report: report.date):
-        customer = customers[report.customer_id]
-        history = recorded.setdefault(customer.pk, [])
+        history = recorded.setdefault(report.customer_id, [])
         if label_already_recorded(RenewalRecord(result=report.result, date=report.date), history):
             continue
         history.append((report.date, report.result))
+        customer = customers[report.customer_id]
         new.append(RenewalResult(customer=customer, result=report.result, date=report.date, source=source))
     return new

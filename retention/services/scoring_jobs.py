@@ -28,7 +28,7 @@ from retention.selectors.api import (
     customer_count,
     customer_pages,
     customers_by_external_id,
-    former_external_ids,
+    not_to_score,
 )
 from retention.selectors.catalog import new_customer_fees, policy_current
 from retention.selectors.history import customer_history_frames
@@ -242,8 +242,7 @@ def _scored_batches(job: ScoringJob, scorer: Scorer, as_of: dt.datetime) -> Iter
         return
     for ids in chunked(job.customer_ids, SCORING_BATCH):
         found = customers_by_external_id(external_ids=ids)
-        objecting = {i for i in ids if i in found and found[i].objects_to_profiling}
-        former = former_external_ids(external_ids=[i for i in found if i not in objecting])
+        objecting, former = not_to_score(customers=found)
         scorable = [customer for i, customer in found.items() if i not in objecting and i not in former]
         scores = {s.customer_id: s for s in scorer.score(scorable, as_of=as_of)}
         left_out = _LeftOut(objecting=sum(i in objecting for i in ids), former=sum(i in former for i in ids))

@@ -34,7 +34,6 @@ from retention.mapping import (
     Mapping,
     MappingError,
     RowError,
-    left_out_at_customers_wish,
     mapping_load,
     read_mapped_chunks,
 )
@@ -206,7 +205,7 @@ class _FileWatch:
             yield chunk
 
     def _note_left_out(self, chunk: MappedChunk) -> None:
-        wished = np.fromiter(map(left_out_at_customers_wish, chunk.problems), dtype=bool, count=len(chunk))
+        wished = chunk.withheld_rows()
         _note_first(self.unreadable, chunk, ~chunk.good_rows() & ~wished)
         _note_first(self.withheld, chunk, wished)
 
