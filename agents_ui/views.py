@@ -257,11 +257,14 @@ def _search(request: HttpRequest, form: PanelSearchForm) -> HttpResponse:
     query = form.cleaned_data["q"]
     if not query:
         return _render_panel(request, form, query=query, customers=None)
-    # One more than is shown tells whether the list was cut off, so the agent knows to search more precisely.
+    # One more than is shown tells whether more match. Then none is listed but an exact customer number: a search
+    # is for finding the customer on the line, not for browsing through others' names and numbers.
     found = customer_search(query=query, limit=SEARCH_LIMIT + 1)
+    more_found = len(found) > SEARCH_LIMIT
+    if more_found:
+        found = [customer for customer in found if customer.external_id.casefold() == query.casefold()]
     return _render_panel(
-        request, form, query=query, customers=found[:SEARCH_LIMIT], more_found=len(found) > SEARCH_LIMIT,
-        shown_limit=SEARCH_LIMIT,
+        request, form, query=query, customers=found, more_found=more_found, shown_limit=SEARCH_LIMIT
     )  # fmt: skip
 
 

@@ -57,11 +57,13 @@ def customers_with_contract_ending(*, within_days: int, today: dt.date | None = 
 
 
 ID_PART_MIN_LENGTH = 5
+# A name is searched within from three characters: one or two letters match most of a customer base.
+NAME_PART_MIN_LENGTH = 3
 
 
 def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
-    """Customers whose external id starts with (or, from five characters, contains), name contains, or phone number
-    contains the query.
+    """Customers whose external id starts with (or, from five characters, contains), name contains (from three
+    characters; a shorter query must be the whole name), or phone number contains the query.
 
     An exact external id comes first. Phone numbers match whatever way they are written:
     "06-1234 5678", "+31 6 12345678" and "0612345678" find the same customer.
@@ -69,7 +71,9 @@ def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
     query = query.strip()
     if not query:
         return []
-    condition = Q(external_id__istartswith=query) | Q(display_name__icontains=query)
+    condition = Q(external_id__istartswith=query) | Q(display_name__iexact=query)
+    if len(query) >= NAME_PART_MIN_LENGTH:
+        condition |= Q(display_name__icontains=query)
     if len(query) >= ID_PART_MIN_LENGTH:
         # The number without its letters ("8656687" for NL8656687), as a customer reads it from a letter.
         condition |= Q(external_id__icontains=query)

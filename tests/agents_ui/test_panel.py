@@ -245,17 +245,24 @@ def test_a_customer_number_is_found_without_its_letters_but_a_short_part_of_it_i
     assert "Lisa Jansen" not in short  # four characters match too much of every number to mean one
 
 
-def test_a_search_with_more_hits_than_shown_says_so(logged_in, agent, customer):
+def test_a_search_with_more_hits_than_shown_lists_none_but_an_exact_customer_number(logged_in, agent, customer):
     for number in range(SEARCH_LIMIT + 1):
         CustomerFactory(external_id=f"H-{number:03d}", display_name=f"Hendriks {number:03d}")
+    client = logged_in(agent)
 
-    many = logged_in(agent).post("/panel/", {"q": "Hendriks"}, follow=True)
-    exact = logged_in(agent).post("/panel/", {"q": "Hendriks 007"}, follow=True)
+    many = client.post("/panel/", {"q": "Hendriks"}, follow=True).text
+    numbered = client.post("/panel/", {"q": "h-0"}, follow=True).text
+    exact_name = client.post("/panel/", {"q": "Hendriks 007"}, follow=True).text
 
-    assert many.text.count("/panel/?customer=H-") == SEARCH_LIMIT
-    assert f"Er zijn meer klanten gevonden: dit zijn de eerste {SEARCH_LIMIT}." in many.text
-    assert exact.text.count("/panel/?customer=H-") == 1
-    assert "Er zijn meer klanten gevonden" not in exact.text
+    assert many.count("/panel/?customer=H-") == 0
+    assert f"Meer dan {SEARCH_LIMIT} klanten passen bij “Hendriks”, dus er staat er geen hieronder." in many
+    assert "Zoek op klantnummer, volledige naam of telefoonnummer" in many
+    assert numbered.count("/panel/?customer=H-") == 0
+    assert exact_name.count("/panel/?customer=H-") == 1 and "Meer dan" not in exact_name
+    CustomerFactory(external_id="H-0", display_name="Exact")
+    exact_too = client.post("/panel/", {"q": "h-0"}, follow=True).text
+    assert exact_too.count("/panel/?customer=H-") == 1 and "Exact" in exact_too
+    assert "alleen die met dit klantnummer staat hieronder" in exact_too
 
 
 def test_a_search_without_hits_says_so(logged_in, agent, customer):

@@ -45,6 +45,16 @@ def test_a_short_number_is_not_taken_for_a_phone_number():
 
 
 @pytest.mark.django_db
+def test_a_name_is_searched_within_from_three_characters():
+    CustomerFactory(external_id="X-1", display_name="Lisa de Vries", phone="")
+    CustomerFactory(external_id="X-2", display_name="Li", phone="")
+
+    assert [c.external_id for c in customer_search(query="Li")] == ["X-2"]  # the whole name, not a part of one
+    assert [c.external_id for c in customer_search(query="Lis")] == ["X-1"]
+    assert [c.external_id for c in customer_search(query="vri")] == ["X-1"]
+
+
+@pytest.mark.django_db
 def test_an_empty_search_finds_nobody():
     CustomerFactory()
 
