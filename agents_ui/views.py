@@ -29,7 +29,7 @@ from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryF
 from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, escalation_open, in_language
 from agents_ui.templatetags.panel_tags import customer_panel_address, euro
 from ml.registry import NoChampion
-from retention.models import AgentProfile, Customer, Decision, DecisionAction
+from retention.models import AgentProfile, Customer, CustomerAccess, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
 from retention.selectors.catalog import policy_current
 from retention.selectors.panel import (
@@ -45,6 +45,7 @@ from retention.selectors.panel import (
     team_budget_status,
     team_lead_level,
 )
+from retention.services.access_log import accesses_record
 from retention.services.agents import agent_language_set
 from retention.services.decisions import (
     FormerCustomer,
@@ -274,6 +275,7 @@ def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
     if customer is None:
         message = _("No customer found with number %(number)s.") % {"number": external_id}
         return _render_panel(request, form, status=404, error=message)
+    accesses_record(customers=[customer], purpose=CustomerAccess.Purpose.CALL, reader=request.user)
     if customer.objects_to_profiling:
         # Not even advice made before the objection was recorded: it describes them by a profile, and its offers
         # may no longer be made.

@@ -62,8 +62,8 @@ def boolean(name: str, *, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
-def positive_int(name: str, *, default: int) -> int:
-    return _whole_number(name, default=default, minimum=1)
+def positive_int(name: str, *, default: int, maximum: int | None = None) -> int:
+    return _whole_number(name, default=default, minimum=1, maximum=maximum)
 
 
 def whole_number(name: str, *, default: int, maximum: int | None = None) -> int:

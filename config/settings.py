@@ -186,6 +186,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-training-jobs": {"task": "ml.training_jobs_sweep", "schedule": 60.0},
     "expire-scoring-jobs": {"task": "retention.scoring_jobs_expire", "schedule": 3600.0},
     "expire-former-customers": {"task": "retention.former_customers_expire", "schedule": crontab(hour=3, minute=30)},
+    "expire-customer-accesses": {"task": "retention.accesses_expire", "schedule": crontab(hour=3, minute=45)},
 }
 # A batch-scoring job's request and result file (external ids and their scores) are removed this many days after it
 # finished: a CRM fetches its result within hours, and customers' data is kept no longer than it serves.
@@ -195,6 +196,9 @@ SCORING_JOB_DAYS = cfg.positive_int("SCORING_JOB_DAYS", default=30)
 # keeps them: how long to keep former customers' data is each provider's own decision (billing disputes, the
 # law on records), so it is set, not guessed.
 FORMER_CUSTOMER_DAYS = cfg.whole_number("FORMER_CUSTOMER_DAYS", default=0, maximum=36_500)
+# Who opened or read which customer (retention.models.CustomerAccess) is kept this many days, then removed each night:
+# long enough to look into a complaint of a customer or an agent's misuse found in an audit, no longer.
+ACCESS_LOG_DAYS = cfg.positive_int("ACCESS_LOG_DAYS", default=365, maximum=36_500)
 
 # Fairness report (ml.fairness): a metric is flagged when its smallest group value falls below this share of
 # its largest (0.8 is the four-fifths rule); groups with fewer rows than the minimum are shown, never flagged.

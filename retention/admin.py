@@ -10,6 +10,7 @@ from retention.models import (
     ApiClient,
     Contract,
     Customer,
+    CustomerAccess,
     Decision,
     DecisionAction,
     Erasure,
@@ -260,3 +261,16 @@ class ErasureAdmin(ReadOnlyAdmin):
         if refusal.key_id not in configured_key_ids():
             return "refused under a secret key no longer configured: refuses nothing (see retention.W002)"
         return "refused"
+
+
+@admin.register(CustomerAccess)
+class CustomerAccessAdmin(ReadOnlyAdmin):
+    """Who opened or read which customer: searched by customer number, login or API client, to look into a
+    customer's complaint or an agent's lookups."""
+
+    list_display = ["at", "customer", "purpose", "user", "api_client"]
+    list_filter = ["purpose", ("at", admin.DateFieldListFilter)]
+    search_fields = ["customer__external_id", "user__username", "api_client__name"]
+    list_select_related = ["customer", "user", "api_client"]
+    date_hierarchy = "at"
+    show_full_result_count = False

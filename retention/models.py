@@ -582,3 +582,42 @@ class ErasedCustomerId(models.Model):
         if self.allowed_at is not None:
             return f"id let back {timezone.localtime(self.allowed_at):%Y-%m-%d %H:%M %Z} by {self.allowed_by}"
         return f"id refused since {timezone.localtime(self.created_at):%Y-%m-%d %H:%M %Z}"
+
+
+class CustomerAccess(models.Model):
+    """Someone opened or read a customer's data: who (an agent's login or a CRM's API client), when and for what.
+
+    The provider must be able to tell an agent taking a customer's call from one looking up a neighbour (GDPR
+    articles 5(2) and 32), and the customer may ask when and why their data was consulted (article 15). Rows are
+    added, never changed; they go after ACCESS_LOG_DAYS."""
+
+    class Purpose(models.TextChoices):
+        CALL = "call", "Opened in the panel for a call"
+        RECORD = "record", "Record read by a CRM"
+        ADVICE = "advice", "Advice asked by a CRM"
+        SCORE = "score", "Score asked by a CRM"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accesses")
+    at = models.DateTimeField(default=timezone.now)
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT)
+
+    class Meta:
+        verbose_name = "customer access"
+        verbose_name_plural = "customer accesses"
+        indexes = [
+            models.Index(fields=["customer", "at"], name="access_by_customer"),
+            models.Index(fields=["user", "at"], name="access_by_user"),
+            models.Index(fields=["at"], name="access_by_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=True) ^ models.Q(api_client__isnull=True), name="access_has_one_reader"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_purpose_display()}: {self.customer.external_id} at {timezone.localtime(self.at):%Y-%m-%d %H:%M}"
+        )

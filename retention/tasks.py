@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from retention.services.access_log import accesses_expire
 from retention.services.erasure import former_customers_expire
 from retention.services.scoring_jobs import scoring_job_run, scoring_jobs_expire
 
@@ -40,3 +41,8 @@ def former_customers_expire_task() -> int:
     if not settings.FORMER_CUSTOMER_DAYS:
         return 0
     return len(former_customers_expire(days=settings.FORMER_CUSTOMER_DAYS))
+
+
+@shared_task(name="retention.accesses_expire")
+def accesses_expire_task() -> int:
+    return accesses_expire()

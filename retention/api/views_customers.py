@@ -15,10 +15,11 @@ from retention.api.base import ApiView, BulkApiView, StrictInput, query_values, 
 from retention.api.customer_input import CustomerRecordInput, customer_record
 from retention.api.errors import InvalidRecords, PayloadTooLarge
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, responses
-from retention.models import ApiClient, Contract, RenewalResult
+from retention.models import ApiClient, Contract, CustomerAccess, RenewalResult
 from retention.records import CustomerRecord
 from retention.selectors.api import customer_contracts, customer_with_latest_risk
 from retention.selectors.panel import customer_get
+from retention.services.access_log import accesses_record
 from retention.services.api_clients import api_client_team_ids
 from retention.services.customers import customers_upsert, record_errors
 from retention.services.erasure import customer_erase
@@ -207,6 +208,7 @@ class CustomerDetailView(ApiView):
         if customer is None:
             raise NotFound(f"no customer with external id {external_id!r}")
         body = {**_customer_json(customer), "contracts": customer_contracts(customer=customer)}
+        accesses_record(customers=[customer], purpose=CustomerAccess.Purpose.RECORD, reader=request.auth)
         return Response(CustomerOutput(body).data)
 
     @extend_schema(

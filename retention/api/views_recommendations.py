@@ -11,8 +11,9 @@ from ml.registry import NoChampion
 from retention.api.base import REPLAY_HEADER, AgentField, ApiView, StrictInput, idempotency_key_from
 from retention.api.errors import BestTariffOutput, Conflict, Unprocessable
 from retention.api.schema import OPTIONAL_IDEMPOTENCY_KEY, WRITE_ERRORS, responses
-from retention.models import Customer, Decision
+from retention.models import Customer, CustomerAccess, Decision
 from retention.selectors.budget import team_budget_status
+from retention.services.access_log import accesses_record
 from retention.services.api_clients import api_client_check_speaks_for
 from retention.services.decisions import (
     FormerCustomer,
@@ -220,5 +221,6 @@ class RecommendationCreateView(ApiView):
         except FormerCustomer as former:
             raise Unprocessable(str(former), refusals=["former_customer"]) from former
         body = recommendation_json(decision, language=values["language"], limit=values["limit"])
+        accesses_record(customers=[customer], purpose=CustomerAccess.Purpose.ADVICE, reader=request.auth)
         headers = {REPLAY_HEADER: "true"} if replayed else {}
         return Response(RecommendationOutput(body).data, status=status.HTTP_201_CREATED, headers=headers)

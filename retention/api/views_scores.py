@@ -21,8 +21,9 @@ from retention.api.base import ApiView, BulkApiView, StrictInput
 from retention.api.customer_input import storable_text
 from retention.api.errors import PayloadTooLarge, Unprocessable
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, error_responses, responses
-from retention.models import ScoringJob
+from retention.models import CustomerAccess, ScoringJob
 from retention.selectors.api import customers_by_external_id, not_to_score, scoring_job_get
+from retention.services.access_log import accesses_record
 from retention.services.scoring_jobs import customers_score, scoring_job_create, scoring_job_result_path
 
 MAX_SCORE_IDS = 1_000
@@ -109,6 +110,7 @@ class ScoreCreateView(BulkApiView):
             scorer, scores = customers_score(customers=[customers[i] for i in ids], as_of=now)
         except NoChampion as error:
             raise Unprocessable(str(error)) from error
+        accesses_record(customers=customers.values(), purpose=CustomerAccess.Purpose.SCORE, reader=request.auth)
         body = {
             "model_version": scorer.model_version,
             "policy_version": scorer.policy_version,

@@ -51,7 +51,8 @@ OFFER_FIELDS = ("code", "title", "kind", "cost_cents", "expected_acceptance")
 
 def customer_data_export(*, customer: Customer, now: dt.datetime | None = None) -> dict:
     """The customer's record, protected values, contracts, service events, every piece of advice made about them
-    with what was logged on it, and their renewal results: JSON-ready (dates as ISO 8601, money in cents).
+    with what was logged on it, their renewal results and when their data was consulted: JSON-ready (dates as ISO
+    8601, money in cents).
 
     Who logged an action is given as its role (an agent, the CRM), not by name: that is the staff's data."""
     protected = ProtectedAttributes.objects.filter(customer=customer).values_list("values", flat=True).first()
@@ -70,9 +71,16 @@ def customer_data_export(*, customer: Customer, now: dt.datetime | None = None) 
             "advice": [_decision(decision, by_decision.get(decision.pk, [])) for decision in decisions],
             "renewal_results": list(customer.renewal_results.order_by("date", "pk").values("date", "result")),
             "scoring_jobs_naming_them": _scoring_jobs_naming(customer.external_id),
+            "consultations": _consultations(customer),
             "how_advice_is_made": HOW_ADVICE_IS_MADE,
         }
     )
+
+
+def _consultations(customer: Customer) -> list[dict]:
+    """When their data was opened or read and why (kept ACCESS_LOG_DAYS), by role, not by the staff member's name."""
+    accesses = customer.accesses.order_by("at", "pk").values_list("at", "purpose", "user_id")
+    return [{"at": at, "purpose": purpose, "by": "agent" if user_id else "crm"} for at, purpose, user_id in accesses]
 
 
 def _scoring_jobs_naming(external_id: str) -> list[dict]:

@@ -624,7 +624,7 @@ def test_the_tasks_are_time_limited_retried_and_scheduled():
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert scheduled == {
         "ml.retrain_nightly", "ml.training_jobs_sweep", "retention.scoring_jobs_expire",
-        "retention.former_customers_expire",
+        "retention.former_customers_expire", "retention.accesses_expire",
     }  # fmt: skip
     app.loader.import_default_modules()  # what a worker does on starting: every app's tasks module is read
     assert scheduled <= set(app.tasks)
