@@ -1,10 +1,14 @@
 """Sign-in with a limit on guessing: after repeated wrong passwords for one user from one address, that pair is
-refused for a while without the password even being checked. The panel's sign-in and the admin's both use it."""
+refused for a while without the password even being checked. The panel's sign-in and the admin's both use it.
+
+The address is the client's, not a proxy's: behind FORWARDED_FOR_PROXIES trusted proxies it is read from
+X-Forwarded-For. Counted by the proxy's address, ten wrong guesses from anywhere would lock a user out for everyone."""
 
 from __future__ import annotations
 
 import unicodedata
 
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
@@ -37,11 +41,23 @@ class GuardedSignIn:
         return cleaned
 
     def _attempts_key(self) -> str:
-        # The account a sign-in reaches, as Django's username field reads it (NFKC: a full-width "ａgent" is
-        # "agent"): counting raw spellings gave every look-alike spelling ten guesses of its own.
-        username = unicodedata.normalize("NFKC", str(self.data.get("username") or "")).strip().casefold()
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request is not None else ""
+        # The account a sign-in reaches, as Django's username field reads it (NFKC, stripped: a full-width "ａgent"
+        # is "agent"): counting raw spellings gave every look-alike spelling ten guesses of its own. Not folded to
+        # one case: usernames are matched exactly, so guesses at "AGENT" reach no account and must not lock "agent".
+        username = unicodedata.normalize("NFKC", str(self.data.get("username") or "")).strip()
+        address = client_address(self.request.META) if self.request is not None else ""
         return f"sign-in-attempts:{address}:{username}"
+
+
+def client_address(meta: dict) -> str:
+    """The client's address: REMOTE_ADDR, or behind FORWARDED_FOR_PROXIES proxies the address the outermost of them
+    took the request from. Each proxy appends the address it was sent from to X-Forwarded-For, so only that many
+    entries from the right can be trusted; anything before them the client may have written itself."""
+    proxies = settings.FORWARDED_FOR_PROXIES
+    hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if not proxies or not hops:
+        return meta.get("REMOTE_ADDR", "")
+    return hops[-min(proxies, len(hops))]
 
 
 class GuardedAuthenticationForm(GuardedSignIn, AuthenticationForm):

@@ -121,6 +121,10 @@ STATIC_ROOT = DATA_DIR / "static"
 # memory; where several processes serve, CACHE_URL (e.g. redis://127.0.0.1:6379/1) makes them count together.
 CACHES = {"default": cfg.cache("CACHE_URL", default="locmemcache://")}
 
+# How many proxies of the provider's own stand in front of the service, each appending the address it was sent from
+# to X-Forwarded-For: the sign-in lockout counts by the client's address, read from there (0: REMOTE_ADDR).
+FORWARDED_FOR_PROXIES = cfg.whole_number("FORWARDED_FOR_PROXIES", default=0, maximum=10)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["retention.api.auth.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["retention.api.permissions.HasApiClient"],

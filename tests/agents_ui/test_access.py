@@ -112,7 +112,7 @@ def fresh_cache():
 
 def test_after_ten_wrong_passwords_even_the_right_one_waits(client, agent, fresh_cache):
     for _ in range(MAX_FAILURES):
-        client.post(reverse("login"), {"username": "Agent", "password": "guess"})
+        client.post(reverse("login"), {"username": "agent", "password": "guess"})
 
     locked = client.post(reverse("login"), {"username": "agent", "password": PASSWORD})
     elsewhere = Client(REMOTE_ADDR="10.0.0.9").post(reverse("login"), {"username": "agent", "password": PASSWORD})
@@ -122,7 +122,7 @@ def test_after_ten_wrong_passwords_even_the_right_one_waits(client, agent, fresh
     assert elsewhere.status_code == 302
 
 
-@pytest.mark.parametrize("look_alike", ["\uff41gent", "\U0001d41agent", "AGENT "])
+@pytest.mark.parametrize("look_alike", ["\uff41gent", "\U0001d41agent", " agent "])
 def test_a_look_alike_spelling_of_the_username_counts_against_the_same_account(client, agent, fresh_cache, look_alike):
     # Django signs "ａgent" (full-width a) or a bold mathematical "𝐚gent" in as "agent": each spelling used to
     # get ten guesses of its own.
@@ -133,6 +133,29 @@ def test_a_look_alike_spelling_of_the_username_counts_against_the_same_account(c
 
     assert locked.status_code == 200
     assert "Te vaak mislukt aangemeld" in locked.text
+
+
+def test_guesses_at_another_spelling_of_a_username_do_not_lock_the_account(client, agent, fresh_cache):
+    # Usernames are matched exactly: "AGENT" reaches no account, so guessing at it must not lock "agent" out.
+    for _ in range(MAX_FAILURES + 1):
+        client.post(reverse("login"), {"username": "AGENT", "password": "guess"})
+
+    assert client.post(reverse("login"), {"username": "agent", "password": PASSWORD}).status_code == 302
+
+
+def test_behind_a_proxy_the_lockout_counts_by_the_clients_address(agent, fresh_cache, settings):
+    settings.FORWARDED_FOR_PROXIES = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    guesser = Client(HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    for _ in range(MAX_FAILURES):
+        guesser.post(reverse("login"), {"username": "agent", "password": "guess"})
+    # A client cannot pick its own address by writing the header: only the entry the proxy appended counts.
+    spoofing = Client(HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7", **proxy)
+    agent_at_work = Client(HTTP_X_FORWARDED_FOR="192.0.2.44", **proxy)
+
+    assert "Te vaak mislukt" in guesser.post(reverse("login"), {"username": "agent", "password": PASSWORD}).text
+    assert "Te vaak mislukt" in spoofing.post(reverse("login"), {"username": "agent", "password": PASSWORD}).text
+    assert agent_at_work.post(reverse("login"), {"username": "agent", "password": PASSWORD}).status_code == 302
 
 
 def test_the_admin_sign_in_is_guarded_the_same_way(client, agent, fresh_cache):
