@@ -508,6 +508,8 @@ def _read_header(reader, path: str | Path) -> list[str]:
         raise _not_utf8(path, after_line=0) from error
     except csv.Error as error:
         raise MappingError(f"{path}: cannot read the header: {_one_line(error)}") from error
+    if any("\x00" in name for name in header):
+        raise MappingError(f"{path}: the header holds a NUL character (0x00); save the file without it")
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise MappingError(f"{path}: the header names column(s) more than once: {', '.join(repeated)}")
@@ -744,10 +746,25 @@ class ChunkConverter:
         label = self.mapping.label
         labels = self._parsed(block, label.column, lambda cell, _: label.result(cell)) if label else None
         problems = self._problems(ids, fields, values, labels)
+        for row, columns in self._nul_cells(block).items():
+            held = f"a NUL character (0x00) in column(s) {', '.join(columns)}: no database can store it"
+            problems[row] = held if problems[row] is None else f"{problems[row]}; {held}"
         good = pd.isna(problems)
         external_ids, problems = self._with_misfits(block, ids, problems)
         good_columns = self._good_columns(block, ids, values, good, labels)
         return MappedChunk(lines=block.lines, external_ids=external_ids, problems=problems, good=good_columns)
+
+    def _nul_cells(self, block: RowBlock) -> dict[int, list[str]]:
+        """The full-width rows holding a NUL character, with the columns it is in: PostgreSQL refuses a whole batch
+        over one, and SQLite stores it, so neither may see it. One search of the whole block finds none quickly."""
+        if "\x00" not in "".join(block.cells):
+            return {}
+        names = list(self.position)
+        found: dict[int, list[str]] = {}
+        for index, cell in enumerate(block.cells):
+            if "\x00" in cell:
+                found.setdefault(index // self.width, []).append(names[index % self.width])
+        return found
 
     def _parsed(self, block: RowBlock, column: str, parse: Callable[[str, date], object]) -> CodedColumn:
         as_of = self.as_of

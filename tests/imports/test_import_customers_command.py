@@ -106,6 +106,27 @@ def test_skip_invalid_imports_the_good_rows_and_reports_the_bad(write_csv, mappi
     assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["A1", "A2"]
 
 
+def test_a_nul_character_in_any_cell_is_a_bad_row_naming_its_column(write_csv, mapping_file):
+    # PostgreSQL refused the whole batch over one such cell (naming no row), and SQLite stored it.
+    nul_in_attribute = "B2,Male,0,1,One year,10,10,N\x00o,No"
+    path = write_csv(HEADER, GOOD_ROWS[0], "B\x001,Male,0,1,One year,10,10,No,No", nul_in_attribute, GOOD_ROWS[1])
+
+    refused, refused_err = run_refused(path, mapping_file)
+    out, err = run(path, mapping_file, "--skip-invalid")
+
+    assert "2 bad row(s) listed above; nothing was imported" in str(refused)
+    assert "line 3" in refused_err and "a NUL character (0x00) in column(s) customerID" in refused_err
+    assert "line 4 (B2)" in err and "a NUL character (0x00) in column(s) Partner" in err
+    assert sorted(Customer.objects.values_list("external_id", flat=True)) == ["A1", "A2"]
+
+
+def test_a_header_with_a_nul_character_is_refused(write_csv, mapping_file):
+    refused, _ = run_refused(write_csv(HEADER.replace("Partner", "Part\x00ner"), GOOD_ROWS[0]), mapping_file)
+
+    assert "the header holds a NUL character" in str(refused)
+    assert not Customer.objects.exists()
+
+
 def test_a_row_that_changes_only_the_customers_contract_counts_as_updated(write_csv, mapping_file):
     run(write_csv(HEADER, *GOOD_ROWS), mapping_file)
     heard_before = Customer.objects.get(external_id="A1").updated_at
