@@ -112,7 +112,7 @@ def test_a_nul_character_in_any_cell_is_a_bad_row_naming_its_column(write_csv, m
     path = write_csv(HEADER, GOOD_ROWS[0], "B\x001,Male,0,1,One year,10,10,No,No", nul_in_attribute, GOOD_ROWS[1])
 
     refused, refused_err = run_refused(path, mapping_file)
-    out, err = run(path, mapping_file, "--skip-invalid")
+    _, err = run(path, mapping_file, "--skip-invalid")
 
     assert "2 bad row(s) listed above; nothing was imported" in str(refused)
     assert "line 3" in refused_err and "a NUL character (0x00) in column(s) customerID" in refused_err
