@@ -82,7 +82,7 @@ REFUSALS_IN_AGENT_LANGUAGE = {
         "This customer objected to profiling for offers: no offer from this advice is made to them."
     ),
     "another_offer_accepted": gettext_lazy(
-        "“%(offer)s” is already accepted on this advice. To accept another offer, first undo that acceptance."
+        "“%(offer)s” is already accepted on this advice. To make or answer another offer, first undo that acceptance."
     ),
     "offer_stands_accepted": gettext_lazy(
         "“%(offer)s” is accepted on this advice, so something was done. If it was not accepted, first undo that "

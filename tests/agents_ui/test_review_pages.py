@@ -203,6 +203,16 @@ def test_the_offer_log_shows_what_happened_in_words(lead, log):
     assert "Afgewezen" in html
 
 
+def test_the_offer_log_lists_each_offer_made_apart(lead, log):
+    # Titles hold commas ("12 maanden, 10% korting"), so offers joined by commas could not be told apart.
+    act(log["explored"], "presented", "loyal-10", "customer_request")
+
+    html = logged_in(lead).get(reverse("review-log")).text
+
+    made = html[html.index("Verkenning") :].split("</tr>")[0]
+    assert made.count("<li>") == 2
+
+
 def test_the_offer_log_shows_the_accepted_cost(lead, log):
     [row] = logged_in(lead).get(reverse("review-log"), {"outcome": "accepted"}).context["rows"]
 
@@ -731,7 +741,8 @@ def test_with_nothing_waiting_the_count_is_hidden_and_an_agent_may_not_ask_for_i
 def test_no_escalation_waiting_says_so(lead):
     response = logged_in(lead).get(reverse("review-escalations"))
 
-    assert "Er wacht geen doorzetting op jou." in response.text
+    assert response.text.count("Er wacht geen doorzetting op jou.") == 1
+    assert "0 doorzettingen" not in response.text
 
 
 # --- budget -------------------------------------------------------------------------------------
