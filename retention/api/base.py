@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.contrib.auth import get_user_model
 from django.utils import translation
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.views import APIView
 
 from retention.api.errors import PayloadTooLarge
@@ -40,6 +40,9 @@ class ApiView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        # A method the operation does not have is answered 405 before anything about its request is judged.
+        if request.method.lower() not in self.http_method_names or not hasattr(self, request.method.lower()):
+            raise MethodNotAllowed(request.method)
         # The body is read from the stream past Django's DATA_UPLOAD_MAX_MEMORY_SIZE (retention.api.parsers), so this
         # is the limit, checked before a byte is read.
         if _content_length(request) > self.max_body_bytes:
@@ -176,6 +179,7 @@ class AgentField(serializers.CharField):
     """An agent's username in; the active user with that name out (or None when not given)."""
 
     def __init__(self, **kwargs):
+        kwargs.setdefault("min_length", 1)
         kwargs.setdefault("max_length", 150)
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_null", True)

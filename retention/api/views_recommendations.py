@@ -30,7 +30,7 @@ DEFAULT_OFFER_LIMIT = 3
 class RecommendationInput(StrictInput):
     input_name = "a recommendation request"
 
-    customer_id = serializers.CharField(max_length=100, help_text="The customer's external id.")
+    customer_id = serializers.CharField(min_length=1, max_length=100, help_text="The customer's external id.")
     channel = serializers.ChoiceField(choices=Decision.Channel.choices)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     agent = AgentField()

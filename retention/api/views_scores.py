@@ -37,7 +37,10 @@ class ExternalIdsField(serializers.ListField):
     """External ids, checked in one plain pass: a scoring job may name millions of them."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(child=serializers.CharField(max_length=MAX_ID_LENGTH), **kwargs)
+        # min_length states in the schema (minItems) what allow_empty=False refuses.
+        if kwargs.get("allow_empty") is False:
+            kwargs.setdefault("min_length", 1)
+        super().__init__(child=serializers.CharField(min_length=1, max_length=MAX_ID_LENGTH), **kwargs)
 
     def to_internal_value(self, data) -> list[str]:
         if not isinstance(data, list):

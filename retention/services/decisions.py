@@ -146,9 +146,9 @@ def decision_create_once(
     reason: str = "",
 ) -> tuple[Decision, bool]:
     """`decision_create` once per key: asked again with the same key and request, the first advice comes back
-    (True: a replay), however the two requests met. The same key for another customer, channel or agent raises
-    IdempotencyConflict."""
-    asked = (customer.pk, channel, agent.pk if agent else None)
+    (True: a replay), however the two requests met. The same key for another customer, channel, agent or reason for
+    the call raises IdempotencyConflict: a replay that kept the first reason would drop the second without a word."""
+    asked = (customer.pk, channel, agent.pk if agent else None, reason)
     existing = Decision.objects.filter(idempotency_key=idempotency_key).first()
     if existing is None:
         try:
@@ -161,7 +161,7 @@ def decision_create_once(
         except IntegrityError:
             # A request with the same key, sent at the same moment, stored its advice first.
             existing = Decision.objects.get(idempotency_key=idempotency_key)
-    if (existing.customer_id, existing.channel, existing.agent_id) != asked:
+    if (existing.customer_id, existing.channel, existing.agent_id, existing.reason) != asked:
         raise IdempotencyConflict("this Idempotency-Key was used before for advice on another request")
     return existing, True
 

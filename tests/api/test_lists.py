@@ -299,3 +299,9 @@ def test_a_page_size_that_is_no_whole_number_from_1_is_refused(db, api_client, p
 
 def test_a_page_size_over_the_largest_is_capped(many_rows, api_client):
     assert len(api_client.get(DECISIONS, {"page_size": 10_000}).json()["results"]) <= 500
+
+
+def test_a_method_an_operation_lacks_is_405_whatever_its_address_holds(api_client):
+    for path in ("/api/v1/decisions/?agent=0", "/api/v1/offers/?x=1", "/api/v1/models/"):
+        response = api_client.put(path, {}, format="json")
+        assert response.status_code == 405, (path, response.content)

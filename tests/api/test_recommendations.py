@@ -279,9 +279,13 @@ def test_a_retry_with_the_same_idempotency_key_returns_the_first_advice_and_stor
     first = api_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="ask-1")
     again = api_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="ask-1")
     other_channel = api_client.post(URL, {**body, "channel": "phone"}, format="json", HTTP_IDEMPOTENCY_KEY="ask-1")
+    other_reason = api_client.post(URL, {**body, "reason": "verhuizing"}, format="json", HTTP_IDEMPOTENCY_KEY="ask-1")
+    in_english = api_client.post(URL, {**body, "language": "en"}, format="json", HTTP_IDEMPOTENCY_KEY="ask-1")
     without_key = api_client.post(URL, body, format="json")
 
     assert (first.status_code, again.status_code, other_channel.status_code) == (201, 201, 409)
+    # The reason is stored with the advice; the language and the number of offers shown only present it.
+    assert (other_reason.status_code, in_english.status_code) == (409, 201)
     assert again.json()["id"] == first.json()["id"] and again["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first
     assert without_key.json()["id"] != first.json()["id"]
