@@ -60,16 +60,20 @@ def _idempotency_key(*, required: bool, description: str) -> OpenApiParameter:
 
 IDEMPOTENCY_KEY = _idempotency_key(
     required=True,
-    description="A key unique to this outcome, 1 to 80 printable characters (spaces around it are dropped), e.g. "
-    "a UUID. Sending the same key again "
-    "returns the first response and stores nothing new; the same key with a different body is refused with 409.",
+    description=(
+        "A key unique to this outcome, 1 to 80 printable characters (spaces around it are dropped), e.g. a UUID. "
+        "Sending the same key again returns the first response and stores nothing new; the same key with a "
+        "different body is refused with 409."
+    ),
 )
 OPTIONAL_IDEMPOTENCY_KEY = _idempotency_key(
     required=False,
-    description="Optional: a key unique to this request, 1 to 80 printable characters (spaces around it are "
-    "dropped), e.g. a UUID. Asking again with the same key and customer, channel, agent and reason returns the first advice (header Idempotent-Replayed: true) and "
-    "stores nothing new, so a retry after a timeout makes no second decision; the same key for another request is "
-    "refused with 409.",
+    description=(
+        "Optional: a key unique to this request, 1 to 80 printable characters (spaces around it are dropped), e.g. "
+        "a UUID. Asking again with the same key and customer, channel, agent and reason returns the first advice "
+        "(header Idempotent-Replayed: true) and stores nothing new, so a retry after a timeout makes no second "
+        "decision; the same key for another request is refused with 409."
+    ),
 )
 
 
