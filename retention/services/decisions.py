@@ -514,6 +514,7 @@ def _validated_offer(
         return None
     offer = decision.offer(offer_code)
     if offer is None:
+        _check_not_left_out_as_declined(decision, offer_code)
         raise ValidationError(
             {"offer_code": ValidationError("%(offer)r was not among this decision's offers", code="unknown_offer",
                                            params={"offer": offer_code})}
@@ -760,6 +761,18 @@ def _check_customer_guardrails(decision: Decision, offer: dict, *, making: bool)
     if making and offer["code"] in history.declined_recently:
         raise _coded_refusal(
             offer, "declined_recently", "was declined by this customer within the last %(days)s days",
+            days=policy.contact_policy_days,
+        )  # fmt: skip
+
+
+def _check_not_left_out_as_declined(decision: Decision, offer_code: str) -> None:
+    """An offer the ranking left out because the customer declined it lately is refused as such, not as a code the
+    decision never heard of: a CRM then tells the contact policy from a mistyped code."""
+    _, policy = policy_current()
+    history = offer_history(customer=decision.customer, now=timezone.now(), policy=policy, except_decision=decision)
+    if offer_code in history.declined_recently:
+        raise _coded_refusal(
+            {"code": offer_code}, "declined_recently", "was declined by this customer within the last %(days)s days",
             days=policy.contact_policy_days,
         )  # fmt: skip
 

@@ -236,6 +236,21 @@ def test_an_offer_the_recommendation_never_ranked_is_422_with_the_field(decision
     assert not DecisionAction.objects.exists()
 
 
+def test_an_offer_left_out_as_declined_lately_is_refused_as_such_not_as_unknown(decision, api_client):
+    earlier = DecisionFactory(customer=decision.customer)
+    declined = {"recommendation_id": str(earlier.pk), "offer_code": "korting-10", "result": "declined"}
+    assert post(api_client, {**declined, **reason_for(earlier, "korting-10")}, key="a").status_code == 201
+    # The newer advice was ranked without it, as the contact policy asks.
+    later = DecisionFactory(customer=decision.customer, offers=[o for o in OFFERS if o["code"] != "korting-10"])
+
+    refused = post(api_client, {**accepted(later), "result": "presented", "override_reason": "customer_request"})
+    unknown = post(api_client, {**accepted(later), "offer_code": "free-phone"}, key="b")
+
+    assert refused.status_code == 422
+    assert refused.json()["error"]["refusals"] == ["declined_recently"]
+    assert unknown.json()["error"]["refusals"] == ["unknown_offer"]
+
+
 def test_an_accepted_outcome_without_an_offer_is_422(decision, api_client):
     assert post(api_client, accepted(decision, offer_code=None)).status_code == 422
 
