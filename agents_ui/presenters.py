@@ -201,8 +201,18 @@ class DecisionPanel:
     @property
     def may_escalate(self) -> bool:
         """Asking a team lead about the whole call is for agents: a team lead would be asking themselves. Once an
-        offer stands accepted there is nothing left to ask about."""
-        return not self.viewer.leads_team and not self.offer_accepted
+        offer stands accepted there is nothing left to ask about, and once the call was asked about it waits for an
+        answer (the service refuses asking twice in a row)."""
+        return not self.viewer.leads_team and not self.offer_accepted and not self.call_escalated
+
+    @property
+    def call_escalated(self) -> bool:
+        """The last thing logged asks about the whole call, not about one offer."""
+        return (
+            bool(self.actions)
+            and self.actions[-1].kind == DecisionAction.Kind.ESCALATED
+            and not self.actions[-1].offer_title
+        )
 
     @property
     def offer_accepted(self) -> bool:

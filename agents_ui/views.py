@@ -97,8 +97,8 @@ REFUSALS_IN_AGENT_LANGUAGE = {
     ),
     "already_answered": gettext_lazy("this answer is already logged for “%(offer)s”."),
     "just_logged": gettext_lazy("this was already the last thing logged on this advice."),
-    "already_escalated": gettext_lazy("your team lead was already asked about “%(offer)s”."),
-    "call_already_escalated": gettext_lazy("your team lead was already asked about this call."),
+    "already_escalated": gettext_lazy("“%(offer)s” was already escalated: it waits for an answer."),
+    "call_already_escalated": gettext_lazy("this call was already escalated: it waits for an answer."),
     "escalation_by_lead": gettext_lazy(
         "you answer for this advice yourself: make the offer or log what happened instead of escalating."
     ),

@@ -617,7 +617,11 @@ def _check_call_open_to_escalate(decision: Decision) -> None:
     twice), and a call with an offer standing accepted has nothing left to ask about."""
     if _latest_action(decision) == (DecisionAction.Kind.ESCALATED, ""):
         raise ValidationError(
-            {"kind": ValidationError("a team lead was already asked about this call", code="call_already_escalated")}
+            {
+                "kind": ValidationError(
+                    "this call was already escalated and waits for an answer", code="call_already_escalated"
+                )
+            }
         )
     _check_no_offer_accepted(decision)
 
@@ -649,7 +653,7 @@ def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:
     )
     if latest.first() == DecisionAction.Kind.ESCALATED:
         raise ValidationError(
-            {"kind": ValidationError("a team lead was already asked about %(offer)r", code="already_escalated",
+            {"kind": ValidationError("%(offer)r was already escalated and waits for an answer", code="already_escalated",
                                      params={"offer": offer_code})}
         )  # fmt: skip
 

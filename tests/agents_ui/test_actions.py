@@ -253,7 +253,7 @@ def test_asking_a_team_lead_twice_about_one_offer_is_refused_in_the_agents_langu
     client.post(action_url(decision), ask, HTTP_HX_REQUEST="true")
     again = client.post(action_url(decision), ask, HTTP_HX_REQUEST="true")
 
-    assert "je teamleider is al gevraagd naar" in again.text
+    assert "is al doorgezet: het wacht op een antwoord" in again.text
     assert DecisionAction.objects.filter(kind="escalated").count() == 1
 
 
@@ -270,7 +270,17 @@ def test_in_a_team_without_a_lead_the_agent_asks_an_administrator_about_the_call
     page = logged_in(agent).get(panel_url(decision)).text
 
     assert "Een beheerder vragen over het gesprek" in page
-    assert "Doorzetten naar teamleider" not in page
+    assert "een beheerder vragen over het gesprek" in page  # the key's legend says the same
+    assert "Doorzetten naar teamleider" not in page and "doorzetten naar teamleider" not in page
+
+
+def test_once_the_call_is_escalated_the_button_to_escalate_it_waits_for_an_answer(logged_in, agent, lead, decision):
+    client = logged_in(agent)
+    client.post(action_url(decision), {"kind": "escalated"}, **HTMX)
+
+    page = client.get(panel_url(decision)).text
+
+    assert "Doorzetten naar teamleider" not in page and "doorzetten naar teamleider" not in page
 
 
 def test_a_team_lead_on_an_agents_advice_gets_no_button_to_escalate_to_a_team_lead(logged_in, agent, lead, decision):

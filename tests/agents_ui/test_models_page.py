@@ -162,7 +162,7 @@ def test_the_page_shows_drift_with_a_warning_above_the_threshold(lead, versions)
         DecisionFactory(features={"monthly_fee": fee, "segment": "business"})
     page = english(lead).get(PAGE).content.decode()
     assert "Drift: 1 feature above 0.2" in page
-    assert "the 4 customers scored since" in page
+    assert "the 4 pieces of advice made since" in page
     assert "Shifted" in page and "Stable" in page
 
 

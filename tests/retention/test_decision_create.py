@@ -236,7 +236,7 @@ def test_an_agent_cannot_present_an_offer_above_their_authority(decision, agent)
 def test_an_offer_already_waiting_for_a_team_lead_is_not_escalated_twice(decision, agent, lead):
     decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=agent)
 
-    with pytest.raises(ValidationError, match="a team lead was already asked about 'korting-40'"):
+    with pytest.raises(ValidationError, match="'korting-40' was already escalated and waits for an answer"):
         decision_action_record(decision=decision, kind="escalated", offer_code="korting-40", agent=agent)
     decision_action_record(
         decision=decision, kind="declined", offer_code="korting-40", agent=agent, override_reason=""
