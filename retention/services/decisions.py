@@ -653,8 +653,8 @@ def _check_not_waiting_already(decision: Decision, offer_code: str) -> None:
     )
     if latest.first() == DecisionAction.Kind.ESCALATED:
         raise ValidationError(
-            {"kind": ValidationError("%(offer)r was already escalated and waits for an answer", code="already_escalated",
-                                     params={"offer": offer_code})}
+            {"kind": ValidationError("%(offer)r was already escalated and waits for an answer",
+                                     code="already_escalated", params={"offer": offer_code})}
         )  # fmt: skip
 
 
