@@ -285,7 +285,12 @@ def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
     decision = decision_get(decision_id=form.cleaned_data["decision"], customer=customer)
     if decision is None:
         return _render_panel(request, form, status=404, error=_("This advice does not belong to this customer."))
-    return _render_panel(request, form, **customer_context(request, customer, decision))
+    context = customer_context(request, customer, decision)
+    if decision.agent_id == request.user.pk and decision.created_at >= timezone.now() - SAME_CALL:
+        # The address every logged action leads to: reloading it keeps the way to new advice in the same call.
+        new_advice = new_advice_url(customer=customer, channel=decision.channel)
+        return _render_panel(request, form, new_advice_url=new_advice, **context)
+    return _render_panel(request, form, **context)
 
 
 def _advice_of_this_call(request: HttpRequest, form: PanelQueryForm, customer: Customer) -> HttpResponse:

@@ -124,6 +124,21 @@ def test_opening_the_customer_again_on_the_same_call_shows_the_advice_of_that_ca
     assert 'href="/panel/?customer=C-1001&amp;channel=phone&amp;new=1"' in reopened
 
 
+def test_reloading_ones_own_advice_of_this_call_keeps_the_way_to_new_advice(
+    logged_in, agent, customer, catalog, churn_model
+):
+    colleague = AgentProfileFactory(user=UserFactory(username="colleague"), team=agent.agent_profile.team).user
+    client = logged_in(agent)
+    open_panel(client)
+    decision = Decision.objects.get()
+
+    reloaded = client.get(f"/panel/?customer=C-1001&decision={decision.pk}").text
+    by_colleague = logged_in(colleague).get(f"/panel/?customer=C-1001&decision={decision.pk}").text
+
+    assert 'href="/panel/?customer=C-1001&amp;channel=phone&amp;new=1"' in section(reloaded, "new-advice")
+    assert 'id="new-advice"' not in by_colleague  # not their advice: they ask for their own by opening the customer
+
+
 def test_asking_for_new_advice_makes_it_even_on_the_same_call(logged_in, agent, customer, catalog, churn_model):
     client = logged_in(agent)
     open_panel(client)
