@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 from ml.evaluation import (
+    BEYOND_REACH_ESS,
+    BEYOND_REACH_UNLOGGED,
     MIN_EFFECTIVE_DECISIONS,
     PROPENSITY_FLOOR,
     EvaluationError,
@@ -480,6 +482,20 @@ def test_the_share_of_recommendations_on_arms_the_log_never_tries_is_reported():
     elsewhere = np.mean([1.0 - target[i, log.actions[i]] for i in range(log.decisions)])
     assert 0 < result.unlogged_share == pytest.approx(elsewhere)
     assert result.as_json()["unlogged_share"] == round(elsewhere, 4)
+    # A log that never explored cannot judge a policy that often does what it never did.
+    assert elsewhere >= BEYOND_REACH_UNLOGGED and result.value["ips"].effective_sample_size < BEYOND_REACH_ESS
+    assert result.beyond_the_log and result.as_json()["beyond_the_log"] is True
+
+
+def test_a_candidate_close_to_the_log_is_within_its_reach():
+    frame, _ = synthetic_outcome_log(200, seed=3)
+    log = bandit_log(frame)
+
+    result = policy_evaluate(
+        name="greedy", log=log, target=target_distribution(log, greedy_policy), models=reward_models_fit(log)
+    )
+
+    assert not result.beyond_the_log
 
 
 def test_a_save_rate_interval_stays_between_nothing_and_everyone():

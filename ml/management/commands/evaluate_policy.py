@@ -6,6 +6,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from ml.evaluation import (
+    BEYOND_REACH_ESS,
+    BEYOND_REACH_UNLOGGED,
     CANDIDATES,
     DEFAULT_CONFIDENCE,
     MIN_EFFECTIVE_DECISIONS,
@@ -200,7 +202,20 @@ def _table(summary: dict, results: list[PolicyEvaluation], since: str | None, un
                 "raised to that floor, so IPS, SNIPS and DR's correction, which all divide by it, are not to be "
                 "trusted; `propensity` in the decision log (API and CSV) shows which decisions they are."
             )
-    if thin := [result.policy for result in results if result.value["ips"].effective_sample_size < THIN_LOG_ESS]:
+    if beyond := [result.policy for result in results if result.beyond_the_log]:
+        lines.append(
+            f"{', '.join(beyond)} (†): too far from what the log did to be judged on it. Under {BEYOND_REACH_ESS} "
+            f"effective decisions, with {BEYOND_REACH_UNLOGGED:.0%} or more of its recommendations on actions the "
+            "log never took, SNIPS and DR rest on a few explored decisions and on the reward model's guess: on a "
+            "log whose truth was known they put a random offer at least €26 a decision above its true value, "
+            "outside their intervals. Do not rank it against the logged policy on this log; a larger "
+            "exploration_share, or a trial, tells more."
+        )
+    if thin := [
+        result.policy
+        for result in results
+        if result.value["ips"].effective_sample_size < THIN_LOG_ESS and not result.beyond_the_log
+    ]:
         lines.append(
             f"{', '.join(thin)}: fewer than {THIN_LOG_ESS} effective decisions, where intervals run narrow "
             "(simulated at 5% exploration and an ESS of 48, nominal 95% normal intervals held the true value 77% "
@@ -234,7 +249,8 @@ def _row(result: PolicyEvaluation) -> str:
     values = "  ".join(f"{_with_interval(result.value[name], _euros):<26}" for name in ESTIMATORS)
     save_rate = _with_interval(result.save_rate["dr"], lambda share: f"{share:.1%}")
     ess = result.value["ips"].effective_sample_size
-    return f"{result.policy:<18} {result.support:>7} {ess:>8.1f}  {values}  {save_rate}"
+    name = f"{result.policy} †" if result.beyond_the_log else result.policy
+    return f"{name:<18} {result.support:>7} {ess:>8.1f}  {values}  {save_rate}"
 
 
 def _with_interval(estimate: Estimate, shown) -> str:
