@@ -576,7 +576,7 @@ class RewardModels:
 # A candidate is beyond what the log can judge when both hold: few effective decisions, and a share of its
 # recommendations on actions the log never took, where SNIPS drops decisions and DR falls back on its reward model.
 # On a log a CRM made of a population whose truth it knew (1,350 decisions, 5% exploration), a random offer had an
-# ESS of 88 and 12.5% unlogged: SNIPS and DR put it at least €26 a decision above its true value, outside their
+# ESS of 88 and 12.5% unlogged: SNIPS and DR put it at least €25 a decision above its true value, outside their
 # intervals, and above the logged policy it was in truth below.
 BEYOND_REACH_ESS = 100
 BEYOND_REACH_UNLOGGED = 0.05
