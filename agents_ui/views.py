@@ -397,8 +397,11 @@ def customer_context(request: HttpRequest, customer: Customer, decision: Decisio
 
 
 def decision_context(request: HttpRequest, decision: Decision) -> dict:
-    """The advice as this viewer may act on it, and their team's budget this month."""
+    """The advice as this viewer may act on it, and their team's budget this month; for a viewer of no team (an
+    administrator deciding what was escalated to them), the budget of the team the advice spends."""
     budget = _team_budget(request)
+    if budget is None and decision.team_id is not None:
+        budget = team_budget_status(team=decision.team)
     return {
         "budget": budget,
         "panel": decision_panel(

@@ -389,6 +389,17 @@ def test_an_offer_an_administrator_made_reads_as_theirs_not_a_team_leads(logged_
     assert "Gedaan door een beheerder" in offer and "Gedaan door teamleider" not in offer
 
 
+def test_an_administrator_deciding_an_escalation_sees_the_budget_of_the_team_it_spends(logged_in, agent, decision):
+    boss = AgentProfileFactory(
+        user=UserFactory(username="boss"), team=None, role=AgentProfile.Role.ADMIN, authority_level=3
+    ).user
+    logged_in(agent).post(action_url(decision), {"kind": "escalated", "offer_code": "half-price"})
+
+    page = logged_in(boss).get(panel_url(decision)).text
+
+    assert f"Budget van {decision.team.name} deze maand" in page
+
+
 def test_an_offer_the_team_lead_made_reads_as_made_by_them_in_the_agents_panel(logged_in, agent, lead, decision):
     logged_in(agent).post(action_url(decision), {"kind": "escalated", "offer_code": "half-price"})
     logged_in(lead).post(
