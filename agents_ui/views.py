@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from functools import wraps
 from urllib.parse import urlencode
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -258,12 +260,18 @@ def _search(request: HttpRequest, form: PanelSearchForm) -> HttpResponse:
     query = form.cleaned_data["q"]
     if not query:
         return _render_panel(request, form, query=query, customers=None)
+    if not search_allowed(request.user):
+        message = _("More than %(count)s searches in a minute: wait a minute, then search again.") % {
+            "count": SEARCHES_PER_MINUTE
+        }
+        return _render_panel(request, form, status=429, error=message)
     # One more than is shown tells whether more match. Then none is listed but an exact customer number: a search
     # is for finding the customer on the line, not for browsing through others' names and numbers.
     found = customer_search(query=query, limit=SEARCH_LIMIT + 1)
     more_found = len(found) > SEARCH_LIMIT
     if more_found:
         found = [customer for customer in found if customer.external_id.casefold() == query.casefold()]
+    accesses_record(customers=found, purpose=CustomerAccess.Purpose.SEARCH, reader=request.user)
     return _render_panel(
         request, form, query=query, customers=found, more_found=more_found, shown_limit=SEARCH_LIMIT
     )  # fmt: skip
@@ -275,7 +283,6 @@ def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
     if customer is None:
         message = _("No customer found with number %(number)s.") % {"number": external_id}
         return _render_panel(request, form, status=404, error=message)
-    accesses_record(customers=[customer], purpose=CustomerAccess.Purpose.CALL, reader=request.user)
     if customer.objects_to_profiling:
         # Not even advice made before the objection was recorded: it describes them by a profile, and its offers
         # may no longer be made.
@@ -379,7 +386,22 @@ def _opened_as_a_page(request: HttpRequest) -> bool:
 
 
 def _render_panel(request: HttpRequest, form: PanelSearchForm, *, status: int = 200, **context) -> HttpResponse:
+    if status < 400 and (customer := context.get("customer")) is not None:
+        # Recorded where a customer's data is shown, and only then: a refusal shows none.
+        accesses_record(customers=[customer], purpose=CustomerAccess.Purpose.CALL, reader=request.user)
     return render(request, PANEL_TEMPLATE, {"form": form, **context}, status=status)
+
+
+# An agent searches for the customer on the line a few times a call; scripted searches, one after another, would
+# copy the base a page at a time.
+SEARCHES_PER_MINUTE = 20
+
+
+def search_allowed(user) -> bool:
+    """Counts this search against the login's allowance for the current minute; False once it is spent."""
+    key = f"panel-searches:{user.pk}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    return cache.incr(key) <= SEARCHES_PER_MINUTE
 
 
 def customer_context(request: HttpRequest, customer: Customer, decision: Decision) -> dict:

@@ -593,6 +593,7 @@ class CustomerAccess(models.Model):
 
     class Purpose(models.TextChoices):
         CALL = "call", "Opened in the panel for a call"
+        SEARCH = "search", "Listed in a panel search"
         RECORD = "record", "Record read by a CRM"
         ADVICE = "advice", "Advice asked by a CRM"
         SCORE = "score", "Score asked by a CRM"

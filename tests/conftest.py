@@ -52,6 +52,16 @@ def trained_churn_artifact(django_db_setup, django_db_blocker) -> dict:
 
 
 @pytest.fixture(autouse=True)
+def panel_search_allowance_unspent():
+    """Each test starts with a whole minute's allowance of panel searches: the count lives in the cache (each test
+    process's own memory, config/settings_test.py), which outlives a test, and users of different tests share
+    primary keys."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def recommendations_without_exploration(request, monkeypatch):
     """Decisions recommend the top offer, so a test's expectations hold every run.
 

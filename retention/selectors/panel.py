@@ -35,7 +35,8 @@ from retention.selectors.budget import BudgetStatus, month_start, team_budget_st
 SEARCH_LIMIT = 20
 SERVICE_WINDOW_DAYS = 90
 PHONE_QUERY = re.compile(r"^\+?[\d\s().\-/]+$")
-PHONE_MIN_DIGITS = 6
+# A subscriber number without its country code or leading zero: nine digits in the Netherlands.
+PHONE_MIN_DIGITS = 9
 PHONE_SEPARATORS = (" ", "-", "(", ")", ".", "/", "+")
 NETHERLANDS_PREFIX = "31"
 
@@ -56,29 +57,31 @@ def customers_with_contract_ending(*, within_days: int, today: dt.date | None = 
     return list(contracts.order_by("customer__external_id").values_list("customer__external_id", flat=True).distinct())
 
 
-ID_PART_MIN_LENGTH = 5
-# A name is searched within from three characters: one or two letters match most of a customer base.
-NAME_PART_MIN_LENGTH = 3
+# A name is found by the whole of it, or by a part of two words or more ("de Vries", "Lisa de V"): one word, or a
+# few letters, matches many customers, and listing them page by page would let anyone copy the base.
+NAME_PART_MIN_WORDS = 2
+NAME_PART_MIN_LENGTH = 6
+CUSTOMER_NUMBER_DIGITS = re.compile(r"[0-9]+")
 
 
 def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
-    """Customers whose external id starts with (or, from five characters, contains), name contains (from three
-    characters; a shorter query must be the whole name), or phone number contains the query.
+    """The customers the query names: by their whole customer number (or its digits without the letters before
+    them, "8656687" for NL8656687, as a customer reads it from a letter), their whole name or a part of it of two
+    words or more, or their whole phone number.
 
     An exact external id comes first. Phone numbers match whatever way they are written:
-    "06-1234 5678", "+31 6 12345678" and "0612345678" find the same customer.
+    "06-1234 5678", "+31 6 12345678" and "0612345678" find the same customer. A part of a number finds nobody.
     """
-    query = query.strip()
+    query = " ".join(query.split())
     if not query:
         return []
-    condition = Q(external_id__istartswith=query) | Q(display_name__iexact=query)
-    if len(query) >= NAME_PART_MIN_LENGTH:
+    condition = Q(external_id__iexact=query) | Q(display_name__iexact=query)
+    if CUSTOMER_NUMBER_DIGITS.fullmatch(query):
+        condition |= Q(external_id__iregex=rf"^[^0-9]*{query}$")
+    if len(query.split()) >= NAME_PART_MIN_WORDS and len(query) >= NAME_PART_MIN_LENGTH:
         condition |= Q(display_name__icontains=query)
-    if len(query) >= ID_PART_MIN_LENGTH:
-        # The number without its letters ("8656687" for NL8656687), as a customer reads it from a letter.
-        condition |= Q(external_id__icontains=query)
     if phone := _phone_core(query):
-        condition |= Q(phone_digits__contains=phone)
+        condition |= Q(phone_digits__endswith=phone)
     exact_id_first = Case(When(external_id__iexact=query, then=Value(0)), default=Value(1), output_field=IntegerField())
     customers = (
         Customer.objects.not_erased()
@@ -94,13 +97,12 @@ def _phone_core(query: str) -> str:
     if not PHONE_QUERY.match(query):
         return ""
     digits = re.sub(r"\D", "", query)
-    if len(digits) < PHONE_MIN_DIGITS:
-        return ""
     if digits.startswith("00"):
         digits = digits[2:]
     if query.lstrip().startswith(("+", "00")) and digits.startswith(NETHERLANDS_PREFIX):
         digits = digits[len(NETHERLANDS_PREFIX) :]
-    return digits.lstrip("0")
+    core = digits.lstrip("0")
+    return core if len(core) >= PHONE_MIN_DIGITS else ""
 
 
 def _digits_only(field: str):

@@ -34,7 +34,8 @@ def test_search_puts_the_exact_customer_number_first():
     CustomerFactory(external_id="C-10", display_name="Anna")
     CustomerFactory(external_id="C-1", display_name="Zoë")
 
-    assert [c.external_id for c in customer_search(query="C-1")] == ["C-1", "C-10"]
+    assert [c.external_id for c in customer_search(query="C-1")] == ["C-1"]
+    assert customer_search(query="C") == []  # a part of a number names nobody
 
 
 @pytest.mark.django_db
@@ -45,13 +46,25 @@ def test_a_short_number_is_not_taken_for_a_phone_number():
 
 
 @pytest.mark.django_db
-def test_a_name_is_searched_within_from_three_characters():
+def test_a_name_is_found_whole_or_by_a_part_of_two_words_or_more():
     CustomerFactory(external_id="X-1", display_name="Lisa de Vries", phone="")
     CustomerFactory(external_id="X-2", display_name="Li", phone="")
 
-    assert [c.external_id for c in customer_search(query="Li")] == ["X-2"]  # the whole name, not a part of one
-    assert [c.external_id for c in customer_search(query="Lis")] == ["X-1"]
-    assert [c.external_id for c in customer_search(query="vri")] == ["X-1"]
+    assert [c.external_id for c in customer_search(query="Li")] == ["X-2"]  # the whole name
+    assert [c.external_id for c in customer_search(query="  lisa  DE vries ")] == ["X-1"]
+    assert [c.external_id for c in customer_search(query="de Vries")] == ["X-1"]
+    assert customer_search(query="Lisa") == [] and customer_search(query="Vries") == []  # one word names too many
+    assert customer_search(query="a d") == []  # two words, too few letters
+
+
+@pytest.mark.django_db
+def test_a_number_or_phone_is_found_whole_and_never_by_a_part():
+    CustomerFactory(external_id="NL8656687", display_name="Kees", phone="+31 6 1234 5678")
+
+    assert [c.external_id for c in customer_search(query="8656687")] == ["NL8656687"]  # without its letters
+    assert [c.external_id for c in customer_search(query="06-12345678")] == ["NL8656687"]
+    for part in ("NL865", "86566", "656687", "06-1234", "12345678"):
+        assert customer_search(query=part) == [], part
 
 
 @pytest.mark.django_db

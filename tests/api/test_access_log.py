@@ -34,17 +34,26 @@ def accesses() -> list[tuple[str, str, str]]:
     ]
 
 
-def test_an_agent_opening_a_customer_in_the_panel_is_logged_but_a_search_is_not(client, customers, agent):
+def test_an_agent_opening_a_customer_or_listing_them_in_a_search_is_logged(client, churn_champion, customers, agent):
     agent.set_password(PASSWORD)
     agent.save()
     client.login(username=agent.username, password=PASSWORD)
 
-    client.post("/panel/", {"q": "Klant"}, follow=True)
-    assert accesses() == []
+    client.post("/panel/", {"q": "Klant 1"}, follow=True)
+    client.post("/panel/", {"q": "Klant"}, follow=True)  # one word: lists nobody
     client.get("/panel/?customer=A-1")
     client.get("/panel/?customer=nobody")
 
-    assert accesses() == [("A-1", "call", agent.username)]
+    assert accesses() == [("A-1", "search", agent.username), ("A-1", "call", agent.username)]
+
+
+def test_a_panel_that_shows_no_customer_logs_no_access(client, customers):
+    administrator = UserFactory(username="boss", is_staff=True, is_superuser=True)
+    client.force_login(administrator)
+
+    refused = client.get("/panel/?customer=A-1")
+
+    assert refused.status_code == 403 and accesses() == []
 
 
 def test_a_crm_reading_a_record_and_asking_scores_and_advice_is_logged(churn_champion, customers):
