@@ -92,7 +92,9 @@ class CustomerAdmin(admin.ModelAdmin):
         return super().has_change_permission(request, obj) and not (obj is not None and obj.erased_at)
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and not (obj is not None and obj.erased_at)
+        # A customer leaves the service by erasure (manage.py erase_customer, or the API), which pseudonymises the
+        # decision log, blanks scoring results and refuses the id's return; deleting the row would do none of that.
+        return False
 
 
 class OfALivingCustomerForm(forms.ModelForm):

@@ -13,22 +13,26 @@ from retention.models import Customer, Decision, DecisionAction, ProtectedAttrib
 HOW_ADVICE_IS_MADE = {
     "nl": (
         "Als u belt over het verlengen van uw contract, schat een model hoe groot de kans is dat u vertrekt, op "
-        "grond van uw contracten, prijzen en contacten met ons (klachten, storingen, vragen, NPS-antwoorden). "
-        "Beschermde kenmerken zoals leeftijd of geslacht gebruikt het niet; die bewaren we alleen om te "
-        "controleren dat klanten gelijk behandeld worden. Daarna rangschikt de dienst de aanbiedingen waarop u "
+        "grond van uw contracten, prijzen, producten, regio, klantsoort en contacten met ons (klachten, storingen, "
+        "vragen, NPS-antwoorden), en van de overige gegevens die ons klantsysteem over u doorgeeft (hieronder "
+        "onder 'attributes'). Beschermde kenmerken zoals leeftijd of geslacht houden we buiten het model; die "
+        "bewaren we alleen om te controleren dat klanten gelijk behandeld worden. Daarna rangschikt de dienst de aanbiedingen waarop u "
         "recht hebt naar wat ze naar verwachting voor u en ons opleveren. De medewerker beslist wat u wordt "
         "aangeboden; de dienst adviseert alleen. Een klein deel van de adviezen wordt willekeurig gekozen, "
         "zodat we leren welke aanbiedingen werken. U kunt altijd bezwaar maken tegen deze profilering; daarna "
-        "maken we geen score en geen advies meer over u en leert geen model van uw gegevens."
+        "maken we geen score en geen advies meer over u en wordt geen nieuw model meer met uw gegevens getraind "
+        "(het model dat op dat moment in gebruik is, werd eerder getraind)."
     ),
     "en": (
         "When you call about renewing your contract, a model estimates how likely you are to leave, from your "
-        "contracts, prices and contacts with us (complaints, outages, questions, NPS answers). It does not use "
-        "protected characteristics such as age or gender; we keep those only to check that customers are "
-        "treated alike. The service then ranks the offers you may get by what they are expected to be worth "
+        "contracts, prices, products, region, customer type and contacts with us (complaints, outages, questions, "
+        "NPS answers), and from the other facts our customer system passes on about you (under 'attributes' "
+        "below). We keep protected characteristics such as age or gender out of the model; we keep those only to "
+        "check that customers are treated alike. The service then ranks the offers you may get by what they are expected to be worth "
         "to you and to us. The agent decides what you are offered; the service only advises. A small share of "
         "advice is chosen at random, so we learn which offers work. You may object to this profiling at any "
-        "time; from then on we make no score and no advice about you, and no model learns from your data."
+        "time; from then on we make no score and no advice about you, and no new model is trained on your data "
+        "(the model in use at that moment was trained before)."
     ),
 }
 CUSTOMER_FIELDS = (

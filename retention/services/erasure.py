@@ -111,7 +111,10 @@ def _remove_personal_data(customer: Customer) -> dict[str, int]:
         "service_events": ServiceEvent.objects.filter(customer=customer).delete()[0],
         "protected_attributes": ProtectedAttributes.objects.filter(customer=customer).delete()[0],
         # A queryset update, not `save`: Decision refuses edits, and this is the one its log allows.
-        "decision_snapshots": Decision.objects.filter(customer=customer).update(features={}, reasons=[], reason=""),
+        # The best tariff goes with them: it names the bundle that covers the customer's products.
+        "decision_snapshots": Decision.objects.filter(customer=customer).update(
+            features={}, reasons=[], reason="", best_tariff=None
+        ),
         # A CRM's request key often spells the customer's number or the day of a call: it goes too.
         "idempotency_keys": _idempotency_keys_forgotten(customer),
         "admin_history": _admin_history_anonymised(customer),

@@ -50,6 +50,7 @@ def customer(agent):
         features={"tenure_months": 30, "region": "Utrecht"},
         reason="wil opzeggen",
         idempotency_key="api:1:advies-NL1234567",
+        best_tariff={"code": "int-tv", "name": "Internet + TV", "products": ["internet", "tv"]},
     )
     DecisionAction.objects.create(
         decision=decision,
@@ -80,7 +81,7 @@ def test_erasure_leaves_nothing_that_describes_the_person(customer):
     assert not ProtectedAttributes.objects.exists()
     assert not Contract.objects.exists() and not ServiceEvent.objects.exists()
     decision = Decision.objects.get()
-    assert (decision.features, decision.reasons, decision.reason) == ({}, [], "")
+    assert (decision.features, decision.reasons, decision.reason, decision.best_tariff) == ({}, [], "", None)
     assert LogEntry.objects.get().object_repr == "erased"
     assert erasure.removed == {
         "contracts": 1, "service_events": 1, "protected_attributes": 1, "decision_snapshots": 1,
@@ -301,6 +302,14 @@ def test_nothing_more_is_logged_on_an_erased_customers_advice(customer, agent):
     with pytest.raises(ValidationError, match="erased at their request"):
         decision_action_record(decision=decision, agent=agent, kind="declined", offer_code="loyal-10")
     assert decision.actions.count() == 2
+
+
+def test_the_admin_deletes_no_customer_a_customer_leaves_by_erasure(customer, admin_client):
+    # A deleted row would leave the decision log naming them and let the CRM store them again.
+    page = admin_client.get(f"/admin/retention/customer/{customer.pk}/delete/")
+
+    assert page.status_code == 403
+    assert Customer.objects.filter(pk=customer.pk).exists()
 
 
 def test_the_admin_cannot_change_or_delete_an_erased_customer(customer, admin_client):
