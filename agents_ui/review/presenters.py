@@ -74,8 +74,8 @@ class LogRow:
     agent: str
     team: str
     channel: str
-    risk_band: str
-    churn_percent: int
+    risk_band: str  # "" and churn_percent None: the customer objected to profiling, so their score is not shown
+    churn_percent: int | None
     recommended: OfferRef | None
     explored: bool
     control_group: bool
@@ -91,7 +91,7 @@ class LogRow:
 
     @property
     def risk_label(self) -> str:
-        return labels.label(labels.RISK_BANDS, self.risk_band)
+        return labels.label(labels.RISK_BANDS, self.risk_band) if self.risk_band else ""
 
     @property
     def channel_label(self) -> str:
@@ -119,8 +119,9 @@ def log_row(decision: Decision) -> LogRow:
         agent=_person(decision.agent),
         team=decision.team.name if decision.team else "",
         channel=decision.channel,
-        risk_band=decision.risk_band,
-        churn_percent=round(decision.churn_probability * 100),
+        # A customer who objected to profiling is no longer read by their score, here or anywhere (article 21(3)).
+        risk_band="" if decision.customer.objects_to_profiling else decision.risk_band,
+        churn_percent=None if decision.customer.objects_to_profiling else round(decision.churn_probability * 100),
         recommended=offer(decision.recommended_offer_code) if decision.recommended_offer_code else None,
         explored=decision.explored,
         control_group=decision.control_group,
@@ -222,7 +223,7 @@ def csv_cells(row: LogRow) -> list[str]:
         row.team,
         row.channel,
         row.risk_band,
-        str(row.churn_percent),
+        "" if row.churn_percent is None else str(row.churn_percent),
         row.recommended.code if row.recommended else "",
         _yes_no(row.explored),
         _yes_no(row.control_group),

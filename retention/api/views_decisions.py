@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 
 from retention.api.base import ApiView, StrictInput, list_filters, paged_response
@@ -44,8 +44,10 @@ class DecisionOutput(serializers.Serializer):
     team = serializers.CharField(source="team.name", allow_null=True, default=None)
     channel = serializers.ChoiceField(choices=Decision.Channel.choices)
     reason = serializers.CharField()
-    churn_probability = serializers.FloatField()
-    risk_band = serializers.ChoiceField(choices=["low", "medium", "high"])
+    churn_probability = serializers.SerializerMethodField(
+        help_text="null once the customer objected to profiling: their score is no longer read (GDPR article 21(3))."
+    )
+    risk_band = serializers.SerializerMethodField(help_text="low, medium or high; null as churn_probability is.")
     recommended_offer = serializers.CharField(source="recommended_offer_code", allow_null=True)
     model_version = serializers.CharField(source="model_versions.churn")
     policy_version = serializers.IntegerField()
@@ -80,6 +82,15 @@ class DecisionOutput(serializers.Serializer):
     )
     override_reason = serializers.ChoiceField(choices=DecisionAction.OverrideReason.choices, allow_null=True)
     created_at = serializers.DateTimeField()
+
+    def get_churn_probability(self, decision) -> float | None:
+        return None if decision.customer.objects_to_profiling else decision.churn_probability
+
+    @extend_schema_field(
+        {"type": "string", "enum": ["low", "medium", "high"], "nullable": True}  # what the serializer method gives
+    )
+    def get_risk_band(self, decision) -> str | None:
+        return None if decision.customer.objects_to_profiling else decision.risk_band
 
     def to_representation(self, decision):
         body = super().to_representation(decision)

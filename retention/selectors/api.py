@@ -101,7 +101,7 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
         .only(
             "id", "channel", "reason", "churn_probability", "risk_band", "recommended_offer_code", "model_versions",
             "policy_version", "explored", "control_group", "greedy_offer_code", "propensity", "renewal_fee_cents",
-            "created_at", "customer__external_id", "agent__username",
+            "created_at", "customer__external_id", "customer__objects_to_profiling", "agent__username",
             "api_client__name", "team__name",
         )
         .annotate(

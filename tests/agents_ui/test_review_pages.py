@@ -402,6 +402,21 @@ def test_the_csv_holds_the_filtered_log(lead, log):
     assert overridden["as_of_utc"].endswith("+00:00")
 
 
+def test_a_customer_who_objected_to_profiling_is_logged_without_their_score(lead, log):
+    customer = log["accepted"].customer
+    customer.objects_to_profiling = True
+    customer.save()
+
+    page = logged_in(lead).get(reverse("review-log")).text
+    rows = {row["customer_id"]: row for row in csv_rows(logged_in(lead).get(reverse("review-log-csv")))}
+
+    row = page[page.index("Acceptatie") :].split("</tr>")[0]
+    assert "bezwaar tegen profilering" in row and "risk-tag" not in row
+    assert (rows[customer.external_id]["risk_band"], rows[customer.external_id]["churn_percent"]) == ("", "")
+    other = rows[log["overridden"].customer.external_id]
+    assert other["risk_band"] and other["churn_percent"]
+
+
 def test_the_csv_names_no_customer_but_by_their_number(lead, log):
     text = b"".join(logged_in(lead).get(reverse("review-log-csv")).streaming_content).decode()
 

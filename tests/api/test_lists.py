@@ -305,3 +305,15 @@ def test_a_method_an_operation_lacks_is_405_whatever_its_address_holds(api_clien
     for path in ("/api/v1/decisions/?agent=0", "/api/v1/offers/?x=1", "/api/v1/models/"):
         response = api_client.put(path, {}, format="json")
         assert response.status_code == 405, (path, response.content)
+
+
+def test_a_customer_who_objected_to_profiling_is_listed_without_their_score(db, api_client):
+    kept = DecisionFactory(churn_probability=0.42, risk_band="medium")
+    objecting = DecisionFactory(churn_probability=0.81, risk_band="high")
+    objecting.customer.objects_to_profiling = True
+    objecting.customer.save()
+
+    listed = {row["id"]: row for row in api_client.get("/api/v1/decisions/").json()["results"]}
+
+    assert (listed[str(kept.pk)]["churn_probability"], listed[str(kept.pk)]["risk_band"]) == (0.42, "medium")
+    assert (listed[str(objecting.pk)]["churn_probability"], listed[str(objecting.pk)]["risk_band"]) == (None, None)
