@@ -56,14 +56,20 @@ PROTECTED_NAMES = frozenset(
         # Criminal records (GDPR article 10), and what marks a customer as vulnerable through debt: offers must
         # not follow it.
         "criminalrecord", "strafblad", "debtrestructuring", "guardianship", "schuldsanering", "bewindvoering",
-        "onderbewindstelling", "curatele", "wsnp",
+        "onderbewindstelling", "curatele", "wsnp", "bkr", "bkrregistratie", "creditregistration",
+        # Age, gender and origin under short or other names, and what stands for age (a state pension, retirement).
+        "sexe", "gndr", "yob", "gebjaar", "geboren", "birthdt", "over65", "aow", "aowgerechtigd", "gepensioneerd",
+        "retired", "retiree", "pensioner", "herkomstland", "religieus", "kerkgenootschap", "kerkelijk",
+        # A first name (and a surname) says gender and origin as plainly as the fields above.
+        "voornaam", "firstname", "givenname", "forename", "achternaam", "lastname", "surname", "familyname",
     }
 )  # fmt: skip
 # Dutch joins words into one: these stems are long enough to be unmistakable at a word's end ("klantleeftijd") or
 # at its start ("geslachtscode", "leeftijdscat", "nationaliteitscode").
 PROTECTED_STEMS = (
     "leeftijd", "geslacht", "geboortedatum", "geboortejaar", "geboorteplaats", "nationaliteit", "gezondheid",
-    "moedertaal", "slechthorend", "slechtziend", "schuldsanering", "bewindvoering",
+    "moedertaal", "slechthorend", "slechtziend", "schuldsanering", "bewindvoering", "herkomst", "religi", "medisch",
+    "gepensioneerd",
 )  # fmt: skip
 # A characteristic of a thing, not of the person: "contract_age", "network_health", "toestelleeftijd".
 THING_WORDS = frozenset(
@@ -94,9 +100,10 @@ def looks_protected(name: str) -> bool:
 
 def _words(name: str) -> list[str]:
     """A field name's words in lower case, without accents ("oriëntatie" is "orientatie"): split at punctuation,
-    spaces and camelCase ("GenderCode")."""
+    spaces, camelCase ("GenderCode") and where letters meet digits ("Age65Plus" is age, 65, plus)."""
     plain = "".join(c for c in unicodedata.normalize("NFKD", str(name)) if not unicodedata.combining(c))
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", plain)
+    spaced = re.sub(r"([A-Za-z])([0-9])|([0-9])([A-Za-z])", lambda m: " ".join(g for g in m.groups() if g), spaced)
     return [word for word in re.split(r"[^a-z0-9]+", spaced.lower()) if word]
 
 

@@ -35,3 +35,20 @@ def test_a_name_with_a_protected_characteristic_among_its_words_is_protected(nam
 @pytest.mark.parametrize("name", NOT_PROTECTED)
 def test_other_names_and_a_things_age_or_health_are_not(name):
     assert not looks_protected(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Age65Plus", "over65", "herkomstland", "aow_gerechtigd", "bkr_registratie", "sexe", "gndr", "yob", "birth_dt",
+        "gebjaar", "geboren", "gepensioneerd", "religieus", "kerkgenootschap", "medische_indicatie", "voornaam",
+        "FirstName",
+    ],
+)  # fmt: skip
+def test_short_names_names_with_digits_and_what_stands_for_age_or_origin_are_protected(name):
+    assert looks_protected(name)
+
+
+@pytest.mark.parametrize("name", ["speed_100mbit", "plan5g", "has4g", "data_gb_used", "stage2", "contract_age"])
+def test_digits_beside_letters_make_no_ordinary_field_protected(name):
+    assert not looks_protected(name)
