@@ -215,6 +215,8 @@ class RecommendationCreateView(ApiView):
         except NoChampion as error:
             raise Unprocessable(str(error)) from error
         except ProfilingObjection as objection:
+            # No advice, but the best tariff, read from their products and fee, goes back: that is a read of them.
+            accesses_record(customers=[customer], purpose=CustomerAccess.Purpose.ADVICE, reader=request.auth)
             raise Unprocessable(
                 str(objection), refusals=["profiling_objection"], best_tariff=objection.best_tariff
             ) from objection

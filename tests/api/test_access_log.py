@@ -76,6 +76,17 @@ def test_a_crm_reading_a_record_and_asking_scores_and_advice_is_logged(churn_cha
     )
 
 
+def test_advice_refused_over_an_objection_still_logs_the_best_tariff_read(churn_champion, customers):
+    crm, _ = api_client_with(["score"], name="crm-west")
+    customers[1].objects_to_profiling = True
+    customers[1].save()
+
+    refused = crm.post("/api/v1/recommendations/", {"customer_id": "A-1", "channel": "api"}, format="json")
+
+    assert refused.status_code == 422 and "best_tariff" in refused.json()["error"]
+    assert accesses() == [("A-1", "advice", "crm-west")]
+
+
 def test_the_customers_export_gives_when_and_why_by_role_not_by_name(customers):
     agent = UserFactory(username="lisa.bakker")
     _, record = api_client_with(["read"], name="crm-south")
