@@ -273,6 +273,12 @@ class RecentOffer:
     made_at: dt.datetime
     answer: str = ""
     answered_at: dt.datetime | None = None
+    advised_agent_id: int | None = None  # whom the advice it was made on was for: they log the answer there
+
+    @property
+    def awaits_answer(self) -> bool:
+        """Nothing final is logged yet: none, or the customer is thinking it over."""
+        return self.answer in ("", DecisionAction.Kind.THINKING)
 
 
 # What a recent offer's answer is read from: an undo takes an acceptance logged by mistake back.
@@ -293,7 +299,7 @@ def recent_offers(
         .exclude(offer_code="")
         .select_related("decision", "agent", "api_client")
         .only(
-            "kind", "offer_code", "channel", "created_at", "decision__id", "decision__offers",
+            "kind", "offer_code", "channel", "created_at", "decision__id", "decision__offers", "decision__agent_id",
             "agent__username", "agent__first_name", "agent__last_name", "api_client__name",
         )
         .order_by("created_at", "id")
@@ -320,6 +326,7 @@ def _recent_offer(action: DecisionAction) -> RecentOffer:
         made_by=actor_name(action),
         channel=action.channel,
         made_at=action.created_at,
+        advised_agent_id=action.decision.agent_id,
     )
 
 

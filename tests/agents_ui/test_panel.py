@@ -777,6 +777,26 @@ def test_an_offer_made_in_the_last_14_days_on_any_channel_is_shown_first(logged_
     assert "Afgewezen" in banner
 
 
+def test_an_offer_still_thought_over_links_its_own_agent_to_the_advice_it_was_made_on(logged_in, agent, customer):
+    # After "Ask for new advice" the pending offer is listed here: its answer is logged on the advice it was made on.
+    colleague = AgentProfileFactory(user=UserFactory(username="colleague"), team=agent.agent_profile.team).user
+    earlier = stored_decision(customer=customer, agent=agent)
+    for kind in ("presented", "thinking"):
+        DecisionAction.objects.create(decision=earlier, kind=kind, offer_code="speed-up", channel="phone", agent=agent)
+    answered = stored_decision(customer=customer, agent=agent)
+    for kind in ("presented", "declined"):
+        DecisionAction.objects.create(decision=answered, kind=kind, offer_code="loyal-10", channel="phone", agent=agent)
+    current = stored_decision(customer=customer, agent=agent)
+
+    own = section(open_panel(logged_in(agent), decision=current.pk).text, "recent-heading")
+    others = section(open_panel(logged_in(colleague), decision=current.pk).text, "recent-heading")
+
+    link = f"/panel/?customer=C-1001&amp;decision={earlier.pk}"
+    assert link in own and "Leg het antwoord van de klant vast op dat advies" in own
+    assert own.count("Leg het antwoord") == 1  # the declined offer needs nothing more
+    assert link not in others
+
+
 def test_offers_older_than_14_days_are_not_in_the_banner(logged_in, agent, customer):
     earlier = stored_decision(customer=customer, agent=agent)
     action = DecisionAction.objects.create(decision=earlier, kind="presented", offer_code="speed-up", channel="phone")
