@@ -555,7 +555,7 @@ def test_an_agents_average_accepted_cost_counts_only_the_offers_she_made(lead, a
     (mine,) = page.context["agents"]
     assert (mine.offers_made, mine.accepted, mine.average_cost_cents, mine.made_by_lead) == (1, 1, LOYAL_COST, 1)
     assert page.context["kpis"].accepted == 2  # the team's figures count both
-    assert "Aanbiedingen door de teamleider" in page.text
+    assert "Aanbiedingen door teamleider of beheerder" in page.text
 
 
 def test_the_kpi_page_shows_the_figures_in_dutch(lead, kpi_story):
