@@ -24,6 +24,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.celery import sent_to_worker
 from ml.models import ModelVersion, TrainingJob
 from ml.services import TRAINERS, RetrainPolicy, TooFewLabels, model_retrain
 from ml.training import progress_slice
@@ -90,7 +91,7 @@ def training_job_request(
         except IntegrityError as error:  # another request got in between the check and the save
             raise TrainingBusy(TrainingJob.objects.filter(status__in=TrainingJob.ACTIVE).first() or job) from error
         if enqueue:
-            transaction.on_commit(lambda: _enqueue(job.pk))
+            transaction.on_commit(lambda: _enqueue(job))
     return job
 
 
@@ -112,10 +113,13 @@ def training_job_cancel(*, job: TrainingJob, by: AbstractBaseUser) -> TrainingJo
     return job
 
 
-def _enqueue(job_id: int) -> None:
+def _enqueue(job: TrainingJob) -> None:
+    """Hand the job to a worker; a job the broker would not take is failed at once, saying why, so it does not
+    hold the one place of an active job until the sweep gives up on it hours later."""
     from ml.tasks import retrain_models_task  # the tasks module imports this one
 
-    retrain_models_task.delay(job_id)
+    if problem := sent_to_worker(lambda: retrain_models_task.delay(job.pk), what=f"training job {job.pk}"):
+        _update(job, status=TrainingJob.Status.FAILED, error=problem, finished_at=timezone.now())
 
 
 def labels_since_last_job() -> int:
@@ -153,7 +157,8 @@ def retrain_check_enqueue() -> None:
     """Ask the worker whether enough new labels have come in (called once renewal results are committed)."""
     from ml.tasks import retrain_if_due_task
 
-    retrain_if_due_task.delay()
+    # Not handed over, the labels wait for the nightly retrain, which counts them too.
+    sent_to_worker(retrain_if_due_task.delay, what="the check for a retrain after new labels")
 
 
 # --- running --------------------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler
@@ -57,6 +58,22 @@ def django_error_codes(error: DjangoValidationError) -> list[str]:
 def _code(exc) -> str:
     codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
     return codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
+
+
+def server_error(request) -> HttpResponse:
+    """Django's last answer to an error nothing else handled (a database or cache that cannot be reached), logged
+    with its traceback before this runs. Under the API it keeps the JSON shape a CRM parses, and says what is
+    known: the request may or may not have been stored."""
+    if not request.path.startswith(API_PREFIX):
+        return defaults.server_error(request)
+    message = (
+        "The service failed while answering; the failure is logged. Whether a write was stored is not known: send "
+        "it again with the same Idempotency-Key, or read it back, before sending it without one."
+    )
+    return JsonResponse({"error": {"code": "server_error", "message": message}}, status=500)
+
+
+API_PREFIX = "/api/"
 
 
 @csrf_exempt  # a CRM's POST to a mistyped path gets this JSON 404, not the HTML page of a failed CSRF check

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import sent_to_worker
 from ml.features import build_features
 from ml.policy import PolicySettings
 from ml.registry import LoadedModel, champions
@@ -107,9 +108,12 @@ def scoring_job_create(*, api_client: ApiClient, customer_ids: list[str] | None)
 
 
 def _enqueue(job: ScoringJob) -> None:
+    """Hand the job to a worker; one the broker would not take is failed at once, saying why: left queued, it
+    would never run, never expire, and its CRM would wait for it."""
     from retention.tasks import scoring_job_run_task  # the tasks module imports this one
 
-    scoring_job_run_task.delay(str(job.pk))
+    if problem := sent_to_worker(lambda: scoring_job_run_task.delay(str(job.pk)), what=f"scoring job {job.pk}"):
+        _update(job, status=ScoringJob.Status.FAILED, error=problem, finished_at=timezone.now())
 
 
 def scoring_job_run(*, job_id: str) -> ScoringJob:
