@@ -176,9 +176,16 @@ def _contract_end(features) -> dict[str, str]:
     days = _present(features.get("days_to_contract_end"))
     if days is None:
         return {"nl": "Geen einddatum van het contract bekend", "en": "No contract end date known"}
+    days = int(days)
+    if days == 0:
+        return {"nl": "Contract loopt vandaag af", "en": "Contract ends today"}
+    if days == 1:
+        return {"nl": "Contract loopt morgen af", "en": "Contract ends tomorrow"}
+    if days == -1:
+        return {"nl": "Contract liep gisteren af", "en": "Contract ended yesterday"}
     if days < 0:
-        return {"nl": f"Contract liep {int(-days)} dagen geleden af", "en": f"Contract ended {int(-days)} days ago"}
-    return {"nl": f"Contract loopt af over {int(days)} dagen", "en": f"Contract ends in {int(days)} days"}
+        return {"nl": f"Contract liep {-days} dagen geleden af", "en": f"Contract ended {-days} days ago"}
+    return {"nl": f"Contract loopt af over {days} dagen", "en": f"Contract ends in {days} days"}
 
 
 def _discount(features) -> dict[str, str]:

@@ -285,7 +285,8 @@ def recommendation_compute(
     row = features.iloc[0]
     probabilities, contributions = sources.churn.model.explain(features)
     probability = float(probabilities[0])
-    reasons = top_reasons(contributions.iloc[0], row, facts=_told_facts(customer, as_of=frames[0]["as_of"].iloc[0]))
+    told = _told_facts(customer, as_of=frames[0]["as_of"].iloc[0], features=row)
+    reasons = top_reasons(contributions.iloc[0], row, facts=told)
     lap("churn")
     tariff = _best_tariff(customer, monthly_fee_cents(row), sources.tariffs)
     context = _customer_context(customer, row, probability, history, tariff)
@@ -349,13 +350,23 @@ def _team_budget_left(team: Team | None, now: dt.datetime) -> int | None:
     return team_budget_status(team=team, now=now).remaining_cents
 
 
-def _told_facts(customer: Customer, *, as_of) -> dict:
+def _told_facts(customer: Customer, *, as_of, features: pd.Series) -> dict:
     """What the records tell more exactly than the features, for the reasons' words: whole calendar months of
-    tenure, as the customer card counts them (the feature counts months of average length)."""
-    today = timezone.localdate(pd.Timestamp(as_of).to_pydatetime())
-    if customer.signup_date is None or customer.signup_date > today:
-        return {}
-    return {"tenure_months": calendar_months(customer.signup_date, today)}
+    tenure, as the customer card counts them (the feature counts months of average length), and calendar days to
+    the contract's end (the feature counts from now to the end day's first instant in UTC, a day short for most of
+    a day: a contract ending tomorrow read as ending in 0 days)."""
+    moment = pd.Timestamp(as_of)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    today = timezone.localdate(moment.to_pydatetime())
+    facts = {}
+    if customer.signup_date is not None and customer.signup_date <= today:
+        facts["tenure_months"] = calendar_months(customer.signup_date, today)
+    days = features.get("days_to_contract_end")
+    if days is not None and not pd.isna(days):
+        # The feature is the end day's first UTC instant less now: adding it back gives that day, whole.
+        end_day = (moment + pd.Timedelta(days=float(days))).round("min").date()
+        facts["days_to_contract_end"] = (end_day - today).days
+    return facts
 
 
 def _customer_context(

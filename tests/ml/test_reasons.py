@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from ml.reasons import calendar_months, top_reasons
+from ml.reasons import calendar_months, phrase, top_reasons
 
 
 def test_a_price_gap_nobody_knows_is_no_reason_but_no_nps_answer_is():
@@ -63,3 +63,17 @@ def test_tenure_is_told_in_the_calendar_months_the_records_give_when_known():
 )  # fmt: skip
 def test_calendar_months_count_whole_months_completed(since, today, months):
     assert calendar_months(dt.date(*since), dt.date(*today)) == months
+
+
+@pytest.mark.parametrize(
+    ("days", "nl"),
+    [
+        (0, "Contract loopt vandaag af"),
+        (1, "Contract loopt morgen af"),
+        (165, "Contract loopt af over 165 dagen"),
+        (-1, "Contract liep gisteren af"),
+        (-12, "Contract liep 12 dagen geleden af"),
+    ],
+)
+def test_the_contracts_end_is_told_in_calendar_days(days, nl):
+    assert phrase("contract_end", {"days_to_contract_end": days})["nl"] == nl

@@ -1,5 +1,7 @@
 import datetime as dt
+import math
 
+import pandas as pd
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
@@ -642,8 +644,10 @@ def test_the_tenure_in_reasons_is_counted_in_calendar_months_as_the_customer_car
     signed_up = CustomerFactory(signup_date=dt.date(2025, 11, 26))
     late_evening = dt.datetime(2026, 11, 25, 22, 30, tzinfo=dt.UTC)  # 23:30 in Amsterdam, still the 25th
 
-    assert decisions._told_facts(signed_up, as_of=late_evening) == {"tenure_months": 11}
-    assert decisions._told_facts(CustomerFactory(signup_date=None), as_of=late_evening) == {}
+    no_end = pd.Series({"days_to_contract_end": math.nan})
+
+    assert decisions._told_facts(signed_up, as_of=late_evening, features=no_end) == {"tenure_months": 11}
+    assert decisions._told_facts(CustomerFactory(signup_date=None), as_of=late_evening, features=no_end) == {}
 
 
 def test_a_decline_corrected_by_an_acceptance_counts_for_nothing_even_once_that_is_undone(decision, agent):
@@ -662,3 +666,24 @@ def test_a_decision_finds_an_offer_it_ranked_by_its_code(decision):
 
     assert decision.offer(first["code"]) == first
     assert decision.offer("not-ranked") is None and decision.offer("") is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("now_utc", "end_day", "days"),
+    [
+        ("2026-11-25T07:24:00", dt.date(2027, 5, 9), 165),  # 08:24 in Amsterdam; the feature read 164.69
+        ("2026-11-25T22:30:00", dt.date(2026, 11, 27), 2),  # 23:30 local: still the 25th in Amsterdam
+        ("2026-11-24T23:30:00", dt.date(2026, 11, 25), 0),  # 00:30 local on the 25th: it ends today
+        ("2026-11-25T09:00:00", dt.date(2026, 11, 24), -1),
+    ],
+)
+def test_the_reasons_count_calendar_days_to_the_contracts_end_in_local_time(now_utc, end_day, days):
+    now = pd.Timestamp(now_utc, tz="UTC")
+    end = pd.Timestamp(end_day, tz="UTC")  # as the features store an end day: its first instant in UTC
+    feature = (end - now) / pd.Timedelta(days=1)
+    customer = CustomerFactory(signup_date=None)
+
+    told = decisions._told_facts(customer, as_of=now, features=pd.Series({"days_to_contract_end": feature}))
+
+    assert told == {"days_to_contract_end": days}
