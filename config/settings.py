@@ -230,9 +230,17 @@ if PRODUCTION:
     if cfg.boolean("BEHIND_TLS_PROXY", default=False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Each line says when (with its offset from UTC), how bad, which logger and which process: a traceback from one of
+# several server processes is otherwise a bare message among the others' lines.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "lines": {
+            "format": "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s",
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "lines"}},
     "root": {"handlers": ["console"], "level": cfg.env.str("LOG_LEVEL", default="INFO")},
 }

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from agents_ui.login import GuardedAdminAuthenticationForm
+from config.health import health
 
 # The admin's sign-in guards against guessing as the panel's does: its accounts are the most powerful.
 admin.site.login_form = GuardedAdminAuthenticationForm
@@ -14,6 +15,7 @@ handler500 = "retention.api.errors.server_error"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="panel", permanent=False)),
+    path("health/", health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("retention.api.urls")),
     path("", include("agents_ui.urls")),

@@ -121,3 +121,39 @@ class LinearWeights:
         )
         if not same:
             raise ArtifactError("a linear booster does not predict as its stored weights say")
+
+
+def artifact_problem(folder: Path, *, expected_sha256: str | None) -> str:
+    """ "" when the manifest matches the registry's checksum and every file it names is there with its checksum,
+    else what is wrong. The files are read, the models are not: cheap enough for a health probe, and it finds the
+    corrupt or missing file a worker would fail to load after its next restart."""
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        return f"no model manifest at {manifest_path}"
+    if expected_sha256 is not None and file_sha256(manifest_path) != expected_sha256:
+        return f"{manifest_path} does not match the checksum in the registry"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
+        return f"{manifest_path} is not valid JSON: {error}"
+    for name, digest in _named_files(manifest):
+        path = folder / name
+        if not path.is_file() or file_sha256(path) != digest:
+            return f"{path} is missing or corrupt (checksum mismatch)"
+    return ""
+
+
+def _named_files(section) -> list[tuple[str, str]]:
+    """Every (file name, sha256) a manifest lists under "files", at any depth: a name maps to its digest, or to an
+    entry holding it under "sha256"."""
+    if isinstance(section, list):
+        return [pair for item in section for pair in _named_files(item)]
+    if not isinstance(section, dict):
+        return []
+    pairs = []
+    for key, value in section.items():
+        if key == "files" and isinstance(value, dict):
+            pairs += [(name, entry["sha256"] if isinstance(entry, dict) else entry) for name, entry in value.items()]
+        else:
+            pairs += _named_files(value)
+    return pairs

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from ml.artifacts import artifact_problem
 from ml.drift import FeatureDrift, feature_drift
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
 from retention.models import Decision
@@ -28,6 +31,25 @@ def model_versions_by_kind() -> dict[str, list[ModelVersion]]:
     for version in versions:
         grouped.setdefault(version.kind, []).append(version)
     return grouped
+
+
+def champion_problems() -> dict[str, str]:
+    """Per model kind, what is wrong with its champion's files ("" when nothing), or that none is trained yet."""
+    problems = {}
+    for kind in ModelVersion.Kind.values:
+        champion = ModelVersion.objects.filter(kind=kind, status=ModelVersion.Status.CHAMPION).first()
+        if champion is None:
+            problems[kind] = NOT_TRAINED
+            continue
+        problem = artifact_problem(
+            Path(settings.MODEL_DIR) / champion.artifact_dir, expected_sha256=champion.artifact_sha256
+        )
+        problems[kind] = f"failing: {champion.label}: {problem}" if problem else ""
+    return problems
+
+
+# What a kind without a champion reports: not a failure (a new deployment has none until its first training).
+NOT_TRAINED = "none trained yet"
 
 
 def model_version_get(*, kind: str, version: int) -> ModelVersion | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from config.counting import counted_or
 from retention.api.rates import DEFAULT_RATES
 from retention.models import ApiClient
 
@@ -21,6 +22,10 @@ class ApiClientThrottle(SimpleRateThrottle):
         # Read at request time (not import time) so a settings change or override takes effect.
         rates = api_settings.DEFAULT_THROTTLE_RATES or {}
         return rates[self.scope] if self.scope in rates else DEFAULT_RATES[self.scope]
+
+    def allow_request(self, request, view) -> bool:
+        return counted_or(lambda: super(ApiClientThrottle, self).allow_request(request, view), uncounted=True,
+                          what=f"the {self.scope} rate")  # fmt: skip
 
     def get_cache_key(self, request, view) -> str | None:
         if not isinstance(request.auth, ApiClient):

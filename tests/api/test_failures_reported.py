@@ -82,11 +82,44 @@ def test_an_unhandled_failure_under_the_api_is_answered_in_its_json_shape(db, mo
 
 
 def test_an_unhandled_failure_on_a_page_keeps_the_page_and_says_it_may_not_be_saved(client, monkeypatch):
-    from agents_ui import views
+    from agents_ui.login import GuardedLoginView
 
-    monkeypatch.setattr(views, "page_not_found", lambda request, exception=None: 1 / 0)
+    def fail(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(GuardedLoginView, "get", fail)
     client.raise_request_exception = False
 
-    response = client.get("/no-such-page/")
+    response = client.get("/login/")
 
     assert response.status_code == 500 and "Misschien is dit niet opgeslagen" in response.text
+
+
+@pytest.fixture
+def cache_down(monkeypatch):
+    from django.core.cache import cache
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6398. Connection refused.")
+
+    for operation in ("add", "incr", "touch", "delete", "get", "set", "get_many", "set_many"):
+        monkeypatch.setattr(cache, operation, refuse)
+
+
+def test_without_its_cache_the_api_and_sign_in_let_requests_through_uncounted(db, cache_down, caplog):
+    from django.test import Client
+
+    from tests.conftest import api_client_with
+    from tests.factories import UserFactory
+
+    crm, _ = api_client_with(["read"])
+    user = UserFactory(username="sanne")
+    user.set_password("a-long-password-1")
+    user.save()
+
+    listed = crm.get("/api/v1/offers/")
+    signed_in = Client().post("/login/", {"username": "sanne", "password": "a-long-password-1"})
+
+    assert listed.status_code == 200
+    assert signed_in.status_code == 302
+    assert "let through uncounted" in caplog.text

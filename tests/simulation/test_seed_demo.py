@@ -262,3 +262,18 @@ def test_a_policy_fixture_without_an_exploration_method_explores_by_thompson_sam
     stored = policy_defaults_load(path=written_policy(tmp_path, policy))
 
     assert PolicySettings.from_values(stored.values).exploration_method == "thompson"
+
+
+@pytest.mark.django_db
+def test_in_production_it_loads_no_demo_users_and_needs_to_be_told_so(settings):
+    settings.PRODUCTION = True
+
+    with pytest.raises(CommandError, match="--no-users"):
+        seed_demo()
+    assert not get_user_model().objects.exists() and not Offer.objects.exists()
+
+    out = seed_demo(no_users=True)
+
+    assert Offer.objects.exists() and Tariff.objects.exists() and PolicyConfig.objects.exists()
+    assert not get_user_model().objects.exists() and not Team.objects.exists()
+    assert "Password" not in out

@@ -25,22 +25,40 @@ class Command(BaseCommand):
         parser.add_argument(
             "--fixtures", type=Path, default=None, help="Folder holding catalog.json, policy.json, demo_users.json."
         )
+        parser.add_argument(
+            "--no-users",
+            action="store_true",
+            help="Load the catalog and the policy only: no demo teams or users (what a production deployment wants).",
+        )
 
-    def handle(self, *args, fixtures: Path | None, **options):
+    def handle(self, *args, fixtures: Path | None, no_users: bool, **options):
+        if settings.PRODUCTION and not no_users:
+            # Demo users have a known or printed password and a superuser among them: never on a real deployment.
+            raise CommandError(
+                "DJANGO_ENV is production: seed_demo would create demo users (a superuser among them) with a "
+                "password printed here. Load the catalog and policy with --no-users, and create real users with "
+                "`manage.py createsuperuser` and the admin."
+            )
         folder = fixtures or Path(settings.BASE_DIR) / "fixtures"
         try:
             catalog = catalog_load(path=folder / "catalog.json")
             policy = policy_defaults_load(path=folder / "policy.json")
+            if no_users:
+                self._write_catalog(catalog, policy)
+                return
             password = demo_password_get()
             logins = demo_users_ensure(
                 path=folder / "demo_users.json", password=password.value, reset_passwords=password.from_settings
             )
         except FixtureError as error:
             raise CommandError(str(error)) from error
+        self._write_catalog(catalog, policy)
+        self._write_logins(logins, password)
+
+    def _write_catalog(self, catalog, policy) -> None:
         self.stdout.write(f"Tariffs: {catalog.tariffs}")
         self.stdout.write(f"Offers: {catalog.offers}")
         self.stdout.write("Policy: version 1 stored" if policy else "Policy: kept the existing versions")
-        self._write_logins(logins, password)
 
     def _write_logins(self, logins: list[DemoLogin], password: DemoPassword) -> None:
         self.stdout.write("Demo logins:")
