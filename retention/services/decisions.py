@@ -355,16 +355,18 @@ def _told_facts(customer: Customer, *, as_of, features: pd.Series) -> dict:
     tenure, as the customer card counts them (the feature counts months of average length), and calendar days to
     the contract's end (the feature counts from now to the end day's first instant in UTC, a day short for most of
     a day: a contract ending tomorrow read as ending in 0 days)."""
-    moment = pd.Timestamp(as_of)
-    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-    today = timezone.localdate(moment.to_pydatetime())
+    # Plain datetimes: pandas' Timestamp arithmetic cost a fifth of a millisecond here, on every recommendation.
+    moment = as_of.to_pydatetime() if isinstance(as_of, pd.Timestamp) else as_of
+    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    today = timezone.localdate(moment)
     facts = {}
     if customer.signup_date is not None and customer.signup_date <= today:
         facts["tenure_months"] = calendar_months(customer.signup_date, today)
     days = features.get("days_to_contract_end")
-    if days is not None and not pd.isna(days):
-        # The feature is the end day's first UTC instant less now: adding it back gives that day, whole.
-        end_day = (moment + pd.Timedelta(days=float(days))).round("min").date()
+    if days is not None and days == days:  # NaN: no contract end known
+        # The feature is the end day's first UTC instant less now: adding it back gives that instant, give or take
+        # the float's rounding, which half a minute more leaves on the same day.
+        end_day = (moment + dt.timedelta(days=float(days), seconds=30)).date()
         facts["days_to_contract_end"] = (end_day - today).days
     return facts
 
