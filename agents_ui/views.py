@@ -579,13 +579,16 @@ def _problem(field: str, problem: ValidationError, decision: Decision) -> str:
 
 
 def _for_an_administrator(request: HttpRequest, decision: Decision, offer_code: str) -> bool:
-    """Who an escalation waits for: the team's lead, unless the one asking leads the team or the offer is above
-    the authority of every lead of the team."""
+    """Who an escalation waits for: the team's lead, unless the one asking leads the team, the team has no lead, or
+    the offer is above the authority of every lead of the team."""
     profile = agent_profile_of(request.user)
     if leads_team_of(profile, decision):
         return True
+    lead_level = team_lead_level(decision.team_id or profile.team_id)
+    if not lead_level:
+        return True
     offer = decision.offer(offer_code)
-    return offer is not None and not decides_escalation(team_lead_level(decision.team_id or profile.team_id), offer)
+    return offer is not None and not decides_escalation(lead_level, offer)
 
 
 def _action_logged(request: HttpRequest, decision: Decision, action: DecisionAction) -> HttpResponse:

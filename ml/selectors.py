@@ -41,8 +41,10 @@ def champion_problems() -> dict[str, str]:
         if champion is None:
             problems[kind] = NOT_TRAINED
             continue
-        problem = artifact_problem(
-            Path(settings.MODEL_DIR) / champion.artifact_dir, expected_sha256=champion.artifact_sha256
+        folder = Path(settings.MODEL_DIR) / champion.artifact_dir
+        # Named within the models folder: the probe needs no sign-in, so it tells no path on the server.
+        problem = artifact_problem(folder, expected_sha256=champion.artifact_sha256).replace(
+            str(folder), champion.artifact_dir
         )
         problems[kind] = f"failing: {champion.label}: {problem}" if problem else ""
     return problems

@@ -83,7 +83,8 @@ def offer_log_decisions(
     if agent_id is not None:
         conditions &= Q(agent_id=agent_id)
     if risk_band:
-        conditions &= Q(risk_band=risk_band)
+        # A customer who objected to profiling is shown with no band, so no band's filter may list them either.
+        conditions &= Q(risk_band=risk_band) & Q(customer__objects_to_profiling=False)
     if explored_only:
         conditions &= Q(explored=True)
     if overrides_only:

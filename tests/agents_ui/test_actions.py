@@ -274,6 +274,13 @@ def test_in_a_team_without_a_lead_the_agent_asks_an_administrator_about_the_call
     assert "Doorzetten naar teamleider" not in page and "doorzetten naar teamleider" not in page
 
 
+def test_in_a_team_without_a_lead_escalating_the_call_says_an_administrator_finds_it(logged_in, agent, decision):
+    response = logged_in(agent).post(action_url(decision), {"kind": "escalated"}, **HTMX)
+
+    assert "Een beheerder vindt het onder Doorzettingen" in response.text
+    assert "Je teamleider vindt het" not in response.text
+
+
 def test_once_the_call_is_escalated_the_button_to_escalate_it_waits_for_an_answer(logged_in, agent, lead, decision):
     client = logged_in(agent)
     client.post(action_url(decision), {"kind": "escalated"}, **HTMX)

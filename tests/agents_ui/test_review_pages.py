@@ -415,6 +415,9 @@ def test_a_customer_who_objected_to_profiling_is_logged_without_their_score(lead
     assert (rows[customer.external_id]["risk_band"], rows[customer.external_id]["churn_percent"]) == ("", "")
     other = rows[log["overridden"].customer.external_id]
     assert other["risk_band"] and other["churn_percent"]
+    # Nor does a filter by their stored band list them.
+    banded = logged_in(lead).get(reverse("review-log"), {"risk_band": log["accepted"].risk_band}).text
+    assert "Acceptatie" not in banded
 
 
 def test_the_csv_names_no_customer_but_by_their_number(lead, log):

@@ -32,6 +32,7 @@ def test_a_champion_whose_file_was_damaged_fails_the_probe_naming_it(client, chu
 
     assert status == 503 and body["status"] == "failing"
     assert damaged.name in body["checks"]["churn_model"] and "corrupt" in body["checks"]["churn_model"]
+    assert str(settings.MODEL_DIR) not in body["checks"]["churn_model"]  # no path on the server to an anonymous probe
 
 
 @pytest.mark.parametrize("part", ["database", "cache"])

@@ -203,13 +203,14 @@ def _table(summary: dict, results: list[PolicyEvaluation], since: str | None, un
                 "trusted; `propensity` in the decision log (API and CSV) shows which decisions they are."
             )
     if beyond := [result.policy for result in results if result.beyond_the_log]:
+        one = len(beyond) == 1
         lines.append(
             f"{', '.join(beyond)} (†): too far from what the log did to be judged on it. Under {BEYOND_REACH_ESS} "
             f"effective decisions, with {BEYOND_REACH_UNLOGGED:.0%} or more of its recommendations on actions the "
             "log never took, SNIPS and DR rest on a few explored decisions and on the reward model's guess: on a "
             "log whose truth was known they put a random offer at least €25 a decision above its true value, "
-            "outside their intervals. Do not rank it against the logged policy on this log; a larger "
-            "exploration_share, or a trial, tells more."
+            f"outside their intervals. Do not rank {'it' if one else 'them'} against the logged policy on this log; "
+            "a larger exploration_share, or a trial, tells more."
         )
     if thin := [
         result.policy
