@@ -23,6 +23,7 @@ from retention.models import (
     Team,
 )
 from retention.selectors.erased_ids import configured_key_ids, erased_ids_among
+from retention.services.access_log import accesses_record
 from retention.services.catalog import offer_eligibility_errors, policy_values_errors
 from retention.services.erasure import ERASED_ID_PREFIX
 
@@ -77,8 +78,19 @@ class CustomerForm(forms.ModelForm):
         return external_id
 
 
+class OpeningLogged:
+    """Opening one customer's data in the admin is an access like the panel's (see CustomerAccess): the admin shows
+    protected values and every field, so who looked is recorded too."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200 and (customer := self.customer_of(object_id)):
+            accesses_record(customers=[customer], purpose=CustomerAccess.Purpose.ADMIN, reader=request.user)
+        return response
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(OpeningLogged, admin.ModelAdmin):
     form = CustomerForm
     list_display = ["external_id", "display_name", "segment", "value_tier", "region", "signup_date"]
     list_filter = ["segment", "value_tier", "region", "objects_to_profiling"]
@@ -90,6 +102,9 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         # An erased customer stays as the erasure left them: nothing about the person may be written back.
         return super().has_change_permission(request, obj) and not (obj is not None and obj.erased_at)
+
+    def customer_of(self, object_id) -> Customer | None:
+        return Customer.objects.filter(pk=object_id).first()
 
     def has_delete_permission(self, request, obj=None):
         # A customer leaves the service by erasure (manage.py erase_customer, or the API), which pseudonymises the
@@ -108,10 +123,14 @@ class OfALivingCustomerForm(forms.ModelForm):
 
 
 @admin.register(ProtectedAttributes)
-class ProtectedAttributesAdmin(admin.ModelAdmin):
+class ProtectedAttributesAdmin(OpeningLogged, admin.ModelAdmin):
     form = OfALivingCustomerForm
     list_display = ["customer"]
     raw_id_fields = ["customer"]
+
+    def customer_of(self, object_id) -> Customer | None:
+        protected = ProtectedAttributes.objects.filter(pk=object_id).select_related("customer").first()
+        return protected.customer if protected else None
 
 
 @admin.register(ServiceEvent)

@@ -597,6 +597,7 @@ class CustomerAccess(models.Model):
         RECORD = "record", "Record read by a CRM"
         ADVICE = "advice", "Advice asked by a CRM"
         SCORE = "score", "Score asked by a CRM"
+        ADMIN = "admin", "Opened in the admin"
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accesses")
     at = models.DateTimeField(default=timezone.now)

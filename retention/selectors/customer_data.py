@@ -82,9 +82,10 @@ def customer_data_export(*, customer: Customer, now: dt.datetime | None = None) 
 
 
 def _consultations(customer: Customer) -> list[dict]:
-    """When their data was opened or read and why (kept ACCESS_LOG_DAYS), by role, not by the staff member's name."""
+    """When their data was opened or read and why (kept ACCESS_LOG_DAYS): by our staff (an agent, team lead or
+    administrator) or a CRM, not by the staff member's name."""
     accesses = customer.accesses.order_by("at", "pk").values_list("at", "purpose", "user_id")
-    return [{"at": at, "purpose": purpose, "by": "agent" if user_id else "crm"} for at, purpose, user_id in accesses]
+    return [{"at": at, "purpose": purpose, "by": "staff" if user_id else "crm"} for at, purpose, user_id in accesses]
 
 
 def _scoring_jobs_naming(external_id: str) -> list[dict]:

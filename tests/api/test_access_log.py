@@ -96,7 +96,7 @@ def test_the_customers_export_gives_when_and_why_by_role_not_by_name(customers):
 
     consultations = customer_data_export(customer=customers[0])["consultations"]
 
-    assert [(row["purpose"], row["by"]) for row in consultations] == [("call", "agent"), ("record", "crm")]
+    assert [(row["purpose"], row["by"]) for row in consultations] == [("call", "staff"), ("record", "crm")]
     assert all(dt.datetime.fromisoformat(row["at"]) <= timezone.now() for row in consultations)
     assert agent.username not in str(consultations) and "crm-south" not in str(consultations)
 
@@ -134,3 +134,17 @@ def test_the_admin_lists_accesses_read_only_and_finds_them_by_login(client, cust
     assert found.status_code == 200
     assert "A-2" in found.text and "A-1" not in found.text
     assert client.get("/admin/retention/customeraccess/add/").status_code == 403
+
+
+def test_opening_a_customer_or_their_protected_values_in_the_admin_is_logged(client, customers):
+    from retention.models import ProtectedAttributes
+
+    protected = ProtectedAttributes.objects.create(customer=customers[2], values={"gender": "V"})
+    administrator = UserFactory(username="privacy-officer", is_staff=True, is_superuser=True)
+    client.force_login(administrator)
+
+    client.get(f"/admin/retention/customer/{customers[1].pk}/change/")
+    client.get(f"/admin/retention/protectedattributes/{protected.pk}/change/")
+    client.get("/admin/retention/customer/")  # the list: no one customer's data opened
+
+    assert accesses() == [("A-1", "admin", "privacy-officer"), ("A-2", "admin", "privacy-officer")]
