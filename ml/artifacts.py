@@ -26,24 +26,33 @@ def file_sha256(path: Path) -> str:
 
 def manifest_read(folder: Path, *, expected_sha256: str | None, formats: tuple) -> dict:
     """An artifact's JSON manifest, refused unless it matches the registry's checksum and is of a known format."""
+    manifest = _checked_manifest(folder, expected_sha256=expected_sha256)
+    if manifest.get("format") not in formats:
+        raise ArtifactError(f"{folder / MANIFEST} has format {manifest.get('format')!r}, expected one of {formats}")
+    return manifest
+
+
+def _checked_manifest(folder: Path, *, expected_sha256: str | None) -> dict:
+    """The manifest, read once it is there and matches the registry's checksum."""
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         raise ArtifactError(f"no model manifest at {manifest_path}")
     if expected_sha256 is not None and file_sha256(manifest_path) != expected_sha256:
         raise ArtifactError(f"{manifest_path} does not match the checksum in the registry")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        return json.loads(manifest_path.read_text())
     except json.JSONDecodeError as error:
         raise ArtifactError(f"{manifest_path} is not valid JSON: {error}") from error
-    if manifest.get("format") not in formats:
-        raise ArtifactError(f"{manifest_path} has format {manifest.get('format')!r}, expected one of {formats}")
-    return manifest
+
+
+def _check_file(path: Path, digest: str) -> None:
+    if not path.is_file() or file_sha256(path) != digest:
+        raise ArtifactError(f"{path} is missing or corrupt (checksum mismatch)")
 
 
 def load_booster(folder: Path, name: str, digest: str) -> xgb.Booster:
     path = folder / name
-    if not path.is_file() or file_sha256(path) != digest:
-        raise ArtifactError(f"{path} is missing or corrupt (checksum mismatch)")
+    _check_file(path, digest)
     booster = xgb.Booster()
     try:
         booster.load_model(str(path))
@@ -126,20 +135,12 @@ class LinearWeights:
 def artifact_problem(folder: Path, *, expected_sha256: str | None) -> str:
     """ "" when the manifest matches the registry's checksum and every file it names is there with its checksum,
     else what is wrong. The files are read, the models are not: cheap enough for a health probe, and it finds the
-    corrupt or missing file a worker would fail to load after its next restart."""
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        return f"no model manifest at {manifest_path}"
-    if expected_sha256 is not None and file_sha256(manifest_path) != expected_sha256:
-        return f"{manifest_path} does not match the checksum in the registry"
+    corrupt or missing file a worker would fail to load after its next restart. The checks are the loaders' own."""
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as error:
-        return f"{manifest_path} is not valid JSON: {error}"
-    for name, digest in _named_files(manifest):
-        path = folder / name
-        if not path.is_file() or file_sha256(path) != digest:
-            return f"{path} is missing or corrupt (checksum mismatch)"
+        for name, digest in _named_files(_checked_manifest(folder, expected_sha256=expected_sha256)):
+            _check_file(folder / name, digest)
+    except ArtifactError as error:
+        return str(error)
     return ""
 
 

@@ -33,7 +33,7 @@ class NoChampion(LookupError):
     """No model of this kind has been promoted yet."""
 
 
-def _artifact_path(version: ModelVersion) -> Path:
+def artifact_path(version: ModelVersion) -> Path:
     return Path(settings.MODEL_DIR) / version.artifact_dir
 
 
@@ -77,9 +77,9 @@ def model_version_load(version: ModelVersion) -> ChurnModel:
     if version.kind == ModelVersion.Kind.ACCEPTANCE:
         recorded = version.feature_schema or {}
         order = [name for name, _ in recorded.get("categorical", [])]
-        model = ResponseModel.load(_artifact_path(version), expected_sha256=version.artifact_sha256, column_order=order)
+        model = ResponseModel.load(artifact_path(version), expected_sha256=version.artifact_sha256, column_order=order)
     else:
-        model = ChurnModel.load(_artifact_path(version), expected_sha256=version.artifact_sha256)
+        model = ChurnModel.load(artifact_path(version), expected_sha256=version.artifact_sha256)
     if model.schema.to_json() != version.feature_schema:
         raise SchemaMismatch(f"{version.label}: the artifact's feature schema differs from the registry's")
     return model

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from ml.artifacts import artifact_problem
 from ml.drift import FeatureDrift, feature_drift
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
+from ml.registry import artifact_path, champion_of
 from retention.models import Decision
 
 DRIFT_DAYS = 30
@@ -37,11 +36,11 @@ def champion_problems() -> dict[str, str]:
     """Per model kind, what is wrong with its champion's files ("" when nothing), or that none is trained yet."""
     problems = {}
     for kind in ModelVersion.Kind.values:
-        champion = ModelVersion.objects.filter(kind=kind, status=ModelVersion.Status.CHAMPION).first()
+        champion = champion_of(kind)
         if champion is None:
             problems[kind] = NOT_TRAINED
             continue
-        folder = Path(settings.MODEL_DIR) / champion.artifact_dir
+        folder = artifact_path(champion)
         # Named within the models folder: the probe needs no sign-in, so it tells no path on the server.
         problem = artifact_problem(folder, expected_sha256=champion.artifact_sha256).replace(
             str(folder), champion.artifact_dir
