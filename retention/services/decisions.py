@@ -762,8 +762,7 @@ def _check_customer_guardrails(decision: Decision, offer: dict, *, making: bool)
     twice, or two offers together pass the customer's monthly budget. Making an offer also follows the contact
     policy: one declined on another call or channel within its days is not made again, as the ranking would not
     have listed it."""
-    _, policy = policy_current()
-    history = offer_history(customer=decision.customer, now=timezone.now(), policy=policy, except_decision=decision)
+    history, policy = _history_besides(decision)
     if offer["code"] in history.accepted_recently:
         raise _coded_refusal(
             offer, "accepted_recently", "was accepted by this customer within the last %(days)s days",
@@ -775,18 +774,24 @@ def _check_customer_guardrails(decision: Decision, offer: dict, *, making: bool)
             offer, "customer_budget_spent",
             "costs more than is left of this customer's budget this month (%(left)s cents)", left=left,
         )  # fmt: skip
-    if making and offer["code"] in history.declined_recently:
-        raise _coded_refusal(
-            offer, "declined_recently", "was declined by this customer within the last %(days)s days",
-            days=policy.contact_policy_days,
-        )  # fmt: skip
+    if making:
+        _check_not_declined_recently(offer["code"], history, policy)
 
 
 def _check_not_left_out_as_declined(decision: Decision, offer_code: str) -> None:
     """An offer the ranking left out because the customer declined it lately is refused as such, not as a code the
     decision never heard of: a CRM then tells the contact policy from a mistyped code."""
+    _check_not_declined_recently(offer_code, *_history_besides(decision))
+
+
+def _history_besides(decision: Decision) -> tuple[OfferHistory, PolicySettings]:
+    """What the customer was offered, accepted and spent on other advice, under the policy in force now."""
     _, policy = policy_current()
     history = offer_history(customer=decision.customer, now=timezone.now(), policy=policy, except_decision=decision)
+    return history, policy
+
+
+def _check_not_declined_recently(offer_code: str, history: OfferHistory, policy: PolicySettings) -> None:
     if offer_code in history.declined_recently:
         raise _coded_refusal(
             {"code": offer_code}, "declined_recently", "was declined by this customer within the last %(days)s days",
