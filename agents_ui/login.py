@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from config.counting import counted_or
+from config.counting import counted_in_cache, counted_or
 
 MAX_FAILURES = 10
 LOCKOUT_MINUTES = 15
@@ -28,7 +28,8 @@ class GuardedSignIn:
 
     def clean(self):
         key = self._attempts_key()
-        attempts = counted_or(lambda: _attempt_counted(key), uncounted=0, what="a sign-in attempt")
+        # Each attempt restarts the wait, so guessing slowly does not get round it either.
+        attempts = counted_in_cache(key, seconds=LOCKOUT_MINUTES * 60, renew=True, what="a sign-in attempt")
         if attempts > MAX_FAILURES:
             raise ValidationError(
                 _("Too many failed sign-ins for this user: try again in %(minutes)s minutes."),
@@ -46,14 +47,6 @@ class GuardedSignIn:
         username = unicodedata.normalize("NFKC", str(self.data.get("username") or "")).strip()
         address = client_address(self.request.META) if self.request is not None else ""
         return f"sign-in-attempts:{address}:{username}"
-
-
-def _attempt_counted(key: str) -> int:
-    cache.add(key, 0, timeout=LOCKOUT_MINUTES * 60)
-    attempts = cache.incr(key)
-    # Each attempt restarts the wait, so guessing slowly does not get round it either.
-    cache.touch(key, timeout=LOCKOUT_MINUTES * 60)
-    return attempts
 
 
 def client_address(meta: dict) -> str:

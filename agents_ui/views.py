@@ -13,7 +13,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -30,7 +29,7 @@ from agents_ui import labels
 from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryForm, PanelSearchForm
 from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, escalation_open, in_language
 from agents_ui.templatetags.panel_tags import customer_panel_address, euro
-from config.counting import counted_or
+from config.counting import counted_in_cache
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, CustomerAccess, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
@@ -401,12 +400,7 @@ SEARCHES_PER_MINUTE = 20
 def search_allowed(user) -> bool:
     """Counts this search against the login's allowance for the current minute; False once it is spent."""
     key = f"panel-searches:{user.pk}:{int(time.time() // 60)}"
-
-    def count() -> int:
-        cache.add(key, 0, timeout=120)
-        return cache.incr(key)
-
-    return counted_or(count, uncounted=0, what="a panel search") <= SEARCHES_PER_MINUTE
+    return counted_in_cache(key, seconds=120, what="a panel search") <= SEARCHES_PER_MINUTE
 
 
 def customer_context(request: HttpRequest, customer: Customer, decision: Decision) -> dict:
