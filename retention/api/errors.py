@@ -70,7 +70,7 @@ def server_error(request) -> HttpResponse:
         "The service failed while answering; the failure is logged. Whether a write was stored is not known: send "
         "it again with the same Idempotency-Key, or read it back, before sending it without one."
     )
-    return JsonResponse({"error": {"code": "server_error", "message": message}}, status=500)
+    return _error_json("server_error", message, status=500)
 
 
 API_PREFIX = "/api/"
@@ -83,8 +83,12 @@ def not_found_json(request, exception=None) -> JsonResponse:
     message = f"no API operation at {request.path}"
     if not request.path.endswith("/") and _names_an_operation(request.path + "/"):
         message += f"; did you mean {request.path}/ (with the final slash)?"
-    body = {"error": {"code": "not_found", "message": message}}
-    return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)
+    return _error_json("not_found", message, status=status.HTTP_404_NOT_FOUND)
+
+
+def _error_json(code: str, message: str, *, status: int) -> JsonResponse:
+    """The API's error shape for an answer Django gives outside DRF's views (no such path, an unhandled error)."""
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
 
 def _names_an_operation(path: str) -> bool:
