@@ -223,7 +223,7 @@ class CustomerContext:
     value_tier: str
     products: frozenset[str]
     tenure_months: float | None
-    monthly_fee_cents: int
+    monthly_fee_cents: int  # once the contract ends, before any offer (`fee_after_contract_end_cents`); 0 unknown
     churn_probability: float
     recent_event_kinds: frozenset[str] = frozenset()
     declined_recently: frozenset[str] = frozenset()
@@ -255,7 +255,7 @@ class CustomerContext:
             value_tier=value_tier,
             products=products,
             tenure_months=feature_number(features.get("tenure_months")),
-            monthly_fee_cents=monthly_fee_cents(features),
+            monthly_fee_cents=fee_after_contract_end_cents(features),
             churn_probability=churn_probability,
             recent_event_kinds=frozenset(
                 kind for kind in RECENT_EVENT_KINDS if (feature_number(features.get(f"{kind}s_90d")) or 0.0) > 0
@@ -280,6 +280,21 @@ def monthly_fee_cents(features: Mapping) -> int:
     """What the customer pays a month, in cents, from the feature row (in euros there); 0 when unknown, and when a
     discount larger than the fee (stored before such contracts were refused) would make it negative."""
     return max(0, round((feature_number(features.get("monthly_fee")) or 0.0) * 100))
+
+
+def fee_after_contract_end_cents(features: Mapping) -> int:
+    """What the customer will pay a month once their contract ends, if nothing changes: today's fee, plus any
+    discount running now that ends by the contract's end (a welcome discount for the contract's term does not run
+    on into a prolonged one). Renewal advice is about that fee, not today's. 0 when unknown."""
+    paid = monthly_fee_cents(features)
+    discount = feature_number(features.get("discount_monthly")) or 0.0
+    discount_ends_in = feature_number(features.get("discount_ends_in_days"))
+    contract_ends_in = feature_number(features.get("days_to_contract_end"))
+    if paid <= 0 or discount <= 0 or discount_ends_in is None or contract_ends_in is None:
+        return paid
+    # Both count days from the same moment to an end day's first instant, so the same day gives the same number.
+    lapses = discount_ends_in <= contract_ends_in + 1e-6
+    return paid + round(discount * 100) if lapses else paid
 
 
 @dataclass(frozen=True)

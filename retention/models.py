@@ -131,6 +131,10 @@ class ProtectedAttributes(models.Model):
         return f"protected attributes of {self.customer_id}"
 
 
+# The products tariffs and offers' rules are written in; a customer's own list may hold others, which no tariff covers.
+PRODUCTS = frozenset({"internet", "tv", "mobile", "fixed"})
+
+
 class Tariff(models.Model):
     """A bundle as sold today: its price for a new customer is the reference for price parity."""
 
@@ -149,6 +153,27 @@ class Tariff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (€{self.monthly_fee_cents / 100:.2f})"
+
+    def clean(self) -> None:
+        """Every recommendation reads every tariff sold today: one that cannot be read as a bundle, or one at no
+        price (every customer's best tariff), would make each piece of advice fail or mislead."""
+        errors = {}
+        if problem := products_problem(self.products):
+            errors["products"] = problem
+        if self.monthly_fee_cents == 0:
+            errors["monthly_fee_cents"] = "must be more than 0: a tariff at no price would be every customer's best"
+        if self.active_from and self.active_until and self.active_until < self.active_from:
+            errors["active_until"] = "ends before it starts"
+        if errors:
+            raise ValidationError(errors)
+
+
+def products_problem(products: object) -> str:
+    """What is wrong with a list of products as a tariff or a rule names them; empty when nothing is."""
+    if not isinstance(products, list) or not products or not all(isinstance(item, str) for item in products):
+        return f"must be a non-empty list of products ({', '.join(sorted(PRODUCTS))})"
+    unknown = sorted(item for item in products if item not in PRODUCTS)
+    return f"has unknown values {', '.join(unknown)} (known: {', '.join(sorted(PRODUCTS))})" if unknown else ""
 
 
 class Contract(models.Model):
@@ -238,8 +263,23 @@ class Offer(models.Model):
         return f"{self.code} ({self.kind}, level {self.authority_level})"
 
     def clean(self) -> None:
+        """An offer gives the customer something, and what it gives is what it costs us: one that cost nothing
+        would be worth its whole effect and top every ranking while giving nothing."""
+        errors = {}
+        discount, months = self.discount_percent or 0, self.duration_months or 0
+        if discount and not months:
+            errors["duration_months"] = "must be set when the offer gives a discount"
+        elif months and not discount:
+            errors["discount_percent"] = "must be set when the offer has a duration: a discount of 0% gives nothing"
+        elif not discount and not self.fixed_cost_cents:
+            errors["fixed_cost_cents"] = (
+                "an offer must cost something, a discount for some months or a fixed cost (what a gift, upgrade or "
+                "credit costs us): one that costs nothing would top every ranking while giving nothing"
+            )
         if self.active_from and self.active_until and self.active_until < self.active_from:
-            raise ValidationError({"active_until": "ends before it starts"})
+            errors["active_until"] = "ends before it starts"
+        if errors:
+            raise ValidationError(errors)
 
 
 class PolicyConfig(models.Model):

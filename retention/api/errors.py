@@ -149,8 +149,23 @@ class BestTariffOutput(serializers.Serializer):
 
     code = serializers.CharField()
     name = serializers.CharField()
-    monthly_fee_cents = serializers.IntegerField()
-    yearly_saving_cents = serializers.IntegerField()
+    monthly_fee_cents = serializers.IntegerField(help_text="What the tariff costs a month today.")
+    yearly_saving_cents = serializers.IntegerField(
+        allow_null=True,
+        help_text="What moving to the tariff saves a year against fee_after_contract_end_cents (0 when the customer "
+        "will pay no more than the tariff); null when the records hold no fee for the customer.",
+    )
+    current_fee_cents = serializers.IntegerField(
+        allow_null=True,
+        help_text="What the customer pays a month now, any running discount taken off; null when unknown, and in "
+        "advice stored before it was given.",
+    )
+    fee_after_contract_end_cents = serializers.IntegerField(
+        allow_null=True,
+        help_text="What the customer will pay a month once their contract ends if nothing changes: the current fee "
+        "plus any discount that ends by then. The saving and price parity count from this fee. Null when unknown, and "
+        "in advice stored before it was given.",
+    )
 
 
 class ErrorBodyOutput(serializers.Serializer):

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 
 from retention.api.base import ApiView, StrictInput, list_filters, paged_response
+from retention.api.errors import BestTariffOutput
 from retention.api.pagination import NewestFirstPagination
 from retention.api.schema import READ_ERRORS, responses
 from retention.models import Decision, DecisionAction
@@ -64,8 +65,13 @@ class DecisionOutput(serializers.Serializer):
         help_text="The chance the policy gave the action it recommended (exploration and control group included): "
         "what off-policy estimates divide by. Each listed offer's own chance is its `propensity` in the advice."
     )
-    renewal_fee_cents = serializers.IntegerField(
-        allow_null=True, help_text="The monthly fee the offers were priced on, after price parity; null if unknown."
+    renewal_fee_cents = serializers.SerializerMethodField(
+        help_text="The monthly fee the offers were priced on, after price parity; null if unknown."
+    )
+    best_tariff = BestTariffOutput(
+        allow_null=True,
+        help_text="The best-tariff advice given with the decision, as it stood then (article 105(3) EECC); null when "
+        "no tariff covered the customer's products, and once the customer was erased.",
     )
     outcome = serializers.ChoiceField(choices=DecisionAction.Kind.choices, allow_null=True)
     outcome_offer = serializers.CharField(allow_null=True)
@@ -82,6 +88,9 @@ class DecisionOutput(serializers.Serializer):
     )
     override_reason = serializers.ChoiceField(choices=DecisionAction.OverrideReason.choices, allow_null=True)
     created_at = serializers.DateTimeField()
+
+    def get_renewal_fee_cents(self, decision) -> int | None:
+        return decision.renewal_fee_cents or None  # 0 is stored for "no fee known", as null was before it
 
     def get_churn_probability(self, decision) -> float | None:
         return None if decision.customer.objects_to_profiling else decision.churn_probability

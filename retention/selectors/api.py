@@ -88,7 +88,8 @@ class DecisionFilters:
 
 
 def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | None = None) -> QuerySet[Decision]:
-    """Decisions with their latest action, for paging; the big JSON columns (features, offers) are left out.
+    """Decisions with their latest action, for paging; the big JSON columns (features, offers) are left out, the
+    small best-tariff advice is not.
 
     A client sees the decisions it answers for (`decisions_spoken_for_by`).
     """
@@ -101,7 +102,7 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
         .only(
             "id", "channel", "reason", "churn_probability", "risk_band", "recommended_offer_code", "model_versions",
             "policy_version", "explored", "control_group", "greedy_offer_code", "propensity", "renewal_fee_cents",
-            "created_at", "customer__external_id", "customer__objects_to_profiling", "agent__username",
+            "best_tariff", "created_at", "customer__external_id", "customer__objects_to_profiling", "agent__username",
             "api_client__name", "team__name",
         )
         .annotate(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ml.policy import OfferSpec, PolicySettings, TariffOption
@@ -65,11 +65,13 @@ def policy_current() -> tuple[int, PolicySettings]:
 
 
 def tariffs_active(*, on: dt.date | None = None) -> list[Tariff]:
-    on = on or timezone.localdate()
-    return list(
-        Tariff.objects.filter(Q(active_from__isnull=True) | Q(active_from__lte=on))
-        .filter(Q(active_until__isnull=True) | Q(active_until__gte=on))
-        .order_by("monthly_fee_cents", "code")
+    return list(tariffs_sold(on or timezone.localdate()).order_by("monthly_fee_cents", "code"))
+
+
+def tariffs_sold(on: dt.date) -> QuerySet[Tariff]:
+    """The tariffs a new customer can take on this day: what a bundle costs a new customer is only these."""
+    return Tariff.objects.filter(Q(active_from__isnull=True) | Q(active_from__lte=on)).filter(
+        Q(active_until__isnull=True) | Q(active_until__gte=on)
     )
 
 

@@ -28,9 +28,10 @@ from retention.models import (
     ServiceEvent,
     Tariff,
 )
+from retention.selectors.budget import BudgetStatus, month_start, team_budget_status  # noqa: F401
 
 # The team budget is counted in one place; the panel and the decision service import it from here too.
-from retention.selectors.budget import BudgetStatus, month_start, team_budget_status  # noqa: F401
+from retention.selectors.catalog import tariffs_sold
 
 SEARCH_LIMIT = 20
 SERVICE_WINDOW_DAYS = 90
@@ -174,17 +175,20 @@ def customer_card(*, customer: Customer, now: dt.datetime | None = None) -> Cust
 def _card_contract(customer: Customer, today: dt.date) -> Contract | None:
     """The active contract; with none, the latest one that had started, as the features price offers on it: a card
     without it would hide the fee every figure beside it counts from."""
-    return _latest_contract(customer.contracts.filter(status=Contract.Status.ACTIVE)) or _latest_contract(
-        customer.contracts.filter(Q(start_date__isnull=True) | Q(start_date__lte=today))
+    return _latest_contract(customer.contracts.filter(status=Contract.Status.ACTIVE), today) or _latest_contract(
+        customer.contracts.filter(Q(start_date__isnull=True) | Q(start_date__lte=today)), today
     )
 
 
-def _latest_contract(contracts) -> Contract | None:
+def _latest_contract(contracts, today: dt.date) -> Contract | None:
+    """The latest contract, with its bundle's name and what a new customer pays for the bundle today (none when the
+    tariff is no longer sold: the advice does not count it either)."""
     tariff = Tariff.objects.filter(code=OuterRef("bundle"))
+    sold = tariffs_sold(today).filter(code=OuterRef("bundle"))
     return (
         contracts.annotate(
             tariff_name=Subquery(tariff.values("name")[:1], output_field=CharField()),
-            new_customer_fee_cents=Subquery(tariff.values("monthly_fee_cents")[:1], output_field=IntegerField()),
+            new_customer_fee_cents=Subquery(sold.values("monthly_fee_cents")[:1], output_field=IntegerField()),
         )
         .order_by(F("start_date").desc(nulls_last=True), "-id")
         .first()

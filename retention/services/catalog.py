@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from itertools import pairwise
 from numbers import Real
 from pathlib import Path
 
@@ -21,9 +22,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from ml.policy import EXPLORATION_METHODS
-from retention.models import AgentProfile, Customer, Offer, PolicyConfig, Tariff, Team
+from retention.models import PRODUCTS, AgentProfile, Customer, Offer, PolicyConfig, Tariff, Team
 
-PRODUCTS = frozenset({"internet", "tv", "mobile", "fixed"})
 RECENT_EVENT_KINDS = frozenset({"complaint", "outage"})
 DEMO_PASSWORD_FILE = "demo_password"
 POLICY_NUMBERS = {  # key: (lowest, highest) allowed
@@ -89,12 +89,10 @@ def catalog_load(*, path: Path) -> CatalogSummary:
     summary = CatalogSummary()
     for entry in data["tariffs"]:
         label = _entry_label(path, "tariff", entry)
-        _raise_for(label, _tariff_errors(entry))
         summary.tariffs.count(_upsert(Tariff, key="code", entry=entry, label=label))
     for entry in data["offers"]:
         label = _entry_label(path, "offer", entry)
         _raise_for(label, {"eligibility": offer_eligibility_errors(entry.get("eligibility", {}))})
-        _raise_for(label, _offer_cost_errors(entry))
         summary.offers.count(_upsert(Offer, key="code", entry=entry, label=label))
     return summary
 
@@ -255,6 +253,20 @@ def _authority_errors(authority: object) -> list[str]:
         for name, (low, high) in {"max_discount_percent": (0, 100), "max_cost_cents": (0, 10_000_000)}.items():
             if problem := _number_error(limits.get(name) if isinstance(limits, dict) else None, low, high):
                 errors.append(f"authority level {level} {name} {problem}")
+    return errors or _authority_order_errors(authority)
+
+
+def _authority_order_errors(authority: dict) -> list[str]:
+    """A higher level may do at least what a lower one may: escalation goes up, so an offer a lower level may make
+    and a higher one may not would be made by nobody once asked about."""
+    errors = []
+    for lower, higher in pairwise(AUTHORITY_LEVELS):
+        for name in ("max_discount_percent", "max_cost_cents"):
+            if authority[higher][name] < authority[lower][name]:
+                errors.append(
+                    f"authority level {higher} {name} ({authority[higher][name]}) is below level {lower}'s "
+                    f"({authority[lower][name]}): a higher level may do at least what a lower one may"
+                )
     return errors
 
 
@@ -269,19 +281,6 @@ def _number_error(value: object, low: float, high: float) -> str:
     if isinstance(value, bool) or not isinstance(value, Real):
         return f"must be a number, not {value!r}"
     return "" if low <= value <= high else f"must be between {low} and {high}, not {value}"
-
-
-def _tariff_errors(entry: dict) -> dict[str, list[str]]:
-    products = entry.get("products")
-    problem = _choice_list_error(products, PRODUCTS)
-    return {"products": [problem]} if problem else {}
-
-
-def _offer_cost_errors(entry: dict) -> dict[str, list[str]]:
-    # A discount with no duration would cost nothing and give nothing: a fixture mistake.
-    if entry.get("discount_percent", 0) and not entry.get("duration_months", 0):
-        return {"duration_months": ["must be set when the offer gives a discount"]}
-    return {}
 
 
 def _upsert(model: type[models.Model], *, key: str, entry: dict, label: str) -> str:

@@ -27,6 +27,7 @@ from ml.policy import (
     best_tariff,
     budget_left_cents,
     exploration_key,
+    fee_after_contract_end_cents,
     monthly_fee_cents,
     rank_offers,
     renewal_fee_cents,
@@ -200,11 +201,11 @@ def departure_day(customer: Customer) -> dt.date | None:
 
 
 def best_tariff_advice(*, customer: Customer, now: dt.datetime) -> dict | None:
-    """The cheapest tariff sold today that covers the customer's products, with the yearly saving against their
-    current fee; no model is asked."""
+    """The cheapest tariff sold today that covers the customer's products, with the yearly saving against what they
+    will pay once their contract ends; no model is asked."""
     tariffs = tariffs_active()
     features = build_features(*customer_history_frames(customers=[customer], as_of=now), new_customer_fees(tariffs))
-    return _best_tariff(customer, monthly_fee_cents(features.iloc[0]), tariffs)
+    return _best_tariff(customer, features.iloc[0], tariffs)
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,7 @@ def recommendation_compute(
     told = _told_facts(customer, as_of=frames[0]["as_of"].iloc[0], features=row)
     reasons = top_reasons(contributions.iloc[0], row, facts=told)
     lap("churn")
-    tariff = _best_tariff(customer, monthly_fee_cents(row), sources.tariffs)
+    tariff = _best_tariff(customer, row, sources.tariffs)
     context = _customer_context(customer, row, probability, history, tariff)
     stay = _stay_estimates(features, context, sources)
     lap("response")
@@ -389,16 +390,22 @@ def _customer_context(
     )
 
 
-def _best_tariff(customer: Customer, paid_cents: int, tariffs: list[Tariff]) -> dict | None:
+def _best_tariff(customer: Customer, features: pd.Series, tariffs: list[Tariff]) -> dict | None:
+    """The cheapest covering tariff, and what moving to it saves a year against the fee the customer will pay once
+    their contract ends (article 105(3) advice is about prolonging it): a discount that ends with the contract no
+    longer counts. Fees and saving are None where the records hold no fee."""
     options = [tariff_option(tariff) for tariff in tariffs]
     best = best_tariff(frozenset(customer.products or ()), options, segment=customer.segment)
     if best is None:
         return None
+    paid_now, paid_after = monthly_fee_cents(features), fee_after_contract_end_cents(features)
     return {
         "code": best.code,
         "name": best.name,
         "monthly_fee_cents": best.monthly_fee_cents,
-        "yearly_saving_cents": max(0, (paid_cents - best.monthly_fee_cents) * 12),
+        "yearly_saving_cents": max(0, (paid_after - best.monthly_fee_cents) * 12) if paid_after else None,
+        "current_fee_cents": paid_now or None,
+        "fee_after_contract_end_cents": paid_after or None,
     }
 
 

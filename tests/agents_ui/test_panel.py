@@ -631,6 +631,40 @@ def test_a_cheaper_price_for_their_own_bundle_is_worded_as_such(logged_in, agent
     assert "<strong>Alleen internet</strong> dekt al hun producten voor €\u00a035,00 per maand" in other_bundle
 
 
+def test_a_discount_ending_with_the_contract_is_named_with_both_fees(logged_in, agent, customer):
+    decision = stored_decision(
+        customer=customer, agent=agent,
+        best_tariff={"code": "internet_tv", "name": "Internet + TV", "monthly_fee_cents": 4_500,
+                     "yearly_saving_cents": 30_000, "current_fee_cents": 5_000, "fee_after_contract_end_cents": 7_000},
+    )  # fmt: skip
+
+    tariff = section(open_panel(logged_in(agent), decision=decision.pk).text, "tariff-heading")
+
+    assert "€ 300,00 per jaar" in tariff
+    assert "nu betaalt de klant € 50,00 per maand, daarna € 70,00 als er niets verandert" in tariff
+
+
+def test_without_a_known_fee_the_panel_claims_no_saving_and_asks(logged_in, agent, customer):
+    decision = stored_decision(
+        customer=customer, agent=agent,
+        best_tariff={"code": "internet_tv", "name": "Internet + TV", "monthly_fee_cents": 4_500,
+                     "yearly_saving_cents": None, "current_fee_cents": None, "fee_after_contract_end_cents": None},
+    )  # fmt: skip
+
+    tariff = section(open_panel(logged_in(agent), decision=decision.pk).text, "tariff-heading")
+
+    assert "Wat de klant nu betaalt staat niet in onze gegevens" in tariff
+    assert "betaalt de klant nu niet" not in tariff
+
+
+def test_when_no_tariff_covers_their_products_the_panel_says_so(logged_in, agent, customer):
+    decision = stored_decision(customer=customer, agent=agent, best_tariff=None)
+
+    tariff = section(open_panel(logged_in(agent), decision=decision.pk).text, "tariff-heading")
+
+    assert "Geen tarief dat we nu verkopen dekt alle producten van de klant" in tariff
+
+
 def test_each_offer_shows_its_expected_value_with_its_sign_over_the_policys_horizon(logged_in, agent, customer):
     losing = {**OFFERS[2], "expected_net_value_cents": -2_760}
     decision = stored_decision(customer=customer, agent=agent, offers=[*OFFERS[:2], losing], horizon_months=12)

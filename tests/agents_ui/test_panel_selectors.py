@@ -101,6 +101,16 @@ def test_card_price_takes_off_a_running_discount_but_not_an_ended_one():
 
 
 @pytest.mark.django_db
+def test_card_gives_no_new_customer_price_for_a_bundle_no_longer_sold_but_keeps_its_name():
+    TariffFactory(code="internet_tv", name="Internet + TV", active_until=timezone.localdate() - dt.timedelta(days=1))
+    customer = ContractFactory(bundle="internet_tv").customer
+
+    card = customer_card(customer=customer)
+
+    assert (card.bundle_name, card.new_customer_monthly_cents) == ("Internet + TV", None)
+
+
+@pytest.mark.django_db
 def test_card_uses_the_latest_active_contract_and_tenure_in_whole_months():
     customer = CustomerFactory(signup_date=timezone.localdate() - dt.timedelta(days=400))
     ContractFactory(customer=customer, bundle="old", start_date=dt.date(2020, 1, 1), status="ended")

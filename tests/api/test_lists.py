@@ -182,6 +182,22 @@ def test_a_decision_shows_what_off_policy_estimates_read(db, api_client):
     assert shown["renewal_fee_cents"] is None
 
 
+def test_a_decision_shows_its_best_tariff_advice_and_no_fee_as_null(db, api_client):
+    advice = {"code": "internet", "name": "Internet", "monthly_fee_cents": 4250, "yearly_saving_cents": 9000}
+    advised = DecisionFactory(best_tariff=advice, renewal_fee_cents=5000)
+    unpriced = DecisionFactory(best_tariff=None, renewal_fee_cents=0)  # stored as 0 when no fee was known
+
+    decisions = {d["id"]: d for d in api_client.get(DECISIONS).json()["results"]}
+
+    # Advice stored before the two fees were given reads them as unknown.
+    assert decisions[str(advised.pk)]["best_tariff"] == {**advice, "current_fee_cents": None,
+                                                         "fee_after_contract_end_cents": None}  # fmt: skip
+    assert (decisions[str(unpriced.pk)]["best_tariff"], decisions[str(unpriced.pk)]["renewal_fee_cents"]) == (
+        None,
+        None,
+    )
+
+
 def test_a_decision_shows_the_offer_that_stands_accepted_and_its_cost(decision_log, api_client):
     corrected = DecisionFactory(agent=decision_log["accepted"].agent)
     DecisionActionFactory(decision=corrected, kind="accepted", cost_cents=3_300)

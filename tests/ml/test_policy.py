@@ -13,6 +13,7 @@ from ml.policy import (
     PolicySettings,
     TariffOption,
     best_tariff,
+    fee_after_contract_end_cents,
     ineligibility,
     monthly_fee_cents,
     rank_offers,
@@ -241,3 +242,29 @@ def test_the_same_inputs_give_the_same_ranking(context, offers, level):
     first = rank_offers(customer=context, offers=offers, settings=POLICY, agent_level=level)
     second = rank_offers(customer=context, offers=list(reversed(offers)), settings=POLICY, agent_level=level)
     assert first == second
+
+
+@pytest.mark.parametrize(
+    ("discount_ends_in_days", "days_to_contract_end", "expected"),
+    [
+        (20.0, 20.0, 7_000),  # ends with the contract
+        (5.0, 20.0, 7_000),  # ends before it
+        (200.0, 20.0, 5_000),  # runs on into the next term
+        (None, 20.0, 5_000),  # no end date: runs on
+        (20.0, None, 5_000),  # the contract's end unknown: today's fee is all there is to go on
+    ],
+)
+def test_the_fee_after_the_contract_adds_back_a_discount_that_ends_by_then(
+    discount_ends_in_days, days_to_contract_end, expected
+):
+    features = {
+        "monthly_fee": 50.0,
+        "discount_monthly": 20.0,
+        "discount_ends_in_days": discount_ends_in_days,
+        "days_to_contract_end": days_to_contract_end,
+    }
+    assert fee_after_contract_end_cents(features) == expected
+
+
+def test_an_unknown_fee_stays_unknown_after_the_contract():
+    assert fee_after_contract_end_cents({"monthly_fee": None, "discount_monthly": 20.0}) == 0

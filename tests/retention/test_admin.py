@@ -8,7 +8,7 @@ import json
 import pytest
 from django.test import Client
 
-from retention.models import PolicyConfig
+from retention.models import Offer, PolicyConfig, Tariff
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 
@@ -68,6 +68,80 @@ def test_an_exploration_share_too_small_to_evaluate_is_refused(superuser_client,
 
     assert "exploration_share must be 0 or at least 0.001" in response.text
     assert PolicyConfig.objects.count() == 1
+
+
+def test_authority_that_shrinks_as_the_level_rises_is_refused(superuser_client, in_force):
+    authority = {**DEMO_POLICY["authority"], "3": {"max_discount_percent": 15, "max_cost_cents": 6000}}
+
+    response = add(superuser_client, 2, {**DEMO_POLICY, "authority": authority})
+
+    assert "authority level 3 max_discount_percent (15) is below level 2&#x27;s (30)" in response.text
+    assert "authority level 3 max_cost_cents (6000) is below level 2&#x27;s (20000)" in response.text
+    assert PolicyConfig.objects.count() == 1
+
+
+TARIFF_ADD = "/admin/retention/tariff/add/"
+OFFER_ADD = "/admin/retention/offer/add/"
+A_TARIFF = {
+    "code": "nieuw",
+    "name": "Nieuw",
+    "products": '["internet"]',
+    "monthly_fee_cents": 4000,
+    "segment": "consumer",
+}
+AN_OFFER = {
+    "code": "cadeau", "kind": "gift", "title_nl": "Cadeau", "title_en": "Gift", "discount_percent": "0",
+    "duration_months": "0", "fixed_cost_cents": "3000", "eligibility": "{}", "authority_level": "1",
+    "prior_uplift": "0.1", "is_active": "on",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"products": '[["internet"]]'}, "must be a non-empty list of products"),
+        ({"products": '"internet"'}, "must be a non-empty list of products"),
+        ({"products": '["Internet"]'}, "has unknown values Internet (known: fixed, internet, mobile, tv)"),
+        ({"monthly_fee_cents": 0}, "a tariff at no price would be every customer&#x27;s best"),
+        ({"active_from": "2026-12-31", "active_until": "2026-01-01"}, "ends before it starts"),
+    ],
+)
+def test_a_tariff_every_recommendation_could_not_read_is_refused(superuser_client, changes, message):
+    response = superuser_client.post(TARIFF_ADD, {**A_TARIFF, **changes})
+
+    assert response.status_code == 200
+    assert message in response.text
+    assert not Tariff.objects.exists()
+
+
+def test_a_sound_tariff_is_added(superuser_client):
+    response = superuser_client.post(TARIFF_ADD, A_TARIFF)
+
+    assert response.status_code == 302
+    assert Tariff.objects.get().products == ["internet"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"fixed_cost_cents": "0"}, "an offer must cost something"),
+        ({"fixed_cost_cents": "0", "discount_percent": "50"}, "must be set when the offer gives a discount"),
+        ({"fixed_cost_cents": "0", "duration_months": "6"}, "a discount of 0% gives nothing"),
+    ],
+)
+def test_an_offer_that_gives_nothing_is_refused(superuser_client, changes, message):
+    response = superuser_client.post(OFFER_ADD, {**AN_OFFER, **changes})
+
+    assert response.status_code == 200
+    assert message in response.text
+    assert not Offer.objects.exists()
+
+
+def test_a_gift_with_its_cost_is_added(superuser_client):
+    response = superuser_client.post(OFFER_ADD, AN_OFFER)
+
+    assert response.status_code == 302
+    assert Offer.objects.get().fixed_cost_cents == 3000
 
 
 def test_a_new_version_must_come_after_the_one_in_force(superuser_client, in_force):

@@ -124,6 +124,50 @@ def test_the_best_tariff_is_the_cheapest_covering_the_customers_products(churn_c
     assert decision.best_tariff["yearly_saving_cents"] == (6_500 - 4_500) * 12
 
 
+def test_a_discount_that_ends_with_the_contract_is_not_counted_in_the_saving_or_the_renewal_fee(
+    churn_champion, catalog
+):
+    """Advice before prolonging is about what the customer pays after the contract: a welcome discount for its term
+    no longer runs then."""
+    customer = CustomerFactory(products=["internet", "tv"])
+    ends = timezone.localdate() + dt.timedelta(days=20)
+    ContractFactory(customer=customer, monthly_fee_cents=7_000, discount_cents=2_000, discount_end=ends, end_date=ends)
+
+    decision = decision_create(customer=customer, channel="phone")
+
+    assert decision.best_tariff["yearly_saving_cents"] == (7_000 - 4_500) * 12
+    assert decision.best_tariff["current_fee_cents"] == 5_000
+    assert decision.best_tariff["fee_after_contract_end_cents"] == 7_000
+    assert decision.renewal_fee_cents in (7_000, 4_500)  # as it is, or after price parity at medium or high risk
+
+
+def test_a_discount_that_runs_on_past_the_contract_still_counts(churn_champion, catalog):
+    customer = CustomerFactory(products=["internet", "tv"])
+    end = timezone.localdate() + dt.timedelta(days=20)
+    ContractFactory(
+        customer=customer,
+        monthly_fee_cents=7_000,
+        discount_cents=2_000,
+        discount_end=end + dt.timedelta(days=180),
+        end_date=end,
+    )
+
+    decision = decision_create(customer=customer, channel="phone")
+
+    assert decision.best_tariff["yearly_saving_cents"] == (5_000 - 4_500) * 12
+    assert decision.best_tariff["current_fee_cents"] == decision.best_tariff["fee_after_contract_end_cents"] == 5_000
+
+
+def test_without_a_known_fee_the_best_tariff_gives_no_saving(churn_champion, catalog):
+    customer = CustomerFactory(products=["internet", "tv"])  # no contract: nothing says what they pay
+
+    decision = decision_create(customer=customer, channel="phone")
+
+    assert decision.best_tariff["code"] == "internet_tv"
+    assert decision.best_tariff["yearly_saving_cents"] is None
+    assert decision.best_tariff["current_fee_cents"] is None
+
+
 def test_a_business_customer_is_advised_a_business_tariff(churn_champion, catalog):
     TariffFactory(
         code="zakelijk_compleet", monthly_fee_cents=8_950, products=["internet", "mobile"], segment="business"
