@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("panel/", views.panel, name="panel"),
     path("language/", views.language, name="language"),
+    path("shortcuts/", views.shortcuts, name="shortcuts"),
     path("panel/decisions/<uuid:decision_id>/", views.decision_refresh, name="decision_refresh"),
     path("panel/decisions/<uuid:decision_id>/actions/", views.decision_action, name="decision_action"),
     path("review/", include("agents_ui.review.urls")),

@@ -48,7 +48,7 @@ from retention.selectors.panel import (
     team_lead_level,
 )
 from retention.services.access_log import accesses_record
-from retention.services.agents import agent_language_set
+from retention.services.agents import agent_language_set, agent_shortcuts_set
 from retention.services.decisions import (
     FormerCustomer,
     IdempotencyKeyTaken,
@@ -639,6 +639,21 @@ def language(request: HttpRequest) -> HttpResponse:
         agent_language_set(user=request.user, language=request.POST.get("language", ""))
     except ValidationError:
         return forbidden(request, _("That language is not offered here."))
+    return _back_to_the_page(request)
+
+
+@require_POST
+@agent_required
+def shortcuts(request: HttpRequest) -> HttpResponse:
+    """Turn this user's single-key shortcuts on or off (WCAG 2.1.4), then back to the page the switch was on."""
+    choice = request.POST.get("shortcuts", "")
+    if choice not in ("on", "off"):
+        return forbidden(request, _("Shortcuts are turned on or off, nothing else."))
+    agent_shortcuts_set(user=request.user, on=choice == "on")
+    return _back_to_the_page(request)
+
+
+def _back_to_the_page(request: HttpRequest) -> HttpResponse:
     back = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure())
     return HttpResponseRedirect(back if safe and back else reverse("panel"))

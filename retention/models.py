@@ -39,6 +39,10 @@ class AgentProfile(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
     )
     language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="nl")
+    keyboard_shortcuts = models.BooleanField(
+        default=True,
+        help_text="Single keys (1-3, a, d, t, e, n) act on the advice in the panel; off, only its buttons do.",
+    )
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_role_display()}, level {self.authority_level})"

@@ -130,6 +130,39 @@ def test_keyboard_shortcuts_present_the_offer_and_log_the_answer_but_not_while_t
     assert logged(decision) == [("presented", code, "agent"), ("accepted", code, "agent")]
 
 
+def test_a_word_typed_outside_a_field_logs_nothing(open_page, agent, customer, catalog, churn_champion):
+    page = open_page()
+    decision = open_customer(page, "agent")
+    posts = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+
+    page.locator("main").focus()
+    page.keyboard.type("Dennis", delay=60)  # a name meant for the CRM beside the panel: d, e and n are shortcuts
+    page.wait_for_timeout(1_000)
+
+    assert posts == []
+    assert logged(decision) == []
+
+
+def test_an_agent_who_turns_shortcuts_off_logs_nothing_by_key(open_page, agent, customer, catalog, churn_champion):
+    page = open_page()
+    decision = open_customer(page, "agent")
+    page.get_by_role("button", name="Sneltoetsen uitzetten").click()
+    expect(page.get_by_text("Sneltoetsen staan uit")).to_be_visible()
+    posts = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+
+    page.locator("main").focus()
+    page.keyboard.press(str(rank_of(decision, decision.recommended_offer_code)))
+    page.wait_for_timeout(1_000)
+
+    assert posts == []
+    assert page.locator(".action-form kbd").count() == 0
+    assert page.locator("[aria-keyshortcuts]").count() == 0
+    page.get_by_role("button", name="Sneltoetsen aanzetten").click()
+    expect(page.locator("[aria-keyshortcuts]").first).to_be_attached()
+
+
 def test_a_team_lead_offer_needs_escalation_first(open_page, agent, lead, customer, catalog, churn_champion):
     words = WORDS["nl"]
     page = open_page()

@@ -8,7 +8,17 @@
     return document.querySelector('button[data-shortcut="' + CSS.escape(key) + '"]:not([disabled])');
   }
 
+  // A key acts only when pressed on its own, a moment after any other: letters typed as a word (a name meant for the
+  // CRM beside the panel) would otherwise each log an action on the call. The action waits that moment too, so the
+  // word's first letter is caught by its second.
+  var ALONE_MS = 400;
+  var lastKeyAt = -Infinity;
+  var waiting = null;
+
   document.addEventListener("keydown", function (event) {
+    if (document.body.getAttribute("data-shortcuts") === "off") {
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) {
       return;
     }
@@ -16,10 +26,30 @@
       return;
     }
     var key = event.key.toLowerCase();
+    if (key.length !== 1) {
+      return;  // Tab, Shift, arrows: moving about, not typing
+    }
+    var inBurst = event.timeStamp - lastKeyAt < ALONE_MS;
+    lastKeyAt = event.timeStamp;
+    if (waiting !== null || inBurst) {
+      clearTimeout(waiting);
+      waiting = null;
+      return;
+    }
+    if (shortcutButton(key)) {
+      event.preventDefault();
+    }
+    waiting = setTimeout(function () {
+      waiting = null;
+      actOn(key);
+    }, ALONE_MS);
+  });
+
+  function actOn(key) {
     var button = shortcutButton(key);
     var hint = document.getElementById("shortcut-hint");
     if (!button) {
-      if (hint && key.length === 1 && hint.getAttribute("data-keys").indexOf(key) !== -1) {
+      if (hint && hint.getAttribute("data-keys").indexOf(key) !== -1) {
         hint.textContent = hint.getAttribute("data-text").replace("{key}", key);
         hint.hidden = false;
       }
@@ -29,11 +59,10 @@
       hint.hidden = true;
       hint.textContent = "";
     }
-    event.preventDefault();
     button.focus();
     // A click runs the form's own validation, so a missing override reason is asked for first.
     button.click();
-  });
+  }
 
   // A decision by someone else waits while the agent is choosing in the offers (an override reason, say, and the
   // button they moved on to with Tab to send it): the next look brings it once they have left the offers, so the
