@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -167,7 +167,7 @@ def agent_required(view):
 
     @wraps(view)
     def entry(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.htmx and not request.user.is_authenticated:
+        if (request.htmx or request.method == "POST") and not request.user.is_authenticated:
             return login_again(request)
         return logged_in_and_guarded(request, *args, **kwargs)
 
@@ -178,19 +178,40 @@ def login_again(request: HttpRequest) -> HttpResponse:
     """A click in a page whose session ended mid-call: the whole page goes to the login, which leads back to the
     page the click came from (showing the same advice), not to the address of the click, which only takes a POST.
     Nothing of the click was done, so the agent sees its log as it was and does it again."""
-    page = request.htmx.current_url_abs_path or reverse("panel")
     messages.warning(request, _("Your session had ended, so that was not saved. Log in, then do it again."))
-    return HttpResponseClientRedirect(redirect_to_login(page).url)
+    login = redirect_to_login(page_clicked_on(request)).url
+    return HttpResponseClientRedirect(login) if request.htmx else HttpResponseRedirect(login)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """A form sent from a page older than its session: explained, instead of the bare 403."""
-    if request.htmx and not request.user.is_authenticated:
+    """A form sent from a page older than its session: explained, with the way back to that page, instead of the bare
+    403. A sign-in form is not a click lost with a session: it is refused as any other expired page."""
+    if (request.htmx or request.method == "POST") and not request.user.is_authenticated and not _signing_in(request):
         return login_again(request)
     if request.htmx:
         messages.warning(request, _("This page had expired, so that was not saved. Do it again."))
-        return HttpResponseClientRedirect(request.htmx.current_url_abs_path or reverse("panel"))
-    return forbidden(request, _("This page had expired, so nothing was saved. Reload the page and try again."))
+        return HttpResponseClientRedirect(page_clicked_on(request))
+    # Without script the refusal stays a 403, with the way back to the page (reloading this one would send it again).
+    message = _("This page had expired, so nothing was saved. Go back to the page and do it again.")
+    return render(
+        request, "agents_ui/forbidden.html", {"message": message, "back": page_clicked_on(request)}, status=403
+    )
+
+
+def _signing_in(request: HttpRequest) -> bool:
+    return request.path in (reverse("login"), reverse("admin:login"))
+
+
+def page_clicked_on(request: HttpRequest) -> str:
+    """The page a form was sent from (htmx says; without script, the browser's Referer on this site), without
+    `new=1`: going back there must show the advice the click was on, not ask for another."""
+    page = request.htmx.current_url_abs_path if request.htmx else request.headers.get("Referer", "")
+    same_site = url_has_allowed_host_and_scheme(page, allowed_hosts={request.get_host()}, require_https=False)
+    if not page or not same_site:
+        return reverse("panel")
+    parts = urlsplit(page)
+    query = [(name, value) for name, value in parse_qsl(parts.query) if name != "new"]
+    return parts.path + (f"?{urlencode(query)}" if query else "")
 
 
 # --- the panel page -----------------------------------------------------------------------------

@@ -68,6 +68,43 @@ def test_a_click_from_a_page_without_its_csrf_cookie_is_explained_not_a_bare_403
     assert not DecisionAction.objects.exists()
 
 
+def test_without_script_an_expired_page_leads_back_to_the_advice_without_asking_anew(customer, agent):
+    client = Client(enforce_csrf_checks=True)
+    client.login(username=agent.username, password=PASSWORD)
+    decision = stored_decision(customer=customer, agent=agent)
+    url = reverse("decision_action", args=[decision.pk])
+
+    plain = client.post(url, {"kind": "no_action"}, HTTP_REFERER="http://testserver/panel/?customer=C-1001&new=1")
+
+    assert plain.status_code == 403
+    assert "<h1>Niet vastgelegd</h1>" in plain.text
+    assert '<a href="/panel/?customer=C-1001">Terug naar de pagina, om het opnieuw te doen</a>' in plain.text
+
+
+def test_without_script_a_click_after_the_session_ended_logs_in_and_returns_to_the_page(client, customer):
+    decision = stored_decision(customer=customer)
+    page = f"/panel/?customer=C-1001&decision={decision.pk}"
+
+    response = client.post(
+        reverse("decision_action", args=[decision.pk]), {"kind": "no_action"}, HTTP_REFERER=f"http://testserver{page}"
+    )
+
+    login = urlsplit(response["Location"])
+    assert (login.path, parse_qs(login.query)["next"]) == (reverse("login"), [page])
+    assert "Je sessie was verlopen, dus dat is niet vastgelegd." in client.get(response["Location"]).text
+    assert not DecisionAction.objects.exists()
+
+
+def test_a_referer_on_another_site_is_not_followed_back(client, customer):
+    decision = stored_decision(customer=customer)
+
+    response = client.post(
+        reverse("decision_action", args=[decision.pk]), {"kind": "no_action"}, HTTP_REFERER="https://evil.example/x"
+    )
+
+    assert parse_qs(urlsplit(response["Location"]).query)["next"] == ["/panel/"]
+
+
 def test_root_redirects_to_the_panel(client):
     assert client.get("/")["Location"] == reverse("panel")
 

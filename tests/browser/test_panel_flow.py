@@ -269,6 +269,23 @@ def test_a_click_after_the_session_ended_logs_nothing_and_comes_back_to_the_same
     assert logged(decision) == [("presented", decision.recommended_offer_code, "agent")]
 
 
+def test_a_server_error_says_the_click_may_have_been_saved_a_refusal_that_it_was_not(
+    open_page, agent, customer, catalog, churn_champion
+):
+    words = WORDS["nl"]
+    page = open_page()
+    decision = open_customer(page, "agent")
+    title = offer_title(decision, decision.recommended_offer_code, "nl")
+    answers = iter([502, 403])
+    page.route("**/actions/", lambda route: route.fulfill(status=next(answers), body="", content_type="text/plain"))
+    present = page.get_by_role("button", name=f"{words.present}: {title}")
+
+    present.click()
+    expect(page.locator(".request-failed")).to_contain_text("Misschien niet vastgelegd")
+    present.click()
+    expect(page.locator(".request-failed")).to_contain_text("Niet vastgelegd: de server weigerde het.")
+
+
 def test_an_objection_recorded_mid_call_takes_the_panel_to_the_customer_as_they_now_are(
     open_page, settings, agent, lead, customer, catalog, churn_champion
 ):

@@ -118,7 +118,11 @@
       message.tabIndex = -1;
       section.insertBefore(message, section.firstElementChild ? section.firstElementChild.nextSibling : null);
     }
-    message.textContent = document.body.getAttribute("data-request-failed");
+    // A refusal (4xx) saved nothing. With no answer, or a server error, the click may have been saved before the
+    // failure: saying "not saved" then would have an agent whose call has ended leave a logged action believed lost.
+    var status = event.detail && event.detail.xhr ? event.detail.xhr.status : 0;
+    var unknown = event.type === "htmx:sendError" || status === 0 || status >= 500;
+    message.textContent = document.body.getAttribute(unknown ? "data-request-unknown" : "data-request-failed");
     message.focus();
   }
   document.addEventListener("htmx:responseError", sayNotSaved);
