@@ -79,3 +79,29 @@ def test_a_period_that_ends_before_it_starts_says_so_in_place_of_the_results(ope
     expect(page.get_by_role("table")).to_have_count(0)  # no results left standing under the refused period
     expect(page.locator(".request-failed")).to_have_count(0)
     assert page.evaluate("window.stillTheSamePage") is True
+
+
+def test_the_escalations_list_asked_for_again_keeps_the_keyboard_users_place(open_page, agent, lead, catalog):
+    first = stored_decision(customer=CustomerFactory(display_name="Eva Eerst"), agent=agent)
+    decision_action_record(decision=first, kind="escalated", offer_code="half-price", agent=agent)
+    page = open_page()
+    page.clock.install()
+    page.set_viewport_size(DESKTOP)
+    log_in(page, "lead", path="/review/escalations/")
+    link = page.get_by_role("link", name="Advies openen")
+    link.focus()
+
+    page.clock.run_for(21_000)  # the list is asked for again: nothing changed
+    page.wait_for_timeout(500)
+    expect(link).to_be_focused()
+
+    later = stored_decision(customer=CustomerFactory(display_name="Lotte Later"), agent=agent)
+    decision_action_record(decision=later, kind="escalated", offer_code="half-price", agent=agent)
+    page.clock.run_for(21_000)  # and again: a new escalation came in
+    expect(page.get_by_role("table")).to_contain_text("Lotte Later")
+    focused = page.evaluate("document.activeElement.getAttribute('href')")
+    assert focused == first_link_href(first)
+
+
+def first_link_href(decision) -> str:
+    return f"/panel/?customer={decision.customer.external_id}&decision={decision.pk}"

@@ -76,6 +76,42 @@
     }
   });
 
+  // A list asked for again on a timer (the escalations a lead waits on) is left as it is when nothing in it changed,
+  // and when something did, focus goes back to the same link or button in the new list: a keyboard user reading it
+  // must not be sent to the top of the page every 20 seconds.
+  var refocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var target = event.detail.target;
+    if (!source || !target || !(source.getAttribute("hx-trigger") || "").match(/^every /)) {
+      return;
+    }
+    var fresh = new DOMParser().parseFromString(event.detail.serverResponse, "text/html").getElementById(target.id);
+    if (fresh && fresh.innerHTML === target.innerHTML) {
+      event.detail.shouldSwap = false;
+      return;
+    }
+    var active = document.activeElement;
+    refocus = active && active !== document.body && target.contains(active)
+      ? {id: active.id, href: active.getAttribute("href"), text: active.textContent}
+      : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocus) {
+      return;
+    }
+    var wanted = refocus;
+    refocus = null;
+    var candidates = wanted.id ? [document.getElementById(wanted.id)] : document.querySelectorAll("a[href], button");
+    for (var i = 0; i < candidates.length; i++) {
+      var element = candidates[i];
+      if (element && (wanted.id || (element.getAttribute("href") === wanted.href && element.textContent === wanted.text))) {
+        element.focus({preventScroll: true});
+        return;
+      }
+    }
+  });
+
   // After a logged action the buttons are replaced; put focus on the feedback so keyboard users keep their place.
   // Focus stays where the agent put it outside the replaced part (typing a search while a team lead's answer comes in).
   document.addEventListener("htmx:afterSettle", function () {
