@@ -162,7 +162,7 @@ class Tariff(models.Model):
         """Every recommendation reads every tariff sold today: one that cannot be read as a bundle, or one at no
         price (every customer's best tariff), would make each piece of advice fail or mislead."""
         errors = {}
-        if problem := products_problem(self.products):
+        if problem := choice_list_problem(self.products, PRODUCTS, of="products"):
             errors["products"] = problem
         if self.monthly_fee_cents == 0:
             errors["monthly_fee_cents"] = "must be more than 0: a tariff at no price would be every customer's best"
@@ -172,12 +172,14 @@ class Tariff(models.Model):
             raise ValidationError(errors)
 
 
-def products_problem(products: object) -> str:
-    """What is wrong with a list of products as a tariff or a rule names them; empty when nothing is."""
-    if not isinstance(products, list) or not products or not all(isinstance(item, str) for item in products):
-        return f"must be a non-empty list of products ({', '.join(sorted(PRODUCTS))})"
-    unknown = sorted(item for item in products if item not in PRODUCTS)
-    return f"has unknown values {', '.join(unknown)} (known: {', '.join(sorted(PRODUCTS))})" if unknown else ""
+def choice_list_problem(value: object, choices: Collection[str], *, of: str = "names") -> str:
+    """What is wrong with a list that may name only these choices (a tariff's products, an offer rule's segments);
+    empty when nothing is. An item that is no text (a list typed inside the list) is named as such, never looked up."""
+    known = ", ".join(sorted(choices))
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        return f"must be a non-empty list of {of} ({known})"
+    unknown = sorted(item for item in value if item not in choices)
+    return f"has unknown values {', '.join(unknown)} (known: {known})" if unknown else ""
 
 
 class Contract(models.Model):

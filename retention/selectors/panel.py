@@ -28,9 +28,9 @@ from retention.models import (
     ServiceEvent,
     Tariff,
 )
-from retention.selectors.budget import BudgetStatus, month_start, team_budget_status  # noqa: F401
 
 # The team budget is counted in one place; the panel and the decision service import it from here too.
+from retention.selectors.budget import BudgetStatus, month_start, team_budget_status  # noqa: F401
 from retention.selectors.catalog import tariffs_sold
 
 SEARCH_LIMIT = 20

@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from ml.policy import EXPLORATION_METHODS
-from retention.models import PRODUCTS, AgentProfile, Customer, Offer, PolicyConfig, Tariff, Team
+from retention.models import PRODUCTS, AgentProfile, Customer, Offer, PolicyConfig, Tariff, Team, choice_list_problem
 
 RECENT_EVENT_KINDS = frozenset({"complaint", "outage"})
 DEMO_PASSWORD_FILE = "demo_password"
@@ -208,13 +208,13 @@ def offer_eligibility_errors(rules: object) -> list[str]:
     if not isinstance(rules, dict):
         return ["must be an object of rules"]
     checks = {
-        "segments": lambda v: _choice_list_error(v, set(Customer.Segment.values)),
-        "value_tiers": lambda v: _choice_list_error(v, set(Customer.ValueTier.values)),
-        "requires_products": lambda v: _choice_list_error(v, PRODUCTS),
-        "excludes_products": lambda v: _choice_list_error(v, PRODUCTS),
+        "segments": lambda v: choice_list_problem(v, set(Customer.Segment.values)),
+        "value_tiers": lambda v: choice_list_problem(v, set(Customer.ValueTier.values)),
+        "requires_products": lambda v: choice_list_problem(v, PRODUCTS, of="products"),
+        "excludes_products": lambda v: choice_list_problem(v, PRODUCTS, of="products"),
         "min_tenure_months": lambda v: _number_error(v, 0, 600),
         "min_risk": lambda v: _number_error(v, 0.0, 1.0),
-        "requires_recent": lambda v: _choice_list_error(v, RECENT_EVENT_KINDS),
+        "requires_recent": lambda v: choice_list_problem(v, RECENT_EVENT_KINDS),
     }
     errors = [f"unknown rule {name!r} (known: {', '.join(checks)})" for name in rules if name not in checks]
     for name, value in rules.items():
@@ -268,13 +268,6 @@ def _authority_order_errors(authority: dict) -> list[str]:
                     f"({authority[lower][name]}): a higher level may do at least what a lower one may"
                 )
     return errors
-
-
-def _choice_list_error(value: object, choices: set[str]) -> str:
-    if not isinstance(value, list) or not value:
-        return "must be a non-empty list"
-    unknown = sorted(str(item) for item in value if item not in choices)
-    return f"has unknown values {', '.join(unknown)} (known: {', '.join(sorted(choices))})" if unknown else ""
 
 
 def _number_error(value: object, low: float, high: float) -> str:

@@ -137,6 +137,23 @@ def test_an_offer_that_gives_nothing_is_refused(superuser_client, changes, messa
     assert not Offer.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("eligibility", "message"),
+    [
+        ({"requires_products": [["internet"]]}, "requires_products must be a non-empty list of products"),
+        ({"segments": ["consumer", "private"]}, "segments has unknown values private (known: business, consumer)"),
+    ],
+)
+def test_eligibility_rules_an_offer_could_not_be_checked_on_are_refused_naming_the_rule(
+    superuser_client, eligibility, message
+):
+    response = superuser_client.post(OFFER_ADD, {**AN_OFFER, "eligibility": json.dumps(eligibility)})
+
+    assert response.status_code == 200
+    assert message in response.text
+    assert not Offer.objects.exists()
+
+
 def test_a_gift_with_its_cost_is_added(superuser_client):
     response = superuser_client.post(OFFER_ADD, AN_OFFER)
 
