@@ -447,6 +447,12 @@ class Decision(ImmutableModel):
         return self.renewal_fee_cents == 0
 
     @property
+    def priced_on_cents(self) -> int | None:
+        """The fee the offers were priced on, as the API gives it: None when none was known (stored as 0), as for
+        advice stored before the fee was kept (null)."""
+        return None if self.fee_unknown else self.renewal_fee_cents
+
+    @property
     def no_offer_needed(self) -> bool:
         """Making no offer is worth most. A decision that explores, or a customer in the control group, may also
         get no offer while one is worth its cost: then the greedy choice names that offer. Where no offer could be

@@ -65,8 +65,10 @@ class DecisionOutput(serializers.Serializer):
         help_text="The chance the policy gave the action it recommended (exploration and control group included): "
         "what off-policy estimates divide by. Each listed offer's own chance is its `propensity` in the advice."
     )
-    renewal_fee_cents = serializers.SerializerMethodField(
-        help_text="The monthly fee the offers were priced on, after price parity; null if unknown."
+    renewal_fee_cents = serializers.IntegerField(
+        source="priced_on_cents",
+        allow_null=True,
+        help_text="The monthly fee the offers were priced on, after price parity; null if unknown.",
     )
     best_tariff = BestTariffOutput(
         allow_null=True,
@@ -88,9 +90,6 @@ class DecisionOutput(serializers.Serializer):
     )
     override_reason = serializers.ChoiceField(choices=DecisionAction.OverrideReason.choices, allow_null=True)
     created_at = serializers.DateTimeField()
-
-    def get_renewal_fee_cents(self, decision) -> int | None:
-        return decision.renewal_fee_cents or None  # 0 is stored for "no fee known", as null was before it
 
     def get_churn_probability(self, decision) -> float | None:
         return None if decision.customer.objects_to_profiling else decision.churn_probability

@@ -145,7 +145,7 @@ def recommendation_json(decision: Decision, *, language: str, limit: int) -> dic
         "no_offer_needed": decision.no_offer_needed,
         "stay_probability_without_offer": _rounded(decision.stay_probability_without_offer),
         "horizon_months": decision.horizon_months,
-        "renewal_fee_cents": None if decision.fee_unknown else decision.renewal_fee_cents,
+        "renewal_fee_cents": decision.priced_on_cents,
         "explored": decision.explored,
         "control_group": decision.control_group,
         "team_budget": _team_budget(decision),
