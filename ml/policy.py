@@ -71,6 +71,9 @@ class PolicySettings:
     budget_per_customer_cents: int = 30_000
     contact_policy_days: int = 30
     recent_offer_days: int = 14
+    # Days an offer made holds its cost of the team's budget while the customer thinks it over; their yes within
+    # them is honoured whatever the team spent since, a later one is checked against the budget as it then stands.
+    offer_hold_days: int = 14
     price_parity: bool = True
     risk_bands: dict[str, float] = field(default_factory=lambda: {"medium": 0.25, "high": 0.5})
     # Logged outcomes of an offer at which the learned response weighs as much as the catalog's prior.
@@ -114,6 +117,9 @@ class PolicySettings:
             raise PolicyError(f"exploration_method must be one of {', '.join(EXPLORATION_METHODS)}")
         if self.budget_per_customer_cents < 0:
             raise PolicyError("budget_per_customer_cents cannot be negative")
+        for name in ("contact_policy_days", "recent_offer_days", "offer_hold_days"):
+            if getattr(self, name) < 0:
+                raise PolicyError(f"{name} cannot be negative")
         if self.prior_strength <= 0:
             raise PolicyError("prior_strength must be positive")
         if sorted(self.authority) != [1, 2, 3]:
@@ -140,6 +146,7 @@ SCALAR_SETTING_TYPES = {
     "budget_per_customer_cents": WHOLE,
     "contact_policy_days": WHOLE,
     "recent_offer_days": WHOLE,
+    "offer_hold_days": WHOLE,
     "price_parity": FLAG,
     "prior_strength": NUMBER,
 }

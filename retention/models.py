@@ -6,8 +6,9 @@ Writes go through retention.services; nothing here writes other rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -494,6 +495,11 @@ class DecisionAction(ImmutableModel):
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT)
     channel = models.CharField(max_length=10, choices=Decision.Channel.choices)
     cost_cents = models.PositiveIntegerField(default=0, help_text="Cost of the offer when accepted, in cents.")
+    held_cents = models.PositiveIntegerField(
+        default=0,
+        help_text="What an offer made holds of its team's monthly budget, in cents, until the customer answers it "
+        "or the policy's offer_hold_days pass.",
+    )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -520,6 +526,27 @@ OFFER_ACTION_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
 MADE_KINDS = FINAL_ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
 # The offer was put to the customer without (yet) an acceptance.
 SHOWN_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING})
+
+
+def offer_held(actions: Iterable[DecisionAction], offer_code: str, *, since: dt.datetime) -> bool:
+    """Whether the offer, made on this decision at or after `since` (the start of its hold), waits for the customer's
+    answer: no acceptance or decline logged since it was last made, or only one undone (an acceptance logged by
+    mistake leaves the offer made, unanswered). `actions` are the decision's log, in any order.
+
+    The team budget counts the same rule in SQL (`retention.selectors.budget.held_offers`).
+    """
+    latest_made = None
+    standing = None
+    for action in sorted(actions, key=lambda action: (action.created_at, action.pk or 0)):
+        if action.offer_code != offer_code:
+            continue
+        if action.kind == DecisionAction.Kind.PRESENTED:
+            latest_made, standing = action, None
+        elif action.kind in STANDING_ANSWER_KINDS and latest_made is not None:
+            standing = action.kind
+    return (
+        latest_made is not None and latest_made.created_at >= since and standing in (None, DecisionAction.Kind.UNDONE)
+    )
 
 
 class RenewalResult(ImmutableModel):

@@ -83,9 +83,14 @@ class TeamBudgetOutput(serializers.Serializer):
     team = serializers.CharField()
     budget_cents = serializers.IntegerField()
     spent_cents = serializers.IntegerField(help_text="The cost of the offers accepted this calendar month.")
-    remaining_cents = serializers.IntegerField()
+    held_cents = serializers.IntegerField(
+        help_text="The cost of offers made and still waiting for the customer's answer, within the policy's "
+        "offer_hold_days: their yes is honoured, so this is not given away again."
+    )
+    remaining_cents = serializers.IntegerField(help_text="The budget less what was spent and what is held, at least 0.")
     status = serializers.ChoiceField(
-        choices=["green", "amber", "red"], help_text="green below 75% spent, amber below 100%, red from 100%."
+        choices=["green", "amber", "red"],
+        help_text="green below 75% of the budget spent or held, amber below 100%, red from 100%.",
     )
 
 
@@ -165,6 +170,7 @@ def _team_budget(decision: Decision) -> dict | None:
         "team": status.team_name,
         "budget_cents": status.budget_cents,
         "spent_cents": status.spent_cents,
+        "held_cents": status.held_cents,
         "remaining_cents": status.remaining_cents,
         "status": status.level,
     }

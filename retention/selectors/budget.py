@@ -8,6 +8,11 @@ that team when an agent moves to another; a decision made for no team (a CRM ask
 charges the team of the agent who logged the acceptance. An acceptance corrected by a later decline (or undo) of
 the same offer on the same decision no longer counts. Months are local calendar months
 (settings.TIME_ZONE), as teams plan them.
+
+An offer made and not yet answered holds its cost for the policy's `offer_hold_days`: the customer's yes within
+them is honoured without a second check, so what the team has left this month is the budget less what was
+accepted and less what is held. Otherwise every agent could make offers up to the whole remainder at once, and the
+answers that came in afterwards would together spend it many times over.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from retention.models import CORRECTING_KINDS, DecisionAction, Team
+from retention.models import CORRECTING_KINDS, STANDING_ANSWER_KINDS, DecisionAction, Team
+from retention.selectors.catalog import policy_current
 
 BUDGET_AMBER_PERCENT = 75
 
@@ -30,6 +36,13 @@ class BudgetStatus:
     team_name: str
     budget_cents: int
     spent_cents: int
+    # Offers made and waiting for the customer's answer: counted this month only, the month their yes would spend.
+    held_cents: int = 0
+
+    @property
+    def committed_cents(self) -> int:
+        """Spent, and held for answers still to come: what the team can no longer give away this month."""
+        return self.spent_cents + self.held_cents
 
     @property
     def percent_used(self) -> int | None:
@@ -37,30 +50,30 @@ class BudgetStatus:
         before the spending reaches it, nor down to 0 once anything is spent."""
         if self.budget_cents <= 0:
             return None
-        percent = round(self.spent_cents * 100 / self.budget_cents)
+        percent = round(self.committed_cents * 100 / self.budget_cents)
         for threshold in (BUDGET_AMBER_PERCENT, 100):
-            if self.spent_cents * 100 < self.budget_cents * threshold:
+            if self.committed_cents * 100 < self.budget_cents * threshold:
                 percent = min(percent, threshold - 1)
-        return max(percent, 1) if self.spent_cents > 0 else 0
+        return max(percent, 1) if self.committed_cents > 0 else 0
 
     @property
     def level(self) -> str:
         """green below 75% of the budget, amber below 100%, red from 100% (and always when there is no budget)."""
-        if self.spent_cents * 100 < self.budget_cents * BUDGET_AMBER_PERCENT:
+        if self.committed_cents * 100 < self.budget_cents * BUDGET_AMBER_PERCENT:
             return "green"
-        if self.spent_cents < self.budget_cents:
+        if self.committed_cents < self.budget_cents:
             return "amber"
         return "red"
 
     @property
     def remaining_cents(self) -> int:
-        return max(0, self.budget_cents - self.spent_cents)
+        return max(0, self.budget_cents - self.committed_cents)
 
     @property
     def overspent_cents(self) -> int:
-        """What was spent beyond the budget: offers a team lead made over it, or acceptances of offers made while
-        it allowed them."""
-        return max(0, self.spent_cents - self.budget_cents)
+        """What was spent or is held beyond the budget: offers a team lead made over it, acceptances of offers made
+        before the holds counted, or ones whose hold had ended."""
+        return max(0, self.committed_cents - self.budget_cents)
 
 
 @dataclass(frozen=True)
@@ -92,25 +105,72 @@ def accepted_offers() -> QuerySet[DecisionAction]:
     )
 
 
-def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:
-    """What the team committed this calendar month against its monthly budget; one query."""
+def held_offers(*, now: dt.datetime, hold_days: int) -> QuerySet[DecisionAction]:
+    """Offers made within the last `hold_days` that wait for the customer's answer, each the latest time its offer
+    was made on its decision: nothing accepted or declined since, or only an acceptance undone. Annotated with
+    `charged_team_id` as `accepted_offers` is. An erased customer's advice takes no more answers, so holds nothing.
+
+    The same rule for one decision's log, in Python: `retention.models.offer_held`.
+    """
+    answer_since = (
+        logged_later_on_the_same_offer(STANDING_ANSWER_KINDS).order_by("-created_at", "-pk").values("kind")[:1]
+    )
+    held = (
+        DecisionAction.objects.filter(
+            kind=DecisionAction.Kind.PRESENTED,
+            created_at__gte=now - dt.timedelta(days=hold_days),
+            held_cents__gt=0,
+            decision__customer__erased_at__isnull=True,
+        )
+        .exclude(Exists(logged_later_on_the_same_offer({DecisionAction.Kind.PRESENTED})))
+        .annotate(answer_since=Subquery(answer_since))
+        .filter(Q(answer_since__isnull=True) | Q(answer_since=DecisionAction.Kind.UNDONE))
+        .annotate(charged_team_id=Coalesce(F("decision__team_id"), F("agent__agent_profile__team_id")))
+    )
+    return held if hold_days > 0 else held.none()
+
+
+def team_budget_status(*, team: Team, now: dt.datetime | None = None, hold_days: int | None = None) -> BudgetStatus:
+    """What the team committed this calendar month against its monthly budget: accepted, and held for answers still
+    to come (`hold_days`: the policy in force when not given); two queries."""
+    now = now or timezone.now()
     spent = (
         accepted_offers()
-        .filter(created_at__gte=month_start(now or timezone.now()), charged_team_id=team.pk)
+        .filter(created_at__gte=month_start(now), charged_team_id=team.pk)
         .aggregate(spent=Sum("cost_cents"))["spent"]
     )
-    return BudgetStatus(team_name=team.name, budget_cents=team.monthly_budget_cents, spent_cents=spent or 0)
+    return BudgetStatus(
+        team_name=team.name,
+        budget_cents=team.monthly_budget_cents,
+        spent_cents=spent or 0,
+        held_cents=_held_by_team([team.pk], now=now, hold_days=hold_days).get(team.pk, 0),
+    )
+
+
+def _held_by_team(team_ids: list[int], *, now: dt.datetime, hold_days: int | None) -> dict[int, int]:
+    if hold_days is None:
+        hold_days = policy_current()[1].offer_hold_days
+    rows = (
+        held_offers(now=now, hold_days=hold_days)
+        .filter(charged_team_id__in=team_ids)
+        .values("charged_team_id")
+        .annotate(held=Sum("held_cents"))
+    )
+    return {row["charged_team_id"]: row["held"] for row in rows}
 
 
 def team_budget_months(*, teams: Iterable[Team], months: int, now: dt.datetime | None = None) -> list[TeamMonthBudget]:
     """Every team's budget status in each of the last `months` calendar months (this one included), newest first.
 
-    A month without accepted offers is shown as nothing spent. Today's budget stands for past months
-    too: the model keeps no history of budget changes. One query, whatever the number of teams.
+    A month without accepted offers is shown as nothing spent; what is held counts in this month only. Today's budget
+    stands for past months too: the model keeps no history of budget changes. Three queries, whatever the number of
+    teams.
     """
     teams = list(teams)
-    firsts = month_starts(now or timezone.now(), months)
+    now = now or timezone.now()
+    firsts = month_starts(now, months)
     spent = _spent_by_team_month([team.pk for team in teams], since=firsts[-1])
+    held = _held_by_team([team.pk for team in teams], now=now, hold_days=None)
     return [
         TeamMonthBudget(
             team_id=team.pk,
@@ -119,6 +179,7 @@ def team_budget_months(*, teams: Iterable[Team], months: int, now: dt.datetime |
                 team_name=team.name,
                 budget_cents=team.monthly_budget_cents,
                 spent_cents=spent.get((team.pk, first.date()), 0),
+                held_cents=held.get(team.pk, 0) if first == firsts[0] else 0,
             ),
         )
         for first in firsts

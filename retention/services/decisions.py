@@ -47,6 +47,7 @@ from retention.models import (
     DecisionAction,
     Tariff,
     Team,
+    offer_held,
 )
 from retention.selectors.catalog import (
     new_customer_fees,
@@ -100,7 +101,7 @@ def decision_create(
         sources=sources,
         history=offer_history(customer=customer, now=now, policy=sources.policy),
         agent_level=profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL,
-        team_budget_left_cents=_team_budget_left(team, now),
+        team_budget_left_cents=_team_budget_left(team, now, hold_days=sources.policy.offer_hold_days),
         decision_key=exploration_key(customer.external_id, timezone.localdate(now)),
         control_key=customer.external_id,
     )
@@ -345,10 +346,10 @@ def _advice_team(profile: AgentProfile | None, api_client: ApiClient | None) -> 
     return teams[0] if len(teams) == 1 else None
 
 
-def _team_budget_left(team: Team | None, now: dt.datetime) -> int | None:
+def _team_budget_left(team: Team | None, now: dt.datetime, *, hold_days: int) -> int | None:
     if team is None:
         return None
-    return team_budget_status(team=team, now=now).remaining_cents
+    return team_budget_status(team=team, now=now, hold_days=hold_days).remaining_cents
 
 
 def _told_facts(customer: Customer, *, as_of, features: pd.Series) -> dict:
@@ -476,6 +477,7 @@ def decision_action_record(
             api_client=api_client,
             channel=decision.channel,
             cost_cents=offer["cost_cents"] if offer and kind == DecisionAction.Kind.ACCEPTED else 0,
+            held_cents=offer["cost_cents"] if offer and kind == DecisionAction.Kind.PRESENTED else 0,
             idempotency_key=idempotency_key or None,
         )
         action.full_clean(validate_unique=False)
@@ -756,9 +758,10 @@ def _check_acceptable(decision: Decision, offer: dict, profile: AgentProfile | N
         raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
     _check_customer_guardrails(decision, offer, making=False)
     presented = _logged(decision, offer["code"], {DecisionAction.Kind.PRESENTED})
-    if not presented:
-        # Presenting checked the team's budget as it then stood; an answer logged without it is checked now.
-        _check_team_budget_left(decision, offer, profile)
+    if not presented or not _held(decision, offer["code"]):
+        # Presenting checked the team's budget as it then stood and held the cost since; an answer logged without
+        # the offer made, or after its hold ended, is checked against the budget as it stands now.
+        _check_team_budget_left(decision, offer, profile, hold_ended=presented)
     if not _authorised(decision, offer, profile) and not presented:
         raise ValidationError({"offer_code": _escalation_needed(offer, answer=True)})
 
@@ -813,23 +816,46 @@ def _coded_refusal(offer: dict, code: str, message: str, **params) -> Validation
     )
 
 
-def _check_team_budget_left(decision: Decision, offer: dict, profile: AgentProfile | None) -> None:
+def _check_team_budget_left(
+    decision: Decision, offer: dict, profile: AgentProfile | None, *, hold_ended: bool = False
+) -> None:
     """The team's budget as it stands now, not as it stood when the advice was given: the team's other calls
-    since may have spent it. A team lead may still make the offer, as on the advice itself."""
+    since may have spent it, or made offers that hold part of it. A team lead may still make the offer, as on the
+    advice itself. `hold_ended`: the offer was made on this decision, but holds nothing any more."""
     team = decision.team or (profile.team if profile else None)
     if team is None or leads_team_of(profile, decision):
         return
-    # One check per team at a time, so two acceptances logged without the offer made first cannot both spend
-    # the same remainder. Offers made and not yet answered are not counted against it: each was within the
-    # budget when made, and the customer's yes to it is honoured (see _check_acceptable).
+    # One check per team at a time, so two offers made, or two acceptances logged without the offer made first,
+    # cannot both take the same remainder.
     Team.objects.select_for_update().filter(pk=team.pk).exists()
-    left = team_budget_status(team=team).remaining_cents
-    if offer["cost_cents"] > left:
+    _, policy = policy_current()
+    status = team_budget_status(team=team, hold_days=policy.offer_hold_days)
+    # Making the offer again on this decision moves its hold, rather than holding its cost twice.
+    own_hold = offer["cost_cents"] if _held(decision, offer["code"], policy) else 0
+    left = max(0, status.budget_cents - status.committed_cents + own_hold)
+    if offer["cost_cents"] <= left:
+        return
+    if hold_ended:
         raise _coded_refusal(
-            offer, "team_budget_spent",
-            "costs more than the team's budget has left this month (%(left)s cents): escalate to a team lead",
-            left=left,
+            offer, "hold_ended",
+            "holds nothing of the team's budget any more (made more than %(days)s days ago, or answered since) and "
+            "costs more than the budget has left this month (%(left)s cents): escalate to a team lead",
+            days=policy.offer_hold_days, left=left,
         )  # fmt: skip
+    raise _coded_refusal(
+        offer, "team_budget_spent",
+        "costs more than the team's budget has left this month (%(left)s cents): escalate to a team lead",
+        left=left,
+    )  # fmt: skip
+
+
+def _held(decision: Decision, offer_code: str, policy: PolicySettings | None = None) -> bool:
+    """The offer was made on this decision within the policy's hold and waits for the customer's answer."""
+    policy = policy or policy_current()[1]
+    if policy.offer_hold_days <= 0:
+        return False
+    since = timezone.now() - dt.timedelta(days=policy.offer_hold_days)
+    return offer_held(decision.actions.all(), offer_code, since=since)
 
 
 def _stands_accepted(offer_code: str, code: str = "another_offer_accepted") -> ValidationError:

@@ -146,8 +146,9 @@ def test_an_offer_the_team_spent_the_budget_for_since_the_advice_is_refused_aski
 
     assert response.status_code == 422
     assert (
-        "„Loyaliteitskorting 10%” kost meer dan er deze maand van het teambudget over is (€\u00a060,00), na de andere "
-        "gesprekken van het team sinds dit advies: vraag je teamleider."
+        "„Loyaliteitskorting 10%” kost meer dan er deze maand van het teambudget over is (€\u00a060,00), na wat de "
+        "andere gesprekken van het team sinds dit advies hebben besteed of gereserveerd voor aanbiedingen die nog op "
+        "antwoord wachten: vraag je teamleider."
     ) in response.text
     assert not decision.actions.exists()
 

@@ -11,6 +11,7 @@ from agents_ui.views import SAME_CALL, SAVED_SEARCHES, SAVED_SEARCHES_KEPT, SEAR
 from ml.registry import NoChampion, champions
 from retention.models import Decision, DecisionAction
 from retention.selectors.panel import SEARCH_LIMIT
+from retention.services.decisions import decision_action_record
 from tests.agents_ui.decisions import OFFERS, UNPROFITABLE_OFFERS, days_ago, stored_decision
 from tests.factories import AgentProfileFactory, CustomerFactory, RenewalResultFactory, ServiceEventFactory, UserFactory
 
@@ -873,6 +874,20 @@ def test_team_budget_status_is_coloured_and_worded_by_share_spent(
         assert f"€\u00a0{-left // 100},{-left % 100:02d} boven het budget" in budget
 
 
+def test_the_panel_budget_names_what_offers_waiting_for_an_answer_hold(logged_in, agent, customer):
+    team = agent.agent_profile.team
+    team.monthly_budget_cents = 10_000
+    team.save()
+    decision = stored_decision(customer=customer, agent=agent)
+    decision_action_record(decision=decision, kind="presented", offer_code="loyal-10", agent=agent)
+
+    budget = section(open_panel(logged_in(agent), decision=decision.pk).text, "budget")
+
+    assert "€\u00a00,00 van €\u00a0100,00 besteed" in budget
+    assert "€\u00a066,00 gereserveerd voor aanbiedingen die op het antwoord van de klant wachten" in budget
+    assert "nog €\u00a034,00 over" in budget and "(66%)" in budget
+
+
 def test_a_user_without_team_sees_no_budget(logged_in, customer):
     loner = AgentProfileFactory(user=UserFactory(username="loner"), team=None).user
     decision = stored_decision(customer=customer, agent=loner)
@@ -913,10 +928,10 @@ def test_the_panel_query_count_does_not_grow_with_offers_actions_or_events(
     after = queries_for(client, f"/panel/?customer=C-1001&decision={large.pk}")
 
     assert after == before
-    # session, user and agent profile, then twelve for the panel itself (the policy among them, for the days
-    # an accepted offer is held back; the last renewal result on the customer card; the team's leads' authority;
-    # the row of the access log)
-    with django_assert_max_num_queries(15):
+    # session, user and agent profile, then thirteen for the panel itself (the policy among them, for the days
+    # an accepted offer is held back and an offer made holds the budget; the last renewal result on the customer
+    # card; the team's budget, accepted and held; the team's leads' authority; the row of the access log)
+    with django_assert_max_num_queries(16):
         client.get(f"/panel/?customer=C-1001&decision={large.pk}")
 
 

@@ -796,6 +796,24 @@ def test_the_budget_page_shows_six_months_with_their_status(lead, agent, team):
     assert "€\u00a01.100,00" in response.text
 
 
+def test_the_budget_page_shows_what_offers_waiting_for_an_answer_hold_this_month_only(lead, agent, team):
+    team.monthly_budget_cents = 100_000
+    team.save()
+    decision = decision_for(agent)
+    spend(decision, 70_000, month_start(timezone.now()) + dt.timedelta(minutes=5))
+    decision_action_record(decision=decision_for(agent), kind="presented", offer_code="loyal-10", agent=agent)
+
+    response = logged_in(lead).get(reverse("review-budget"))
+
+    this_month, last_month = (month.teams[0].status for month in response.context["months"][:2])
+    assert (this_month.spent_cents, this_month.held_cents, this_month.remaining_cents) == (70_000, 6_600, 23_400)
+    assert (this_month.level, last_month.held_cents) == ("amber", 0)
+    rows = response.text.split("<tbody>")[1].split("</tr>")
+    assert "€\u00a066,00" in rows[0] and "€\u00a0234,00" in rows[0]
+    assert '<th scope="col" class="number">Gereserveerd</th>' in response.text
+    assert "€\u00a066,00" not in rows[1]
+
+
 def test_spending_is_counted_in_the_local_month(agent, team):
     decision = decision_for(agent)
     first = month_start(timezone.now())

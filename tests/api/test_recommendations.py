@@ -41,6 +41,7 @@ def test_a_recommendation_names_the_fee_offers_are_priced_on_and_the_teams_budge
         "team": team.name,
         "budget_cents": team.monthly_budget_cents,
         "spent_cents": 0,
+        "held_cents": 0,
         "remaining_cents": team.monthly_budget_cents,
         "status": "green",
     }
@@ -143,6 +144,23 @@ def test_advice_a_one_team_client_asks_without_an_agent_spends_that_teams_budget
     assert "costs more than the team's budget has left this month" in str(accepted.json()["error"]["fields"])
     assert accepted.json()["error"]["refusals"] == ["team_budget_spent"]
     assert unsure["team_budget"] is None
+
+
+def test_an_offer_made_through_the_api_holds_its_cost_in_the_team_budget_until_answered(churn_champion, customer, team):
+    bound, record = api_client_with(["score", "write_outcomes"], name="crm-utrecht")
+    record.teams.set([team])
+    body = bound.post(URL, {"customer_id": "NL1234567", "channel": "api", "limit": 0}, format="json").json()
+    offer = next(o for o in body["offers"] if not o["needs_escalation"])
+    made = {"recommendation_id": body["id"], "offer_code": offer["code"], "result": "presented"}
+    if offer["code"] != body["recommended_offer"]:
+        made["override_reason"] = "customer_request"
+    response = bound.post("/api/v1/outcomes/", made, format="json", HTTP_IDEMPOTENCY_KEY="made-1")
+    assert response.status_code == 201, response.json()
+
+    again = bound.post(URL, {"customer_id": "NL1234567", "channel": "api"}, format="json").json()["team_budget"]
+
+    assert (again["spent_cents"], again["held_cents"]) == (0, offer["cost_cents"])
+    assert again["remaining_cents"] == team.monthly_budget_cents - offer["cost_cents"]
 
 
 @pytest.mark.exploring

@@ -1,0 +1,226 @@
+"""An offer made holds its cost of the team's budget until the customer answers it or the policy's hold ends.
+
+Before holds, every agent could make offers up to the team's whole remainder at once, and the customers' yes to
+each was honoured: ten offers of € 66 made against € 100 left were all accepted.
+"""
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from retention.models import Customer, DecisionAction, PolicyConfig, offer_held
+from retention.selectors.budget import held_offers, month_start, team_budget_status
+from retention.services.decisions import decision_action_record
+from tests.agents_ui.decisions import OFFERS, stored_decision
+from tests.factories import CustomerFactory
+
+COST = next(offer["cost_cents"] for offer in OFFERS if offer["code"] == "loyal-10")  # the recommended offer
+
+
+@pytest.fixture
+def team(team):
+    team.monthly_budget_cents = 10_000
+    team.save()
+    return team
+
+
+def advice(agent):
+    return stored_decision(customer=CustomerFactory(), agent=agent)
+
+
+def present(decision, agent, code="loyal-10"):
+    reason = "" if code == decision.recommended_offer_code else "other"
+    return decision_action_record(
+        decision=decision, kind="presented", offer_code=code, override_reason=reason, agent=agent
+    )
+
+
+def refusal_code(refused: pytest.ExceptionInfo) -> str:
+    return refused.value.error_dict["offer_code"][0].code
+
+
+def made_days_ago(action: DecisionAction, days: float) -> None:
+    DecisionAction.objects.filter(pk=action.pk).update(created_at=timezone.now() - dt.timedelta(days=days))
+
+
+def test_offers_made_and_unanswered_hold_their_cost_so_the_team_cannot_promise_its_budget_twice(agent, team):
+    calls = [advice(agent) for _ in range(5)]
+    present(calls[0], agent)
+
+    refused = []
+    for call in calls[1:]:
+        with pytest.raises(ValidationError) as refusal:
+            present(call, agent)
+        refused.append(refusal_code(refusal))
+    status = team_budget_status(team=team)
+
+    assert refused == ["team_budget_spent"] * 4
+    assert (status.spent_cents, status.held_cents, status.remaining_cents) == (0, COST, 10_000 - COST)
+    assert status.level == "green" and status.percent_used == 66
+
+
+def test_the_customers_yes_turns_the_hold_into_spending_and_frees_nothing_twice(agent, team):
+    call = advice(agent)
+    present(call, agent)
+    decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+
+    status = team_budget_status(team=team)
+
+    assert (status.spent_cents, status.held_cents, status.remaining_cents) == (COST, 0, 10_000 - COST)
+
+
+def test_a_decline_frees_the_hold_and_an_undone_acceptance_holds_again(agent, team):
+    declined, undone = advice(agent), advice(agent)
+    present(declined, agent)
+    decision_action_record(decision=declined, kind="declined", offer_code="loyal-10", agent=agent)
+    freed = team_budget_status(team=team).held_cents
+    present(undone, agent)
+    decision_action_record(decision=undone, kind="accepted", offer_code="loyal-10", agent=agent)
+    decision_action_record(decision=undone, kind="undone", offer_code="loyal-10", agent=agent)
+
+    status = team_budget_status(team=team)
+
+    assert freed == 0
+    assert (status.spent_cents, status.held_cents) == (0, COST)
+
+
+def test_making_the_same_offer_again_on_the_same_advice_moves_its_hold(agent, team):
+    call = advice(agent)
+    present(call, agent)
+    decision_action_record(decision=call, kind="no_action", agent=agent)
+
+    present(call, agent)
+
+    assert team_budget_status(team=team).held_cents == COST
+
+
+def test_a_yes_within_the_hold_is_honoured_whatever_the_team_spent_since(agent, team):
+    call, colleague = advice(agent), advice(agent)
+    made = present(call, agent)
+    made_days_ago(made, 13)
+    DecisionAction.objects.create(
+        decision=colleague, kind="accepted", offer_code="speed-up", channel="phone", agent=agent, cost_cents=9_000
+    )
+
+    decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+
+    assert team_budget_status(team=team).spent_cents == 9_000 + COST
+
+
+def test_a_yes_after_the_hold_ended_is_checked_against_the_budget_as_it_stands(agent, team, lead):
+    call, colleague = advice(agent), advice(agent)
+    made_days_ago(present(call, agent), 15)
+    DecisionAction.objects.create(
+        decision=colleague, kind="accepted", offer_code="speed-up", channel="phone", agent=agent, cost_cents=9_000
+    )
+
+    with pytest.raises(ValidationError, match="made more than 14 days ago") as refusal:
+        decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+    assert refusal_code(refusal) == "hold_ended"
+    assert team_budget_status(team=team).held_cents == 0
+    decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=lead)  # a lead may spend over
+
+
+def test_a_yes_after_the_hold_ended_is_taken_while_the_budget_still_allows_it(agent, team):
+    call = advice(agent)
+    made_days_ago(present(call, agent), 30)
+
+    decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+
+    assert team_budget_status(team=team).spent_cents == COST
+
+
+def test_with_no_hold_days_an_offer_made_holds_nothing_and_every_yes_is_checked(agent, team):
+    PolicyConfig.objects.create(version=1, values={"offer_hold_days": 0})
+    call, colleague = advice(agent), advice(agent)
+    present(call, agent)
+    held = team_budget_status(team=team).held_cents
+    DecisionAction.objects.create(
+        decision=colleague, kind="accepted", offer_code="speed-up", channel="phone", agent=agent, cost_cents=9_000
+    )
+
+    with pytest.raises(ValidationError) as refusal:
+        decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+
+    assert held == 0
+    assert refusal_code(refusal) == "hold_ended"
+
+
+def test_an_erased_customers_offers_hold_nothing_as_they_take_no_more_answers(agent, team):
+    call = advice(agent)
+    present(call, agent)
+
+    Customer.objects.filter(pk=call.customer_id).update(erased_at=timezone.now())
+
+    assert team_budget_status(team=team).held_cents == 0
+
+
+def test_a_team_leads_offer_over_the_budget_holds_too_and_shows_the_team_over_it(agent, team, lead):
+    call = advice(agent)
+    DecisionAction.objects.create(
+        decision=advice(agent), kind="accepted", offer_code="speed-up", channel="phone", agent=agent, cost_cents=9_000
+    )
+
+    present(call, lead)
+    status = team_budget_status(team=team)
+
+    assert (status.held_cents, status.remaining_cents, status.overspent_cents, status.level) == (
+        COST,
+        0,
+        9_000 + COST - 10_000,
+        "red",
+    )
+
+
+def test_what_is_held_counts_in_the_month_the_answer_would_spend_it(agent, team):
+    early_this_month = month_start(timezone.now()) + dt.timedelta(hours=2)
+    made = present(advice(agent), agent)
+    DecisionAction.objects.filter(pk=made.pk).update(created_at=early_this_month - dt.timedelta(hours=3))
+
+    status = team_budget_status(team=team, now=early_this_month)
+
+    assert (status.spent_cents, status.held_cents) == (0, COST)
+
+
+# --- the rule in Python and in SQL ----------------------------------------------------------------
+
+STEP = st.tuples(
+    st.sampled_from(["presented", "accepted", "declined", "undone", "no_action"]),
+    st.sampled_from(["loyal-10", "speed-up"]),
+    st.integers(min_value=0, max_value=30),  # days ago
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, max_size=8))
+def test_one_decisions_log_and_the_team_budget_agree_on_what_is_held(agent, steps):
+    """The panel and the answer's check read one decision's log in Python; the budget counts every team's in SQL."""
+    call = advice(agent)
+    now = timezone.now()
+    # The log is in order: each step at its day, or the previous step's if that is later.
+    moment = now - dt.timedelta(days=31)
+    for kind, code, days_ago in steps:
+        moment = max(moment, now - dt.timedelta(days=days_ago)) + dt.timedelta(seconds=1)
+        cost = OFFERS[0]["cost_cents"] if code == "loyal-10" else OFFERS[1]["cost_cents"]
+        action = DecisionAction.objects.create(
+            decision=call,
+            kind=kind,
+            offer_code="" if kind == "no_action" else code,
+            channel="phone",
+            agent=agent,
+            held_cents=cost if kind == "presented" else 0,
+        )
+        DecisionAction.objects.filter(pk=action.pk).update(created_at=moment)
+    actions = list(call.actions.all())
+    since = now - dt.timedelta(days=14)
+
+    in_python = {code for code in ("loyal-10", "speed-up") if offer_held(actions, code, since=since)}
+    in_sql = set(held_offers(now=now, hold_days=14).filter(decision=call).values_list("offer_code", flat=True))
+
+    assert in_python == in_sql
+    assert held_offers(now=now, hold_days=14).filter(decision=call).count() == len(in_sql)  # each offer once
