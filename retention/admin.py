@@ -2,6 +2,7 @@ from dataclasses import asdict
 
 from django import forms
 from django.contrib import admin
+from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from ml.policy import PolicyError, PolicySettings
@@ -24,6 +25,7 @@ from retention.models import (
 )
 from retention.selectors.erased_ids import configured_key_ids, erased_ids_among
 from retention.services.access_log import accesses_record
+from retention.services.api_clients import api_client_create
 from retention.services.catalog import offer_eligibility_errors, policy_values_errors
 from retention.services.erasure import ERASED_ID_PREFIX
 
@@ -232,11 +234,54 @@ class PolicyConfigAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class ApiClientForm(forms.ModelForm):
+    """Scopes picked from the known ones: typed as JSON, a misspelt scope would be stored and grant nothing."""
+
+    scopes = forms.MultipleChoiceField(choices=ApiClient.Scope.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiClient
+        fields = ["name", "scopes", "teams", "is_active"]
+
+    def clean_scopes(self) -> list[str]:
+        return sorted(set(self.cleaned_data["scopes"]))
+
+
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
+    """A client added here gets its token from the same service as `create_api_client`, shown once on the page
+    that follows; only its hash is kept."""
+
+    form = ApiClientForm
     list_display = ["name", "token_prefix", "scopes", "is_active", "last_used_at"]
-    readonly_fields = ["token_prefix", "token_hash", "last_used_at"]
+    readonly_fields = ["token_prefix", "last_used_at"]
     filter_horizontal = ["teams"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        teams = [team.name for team in form.cleaned_data["teams"]]
+        created, token = api_client_create(name=obj.name, scopes=form.cleaned_data["scopes"], teams=teams)
+        # The form's instance becomes the stored row, so the admin's own steps after this (teams, the change
+        # message, the log entry) work on it; the token lives on it until the response shows it.
+        for field in ("pk", "token_prefix", "token_hash", "created_at"):
+            setattr(obj, field, getattr(created, field))
+        obj._state.adding, obj._state.db = False, created._state.db
+        if not obj.is_active:
+            super().save_model(request, obj, form, change=True)
+        obj.new_token = token
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"API client {obj.name}",
+            "client": obj,
+            "token": obj.new_token,
+            "opts": self.opts,
+        }
+        # The admin's pages are never cached already (no-store): the token is kept by no cache either.
+        return TemplateResponse(request, "admin/retention/apiclient/token_created.html", context)
 
 
 @admin.register(Decision)

@@ -4,11 +4,14 @@ registry read-only."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
+from rest_framework.test import APIClient
 
-from retention.models import Offer, PolicyConfig, Tariff
+from retention.api.auth import token_hash
+from retention.models import ApiClient, Offer, PolicyConfig, Tariff
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 
@@ -197,3 +200,41 @@ def test_a_stored_version_is_neither_edited_nor_deleted(superuser_client, in_for
 def test_model_versions_and_their_decisions_are_read_only_in_the_admin(superuser_client, model):
     assert superuser_client.get(f"/admin/ml/{model}/add/").status_code == 403
     assert superuser_client.get(f"/admin/ml/{model}/").status_code == 200
+
+
+API_CLIENT_ADD = "/admin/retention/apiclient/add/"
+
+
+def test_an_api_client_added_in_the_admin_gets_a_working_token_shown_once(superuser_client, team):
+    response = superuser_client.post(
+        API_CLIENT_ADD, {"name": "crm-a", "scopes": ["score", "read"], "teams": [team.pk], "is_active": "on"}
+    )
+    second = superuser_client.post(API_CLIENT_ADD, {"name": "crm-b", "scopes": ["read"], "is_active": "on"})
+
+    assert response.status_code == second.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    token = re.search(r'id="token" type="text" readonly size="60" value="([^"]+)"', response.text).group(1)
+    client = ApiClient.objects.get(name="crm-a")
+    assert (client.scopes, list(client.teams.all()), client.token_prefix) == (["read", "score"], [team], token[:8])
+    assert client.token_hash == token_hash(token) != ApiClient.objects.get(name="crm-b").token_hash
+    assert APIClient().get("/api/v1/decisions/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+    assert token not in superuser_client.get(f"/admin/retention/apiclient/{client.pk}/change/").text
+
+
+def test_an_api_client_needs_a_known_scope_and_a_name_of_its_own(superuser_client):
+    superuser_client.post(API_CLIENT_ADD, {"name": "crm-a", "scopes": ["read"], "is_active": "on"})
+
+    unknown = superuser_client.post(API_CLIENT_ADD, {"name": "crm-b", "scopes": ["admin"], "is_active": "on"})
+    taken = superuser_client.post(API_CLIENT_ADD, {"name": "crm-a", "scopes": ["read"], "is_active": "on"})
+
+    assert unknown.context["adminform"].form.errors["scopes"][0].startswith("Selecteer een geldige keuze. admin")
+    assert list(taken.context["adminform"].form.errors) == ["name"]
+    assert list(ApiClient.objects.values_list("name", flat=True)) == ["crm-a"]
+
+
+def test_an_api_client_added_inactive_is_stored_inactive(superuser_client):
+    response = superuser_client.post(API_CLIENT_ADD, {"name": "crm-a", "scopes": ["read"]})
+
+    token = re.search(r'value="([^"]{20,})"', response.text).group(1)
+    assert not ApiClient.objects.get(name="crm-a").is_active
+    assert APIClient().get("/api/v1/decisions/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 401
