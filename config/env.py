@@ -66,9 +66,20 @@ def positive_int(name: str, *, default: int, maximum: int | None = None) -> int:
     return _whole_number(name, default=default, minimum=1, maximum=maximum)
 
 
-def whole_number(name: str, *, default: int, maximum: int | None = None) -> int:
-    """A count that may be 0 (a feature left off)."""
-    return _whole_number(name, default=default, minimum=0, maximum=maximum)
+def whole_number(name: str, *, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    """A count that may be 0 (a feature left off), or from `minimum`."""
+    return _whole_number(name, default=default, minimum=minimum, maximum=maximum)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(name: str, *, default: str) -> str:
+    """One of logging's level names, in any case: an unknown one would stop logging from being configured."""
+    raw = env.str(name, default=default)
+    if raw.strip().upper() not in LOG_LEVELS:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
+    return raw.strip().upper()
 
 
 def _whole_number(name: str, *, default: int, minimum: int, maximum: int | None = None) -> int:

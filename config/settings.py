@@ -163,7 +163,8 @@ if CELERY_RESULT_BACKEND.startswith("file://"):
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_TIME_LIMIT = cfg.positive_int("CELERY_TASK_TIME_LIMIT", default=1800)
+# The soft limit, a minute before, lets a task note its failure before the worker kills it.
+CELERY_TASK_TIME_LIMIT = cfg.whole_number("CELERY_TASK_TIME_LIMIT", default=1800, minimum=120)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -242,5 +243,5 @@ LOGGING = {
         }
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "lines"}},
-    "root": {"handlers": ["console"], "level": cfg.env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": cfg.log_level("LOG_LEVEL", default="INFO")},
 }

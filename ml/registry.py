@@ -2,7 +2,9 @@
 
 Artifacts live under settings.MODEL_DIR and are loaded once per process; the
 cache asks the database which version is champion and swaps when it changes.
-A champion that cannot be loaded is an error, never a silent fallback.
+A champion that cannot be loaded is an error: raised where nothing serves yet, and where a model already serves,
+logged on every request while that model keeps answering calls in progress (each decision names the version
+that made it, and /health/ fails for a missing or damaged file). Never a silent fallback.
 """
 
 from __future__ import annotations

@@ -184,3 +184,21 @@ def test_earlier_secret_keys_are_read_as_a_list_however_it_is_spaced(tmp_path, m
     spaced = load_settings(tmp_path, monkeypatch, SECRET_KEY_FALLBACKS=" old-key-one , old-key-two,")
 
     assert spaced.SECRET_KEY_FALLBACKS == ["old-key-one", "old-key-two"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'verbose'"),
+        ("CELERY_TASK_TIME_LIMIT", "60", "CELERY_TASK_TIME_LIMIT must be at least 120, not 60"),
+    ],
+)
+def test_a_log_level_or_task_time_limit_that_cannot_work_is_refused_naming_it(
+    tmp_path, monkeypatch, name, value, problem
+):
+    with pytest.raises(ImproperlyConfigured, match=problem):
+        load_settings(tmp_path, monkeypatch, **{name: value})
+
+
+def test_a_log_level_is_read_in_any_case(tmp_path, monkeypatch):
+    assert load_settings(tmp_path, monkeypatch, LOG_LEVEL=" warning ").LOGGING["root"]["level"] == "WARNING"

@@ -48,13 +48,19 @@ def test_no_champion_is_a_clear_error(db):
         champions.get("churn")
 
 
-def test_a_corrupt_new_champion_leaves_the_previous_one_serving(churn_champion, settings):
+def test_a_corrupt_new_champion_leaves_the_previous_one_serving_and_says_so_on_every_request(
+    churn_champion, settings, caplog
+):
     serving = champions.get("churn")
     second = churn_model_retrain(by="test")
     ModelVersion.objects.filter(pk=churn_champion.pk).update(status=ModelVersion.Status.RETIRED)
     ModelVersion.objects.filter(pk=second.pk).update(status=ModelVersion.Status.CHAMPION)
     (settings.MODEL_DIR / second.artifact_dir / "booster-0.ubj").write_bytes(b"broken")
     assert champions.get("churn").version.pk == serving.version.pk
+    assert champions.get("churn").version.pk == serving.version.pk
+    errors = [record for record in caplog.records if record.levelname == "ERROR" and record.name == "ml.registry"]
+    assert len(errors) == 2
+    assert serving.version.label in errors[0].getMessage() and second.label in errors[0].getMessage()
 
 
 def test_promoting_a_corrupt_artifact_is_refused(churn_champion, settings):
