@@ -116,6 +116,9 @@ REFUSALS_IN_AGENT_LANGUAGE = {
         "“%(offer)s” costs more than the team's budget has left this month (%(left)s), after what the team's other "
         "calls since this advice accepted or hold for offers still to be answered: ask your team lead."
     ),
+    "offer_withdrawn": gettext_lazy(
+        "“%(offer)s” is no longer in the catalog, so it is not made any more: ask for new advice."
+    ),
     "hold_ended": gettext_lazy(
         "“%(offer)s” no longer holds part of the team's budget (it was made more than %(days)s days ago, or "
         "answered since), and costs more than the budget has left this month (%(left)s): ask your team lead."

@@ -116,6 +116,19 @@ class OfferFactory(factory.django.DjangoModelFactory):
     prior_uplift = 0.2
 
 
+def offers_in_catalog(offers: list[dict]) -> None:
+    """The offers of stored advice are in the catalog, as the service's are: one withdrawn since is not made."""
+    for offer in offers:
+        if not Offer.objects.filter(code=offer["code"]).exists():
+            title = offer.get("title") or {}
+            OfferFactory(
+                code=offer["code"],
+                kind=offer.get("kind", Offer.Kind.DISCOUNT),
+                title_nl=title.get("nl", offer["code"]),
+                title_en=title.get("en", offer["code"]),
+            )
+
+
 class RenewalResultFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = RenewalResult

@@ -176,7 +176,8 @@ class ErrorBodyOutput(serializers.Serializer):
         child=serializers.CharField(),
         required=False,
         help_text="422 from a rule of the domain: each rule's code, e.g. needs_authority, beyond_authority, "
-        "over_team_budget, team_budget_spent, hold_ended, customer_budget_spent, declined_recently, accepted_recently, "
+        "over_team_budget, team_budget_spent, hold_ended, offer_withdrawn, customer_budget_spent, declined_recently, "
+        "accepted_recently, "
         "another_offer_accepted, offer_stands_accepted, already_answered, already_escalated, "
         "call_already_escalated, escalation_by_lead, override_reason_needed, not_an_override, unknown_offer, "
         "offer_needed, offer_not_expected, just_logged, customer_erased, profiling_objection, former_customer.",

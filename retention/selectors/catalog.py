@@ -13,12 +13,19 @@ from retention.models import Offer, PolicyConfig, Tariff
 
 
 def offers_active(*, on: dt.date | None = None) -> list[Offer]:
-    on = on or timezone.localdate()
-    return list(
+    return list(_offers_on(on or timezone.localdate()).order_by("code"))
+
+
+def offer_in_catalog(code: str, *, on: dt.date | None = None) -> bool:
+    """Whether the offer may be made on this day: active, and within its dates."""
+    return _offers_on(on or timezone.localdate()).filter(code=code).exists()
+
+
+def _offers_on(on: dt.date) -> QuerySet[Offer]:
+    return (
         Offer.objects.filter(is_active=True)
         .filter(Q(active_from__isnull=True) | Q(active_from__lte=on))
         .filter(Q(active_until__isnull=True) | Q(active_until__gte=on))
-        .order_by("code")
     )
 
 

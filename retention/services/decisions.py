@@ -51,6 +51,7 @@ from retention.models import (
 )
 from retention.selectors.catalog import (
     new_customer_fees,
+    offer_in_catalog,
     offer_spec,
     offers_active,
     policy_current,
@@ -544,6 +545,7 @@ def _validated_offer(
     if kind == DecisionAction.Kind.UNDONE:
         _check_acceptance_to_undo(decision, offer_code, override_reason)
         return offer
+    _check_still_in_catalog(decision, kind, offer)
     if override_reason and offer_code == decision.recommended_offer_code:
         raise ValidationError(
             {"override_reason": ValidationError("the recommended offer is no override: send no reason",
@@ -588,6 +590,16 @@ def _validated_offer(
             _check_acceptable(decision, offer, _profile(agent), standing)
             _check_override_reason(decision, kind, offer_code, override_reason)
     return offer
+
+
+def _check_still_in_catalog(decision: Decision, kind: str, offer: dict) -> None:
+    """An offer withdrawn from the catalog since the advice is not made any more, nor asked of a team lead; the
+    customer's answer to one made before it was withdrawn is still logged, as they were offered it."""
+    making = kind in (DecisionAction.Kind.PRESENTED, DecisionAction.Kind.ESCALATED) or not _made(
+        decision, offer["code"]
+    )
+    if making and not offer_in_catalog(offer["code"]):
+        raise _coded_refusal(offer, "offer_withdrawn", "is no longer in the catalog: ask for new advice")
 
 
 def _check_acceptance_to_undo(decision: Decision, offer_code: str, override_reason: str) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 from django.utils import timezone
 
 from retention.models import Decision
+from tests.factories import offers_in_catalog
 
 OFFERS = [
     {
@@ -77,6 +78,7 @@ def stored_decision(*, customer, agent=None, **fields) -> Decision:
         **fields,
     }  # fmt: skip
     team = agent.agent_profile.team if agent is not None else None
+    offers_in_catalog(values["offers"])
     return Decision.objects.create(customer=customer, agent=agent, team=team, **values)
 
 

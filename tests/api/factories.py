@@ -6,7 +6,7 @@ import factory
 from django.utils import timezone
 
 from retention.models import Decision, DecisionAction
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, offers_in_catalog
 
 OFFERS = [
     {"code": "korting-10", "title": {"nl": "10% korting", "en": "10% off"}, "kind": "discount", "cost_cents": 3300,
@@ -19,6 +19,7 @@ OFFERS = [
 class DecisionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Decision
+        skip_postgeneration_save = True  # a decision refuses a second save
 
     customer = factory.SubFactory(CustomerFactory)
     channel = Decision.Channel.PHONE
@@ -31,6 +32,11 @@ class DecisionFactory(factory.django.DjangoModelFactory):
     reasons = factory.LazyFunction(list)
     offers = factory.LazyFunction(lambda: [dict(offer) for offer in OFFERS])
     recommended_offer_code = "korting-10"
+
+    @factory.post_generation
+    def in_catalog(decision, create, extracted, **kwargs):
+        if create:
+            offers_in_catalog(decision.offers)
 
 
 class DecisionActionFactory(factory.django.DjangoModelFactory):

@@ -7,7 +7,7 @@ from retention.models import Decision, DecisionAction, PolicyConfig
 from retention.selectors.fairness import ActionFact, action_summary
 from retention.selectors.outcome_log import COLUMNS, OutcomeLogError, logged_outcomes
 from retention.services.decisions import decision_action_record
-from tests.factories import CustomerFactory, RenewalResultFactory
+from tests.factories import CustomerFactory, RenewalResultFactory, offers_in_catalog
 
 UTC = dt.UTC
 FEE_CENTS = 5_000
@@ -61,6 +61,7 @@ def logged_decision(customer, as_of: dt.datetime, **fields) -> Decision:
     decision = Decision(**values)
     decision.full_clean()
     decision.save()
+    offers_in_catalog(decision.offers)
     return decision
 
 

@@ -1,4 +1,5 @@
-"""An offer made holds its cost of the team's budget until the customer answers it or the policy's hold ends.
+"""Making an offer: it holds its cost of the team's budget until the customer answers it or the policy's hold
+ends, and one withdrawn from the catalog since the advice is not made.
 
 Before holds, every agent could make offers up to the team's whole remainder at once, and the customers' yes to
 each was honoured: ten offers of € 66 made against € 100 left were all accepted.
@@ -12,7 +13,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retention.models import Customer, DecisionAction, PolicyConfig, offer_held
+from retention.models import Customer, DecisionAction, Offer, PolicyConfig, offer_held
 from retention.selectors.budget import held_offers, month_start, team_budget_status
 from retention.services.decisions import decision_action_record
 from tests.agents_ui.decisions import OFFERS, stored_decision
@@ -224,3 +225,35 @@ def test_one_decisions_log_and_the_team_budget_agree_on_what_is_held(agent, step
 
     assert in_python == in_sql
     assert held_offers(now=now, hold_days=14).filter(decision=call).count() == len(in_sql)  # each offer once
+
+
+# --- an offer withdrawn from the catalog since the advice -------------------------------------------
+
+
+def withdraw(code: str) -> None:
+    Offer.objects.filter(code=code).update(is_active=False)
+
+
+def test_an_offer_withdrawn_since_the_advice_is_not_made_nor_asked_of_a_team_lead(agent, team):
+    call = advice(agent)
+    withdraw("loyal-10")
+
+    refusals = []
+    for kind in ("presented", "accepted", "escalated"):
+        with pytest.raises(ValidationError, match="no longer in the catalog") as refusal:
+            decision_action_record(decision=call, kind=kind, offer_code="loyal-10", agent=agent)
+        refusals.append(refusal_code(refusal))
+
+    assert refusals == ["offer_withdrawn"] * 3
+    assert not call.actions.exists()
+
+
+def test_the_customers_answer_to_an_offer_made_before_it_was_withdrawn_is_logged(agent, team):
+    call = advice(agent)
+    present(call, agent)
+    withdraw("loyal-10")
+
+    decision_action_record(decision=call, kind="thinking", offer_code="loyal-10", agent=agent)
+    decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+
+    assert list(call.actions.values_list("kind", flat=True)) == ["presented", "thinking", "accepted"]
