@@ -286,6 +286,27 @@ def test_a_server_error_says_the_click_may_have_been_saved_a_refusal_that_it_was
     expect(page.locator(".request-failed")).to_contain_text("Niet vastgelegd: de server weigerde het.")
 
 
+def test_while_an_action_is_on_its_way_its_button_is_disabled_and_the_advice_busy(
+    open_page, agent, customer, catalog, churn_champion
+):
+    words = WORDS["nl"]
+    page = open_page()
+    decision = open_customer(page, "agent")
+    title = offer_title(decision, decision.recommended_offer_code, "nl")
+    waiting = []
+    page.route("**/actions/", lambda route: waiting.append(route))  # held until the test lets it through
+    present = page.get_by_role("button", name=f"{words.present}: {title}")
+
+    present.click()
+    expect(present).to_be_disabled()
+    expect(page.locator("#decision")).to_have_attribute("aria-busy", "true")
+    waiting[0].continue_()
+
+    expect(page.get_by_role("status")).to_have_text(words.logged_presented)
+    expect(page.locator("#decision")).not_to_have_attribute("aria-busy", "true")
+    assert logged(decision) == [("presented", decision.recommended_offer_code, "agent")]
+
+
 def test_an_objection_recorded_mid_call_takes_the_panel_to_the_customer_as_they_now_are(
     open_page, settings, agent, lead, customer, catalog, churn_champion
 ):

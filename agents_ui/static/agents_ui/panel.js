@@ -135,6 +135,21 @@
     }
   });
 
+  // While an action is being logged the advice it changes is busy: screen readers hold back reading the old one, and
+  // the pointer shows the wait (the button itself is disabled by hx-disabled-elt).
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "decision") {
+      target.setAttribute("aria-busy", "true");
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.removeAttribute) {
+      target.removeAttribute("aria-busy");
+    }
+  });
+
   // A click that got no answer (the network, or an error on the server) must not look as if it was saved.
   function sayNotSaved(event) {
     var source = event.detail && event.detail.elt;
