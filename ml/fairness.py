@@ -64,7 +64,8 @@ SPREAD_SUFFIX = "__spread"
 class GroupCell:
     """One group's value of a metric. `judged` is False when too few rows stand behind it to flag anything;
     below the report's `withheld_below` its value and size are withheld too (None), as they could single out
-    the customers in it."""
+    the customers in it. A group large enough to show whose rows the metric applies to none of (no renewal result
+    yet, no offer accepted) has size 0 and no value."""
 
     group: str
     value: float | None
@@ -295,6 +296,11 @@ def _cells(band_rows: pd.DataFrame, metric: str, min_group_size: int) -> tuple[G
         size = row[metric + SIZE_SUFFIX]
         if pd.isna(size):  # the group has no rows in this risk band
             continue
+        if int(size) == 0 and _group_size(row) >= withheld_below(min_group_size):
+            # Nothing the metric applies to yet (no renewal result, no offer accepted) in a group large enough to
+            # show: saying so singles no one out, where "too small to show" would hide why the value is missing.
+            cells.append(GroupCell(group=str(group), value=None, size=0, judged=False))
+            continue
         if int(size) < withheld_below(min_group_size):
             cells.append(GroupCell(group=str(group), value=None, size=None, judged=False))
             continue
@@ -303,6 +309,11 @@ def _cells(band_rows: pd.DataFrame, metric: str, min_group_size: int) -> tuple[G
         judged = int(size) >= min_group_size
         cells.append(GroupCell(group=str(group), value=value, size=int(size), judged=judged, spread=spread))
     return tuple(cells)
+
+
+def _group_size(row: pd.Series) -> int:
+    """The decisions of the group in its risk band: the most rows any metric counts, as offer rate counts each."""
+    return int(max(row[metric + SIZE_SUFFIX] for metric in METRIC_COLUMNS))
 
 
 def _comparison(band: str, attribute: str, metric: str, cells: tuple[GroupCell, ...], threshold: float) -> Comparison:

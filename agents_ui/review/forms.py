@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -71,6 +72,25 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d")
 
 
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class IsoDateField(forms.DateField):
+    """A day written YYYY-MM-DD only, as the API takes it: the date input can show no other form, so a day read
+    from 26-11-2026 would filter by a date the form does not show."""
+
+    input_formats = ["%Y-%m-%d"]
+    default_error_messages = {"invalid": _("Enter the date as YYYY-MM-DD, e.g. 2026-11-26.")}
+
+    def __init__(self, **kwargs):
+        super().__init__(widget=DateInput(), **kwargs)
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not ISO_DAY.fullmatch(value.strip()):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 class TeamChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, team: Team) -> str:
         return team.name
@@ -94,6 +114,21 @@ class TeamForm(forms.Form):
         else:
             del self.fields["team"]
 
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not self.scope.all_teams:
+            self._refuse_another_team()
+        return cleaned
+
+    def _refuse_another_team(self) -> None:
+        """A team lead has no team field, but an address may still name a team: their own (or none) is what they
+        see anyway; another is refused aloud rather than ignored, so a lead never reads their own figures as
+        another team's."""
+        asked = (self.data.get("team") or "").strip()
+        if asked and asked not in {str(team_id) for team_id in self.scope.team_ids}:
+            message = _("You see your own team's figures only; this address asks for another team (team=%(team)s).")
+            self.add_error(None, forms.ValidationError(message, code="other_team", params={"team": asked}))
+
     def team_ids(self) -> list[int] | None:
         """The teams to read: the chosen one, else every team in scope (None: all teams and decisions without one)."""
         team = self.cleaned_data.get("team")
@@ -107,8 +142,8 @@ class TeamForm(forms.Form):
 
 
 class PeriodForm(TeamForm):
-    since = forms.DateField(label=_("From"), required=False, widget=DateInput())
-    until = forms.DateField(label=_("To"), required=False, widget=DateInput())
+    since = IsoDateField(label=_("From"), required=False)
+    until = IsoDateField(label=_("To"), required=False)
     field_order = ("since", "until", "team")
 
     def clean(self) -> dict:

@@ -34,6 +34,12 @@ METRICS = {
     "save_rate": _("Save rate"),
 }
 RATE_METRICS = {"offer_rate", "save_rate"}
+# What a group large enough to show has none of yet, per metric (a cell of size 0): not a group too small to show.
+NOTHING_TO_MEASURE = {
+    "offered_cost_cents": _("no offer made"),
+    "accepted_cost_cents": _("no offer accepted"),
+    "save_rate": _("no renewal results yet"),
+}
 # Groups with an order of their own are shown in it; any other group after them, by name.
 GROUP_ORDER = {"value_tier": ("low", "medium", "high"), "segment": ("consumer", "business")}
 PERCENTAGE_POINTS = _("%(number)s pt")
@@ -71,7 +77,7 @@ class LogRow:
     customer_number: str
     customer_name: str
     panel_url: str
-    agent: str
+    agent: str  # the agent and team the advice was made for: "" for advice a CRM asked for without an agent
     team: str
     channel: str
     risk_band: str  # "" and churn_percent None: the customer objected to profiling, so their score is not shown
@@ -88,6 +94,10 @@ class LogRow:
     escalated: bool
     override_reasons: tuple[str, ...]
     cost_cents: int
+    # Whom the decision counts for per agent (the advised agent, or who first logged on advice without one), and
+    # the team whose budget the accepted offer spends: "" for none.
+    credited_agent: str = ""
+    charged_team: str = ""
 
     @property
     def risk_label(self) -> str:
@@ -107,7 +117,7 @@ class LogRow:
 
 
 def log_row(decision: Decision) -> LogRow:
-    """One line of the offer log; the decision comes with its customer, agent, team and actions loaded."""
+    """One line of the offer log; the decision comes as `offer_log_decisions` loads it."""
     summary = prefetched_summary(decision)
     offer = _offer_refs(decision)
     return LogRow(
@@ -134,7 +144,16 @@ def log_row(decision: Decision) -> LogRow:
         escalated=summary.escalated,
         override_reasons=summary.override_reasons,
         cost_cents=summary.accepted_cost_cents,
+        credited_agent=_person(_credited_agent(decision, summary.credited_agent_id)),
+        charged_team=decision.charged_team_name or "",
     )
+
+
+def _credited_agent(decision: Decision, user_id: int | None):
+    """The credited agent, from the decision or among who logged its prefetched actions (no query)."""
+    if decision.agent is not None or user_id is None:
+        return decision.agent
+    return next((action.agent for action in decision.actions.all() if action.agent_id == user_id), None)
 
 
 @dataclass(frozen=True)
@@ -208,6 +227,9 @@ CSV_HEADER = (
     "accepted_cost_cents",
     "greedy_offer",
     "propensity",
+    # Added after the columns outside tools already read, which keep their names and places.
+    "charged_team",
+    "credited_agent",
 )
 # A cell starting with one of these is a formula to a spreadsheet; a CRM name must never run as one.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -236,6 +258,8 @@ def csv_cells(row: LogRow) -> list[str]:
         str(row.cost_cents),
         row.greedy_code,
         repr(row.propensity),
+        row.charged_team,
+        row.credited_agent,
     ]
     return [_defused(cell) for cell in cells]
 
@@ -301,7 +325,7 @@ class FairnessTable:
 @dataclass(frozen=True)
 class FairnessCellView:
     text: str
-    size: int | None  # None: withheld, the group being small enough to single a customer out
+    size: int | None  # None: withheld, the group being small enough to single a customer out; 0: nothing to measure
     judged: bool
 
 
@@ -373,6 +397,8 @@ def _fairness_row(comparison: Comparison, groups: list[str]) -> FairnessRowView:
 def _cell_view(metric: str, cell: GroupCell | None) -> FairnessCellView | None:
     if cell is None:
         return None
+    if cell.size == 0:
+        return FairnessCellView(text=str(NOTHING_TO_MEASURE.get(metric, "–")), size=0, judged=False)
     return FairnessCellView(text=metric_text(metric, cell.value), size=cell.size, judged=cell.judged)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from retention.models import (
     CORRECTING_KINDS,
@@ -22,14 +22,14 @@ from retention.models import (
     Decision,
     DecisionAction,
 )
-from retention.selectors.budget import accepted_offers, logged_later_on_the_same_offer
+from retention.selectors.budget import accepted_offers, charged_team_name, logged_later_on_the_same_offer
+from retention.selectors.decisions import decisions_of_teams
 from retention.selectors.fairness import (
-    ActionFact,
     ActionSummary,
+    LoggedAction,
     Outcome,
-    action_summary,
     decision_frame,
-    logged_by_another,
+    decision_summary,
 )
 from retention.selectors.outcome_log import logged_outcomes
 from retention.selectors.panel import actor_name
@@ -44,23 +44,6 @@ ESCALATED = "escalated"
 # --- the offer log ------------------------------------------------------------------------------
 
 
-def decisions_of_teams(team_ids: Iterable[int] | None) -> QuerySet[Decision]:
-    """Decisions of these teams; None means every decision, with or without a team.
-
-    Advice a CRM asked for without an agent belongs to no team, but an agent who acts on it spends their own
-    team's budget (retention.selectors.budget): it counts for that team here too, so that the team lead can trace
-    every euro their budget shows.
-    """
-    decisions = Decision.objects.all()
-    if team_ids is None:
-        return decisions
-    team_ids = list(team_ids)
-    acted_on_by_the_team = DecisionAction.objects.filter(
-        decision=OuterRef("pk"), agent__agent_profile__team_id__in=team_ids
-    )
-    return decisions.filter(Q(team_id__in=team_ids) | (Q(team__isnull=True) & Q(Exists(acted_on_by_the_team))))
-
-
 def offer_log_decisions(
     *,
     team_ids: Iterable[int] | None,
@@ -73,7 +56,8 @@ def offer_log_decisions(
     overrides_only: bool = False,
     explored_only: bool = False,
 ) -> QuerySet[Decision]:
-    """The log, newest first, with customer, agent, team and actions loaded: three queries for any page size."""
+    """The log, newest first, with customer, agent, team and actions (with who logged them) loaded, and
+    `charged_team_name`, the team the accepted offer is charged to: three queries for any page size."""
     decisions = decisions_of_teams(team_ids)
     conditions = Q()
     if since is not None:
@@ -81,7 +65,7 @@ def offer_log_decisions(
     if until is not None:
         conditions &= Q(as_of__lt=until)
     if agent_id is not None:
-        conditions &= Q(agent_id=agent_id)
+        conditions &= credited_to(agent_id)
     if risk_band:
         # A customer who objected to profiling is shown with no band, so no band's filter may list them either.
         conditions &= Q(risk_band=risk_band) & Q(customer__objects_to_profiling=False)
@@ -97,9 +81,24 @@ def offer_log_decisions(
         decisions.filter(conditions)
         .select_related("customer", "agent", "team")
         .defer(*LOG_DEFERRED_FIELDS)
-        .prefetch_related(Prefetch("actions", queryset=DecisionAction.objects.order_by("created_at", "id")))
+        .annotate(charged_team_name=charged_team_name())
+        .prefetch_related(Prefetch("actions", queryset=_actions_with_who_logged_them()))
         .order_by("-as_of", "-created_at", "id")
     )
+
+
+def credited_to(agent_id: int) -> Q:
+    """Decisions that count for this agent (retention.selectors.fairness.credited_agent_id, written as SQL): made
+    for them, or asked for without an agent and first logged on by them."""
+    first_logged_by = _actions().filter(agent__isnull=False).order_by("created_at", "id").values("agent_id")[:1]
+    first_logged_on_by_them = (
+        Decision.objects.filter(agent__isnull=True).annotate(first=Subquery(first_logged_by)).filter(first=agent_id)
+    )
+    return Q(agent_id=agent_id) | Q(pk__in=first_logged_on_by_them.values("pk"))
+
+
+def _actions_with_who_logged_them() -> QuerySet[DecisionAction]:
+    return DecisionAction.objects.select_related("agent").order_by("created_at", "id")
 
 
 def _actions() -> QuerySet[DecisionAction]:
@@ -138,15 +137,12 @@ def _standing_acceptances() -> QuerySet[DecisionAction]:
 
 def prefetched_summary(decision: Decision) -> ActionSummary:
     """The summary of a decision from its prefetched actions (no query)."""
-    return action_summary(
-        ActionFact(
-            action.kind,
-            action.offer_code,
-            action.override_reason,
-            action.cost_cents,
-            logged_by_another(action.agent_id, decision.agent_id),
-        )
-        for action in decision.actions.all()
+    return decision_summary(
+        decision.agent_id,
+        [
+            LoggedAction(action.kind, action.offer_code, action.override_reason, action.cost_cents, action.agent_id)
+            for action in decision.actions.all()
+        ],
     )
 
 
@@ -237,10 +233,11 @@ def _agent_kpis(frame: pd.DataFrame) -> list[AgentKpis]:
     if frame.empty:
         return []
     # An agent's figures count what they did themselves; what their team lead made on their advice is counted
-    # beside it (made_by_lead), so it is in a row and no agent's rates carry their lead's choices.
+    # beside it (made_by_lead), so it is in a row and no agent's rates carry their lead's choices. Advice asked
+    # without an agent is the credited agent's: who first logged on it (retention.selectors.fairness).
     own_acceptance = frame["accepted"] & frame["accepted_made_by_agent"]
     frame = frame.assign(
-        agent_key=frame["agent_id"].fillna(-1).astype(int),
+        agent_key=frame["credited_agent_id"].astype("Int64").fillna(-1).astype(int),
         override_made=frame["overridden_by_agent"] & frame["offer_made_by_agent"],
         own_accepted=own_acceptance,
         own_cost=frame["accepted_cost_cents"].fillna(0).where(own_acceptance, 0),

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ml.models import ModelVersion, TrainingJob
 from retention.models import ApiClient, Contract, Customer, Decision, DecisionAction, Offer, ScoringJob
-from retention.selectors.budget import accepted_offers, period_bounds
+from retention.selectors.budget import accepted_offers, charged_team_name, period_bounds, standing_acceptance
 
 CHUNK = 900  # keeps IN (...) lists under SQLite's variable limit
 # Used for an offer's typical cost while no active contract exists to take the median from.
@@ -96,7 +96,7 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
     actions = DecisionAction.objects.filter(decision=OuterRef("pk"))
     latest = actions.order_by("-created_at", "-pk")
     overrides = actions.exclude(override_reason="")
-    standing = accepted_offers().filter(decision=OuterRef("pk")).order_by("-created_at", "-pk")
+    standing = standing_acceptance()
     decisions = (
         Decision.objects.select_related("customer", "agent", "api_client", "team")
         .only(
@@ -111,11 +111,7 @@ def decisions_for_review(*, filters: DecisionFilters, api_client: ApiClient | No
             outcome_at=Subquery(latest.values("created_at")[:1]),
             accepted_offer=Subquery(standing.values("offer_code")[:1]),
             accepted_cost_cents=Coalesce(Subquery(standing.values("cost_cents")[:1]), 0),
-            charged_team=Subquery(
-                standing.annotate(
-                    charged_team_name=Coalesce(F("decision__team__name"), F("agent__agent_profile__team__name"))
-                ).values("charged_team_name")[:1]
-            ),
+            charged_team=charged_team_name(),
             override_reason=Subquery(overrides.order_by("-created_at", "-pk").values("override_reason")[:1]),
         )
     )  # fmt: skip

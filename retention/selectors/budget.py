@@ -93,6 +93,12 @@ def logged_later_on_the_same_offer(kinds: Iterable[str]) -> QuerySet[DecisionAct
     ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
 
 
+def charged_team(field: str = "id") -> Coalesce:
+    """For a DecisionAction query: this field of the team whose budget the action's offer spends, the advice's team,
+    or for advice made for no team (a CRM asking without an agent) the team of the agent who logged the action."""
+    return Coalesce(F(f"decision__team__{field}"), F(f"agent__agent_profile__team__{field}"))
+
+
 def accepted_offers() -> QuerySet[DecisionAction]:
     """Acceptances that stand: no later decline of the same offer on the same decision, nor an undo, corrected them.
 
@@ -101,8 +107,20 @@ def accepted_offers() -> QuerySet[DecisionAction]:
     return (
         DecisionAction.objects.filter(kind=DecisionAction.Kind.ACCEPTED)
         .exclude(Exists(logged_later_on_the_same_offer(CORRECTING_KINDS)))
-        .annotate(charged_team_id=Coalesce(F("decision__team_id"), F("agent__agent_profile__team_id")))
+        .annotate(charged_team_id=charged_team())
     )
+
+
+def standing_acceptance() -> QuerySet[DecisionAction]:
+    """For a Decision query: the acceptance that stands on the outer decision, the latest first (see
+    `accepted_offers`)."""
+    return accepted_offers().filter(decision=OuterRef("pk")).order_by("-created_at", "-pk")
+
+
+def charged_team_name() -> Subquery:
+    """For a Decision query: the name of the team whose budget the outer decision's accepted offer spends; None
+    while no acceptance stands. What the API's decision list and the offer log both name."""
+    return Subquery(standing_acceptance().annotate(team_name=charged_team("name")).values("team_name")[:1])
 
 
 def held_offers(*, now: dt.datetime, hold_days: int) -> QuerySet[DecisionAction]:
@@ -125,7 +143,7 @@ def held_offers(*, now: dt.datetime, hold_days: int) -> QuerySet[DecisionAction]
         .exclude(Exists(logged_later_on_the_same_offer({DecisionAction.Kind.PRESENTED})))
         .annotate(answer_since=Subquery(answer_since))
         .filter(Q(answer_since__isnull=True) | Q(answer_since=DecisionAction.Kind.UNDONE))
-        .annotate(charged_team_id=Coalesce(F("decision__team_id"), F("agent__agent_profile__team_id")))
+        .annotate(charged_team_id=charged_team())
     )
     return held if hold_days > 0 else held.none()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
-from django.db.models import Exists, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 
 from ml.policy import OfferHistory, PolicySettings
 from retention.models import Customer, Decision, DecisionAction
@@ -47,3 +48,21 @@ def offer_history(
         accepted_recently=frozenset(recent.values_list("offer_code", flat=True)),
         spent_this_month_cents=spent or 0,
     )
+
+
+def decisions_of_teams(team_ids: Iterable[int] | None) -> QuerySet[Decision]:
+    """Decisions of these teams; None means every decision, with or without a team. The one team filter of the
+    review pages (offer log, KPIs, escalations, fairness), so that they count the same decisions.
+
+    Advice a CRM asked for without an agent belongs to no team, but an agent who acts on it spends their own
+    team's budget (retention.selectors.budget): it counts for that team here too, so that the team lead can trace
+    every euro their budget shows.
+    """
+    decisions = Decision.objects.all()
+    if team_ids is None:
+        return decisions
+    team_ids = list(team_ids)
+    acted_on_by_the_team = DecisionAction.objects.filter(
+        decision=OuterRef("pk"), agent__agent_profile__team_id__in=team_ids
+    )
+    return decisions.filter(Q(team_id__in=team_ids) | (Q(team__isnull=True) & Q(Exists(acted_on_by_the_team))))

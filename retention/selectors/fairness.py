@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from retention.models import (
     DecisionAction,
     ProtectedAttributes,
 )
+from retention.selectors.decisions import decisions_of_teams
 from retention.selectors.outcome_log import logged_outcomes
 
 ACTION_FIELDS = ("decision_id", "kind", "offer_code", "override_reason", "cost_cents", "agent_id", "decision__agent_id")
@@ -62,6 +63,15 @@ def logged_by_another(action_agent_id: int | None, decision_agent_id: int | None
     return action_agent_id is not None and decision_agent_id is not None and action_agent_id != decision_agent_id
 
 
+def credited_agent_id(advised_agent_id: int | None, logged_by: Iterable[int | None]) -> int | None:
+    """Whom a decision counts for per agent: the agent the advice was made for. Advice a CRM asked for without an
+    agent counts for the first person who logged on it (`logged_by`, oldest first): who first put an offer to the
+    customer, or asked their team lead about one; None while no person did."""
+    if advised_agent_id is not None:
+        return advised_agent_id
+    return next((agent_id for agent_id in logged_by if agent_id is not None), None)
+
+
 @dataclass(frozen=True)
 class ActionSummary:
     """What the actions of one decision add up to."""
@@ -80,6 +90,8 @@ class ActionSummary:
     # that stands accepted was first made by the agent themselves.
     offer_made_by_another: bool = False
     accepted_made_by_agent: bool = False
+    # Whom "the agent" above is (see `credited_agent_id`); None for a summary built without who logged what.
+    credited_agent_id: int | None = None
 
     @property
     def offer_made(self) -> bool:
@@ -158,19 +170,40 @@ def _latest_standing_acceptance(latest_final: dict[str, ActionFact]) -> ActionFa
     return standing[-1] if standing else None
 
 
+@dataclass(frozen=True)
+class LoggedAction:
+    """An action as stored, with who logged it (None: a CRM without a name)."""
+
+    kind: str
+    offer_code: str
+    override_reason: str
+    cost_cents: int
+    agent_id: int | None
+
+
+def decision_summary(advised_agent_id: int | None, actions: Sequence[LoggedAction]) -> ActionSummary:
+    """The summary of one decision's actions (oldest first), with what its credited agent did themselves."""
+    credited = credited_agent_id(advised_agent_id, (action.agent_id for action in actions))
+    facts = (
+        ActionFact(a.kind, a.offer_code, a.override_reason, a.cost_cents, logged_by_another(a.agent_id, credited))
+        for a in actions
+    )
+    return replace(action_summary(facts), credited_agent_id=credited)
+
+
 def action_summaries(decision_ids: Sequence) -> dict:
     """Summaries of these decisions' actions by decision id; one query (decisions without actions are left out)."""
-    facts: dict = defaultdict(list)
+    logged: dict = defaultdict(list)
+    advised: dict = {}
     actions = (
         DecisionAction.objects.filter(decision_id__in=decision_ids)
         .order_by("created_at", "id")
         .values_list(*ACTION_FIELDS)
     )
     for decision_id, kind, offer_code, override_reason, cost_cents, agent_id, advised_id in actions:
-        facts[decision_id].append(
-            ActionFact(kind, offer_code, override_reason, cost_cents, logged_by_another(agent_id, advised_id))
-        )
-    return {decision_id: action_summary(decision_facts) for decision_id, decision_facts in facts.items()}
+        logged[decision_id].append(LoggedAction(kind, offer_code, override_reason, cost_cents, agent_id))
+        advised[decision_id] = advised_id
+    return {decision_id: decision_summary(advised[decision_id], rows) for decision_id, rows in logged.items()}
 
 
 # --- one row per decision -----------------------------------------------------------------------
@@ -181,6 +214,7 @@ FRAME_COLUMNS = (
     "customer_id",
     "team_id",
     "agent_id",
+    "credited_agent_id",  # whom the decision counts for per agent (see credited_agent_id)
     "risk_band",
     "recommended_code",
     "offer_made",
@@ -217,6 +251,7 @@ def _frame_record(row: tuple, summary: ActionSummary) -> tuple:
         customer_id,
         team_id,
         agent_id,
+        summary.credited_agent_id if summary.credited_agent_id is not None else agent_id,
         risk_band,
         recommended_code,
         summary.offer_made,
@@ -259,7 +294,8 @@ class FairnessLog:
 def fairness_log(
     *, since: dt.datetime | None, until: dt.datetime | None, team_ids: Iterable[int] | None = None
 ) -> FairnessLog:
-    """Decisions with `as_of` in [since, until), of these teams (None: every team, and decisions without one).
+    """Decisions with `as_of` in [since, until), of these teams as `decisions_of_teams` selects them (None: every
+    team, and decisions without one).
 
     Columns: those of decision_frame; offer_made as 0/1; stayed as 1/0 where a renewal result labels the
     decision (see retention.selectors.outcome_log) and NaN elsewhere; segment, value_tier, and one column
@@ -278,13 +314,12 @@ def fairness_log(
 def _decisions_between(
     since: dt.datetime | None, until: dt.datetime | None, team_ids: Iterable[int] | None
 ) -> QuerySet[Decision]:
-    decisions = Decision.objects.all()
+    # The team filter of the offer log and the KPIs, so that the three count the same decisions of a team.
+    decisions = decisions_of_teams(team_ids)
     if since is not None:
         decisions = decisions.filter(as_of__gte=since)
     if until is not None:
         decisions = decisions.filter(as_of__lt=until)
-    if team_ids is not None:
-        decisions = decisions.filter(team_id__in=list(team_ids))
     return decisions
 
 

@@ -152,11 +152,33 @@ def test_lead_has_no_team_filter_and_cannot_pick_another_teams_agent(lead, decis
     assert "Bram Andersteam" not in refused.text
 
 
-def test_lead_cannot_read_another_team_through_the_team_parameter(lead, decisions, other_team):
-    response = logged_in(lead).get(reverse("review-log"), {"team": other_team.pk})
+@pytest.mark.parametrize("page", ["review-log", "review-log-csv", "review-kpis", "review-fairness", "review-budget"])
+@pytest.mark.parametrize("team_value", ["other", "999", "abc"])
+def test_a_lead_asking_for_another_team_through_the_team_parameter_is_refused_and_told_why(
+    lead, decisions, other_team, page, team_value
+):
+    value = str(other_team.pk) if team_value == "other" else team_value
 
-    assert response.status_code == 200  # the parameter is ignored: a lead has no team field
-    assert "Bram Andersteam" not in response.text
+    response = logged_in(lead).get(reverse(page), {"team": value})
+
+    assert response.status_code == 400
+    assert "text/html" in response["Content-Type"]
+    assert f"Je ziet alleen de cijfers van je eigen team; dit adres vraagt om een ander team (team={value})." in (
+        response.text
+    )
+    assert "Bram Andersteam" not in response.text and "Anna Eigenteam" not in response.text
+
+
+@pytest.mark.parametrize("page", ["review-log", "review-log-csv", "review-kpis", "review-fairness", "review-budget"])
+def test_a_lead_naming_their_own_team_or_none_in_the_team_parameter_sees_their_team(lead, decisions, team, page):
+    client = logged_in(lead)
+
+    for value in (str(team.pk), ""):
+        response = client.get(reverse(page), {"team": value})
+
+        assert response.status_code == 200
+        if page == "review-log":
+            assert "Anna Eigenteam" in response.text and "Bram Andersteam" not in response.text
 
 
 def test_lead_sees_only_their_own_teams_budget(lead, team, other_team):

@@ -256,6 +256,24 @@ def test_a_date_that_is_no_date_is_refused(lead):
     assert 'role="alert"' in response.text or "field-error" in response.text
 
 
+@pytest.mark.parametrize("page", ["review-log", "review-log-csv", "review-kpis", "review-fairness"])
+@pytest.mark.parametrize("day", ["26-11-2026", "26/11/2026", "11/26/2026", "2026-11-6", "20261126"])
+def test_a_date_not_written_as_yyyy_mm_dd_is_refused_as_the_date_field_could_not_show_it(lead, page, day):
+    response = logged_in(lead).get(reverse(page), {"since": day})
+
+    assert response.status_code == 400
+    assert "text/html" in response["Content-Type"]
+    assert "Vul de datum in als JJJJ-MM-DD, bijvoorbeeld 2026-11-26." in response.text
+    assert f'value="{day}"' in response.text  # the form as it was sent
+
+
+def test_a_date_written_as_yyyy_mm_dd_is_read(lead, log):
+    response = logged_in(lead).get(reverse("review-log"), {"since": TEN_DAYS_AGO})
+
+    assert response.status_code == 200
+    assert f'value="{TEN_DAYS_AGO}"' in response.text
+
+
 def test_the_offer_log_opens_on_the_same_last_90_days_as_the_kpis(lead, agent):
     decision_for(agent, name="Recent", as_of=days_ago(89))
     decision_for(agent, name="Oud", as_of=days_ago(120))
@@ -930,6 +948,24 @@ def test_groups_small_enough_to_single_customers_out_show_neither_value_nor_size
 
     assert "minder dan 11: niet getoond" in response.text
     assert "20,0%" not in response.text and "(n=10)" not in response.text  # the gender groups' offer rates
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_large_group_without_renewal_results_says_so_not_that_it_is_too_small_to_show(
+    lead, unfair_log, settings, language
+):
+    settings.FAIRNESS_MIN_GROUP_SIZE = 5  # the log's groups have ten decisions each, and no renewal result
+    lead.agent_profile.language = language
+    lead.agent_profile.save()
+
+    html = logged_in(lead).get(reverse("review-fairness")).text
+
+    dutch = language == "nl"
+    save_rate = html[html.index("Behoudpercentage" if dutch else "Save rate") :].split("</tr>")[0]
+    accepted = html[html.index("Gemiddelde kosten van geaccepteerde" if dutch else "Mean cost of accepted") :]
+    assert save_rate.count("nog geen verlengingsuitkomsten" if dutch else "no renewal results yet") == 2
+    assert accepted.split("</tr>")[0].count("geen aanbod geaccepteerd" if dutch else "no offer accepted") == 2
+    assert ("niet getoond" if dutch else "not shown") not in save_rate + accepted.split("</tr>")[0]
 
 
 def test_the_fairness_threshold_comes_from_the_settings(lead, unfair_log, settings):

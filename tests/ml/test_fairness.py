@@ -237,7 +237,25 @@ def test_no_offers_for_anyone_is_equal_treatment():
     assert comparison(report, metric="offer_rate").ratio == 1.0
     offered = comparison(report, metric="offered_cost_cents")
     assert offered.ratio is None
-    assert [(cell.size, cell.judged) for cell in offered.cells] == [(None, False), (None, False)]
+    # No offer made in groups large enough to show: nothing to measure, said as such (size 0), not withheld.
+    assert [(cell.size, cell.judged, cell.value) for cell in offered.cells] == [(0, False, None), (0, False, None)]
+
+
+def test_a_large_group_without_renewal_results_has_none_and_a_small_one_stays_withheld():
+    large = decisions(n=40, gender="female", offers=20).assign(stayed=np.nan)
+    small = decisions(n=4, gender="x", offers=2).assign(stayed=np.nan)
+    few_results = decisions(n=40, gender="male", offers=20)
+    few_results.loc[3:, "stayed"] = np.nan  # three renewal results in a group of forty
+
+    report = fairness_report(log_of(large, small, few_results), attributes=ATTRIBUTES)
+
+    save_rate = comparison(report, metric="save_rate")
+    assert [(cell.group, cell.size, cell.value) for cell in save_rate.cells] == [
+        ("female", 0, None),
+        ("male", None, None),  # three results could single those customers out
+        ("x", None, None),  # the group itself is too small to show anything of
+    ]
+    assert "female - (0*), male (<10), x (<10)" in text_table(report)
 
 
 def test_rows_without_the_attribute_are_left_out_of_its_comparison():
