@@ -235,11 +235,28 @@ def panel(request: HttpRequest) -> HttpResponse:
         if "q" in form.errors:
             return _search(request, form)
         return _render_panel(request, form, status=400, error=_("The link to this page is not valid."))
+    if (form.cleaned_data["customer"] or form.cleaned_data["q"]) and not _asked_for_here(request):
+        # Nothing is shown, searched or logged: the agent's own click on the link below does it.
+        return _render_panel(request, form, confirm_url=request.get_full_path())
     if form.cleaned_data["customer"]:
         return _customer_panel(request, form)
     if form.cleaned_data["search"]:
         return _saved_search(request, form.cleaned_data["search"])
     return _search(request, form)
+
+
+def _asked_for_here(request: HttpRequest) -> bool:
+    """Whether the agent asked for this customer or search themselves: from the panel or the address bar, by
+    clicking a link in another site (the CRM), or in the CRM's frame where CRM_ORIGINS allows one. Another site's
+    page sending the browser here by script, unseen, would otherwise log advice and reads of customers in the
+    agent's name. Browsers that send no Sec-Fetch headers are taken at their word."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site in (None, "same-origin", "none"):
+        return True
+    destination = request.headers.get("Sec-Fetch-Dest")
+    if destination in ("iframe", "frame"):
+        return bool(settings.CRM_ORIGINS)
+    return destination == "document" and request.headers.get("Sec-Fetch-User") == "?1"
 
 
 def _search_posted(request: HttpRequest) -> HttpResponse:

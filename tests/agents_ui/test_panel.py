@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from agents_ui.views import SAME_CALL, SAVED_SEARCHES, SAVED_SEARCHES_KEPT, SEARCHES_PER_MINUTE
 from ml.registry import NoChampion, champions
-from retention.models import Decision, DecisionAction
+from retention.models import CustomerAccess, Decision, DecisionAction
 from retention.selectors.panel import SEARCH_LIMIT
 from retention.services.decisions import decision_action_record
 from tests.agents_ui.decisions import OFFERS, UNPROFITABLE_OFFERS, days_ago, stored_decision
@@ -74,25 +74,49 @@ def test_an_administrator_takes_no_calls_so_no_advice_is_made_in_their_name(
 
 
 @pytest.mark.parametrize(
-    ("destination", "site", "made"),
+    ("destination", "site", "click", "crm_origins", "made"),
     [
-        ("document", "cross-site", True),  # a link from the CRM
-        ("iframe", "cross-site", True),  # the panel embedded in the CRM
-        ("empty", "same-origin", True),  # htmx in the panel itself
-        ("image", "cross-site", False),  # <img src> on another site
-        ("script", "same-site", False),
-        ("empty", "cross-site", False),  # another site's fetch with the agent's cookies
+        ("document", "none", False, [], True),  # typed into the address bar, or a bookmark
+        ("document", "cross-site", True, [], True),  # the agent clicking a link in the CRM
+        ("iframe", "cross-site", False, ["https://crm.example"], True),  # the panel embedded in the CRM
+        ("empty", "same-origin", False, [], True),  # htmx in the panel itself
+        ("document", "cross-site", False, [], False),  # another site's script sending the browser here unseen
+        ("document", "same-site", False, [], False),
+        ("iframe", "cross-site", False, [], False),  # a hidden frame, where no CRM embeds the panel
+        ("image", "cross-site", False, [], False),  # <img src> on another site
+        ("script", "same-site", False, [], False),
+        ("empty", "cross-site", False, [], False),  # another site's fetch with the agent's cookies
+        ("image", "same-origin", False, [], False),
     ],
 )
-def test_only_opening_the_panel_makes_advice_not_another_site_loading_it(
-    logged_in, agent, customer, catalog, churn_model, destination, site, made
+def test_only_the_agent_opening_the_panel_makes_advice_not_another_site_loading_it(
+    logged_in, settings, agent, customer, catalog, churn_model, destination, site, click, crm_origins, made
 ):
-    response = logged_in(agent).get(
-        "/panel/?customer=C-1001&new=1", HTTP_SEC_FETCH_DEST=destination, HTTP_SEC_FETCH_SITE=site
-    )
+    settings.CRM_ORIGINS = crm_origins
+    headers = {"HTTP_SEC_FETCH_DEST": destination, "HTTP_SEC_FETCH_SITE": site}
+    if click:
+        headers["HTTP_SEC_FETCH_USER"] = "?1"
+
+    response = logged_in(agent).get("/panel/?customer=C-1001&new=1", **headers)
 
     assert Decision.objects.exists() is made
-    assert response.status_code == (200 if made else 403)
+    assert CustomerAccess.objects.exists() is made
+    if not made and site != "same-origin":
+        # The agent is asked to open the customer themselves, by a link of this site.
+        assert response.status_code == 200
+        assert 'href="/panel/?customer=C-1001&amp;new=1"' in response.text and "Open klant C-1001" in response.text
+    elif not made:
+        assert response.status_code == 403
+
+
+def test_a_search_sent_by_another_site_is_not_run_until_the_agent_clicks(logged_in, agent, customer):
+    response = logged_in(agent).get(
+        "/panel/?q=C-1001", HTTP_SEC_FETCH_DEST="document", HTTP_SEC_FETCH_SITE="cross-site"
+    )
+
+    assert 'href="/panel/?q=C-1001"' in response.text and ">Zoeken</a>" in response.text
+    assert "customers" not in response.context
+    assert not CustomerAccess.objects.exists()
 
 
 def test_the_phone_is_the_default_channel(logged_in, agent, customer, catalog, churn_model):
