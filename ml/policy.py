@@ -201,14 +201,22 @@ class OfferSpec:
     duration_months: int = 0
     fixed_cost_cents: int = 0
     eligibility: dict = field(default_factory=dict)
+    # How long accepting binds the customer to the renewed contract.
+    commitment_months: int = 12
 
     def cost_cents(self, monthly_fee_cents: int) -> int:
         """What the offer costs the company for a customer paying this fee."""
         return self.fixed_cost_cents + self._discount_cents(monthly_fee_cents, self.duration_months)
 
-    def first_year_value_cents(self, monthly_fee_cents: int) -> int:
-        """What the offer is worth to the customer in the coming twelve months."""
-        return self.fixed_cost_cents + self._discount_cents(monthly_fee_cents, min(self.duration_months, 12))
+    @property
+    def compared_months(self) -> int:
+        """The period over which the offer is set against moving to the cheapest tariff: what accepting binds
+        the customer to, and at least a year."""
+        return max(12, self.commitment_months)
+
+    def value_cents_over(self, monthly_fee_cents: int, months: int) -> int:
+        """What the offer is worth to the customer in the coming `months`."""
+        return self.fixed_cost_cents + self._discount_cents(monthly_fee_cents, min(self.duration_months, months))
 
     def _discount_cents(self, monthly_fee_cents: int, months: int) -> int:
         discount = Decimal(monthly_fee_cents) * self.discount_percent / 100 * months
@@ -462,11 +470,14 @@ def budget_left_cents(spent_this_month_cents: int, settings: PolicySettings) -> 
 
 
 def worse_than_best_tariff(offer: OfferSpec, customer: CustomerContext, fee_cents: int) -> bool:
-    """True when simply moving to the cheapest covering tariff leaves the customer better off than this offer."""
+    """True when simply moving to the cheapest covering tariff leaves the customer better off than this offer,
+    over the months accepting it binds them (at least a year): a 25% discount for a year on a two-year renewal
+    leaves the second year at the full fee."""
     if customer.best_tariff_fee_cents is None:
         return False
-    yearly_with_offer = fee_cents * 12 - offer.first_year_value_cents(fee_cents)
-    return yearly_with_offer > customer.best_tariff_fee_cents * 12
+    months = offer.compared_months
+    with_offer = fee_cents * months - offer.value_cents_over(fee_cents, months)
+    return with_offer > customer.best_tariff_fee_cents * months
 
 
 def within_authority(offer: OfferSpec, cost_cents: int, agent_level: int, settings: PolicySettings) -> bool:

@@ -171,6 +171,7 @@ class OfferAdmin(admin.ModelAdmin):
         "authority_level",
         "discount_percent",
         "duration_months",
+        "commitment_months",
         "fixed_cost_cents",
         "is_active",
     ]

@@ -247,6 +247,13 @@ class Offer(models.Model):
         max_digits=5, decimal_places=2, default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
     duration_months = models.PositiveSmallIntegerField(default=0)
+    commitment_months = models.PositiveSmallIntegerField(
+        default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="How long accepting the offer binds the customer to the renewed contract, in months (24 for an "
+        "offer made on a two-year renewal). The best-tariff check compares what they pay over this period, at "
+        "least a year, with moving to the cheapest covering tariff.",
+    )
     fixed_cost_cents = models.PositiveIntegerField(default=0, help_text="One-off cost to the company, in cents.")
     eligibility = models.JSONField(
         default=dict,

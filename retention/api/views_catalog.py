@@ -34,6 +34,10 @@ class CatalogOfferOutput(serializers.Serializer):
     terms = serializers.CharField()
     discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2, coerce_to_string=False)
     duration_months = serializers.IntegerField()
+    commitment_months = serializers.IntegerField(
+        help_text="How long accepting binds the customer to the renewed contract; the best-tariff check compares over "
+        "this period, at least a year."
+    )
     fixed_cost_cents = serializers.IntegerField()
     cost_cents = serializers.IntegerField(help_text="What the offer costs for a customer paying the typical fee.")
     typical_monthly_fee_cents = serializers.IntegerField(help_text="The fee `cost_cents` assumes.")
@@ -51,6 +55,7 @@ def offer_json(offer: Offer, *, language: str, typical_fee_cents: int) -> dict:
         "terms": getattr(offer, f"terms_{language}"),
         "discount_percent": offer.discount_percent,
         "duration_months": offer.duration_months,
+        "commitment_months": offer.commitment_months,
         "fixed_cost_cents": offer.fixed_cost_cents,
         "cost_cents": offer_spec(offer).cost_cents(typical_fee_cents),
         "typical_monthly_fee_cents": typical_fee_cents,

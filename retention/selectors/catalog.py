@@ -38,6 +38,7 @@ def offer_spec(offer: Offer) -> OfferSpec:
         prior_uplift=offer.prior_uplift,
         discount_percent=offer.discount_percent,
         duration_months=offer.duration_months,
+        commitment_months=offer.commitment_months,
         fixed_cost_cents=offer.fixed_cost_cents,
         eligibility=offer.eligibility or {},
     )

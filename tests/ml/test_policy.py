@@ -268,3 +268,25 @@ def test_the_fee_after_the_contract_adds_back_a_discount_that_ends_by_then(
 
 def test_an_unknown_fee_stays_unknown_after_the_contract():
     assert fee_after_contract_end_cents({"monthly_fee": None, "discount_monthly": 20.0}) == 0
+
+
+def test_an_offer_on_a_two_year_renewal_is_set_against_the_best_tariff_over_both_years():
+    # € 60 now, € 50 for the cheapest covering tariff (at low risk price parity leaves the fee as it is): 25% off
+    # for a year saves € 180 in the first year, more than the € 120 the tariff saves then, but the second year at
+    # the full fee gives it back and more.
+    at_risk = customer(best_tariff_fee_cents=5_000, churn_probability=0.2)
+    one_year = offer("quarter-off", discount_percent=Decimal(25), prior_uplift=0.9)
+    two_years = replace(one_year, code="quarter-off-2y", commitment_months=24)
+
+    ranking = rank_offers(customer=at_risk, offers=[one_year, two_years], settings=POLICY, agent_level=3)
+
+    assert [ranked.code for ranked in ranking.offers] == ["quarter-off"]
+
+
+def test_a_commitment_shorter_than_a_year_is_still_compared_over_a_year():
+    at_risk = customer(best_tariff_fee_cents=5_000, churn_probability=0.2)
+    month_to_month = offer("quarter-off", discount_percent=Decimal(25), duration_months=1, commitment_months=1)
+
+    ranking = rank_offers(customer=at_risk, offers=[month_to_month], settings=POLICY, agent_level=3)
+
+    assert ranking.offers == ()  # € 15 off once, against € 120 a year saved by moving

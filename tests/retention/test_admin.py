@@ -94,8 +94,8 @@ A_TARIFF = {
 }
 AN_OFFER = {
     "code": "cadeau", "kind": "gift", "title_nl": "Cadeau", "title_en": "Gift", "discount_percent": "0",
-    "duration_months": "0", "fixed_cost_cents": "3000", "eligibility": "{}", "authority_level": "1",
-    "prior_uplift": "0.1", "is_active": "on",
+    "duration_months": "0", "commitment_months": "12", "fixed_cost_cents": "3000", "eligibility": "{}",
+    "authority_level": "1", "prior_uplift": "0.1", "is_active": "on",
 }  # fmt: skip
 
 
