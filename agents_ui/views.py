@@ -30,7 +30,6 @@ from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryF
 from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, escalation_open, in_language
 from agents_ui.templatetags.panel_tags import customer_panel_address, euro
 from config.counting import counted_in_cache
-from ml.policy import PolicySettings
 from ml.registry import NoChampion
 from retention.models import AgentProfile, Customer, CustomerAccess, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
@@ -451,33 +450,28 @@ def search_allowed(user) -> bool:
 
 def customer_context(request: HttpRequest, customer: Customer, decision: Decision) -> dict:
     """The panel for one customer; a fixed number of queries whatever the size of their history."""
-    _, policy = policy_current()
     # The days the policy keeps an accepted offer from being made again, so the list shows what it held back.
-    recent_days = policy.recent_offer_days
+    recent_days = policy_current()[1].recent_offer_days
     return {
         "customer": customer,
         "card": customer_card(customer=customer),
         "recent_offers": recent_offers(customer=customer, days=recent_days, exclude_decision_id=decision.pk),
         "recent_offer_days": recent_days,
         "decision_url": panel_url(customer=customer, decision_id=decision.pk),
-        **decision_context(request, decision, policy=policy),
+        **decision_context(request, decision),
     }
 
 
-def decision_context(request: HttpRequest, decision: Decision, *, policy: PolicySettings | None = None) -> dict:
+def decision_context(request: HttpRequest, decision: Decision) -> dict:
     """The advice as this viewer may act on it, and their team's budget this month; for a viewer of no team (an
-    administrator deciding what was escalated to them), the budget of the team the advice spends. `policy`: the
-    one in force, when the caller read it already."""
-    hold_days = (policy or policy_current()[1]).offer_hold_days
-    budget = _team_budget(request, hold_days)
+    administrator deciding what was escalated to them), the budget of the team the advice spends."""
+    budget = _team_budget(request)
     if budget is None and decision.team_id is not None:
-        budget = team_budget_status(team=decision.team, hold_days=hold_days)
+        budget = team_budget_status(team=decision.team)
     return {
         "budget": budget,
         "panel": decision_panel(
-            decision=decision,
-            actions=decision_actions(decision=decision),
-            viewer=_viewer(request, decision, budget, hold_days),
+            decision=decision, actions=decision_actions(decision=decision), viewer=_viewer(request, decision, budget)
         ),
         "can_act": may_act_on(request.user, decision),
         "action_url": reverse("decision_action", args=[decision.pk]),
@@ -486,7 +480,7 @@ def decision_context(request: HttpRequest, decision: Decision, *, policy: Policy
     }
 
 
-def _viewer(request: HttpRequest, decision: Decision, own_team_budget: BudgetStatus | None, hold_days: int) -> Viewer:
+def _viewer(request: HttpRequest, decision: Decision, own_team_budget: BudgetStatus | None) -> Viewer:
     profile = agent_profile_of(request.user)
     # The team the offer is charged to: the advice's, or for advice asked without an agent, the viewer's.
     charged = decision.team_id or profile.team_id
@@ -495,7 +489,7 @@ def _viewer(request: HttpRequest, decision: Decision, own_team_budget: BudgetSta
     elif charged == profile.team_id and own_team_budget is not None:
         left = own_team_budget.remaining_cents
     else:
-        left = team_budget_status(team=decision.team, hold_days=hold_days).remaining_cents
+        left = team_budget_status(team=decision.team).remaining_cents
     return Viewer(
         authority_level=profile.authority_level,
         answers_for_team=answers_for_team(profile, decision),
@@ -505,9 +499,9 @@ def _viewer(request: HttpRequest, decision: Decision, own_team_budget: BudgetSta
     )
 
 
-def _team_budget(request: HttpRequest, hold_days: int) -> BudgetStatus | None:
+def _team_budget(request: HttpRequest) -> BudgetStatus | None:
     team = agent_profile_of(request.user).team
-    return team_budget_status(team=team, hold_days=hold_days) if team is not None else None
+    return team_budget_status(team=team) if team is not None else None
 
 
 def panel_url(*, customer: Customer, decision_id: uuid.UUID) -> str:

@@ -502,10 +502,20 @@ class DecisionAction(ImmutableModel):
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT)
     channel = models.CharField(max_length=10, choices=Decision.Channel.choices)
     cost_cents = models.PositiveIntegerField(default=0, help_text="Cost of the offer when accepted, in cents.")
+    # The team whose budget an offer made (held) or accepted (spent) counts against, fixed when it is logged: the
+    # advice's team, else the acting agent's, else for an acceptance the team that held the offer. Stored, so
+    # spending stays with the team it was decided for when an agent moves, and a hold and the yes it honours are
+    # known to be the same team's.
+    charged_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="The team it spends."
+    )
     held_cents = models.PositiveIntegerField(
         default=0,
         help_text="What an offer made holds of its team's monthly budget, in cents, until the customer answers it "
-        "or the policy's offer_hold_days pass.",
+        "or the hold ends.",
+    )
+    held_until = models.DateTimeField(
+        null=True, blank=True, help_text="When the hold ends: the policy's offer_hold_days after the offer was made."
     )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -515,6 +525,19 @@ class DecisionAction(ImmutableModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.offer_code}".strip()
+
+    def save(self, *args, **kwargs):
+        # An offer made or accepted always counts against a team where one can be named: the advice's, else that
+        # of the agent who logged it (the service names the holding team for a yes logged without an agent).
+        if self._state.adding and self.charged_team_id is None and self.kind in BUDGET_KINDS:
+            self.charged_team_id = self.decision.team_id or _team_id_of(self.agent_id)
+        super().save(*args, **kwargs)
+
+
+def _team_id_of(user_id: int | None) -> int | None:
+    if user_id is None:
+        return None
+    return AgentProfile.objects.filter(user_id=user_id).values_list("team_id", flat=True).first()
 
 
 # Groups of action kinds, named once for every reader of the log.
@@ -531,29 +554,33 @@ CORRECTING_KINDS = frozenset({DecisionAction.Kind.DECLINED, DecisionAction.Kind.
 OFFER_ACTION_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
 # The offer was made, or the customer gave it a final answer (even without it being logged as made).
 MADE_KINDS = FINAL_ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
+# What counts against a team's budget: an offer made holds its cost, one accepted spends it.
+BUDGET_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.ACCEPTED})
 # The offer was put to the customer without (yet) an acceptance.
 SHOWN_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING})
 
 
-def offer_held(actions: Iterable[DecisionAction], offer_code: str, *, since: dt.datetime) -> bool:
-    """Whether the offer, made on this decision at or after `since` (the start of its hold), waits for the customer's
-    answer: no acceptance or decline logged since it was last made, or only one undone (an acceptance logged by
-    mistake leaves the offer made, unanswered). `actions` are the decision's log, in any order.
+def offer_hold(actions: Iterable[DecisionAction], offer_code: str, *, now: dt.datetime) -> DecisionAction | None:
+    """The action by which the offer holds its cost on this decision now, if it does: the latest time it was made,
+    its hold not ended, no acceptance or decline logged since (or only one undone: an acceptance logged by mistake
+    leaves the offer made, unanswered), and no other offer standing accepted (this one can then no longer be).
+    `actions` are the decision's log, in any order.
 
     The team budget counts the same rule in SQL (`retention.selectors.budget.held_offers`).
     """
-    latest_made = None
-    standing = None
+    latest_made, standing = None, {}
     for action in sorted(actions, key=lambda action: (action.created_at, action.pk or 0)):
-        if action.offer_code != offer_code:
-            continue
-        if action.kind == DecisionAction.Kind.PRESENTED:
-            latest_made, standing = action, None
-        elif action.kind in STANDING_ANSWER_KINDS and latest_made is not None:
-            standing = action.kind
-    return (
-        latest_made is not None and latest_made.created_at >= since and standing in (None, DecisionAction.Kind.UNDONE)
-    )
+        if action.kind == DecisionAction.Kind.PRESENTED and action.offer_code == offer_code:
+            latest_made = action
+            standing.pop(offer_code, None)
+        elif action.kind in STANDING_ANSWER_KINDS:
+            standing[action.offer_code] = action.kind
+    if latest_made is None or not latest_made.held_cents or latest_made.held_until is None:
+        return None
+    if latest_made.held_until <= now or standing.get(offer_code) not in (None, DecisionAction.Kind.UNDONE):
+        return None
+    others_accepted = any(kind == DecisionAction.Kind.ACCEPTED for code, kind in standing.items() if code != offer_code)
+    return None if others_accepted else latest_made
 
 
 class RenewalResult(ImmutableModel):

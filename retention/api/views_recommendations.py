@@ -88,6 +88,9 @@ class TeamBudgetOutput(serializers.Serializer):
         "offer_hold_days: their yes is honoured, so this is not given away again."
     )
     remaining_cents = serializers.IntegerField(help_text="The budget less what was spent and what is held, at least 0.")
+    overspent_cents = serializers.IntegerField(
+        help_text="What was spent and is held beyond the budget (a team lead's offers over it), else 0."
+    )
     status = serializers.ChoiceField(
         choices=["green", "amber", "red"],
         help_text="green below 75% of the budget spent or held, amber below 100%, red from 100%.",
@@ -172,6 +175,7 @@ def _team_budget(decision: Decision) -> dict | None:
         "spent_cents": status.spent_cents,
         "held_cents": status.held_cents,
         "remaining_cents": status.remaining_cents,
+        "overspent_cents": status.overspent_cents,
         "status": status.level,
     }
 

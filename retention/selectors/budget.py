@@ -3,16 +3,17 @@
 The panel shows the current month of the agent's team; the review pages show the last months of every
 team a reviewer may see. Both read through this module, so a budget is counted one way only.
 
-An offer counts for the team its advice was made for (stored on the decision), so spending stays with
-that team when an agent moves to another; a decision made for no team (a CRM asking without an agent)
-charges the team of the agent who logged the acceptance. An acceptance corrected by a later decline (or undo) of
-the same offer on the same decision no longer counts. Months are local calendar months
+An offer made or accepted counts for the team stored on it when it was logged (`DecisionAction.charged_team`):
+the advice's, else the team of the agent who logged it, else for a yes logged without an agent the team that held
+the offer. So spending stays with the team it was decided for when an agent moves. An acceptance corrected by a
+later decline (or undo) of the same offer on the same decision no longer counts. Months are local calendar months
 (settings.TIME_ZONE), as teams plan them.
 
-An offer made and not yet answered holds its cost for the policy's `offer_hold_days`: the customer's yes within
-them is honoured without a second check, so what the team has left this month is the budget less what was
-accepted and less what is held. Otherwise every agent could make offers up to the whole remainder at once, and the
-answers that came in afterwards would together spend it many times over.
+An offer made and not yet answered holds its cost until the customer answers or the hold ends (`held_until`, the
+policy's `offer_hold_days` after it was made): the customer's yes within it, logged for the same team, is honoured
+without a second check, so what the team has left this month is the budget less what was accepted and less what is
+held. Otherwise every agent could make offers up to the whole remainder at once, and the answers that came in
+afterwards would together spend it many times over.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from retention.models import CORRECTING_KINDS, STANDING_ANSWER_KINDS, DecisionAction, Team
-from retention.selectors.catalog import policy_current
 
 BUDGET_AMBER_PERCENT = 75
 
@@ -93,21 +93,11 @@ def logged_later_on_the_same_offer(kinds: Iterable[str]) -> QuerySet[DecisionAct
     ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk")))
 
 
-def charged_team(field: str = "id") -> Coalesce:
-    """For a DecisionAction query: this field of the team whose budget the action's offer spends, the advice's team,
-    or for advice made for no team (a CRM asking without an agent) the team of the agent who logged the action."""
-    return Coalesce(F(f"decision__team__{field}"), F(f"agent__agent_profile__team__{field}"))
-
-
 def accepted_offers() -> QuerySet[DecisionAction]:
     """Acceptances that stand: no later decline of the same offer on the same decision, nor an undo, corrected them.
-
-    Each is annotated with `charged_team_id`, the team whose budget it spends.
-    """
-    return (
-        DecisionAction.objects.filter(kind=DecisionAction.Kind.ACCEPTED)
-        .exclude(Exists(logged_later_on_the_same_offer(CORRECTING_KINDS)))
-        .annotate(charged_team_id=charged_team())
+    Each spends the budget of its `charged_team`."""
+    return DecisionAction.objects.filter(kind=DecisionAction.Kind.ACCEPTED).exclude(
+        Exists(logged_later_on_the_same_offer(CORRECTING_KINDS))
     )
 
 
@@ -120,37 +110,40 @@ def standing_acceptance() -> QuerySet[DecisionAction]:
 def charged_team_name() -> Subquery:
     """For a Decision query: the name of the team whose budget the outer decision's accepted offer spends; None
     while no acceptance stands. What the API's decision list and the offer log both name."""
-    return Subquery(standing_acceptance().annotate(team_name=charged_team("name")).values("team_name")[:1])
+    return Subquery(standing_acceptance().values("charged_team__name")[:1])
 
 
-def held_offers(*, now: dt.datetime, hold_days: int) -> QuerySet[DecisionAction]:
-    """Offers made within the last `hold_days` that wait for the customer's answer, each the latest time its offer
-    was made on its decision: nothing accepted or declined since, or only an acceptance undone. Annotated with
-    `charged_team_id` as `accepted_offers` is. An erased customer's advice takes no more answers, so holds nothing.
+def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
+    """Offers whose hold has not ended and that wait for the customer's answer, each the latest time its offer was
+    made on its decision: nothing accepted or declined since (or only an acceptance undone), and no other offer
+    standing accepted on the decision. An erased customer's advice takes no more answers, so holds nothing. Each
+    holds `held_cents` of its `charged_team`'s budget.
 
-    The same rule for one decision's log, in Python: `retention.models.offer_held`.
+    The same rule for one decision's log, in Python: `retention.models.offer_hold`.
     """
     answer_since = (
         logged_later_on_the_same_offer(STANDING_ANSWER_KINDS).order_by("-created_at", "-pk").values("kind")[:1]
     )
-    held = (
+    another_accepted = (
+        accepted_offers().filter(decision_id=OuterRef("decision_id")).exclude(offer_code=OuterRef("offer_code"))
+    )
+    return (
         DecisionAction.objects.filter(
             kind=DecisionAction.Kind.PRESENTED,
-            created_at__gte=now - dt.timedelta(days=hold_days),
+            held_until__gt=now,
             held_cents__gt=0,
             decision__customer__erased_at__isnull=True,
         )
         .exclude(Exists(logged_later_on_the_same_offer({DecisionAction.Kind.PRESENTED})))
+        .exclude(Exists(another_accepted))
         .annotate(answer_since=Subquery(answer_since))
         .filter(Q(answer_since__isnull=True) | Q(answer_since=DecisionAction.Kind.UNDONE))
-        .annotate(charged_team_id=charged_team())
     )
-    return held if hold_days > 0 else held.none()
 
 
-def team_budget_status(*, team: Team, now: dt.datetime | None = None, hold_days: int | None = None) -> BudgetStatus:
+def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:
     """What the team committed this calendar month against its monthly budget: accepted, and held for answers still
-    to come (`hold_days`: the policy in force when not given); two queries."""
+    to come; two queries."""
     now = now or timezone.now()
     spent = (
         accepted_offers()
@@ -161,15 +154,13 @@ def team_budget_status(*, team: Team, now: dt.datetime | None = None, hold_days:
         team_name=team.name,
         budget_cents=team.monthly_budget_cents,
         spent_cents=spent or 0,
-        held_cents=_held_by_team([team.pk], now=now, hold_days=hold_days).get(team.pk, 0),
+        held_cents=_held_by_team([team.pk], now=now).get(team.pk, 0),
     )
 
 
-def _held_by_team(team_ids: list[int], *, now: dt.datetime, hold_days: int | None) -> dict[int, int]:
-    if hold_days is None:
-        hold_days = policy_current()[1].offer_hold_days
+def _held_by_team(team_ids: list[int], *, now: dt.datetime) -> dict[int, int]:
     rows = (
-        held_offers(now=now, hold_days=hold_days)
+        held_offers(now=now)
         .filter(charged_team_id__in=team_ids)
         .values("charged_team_id")
         .annotate(held=Sum("held_cents"))
@@ -188,7 +179,7 @@ def team_budget_months(*, teams: Iterable[Team], months: int, now: dt.datetime |
     now = now or timezone.now()
     firsts = month_starts(now, months)
     spent = _spent_by_team_month([team.pk for team in teams], since=firsts[-1])
-    held = _held_by_team([team.pk for team in teams], now=now, hold_days=None)
+    held = _held_by_team([team.pk for team in teams], now=now)
     return [
         TeamMonthBudget(
             team_id=team.pk,

@@ -47,7 +47,7 @@ from retention.models import (
     DecisionAction,
     Tariff,
     Team,
-    offer_held,
+    offer_hold,
 )
 from retention.selectors.catalog import (
     new_customer_fees,
@@ -102,7 +102,7 @@ def decision_create(
         sources=sources,
         history=offer_history(customer=customer, now=now, policy=sources.policy),
         agent_level=profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL,
-        team_budget_left_cents=_team_budget_left(team, now, hold_days=sources.policy.offer_hold_days),
+        team_budget_left_cents=_team_budget_left(team, now),
         decision_key=exploration_key(customer.external_id, timezone.localdate(now)),
         control_key=customer.external_id,
     )
@@ -347,10 +347,10 @@ def _advice_team(profile: AgentProfile | None, api_client: ApiClient | None) -> 
     return teams[0] if len(teams) == 1 else None
 
 
-def _team_budget_left(team: Team | None, now: dt.datetime, *, hold_days: int) -> int | None:
+def _team_budget_left(team: Team | None, now: dt.datetime) -> int | None:
     if team is None:
         return None
-    return team_budget_status(team=team, now=now, hold_days=hold_days).remaining_cents
+    return team_budget_status(team=team, now=now).remaining_cents
 
 
 def _told_facts(customer: Customer, *, as_of, features: pd.Series) -> dict:
@@ -478,8 +478,8 @@ def decision_action_record(
             api_client=api_client,
             channel=decision.channel,
             cost_cents=offer["cost_cents"] if offer and kind == DecisionAction.Kind.ACCEPTED else 0,
-            held_cents=offer["cost_cents"] if offer and kind == DecisionAction.Kind.PRESENTED else 0,
             idempotency_key=idempotency_key or None,
+            **_budget_fields(decision, kind, offer, _profile(agent)),
         )
         action.full_clean(validate_unique=False)
         try:
@@ -573,7 +573,8 @@ def _validated_offer(
         profile = _profile(agent)
         _check_presentable(decision, offer, profile)
         _check_customer_guardrails(decision, offer, making=True)
-        _check_team_budget_left(decision, offer, profile)
+        hold = _hold(decision, offer_code)
+        _check_team_budget_left(decision, offer, profile, team=_charged_team(decision, profile, None), hold=hold)
     if kind in FINAL_ANSWER_KINDS:
         standing = _standing_answers(decision)
         if standing.get(offer_code) == kind:
@@ -770,10 +771,13 @@ def _check_acceptable(decision: Decision, offer: dict, profile: AgentProfile | N
         raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
     _check_customer_guardrails(decision, offer, making=False)
     presented = _logged(decision, offer["code"], {DecisionAction.Kind.PRESENTED})
-    if not presented or not _held(decision, offer["code"]):
+    hold = _hold(decision, offer["code"])
+    team = _charged_team(decision, profile, hold)
+    if hold is None or hold.charged_team_id != getattr(team, "pk", None):
         # Presenting checked the team's budget as it then stood and held the cost since; an answer logged without
-        # the offer made, or after its hold ended, is checked against the budget as it stands now.
-        _check_team_budget_left(decision, offer, profile, hold_ended=presented)
+        # the offer made, after its hold ended, or for another team than the one that held it (an agent of another
+        # team logging the yes on advice asked for without an agent) is checked against the budget as it stands.
+        _check_team_budget_left(decision, offer, profile, team=team, hold=hold, made_before=presented)
     if not _authorised(decision, offer, profile) and not presented:
         raise ValidationError({"offer_code": _escalation_needed(offer, answer=True)})
 
@@ -829,30 +833,34 @@ def _coded_refusal(offer: dict, code: str, message: str, **params) -> Validation
 
 
 def _check_team_budget_left(
-    decision: Decision, offer: dict, profile: AgentProfile | None, *, hold_ended: bool = False
+    decision: Decision,
+    offer: dict,
+    profile: AgentProfile | None,
+    *,
+    team: Team | None,
+    hold: DecisionAction | None,
+    made_before: bool = False,
 ) -> None:
-    """The team's budget as it stands now, not as it stood when the advice was given: the team's other calls
-    since may have spent it, or made offers that hold part of it. A team lead may still make the offer, as on the
-    advice itself. `hold_ended`: the offer was made on this decision, but holds nothing any more."""
-    team = decision.team or (profile.team if profile else None)
+    """The budget of the team the offer is charged to as it stands now, not as it stood when the advice was given:
+    the team's other calls since may have spent it, or made offers that hold part of it. A team lead may still make
+    the offer, as on the advice itself. `hold`: the offer's own hold on this decision, which does not count against
+    it; `made_before`: the offer was made on this decision, but its hold ended."""
     if team is None or leads_team_of(profile, decision):
         return
     # One check per team at a time, so two offers made, or two acceptances logged without the offer made first,
     # cannot both take the same remainder.
     Team.objects.select_for_update().filter(pk=team.pk).exists()
-    _, policy = policy_current()
-    status = team_budget_status(team=team, hold_days=policy.offer_hold_days)
-    # Making the offer again on this decision moves its hold, rather than holding its cost twice.
-    own_hold = offer["cost_cents"] if _held(decision, offer["code"], policy) else 0
+    status = team_budget_status(team=team)
+    own_hold = hold.held_cents if hold is not None and hold.charged_team_id == team.pk else 0
     left = max(0, status.budget_cents - status.committed_cents + own_hold)
     if offer["cost_cents"] <= left:
         return
-    if hold_ended:
+    if made_before and hold is None and _held_for(decision, offer["code"], team):
         raise _coded_refusal(
             offer, "hold_ended",
             "holds nothing of the team's budget any more (made more than %(days)s days ago, or answered since) and "
             "costs more than the budget has left this month (%(left)s cents): escalate to a team lead",
-            days=policy.offer_hold_days, left=left,
+            days=policy_current()[1].offer_hold_days, left=left,
         )  # fmt: skip
     raise _coded_refusal(
         offer, "team_budget_spent",
@@ -861,13 +869,44 @@ def _check_team_budget_left(
     )  # fmt: skip
 
 
-def _held(decision: Decision, offer_code: str, policy: PolicySettings | None = None) -> bool:
-    """The offer was made on this decision within the policy's hold and waits for the customer's answer."""
-    policy = policy or policy_current()[1]
-    if policy.offer_hold_days <= 0:
-        return False
-    since = timezone.now() - dt.timedelta(days=policy.offer_hold_days)
-    return offer_held(decision.actions.all(), offer_code, since=since)
+def _held_for(decision: Decision, offer_code: str, team: Team) -> bool:
+    """The offer was made on this decision holding its cost of this team's budget, at some time."""
+    made = decision.actions.filter(kind=DecisionAction.Kind.PRESENTED, offer_code=offer_code, held_cents__gt=0)
+    return made.filter(charged_team=team).exists()
+
+
+def _hold(decision: Decision, offer_code: str) -> DecisionAction | None:
+    """The offer's hold on this decision's team budget, while it waits for the customer's answer."""
+    return offer_hold(decision.actions.all(), offer_code, now=timezone.now())
+
+
+def _charged_team(decision: Decision, profile: AgentProfile | None, hold: DecisionAction | None) -> Team | None:
+    """The team an offer made or accepted now spends: the advice's, else the acting agent's; an acceptance logged
+    without an agent on advice made for no team spends the team that held the offer, so that money is not lost."""
+    if decision.team is not None:
+        return decision.team
+    if profile is not None and profile.team is not None:
+        return profile.team
+    return hold.charged_team if hold is not None else None
+
+
+def _budget_fields(decision: Decision, kind: str, offer: dict | None, profile: AgentProfile | None) -> dict:
+    """What an action stores of the team budget: the team an offer made or accepted counts against, and what an
+    offer made holds of it, until when."""
+    if offer is None or kind not in (DecisionAction.Kind.PRESENTED, DecisionAction.Kind.ACCEPTED):
+        return {}
+    hold = _hold(decision, offer["code"]) if kind == DecisionAction.Kind.ACCEPTED else None
+    team = _charged_team(decision, profile, hold)
+    if kind == DecisionAction.Kind.ACCEPTED or team is None:
+        return {"charged_team": team}
+    hold_days = policy_current()[1].offer_hold_days
+    if hold_days <= 0:
+        return {"charged_team": team}
+    return {
+        "charged_team": team,
+        "held_cents": offer["cost_cents"],
+        "held_until": timezone.now() + dt.timedelta(days=hold_days),
+    }
 
 
 def _stands_accepted(offer_code: str, code: str = "another_offer_accepted") -> ValidationError:

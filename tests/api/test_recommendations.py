@@ -43,6 +43,7 @@ def test_a_recommendation_names_the_fee_offers_are_priced_on_and_the_teams_budge
         "spent_cents": 0,
         "held_cents": 0,
         "remaining_cents": team.monthly_budget_cents,
+        "overspent_cents": 0,
         "status": "green",
     }
     assert asked_by_crm.json()["team_budget"] is None

@@ -13,11 +13,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retention.models import Customer, DecisionAction, Offer, PolicyConfig, offer_held
+from retention.models import Customer, DecisionAction, Offer, PolicyConfig, offer_hold
 from retention.selectors.budget import held_offers, month_start, team_budget_status
 from retention.services.decisions import decision_action_record
 from tests.agents_ui.decisions import OFFERS, stored_decision
-from tests.factories import CustomerFactory
+from tests.factories import AgentProfileFactory, CustomerFactory, UserFactory
 
 COST = next(offer["cost_cents"] for offer in OFFERS if offer["code"] == "loyal-10")  # the recommended offer
 
@@ -44,8 +44,9 @@ def refusal_code(refused: pytest.ExceptionInfo) -> str:
     return refused.value.error_dict["offer_code"][0].code
 
 
-def made_days_ago(action: DecisionAction, days: float) -> None:
-    DecisionAction.objects.filter(pk=action.pk).update(created_at=timezone.now() - dt.timedelta(days=days))
+def made_days_ago(action: DecisionAction, days: float, hold_days: int = 14) -> None:
+    made = timezone.now() - dt.timedelta(days=days)
+    DecisionAction.objects.filter(pk=action.pk).update(created_at=made, held_until=made + dt.timedelta(days=hold_days))
 
 
 def test_offers_made_and_unanswered_hold_their_cost_so_the_team_cannot_promise_its_budget_twice(agent, team):
@@ -148,7 +149,7 @@ def test_with_no_hold_days_an_offer_made_holds_nothing_and_every_yes_is_checked(
         decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
 
     assert held == 0
-    assert refusal_code(refusal) == "hold_ended"
+    assert refusal_code(refusal) == "team_budget_spent"  # nothing was held, so no hold ended
 
 
 def test_an_erased_customers_offers_hold_nothing_as_they_take_no_more_answers(agent, team):
@@ -187,6 +188,76 @@ def test_what_is_held_counts_in_the_month_the_answer_would_spend_it(agent, team)
     assert (status.spent_cents, status.held_cents) == (0, COST)
 
 
+def test_accepting_one_offer_frees_what_the_others_made_on_the_same_advice_held(agent, team):
+    call = advice(agent)
+    present(call, agent)
+    present(call, agent, code="speed-up")
+    decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+
+    status = team_budget_status(team=team)
+
+    assert (status.spent_cents, status.held_cents) == (COST, 0)
+
+
+def test_a_longer_hold_in_a_new_policy_does_not_bring_back_a_hold_that_ended(agent, team):
+    call = advice(agent)
+    made_days_ago(present(call, agent), 15)
+
+    PolicyConfig.objects.create(version=1, values={"offer_hold_days": 30})
+
+    assert team_budget_status(team=team).held_cents == 0
+
+
+# --- advice asked for without an agent, answered by agents of a team ------------------------------
+
+
+@pytest.fixture
+def other_agent(other_team):
+    other_team.monthly_budget_cents = 1_000  # less than the offer costs
+    other_team.save()
+    return AgentProfileFactory(user=UserFactory(username="other-agent"), team=other_team).user
+
+
+def crm_advice():
+    """Advice a CRM client for several teams asked for without an agent: it spends no team's budget by itself."""
+    return stored_decision(customer=CustomerFactory())
+
+
+def test_a_yes_logged_by_an_agent_of_another_team_than_the_one_that_held_the_offer_is_checked_against_theirs(
+    agent, team, other_agent, other_team
+):
+    call = crm_advice()
+    present(call, agent)  # held by the presenting agent's team
+
+    with pytest.raises(ValidationError) as refusal:
+        decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=other_agent)
+
+    assert refusal_code(refusal) == "team_budget_spent"
+    assert team_budget_status(team=other_team).spent_cents == 0
+
+
+def test_an_offer_made_for_no_team_holds_nothing_and_a_teams_yes_to_it_is_checked(other_agent, other_team):
+    call = crm_advice()
+    decision_action_record(decision=call, kind="presented", offer_code="loyal-10")  # the CRM, naming nobody
+
+    with pytest.raises(ValidationError) as refusal:
+        decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=other_agent)
+
+    assert refusal_code(refusal) == "team_budget_spent"
+    assert team_budget_status(team=other_team).committed_cents == 0
+
+
+def test_a_yes_logged_without_an_agent_spends_the_team_that_held_the_offer(agent, team):
+    call = crm_advice()
+    present(call, agent)
+
+    accepted = decision_action_record(decision=call, kind="accepted", offer_code="loyal-10")
+    status = team_budget_status(team=team)
+
+    assert accepted.charged_team == team
+    assert (status.spent_cents, status.held_cents) == (COST, 0)
+
+
 # --- the rule in Python and in SQL ----------------------------------------------------------------
 
 STEP = st.tuples(
@@ -216,15 +287,15 @@ def test_one_decisions_log_and_the_team_budget_agree_on_what_is_held(agent, step
             agent=agent,
             held_cents=cost if kind == "presented" else 0,
         )
-        DecisionAction.objects.filter(pk=action.pk).update(created_at=moment)
+        held_until = moment + dt.timedelta(days=14) if kind == "presented" else None
+        DecisionAction.objects.filter(pk=action.pk).update(created_at=moment, held_until=held_until)
     actions = list(call.actions.all())
-    since = now - dt.timedelta(days=14)
 
-    in_python = {code for code in ("loyal-10", "speed-up") if offer_held(actions, code, since=since)}
-    in_sql = set(held_offers(now=now, hold_days=14).filter(decision=call).values_list("offer_code", flat=True))
+    in_python = {code for code in ("loyal-10", "speed-up") if offer_hold(actions, code, now=now)}
+    in_sql = set(held_offers(now=now).filter(decision=call).values_list("offer_code", flat=True))
 
     assert in_python == in_sql
-    assert held_offers(now=now, hold_days=14).filter(decision=call).count() == len(in_sql)  # each offer once
+    assert held_offers(now=now).filter(decision=call).count() == len(in_sql)  # each offer once
 
 
 # --- an offer withdrawn from the catalog since the advice -------------------------------------------
