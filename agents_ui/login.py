@@ -6,6 +6,7 @@ X-Forwarded-For. Counted by the proxy's address, ten wrong guesses from anywhere
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.counting import counted_in_cache, counted_or
@@ -70,3 +72,10 @@ class GuardedAdminAuthenticationForm(GuardedSignIn, AdminAuthenticationForm):
 
 class GuardedLoginView(LoginView):
     form_class = GuardedAuthenticationForm
+
+
+def sign_in_lasts_a_shift(sender, request, user, **kwargs) -> None:
+    """A sign-in ends SESSION_HOURS after it was made, however much it is used: desks are shared, and a session
+    renewed by every search would outlast any shift. (Django's own expiry counts from the last change to the
+    session, so each search would start it anew.)"""
+    request.session.set_expiry(timezone.now() + dt.timedelta(seconds=settings.SESSION_COOKIE_AGE))

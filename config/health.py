@@ -8,6 +8,7 @@ advice answers that no model is trained. Nothing here names a customer, so it ne
 
 from __future__ import annotations
 
+import logging
 import os
 
 from django.core.cache import cache
@@ -19,6 +20,8 @@ from django.views.decorators.http import require_safe
 from ml.selectors import NOT_TRAINED, champion_problems
 
 OK = "ok"
+
+logger = logging.getLogger(__name__)
 
 
 @never_cache
@@ -37,7 +40,7 @@ def _database() -> str:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as error:  # any failure to reach or query it is the answer
-        return f"failing: {type(error).__name__}: {error}"
+        return _failing("database", error)
     return OK
 
 
@@ -48,5 +51,12 @@ def _cache() -> str:
         if cache.get(key) != "answered":
             return "failing: a value set was not read back"
     except Exception as error:  # a cache server down or refusing
-        return f"failing: {type(error).__name__}: {error}"
+        return _failing("cache", error)
     return OK
+
+
+def _failing(what: str, error: Exception) -> str:
+    """The kind of failure for whoever probes, who needs no sign-in; the message, which may name a host, a user or
+    a path, goes to the log for the operator."""
+    logger.error("health: the %s check failed: %s: %s", what, type(error).__name__, error)
+    return f"failing: {type(error).__name__} (details in the service's log)"

@@ -1,3 +1,4 @@
+import datetime as dt
 import threading
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -9,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
 from agents_ui.login import MAX_FAILURES, GuardedAuthenticationForm
 from retention.models import Decision, DecisionAction
@@ -262,6 +264,22 @@ def test_logout_is_a_post_that_ends_the_session(logged_in, agent):
     assert client.get(reverse("panel")).status_code == 302
 
 
+@pytest.mark.parametrize("login_url", ["/login/", "/admin/login/"])
+def test_a_sign_in_ends_a_shift_after_it_was_made_however_much_it_is_used(db, settings, login_url):
+    UserFactory(username="lead", is_staff=True)
+    client = Client()
+    signed_in_at = timezone.now()
+    client.post(login_url, {"username": "lead", "password": PASSWORD})
+    ends = client.session.get_expiry_date()
+
+    client.post(reverse("language"), {"language": "en", "next": "/login/"})  # changes the session
+
+    shift = dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    assert signed_in_at + shift <= ends <= timezone.now() + shift
+    assert client.session["_session_expiry"] == ends.isoformat()  # a fixed moment, not renewed by the change
+    assert client.session.get_expiry_date() == ends
+
+
 def test_outsider_without_agent_profile_gets_403_and_no_customer_data(logged_in, outsider, customer):
     response = logged_in(outsider).get(f"/panel/?customer={customer.external_id}")
 
@@ -418,7 +436,12 @@ def test_only_the_panel_may_be_framed_by_the_crm(db, settings, path, policy):
 
     response = Client().get(path)
 
-    assert response["Content-Security-Policy"] == policy
+    directives = response["Content-Security-Policy"].split("; ")
+    assert directives[-1] == policy
+    own_page = not path.startswith(("/admin/", "/api/"))
+    assert ("script-src 'self'" in directives and "object-src 'none'" in directives) is own_page
+    assert not any("unsafe-eval" in directive or ("script-src" in directive and "unsafe-inline" in directive)
+                   for directive in directives)  # fmt: skip
 
 
 def test_an_address_with_no_page_gets_a_page_in_the_readers_language_with_a_way_back(logged_in, agent):

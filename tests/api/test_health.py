@@ -36,9 +36,11 @@ def test_a_champion_whose_file_was_damaged_fails_the_probe_naming_it(client, chu
 
 
 @pytest.mark.parametrize("part", ["database", "cache"])
-def test_a_database_or_cache_that_cannot_be_reached_fails_the_probe(client, db, monkeypatch, part):
+def test_a_database_or_cache_that_cannot_be_reached_fails_the_probe_with_the_details_in_the_log_only(
+    client, db, monkeypatch, caplog, part
+):
     def refuse(*args, **kwargs):
-        raise ConnectionError("connection refused")
+        raise ConnectionError("connection to db.internal:5432 as retention refused")
 
     # The probe's own view of them, so the test's database stays whole for its teardown.
     if part == "database":
@@ -48,4 +50,5 @@ def test_a_database_or_cache_that_cannot_be_reached_fails_the_probe(client, db, 
 
     status, body = probe(client)
 
-    assert status == 503 and body["checks"][part].startswith("failing: ConnectionError")
+    assert status == 503 and body["checks"][part] == "failing: ConnectionError (details in the service's log)"
+    assert f"the {part} check failed: ConnectionError: connection to db.internal:5432" in caplog.text
