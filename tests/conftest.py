@@ -9,8 +9,8 @@ from django.db import connection, transaction
 from hypothesis import settings
 from rest_framework.test import APIClient
 
-from retention.api.auth import new_token, token_hash
 from retention.models import AgentProfile
+from retention.tokens import new_token, token_hash
 from tests.builders import own_artifact_copy, store_labelled_base
 from tests.factories import AgentProfileFactory, ApiClientFactory, TeamFactory, UserFactory
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from retention.api.auth import TOKEN_PREFIX_LENGTH, new_token, token_hash
 from retention.models import ApiClient, Decision, Team
 from retention.selectors.api import decisions_spoken_for_by
+from retention.tokens import TOKEN_PREFIX_LENGTH, new_token, token_hash
 
 SCOPES = set(ApiClient.Scope.values)
+# How fresh an API client's "last used" time is kept: writing it on every request would make each read a
+# write, which serialises a CRM's requests on SQLite's single write lock and on the client's row elsewhere.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 @transaction.atomic
@@ -57,3 +63,11 @@ def api_client_check_speaks_for(
         return
     if not Decision.objects.filter(decisions_spoken_for_by(client), pk=decision.pk).exists():
         raise PermissionDenied(f"this API client does not speak for the team of recommendation {decision.pk}")
+
+
+def api_client_note_use(client: ApiClient) -> None:
+    """Record when the client last called, to the minute."""
+    now = timezone.now()
+    if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
+        ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
+        client.last_used_at = now

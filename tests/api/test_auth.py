@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from retention.api.auth import LAST_USED_RESOLUTION
 from retention.models import ApiClient
+from retention.services.api_clients import LAST_USED_RESOLUTION
 from tests.conftest import api_client_with
 
 OFFERS = "/api/v1/offers/"

@@ -14,7 +14,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from retention.api.auth import new_token, token_hash
+from retention.tokens import new_token, token_hash
 from tests.factories import ApiClientFactory, ContractFactory, CustomerFactory, OfferFactory, TariffFactory
 
 CHECKS = [

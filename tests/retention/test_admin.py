@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from retention.api.auth import token_hash
 from retention.models import ApiClient, Offer, PolicyConfig, Tariff
+from retention.tokens import token_hash
 from tests.conftest import PASSWORD
 from tests.factories import UserFactory
 
