@@ -221,8 +221,8 @@ def _outcome_frame(rows: pd.DataFrame, treatments: pd.DataFrame, policies: dict[
     rows["treatment_code"] = rows["treatment_code"].where(rows["treatment_code"].notna(), NO_OFFER).astype(str)
     rows["accepted_cost_cents"] = pd.to_numeric(rows["accepted_cost_cents"]).fillna(0).astype("int64")
     rows["renewal_fee_cents"] = [
-        _renewal_fee_cents(fee, features, decision_id)
-        for fee, features, decision_id in zip(rows["renewal_fee_cents"], rows["features"], rows["id"], strict=True)
+        _renewal_fee_cents(fee, decision_id)
+        for fee, decision_id in zip(rows["renewal_fee_cents"], rows["id"], strict=True)
     ]
     rows["margin_cents"] = [
         _margin_cents(fee, version, decision_id, policies)
@@ -245,14 +245,12 @@ def _outcome_frame(rows: pd.DataFrame, treatments: pd.DataFrame, policies: dict[
     return frame[list(COLUMNS)].astype({"reward_cents": "int64", "margin_cents": "int64"})
 
 
-def _renewal_fee_cents(fee_cents, features: dict | None, decision_id: str) -> int:
-    """The fee the offers were priced on; decisions stored before it was logged fall back to the fee they saw."""
-    if not pd.isna(fee_cents):
-        return int(fee_cents)
-    monthly_fee = (features or {}).get("monthly_fee")
-    if monthly_fee is None:
-        raise OutcomeLogError(f"decision {decision_id} has neither a renewal fee nor a monthly_fee feature to value")
-    return round(float(monthly_fee) * 100)
+def _renewal_fee_cents(fee_cents, decision_id: str) -> int:
+    """The fee the offers were priced on (decisions stored before it had a field got it from their features in
+    migration 0018)."""
+    if pd.isna(fee_cents):
+        raise OutcomeLogError(f"decision {decision_id} has no renewal fee to value")
+    return int(fee_cents)
 
 
 def _margin_cents(fee_cents: int, version: int, decision_id: str, policies: dict[int, PolicySettings]) -> int:

@@ -105,7 +105,6 @@ def erased_refusals_lift(
 
 
 def _remove_personal_data(customer: Customer) -> dict[str, int]:
-    _fee_kept_apart_from_features(customer)
     removed = {
         "contracts": Contract.objects.filter(customer=customer).delete()[0],
         "service_events": ServiceEvent.objects.filter(customer=customer).delete()[0],
@@ -136,15 +135,6 @@ def _idempotency_keys_forgotten(customer: Customer) -> int:
     advice = Decision.objects.filter(customer=customer, idempotency_key__isnull=False)
     outcomes = DecisionAction.objects.filter(decision__customer=customer, idempotency_key__isnull=False)
     return advice.update(idempotency_key=None) + outcomes.update(idempotency_key=None)
-
-
-def _fee_kept_apart_from_features(customer: Customer) -> None:
-    """A decision stored before its renewal fee had a field of its own values its renewal with the fee among its
-    features (retention.selectors.outcome_log): that fee is kept in the field before the features go."""
-    for decision in Decision.objects.filter(customer=customer, renewal_fee_cents__isnull=True).only("pk", "features"):
-        monthly_fee = (decision.features or {}).get("monthly_fee")
-        if monthly_fee is not None:
-            Decision.objects.filter(pk=decision.pk).update(renewal_fee_cents=round(float(monthly_fee) * 100))
 
 
 def _admin_history_anonymised(customer: Customer) -> int:

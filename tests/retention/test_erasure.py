@@ -1,9 +1,11 @@
 """A customer's personal data erased at their request, and everything held on them exported for a request to see it."""
 
+import importlib
 import io
 import json
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -259,6 +261,8 @@ def test_a_decision_stored_before_its_fee_had_a_field_keeps_what_values_its_rene
 
     Decision.objects.update(renewal_fee_cents=None, features={"monthly_fee": 54.95})
     RenewalResultFactory(customer=customer, date=timezone.localdate())  # labels the decision
+    fee_kept = importlib.import_module("retention.migrations.0018_decision_renewal_fee_kept")
+    fee_kept.fee_from_the_features(django_apps, schema_editor=None)
 
     customer_erase(customer=customer, requested_by="dpo")
 

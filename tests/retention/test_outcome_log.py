@@ -1,7 +1,9 @@
 import datetime as dt
+import importlib
 import uuid
 
 import pytest
+from django.apps import apps as django_apps
 
 from retention.models import Decision, DecisionAction, PolicyConfig
 from retention.selectors.fairness import ActionFact, action_summary
@@ -296,7 +298,11 @@ def test_the_margin_uses_the_policy_version_the_decision_was_made_with(customer)
 def test_a_decision_logged_before_renewal_fees_were_stored_is_valued_on_its_monthly_fee(customer):
     logged_decision(customer, at(1), renewal_fee_cents=None, features={"monthly_fee": 42.5})
     renewal(customer, 20)
+    with pytest.raises(OutcomeLogError, match="has no renewal fee to value"):
+        logged_outcomes()
 
+    fee_kept = importlib.import_module("retention.migrations.0018_decision_renewal_fee_kept")
+    fee_kept.fee_from_the_features(django_apps, schema_editor=None)
     [row] = logged_outcomes().to_dict("records")
 
     assert (row["renewal_fee_cents"], row["margin_cents"]) == (4_250, 4_250 * 6)
