@@ -15,7 +15,15 @@ from django.utils.translation import gettext
 from agents_ui import labels
 from agents_ui.review.selectors import OPEN_ESCALATION_DAYS
 from agents_ui.talking_points import GENERAL_TALKING_POINT, talking_point
-from retention.models import ANSWER_KINDS, CORRECTING_KINDS, FINAL_ANSWER_KINDS, MADE_KINDS, Decision, DecisionAction
+from retention.models import (
+    ANSWER_KINDS,
+    CORRECTING_KINDS,
+    FINAL_ANSWER_KINDS,
+    MADE_KINDS,
+    Decision,
+    DecisionAction,
+    offer_hold,
+)
 from retention.selectors.panel import actor_name
 from retention.services.decisions import (
     authority_covers,
@@ -361,8 +369,12 @@ def offer_views(
     rest, folded away; numbered in that order, so the shortcuts 1 to 3 press the first three listed."""
     logged = {action.offer_code for action in actions}
     shown, rest = decision.offers_split(limit=SHOWN_OFFERS, keep=logged)
-    # An offer already made or answered was within the budget then; what it spent is now in the team's figures.
-    made = {action.offer_code for action in actions if action.kind in MADE_KINDS}
+    # An offer accepted was within the budget then, and what it spent is in the team's figures; one made and still
+    # held waits for a yes the budget honours. One whose hold ended, or that was declined, is checked again.
+    now = timezone.now()
+    made = {action.offer_code for action in actions if action.kind == DecisionAction.Kind.ACCEPTED} | {
+        code for code in logged if offer_hold(actions, code, now=now) is not None
+    }
     views = [
         _offer_view(rank, offer, decision.recommended_offer_code, viewer, made=offer["code"] in made)
         for rank, offer in enumerate([*shown, *rest], 1)

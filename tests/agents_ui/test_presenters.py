@@ -1,5 +1,7 @@
 """The panel's view of a decision, built without the database: unsaved rows are enough."""
 
+import datetime as dt
+
 from django.utils import timezone, translation
 
 from agents_ui.presenters import Viewer, decision_panel
@@ -13,9 +15,14 @@ def unsaved_decision(**fields) -> Decision:
     return Decision(**values)
 
 
-def action(kind: str, offer_code: str = "") -> DecisionAction:
+def action(kind: str, offer_code: str = "", **fields) -> DecisionAction:
     # Stored actions carry the moment they were logged; the panel reads it (an old escalation no longer waits).
-    return DecisionAction(kind=kind, offer_code=offer_code, created_at=timezone.now())
+    return DecisionAction(kind=kind, offer_code=offer_code, created_at=timezone.now(), **fields)
+
+
+def made_and_held(offer_code: str, *, days_left: float, cost_cents: int = 6_600) -> DecisionAction:
+    held_until = timezone.now() + dt.timedelta(days=days_left)
+    return action("presented", offer_code, held_cents=cost_cents, held_until=held_until)
 
 
 def offers_by_code(panel):
@@ -97,7 +104,10 @@ def test_an_offer_the_team_has_no_budget_left_for_now_waits_for_a_team_lead_unle
 
     now = offers_by_code(decision_panel(decision=unsaved_decision(), actions=[], viewer=viewer))
     made = offers_by_code(
-        decision_panel(decision=unsaved_decision(), actions=[action("presented", "loyal-10")], viewer=viewer)
+        decision_panel(decision=unsaved_decision(), actions=[made_and_held("loyal-10", days_left=3)], viewer=viewer)
+    )
+    hold_ended = offers_by_code(
+        decision_panel(decision=unsaved_decision(), actions=[made_and_held("loyal-10", days_left=-1)], viewer=viewer)
     )
     as_lead = offers_by_code(
         decision_panel(
@@ -111,6 +121,7 @@ def test_an_offer_the_team_has_no_budget_left_for_now_waits_for_a_team_lead_unle
     assert not now["speed-up"].needs_team_lead and now["speed-up"].shows_present_button
     assert not made["loyal-10"].needs_team_lead
     assert [button.kind for button in made["loyal-10"].answer_buttons] == ["accepted", "declined", "thinking"]
+    assert hold_ended["loyal-10"].needs_team_lead  # the yes is checked against the budget again
     assert as_lead["loyal-10"].shows_present_button
 
 
