@@ -23,9 +23,11 @@ from agents_ui.review.access import escalations_waiting_for, lead_required
 from agents_ui.review.forms import LogFilterForm, PeriodForm, TeamForm, with_default_period
 from agents_ui.review.selectors import (
     OPEN_ESCALATION_DAYS,
+    escalations_waiting,
     offer_log_decisions,
     period_kpis,
 )
+from agents_ui.views import agent_profile_of
 from ml.fairness import fairness_report
 from retention.selectors.budget import team_budget_months
 from retention.selectors.fairness import fairness_log
@@ -152,10 +154,15 @@ def budget(request: HttpRequest) -> HttpResponse:
 @require_GET
 @lead_required
 def escalations(request: HttpRequest) -> HttpResponse:
-    waiting = escalations_waiting_for(request)
+    form = TeamForm(request.GET, scope=request.review_scope)
+    if not form.is_valid():
+        context = {"form": form, "rows": [], "for_administrator": [], "days": OPEN_ESCALATION_DAYS}
+        return render(request, "agents_ui/review/escalations.html", context, status=400)
+    waiting = _escalations_of(request, form)
     # What the lead may decide comes first; what waits for an administrator is listed after it, so the lead sees
     # their agent is waiting and for whom.
     context = {
+        "form": form,
         "rows": [presenters.escalation_row(row, for_administrator=False) for row in waiting.for_viewer],
         "for_administrator": [
             presenters.escalation_row(row, for_administrator=True) for row in waiting.for_administrator
@@ -163,6 +170,14 @@ def escalations(request: HttpRequest) -> HttpResponse:
         "days": OPEN_ESCALATION_DAYS,
     }
     return render(request, "agents_ui/review/escalations.html", context)
+
+
+def _escalations_of(request: HttpRequest, form: TeamForm):
+    """Those of the team an administrator chose, else every one the viewer may see (as the navigation counts)."""
+    team = form.cleaned_data.get("team")
+    if team is None:
+        return escalations_waiting_for(request)
+    return escalations_waiting(team_ids=[team.pk], profile=agent_profile_of(request.user), now=timezone.now())
 
 
 @require_GET

@@ -152,7 +152,9 @@ def test_lead_has_no_team_filter_and_cannot_pick_another_teams_agent(lead, decis
     assert "Bram Andersteam" not in refused.text
 
 
-@pytest.mark.parametrize("page", ["review-log", "review-log-csv", "review-kpis", "review-fairness", "review-budget"])
+@pytest.mark.parametrize(
+    "page", ["review-log", "review-log-csv", "review-kpis", "review-fairness", "review-budget", "review-escalations"]
+)
 @pytest.mark.parametrize("team_value", ["other", "999", "abc"])
 def test_a_lead_asking_for_another_team_through_the_team_parameter_is_refused_and_told_why(
     lead, decisions, other_team, page, team_value
@@ -169,7 +171,9 @@ def test_a_lead_asking_for_another_team_through_the_team_parameter_is_refused_an
     assert "Bram Andersteam" not in response.text and "Anna Eigenteam" not in response.text
 
 
-@pytest.mark.parametrize("page", ["review-log", "review-log-csv", "review-kpis", "review-fairness", "review-budget"])
+@pytest.mark.parametrize(
+    "page", ["review-log", "review-log-csv", "review-kpis", "review-fairness", "review-budget", "review-escalations"]
+)
 def test_a_lead_naming_their_own_team_or_none_in_the_team_parameter_sees_their_team(lead, decisions, team, page):
     client = logged_in(lead)
 

@@ -257,7 +257,7 @@ def test_a_date_that_is_no_date_is_refused(lead):
 
 
 @pytest.mark.parametrize("page", ["review-log", "review-log-csv", "review-kpis", "review-fairness"])
-@pytest.mark.parametrize("day", ["26-11-2026", "26/11/2026", "11/26/2026", "2026-11-6", "20261126"])
+@pytest.mark.parametrize("day", ["26-11-2026", "26/11/2026", "11/26/2026", "2026-11-6", "20261126", "２０２６-11-26"])
 def test_a_date_not_written_as_yyyy_mm_dd_is_refused_as_the_date_field_could_not_show_it(lead, page, day):
     response = logged_in(lead).get(reverse(page), {"since": day})
 
@@ -772,6 +772,22 @@ def test_with_nothing_waiting_the_count_is_hidden_and_an_agent_may_not_ask_for_i
 
     assert 'class="nav-count nav-count-none"' in count and "wacht" not in count
     assert logged_in(agent).get(reverse("review-escalations-count")).status_code == 403
+
+
+def test_an_administrator_picks_the_team_whose_escalations_to_see_and_the_list_asks_again_for_it(
+    admin, agent, other_team
+):
+    act(decision_for(agent, name="Ons team"), "escalated", "half-price")
+    stranger = AgentProfileFactory(user=UserFactory(username="stranger"), team=other_team).user
+    act(decision_for(stranger, name="Ander team"), "escalated", "half-price")
+    client = logged_in(admin)
+
+    every_team = client.get(reverse("review-escalations"))
+    one_team = client.get(reverse("review-escalations"), {"team": other_team.pk})
+
+    assert sorted(row.customer_name for row in every_team.context["rows"]) == ["Ander team", "Ons team"]
+    assert [row.customer_name for row in one_team.context["rows"]] == ["Ander team"]
+    assert f'hx-get="/review/escalations/?team={other_team.pk}"' in one_team.text
 
 
 def test_no_escalation_waiting_says_so(lead):

@@ -44,6 +44,20 @@ def test_a_lead_filters_the_offer_log_without_reloading_the_page(open_page, scre
     screenshot(page, "review-log-1280-nl")
 
 
+def test_switching_language_keeps_the_filters_applied_in_place(open_page, lead, review_log):
+    page = open_page()
+    log_in(page, "lead", path="/review/log/")
+    page.get_by_label("Uitkomst").select_option(label="Geaccepteerd")
+    page.get_by_role("button", name="Tonen").click()
+    page.wait_for_url("**outcome=accepted*")
+
+    page.get_by_role("button", name="English").click()
+
+    page.wait_for_url("**/review/log/?*outcome=accepted*")
+    expect(page.get_by_role("table")).to_contain_text("Anna Akkoord")
+    expect(page.get_by_role("table")).not_to_contain_text("Bert Zonderaanbod")
+
+
 def test_the_offer_log_filters_without_javascript(open_page, lead, review_log):
     page = open_page(javascript=False)
     page.set_viewport_size(DESKTOP)

@@ -213,6 +213,7 @@ def test_an_api_client_added_in_the_admin_gets_a_working_token_shown_once(superu
 
     assert response.status_code == second.status_code == 200
     assert "no-store" in response["Cache-Control"]
+    assert "Het token staat hier één keer en daarna nooit meer" in response.text  # the admin's language
     token = re.search(r'id="token" type="text" readonly size="60" value="([^"]+)"', response.text).group(1)
     client = ApiClient.objects.get(name="crm-a")
     assert (client.scopes, list(client.teams.all()), client.token_prefix) == (["read", "score"], [team], token[:8])

@@ -179,6 +179,18 @@
   document.addEventListener("htmx:responseError", sayNotSaved);
   document.addEventListener("htmx:sendError", sayNotSaved);
 
+  // A review page's filters update it in place, and its address with them: switching language comes back to the
+  // page as it is now, filters included, not as it was first loaded. The panel keeps the address of the advice
+  // shown, which its form already carries.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var next = form.querySelector && form.querySelector("input[name=next]");
+    var main = document.getElementById("main");
+    if (next && form.classList.contains("language-switch") && main && !main.hasAttribute("data-decision-url")) {
+      next.value = window.location.pathname + window.location.search;
+    }
+  });
+
   // Reloading the page should show the same advice, not ask for a new one.
   document.addEventListener("DOMContentLoaded", function () {
     var main = document.getElementById("main");
