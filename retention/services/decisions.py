@@ -36,7 +36,6 @@ from ml.reasons import calendar_months, top_reasons
 from ml.registry import LoadedModel, NoChampion, champions
 from ml.response import stay_estimates
 from retention.models import (
-    FINAL_ANSWER_KINDS,
     MADE_KINDS,
     OFFER_ACTION_KINDS,
     STANDING_ANSWER_KINDS,
@@ -516,32 +515,16 @@ def _check_no_offer_made_since_objection(decision: Decision, kind: str, offer_co
 def _validated_offer(
     decision: Decision, kind: str, offer_code: str, override_reason: str, agent: AbstractBaseUser | None
 ) -> dict | None:
+    """The offer this action is about, once every rule for its kind allows it; None for an action about no offer."""
     if kind not in DecisionAction.Kind.values:
         raise ValidationError({"kind": f"must be one of {', '.join(DecisionAction.Kind.values)}"})
     if kind == DecisionAction.Kind.NO_ACTION:
-        if offer_code:
-            raise ValidationError(
-                {"offer_code": ValidationError("no action cannot name an offer", code="offer_not_expected")}
-            )
-        _check_no_offer_accepted(decision)
-        _check_not_just_logged(decision, kind, "")
+        _check_no_action(decision, offer_code)
         return None
     if not offer_code:
-        if kind in OFFER_ACTION_KINDS or kind == DecisionAction.Kind.UNDONE:
-            raise ValidationError(
-                {"offer_code": ValidationError("this action needs the offer it is about", code="offer_needed")}
-            )
-        if kind == DecisionAction.Kind.ESCALATED:
-            _check_escalation_asks_higher_authority(decision, None, _profile(agent))
-            _check_call_open_to_escalate(decision)
+        _check_about_no_offer(decision, kind, _profile(agent))
         return None
-    offer = decision.offer(offer_code)
-    if offer is None:
-        _check_not_left_out_as_declined(decision, offer_code)
-        raise ValidationError(
-            {"offer_code": ValidationError("%(offer)r was not among this decision's offers", code="unknown_offer",
-                                           params={"offer": offer_code})}
-        )  # fmt: skip
+    offer = _offer_of(decision, offer_code)
     if kind == DecisionAction.Kind.UNDONE:
         _check_acceptance_to_undo(decision, offer_code, override_reason)
         return offer
@@ -551,46 +534,109 @@ def _validated_offer(
             {"override_reason": ValidationError("the recommended offer is no override: send no reason",
                                                 code="not_an_override")}
         )  # fmt: skip
-    if kind in (DecisionAction.Kind.ESCALATED, DecisionAction.Kind.THINKING):
-        _check_offer_open(decision, offer_code)
-    if kind in (DecisionAction.Kind.ESCALATED, DecisionAction.Kind.THINKING) or (
-        kind == DecisionAction.Kind.DECLINED and not _discussed(decision, offer_code)
-    ):
-        _check_no_other_offer_accepted(decision, offer_code)
-    if kind == DecisionAction.Kind.THINKING:
-        _check_not_just_logged(decision, kind, offer_code)
-    if kind == DecisionAction.Kind.ESCALATED:
-        _check_escalation_asks_higher_authority(decision, offer, _profile(agent))
-        _check_not_waiting_already(decision, offer_code)
-    if kind in (DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING) and not _discussed(decision, offer_code):
-        _check_answer_to_unmade_offer(decision, kind, offer, override_reason, _profile(agent))
-    if kind == DecisionAction.Kind.PRESENTED:
-        _check_not_just_logged(decision, kind, offer_code)
-        if accepted := _accepted_offers(_standing_answers(decision)):
-            # One offer stands accepted per decision: another made now could not be accepted, and would stand open.
-            raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
-        _check_override_reason(decision, kind, offer_code, override_reason)
-        profile = _profile(agent)
-        _check_presentable(decision, offer, profile)
-        _check_customer_guardrails(decision, offer, making=True)
-        hold = _hold(decision, offer_code)
-        _check_team_budget_left(decision, offer, profile, team=_charged_team(decision, profile, None), hold=hold)
-    if kind in FINAL_ANSWER_KINDS:
-        standing = _standing_answers(decision)
-        if standing.get(offer_code) == kind:
-            raise ValidationError(
-                {
-                    "kind": ValidationError(
-                        "%(kind)s for %(offer)r is already logged on this decision",
-                        code="already_answered",
-                        params={"kind": kind, "offer": offer_code},
-                    )
-                }
-            )
-        if kind == DecisionAction.Kind.ACCEPTED:
-            _check_acceptable(decision, offer, _profile(agent), standing)
-            _check_override_reason(decision, kind, offer_code, override_reason)
+    OFFER_RULES[kind](decision, offer, override_reason, _profile(agent))
     return offer
+
+
+def _check_no_action(decision: Decision, offer_code: str) -> None:
+    if offer_code:
+        raise ValidationError(
+            {"offer_code": ValidationError("no action cannot name an offer", code="offer_not_expected")}
+        )
+    _check_no_offer_accepted(decision)
+    _check_not_just_logged(decision, DecisionAction.Kind.NO_ACTION, "")
+
+
+def _check_about_no_offer(decision: Decision, kind: str, profile: AgentProfile | None) -> None:
+    """Only an escalation may be about the whole call rather than an offer."""
+    if kind in OFFER_ACTION_KINDS or kind == DecisionAction.Kind.UNDONE:
+        raise ValidationError(
+            {"offer_code": ValidationError("this action needs the offer it is about", code="offer_needed")}
+        )
+    _check_escalation_asks_higher_authority(decision, None, profile)
+    _check_call_open_to_escalate(decision)
+
+
+def _offer_of(decision: Decision, offer_code: str) -> dict:
+    offer = decision.offer(offer_code)
+    if offer is None:
+        _check_not_left_out_as_declined(decision, offer_code)
+        raise ValidationError(
+            {"offer_code": ValidationError("%(offer)r was not among this decision's offers", code="unknown_offer",
+                                           params={"offer": offer_code})}
+        )  # fmt: skip
+    return offer
+
+
+def _check_presenting(decision: Decision, offer: dict, override_reason: str, profile: AgentProfile | None) -> None:
+    code = offer["code"]
+    _check_not_just_logged(decision, DecisionAction.Kind.PRESENTED, code)
+    if accepted := _accepted_offers(_standing_answers(decision)):
+        # One offer stands accepted per decision: another made now could not be accepted, and would stand open.
+        raise ValidationError({"offer_code": _stands_accepted(accepted[0])})
+    _check_override_reason(decision, DecisionAction.Kind.PRESENTED, code, override_reason)
+    _check_presentable(decision, offer, profile)
+    _check_customer_guardrails(decision, offer, making=True)
+    hold = _hold(decision, code)
+    _check_team_budget_left(decision, offer, profile, team=_charged_team(decision, profile, None), hold=hold)
+
+
+def _check_accepting(decision: Decision, offer: dict, override_reason: str, profile: AgentProfile | None) -> None:
+    standing = _check_not_answered_so_already(decision, DecisionAction.Kind.ACCEPTED, offer["code"])
+    _check_acceptable(decision, offer, profile, standing)
+    _check_override_reason(decision, DecisionAction.Kind.ACCEPTED, offer["code"], override_reason)
+
+
+def _check_declining(decision: Decision, offer: dict, override_reason: str, profile: AgentProfile | None) -> None:
+    code = offer["code"]
+    if not _discussed(decision, code):
+        _check_no_other_offer_accepted(decision, code)
+        _check_answer_to_unmade_offer(decision, DecisionAction.Kind.DECLINED, offer, override_reason, profile)
+    _check_not_answered_so_already(decision, DecisionAction.Kind.DECLINED, code)
+
+
+def _check_thinking(decision: Decision, offer: dict, override_reason: str, profile: AgentProfile | None) -> None:
+    code = offer["code"]
+    _check_offer_open(decision, code)
+    _check_no_other_offer_accepted(decision, code)
+    _check_not_just_logged(decision, DecisionAction.Kind.THINKING, code)
+    if not _discussed(decision, code):
+        _check_answer_to_unmade_offer(decision, DecisionAction.Kind.THINKING, offer, override_reason, profile)
+
+
+def _check_escalating(decision: Decision, offer: dict, override_reason: str, profile: AgentProfile | None) -> None:
+    code = offer["code"]
+    _check_offer_open(decision, code)
+    _check_no_other_offer_accepted(decision, code)
+    _check_escalation_asks_higher_authority(decision, offer, profile)
+    _check_not_waiting_already(decision, code)
+
+
+# The rules of each action about an offer, in the order they are checked (the first broken one is reported).
+OFFER_RULES = {
+    DecisionAction.Kind.PRESENTED: _check_presenting,
+    DecisionAction.Kind.ACCEPTED: _check_accepting,
+    DecisionAction.Kind.DECLINED: _check_declining,
+    DecisionAction.Kind.THINKING: _check_thinking,
+    DecisionAction.Kind.ESCALATED: _check_escalating,
+}
+
+
+def _check_not_answered_so_already(decision: Decision, kind: str, offer_code: str) -> dict[str, str]:
+    """The same final answer twice would count an offer's cost twice; the other one corrects it. Returns the
+    decision's standing answers."""
+    standing = _standing_answers(decision)
+    if standing.get(offer_code) == kind:
+        raise ValidationError(
+            {
+                "kind": ValidationError(
+                    "%(kind)s for %(offer)r is already logged on this decision",
+                    code="already_answered",
+                    params={"kind": kind, "offer": offer_code},
+                )
+            }
+        )
+    return standing
 
 
 def _check_still_in_catalog(decision: Decision, kind: str, offer: dict) -> None:
