@@ -65,14 +65,21 @@ OUTCOME_CHOICES = [
 ]
 
 
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: \d takes any script's
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
     def __init__(self):
         super().__init__(format="%Y-%m-%d")
 
-
-ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: \d takes any script's
+    def format_value(self, value):
+        # A date input shows nothing but YYYY-MM-DD, and the browser complains of anything else: a day typed
+        # otherwise into the address is left out of the field, beside the error that names the form to use.
+        if isinstance(value, str) and not ISO_DAY.fullmatch(value.strip()):
+            return None
+        return super().format_value(value)
 
 
 class IsoDateField(forms.DateField):

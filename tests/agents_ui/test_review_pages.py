@@ -264,7 +264,8 @@ def test_a_date_not_written_as_yyyy_mm_dd_is_refused_as_the_date_field_could_not
     assert response.status_code == 400
     assert "text/html" in response["Content-Type"]
     assert "Vul de datum in als JJJJ-MM-DD, bijvoorbeeld 2026-11-26." in response.text
-    assert f'value="{day}"' in response.text  # the form as it was sent
+    # A date input can show no other form (the browser would warn of it): the field is left empty beside the error.
+    assert 'type="date" name="since"' in response.text and f'value="{day}"' not in response.text
 
 
 def test_a_date_written_as_yyyy_mm_dd_is_read(lead, log):
