@@ -118,8 +118,8 @@ class PolicySettings:
         if self.budget_per_customer_cents < 0:
             raise PolicyError("budget_per_customer_cents cannot be negative")
         for name in ("contact_policy_days", "recent_offer_days", "offer_hold_days"):
-            if getattr(self, name) < 0:
-                raise PolicyError(f"{name} cannot be negative")
+            if not 0 <= getattr(self, name) <= MAX_POLICY_DAYS:
+                raise PolicyError(f"{name} must be 0 to {MAX_POLICY_DAYS} days")
         if self.prior_strength <= 0:
             raise PolicyError("prior_strength must be positive")
         if sorted(self.authority) != [1, 2, 3]:
@@ -135,6 +135,8 @@ class PolicySettings:
         return "low"
 
 
+# A year: a longer hold, contact policy or pause keeps budget or offers back longer than any plan is made for.
+MAX_POLICY_DAYS = 365
 # The JSON type of each plain setting: a whole number, any number, true or false, or text.
 WHOLE, NUMBER, FLAG, TEXT = "a whole number", "a number", "true or false", "text"
 SCALAR_SETTING_TYPES = {

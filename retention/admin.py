@@ -227,7 +227,8 @@ class PolicyConfigAdmin(admin.ModelAdmin):
         current = PolicyConfig.objects.order_by("-version").first()
         if current is None:
             return {"version": 1, "values": asdict(PolicySettings())}
-        return {"version": current.version + 1, "values": current.values}
+        # Settings added since that version was stored start from their defaults, so the form names every one.
+        return {"version": current.version + 1, "values": {**asdict(PolicySettings()), **current.values}}
 
     def save_model(self, request, obj, form, change):
         if not change:

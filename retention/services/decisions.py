@@ -906,13 +906,21 @@ def _check_team_budget_left(
             offer, "hold_ended",
             "holds nothing of the team's budget any more (made more than %(days)s days ago, or answered since) and "
             "costs more than the budget has left this month (%(left)s cents): escalate to a team lead",
-            days=policy_current()[1].offer_hold_days, left=left,
+            days=_hold_days_of(decision, offer["code"], team), left=left,
         )  # fmt: skip
     raise _coded_refusal(
         offer, "team_budget_spent",
         "costs more than the team's budget has left this month (%(left)s cents): escalate to a team lead",
         left=left,
     )  # fmt: skip
+
+
+def _hold_days_of(decision: Decision, offer_code: str, team: Team) -> int:
+    """How long the offer's last hold for this team lasted: the policy's days when it was made."""
+    made = decision.actions.filter(
+        kind=DecisionAction.Kind.PRESENTED, offer_code=offer_code, charged_team=team, held_until__isnull=False
+    ).latest("created_at", "pk")
+    return round((made.held_until - made.created_at).total_seconds() / 86_400)
 
 
 def _held_for(decision: Decision, offer_code: str, team: Team) -> bool:

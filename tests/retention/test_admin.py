@@ -182,7 +182,7 @@ def test_a_valid_policy_is_added_with_who_added_it(superuser_client, in_force):
 def test_the_add_form_starts_from_the_version_in_force(superuser_client, in_force):
     form = superuser_client.get(ADD).context["adminform"].form
     assert form.initial["version"] == 2
-    assert form.initial["values"] == DEMO_POLICY
+    assert {name: form.initial["values"][name] for name in DEMO_POLICY} == DEMO_POLICY
 
 
 def test_a_stored_version_is_neither_edited_nor_deleted(superuser_client, in_force):
@@ -239,3 +239,19 @@ def test_an_api_client_added_inactive_is_stored_inactive(superuser_client):
     token = re.search(r'value="([^"]{20,})"', response.text).group(1)
     assert not ApiClient.objects.get(name="crm-a").is_active
     assert APIClient().get("/api/v1/decisions/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 401
+
+
+def test_the_next_policy_starts_from_the_one_in_force_with_settings_added_since_at_their_defaults(
+    superuser_client, in_force
+):
+    initial = superuser_client.get(ADD).context["adminform"].form.initial["values"]
+
+    assert initial["offer_hold_days"] == 14
+    assert initial["margin_rate"] == DEMO_POLICY["margin_rate"]
+
+
+def test_a_hold_longer_than_a_year_is_refused(superuser_client, in_force):
+    response = add(superuser_client, 2, {**DEMO_POLICY, "offer_hold_days": 100_000})
+
+    assert "offer_hold_days must be 0 to 365 days" in response.text
+    assert list(PolicyConfig.objects.values_list("version", flat=True)) == [1]

@@ -127,6 +127,18 @@ def test_a_yes_after_the_hold_ended_is_checked_against_the_budget_as_it_stands(a
     decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=lead)  # a lead may spend over
 
 
+def test_a_hold_that_ended_is_named_by_its_own_length_not_the_policy_in_force_now(agent, team):
+    call, colleague = advice(agent), advice(agent)
+    made_days_ago(present(call, agent), 15)
+    PolicyConfig.objects.create(version=1, values={"offer_hold_days": 3})
+    DecisionAction.objects.create(
+        decision=colleague, kind="accepted", offer_code="speed-up", channel="phone", agent=agent, cost_cents=9_000
+    )
+
+    with pytest.raises(ValidationError, match="made more than 14 days ago"):
+        decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+
+
 def test_a_yes_after_the_hold_ended_is_taken_while_the_budget_still_allows_it(agent, team):
     call = advice(agent)
     made_days_ago(present(call, agent), 30)
