@@ -172,7 +172,7 @@ def team_budget_months(*, teams: Iterable[Team], months: int, now: dt.datetime |
     """Every team's budget status in each of the last `months` calendar months (this one included), newest first.
 
     A month without accepted offers is shown as nothing spent; what is held counts in this month only. Today's budget
-    stands for past months too: the model keeps no history of budget changes. Three queries, whatever the number of
+    stands for past months too: the model keeps no history of budget changes. Two queries, whatever the number of
     teams.
     """
     teams = list(teams)

@@ -901,12 +901,13 @@ def _check_team_budget_left(
     left = max(0, status.budget_cents - status.committed_cents + own_hold)
     if offer["cost_cents"] <= left:
         return
-    if made_before and hold is None and _held_for(decision, offer["code"], team):
+    ended = _last_hold_for(decision, offer["code"], team) if made_before and hold is None else None
+    if ended is not None:
         raise _coded_refusal(
             offer, "hold_ended",
             "holds nothing of the team's budget any more (made more than %(days)s days ago, or answered since) and "
             "costs more than the budget has left this month (%(left)s cents): escalate to a team lead",
-            days=_hold_days_of(decision, offer["code"], team), left=left,
+            days=round((ended.held_until - ended.created_at).total_seconds() / 86_400), left=left,
         )  # fmt: skip
     raise _coded_refusal(
         offer, "team_budget_spent",
@@ -915,18 +916,13 @@ def _check_team_budget_left(
     )  # fmt: skip
 
 
-def _hold_days_of(decision: Decision, offer_code: str, team: Team) -> int:
-    """How long the offer's last hold for this team lasted: the policy's days when it was made."""
+def _last_hold_for(decision: Decision, offer_code: str, team: Team) -> DecisionAction | None:
+    """The last time the offer was made on this decision holding its cost of this team's budget, if ever; its hold
+    lasted the policy's days at that time."""
     made = decision.actions.filter(
-        kind=DecisionAction.Kind.PRESENTED, offer_code=offer_code, charged_team=team, held_until__isnull=False
-    ).latest("created_at", "pk")
-    return round((made.held_until - made.created_at).total_seconds() / 86_400)
-
-
-def _held_for(decision: Decision, offer_code: str, team: Team) -> bool:
-    """The offer was made on this decision holding its cost of this team's budget, at some time."""
-    made = decision.actions.filter(kind=DecisionAction.Kind.PRESENTED, offer_code=offer_code, held_cents__gt=0)
-    return made.filter(charged_team=team).exists()
+        kind=DecisionAction.Kind.PRESENTED, offer_code=offer_code, charged_team=team, held_cents__gt=0
+    )
+    return made.exclude(held_until=None).order_by("-created_at", "-pk").first()
 
 
 def _hold(decision: Decision, offer_code: str) -> DecisionAction | None:
