@@ -529,7 +529,7 @@ class DecisionAction(ImmutableModel):
     def save(self, *args, **kwargs):
         # An offer made or accepted always counts against a team where one can be named: the advice's, else that
         # of the agent who logged it (the service names the holding team for a yes logged without an agent).
-        if self._state.adding and self.charged_team_id is None and self.kind in BUDGET_KINDS:
+        if self._state.adding and self.charged_team_id is None and (self.kind in BUDGET_KINDS or self.held_cents):
             self.charged_team_id = self.decision.team_id or _team_id_of(self.agent_id)
         super().save(*args, **kwargs)
 
@@ -556,21 +556,24 @@ OFFER_ACTION_KINDS = ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
 MADE_KINDS = FINAL_ANSWER_KINDS | {DecisionAction.Kind.PRESENTED}
 # What counts against a team's budget: an offer made holds its cost, one accepted spends it.
 BUDGET_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.ACCEPTED})
+# What may hold an offer's cost: the offer made, or "thinking it over" logged for an offer not made before (the
+# customer was told of it, so it was made). A "thinking it over" after the offer was made holds nothing itself.
+HOLDING_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.THINKING})
 # The offer was put to the customer without (yet) an acceptance.
 SHOWN_KINDS = frozenset({DecisionAction.Kind.PRESENTED, DecisionAction.Kind.DECLINED, DecisionAction.Kind.THINKING})
 
 
 def offer_hold(actions: Iterable[DecisionAction], offer_code: str, *, now: dt.datetime) -> DecisionAction | None:
-    """The action by which the offer holds its cost on this decision now, if it does: the latest time it was made,
-    its hold not ended, no acceptance or decline logged since (or only one undone: an acceptance logged by mistake
-    leaves the offer made, unanswered), and no other offer standing accepted (this one can then no longer be).
-    `actions` are the decision's log, in any order.
+    """The action by which the offer holds its cost on this decision now, if it does: the latest time it was made
+    (a "thinking it over" that made it counts as made), its hold not ended, no acceptance or decline logged since
+    (or only one undone: an acceptance logged by mistake leaves the offer made, unanswered), and no other offer
+    standing accepted (this one can then no longer be). `actions` are the decision's log, in any order.
 
     The team budget counts the same rule in SQL (`retention.selectors.budget.held_offers`).
     """
     latest_made, standing = None, {}
     for action in sorted(actions, key=lambda action: (action.created_at, action.pk or 0)):
-        if action.kind == DecisionAction.Kind.PRESENTED and action.offer_code == offer_code:
+        if action.offer_code == offer_code and _holds_when_logged(action):
             latest_made = action
             standing.pop(offer_code, None)
         elif action.kind in STANDING_ANSWER_KINDS:
@@ -581,6 +584,10 @@ def offer_hold(actions: Iterable[DecisionAction], offer_code: str, *, now: dt.da
         return None
     others_accepted = any(kind == DecisionAction.Kind.ACCEPTED for code, kind in standing.items() if code != offer_code)
     return None if others_accepted else latest_made
+
+
+def _holds_when_logged(action: DecisionAction) -> bool:
+    return action.kind == DecisionAction.Kind.PRESENTED or (action.kind in HOLDING_KINDS and action.held_cents > 0)
 
 
 class RenewalResult(ImmutableModel):

@@ -26,7 +26,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from retention.models import CORRECTING_KINDS, STANDING_ANSWER_KINDS, DecisionAction, Team
+from retention.models import CORRECTING_KINDS, HOLDING_KINDS, STANDING_ANSWER_KINDS, DecisionAction, Team
 
 BUDGET_AMBER_PERCENT = 75
 
@@ -115,7 +115,8 @@ def charged_team_name() -> Subquery:
 
 def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
     """Offers whose hold has not ended and that wait for the customer's answer, each the latest time its offer was
-    made on its decision: nothing accepted or declined since (or only an acceptance undone), and no other offer
+    made on its decision (a "thinking it over" holds only when it made the offer, so a later time it was made is an
+    offer presented): nothing accepted or declined since (or only an acceptance undone), and no other offer
     standing accepted on the decision. An erased customer's advice takes no more answers, so holds nothing. Each
     holds `held_cents` of its `charged_team`'s budget.
 
@@ -129,7 +130,7 @@ def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
     )
     return (
         DecisionAction.objects.filter(
-            kind=DecisionAction.Kind.PRESENTED,
+            kind__in=list(HOLDING_KINDS),
             held_until__gt=now,
             held_cents__gt=0,
             decision__customer__erased_at__isnull=True,

@@ -13,6 +13,7 @@ import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ml.features import build_features
@@ -36,6 +37,7 @@ from ml.reasons import calendar_months, top_reasons
 from ml.registry import LoadedModel, NoChampion, champions
 from ml.response import stay_estimates
 from retention.models import (
+    HOLDING_KINDS,
     MADE_KINDS,
     OFFER_ACTION_KINDS,
     STANDING_ANSWER_KINDS,
@@ -602,6 +604,16 @@ def _check_thinking(decision: Decision, offer: dict, override_reason: str, profi
     _check_not_just_logged(decision, DecisionAction.Kind.THINKING, code)
     if not _discussed(decision, code):
         _check_answer_to_unmade_offer(decision, DecisionAction.Kind.THINKING, offer, override_reason, profile)
+    if _thinking_makes_offer(decision, code):
+        _check_team_budget_left(decision, offer, profile, team=_charged_team(decision, profile, None), hold=None)
+
+
+def _thinking_makes_offer(decision: Decision, offer_code: str) -> bool:
+    """ "Thinking it over" logged for an offer nobody made or held on this decision says it was made: like an offer
+    presented, it holds the offer's cost while the customer thinks, or its later yes would find the budget spent
+    by other calls. Once the offer was made, thinking it over changes no hold."""
+    earlier = decision.actions.filter(offer_code=offer_code)
+    return not earlier.filter(Q(kind__in=MADE_KINDS) | Q(held_cents__gt=0)).exists()
 
 
 def _check_escalating(decision: Decision, offer: dict, override_reason: str, profile: AgentProfile | None) -> None:
@@ -920,7 +932,7 @@ def _last_hold_for(decision: Decision, offer_code: str, team: Team) -> DecisionA
     """The last time the offer was made on this decision holding its cost of this team's budget, if ever; its hold
     lasted the policy's days at that time."""
     made = decision.actions.filter(
-        kind=DecisionAction.Kind.PRESENTED, offer_code=offer_code, charged_team=team, held_cents__gt=0
+        kind__in=list(HOLDING_KINDS), offer_code=offer_code, charged_team=team, held_cents__gt=0
     )
     return made.exclude(held_until=None).order_by("-created_at", "-pk").first()
 
@@ -943,7 +955,13 @@ def _charged_team(decision: Decision, profile: AgentProfile | None, hold: Decisi
 def _budget_fields(decision: Decision, kind: str, offer: dict | None, profile: AgentProfile | None) -> dict:
     """What an action stores of the team budget: the team an offer made or accepted counts against, and what an
     offer made holds of it, until when."""
-    if offer is None or kind not in (DecisionAction.Kind.PRESENTED, DecisionAction.Kind.ACCEPTED):
+    if offer is None or kind not in (
+        DecisionAction.Kind.PRESENTED,
+        DecisionAction.Kind.ACCEPTED,
+        DecisionAction.Kind.THINKING,
+    ):
+        return {}
+    if kind == DecisionAction.Kind.THINKING and not _thinking_makes_offer(decision, offer["code"]):
         return {}
     hold = _hold(decision, offer["code"]) if kind == DecisionAction.Kind.ACCEPTED else None
     team = _charged_team(decision, profile, hold)

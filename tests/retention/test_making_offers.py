@@ -1,5 +1,6 @@
 """Making an offer: it holds its cost of the team's budget until the customer answers it or the policy's hold
-ends, and one withdrawn from the catalog since the advice is not made.
+ends ("thinking it over" logged for an offer not made before makes it, so holds too), and one withdrawn from the
+catalog since the advice is not made.
 
 Before holds, every agent could make offers up to the team's whole remainder at once, and the customers' yes to
 each was honoured: ten offers of € 66 made against € 100 left were all accepted.
@@ -220,6 +221,62 @@ def test_a_longer_hold_in_a_new_policy_does_not_bring_back_a_hold_that_ended(age
     assert team_budget_status(team=team).held_cents == 0
 
 
+def think(decision, agent, code="loyal-10"):
+    reason = "" if code == decision.recommended_offer_code else "other"
+    return decision_action_record(
+        decision=decision, kind="thinking", offer_code=code, override_reason=reason, agent=agent
+    )
+
+
+def test_thinking_it_over_logged_for_an_offer_not_made_holds_its_cost_as_making_it_would(agent, team):
+    call, colleague = advice(agent), advice(agent)
+    thought = think(call, agent)
+
+    with pytest.raises(ValidationError) as refusal:
+        present(colleague, agent)
+
+    assert (thought.held_cents, thought.charged_team) == (COST, team)
+    assert refusal_code(refusal) == "team_budget_spent"
+    assert team_budget_status(team=team).held_cents == COST
+
+
+def test_thinking_it_over_after_the_offer_was_made_holds_nothing_more(agent, team):
+    call = advice(agent)
+    present(call, agent)
+
+    thought = think(call, agent)
+
+    assert thought.held_cents == 0
+    assert team_budget_status(team=team).held_cents == COST
+
+
+def test_a_yes_to_an_offer_thought_over_is_honoured_within_its_hold_and_spends_it_once(agent, team):
+    call, colleague = advice(agent), advice(agent)
+    think(call, agent)
+    DecisionAction.objects.create(
+        decision=colleague, kind="accepted", offer_code="speed-up", channel="phone", agent=agent, cost_cents=9_000
+    )
+
+    decision_action_record(decision=call, kind="accepted", offer_code="loyal-10", agent=agent)
+    status = team_budget_status(team=team)
+
+    assert (status.spent_cents, status.held_cents) == (9_000 + COST, 0)
+
+
+def test_thinking_it_over_an_offer_not_made_is_refused_when_the_budget_cannot_hold_it(agent, team, lead):
+    call = advice(agent)
+    DecisionAction.objects.create(
+        decision=advice(agent), kind="accepted", offer_code="speed-up", channel="phone", agent=agent, cost_cents=9_000
+    )
+
+    with pytest.raises(ValidationError) as refusal:
+        think(call, agent)
+
+    assert refusal_code(refusal) == "team_budget_spent"
+    assert not call.actions.exists()
+    assert think(call, lead).held_cents == COST  # a team lead may still make it
+
+
 # --- advice asked for without an agent, answered by agents of a team ------------------------------
 
 
@@ -273,7 +330,7 @@ def test_a_yes_logged_without_an_agent_spends_the_team_that_held_the_offer(agent
 # --- the rule in Python and in SQL ----------------------------------------------------------------
 
 STEP = st.tuples(
-    st.sampled_from(["presented", "accepted", "declined", "undone", "no_action"]),
+    st.sampled_from(["presented", "thinking", "accepted", "declined", "undone", "no_action"]),
     st.sampled_from(["loyal-10", "speed-up"]),
     st.integers(min_value=0, max_value=30),  # days ago
 )
@@ -288,18 +345,22 @@ def test_one_decisions_log_and_the_team_budget_agree_on_what_is_held(agent, step
     now = timezone.now()
     # The log is in order: each step at its day, or the previous step's if that is later.
     moment = now - dt.timedelta(days=31)
+    made = set()  # offers made or held so far: "thinking it over" holds only an offer not among them
     for kind, code, days_ago in steps:
         moment = max(moment, now - dt.timedelta(days=days_ago)) + dt.timedelta(seconds=1)
         cost = OFFERS[0]["cost_cents"] if code == "loyal-10" else OFFERS[1]["cost_cents"]
+        holds = kind == "presented" or (kind == "thinking" and code not in made)
+        if kind in ("presented", "thinking", "accepted", "declined"):
+            made.add(code)
         action = DecisionAction.objects.create(
             decision=call,
             kind=kind,
             offer_code="" if kind == "no_action" else code,
             channel="phone",
             agent=agent,
-            held_cents=cost if kind == "presented" else 0,
+            held_cents=cost if holds else 0,
         )
-        held_until = moment + dt.timedelta(days=14) if kind == "presented" else None
+        held_until = moment + dt.timedelta(days=14) if holds else None
         DecisionAction.objects.filter(pk=action.pk).update(created_at=moment, held_until=held_until)
     actions = list(call.actions.all())
 
