@@ -2,15 +2,30 @@
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 
 from celery import Celery
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("retention")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_configure.connect
+def _settings_or_one_line(sender: Celery, **kwargs) -> None:
+    """A worker started with a setting the environment gives wrongly says which, in one line, as manage.py does:
+    the settings load here first, and a traceback through Celery's option parsing says nothing more."""
+    from django.conf import settings
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - reading a setting loads them all
+    except ImproperlyConfigured as error:
+        sys.stderr.write(f"configuration error: {error}\n")
+        sys.exit(1)
 
 
 logger = logging.getLogger(__name__)

@@ -104,6 +104,18 @@ def test_a_setting_given_wrongly_ends_a_command_with_its_message_not_a_traceback
     assert result.stderr == "configuration error: FORMER_CUSTOMER_DAYS must be a whole number, not 'abc'\n"
 
 
+def test_a_worker_started_with_a_setting_given_wrongly_says_which_in_one_line(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    environment.update(DATA_DIR=str(tmp_path), CELERY_TASK_TIME_LIMIT="5")
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr == "configuration error: CELERY_TASK_TIME_LIMIT must be at least 120, not 5\n"
+
+
 def test_production_redirects_to_https_when_asked(tmp_path, monkeypatch):
     loaded = load_settings(
         tmp_path,
