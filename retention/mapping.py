@@ -249,6 +249,11 @@ def mapping_load(path: str | Path) -> Mapping:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise MappingError(f"cannot read mapping {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise MappingError(
+            f"mapping {path} is not UTF-8 text on line {line}: byte 0x{error.object[error.start]:02x}; save it as UTF-8"
+        ) from error
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -413,7 +418,9 @@ def read_mapped_chunks(
         raise ValueError(f"a chunk needs at least 1 row, not {chunk_rows}")
     handle = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - the generator below closes it
     try:
-        reader = csv.reader(handle, delimiter=_sniff_delimiter(handle))
+        # Strict: a quote closed before its value ends, or one never closed, is an error, not text read on to the
+        # next quote; read loosely, one stray quote took hundreds of rows into one customer's value without a word.
+        reader = csv.reader(handle, delimiter=_sniff_delimiter(handle), strict=True)
         header = _read_header(reader, path)
         converter = ChunkConverter(mapping, header, as_of=as_of)
     except BaseException:
@@ -432,7 +439,7 @@ def _converted_chunks(
             for cells in reader:
                 line, previous_line = previous_line + 1, reader.line_num
                 if cells:  # the csv module reads a blank line as an empty row; it is not a customer
-                    block.add(line, cells)
+                    block.add(line, cells, last_line=previous_line)
                     if len(block) == chunk_rows:
                         # The cells are let go before the chunk is handed out: they are most of its memory.
                         chunk, block = converter.convert(block), RowBlock(converter.width)
@@ -441,15 +448,29 @@ def _converted_chunks(
             # The rows read before the fault go out first, so that they are reported as if read one by one.
             if len(block):
                 yield converter.convert(block)
-            raise _unreadable(path, error, after_line=previous_line) from error
+            raise _unreadable(path, error, after_line=previous_line, last_line=reader.line_num) from error
         if len(block):
             yield converter.convert(block)
 
 
-def _unreadable(path: str | Path, error: Exception, *, after_line: int) -> MappingError:
+def _unreadable(path: str | Path, error: Exception, *, after_line: int, last_line: int) -> MappingError:
     if isinstance(error, UnicodeDecodeError):
         return _not_utf8(path, after_line=after_line)
-    return MappingError(f"{path}: line {after_line + 1}: {_one_line(error)}")
+    first = after_line + 1
+    where = f"line {first}" if last_line <= first else f"lines {first} to {last_line}"
+    return MappingError(f"{path}: {where}: {_csv_fault(str(error), first)}")
+
+
+def _csv_fault(message: str, line: int) -> str:
+    """The csv module's words for a misplaced quote, said as what to look for in the file."""
+    if message == "unexpected end of data":
+        return f"a value opened with a quote on line {line} is never closed: the file ends inside it"
+    if re.fullmatch(r"'.' expected after '\"'", message):
+        return (
+            f"a quote ends a value before the value does ({message}); a quote inside a value is written twice, "
+            f"and a value opened with a quote on line {line} and not closed there runs on to the next quote"
+        )
+    return _one_line(message)
 
 
 def _not_utf8(path: str | Path, *, after_line: int) -> MappingError:
@@ -551,16 +572,25 @@ class RowBlock:
     width: int
     lines: list[int] = field(default_factory=list)  # where each row starts, in file order
     cells: list[str] = field(default_factory=list)  # the cells of the full-width rows, row after row
-    misfits: dict[int, list[str]] = field(default_factory=dict)  # position in the block -> a row of another width
+    # position in the block -> the cells of a row that is not read (another width, or one running over lines) and why
+    misfits: dict[int, tuple[list[str], str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.lines)
 
-    def add(self, line: int, cells: list[str]) -> None:
-        if len(cells) == self.width:
+    def add(self, line: int, cells: list[str], *, last_line: int | None = None) -> None:
+        """A row starting on `line`; `last_line`, where the csv module finished it when a quoted value ran on."""
+        if last_line is not None and last_line > line:
+            # A CRM's fields hold no line breaks: a value running over lines is a quote left open, which took
+            # the lines up to the next quote into this row.
+            self.misfits[len(self.lines)] = (
+                cells,
+                f"a value runs over lines {line} to {last_line}: a quote opened in it is not closed on its line",
+            )
+        elif len(cells) == self.width:
             self.cells += cells
         else:
-            self.misfits[len(self.lines)] = cells
+            self.misfits[len(self.lines)] = (cells, f"has {len(cells)} values where the header has {self.width}")
         self.lines.append(line)
 
     def column(self, index: int) -> np.ndarray:
@@ -854,8 +884,8 @@ class ChunkConverter:
         positions = sorted(block.misfits)
         misfits = [block.misfits[position] for position in positions]
         id_index = self.position[self.mapping.id_column]
-        misfit_ids = [cells[id_index].strip() if id_index < len(cells) else "" for cells in misfits]
-        misfit_problems = [f"has {len(cells)} values where the header has {self.width}" for cells in misfits]
+        misfit_ids = [cells[id_index].strip() if id_index < len(cells) else "" for cells, _ in misfits]
+        misfit_problems = [problem for _, problem in misfits]
         # np.insert places each value before the full-width row at that index, counted before any insertion.
         places = [position - earlier for earlier, position in enumerate(positions)]
         return np.insert(ids, places, misfit_ids), np.insert(problems, places, misfit_problems)

@@ -140,6 +140,14 @@ def test_a_mapping_file_that_is_not_yaml_is_refused_naming_the_file(tmp_path):
         mapping_load(path)
 
 
+def test_a_mapping_file_that_is_not_utf8_is_refused_naming_the_line_and_byte(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"id: customerID\nfields:\n  region: r\xe9gion\n")
+
+    with pytest.raises(MappingError, match=r"latin1\.yaml is not UTF-8 text on line 3: byte 0xe9"):
+        mapping_load(path)
+
+
 def test_a_missing_mapping_file_is_refused_naming_the_file(tmp_path):
     with pytest.raises(MappingError, match=r"cannot read mapping .*absent\.yaml"):
         mapping_load(tmp_path / "absent.yaml")

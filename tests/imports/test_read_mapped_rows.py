@@ -401,9 +401,45 @@ def test_row_errors_carry_the_physical_line_and_the_id(write_csv, telco_mapping)
 
     items = read(path, telco_mapping)
 
-    assert [item.line for item in items if isinstance(item, RowError)] == [4, 6, 7]
-    assert [item.external_id for item in items if isinstance(item, RowError)] == ["A2", "", "A4"]
+    assert [item.line for item in items if isinstance(item, RowError)] == [2, 4, 6, 7]
+    assert [item.external_id for item in items if isinstance(item, RowError)] == ["A1", "A2", "", "A4"]
+    assert items[0].message == "a value runs over lines 2 to 3: a quote opened in it is not closed on its line"
     assert items[-1].message == "has 5 values where the header has 9"
+
+
+def test_a_quote_left_open_takes_no_rows_of_other_customers_into_one_value(write_csv, telco_mapping):
+    """Read loosely, the quote opened on A1's line ran on to the next quote, 3 lines further, and A2 and A3 were
+    read as part of A1's contract type."""
+    path = write_csv(
+        HEADER,
+        'A1,Male,0,1,"One year,10,10,No,No',
+        "A2,Male,0,1,One year,10,10,No,No",
+        "A3,Male,0,1,One year,10,10,No,No",
+        'A4,Male,0,1,One year",10,10,No,No',
+        "A5,Male,0,1,One year,10,10,No,No",
+    )
+
+    items = read(path, telco_mapping)
+
+    assert [(item.line, item.external_id) for item in items if isinstance(item, RowError)] == [(2, "A1")]
+    assert items[0].message.startswith("a value runs over lines 2 to 5")
+    assert [item.external_id for item in items if not isinstance(item, RowError)] == ["A5"]
+
+
+@pytest.mark.parametrize(
+    ("last_row", "message"),
+    [
+        ('A3,Male,0,1,"One year,10,10,No,No', "line 4: a value opened with a quote on line 4 is never closed"),
+        ('A3,Male,0,1,"One year"x,10,10,No,No', "line 4: a quote ends a value before the value does"),
+    ],
+)
+def test_a_quote_never_closed_or_closed_inside_a_value_refuses_the_file_naming_the_line(
+    write_csv, telco_mapping, last_row, message
+):
+    path = write_csv(HEADER, "A1,Male,0,1,One year,10,10,No,No", "A2,Male,0,1,One year,10,10,No,No", last_row)
+
+    with pytest.raises(MappingError, match=message):
+        read(path, telco_mapping)
 
 
 def test_every_problem_of_a_row_is_reported_at_once(write_csv):
