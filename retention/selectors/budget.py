@@ -117,8 +117,9 @@ def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
     """Offers whose hold has not ended and that wait for the customer's answer, each the latest time its offer was
     made on its decision (a "thinking it over" holds only when it made the offer, so a later time it was made is an
     offer presented): nothing accepted or declined since (or only an acceptance undone), and no other offer
-    standing accepted on the decision. An erased customer's advice takes no more answers, so holds nothing. Each
-    holds `held_cents` of its `charged_team`'s budget.
+    standing accepted on the decision, nor the same offer accepted since on the customer's other advice (standing
+    there). An erased customer's advice takes no more answers, so holds nothing. Each holds `held_cents` of its
+    `charged_team`'s budget.
 
     The same rule for one decision's log, in Python: `retention.models.offer_hold`.
     """
@@ -127,6 +128,15 @@ def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
     )
     another_accepted = (
         accepted_offers().filter(decision_id=OuterRef("decision_id")).exclude(offer_code=OuterRef("offer_code"))
+    )
+    accepted_elsewhere_since = (
+        accepted_offers()
+        .filter(
+            decision__customer_id=OuterRef("decision__customer_id"),
+            offer_code=OuterRef("offer_code"),
+            created_at__gt=OuterRef("created_at"),
+        )
+        .exclude(decision_id=OuterRef("decision_id"))
     )
     return (
         DecisionAction.objects.filter(
@@ -137,6 +147,7 @@ def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
         )
         .exclude(Exists(logged_later_on_the_same_offer({DecisionAction.Kind.PRESENTED})))
         .exclude(Exists(another_accepted))
+        .exclude(Exists(accepted_elsewhere_since))
         .annotate(answer_since=Subquery(answer_since))
         .filter(Q(answer_since__isnull=True) | Q(answer_since=DecisionAction.Kind.UNDONE))
     )

@@ -50,6 +50,7 @@ from retention.models import (
     Team,
     offer_hold,
 )
+from retention.selectors.budget import accepted_offers
 from retention.selectors.catalog import (
     new_customer_fees,
     offer_in_catalog,
@@ -939,7 +940,13 @@ def _last_hold_for(decision: Decision, offer_code: str, team: Team) -> DecisionA
 
 def _hold(decision: Decision, offer_code: str) -> DecisionAction | None:
     """The offer's hold on this decision's team budget, while it waits for the customer's answer."""
-    return offer_hold(decision.actions.all(), offer_code, now=timezone.now())
+    elsewhere = (
+        accepted_offers()
+        .filter(decision__customer_id=decision.customer_id, offer_code=offer_code)
+        .exclude(decision=decision)
+        .values_list("created_at", flat=True)
+    )
+    return offer_hold(decision.actions.all(), offer_code, now=timezone.now(), accepted_elsewhere=elsewhere)
 
 
 def _charged_team(decision: Decision, profile: AgentProfile | None, hold: DecisionAction | None) -> Team | None:

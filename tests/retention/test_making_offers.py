@@ -277,6 +277,38 @@ def test_thinking_it_over_an_offer_not_made_is_refused_when_the_budget_cannot_ho
     assert think(call, lead).held_cents == COST  # a team lead may still make it
 
 
+def test_the_same_offer_accepted_on_the_customers_newer_advice_ends_the_hold_of_the_older(agent, team):
+    team.monthly_budget_cents = 20_000
+    team.save()
+    older = advice(agent)
+    present(older, agent)
+    newer = stored_decision(customer=older.customer, agent=agent)
+    present(newer, agent)
+
+    decision_action_record(decision=newer, kind="accepted", offer_code="loyal-10", agent=agent)
+    status = team_budget_status(team=team)
+
+    assert (status.spent_cents, status.held_cents) == (COST, 0)
+
+
+def test_a_yes_on_the_older_advice_after_the_offer_was_accepted_on_newer_advice_is_checked_again(agent, team):
+    PolicyConfig.objects.create(version=1, values={"recent_offer_days": 0})  # the same offer twice is allowed
+    team.monthly_budget_cents = 20_000
+    team.save()
+    older = advice(agent)
+    present(older, agent)
+    newer = stored_decision(customer=older.customer, agent=agent)
+    decision_action_record(decision=newer, kind="accepted", offer_code="loyal-10", agent=agent)
+    DecisionAction.objects.create(
+        decision=advice(agent), kind="accepted", offer_code="speed-up", channel="phone", agent=agent, cost_cents=9_000
+    )
+
+    with pytest.raises(ValidationError) as refusal:
+        decision_action_record(decision=older, kind="accepted", offer_code="loyal-10", agent=agent)
+
+    assert refusal_code(refusal) == "hold_ended"  # with the yes on the newer advice
+
+
 # --- advice asked for without an agent, answered by agents of a team ------------------------------
 
 
