@@ -7,8 +7,10 @@ each was honoured: ten offers of € 66 made against € 100 left were all accep
 """
 
 import datetime as dt
+import importlib
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -357,6 +359,51 @@ def test_a_yes_logged_without_an_agent_spends_the_team_that_held_the_offer(agent
 
     assert accepted.charged_team == team
     assert (status.spent_cents, status.held_cents) == (COST, 0)
+
+
+# --- offers logged before teams and holds were stored (migration 0016) ------------------------------
+
+
+def logged_before_holds(decision, kind, *, agent=None, days=0.0, code="loyal-10") -> DecisionAction:
+    action = DecisionAction.objects.create(decision=decision, kind=kind, offer_code=code, channel="phone", agent=agent)
+    DecisionAction.objects.filter(pk=action.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=days), charged_team=None, held_cents=0, held_until=None
+    )
+    return action
+
+
+def backfill() -> None:
+    migration = importlib.import_module("retention.migrations.0016_action_held_cents")
+    migration.charge_and_hold_what_was_logged(django_apps, schema_editor=None)
+
+
+def test_the_backfill_charges_the_team_each_offer_counted_for_and_holds_only_offers_still_within_the_hold(
+    agent, team, other_agent, other_team
+):
+    on_advice, no_team = advice(agent), crm_advice()
+    accepted = logged_before_holds(on_advice, "accepted", agent=other_agent, days=40)
+    recent = logged_before_holds(no_team, "presented", agent=other_agent, days=3)
+    yes_without_agent = logged_before_holds(no_team, "accepted", days=2)
+    old = logged_before_holds(crm_advice(), "presented", agent=agent, days=20)
+
+    backfill()
+    for action in (accepted, recent, yes_without_agent, old):
+        action.refresh_from_db()
+
+    assert accepted.charged_team == team  # the advice's team, not the agent's
+    assert (recent.charged_team, yes_without_agent.charged_team) == (other_team, other_team)
+    assert (recent.held_cents, recent.held_until) == (COST, recent.created_at + dt.timedelta(days=14))
+    assert (old.charged_team, old.held_cents, old.held_until) == (team, 0, None)  # its hold had ended
+
+
+def test_the_backfill_leaves_what_the_service_stored(agent, team, other_team):
+    made = present(advice(agent), agent)
+    DecisionAction.objects.filter(pk=made.pk).update(charged_team=other_team, held_cents=1)
+
+    backfill()
+    made.refresh_from_db()
+
+    assert (made.charged_team, made.held_cents) == (other_team, 1)
 
 
 # --- the rule in Python and in SQL ----------------------------------------------------------------
