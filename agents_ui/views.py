@@ -30,7 +30,7 @@ from agents_ui.forms import DecisionActionForm, DecisionRefreshForm, PanelQueryF
 from agents_ui.presenters import DecisionPanel, Viewer, decision_panel, escalation_open, in_language
 from agents_ui.templatetags.panel_tags import customer_panel_address, euro
 from config.counting import counted_in_cache
-from ml.registry import NoChampion
+from ml.registry import ChampionUnavailable, NoChampion
 from retention.models import AgentProfile, Customer, CustomerAccess, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
 from retention.selectors.catalog import policy_current
@@ -366,6 +366,10 @@ def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Cust
         return _render_panel(request, form, status=403, error=_("Advice is asked for by opening the panel."))
     try:
         decision = decision_create(customer=customer, channel=form.cleaned_data["channel"], agent=request.user)
+    except ChampionUnavailable:
+        logger.exception("panel advice for customer %s: no churn model can be loaded", customer.external_id)
+        message = _("No advice is available: the churn model's files cannot be loaded. Tell your team lead.")
+        return _render_panel(request, form, status=503, error=message)
     except NoChampion:
         logger.exception("panel advice for customer %s: no churn model", customer.external_id)
         message = _("No advice is available yet: the churn model has not been trained. Tell your team lead.")

@@ -141,6 +141,8 @@ def artifact_problem(folder: Path, *, expected_sha256: str | None) -> str:
             _check_file(folder / name, digest)
     except ArtifactError as error:
         return str(error)
+    except OSError as error:  # a file this process may not read: no process like it can load the model either
+        return f"{folder}: its files cannot be read: {error}"
     return ""
 
 

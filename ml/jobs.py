@@ -164,7 +164,9 @@ def retrain_check_enqueue() -> None:
 # --- running --------------------------------------------------------------------------------------------------
 
 
-STOPPED_WITH_CTRL_C = "stopped with Ctrl-C before it finished: the kind in training was not registered or promoted"
+STOPPED_WITH_CTRL_C = (
+    "stopped with Ctrl-C or SIGTERM before it finished: the kind in training was not registered or promoted"
+)
 
 
 def training_job_run(

@@ -35,6 +35,11 @@ class NoChampion(LookupError):
     """No model of this kind has been promoted yet."""
 
 
+class ChampionUnavailable(NoChampion):
+    """The champion's files cannot be loaded, nor those of any champion before it: nothing of this kind can serve
+    until its files are restored, a loadable version is rolled back to, or a new one is trained."""
+
+
 def artifact_path(version: ModelVersion) -> Path:
     return Path(settings.MODEL_DIR) / version.artifact_dir
 
@@ -75,7 +80,15 @@ def model_version_register(
 
 
 def model_version_load(version: ModelVersion) -> ChurnModel:
-    """Load and verify an artifact: checksums, format and the schema recorded in the registry."""
+    """Load and verify an artifact: checksums, format and the schema recorded in the registry. A file the process
+    may not read (another user's umask) is an ArtifactError like a missing one: the model cannot serve either way."""
+    try:
+        return _loaded_and_checked(version)
+    except OSError as error:
+        raise ArtifactError(f"{version.label}: its files cannot be read: {error}") from error
+
+
+def _loaded_and_checked(version: ModelVersion) -> ChurnModel:
     if version.kind == ModelVersion.Kind.ACCEPTANCE:
         recorded = version.feature_schema or {}
         order = [name for name, _ in recorded.get("categorical", [])]
@@ -288,8 +301,24 @@ class LoadedModel:
     model: ChurnModel
 
 
+def earlier_loadable_champion(champion: ModelVersion) -> LoadedModel | None:
+    """The last champion before `champion` (newest first, as rollbacks go back) whose files load, loaded; None when
+    none does. It stands in for a champion whose files cannot be loaded."""
+    for version in reversed(champion_line(champion.kind)):
+        if version.pk == champion.pk:
+            continue
+        try:
+            return LoadedModel(version=version, model=model_version_load(version))
+        except (ArtifactError, SchemaMismatch):
+            continue
+    return None
+
+
 class ChampionCache:
-    """Per-process cache of loaded champions; a failed load keeps the model already serving."""
+    """Per-process cache of loaded champions. A champion that cannot be loaded leaves the model already serving in
+    place; a process that serves none yet (just started) serves the last earlier champion that loads, so a damaged
+    file does not stop every advice after the next deploy. Either is logged as an error on every request, and
+    `/health/` and the models page name the damaged files."""
 
     def __init__(self) -> None:
         self._loaded: dict[str, LoadedModel] = {}
@@ -309,9 +338,16 @@ class ChampionCache:
                 loaded = LoadedModel(version=champion, model=model_version_load(champion))
             except (ArtifactError, SchemaMismatch) as error:
                 if current is None:
-                    raise
+                    current = earlier_loadable_champion(champion)
+                    if current is None:
+                        raise ChampionUnavailable(
+                            f"the {kind} champion {champion.label} cannot be loaded ({error}), nor any champion "
+                            "before it: restore its files, roll back to a version whose files load, or train a new "
+                            "model"
+                        ) from error
+                    self._loaded[kind] = current
                 logger.error(
-                    "keeping %s: champion %s cannot be loaded: %s", current.version.label, champion.label, error
+                    "serving %s: champion %s cannot be loaded: %s", current.version.label, champion.label, error
                 )
                 return current
             self._loaded[kind] = loaded

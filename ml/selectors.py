@@ -6,13 +6,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from ml.artifacts import artifact_problem
 from ml.drift import FeatureDrift, feature_drift
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
-from ml.registry import artifact_path, champion_of
+from ml.registry import artifact_path, champion_line, champion_of
 from retention.models import Decision
 
 DRIFT_DAYS = 30
@@ -40,13 +41,25 @@ def champion_problems() -> dict[str, str]:
         if champion is None:
             problems[kind] = NOT_TRAINED
             continue
-        folder = artifact_path(champion)
-        # Named within the models folder: the probe needs no sign-in, so it tells no path on the server.
-        problem = artifact_problem(folder, expected_sha256=champion.artifact_sha256).replace(
-            str(folder), champion.artifact_dir
-        )
+        problem = version_files_problem(champion)
         problems[kind] = f"failing: {champion.label}: {problem}" if problem else ""
     return problems
+
+
+def version_files_problem(version: ModelVersion) -> str:
+    """What is wrong with a version's files ("" when nothing), naming them within the models folder: the health
+    probe needs no sign-in, so it tells no path on the server. The files are read and checked, not loaded."""
+    folder = artifact_path(version)
+    return artifact_problem(folder, expected_sha256=version.artifact_sha256).replace(str(folder), version.artifact_dir)
+
+
+def stand_in_for(champion: ModelVersion) -> ModelVersion | None:
+    """The earlier champion whose files are sound that serves while `champion`'s cannot be loaded, as
+    `ml.registry.ChampionCache` picks it (a process that served `champion` before its files broke keeps it)."""
+    for version in reversed(champion_line(champion.kind)):
+        if version.pk != champion.pk and not version_files_problem(version):
+            return version
+    return None
 
 
 # What a kind without a champion reports: not a failure (a new deployment has none until its first training).
@@ -65,6 +78,17 @@ def training_job_active() -> TrainingJob | None:
     """The running job, else the queued one."""
     active = TrainingJob.objects.filter(status__in=TrainingJob.ACTIVE)
     return active.filter(status=TrainingJob.Status.RUNNING).first() or active.first()
+
+
+def training_job_silent_since(*, job: TrainingJob, now: dt.datetime | None = None) -> dt.datetime | None:
+    """The last sign of life of a running job that has given none for RETRAIN_STALE_MINUTES (its worker is most
+    likely gone), else None. The same test as training_jobs_sweep's, for a page that reads and may not fail it:
+    without beat running, nothing sweeps until a worker starts."""
+    if job.status != TrainingJob.Status.RUNNING:
+        return None
+    last = job.heartbeat_at or job.started_at
+    stale = (now or timezone.now()) - dt.timedelta(minutes=settings.RETRAIN_STALE_MINUTES)
+    return last if last is not None and last < stale else None
 
 
 @dataclass(frozen=True)

@@ -9,27 +9,33 @@ when that whole step completes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
 
+from ml.artifacts import ArtifactError
 from ml.churn import MIN_PER_CLASS, MIN_ROWS, TooLittleData, check_training_data
 from ml.drift import distribution_summary
 from ml.features import build_features
 from ml.models import ModelVersion, TrainingJob
 from ml.registry import (
+    LoadedModel,
     challenger_decide,
     champion_of,
+    earlier_loadable_champion,
     model_version_load,
     model_version_promote,
     model_version_register,
 )
 from ml.response import response_model_fit, response_training_set
+from ml.schema import SchemaMismatch
 from ml.training import (
+    Comparison,
     Progress,
     TrainingResult,
     challenger_comparison,
@@ -42,6 +48,8 @@ from ml.verdicts import Phrase, kind_phrase, phrase, render
 from retention.selectors.catalog import new_customer_fees
 from retention.selectors.history import labelled_history_frames, profiling_objector_ids
 from retention.selectors.outcome_log import logged_outcomes
+
+logger = logging.getLogger(__name__)
 
 # Features, labels (1 = left) and as-of times, these indexed by the customer each row describes where one may have
 # several rows (see ml.training.holdout_split).
@@ -122,7 +130,8 @@ def model_retrain(
     features, labels, times = trainer.training_set()
     _check_labels(kind, features, labels, policy.min_labels)
     champion = champion_of(kind)
-    scores = _champion_scores(champion, features)
+    judged_against = _comparable_champion(champion)
+    scores = _champion_scores(judged_against, features)
     progress("training", 10)
     result = trainer.fit(features, labels, times, seed=seed, progress=progress_slice(progress, 10, 80))
     progress("comparing", 80)
@@ -131,10 +140,12 @@ def model_retrain(
         times=times,
         result=result,
         champion_scores=scores,
-        champion_trained_until=champion.training_window.get("to") if champion else None,
-        champion_holdout_metrics=champion.metrics if champion else None,
+        champion_trained_until=judged_against.version.training_window.get("to") if judged_against else None,
+        champion_holdout_metrics=judged_against.version.metrics if judged_against else None,
         seed=seed,
     )
+    if champion is not None and (judged_against is None or judged_against.version.pk != champion.pk):
+        comparison = _judged_without_the_champion(comparison, champion, judged_against)
     promote, reason = promotion_verdict(comparison, auc_tolerance=policy.auc_tolerance, max_ece=policy.max_ece)
     progress("deciding", 95)
     with transaction.atomic():
@@ -166,20 +177,39 @@ def _check_labels(kind: str, features: pd.DataFrame, labels: np.ndarray, min_lab
         raise TooFewLabels(too_few) from error
 
 
-def _champion_scores(
-    champion: ModelVersion | None, features: pd.DataFrame
-) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The champion's probabilities for given rows of the training set (None without a champion).
-
-    The champion is loaded before training starts: an artifact that cannot be loaded fails the
-    retrain loudly instead of letting a challenger win against nothing.
-    """
+def _comparable_champion(champion: ModelVersion | None) -> LoadedModel | None:
+    """The model a challenger is judged against, loaded before training starts: the champion, or when its files
+    cannot be loaded the earlier champion that serves advice in its place (see ChampionCache); None when there is
+    no champion or no champion's files load, and the challenger is judged as a first model would be. A model that
+    cannot serve is no bar to keep a servable one out; the decision's basis names the champion and why."""
     if champion is None:
         return None
-    model = model_version_load(champion)
+    try:
+        return LoadedModel(version=champion, model=model_version_load(champion))
+    except (ArtifactError, SchemaMismatch) as error:
+        logger.error("retrain: champion %s cannot be loaded: %s", champion.label, error)
+        return earlier_loadable_champion(champion)
+
+
+def _judged_without_the_champion(
+    comparison: Comparison, champion: ModelVersion, stand_in: LoadedModel | None
+) -> Comparison:
+    if stand_in is None:
+        basis = phrase("basis_champion_unloadable", champion=champion.label)
+    else:
+        basis = phrase(
+            "basis_stand_in", basis=comparison.basis_phrase, champion=champion.label, stand_in=stand_in.version.label
+        )
+    return replace(comparison, basis=render(basis), basis_phrase=basis)
+
+
+def _champion_scores(champion: LoadedModel | None, features: pd.DataFrame) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The champion's probabilities for given rows of the training set (None without a champion)."""
+    if champion is None:
+        return None
 
     def scores(rows: np.ndarray) -> np.ndarray:
-        return model.predict_proba(features.iloc[rows].reset_index(drop=True))
+        return champion.model.predict_proba(features.iloc[rows].reset_index(drop=True))
 
     return scores
 

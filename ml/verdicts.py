@@ -65,6 +65,13 @@ PHRASES: dict[str, str] = {
     "basis_may_have_seen": gettext_noop(
         "whole holdout; the champion was trained on data up to %(until)s, so it may have seen %(seen)s of these rows"
     ),
+    "basis_stand_in": gettext_noop(
+        "%(basis)s; the champion %(champion)s cannot be loaded, so %(stand_in)s, which serves in its place, is the "
+        "one compared with"
+    ),
+    "basis_champion_unloadable": gettext_noop(
+        "the champion %(champion)s cannot be loaded, nor any champion before it: nothing serves to compare with"
+    ),
     "basis_judged_by_own_figures": gettext_noop(
         "%(basis)s; the champion is judged instead by its own holdout figures from its training (%(rows)s rows)"
     ),

@@ -33,6 +33,7 @@ from ml.jobs import (
     labels_since_last_job,
     training_job_cancel,
     training_job_request,
+    training_jobs_sweep,
 )
 from ml.models import ModelVersion, TrainingJob
 from ml.registry import NothingToRestore, model_version_promote, model_version_rollback, previous_champion
@@ -42,8 +43,11 @@ from ml.selectors import (
     model_drift,
     model_version_get,
     model_versions_by_kind,
+    stand_in_for,
     training_job_active,
+    training_job_silent_since,
     training_jobs_recent,
+    version_files_problem,
 )
 from ml.verdicts import phrase
 
@@ -142,12 +146,16 @@ class KindSection:
     champion: ModelVersion | None
     rollback_to: ModelVersion | None
     drift: DriftReport | None
+    # What is wrong with the champion's files ("" when nothing), and the earlier champion serving meanwhile.
+    files_problem: str = ""
+    stand_in: ModelVersion | None = None
 
 
 def _kind_sections() -> list[KindSection]:
     sections = []
     for kind, versions in model_versions_by_kind().items():
         champion = next((v for v in versions if v.status == ModelVersion.Status.CHAMPION), None)
+        problem = version_files_problem(champion) if champion else ""
         sections.append(
             KindSection(
                 kind=kind,
@@ -156,6 +164,8 @@ def _kind_sections() -> list[KindSection]:
                 champion=champion,
                 rollback_to=previous_champion(kind) if champion else None,
                 drift=model_drift(version=champion) if champion and champion.training_distribution else None,
+                files_problem=problem,
+                stand_in=stand_in_for(champion) if problem else None,
             )
         )
     return sections
@@ -192,15 +202,18 @@ def _jobs_context() -> dict:
 
 
 def _job_row(job: TrainingJob) -> dict:
+    silent_since = training_job_silent_since(job=job)
     return {
         "job": job,
         "status_label": JOB_STATUSES.get(job.status, job.status),
-        "status_colour": JOB_STATUS_COLOURS.get(job.status, "amber"),
+        "status_colour": "red" if silent_since else JOB_STATUS_COLOURS.get(job.status, "amber"),
         "trigger_label": TRIGGERS.get(job.trigger, job.trigger),
         "kind_label": KINDS.get(job.stage_kind, job.stage_kind),
         "stage_label": STAGES.get(job.stage, job.stage),
         "cancellable": job.status == TrainingJob.Status.QUEUED,
         "no_worker_suspected": _queued_too_long(job),
+        # Shown, not swept: a GET writes nothing. "Retrain now" sweeps it before it asks for a new job.
+        "silent_since": silent_since,
         "results": [
             {
                 "kind_label": KINDS.get(kind, kind),
@@ -222,6 +235,8 @@ def _queued_too_long(job: TrainingJob) -> bool:
 @require_POST
 @lead_required
 def retrain(request: HttpRequest) -> HttpResponse:
+    # Without beat nothing else fails a job whose worker died: it would refuse every retrain as "under way".
+    training_jobs_sweep()
     try:
         job = training_job_request(trigger=TrainingJob.Trigger.MANUAL, requested_by=request.user)
     except TrainingBusy as busy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import uuid
 from collections.abc import Callable, Iterable
@@ -34,7 +35,7 @@ from ml.policy import (
     renewal_fee_cents,
 )
 from ml.reasons import calendar_months, top_reasons
-from ml.registry import LoadedModel, NoChampion, champions
+from ml.registry import ChampionUnavailable, LoadedModel, NoChampion, champions
 from ml.response import stay_estimates
 from retention.models import (
     HOLDING_KINDS,
@@ -63,6 +64,8 @@ from retention.selectors.catalog import (
 from retention.selectors.decisions import offer_history
 from retention.selectors.history import customer_history_frames
 from retention.selectors.panel import team_budget_status
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_AUTHORITY_LEVEL = 1
 # The actions that put an offer from the advice to the customer, or ask a lead to.
@@ -250,8 +253,13 @@ def recommendation_sources() -> RecommendationSources:
 
 
 def _response_champion() -> LoadedModel | None:
+    """The offer-response model serving, or None: the catalog's priors rank the offers, as before one was trained,
+    also while no version's files can be loaded (logged on every advice, as `/health/` and the models page say)."""
     try:
         return champions.get(ModelVersion.Kind.ACCEPTANCE)
+    except ChampionUnavailable as error:
+        logger.error("advice ranked on the catalog's priors: %s", error)
+        return None
     except NoChampion:
         return None
 

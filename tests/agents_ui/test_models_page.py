@@ -157,6 +157,43 @@ def test_the_page_lists_versions_with_status_metrics_and_reasons(lead, versions)
     assert "No version trained yet." in page  # the offer-response model
 
 
+def damaged_copy(trained_artifact) -> str:
+    """A copy of the module's artifact with one booster file broken, so only the versions pointing at it are."""
+    folder = f"{trained_artifact['artifact_dir']}-damaged-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(Path(settings.MODEL_DIR) / trained_artifact["artifact_dir"], Path(settings.MODEL_DIR) / folder)
+    (Path(settings.MODEL_DIR) / folder / "booster-0.ubj").write_bytes(b"broken")
+    return folder
+
+
+def test_a_champion_whose_files_are_damaged_is_marked_with_the_version_serving_meanwhile(
+    lead, register, trained_artifact
+):
+    register(1, "retired")
+    second = register(2, "champion")
+    ModelVersion.objects.filter(pk=second.pk).update(artifact_dir=damaged_copy(trained_artifact))
+
+    page = english(lead).get(PAGE).content.decode()
+
+    assert "The files of churn-v2 cannot be loaded:" in page
+    assert "booster-0.ubj is missing or corrupt" in page and str(settings.MODEL_DIR) not in page
+    assert "any other serves churn-v1, the last earlier version whose files are sound" in page
+
+
+def test_with_no_sound_earlier_version_the_page_says_no_advice_comes_from_the_model(lead, register, trained_artifact):
+    broken = damaged_copy(trained_artifact)
+    for version, status in ((1, "retired"), (2, "champion")):
+        ModelVersion.objects.filter(pk=register(version, status).pk).update(artifact_dir=broken)
+
+    page = logged_in(lead).get(PAGE).content.decode()
+
+    assert "De bestanden van churn-v2 kunnen niet worden geladen:" in page
+    assert "Ook van geen eerdere versie zijn de bestanden in orde" in page
+
+
+def test_a_champion_with_sound_files_is_not_marked(lead, versions):
+    assert "cannot be loaded" not in english(lead).get(PAGE).content.decode()
+
+
 def test_the_page_shows_drift_with_a_warning_above_the_threshold(lead, versions):
     for fee in (40.0, 50.0, 60.0, 70.0):
         DecisionFactory(features={"monthly_fee": fee, "segment": "business"})
@@ -264,6 +301,40 @@ def test_the_no_worker_hint_reaches_the_polled_fragment_too(lead, versions):
     assert "perhaps none is running" in response.content.decode()
 
 
+def silent_running_job(*, minutes_silent: float) -> TrainingJob:
+    """A job a worker was running, whose heartbeats stopped `minutes_silent` ago (its worker killed)."""
+    last_beat = timezone.now() - dt.timedelta(minutes=minutes_silent)
+    return TrainingJob.objects.create(
+        kinds=["churn"], trigger="manual", status="running", stage="training", stage_kind="churn", percent=5,
+        worker="celery@gone", started_at=last_beat, heartbeat_at=last_beat,
+    )  # fmt: skip
+
+
+def test_a_running_job_silent_past_the_stale_limit_reads_as_stalled_without_being_failed(lead, versions, settings):
+    settings.RETRAIN_STALE_MINUTES = 5
+    job = silent_running_job(minutes_silent=6)
+    since = timezone.localtime(job.heartbeat_at).strftime("%d-%m-%Y %H:%M")
+
+    dutch = logged_in(lead).get(PAGE).content.decode()
+    page = english(lead).get(PAGE).content.decode()
+
+    assert f"No sign of life since {since}: the worker may have stopped." in page
+    assert "disabled>Retrain now" not in page  # the button that clears it is offered
+    assert f"Geen teken van leven sinds {since}: de worker is mogelijk gestopt." in dutch
+    job.refresh_from_db()
+    assert job.status == TrainingJob.Status.RUNNING  # a page read writes nothing
+
+
+def test_a_running_job_that_beat_within_the_stale_limit_reads_as_running(lead, versions, settings):
+    settings.RETRAIN_STALE_MINUTES = 5
+    silent_running_job(minutes_silent=4)
+
+    page = english(lead).get(PAGE).content.decode()
+
+    assert "No sign of life" not in page
+    assert "disabled>Retrain now" in page
+
+
 # --- the buttons ---------------------------------------------------------------------------------------------
 
 
@@ -298,8 +369,8 @@ def test_a_job_stopped_with_ctrl_c_reads_as_stopped_not_as_cancelled_before_it_s
     page = english(lead).get(PAGE).content.decode()
 
     assert (
-        "Stopped before it finished (Ctrl-C on train_models): the kind in training was not registered or promoted."
-        in page
+        "Stopped before it finished (Ctrl-C or SIGTERM on train_models): "
+        "the kind in training was not registered or promoted." in page
     )
     assert "Cancelled before a worker picked it up" not in page
 
@@ -339,6 +410,19 @@ def test_retrain_now_while_a_job_runs_is_refused_with_the_reason(lead, versions)
     assert response.status_code == 409
     assert f"A retrain is already under way (job {running.pk}, Running)." in response.content.decode()
     assert TrainingJob.objects.count() == 1
+
+
+def test_retrain_now_fails_a_job_whose_worker_stopped_and_queues_a_new_one(lead, versions, settings):
+    settings.RETRAIN_STALE_MINUTES = 5
+    stalled = silent_running_job(minutes_silent=6)
+
+    response = english(lead).post(reverse("review-models-retrain"))
+
+    assert response.status_code == 302
+    stalled.refresh_from_db()
+    assert stalled.status == TrainingJob.Status.FAILED
+    assert stalled.error.startswith("the worker (celery@gone) stopped: no heartbeat since ")
+    assert TrainingJob.objects.latest("pk").status == TrainingJob.Status.QUEUED
 
 
 def test_promote_makes_a_candidate_champion_with_who_and_why_in_one_click(lead, versions, register):

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents_ui.views import SAME_CALL, SAVED_SEARCHES, SAVED_SEARCHES_KEPT, SEARCHES_PER_MINUTE
-from ml.registry import NoChampion, champions
+from ml.registry import ChampionUnavailable, NoChampion, champions
 from retention.models import CustomerAccess, Decision, DecisionAction
 from retention.selectors.panel import SEARCH_LIMIT
 from retention.services.decisions import decision_action_record
@@ -256,6 +256,39 @@ def test_without_a_trained_model_the_agent_is_told_so(logged_in, agent, customer
 
     assert response.status_code == 503
     assert "churnmodel" in response.text
+
+
+def test_when_no_churn_model_can_be_loaded_the_agent_is_told_so_not_shown_an_error_page(
+    logged_in, agent, customer, catalog, monkeypatch
+):
+    def damaged(kind):
+        raise ChampionUnavailable("the churn champion churn-v2 cannot be loaded (…), nor any champion before it")
+
+    monkeypatch.setattr(champions, "get", damaged)
+
+    response = open_panel(logged_in(agent))
+
+    assert response.status_code == 503
+    assert "bestanden van het churnmodel kunnen niet worden geladen" in response.text
+
+
+def test_an_offer_response_model_that_cannot_be_loaded_leaves_the_offers_ranked_on_the_priors(
+    logged_in, agent, customer, catalog, churn_model, monkeypatch, caplog
+):
+    serving_churn = champions.get
+
+    def response_damaged(kind):
+        if kind == "acceptance":
+            raise ChampionUnavailable("the acceptance champion acceptance-v1 cannot be loaded (…)")
+        return serving_churn(kind)
+
+    monkeypatch.setattr(champions, "get", response_damaged)
+
+    response = open_panel(logged_in(agent))
+
+    assert response.status_code == 200
+    assert Decision.objects.get().model_versions == {"churn": "churn v-test"}
+    assert any("acceptance-v1 cannot be loaded" in record.getMessage() for record in caplog.records)
 
 
 # --- search -------------------------------------------------------------------------------------

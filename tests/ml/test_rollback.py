@@ -1,15 +1,20 @@
-"""`manage.py rollback_model` and the registry's rollback: an earlier version serves again, with who and why."""
+"""`manage.py rollback_model` and the registry's rollback: an earlier version serves again, with who and why; and
+a process that serves no model yet falls back the same way when the champion's files are damaged."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from ml.artifacts import ArtifactError, artifact_problem
 from ml.models import ModelPromotion, ModelVersion
 from ml.registry import (
+    ChampionUnavailable,
+    NoChampion,
     NothingToRestore,
     champions,
     model_version_load,
@@ -202,3 +207,52 @@ def test_after_a_rollback_and_a_new_champion_the_default_is_the_one_rolled_back_
 def test_a_kind_without_versions_has_nothing_to_restore(db):
     with pytest.raises(NothingToRestore):
         model_version_rollback(kind="acceptance", by="test", reason="none")
+
+
+# --- a damaged champion in a process that serves none yet (just started, or a new worker) -----------------------
+
+
+def damage(settings, version: ModelVersion) -> None:
+    (settings.MODEL_DIR / version.artifact_dir / "booster-0.ubj").write_bytes(b"broken")
+
+
+def test_a_new_process_serves_the_last_earlier_champion_whose_files_load(third_champion, settings, caplog):
+    second = ModelVersion.objects.get(version=2)
+    damage(settings, third_champion)
+    damage(settings, second)
+    champions.clear()
+
+    serving = champions.get("churn")
+
+    assert serving.version.version == 1  # v2 is damaged too, and v3 never served
+    [logged] = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert logged.startswith(f"serving {serving.version.label}: champion {third_champion.label} cannot be loaded")
+
+
+def test_with_no_champion_that_loads_advice_is_refused_as_no_model_naming_what_to_do(second_champion, settings):
+    damage(settings, second_champion)
+    damage(settings, ModelVersion.objects.get(version=1))
+    champions.clear()
+
+    with pytest.raises(ChampionUnavailable, match=f"{second_champion.label} cannot be loaded .* roll back") as refused:
+        champions.get("churn")
+
+    assert isinstance(refused.value, NoChampion)  # every caller that says "no model" says it for this too
+
+
+def test_files_the_process_may_not_read_are_a_damaged_artifact_not_a_crash(second_champion, settings, monkeypatch):
+    folder = settings.MODEL_DIR / second_champion.artifact_dir
+    read_bytes = Path.read_bytes
+
+    def refused_in_folder(path: Path) -> bytes:
+        if path.parent == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refused_in_folder)
+    champions.clear()
+
+    with pytest.raises(ArtifactError, match=r"cannot be read: .*Permission denied"):
+        model_version_load(second_champion)
+    assert champions.get("churn").version.version == 1
+    assert "Permission denied" in artifact_problem(folder, expected_sha256=second_champion.artifact_sha256)

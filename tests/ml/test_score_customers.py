@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from ml.artifacts import ArtifactError
 from ml.churn import ChurnModel, churn_model_train
 from ml.features import build_features
 from ml.registry import champions, model_version_promote, model_version_register
@@ -129,6 +130,31 @@ def test_scoring_without_a_model_is_a_clear_error(db, tmp_path):
     champions.clear()
     source, mapping = write_file(tmp_path, rows=3)
     with pytest.raises(CommandError, match="train_models"):
+        call_command("score_customers", str(source), mapping=str(mapping), out=str(tmp_path / "o.csv"))
+
+
+def test_a_champion_whose_files_are_damaged_is_a_one_line_error_and_writes_nothing(churn_champion, tmp_path, settings):
+    (settings.MODEL_DIR / churn_champion.artifact_dir / "booster-0.ubj").write_bytes(b"broken")
+    champions.clear()  # as a process that has not loaded it yet
+    source, mapping = write_file(tmp_path, rows=3)
+    out = tmp_path / "scores.csv"
+
+    with pytest.raises(CommandError, match=r"booster-0\.ubj"):
+        call_command("score_customers", str(source), mapping=str(mapping), out=str(out), no_progress=True)
+
+    assert not out.exists()
+
+
+def test_an_artifact_error_from_loading_the_model_is_a_one_line_error(churn_champion, tmp_path, monkeypatch):
+    # Whatever the registry makes of a damaged champion, an ArtifactError that reaches the command is said in one
+    # line, not as a traceback.
+    def unloadable(kind):
+        raise ArtifactError(f"{kind}-v1: /data/models/churn-v1/manifest.json is not valid JSON")
+
+    monkeypatch.setattr(champions, "get", unloadable)
+    source, mapping = write_file(tmp_path, rows=3)
+
+    with pytest.raises(CommandError, match=r"^churn-v1: /data/models/churn-v1/manifest.json is not valid JSON$"):
         call_command("score_customers", str(source), mapping=str(mapping), out=str(tmp_path / "o.csv"))
 
 

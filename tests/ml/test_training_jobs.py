@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import os
+import re
+import signal
 import socket
 from types import SimpleNamespace
 
@@ -16,6 +19,7 @@ from django.utils import timezone
 
 from config.celery import app
 from ml import services
+from ml.artifacts import ArtifactError
 from ml.jobs import (
     STOPPED_WITH_CTRL_C,
     TrainingBusy,
@@ -495,6 +499,66 @@ def test_ctrl_c_in_the_second_kind_says_the_first_was_finished_as_it_was(fresh_l
     job = TrainingJob.objects.latest("created_at")
     assert job.status == TrainingJob.Status.CANCELLED and list(job.results) == ["churn"]
     assert ModelVersion.objects.filter(kind="churn").count() == 2
+
+
+def test_sigterm_on_train_models_stops_the_job_as_ctrl_c_does(fresh_labels, monkeypatch):
+    def terminated_fit(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill -TERM` or a service manager stopping the command
+
+    # Before the command took SIGTERM, the test process would have ended on it: this handler only notes it.
+    noted = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: noted.append("SIGTERM"))
+    try:
+        monkeypatch.setitem(services.TRAINERS, "churn", Trainer(churn_training_set, terminated_fit))
+        with pytest.raises(CommandError, match=r"^interrupted: stopped with Ctrl-C or SIGTERM .* not registered"):
+            call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
+        assert noted == []  # the command took the signal
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    job = TrainingJob.objects.latest("created_at")
+    assert (job.status, job.error) == (TrainingJob.Status.CANCELLED, STOPPED_WITH_CTRL_C)
+    assert champion() == fresh_labels and ModelVersion.objects.count() == 1
+
+
+def test_a_model_that_cannot_be_loaded_fails_train_models_in_one_line_and_fails_its_job(fresh_labels, monkeypatch):
+    # Raised from the trainer rather than from a damaged champion: a champion that cannot be loaded may be set
+    # aside by the retrain, and the command must say any ArtifactError that escapes in one line all the same.
+    def unloadable_training_set():
+        raise ArtifactError("/data/models/churn-v1/manifest.json does not match the checksum in the registry")
+
+    monkeypatch.setitem(services.TRAINERS, "churn", Trainer(unloadable_training_set, churn_model_fit))
+    with pytest.raises(CommandError) as failed:
+        call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
+
+    job = TrainingJob.objects.latest("created_at")
+    assert str(failed.value) == (
+        f"training job {job.pk} failed retraining churn: "
+        "/data/models/churn-v1/manifest.json does not match the checksum in the registry"
+    )
+    assert job.status == TrainingJob.Status.FAILED
+    assert job.error == "ArtifactError: /data/models/churn-v1/manifest.json does not match the checksum in the registry"
+    assert champion() == fresh_labels
+
+
+def test_a_models_folder_that_cannot_be_written_fails_train_models_in_one_line_and_fails_its_job(
+    labelled_base, settings, tmp_path
+):
+    # A file where the folder should be: refused whoever runs the test (root may write in any folder).
+    settings.MODEL_DIR = tmp_path / "models"
+    settings.MODEL_DIR.write_text("not a folder")
+
+    with pytest.raises(CommandError) as failed:
+        call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
+
+    job = TrainingJob.objects.get()
+    assert re.fullmatch(
+        rf"training job {job.pk} failed retraining churn: Not a directory: {settings.MODEL_DIR}/churn-v1-\d+",
+        str(failed.value),
+    )
+    assert job.status == TrainingJob.Status.FAILED
+    assert job.error.startswith("NotADirectoryError: [Errno 20] Not a directory: ")
+    assert not ModelVersion.objects.exists()
 
 
 def test_running_a_finished_job_again_changes_nothing(labelled_base):

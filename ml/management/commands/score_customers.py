@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
+from ml.artifacts import ArtifactError
 from ml.features import ATTRIBUTE_PREFIX
 from ml.registry import LoadedModel, NoChampion, champions
 from ml.schema import SchemaMismatch
@@ -114,7 +115,7 @@ class Command(BaseCommand):
                 if summary.scored:
                     self._check_numbers(model, watch, allowed=allow_missing_features)
                 scores.complete()
-            except (MappingError, NoChampion, SchemaMismatch, OSError) as error:
+            except (MappingError, NoChampion, ArtifactError, SchemaMismatch, OSError) as error:
                 raise CommandError(str(error)) from error
             finally:
                 scores.discard()

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from tqdm import tqdm
 
+from ml.artifacts import ArtifactError
 from ml.jobs import (
     TrainingBusy,
     command_jobs_sweep,
@@ -21,6 +22,7 @@ from ml.models import ModelVersion, TrainingJob
 from ml.schema import SchemaMismatch
 from ml.training import STAGES
 from retention.management import arguments
+from retention.management.interrupts import sigterm_as_interrupt
 
 
 class Command(BaseCommand):
@@ -52,9 +54,13 @@ class Command(BaseCommand):
             raise CommandError(_busy_message(busy)) from busy
         with ProgressBar(self.stderr, verbosity=0 if no_progress else options["verbosity"]) as bar:
             try:
-                job = training_job_run(job_id=job.pk, worker=_this_process(), on_progress=bar.update)
+                # SIGTERM (a service manager, `kill`) stops the job as Ctrl-C does: cancelled, not left running.
+                with sigterm_as_interrupt():
+                    job = training_job_run(job_id=job.pk, worker=_this_process(), on_progress=bar.update)
             except (ValueError, SchemaMismatch) as error:
                 raise CommandError(str(error)) from error
+            except (ArtifactError, OSError) as error:
+                raise CommandError(_failed_message(job.pk, error)) from error
             except KeyboardInterrupt:
                 stopped = TrainingJob.objects.get(pk=job.pk)
                 raise CommandError(f"interrupted: {stopped.error}") from None
@@ -93,6 +99,21 @@ def _busy_message(busy: TrainingBusy) -> str:
         f"if its process is gone, the job is marked failed after {settings.RETRAIN_STALE_MINUTES} minutes without "
         "a heartbeat, and this command can run again then"
     )
+
+
+def _failed_message(job_id: int, error: ArtifactError | OSError) -> str:
+    """The job is marked failed by now (training_job_run does so for any error); the kind it was retraining was
+    neither registered nor promoted, as that is one transaction at the end of each kind."""
+    job = TrainingJob.objects.get(pk=job_id)
+    problem = _os_problem(error) if isinstance(error, OSError) else str(error)
+    return f"training job {job.pk} failed retraining {job.stage_kind or ', '.join(job.kinds)}: {problem}"
+
+
+def _os_problem(error: OSError) -> str:
+    """The reason and the file, e.g. `Permission denied: /data/models/churn-v3-…`, without Python's errno."""
+    if error.filename is None:
+        return str(error)
+    return f"{error.strerror or error}: {error.filename}"
 
 
 def _alive(pid: int) -> bool:
