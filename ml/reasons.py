@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -65,11 +65,20 @@ RECORD_GAP_GROUPS = {"price_gap", "monthly_fee", "tenure", "contract_end", "disc
 
 
 def top_reasons(
-    contributions: pd.Series, features: pd.Series, *, limit: int = TOP_REASONS, facts: Mapping[str, Any] | None = None
+    contributions: pd.Series,
+    features: pd.Series,
+    *,
+    limit: int = TOP_REASONS,
+    facts: Mapping[str, Any] | None = None,
+    unread: Iterable[str] = (),
 ) -> list[dict]:
     """The strongest groups for one customer: [{"code", "text": {"nl", "en"}, "impact"}], strongest first; a group
     that is only a gap in the records (see RECORD_GAP_GROUPS, and CRM attributes) is left out. `facts` give a
-    feature's value as the records tell it more exactly, for the words only (whole calendar months of tenure)."""
+    feature's value as the records tell it more exactly, for the words only (whole calendar months of tenure);
+    `unread`, features whose value the model read as unknown (text where it reads numbers, a level it never saw),
+    count as gaps: the records hold something, but not what the model weighed."""
+    if unread:
+        features = ChainMap(dict.fromkeys(unread), features)
     impacts: dict[str, float] = {}
     members: dict[str, list[str]] = {}
     for name, value in contributions.items():

@@ -8,7 +8,9 @@ in training (constant, or an identifier with a new value on every row) are left 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +64,17 @@ class FeatureSchema:
             if len(levels) > 1 or (len(levels) == 1 and column.isna().any()):
                 categorical[name] = levels
         return cls(numeric=tuple(numeric), categorical=categorical)
+
+    def unreadable(self, row: Mapping[str, Any]) -> list[str]:
+        """The features of one row that hold a value the model reads as unknown: text where it reads a number,
+        an absurd number, or a level it never saw and cannot fold into "(other)". A reason must not name such a
+        value as what moved the risk: the model saw a gap."""
+        names = [name for name in self.numeric if _unreadable_number(row.get(name))]
+        for name, levels in self.categorical.items():
+            value = row.get(name)
+            if not _is_gap(value) and _codes_of_values(np.array([value], dtype=object), levels)[0] < 0:
+                names.append(name)
+        return names
 
     def encode(self, features: pd.DataFrame) -> pd.DataFrame:
         """The model's input as a frame: floats and fixed-level categoricals, columns in schema order.
@@ -261,6 +274,14 @@ def _conflated(column: pd.Series, distinct) -> bool:
     """Whether factorize may have merged values whose text differs: it takes 1, 1.0 and True for one
     value (they are equal in Python), so a column of mixed Python numbers is read value by value."""
     return column.dtype == object and any(isinstance(value, bool | int | float | np.number) for value in distinct)
+
+
+def _unreadable_number(value) -> bool:
+    if _is_gap(value) or (isinstance(value, str) and not value.strip()):
+        return False
+    if isinstance(value, bool | int | float | np.number):
+        return bool(np.isnan(_measurements(np.array([float(value)]))[0]))
+    return bool(np.isnan(_measurements(_numbers(pd.Series([value], dtype=object)))[0]))
 
 
 def _is_gap(value) -> bool:

@@ -299,7 +299,7 @@ def recommendation_compute(
     probabilities, contributions = sources.churn.model.explain(features)
     probability = float(probabilities[0])
     told = _told_facts(customer, as_of=frames[0]["as_of"].iloc[0], features=row)
-    reasons = top_reasons(contributions.iloc[0], row, facts=told)
+    reasons = top_reasons(contributions.iloc[0], row, facts=told, unread=sources.churn.model.schema.unreadable(row))
     lap("churn")
     tariff = _best_tariff(customer, row, sources.tariffs)
     context = _customer_context(customer, row, probability, history, tariff)

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from ml.registry import LoadedModel, NoChampion, champions
+from ml.schema import FeatureSchema
 from tests.conftest import PASSWORD
 from tests.factories import (
     ContractFactory,
@@ -29,6 +30,7 @@ class FixedChurnModel:
     """Answers every customer with the same probability; contributions name features of ml.features."""
 
     probability: float = 0.62
+    schema: FeatureSchema = field(default_factory=lambda: FeatureSchema(numeric=()))
     contributions_by_feature: dict[str, float] = field(
         default_factory=lambda: {"complaints_90d": 0.9, "price_gap_vs_new": 0.5, "tenure_months": -0.2}
     )

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from ml.reasons import calendar_months, phrase, top_reasons
+from ml.schema import FeatureSchema
 
 
 def test_a_price_gap_nobody_knows_is_no_reason_but_no_nps_answer_is():
@@ -40,6 +41,36 @@ def test_a_crm_attribute_without_a_value_is_no_reason():
     features = pd.Series({"attr:plan_type": None, "tenure_months": 30.0})
 
     assert [reason["code"] for reason in top_reasons(contributions, features)] == ["tenure"]
+
+
+def test_an_attribute_value_the_model_read_as_unknown_is_no_reason():
+    """A column the model learned as numbers now holding text, and a level it never saw with no "(other)" to fold
+    into: both reach the model as gaps, so naming "usage_gb: high" would give a reason the model never weighed."""
+    schema = FeatureSchema(numeric=("attr:usage_gb", "tenure_months"), categorical={"attr:plan": ("basic", "plus")})
+    contributions = pd.Series({"attr:usage_gb": -0.1, "attr:plan": 0.4, "tenure_months": 0.2})
+    features = pd.Series({"attr:usage_gb": "high", "attr:plan": "ultra", "tenure_months": 30.0})
+
+    unread = schema.unreadable(features)
+    reasons = top_reasons(contributions, features, unread=unread)
+
+    assert unread == ["attr:usage_gb", "attr:plan"]
+    assert [reason["code"] for reason in reasons] == ["tenure"]
+
+
+@pytest.mark.parametrize(
+    ("value", "unread"),
+    [("12.5", False), (12.5, False), ("", False), (None, False), ("1e300", True), ("veel", True), (math.inf, True)],
+)
+def test_a_number_the_model_cannot_read_is_told_apart_from_a_gap_and_a_number(value, unread):
+    schema = FeatureSchema(numeric=("attr:usage_gb",))
+
+    assert schema.unreadable({"attr:usage_gb": value}) == (["attr:usage_gb"] if unread else [])
+
+
+def test_a_level_never_seen_folds_into_other_where_the_model_knows_it_and_is_then_read():
+    schema = FeatureSchema(numeric=(), categorical={"attr:plan": ("basic", "(other)")})
+
+    assert schema.unreadable({"attr:plan": "ultra"}) == []
 
 
 def test_tenure_is_told_in_the_calendar_months_the_records_give_when_known():
