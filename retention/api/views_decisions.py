@@ -51,6 +51,10 @@ class DecisionOutput(serializers.Serializer):
     risk_band = serializers.SerializerMethodField(help_text="low, medium or high; null as churn_probability is.")
     recommended_offer = serializers.CharField(source="recommended_offer_code", allow_null=True)
     model_version = serializers.CharField(source="model_versions.churn")
+    response_model_version = serializers.SerializerMethodField(
+        help_text="The offer-response model version that estimated the offers' chances; null when the catalog's "
+        "priors did."
+    )
     policy_version = serializers.IntegerField()
     explored = serializers.BooleanField(help_text="The recommendation was an exploration pick, not the top offer.")
     control_group = serializers.BooleanField(
@@ -93,6 +97,9 @@ class DecisionOutput(serializers.Serializer):
 
     def get_churn_probability(self, decision) -> float | None:
         return None if decision.customer.objects_to_profiling else decision.churn_probability
+
+    def get_response_model_version(self, decision) -> str | None:
+        return decision.model_versions.get("acceptance")
 
     @extend_schema_field(
         {"type": "string", "enum": ["low", "medium", "high"], "nullable": True}  # what the serializer method gives

@@ -136,7 +136,12 @@ class RecommendationOutput(serializers.Serializer):
     )
     offers = OfferOutput(many=True)
     best_tariff = BestTariffOutput(allow_null=True)
-    model_version = serializers.CharField()
+    model_version = serializers.CharField(help_text="The churn model version that scored the customer.")
+    response_model_version = serializers.CharField(
+        allow_null=True,
+        help_text="The offer-response model version that estimated each offer's chance to keep the customer; null "
+        "when none served and the catalog's priors did.",
+    )
     policy_version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
 
@@ -160,6 +165,7 @@ def recommendation_json(decision: Decision, *, language: str, limit: int) -> dic
         "offers": [{**offer, "title": offer["title"][language]} for offer in offers],
         "best_tariff": decision.best_tariff,
         "model_version": decision.model_versions["churn"],
+        "response_model_version": decision.model_versions.get("acceptance"),
         "policy_version": decision.policy_version,
         "created_at": decision.created_at,
     }

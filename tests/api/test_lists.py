@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from ml.models import ModelVersion, TrainingJob
 from ml.verdicts import kind_phrase, phrase, render
-from retention.models import DecisionAction, Offer
+from retention.models import Decision, DecisionAction, Offer
 from tests.api.factories import DecisionActionFactory, DecisionFactory
 from tests.conftest import api_client_with
 from tests.factories import AgentProfileFactory, ContractFactory, OfferFactory, UserFactory
@@ -160,6 +160,18 @@ def test_a_decision_shows_its_latest_action_and_override(decision_log, api_clien
     plain = decisions[str(decision_log["plain"].pk)]
     assert (plain["outcome"], plain["outcome_offer"], plain["override_reason"]) == (None, None, None)
     assert plain["model_version"] == "churn-v1" and plain["customer_id"]
+    assert plain["response_model_version"] is None
+
+
+def test_a_decision_names_the_offer_response_model_that_ranked_its_offers(decision_log, api_client):
+    decision = decision_log["plain"]
+    Decision.objects.filter(pk=decision.pk).update(
+        model_versions={**decision.model_versions, "acceptance": "acceptance-v3"}
+    )
+
+    [shown] = [d for d in api_client.get(DECISIONS).json()["results"] if d["id"] == str(decision.pk)]
+
+    assert shown["response_model_version"] == "acceptance-v3"
 
 
 def test_a_decision_shows_what_off_policy_estimates_read(db, api_client):

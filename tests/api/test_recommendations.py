@@ -207,6 +207,7 @@ def test_a_recommendation_has_the_documented_fields(churn_champion, customer, ap
     assert 0 < body["stay_probability_without_offer"] < 1
     assert body["no_offer_needed"] is (body["recommended_offer"] is None)
     assert body["model_version"] == "churn-v1"
+    assert body["response_model_version"] is None  # no offer-response model: the catalog's priors ranked them
     assert {o["code"] for o in body["offers"]} == {"gift-router", "korting-10"}
     assert set(body["offers"][0]) >= {
         "code",
