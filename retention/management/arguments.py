@@ -33,9 +33,16 @@ def external_id(text: str) -> str:
     return value
 
 
+# More than any count a command here can work through on one machine (customers, calls, requests, rows per
+# batch); a larger one ended in an OverflowError from numpy or itertools, not a message.
+MAX_COUNT = 10_000_000
+
+
 def positive_int(text: str) -> int:
     if not text.isdecimal() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    if int(text) > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than {MAX_COUNT:,}: no run here can work through that many")
     return int(text)
 
 

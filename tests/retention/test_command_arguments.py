@@ -59,6 +59,17 @@ def test_counts_are_refused_before_a_command_seeds_generates_or_trains_anything(
         call_command(command, option, value)
 
 
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [("generate_customers", "--n"), ("simulate_campaign", "--customers"), ("simulate_campaign", "--rounds"),
+     ("benchmark_recommendation", "--repeat"), ("import_customers", "--batch-size"), ("play_calls", "--calls")],
+)  # fmt: skip
+def test_a_count_too_large_for_any_run_is_refused_in_one_line_not_by_an_overflow(command, option):
+    huge = "99999999999999999999"
+    with pytest.raises(CommandError, match=f"argument {option}: '{huge}' is more than 10,000,000"):
+        call_command(command, option, huge)
+
+
 def test_a_date_in_the_right_form_that_no_calendar_has_is_named_as_such():
     with pytest.raises(argparse.ArgumentTypeError, match="'2026-02-30' is no day of the calendar"):
         arguments.iso_date("2026-02-30")

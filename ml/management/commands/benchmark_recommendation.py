@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ml.policy import OfferHistory, PolicyError
 from ml.registry import NoChampion
+from retention.management import arguments
 from retention.models import Customer
 from retention.selectors.decisions import offer_history
 from retention.selectors.history import customer_history_frames
@@ -66,9 +67,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--customers", type=int, default=200, help="Distinct customers sampled from the database (default 200)."
+            "--customers",
+            type=arguments.positive_int,
+            default=200,
+            help="Distinct customers sampled from the database (default 200).",
         )
-        parser.add_argument("--repeat", type=int, default=5, help="Timed recommendations per customer (default 5).")
+        parser.add_argument(
+            "--repeat", type=arguments.positive_int, default=5, help="Timed recommendations per customer (default 5)."
+        )
         parser.add_argument(
             "--agent-level", type=int, default=DEFAULT_AUTHORITY_LEVEL, choices=(1, 2, 3), help="Authority level."
         )
@@ -76,7 +82,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
     def handle(self, *args, customers: int, repeat: int, agent_level: int, seed: int, **options):
-        if customers < 1 or repeat < 1:
+        if customers < 1 or repeat < 1:  # called from code, the options are not parsed
             raise CommandError(f"--customers and --repeat must be at least 1, not {customers} and {repeat}")
         sources = _sources()
         now = timezone.now()

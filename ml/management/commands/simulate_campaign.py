@@ -43,11 +43,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--customers", type=int, default=5000, help="Customers every policy is scored on.")
-        parser.add_argument("--rounds", type=int, default=5, help="Rounds of recommend, outcome, retrain.")
+        parser.add_argument(
+            "--customers", type=arguments.positive_int, default=5000, help="Customers every policy is scored on."
+        )
+        parser.add_argument(
+            "--rounds", type=arguments.positive_int, default=5, help="Rounds of recommend, outcome, retrain."
+        )
         parser.add_argument(
             "--learning-outcomes",
-            type=int,
+            type=arguments.positive_int,
             default=5000,
             help="Logged outcomes the policy learns from, spread over the rounds (other customers than those scored).",
         )
