@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_slug
 from django.db import models
 from django.utils import timezone
 
@@ -140,13 +140,19 @@ class ProtectedAttributes(models.Model):
 PRODUCTS = frozenset({"internet", "tv", "mobile", "fixed"})
 
 
+MIN_TARIFF_FEE_CENTS = 100
+
+
 class Tariff(models.Model):
     """A bundle as sold today: its price for a new customer is the reference for price parity."""
 
-    code = models.CharField(max_length=50, unique=True)
+    # The API names the best tariff by its code: letters, digits, - and _, as an offer's.
+    code = models.CharField(max_length=50, unique=True, validators=[validate_slug])
     name = models.CharField(max_length=200)
     products = models.JSONField(default=list)
-    monthly_fee_cents = models.PositiveIntegerField(help_text="What a new customer pays a month, in cents.")
+    monthly_fee_cents = models.PositiveIntegerField(
+        validators=[MaxValueValidator(1_000_000)], help_text="What a new customer pays a month, in cents."
+    )
     segment = models.CharField(
         max_length=10,
         choices=Customer.Segment.choices,
@@ -165,8 +171,11 @@ class Tariff(models.Model):
         errors = {}
         if problem := choice_list_problem(self.products, PRODUCTS, of="products"):
             errors["products"] = problem
-        if self.monthly_fee_cents == 0:
-            errors["monthly_fee_cents"] = "must be more than 0: a tariff at no price would be every customer's best"
+        if self.monthly_fee_cents is not None and self.monthly_fee_cents < MIN_TARIFF_FEE_CENTS:
+            errors["monthly_fee_cents"] = (
+                f"must be at least {MIN_TARIFF_FEE_CENTS} cents (€ 1): less is a fee typed in euros rather than "
+                "cents, and would make this tariff every customer's best"
+            )
         if self.active_from and self.active_until and self.active_until < self.active_from:
             errors["active_until"] = "ends before it starts"
         if errors:
@@ -246,7 +255,7 @@ class Offer(models.Model):
     discount_percent = models.DecimalField(
         max_digits=5, decimal_places=2, default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
-    duration_months = models.PositiveSmallIntegerField(default=0)
+    duration_months = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(60)])
     commitment_months = models.PositiveSmallIntegerField(
         default=12,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
@@ -254,7 +263,12 @@ class Offer(models.Model):
         "offer made on a two-year renewal). The best-tariff check compares what they pay over this period, at "
         "least a year, with moving to the cheapest covering tariff.",
     )
-    fixed_cost_cents = models.PositiveIntegerField(default=0, help_text="One-off cost to the company, in cents.")
+    fixed_cost_cents = models.PositiveIntegerField(
+        default=0,
+        # An offer beyond € 100,000 is a typing error: it would drop out of every ranking without a word.
+        validators=[MaxValueValidator(10_000_000)],
+        help_text="One-off cost to the company, in cents.",
+    )
     eligibility = models.JSONField(
         default=dict,
         blank=True,

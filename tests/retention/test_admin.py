@@ -105,7 +105,10 @@ AN_OFFER = {
         ({"products": '[["internet"]]'}, "must be a non-empty list of products"),
         ({"products": '"internet"'}, "must be a non-empty list of products"),
         ({"products": '["Internet"]'}, "has unknown values Internet (known: fixed, internet, mobile, tv)"),
-        ({"monthly_fee_cents": 0}, "a tariff at no price would be every customer&#x27;s best"),
+        ({"monthly_fee_cents": 0}, "must be at least 100 cents (€ 1): less is a fee typed in euros"),
+        ({"monthly_fee_cents": 45}, "must be at least 100 cents (€ 1): less is a fee typed in euros"),
+        ({"monthly_fee_cents": 2_000_000}, "hoogstens 1000000"),
+        ({"code": "ü ü"}, "slug"),
         ({"active_from": "2026-12-31", "active_until": "2026-01-01"}, "ends before it starts"),
     ],
 )
@@ -130,6 +133,8 @@ def test_a_sound_tariff_is_added(superuser_client):
         ({"fixed_cost_cents": "0"}, "an offer must cost something"),
         ({"fixed_cost_cents": "0", "discount_percent": "50"}, "must be set when the offer gives a discount"),
         ({"fixed_cost_cents": "0", "duration_months": "6"}, "a discount of 0% gives nothing"),
+        ({"duration_months": "2000000000", "discount_percent": "10"}, "hoogstens 60"),
+        ({"fixed_cost_cents": "9223372036854775807"}, "hoogstens 10000000"),
     ],
 )
 def test_an_offer_that_gives_nothing_is_refused(superuser_client, changes, message):
