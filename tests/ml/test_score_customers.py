@@ -124,6 +124,16 @@ def test_the_file_being_scored_is_not_overwritten_by_its_scores(churn_champion, 
     assert source.read_bytes() == before
 
 
+def test_the_mapping_is_not_overwritten_by_the_scores(churn_champion, tmp_path):
+    source, mapping = write_file(tmp_path, rows=5)
+    before = mapping.read_bytes()
+
+    with pytest.raises(CommandError, match="is the mapping: name another file"):
+        call_command("score_customers", str(source), mapping=str(mapping), out=str(mapping), no_progress=True)
+
+    assert mapping.read_bytes() == before
+
+
 def test_scoring_without_a_model_is_a_clear_error(db, tmp_path):
     from ml.registry import champions
 

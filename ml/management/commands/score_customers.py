@@ -79,7 +79,7 @@ class Command(BaseCommand):
         file, mapping, out = Path(file), Path(mapping), Path(out)
         if not file.is_file():
             raise CommandError(f"no such file: {file}")
-        _check_out(out, file)
+        _check_out(out, file, mapping)
         started = time.perf_counter()
         scores = _ScoresFile(out)
         # Ctrl-C or SIGTERM leaves --out as it was: the hidden file is removed on the way out.
@@ -291,10 +291,13 @@ class _ScoresFile:
         return CommandError(f"cannot write --out {self.out}: {error.strerror or error}")
 
 
-def _check_out(out: Path, file: Path) -> None:
-    """--out is checked before the file is read: scoring a large file takes minutes."""
+def _check_out(out: Path, file: Path, mapping: Path) -> None:
+    """--out is checked before the file is read: scoring a large file takes minutes. It never replaces what the
+    run reads, the file or its mapping."""
     if out.exists() and out.resolve() == file.resolve():
         raise CommandError(f"--out {out} is the file being scored: name another file")
+    if out.exists() and out.resolve() == mapping.resolve():
+        raise CommandError(f"--out {out} is the mapping: name another file")
     if problem := arguments.output_file_problem(out):
         raise CommandError(f"--out: {problem}")
 
