@@ -847,6 +847,9 @@ def test_the_budget_page_shows_what_offers_waiting_for_an_answer_hold_this_month
     assert "€\u00a066,00" in rows[0] and "€\u00a0234,00" in rows[0]
     assert '<th scope="col" class="number">Gereserveerd</th>' in response.text
     assert "€\u00a066,00" not in rows[1]
+    # 76.6% of the budget is spent or held: said beside the status that counts both, not beside what was spent.
+    cells = rows[0].split("</td>")
+    assert "(77%)" in cells[-2] and "(77%)" not in cells[1]
 
 
 def test_spending_is_counted_in_the_local_month(agent, team):
