@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -70,11 +71,17 @@ class FeatureSchema:
         an absurd number, or a level it never saw and cannot fold into "(other)". A reason must not name such a
         value as what moved the risk: the model saw a gap."""
         names = [name for name in self.numeric if _unreadable_number(row.get(name))]
-        for name, levels in self.categorical.items():
+        for name, known in self._levels_read.items():
             value = row.get(name)
-            if not _is_gap(value) and _codes_of_values(np.array([value], dtype=object), levels)[0] < 0:
+            if not _is_gap(value) and str(value) not in known:
                 names.append(name)
         return names
+
+    @cached_property
+    def _levels_read(self) -> dict[str, frozenset[str]]:
+        """Per categorical feature, the levels it reads; none of those that fold an unseen level into "(other)"
+        (see `_codes_of_values`), as every text is read there."""
+        return {name: frozenset(levels) for name, levels in self.categorical.items() if OTHER_LEVEL not in levels}
 
     def encode(self, features: pd.DataFrame) -> pd.DataFrame:
         """The model's input as a frame: floats and fixed-level categoricals, columns in schema order.
