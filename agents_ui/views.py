@@ -33,8 +33,10 @@ from config.counting import counted_in_cache
 from ml.registry import ChampionUnavailable, NoChampion
 from retention.models import AgentProfile, Customer, CustomerAccess, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
-from retention.selectors.catalog import policy_current
+from retention.selectors.catalog import offers_active, policy_current
 from retention.selectors.panel import (
+    CUSTOMER_NUMBER_DIGITS,
+    PHONE_QUERY,
     SEARCH_LIMIT,
     advice_to_reopen,
     customer_card,
@@ -74,11 +76,14 @@ SAVED_SEARCHES = "panel_searches"
 SAVED_SEARCHES_KEPT = 20
 SEARCH_TOKEN_LENGTH = 20
 DECISION_FRAGMENT = "agents_ui/partials/decision_response.html"
-# The service explains refusals in English; the refusal agents meet most is shown in their own language.
-PROBLEMS_IN_AGENT_LANGUAGE = {
-    "override_reason": gettext_lazy("choose why you offer something other than the recommended offer."),
-}
-# Refusals of the service an agent meets in normal use, by their code; %(offer)s is the offer's title.
+ADMINISTRATORS_TAKE_NO_CALLS = gettext_lazy(
+    "Administrators do not take calls, so no advice is made in your name. Decide what was escalated to you under "
+    "Review, Escalations."
+)
+# The panel's own refusal of a form whose key an earlier, different action took (see `_record`).
+FORM_USED_FOR_ANOTHER_ACTION = "form_used_for_another_action"
+# The service explains its refusals in English, for API clients; the panel words every one in the agent's language
+# by its code, %(offer)s being the offer's title. A code missing here is logged as an error and shown in English.
 REFUSALS_IN_AGENT_LANGUAGE = {
     "profiling_objection": gettext_lazy(
         "This customer objected to profiling for offers: no offer from this advice is made to them."
@@ -126,7 +131,33 @@ REFUSALS_IN_AGENT_LANGUAGE = {
         "“%(offer)s” costs more than is left of this customer's budget this month (%(left)s), after what they "
         "accepted this month."
     ),
+    "customer_erased": gettext_lazy(
+        "this customer's data was erased at their request: nothing more is logged on their advice."
+    ),
+    "unknown_offer": gettext_lazy(
+        "“%(offer)s” is not among the offers of this advice: reload the panel, or ask for new advice."
+    ),
+    "offer_needed": gettext_lazy("this is about an offer: log it with the buttons of the offer it is about."),
+    "offer_not_expected": gettext_lazy("“No action” is about no offer: log it without one."),
+    "nothing_to_undo": gettext_lazy(
+        "“%(offer)s” does not stand accepted on this advice: there is no acceptance to undo."
+    ),
+    "override_reason_needed": gettext_lazy("choose why you offer something other than the recommended offer."),
+    "not_an_override": gettext_lazy(
+        "this needs no reason: a reason is only for offering something other than the recommended offer. Log it "
+        "again without one."
+    ),
+    FORM_USED_FOR_ANOTHER_ACTION: gettext_lazy("this form was already used for another action: reload the panel."),
+    "not_a_caller": ADMINISTRATORS_TAKE_NO_CALLS,
 }
+# The action form's fields as the agent knows them, before what is wrong with them; a field missing here (the
+# form's hidden key) is nothing the agent filled in: the form as a whole is what could not be read.
+FORM_FIELDS_IN_AGENT_LANGUAGE = {
+    "kind": gettext_lazy("What happened"),
+    "offer_code": gettext_lazy("Offer"),
+    "override_reason": gettext_lazy("Reason for another offer"),
+}
+FORM_NOT_READ = gettext_lazy("this form could not be read: reload the panel.")
 
 
 def agent_profile_of(user) -> AgentProfile | None:
@@ -141,11 +172,6 @@ NO_AGENT_PROFILE = gettext_lazy(
     "Ask your team lead or an administrator to give you access."
 )
 
-
-ADMINISTRATORS_TAKE_NO_CALLS = gettext_lazy(
-    "Administrators do not take calls, so no advice is made in your name. Decide what was escalated to you under "
-    "Review, Escalations."
-)
 
 # The same words the advice itself shows such a viewer (agents_ui/partials/decision.html).
 ANOTHER_AGENTS_ADVICE = gettext_lazy("This advice was made for another agent: you can read it, not log on it.")
@@ -318,8 +344,16 @@ def _search(request: HttpRequest, form: PanelSearchForm) -> HttpResponse:
         found = [customer for customer in found if customer.external_id.casefold() == query.casefold()]
     accesses_record(customers=found, purpose=CustomerAccess.Purpose.SEARCH, reader=request.user)
     return _render_panel(
-        request, form, query=query, customers=found, more_found=more_found, shown_limit=SEARCH_LIMIT
+        request, form, query=query, customers=found, more_found=more_found, shown_limit=SEARCH_LIMIT,
+        one_word_name=_one_word_name(query),
     )  # fmt: skip
+
+
+def _one_word_name(query: str) -> bool:
+    """A single word that is no number: a part of a name, which `customer_search` takes only of two words or more,
+    or a customer number that does not exist; the panel then says what to type instead of only "nobody found"."""
+    words = query.split()
+    return len(words) == 1 and not CUSTOMER_NUMBER_DIGITS.fullmatch(words[0]) and not PHONE_QUERY.match(words[0])
 
 
 def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
@@ -380,7 +414,7 @@ def _new_advice_panel(request: HttpRequest, form: PanelQueryForm, customer: Cust
         card = customer_card(customer=customer)
         return _render_panel(request, form, customer=customer, card=card, former={"left_on": former.left_on})
     except ValidationError as error:
-        return _render_panel(request, form, status=422, error=" ".join(error.messages))
+        return _render_panel(request, form, status=422, error=" ".join(_problems(error, None)))
     return _render_panel(request, form, **customer_context(request, customer, decision))
 
 
@@ -582,43 +616,67 @@ def decision_action(request: HttpRequest, decision_id: uuid.UUID) -> HttpRespons
     if not may_act_on(request.user, decision):
         return forbidden(request, ANOTHER_AGENTS_ADVICE)
     form = DecisionActionForm(request.POST)
+    if not form.is_valid():
+        return _action_refused(request, decision, _form_problems(form))
     try:
-        action = _record(form, decision, request.user)
+        action = _record(form.action_values(request.user), decision, request.user)
     except ValidationError as error:
         return _action_refused(request, decision, _problems(error, decision))
     return _action_logged(request, decision, action)
 
 
-def _record(form: DecisionActionForm, decision: Decision, agent) -> DecisionAction:
-    if not form.is_valid():
-        raise ValidationError([f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()])
-    values = form.action_values(agent)
+def _record(values: dict, decision: Decision, agent) -> DecisionAction:
     try:
         return decision_action_record(decision=decision, agent=agent, **values)
     except IdempotencyKeyTaken as taken:
         # Each form carries its own key: the same form sent twice (a double click) was logged the first time.
         first = taken.action
         if (first.decision_id, first.kind, first.offer_code) != (decision.pk, values["kind"], values["offer_code"]):
-            raise ValidationError("this form was already used for another action: reload the panel") from None
+            raise ValidationError(
+                "this form was already used for another action: reload the panel", code=FORM_USED_FOR_ANOTHER_ACTION
+            ) from None
         return first
 
 
-def _problems(error: ValidationError, decision: Decision) -> list[str]:
-    if not hasattr(error, "error_dict"):
-        return error.messages
-    return [_problem(field, problem, decision) for field, problems in error.error_dict.items() for problem in problems]
+def _form_problems(form: DecisionActionForm) -> list[str]:
+    """What is wrong with the form, each field named as the agent knows it."""
+    problems = []
+    for field, errors in form.errors.items():
+        name = FORM_FIELDS_IN_AGENT_LANGUAGE.get(field)
+        problems.append(f"{name}: {' '.join(errors)}" if name else str(FORM_NOT_READ))
+    return problems
 
 
-def _problem(field: str, problem: ValidationError, decision: Decision) -> str:
-    if problem.code in REFUSALS_IN_AGENT_LANGUAGE:
-        params = dict(problem.params or {})
-        offer = params.get("offer", "")
-        title = (decision.offer(offer) or {}).get("title")
-        params["offer"] = in_language(title, fallback=offer)
-        if "left" in params:
-            params["left"] = euro(params["left"])
-        return str(REFUSALS_IN_AGENT_LANGUAGE[problem.code]) % params
-    return str(PROBLEMS_IN_AGENT_LANGUAGE.get(field) or " ".join(problem.messages))
+def _problems(error: ValidationError, decision: Decision | None) -> list[str]:
+    """The service's refusal in the agent's language, however it was raised: for one field, several, or none."""
+    if hasattr(error, "error_dict"):
+        coded = [problem for problems in error.error_dict.values() for problem in problems]
+    else:
+        coded = error.error_list
+    return [_problem(problem, decision) for problem in coded]
+
+
+def _problem(problem: ValidationError, decision: Decision | None) -> str:
+    words = REFUSALS_IN_AGENT_LANGUAGE.get(problem.code)
+    if words is None:
+        # A refusal the panel has no words for is a gap to fill, not something the agent should meet quietly.
+        logger.error("panel refusal without words in the agent's language: code %r: %s", problem.code, problem.message)
+        return " ".join(problem.messages)
+    params = dict(problem.params or {})
+    params["offer"] = _offer_title(decision, params.get("offer", ""))
+    if "left" in params:
+        params["left"] = euro(params["left"])
+    return str(words) % params
+
+
+def _offer_title(decision: Decision | None, code: str) -> str:
+    """The offer's title in the agent's language: as the advice ranked it, else as the catalog has it now (a code
+    sent that the advice never ranked), else the code as sent."""
+    title = (decision.offer(code) or {}).get("title") if decision is not None else None
+    if title is None and code:
+        in_catalog = next((offer for offer in offers_active() if offer.code == code), None)
+        title = {"nl": in_catalog.title_nl, "en": in_catalog.title_en} if in_catalog is not None else None
+    return in_language(title, fallback=code)
 
 
 def _for_an_administrator(request: HttpRequest, decision: Decision, offer_code: str) -> bool:

@@ -214,7 +214,7 @@ def test_a_repeated_form_logs_the_action_once(logged_in, agent, decision):
     other = client.post(action_url(decision), {**fields, "kind": "escalated"}, **HTMX)
 
     assert again.status_code == 200
-    assert other.status_code == 422 and "this form was already used for another action" in other.text
+    assert other.status_code == 422 and "dit formulier is al gebruikt voor een andere actie" in other.text
     assert DecisionAction.objects.count() == 1
 
 
