@@ -90,6 +90,7 @@ class StrictInput(serializers.Serializer):
         problems = {
             **unknown_key_problems(data, known=list(self.fields), input_name=self.input_name),
             **_booleans_as_numbers(data, self.fields),
+            **_numbers_as_text(data, self.fields),
         }
         try:
             value = super().to_internal_value(data)
@@ -128,6 +129,46 @@ def _booleans_as_numbers(data, fields) -> dict[str, list[str]]:
         for name, field in fields.items()
         if isinstance(field, NUMBER_FIELDS) and isinstance(data.get(name), bool)
     }
+
+
+# DRF reads 1e20 as the text "1e+20" in a text field: a customer would be stored under an id no CRM has. The values
+# of free attributes (ScalarMapField) may be numbers; they are no CharField, so this leaves them alone. A list of
+# texts has TextOnlyField items instead, as this sees only the body's own fields.
+def _numbers_as_text(data, fields) -> dict[str, list[str]]:
+    if not isinstance(data, dict):
+        return {}
+    return {
+        name: [not_text_problem(data[name])]
+        for name, field in fields.items()
+        if isinstance(field, serializers.CharField) and _is_number(data.get(name))
+    }
+
+
+class TextOnlyField(serializers.CharField):
+    """Text sent as a JSON string, where a number is refused rather than made into text."""
+
+    def to_internal_value(self, data) -> str:
+        if _is_number(data):
+            raise serializers.ValidationError(not_text_problem(data))
+        return super().to_internal_value(data)
+
+
+def _is_number(value: object) -> bool:
+    """A number that is no whole number (1e20 and 12.5 arrive as floats), or true or false: made into text it
+    would be stored as what the CRM never had ("1e+20"). A whole number is taken as its digits, as before: many
+    CRMs number their customers, and their integrations send the number as it is."""
+    return isinstance(value, bool | float)
+
+
+def not_text_problem(value: object) -> str:
+    """What is wrong with `value` where text is expected; "" when it is text."""
+    if isinstance(value, str):
+        return ""
+    kind = NOT_TEXT_KINDS.get(type(value), "a number" if isinstance(value, int | float) else "a list or object")
+    return f"must be text (a JSON string), not {kind}"
+
+
+NOT_TEXT_KINDS = {bool: "true or false", type(None): "null", list: "a list", dict: "an object"}
 
 
 def refuse_unknown_keys(data, *, known: list[str], input_name: str) -> None:
@@ -234,16 +275,25 @@ REPLAY_HEADER = "Idempotent-Replayed"
 
 def idempotency_key_from(request, *, required: bool) -> str | None:
     """The request's Idempotency-Key, checked (None when it is optional and not sent)."""
-    if IDEMPOTENCY_HEADER not in request.headers and not required:
+    sent = IDEMPOTENCY_HEADER in request.headers
+    if not sent and not required:
         return None
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
     if not key:
-        raise serializers.ValidationError(
-            {IDEMPOTENCY_HEADER: [f"this header is required: a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable "
-                                  "characters per action, so a retried request is recorded once"]}
-        )  # fmt: skip
+        raise serializers.ValidationError({IDEMPOTENCY_HEADER: [_blank_key_problem(sent=sent, required=required)]})
     if len(key) > MAX_CLIENT_KEY_LENGTH or not key.isprintable():
         raise serializers.ValidationError(
             {IDEMPOTENCY_HEADER: [f"send a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable characters"]}
         )
     return key
+
+
+def _blank_key_problem(*, sent: bool, required: bool) -> str:
+    """A missing key where one is required, or an empty one sent: an empty key is refused rather than taken for
+    none, as a CRM sending one believes its retries are recognised."""
+    key = f"a unique key of 1 to {MAX_CLIENT_KEY_LENGTH} printable characters per action"
+    if not sent:
+        return f"this header is required: {key}, so a retried request is recorded once"
+    if required:
+        return f"this header is required and must not be empty: send {key}, so a retried request is recorded once"
+    return f"must not be empty when sent: send {key}, or leave the header out"

@@ -7,17 +7,19 @@ history and service events. Amounts come in euros, as a number or a string ("29.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import re
 from decimal import Decimal
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import date_re, datetime_re, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ml.features import DAYS_PER_MONTH
 from ml.schema import MAX_FEATURE_MAGNITUDE
-from retention.api.base import StrictInput
+from retention.api.base import StrictInput, TextOnlyField
 from retention.models import Contract, Customer, ServiceEvent
 from retention.records import (
     MAX_TENURE_DAYS,
@@ -39,7 +41,17 @@ MAX_EVENT_VALUE = 1_000_000
 SCALAR_SCHEMA = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}], "nullable": True}
 
 
-class BoundedDateField(serializers.DateField):
+class ExistingDateField(serializers.DateField):
+    """An ISO 8601 date; one well written that names no day (2020-02-30) is refused as such, not as a wrong
+    format, which would send the CRM's developer looking for a formatting fault."""
+
+    def to_internal_value(self, value) -> dt.date:
+        if isinstance(value, str) and (problem := missing_day_problem(value, date_re)):
+            raise serializers.ValidationError(problem)
+        return super().to_internal_value(value)
+
+
+class BoundedDateField(ExistingDateField):
     """An ISO 8601 date between 1900 and 2100: anything else is a typo in the CRM."""
 
     def to_internal_value(self, value) -> dt.date:
@@ -56,12 +68,32 @@ class AwareDateTimeField(serializers.DateTimeField):
         super().__init__(default_timezone=dt.UTC, **kwargs)
 
     def to_internal_value(self, value) -> dt.datetime:
+        if isinstance(value, str) and (problem := missing_day_problem(value, datetime_re)):
+            raise serializers.ValidationError(problem)
         if isinstance(value, str) and _is_naive(value):
             raise serializers.ValidationError("needs a UTC offset, e.g. 2024-03-31T14:05:00+02:00 or ...Z")
         moment = super().to_internal_value(value)
         if not FIRST_DATE.year <= moment.year <= LAST_DATE.year:
             raise serializers.ValidationError(f"must be between {FIRST_DATE.year} and {LAST_DATE.year}")
         return moment
+
+
+def missing_day_problem(text: str, pattern: re.Pattern) -> str:
+    """Why a value written as an ISO 8601 date (or moment, by `pattern`) names no day that exists, such as
+    2020-02-30; "" when it names one, or is not written as one at all (the field then says the format is wrong)."""
+    written = pattern.match(text)
+    if written is None:
+        return ""
+    year, month, day = (int(written[part]) for part in ("year", "month", "day"))
+    if year < 1:
+        reason = "there is no year 0"
+    elif not 1 <= month <= 12:
+        reason = f"there is no month {month}"
+    elif not 1 <= day <= (days := calendar.monthrange(year, month)[1]):
+        reason = f"{calendar.month_name[month]} {year} has {days} days" if day else "there is no day 0"
+    else:
+        return ""
+    return f"the date {text[: written.end('day')]} does not exist: {reason}"
 
 
 def _is_naive(text: str) -> bool:
@@ -239,7 +271,7 @@ class CustomerRecordInput(StrictInput):
     contract_type = text_field(50)
     contract_end = BoundedDateField(required=False, allow_null=True, default=None)
     products = serializers.ListField(
-        child=serializers.CharField(max_length=30), max_length=20, default=list, help_text="e.g. internet, tv, mobile"
+        child=TextOnlyField(max_length=30), max_length=20, default=list, help_text="e.g. internet, tv, mobile"
     )
     region = text_field(100)
     attributes = ScalarMapField(required=False, help_text="Any other CRM fields; each one is a model feature.")

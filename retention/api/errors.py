@@ -23,6 +23,8 @@ def json_exception_handler(exc, context):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        exc = _not_json(context.get("request"))
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -34,6 +36,15 @@ def json_exception_handler(exc, context):
     body.update(getattr(exc, "extra", None) or {})
     response.data = {"error": body}
     return response
+
+
+def _not_json(request) -> exceptions.UnsupportedMediaType:
+    """A body of another type than JSON, said with what to send: DRF's own message names only what was sent.
+    application/*+json types are refused too; merge-patch+json, for one, means a change and not a whole body."""
+    media_type = getattr(request, "content_type", "") or ""
+    sent = f'Content-Type "{media_type}"' if media_type else "no Content-Type"
+    detail = f"the body must be JSON, sent with Content-Type: application/json; this request has {sent}"
+    return exceptions.UnsupportedMediaType(media_type, detail=detail)
 
 
 def django_error_fields(error: DjangoValidationError) -> dict[str, list[str]]:

@@ -17,4 +17,9 @@ class HasApiClient(BasePermission):
         if not isinstance(client, ApiClient):
             return False
         scope = getattr(view, "required_scope", None)
-        return scope is None or scope in client.scopes
+        if scope is None or scope in client.scopes:
+            return True
+        # DRF makes a new permission per request, so the refusal can name the scope: the CRM's administrator then
+        # knows what to ask for (create_api_client --scopes) without reading the schema.
+        self.message = f"This API client lacks the scope this operation needs: {scope}."
+        return False

@@ -17,7 +17,7 @@ ERROR_DESCRIPTIONS = {
     404: "Not found.",
     409: "The Idempotency-Key was used before with a different body.",
     413: "Too many records or ids in one request, or too large a body.",
-    415: "The body is not JSON.",
+    415: "The body is not sent as JSON: the Content-Type must be application/json (a charset may follow).",
     422: "Well formed but unusable: unknown references, a rule of the domain, or no trained model.",
     429: "Too many requests from this API client; Retry-After says how many seconds to wait.",
 }

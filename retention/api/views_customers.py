@@ -133,7 +133,8 @@ def _invalid(index: int, item: object, fields) -> dict:
     external_id = item.get("external_id") if isinstance(item, dict) else None
     if not isinstance(fields, dict):
         fields = {"non_field_errors": fields}
-    return {"index": index, "external_id": str(external_id) if external_id is not None else None, "fields": fields}
+    # Repeated as sent: a number made into text ("1e+20") would name a customer the CRM never had.
+    return {"index": index, "external_id": external_id if isinstance(external_id, str) else None, "fields": fields}
 
 
 class LatestRiskOutput(serializers.Serializer):

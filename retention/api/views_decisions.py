@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 
 from retention.api.base import ApiView, StrictInput, list_filters, paged_response
+from retention.api.customer_input import ExistingDateField
 from retention.api.errors import BestTariffOutput
 from retention.api.pagination import NewestFirstPagination
 from retention.api.schema import READ_ERRORS, responses
@@ -20,8 +21,8 @@ class DecisionFilterInput(StrictInput):
 
     agent = serializers.CharField(required=False, max_length=150, help_text="Username of the deciding agent.")
     customer_id = serializers.CharField(required=False, max_length=100, help_text="The customer's external id.")
-    date_from = serializers.DateField(required=False, help_text="First day, in the service's time zone.")
-    date_to = serializers.DateField(required=False, help_text="Last day, included.")
+    date_from = ExistingDateField(required=False, help_text="First day, in the service's time zone.")
+    date_to = ExistingDateField(required=False, help_text="Last day, included.")
     outcome = serializers.ChoiceField(
         choices=OUTCOME_CHOICES, required=False, help_text="Kind of the latest action; `none` for no action yet."
     )

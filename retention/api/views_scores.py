@@ -17,7 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ml.registry import NoChampion
-from retention.api.base import ApiView, BulkApiView, StrictInput
+from retention.api.base import ApiView, BulkApiView, StrictInput, not_text_problem
 from retention.api.customer_input import storable_text
 from retention.api.errors import PayloadTooLarge, Unprocessable
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, error_responses, responses
@@ -47,17 +47,26 @@ class ExternalIdsField(serializers.ListField):
             self.fail("not_a_list", input_type=type(data).__name__)
         if not data and not self.allow_empty:
             self.fail("empty")
-        ids = [value.strip() if isinstance(value, str) else None for value in data]
-        bad = [
-            index
-            for index, value in enumerate(ids)
-            if not (value and len(value) <= MAX_ID_LENGTH and storable_text(value))
-        ]
-        if bad:
-            raise serializers.ValidationError(
-                {index: [f"must be an external id of 1 to {MAX_ID_LENGTH} characters"] for index in bad[:MAX_LISTED]}
-            )
-        return ids
+        problems = {}
+        for index, value in enumerate(data):
+            if problem := _external_id_problem(value):
+                problems[index] = [problem]
+                if len(problems) == MAX_LISTED:
+                    break
+        if problems:
+            raise serializers.ValidationError(problems)
+        return [value.strip() for value in data]
+
+
+def _external_id_problem(value: object) -> str:
+    """What is wrong with one id; "" when it is one. A number is refused as the wrong type, not as an id."""
+    if problem := not_text_problem(value):
+        return problem
+    text = value.strip()
+    return "" if text and len(text) <= MAX_ID_LENGTH and storable_text(text) else ID_PROBLEM
+
+
+ID_PROBLEM = f"must be an external id of 1 to {MAX_ID_LENGTH} characters"
 
 
 def _refuse_too_many(data, limit: int) -> None:

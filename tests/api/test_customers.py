@@ -459,3 +459,88 @@ def test_protected_values_are_part_of_the_whole_state_a_record_sends(db, api_cli
     assert not ProtectedAttributes.objects.exists()
     again = api_client.post(URL, {"customers": [record(protected={})]}, format="json").json()
     assert (again["updated"], again["unchanged"]) == (0, 1)
+
+
+NOT_TEXT = "must be text (a JSON string), not a number"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("external_id", 1e20, [NOT_TEXT]),
+        ("display_name", 12.5, [NOT_TEXT]),
+        ("region", 1e20, [NOT_TEXT]),
+        ("phone", 612345678.0, [NOT_TEXT]),
+        ("contract_type", True, ["must be text (a JSON string), not true or false"]),
+        ("products", ["tv", 4.5], {"1": [NOT_TEXT]}),
+    ],
+)
+def test_a_number_in_a_text_field_is_refused_not_stored_as_text(db, api_client, field, value, problem):
+    response = api_client.post(URL, {"customers": [record(**{field: value})]}, format="json")
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["message"] == "1 of 1 records are not valid; nothing was stored."
+    assert error["records"][0]["fields"] == {field: problem}
+    assert not Customer.objects.exists()
+
+
+def test_a_refused_record_whose_id_is_a_number_is_listed_without_an_id_made_of_it(db, api_client):
+    response = api_client.post(URL, {"customers": [record(1e20)]}, format="json")
+
+    assert response.json()["error"]["records"][0]["external_id"] is None
+
+
+def test_a_number_in_a_contract_or_event_text_is_refused_at_its_place(db, api_client):
+    contract = {"monthly_fee": "20.00", "bundle": 3e2}
+    event = {"kind": "nps", "occurred_at": "2024-01-01T10:00:00Z", "value": 3, "note": 7.5}
+    body = {"customers": [record(monthly_fee=None, contracts=[contract], events=[event])]}
+
+    fields = api_client.post(URL, body, format="json").json()["error"]["records"][0]["fields"]
+
+    assert fields == {"contracts": {"0": {"bundle": [NOT_TEXT]}}, "events": {"0": {"note": [NOT_TEXT]}}}
+
+
+def test_a_whole_number_in_a_text_field_is_taken_as_its_digits_as_crms_number_their_customers(db, api_client):
+    response = api_client.post(URL, {"customers": [record(123456789, phone=612345678)]}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert Customer.objects.get().external_id == "123456789"
+    assert Customer.objects.get().phone == "612345678"
+
+
+def test_numbers_among_the_attributes_are_still_taken(db, api_client):
+    response = api_client.post(
+        URL, {"customers": [record(attributes={"plan_speed": 500.5, "lines": 2})]}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert Customer.objects.get().attributes == {"plan_speed": 500.5, "lines": 2}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "problem"),
+    [
+        ({"signup_date": "2020-02-30"}, "signup_date", "the date 2020-02-30 does not exist: February 2020 has 29 days"),
+        ({"contract_end": "2026-13-01"}, "contract_end", "the date 2026-13-01 does not exist: there is no month 13"),
+        (
+            {"signup_date": "30-01-2020"},
+            "signup_date",
+            "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.",
+        ),
+    ],
+)
+def test_a_date_that_does_not_exist_is_told_apart_from_one_in_a_wrong_format(db, api_client, fields, field, problem):
+    response = api_client.post(URL, {"customers": [record(**fields)]}, format="json")
+
+    assert response.json()["error"]["records"][0]["fields"] == {field: [problem]}
+
+
+def test_an_event_on_a_day_that_does_not_exist_is_refused_as_such(db, api_client):
+    event = {"kind": "complaint", "occurred_at": "2023-02-29T10:00:00+01:00"}
+
+    refused = api_client.post(URL, {"customers": [record(events=[event])]}, format="json").json()["error"]["records"][0]
+
+    assert refused["fields"] == {
+        "events": {"0": {"occurred_at": ["the date 2023-02-29 does not exist: February 2023 has 28 days"]}}
+    }

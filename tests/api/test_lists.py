@@ -345,3 +345,12 @@ def test_a_customer_who_objected_to_profiling_is_listed_without_their_score(db, 
 
     assert (listed[str(kept.pk)]["churn_probability"], listed[str(kept.pk)]["risk_band"]) == (0.42, "medium")
     assert (listed[str(objecting.pk)]["churn_probability"], listed[str(objecting.pk)]["risk_band"]) == (None, None)
+
+
+def test_a_day_filter_that_does_not_exist_is_refused_as_such(db, api_client):
+    response = api_client.get(DECISIONS, {"date_from": "2025-02-30", "date_to": "2025/03/01"})
+
+    assert response.json()["error"]["fields"] == {
+        "date_from": ["the date 2025-02-30 does not exist: February 2025 has 28 days"],
+        "date_to": ["Date has wrong format. Use one of these formats instead: YYYY-MM-DD."],
+    }

@@ -354,3 +354,22 @@ def test_one_idempotency_key_sent_twice_at_the_same_moment_stores_once_and_answe
 
     assert sorted(run_at_once(send("no_action"), send(second))) == answers
     assert DecisionAction.objects.count() == 1
+
+
+def test_an_empty_idempotency_key_is_told_not_to_be_empty(decision, api_client):
+    response = post(api_client, accepted(decision), key="")
+
+    assert response.json()["error"]["fields"]["Idempotency-Key"][0].startswith(
+        "this header is required and must not be empty: send a unique key"
+    )
+
+
+def test_an_offer_code_or_agent_sent_as_a_number_is_refused_as_not_text(decision, api_client):
+    response = post(api_client, accepted(decision, offer_code=10.5, agent=True))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "offer_code": ["must be text (a JSON string), not a number"],
+        "agent": ["must be text (a JSON string), not true or false"],
+    }
+    assert not DecisionAction.objects.exists()

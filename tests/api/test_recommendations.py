@@ -320,3 +320,37 @@ def test_an_empty_idempotency_key_is_refused_not_taken_for_none(churn_champion, 
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["error"]["fields"]
     assert not Decision.objects.exists()
+
+
+def test_a_customer_id_sent_as_a_whole_number_is_read_as_its_digits_and_one_with_a_fraction_is_refused(
+    churn_champion, customer, api_client
+):
+    CustomerFactory(external_id="124")
+
+    refused = api_client.post(URL, {"customer_id": 124.5, "channel": "phone"}, format="json")
+    taken = api_client.post(URL, {"customer_id": 124, "channel": "phone"}, format="json")
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {"customer_id": ["must be text (a JSON string), not a number"]}
+    assert taken.status_code == 201, taken.content
+    assert taken.json()["customer_id"] == "124"
+
+
+def test_an_empty_optional_idempotency_key_is_told_not_to_be_empty_rather_than_required(customer, api_client):
+    body = {"customer_id": "NL1234567", "channel": "api"}
+
+    response = api_client.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY=" ")
+
+    assert response.json()["error"]["fields"]["Idempotency-Key"] == [
+        "must not be empty when sent: send a unique key of 1 to 80 printable characters per action, or leave the "
+        "header out"
+    ]
+
+
+def test_a_missing_scope_is_named(customer, read_only_api_client):
+    response = read_only_api_client.post(URL, {"customer_id": "NL1234567", "channel": "phone"}, format="json")
+
+    assert response.json()["error"] == {
+        "code": "permission_denied",
+        "message": "This API client lacks the scope this operation needs: score.",
+    }

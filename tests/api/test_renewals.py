@@ -143,3 +143,22 @@ def test_renewed_and_churned_reported_at_the_same_moment_store_one(postgresql, m
     assert outcomes.count("stored") == 1, outcomes
     assert RenewalResult.objects.count() == 1
     assert "a customer either renewed or churned on a day" in next(o for o in outcomes if o != "stored")
+
+
+def test_a_customer_id_sent_as_a_number_is_refused_as_not_text(db, api_client):
+    CustomerFactory(external_id="124", signup_date=dt.date(2015, 3, 1))
+
+    response = api_client.post(URL, [{"customer_id": 1.24e2, "result": "renewed", "date": "2025-01-31"}], format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"0": {"customer_id": ["must be text (a JSON string), not a number"]}}
+    assert not RenewalResult.objects.exists()
+
+
+def test_a_date_that_does_not_exist_is_refused_as_such(customers, api_client):
+    response = api_client.post(URL, {"customer_id": "R-1", "result": "renewed", "date": "2025-02-29"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "date": ["the date 2025-02-29 does not exist: February 2025 has 28 days"]
+    }

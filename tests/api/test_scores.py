@@ -169,3 +169,13 @@ def test_a_scoring_job_counts_customers_who_objected_apart_from_unknown_ids(
     assert (job["total"], job["scored"], job["unknown"], job["objecting"]) == (4, 2, 1, 1)
     rows = list(csv.reader(io.StringIO(b"".join(api_client.get(job["result"]).streaming_content).decode())))
     assert rows[3] == ["S-1", "", ""]
+
+
+def test_an_id_sent_as_a_number_is_told_to_be_text_not_an_id_of_the_wrong_length(db, api_client):
+    response = api_client.post(SCORES, {"customer_ids": [124, "", True]}, format="json")
+
+    assert response.json()["error"]["fields"]["customer_ids"] == {
+        "0": ["must be text (a JSON string), not a number"],
+        "1": ["must be an external id of 1 to 100 characters"],
+        "2": ["must be text (a JSON string), not true or false"],
+    }
