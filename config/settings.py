@@ -140,7 +140,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retention decision service API",
     "DESCRIPTION": "Churn risk, fair counter-offers and outcome logging for CRM systems.",
-    "VERSION": "1.0.0",
+    "VERSION": "1.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "OutcomeResultEnum": "retention.services.outcomes.OUTCOME_RESULTS",

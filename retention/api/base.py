@@ -160,10 +160,20 @@ def _is_number(value: object) -> bool:
     return isinstance(value, bool | float)
 
 
+def stored_text(value: object) -> str | None:
+    """A text field's value as it is stored: text as it is, a whole number as its digits; None for anything else."""
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def not_text_problem(value: object) -> str:
     """What is wrong with `value` where text is expected; "" when it is text."""
     if isinstance(value, str):
         return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        # 1001.0 from a float column of an export: stored before as "1001.0", so not read as 1001 now.
+        return f'must be text (a JSON string), not a number with a decimal point: send "{int(value)}" or {int(value)}'
     kind = NOT_TEXT_KINDS.get(type(value), "a number" if isinstance(value, int | float) else "a list or object")
     return f"must be text (a JSON string), not {kind}"
 

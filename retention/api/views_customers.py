@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from retention.api.base import ApiView, BulkApiView, StrictInput, query_values, refuse_unknown_keys
+from retention.api.base import ApiView, BulkApiView, StrictInput, query_values, refuse_unknown_keys, stored_text
 from retention.api.customer_input import CustomerRecordInput, customer_record
 from retention.api.errors import InvalidRecords, PayloadTooLarge
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, responses
@@ -133,8 +133,9 @@ def _invalid(index: int, item: object, fields) -> dict:
     external_id = item.get("external_id") if isinstance(item, dict) else None
     if not isinstance(fields, dict):
         fields = {"non_field_errors": fields}
-    # Repeated as sent: a number made into text ("1e+20") would name a customer the CRM never had.
-    return {"index": index, "external_id": external_id if isinstance(external_id, str) else None, "fields": fields}
+    # Repeated as it would be stored: a whole number as its digits, as the record would be kept under them; another
+    # number made into text ("1e+20") would name a customer the CRM never had, so none is named.
+    return {"index": index, "external_id": stored_text(external_id), "fields": fields}
 
 
 class LatestRiskOutput(serializers.Serializer):

@@ -17,7 +17,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ml.registry import NoChampion
-from retention.api.base import ApiView, BulkApiView, StrictInput, not_text_problem
+from retention.api.base import ApiView, BulkApiView, StrictInput, not_text_problem, stored_text
 from retention.api.customer_input import storable_text
 from retention.api.errors import PayloadTooLarge, Unprocessable
 from retention.api.schema import READ_ERRORS, WRITE_ERRORS, error_responses, responses
@@ -55,14 +55,16 @@ class ExternalIdsField(serializers.ListField):
                     break
         if problems:
             raise serializers.ValidationError(problems)
-        return [value.strip() for value in data]
+        return [stored_text(value).strip() for value in data]
 
 
 def _external_id_problem(value: object) -> str:
-    """What is wrong with one id; "" when it is one. A number is refused as the wrong type, not as an id."""
-    if problem := not_text_problem(value):
-        return problem
-    text = value.strip()
+    """What is wrong with one id; "" when it is one. A whole number is read as its digits, as customers are stored
+    under them; another number is refused as the wrong type, not as an id."""
+    text = stored_text(value)
+    if text is None:
+        return not_text_problem(value)
+    text = text.strip()
     return "" if text and len(text) <= MAX_ID_LENGTH and storable_text(text) else ID_PROBLEM
 
 

@@ -470,7 +470,11 @@ NOT_TEXT = "must be text (a JSON string), not a number"
         ("external_id", 1e20, [NOT_TEXT]),
         ("display_name", 12.5, [NOT_TEXT]),
         ("region", 1e20, [NOT_TEXT]),
-        ("phone", 612345678.0, [NOT_TEXT]),
+        (
+            "phone",
+            612345678.0,
+            ['must be text (a JSON string), not a number with a decimal point: send "612345678" or 612345678'],
+        ),
         ("contract_type", True, ["must be text (a JSON string), not true or false"]),
         ("products", ["tv", 4.5], {"1": [NOT_TEXT]}),
     ],
@@ -491,8 +495,16 @@ def test_a_refused_record_whose_id_is_a_number_is_listed_without_an_id_made_of_i
     assert response.json()["error"]["records"][0]["external_id"] is None
 
 
+def test_a_refused_record_whose_id_is_a_whole_number_is_listed_under_the_digits_it_would_be_stored_under(
+    db, api_client
+):
+    response = api_client.post(URL, {"customers": [record(555001, region=1.5)]}, format="json")
+
+    assert response.json()["error"]["records"][0]["external_id"] == "555001"
+
+
 def test_a_number_in_a_contract_or_event_text_is_refused_at_its_place(db, api_client):
-    contract = {"monthly_fee": "20.00", "bundle": 3e2}
+    contract = {"monthly_fee": "20.00", "bundle": 35.5}
     event = {"kind": "nps", "occurred_at": "2024-01-01T10:00:00Z", "value": 3, "note": 7.5}
     body = {"customers": [record(monthly_fee=None, contracts=[contract], events=[event])]}
 

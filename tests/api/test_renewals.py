@@ -148,7 +148,9 @@ def test_renewed_and_churned_reported_at_the_same_moment_store_one(postgresql, m
 def test_a_customer_id_sent_as_a_number_is_refused_as_not_text(db, api_client):
     CustomerFactory(external_id="124", signup_date=dt.date(2015, 3, 1))
 
-    response = api_client.post(URL, [{"customer_id": 1.24e2, "result": "renewed", "date": "2025-01-31"}], format="json")
+    response = api_client.post(
+        URL, [{"customer_id": 1.245e2, "result": "renewed", "date": "2025-01-31"}], format="json"
+    )
 
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"0": {"customer_id": ["must be text (a JSON string), not a number"]}}
