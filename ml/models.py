@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ModelVersion(models.Model):
@@ -20,14 +21,14 @@ class ModelVersion(models.Model):
 
     kind = models.CharField(max_length=12, choices=Kind.choices)
     version = models.PositiveIntegerField()
-    artifact_dir = models.CharField(max_length=500, help_text="Folder under MODEL_DIR holding the artifact files.")
-    artifact_sha256 = models.CharField(max_length=64, help_text="Checksum of the artifact's manifest.")
+    artifact_dir = models.CharField(max_length=500, help_text=_("Folder under MODEL_DIR holding the artifact files."))
+    artifact_sha256 = models.CharField(max_length=64, help_text=_("Checksum of the artifact's manifest."))
     feature_schema = models.JSONField()
     metrics = models.JSONField(default=dict)
     training_window = models.JSONField(default=dict)
     training_rows = models.PositiveIntegerField(default=0)
     training_distribution = models.JSONField(
-        default=dict, blank=True, help_text="Per feature, how the training rows were spread (for drift)."
+        default=dict, blank=True, help_text=_("Per feature, how the training rows were spread (for drift).")
     )
     training_job = models.ForeignKey(
         "TrainingJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="versions"
@@ -60,9 +61,9 @@ class CustomerTruth(models.Model):
 
     customer = models.OneToOneField("retention.Customer", on_delete=models.CASCADE, related_name="+")
     persona = models.CharField(max_length=20)
-    leave_probability = models.FloatField(help_text="Chance to leave at the coming renewal with no offer.")
-    offer_effects = models.JSONField(help_text="Per offer kind: share of the leave chance that offer removes.")
-    pushiness = models.FloatField(default=0.0, help_text="How hard this customer negotiates, 0 to 1.")
+    leave_probability = models.FloatField(help_text=_("Chance to leave at the coming renewal with no offer."))
+    offer_effects = models.JSONField(help_text=_("Per offer kind: share of the leave chance that offer removes."))
+    pushiness = models.FloatField(default=0.0, help_text=_("How hard this customer negotiates, 0 to 1."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -74,9 +75,11 @@ class ModelPromotion(models.Model):
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="promotions")
     promoted = models.BooleanField()
-    reason = models.TextField(help_text="Why, in English.")
+    reason = models.TextField(help_text=_("Why, in English."))
     reason_phrase = models.JSONField(
-        default=dict, blank=True, help_text="The same reason as a phrase of ml.verdicts, for pages in other languages."
+        default=dict,
+        blank=True,
+        help_text=_("The same reason as a phrase of ml.verdicts, for pages in other languages."),
     )
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     training_job = models.ForeignKey(
@@ -119,17 +122,17 @@ class TrainingJob(models.Model):
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
-    kinds = models.JSONField(help_text='Model kinds to retrain, e.g. ["churn"].')
+    kinds = models.JSONField(help_text=_('Model kinds to retrain, e.g. ["churn"].'))
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     seed = models.IntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    stage = models.CharField(max_length=20, blank=True, help_text="A stage code of ml.training.STAGES.")
-    stage_kind = models.CharField(max_length=12, blank=True, help_text="The model kind the stage is about.")
+    stage = models.CharField(max_length=20, blank=True, help_text=_("A stage code of ml.training.STAGES."))
+    stage_kind = models.CharField(max_length=12, blank=True, help_text=_("The model kind the stage is about."))
     percent = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
-    worker = models.CharField(max_length=200, blank=True, help_text="The worker or process that ran the job.")
-    error = models.TextField(blank=True, help_text="Why the job failed or was refused.")
-    results = models.JSONField(default=dict, blank=True, help_text="Per kind: version trained and the decision.")
+    worker = models.CharField(max_length=200, blank=True, help_text=_("The worker or process that ran the job."))
+    error = models.TextField(blank=True, help_text=_("Why the job failed or was refused."))
+    results = models.JSONField(default=dict, blank=True, help_text=_("Per kind: version trained and the decision."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

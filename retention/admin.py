@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ml.policy import PolicyError, PolicySettings
 from retention.models import (
@@ -69,13 +70,18 @@ class CustomerForm(forms.ModelForm):
         customers, and the number of a customer erased at their request, until they are let back."""
         external_id = self.cleaned_data["external_id"]
         if external_id.startswith(ERASED_ID_PREFIX):
-            raise forms.ValidationError(f"A customer number may not start with {ERASED_ID_PREFIX!r}.")
+            raise forms.ValidationError(
+                _("A customer number may not start with %(prefix)s."), params={"prefix": repr(ERASED_ID_PREFIX)}
+            )
         changed = self.instance.pk is None or external_id != self.instance.external_id
         if changed and (match := erased_ids_among([external_id]).get(external_id)):
             erased_on = timezone.localtime(match.refusal.erasure.erased_at)
             raise forms.ValidationError(
-                f"This is the number of a customer erased at their request on {erased_on:%Y-%m-%d}. If they agreed "
-                f"to be stored again, run `manage.py allow_customer_again {external_id}` first."
+                _(
+                    "This is the number of a customer erased at their request on %(date)s. If they agreed to be "
+                    "stored again, run `manage.py allow_customer_again %(external_id)s` first."
+                ),
+                params={"date": f"{erased_on:%Y-%m-%d}", "external_id": external_id},
             )
         return external_id
 
@@ -120,7 +126,7 @@ class OfALivingCustomerForm(forms.ModelForm):
     def clean_customer(self):
         customer = self.cleaned_data["customer"]
         if customer is not None and customer.erased_at is not None:
-            raise forms.ValidationError("This customer's data was erased at their request: nothing may be added.")
+            raise forms.ValidationError(_("This customer's data was erased at their request: nothing may be added."))
         return customer
 
 
@@ -192,7 +198,7 @@ class PolicyConfigForm(forms.ModelForm):
         refuses (an unknown setting, say)."""
         values = self.cleaned_data["values"]
         if not isinstance(values, dict):
-            raise forms.ValidationError("the policy must be a JSON object of settings")
+            raise forms.ValidationError(_("the policy must be a JSON object of settings"))
         if errors := policy_values_errors(values):
             raise forms.ValidationError(errors)
         try:
@@ -205,7 +211,9 @@ class PolicyConfigForm(forms.ModelForm):
         version = self.cleaned_data["version"]
         current = PolicyConfig.objects.order_by("-version").values_list("version", flat=True).first()
         if current is not None and version <= current:
-            raise forms.ValidationError(f"a new policy version comes after the one in force ({current})")
+            raise forms.ValidationError(
+                _("a new policy version comes after the one in force (%(current)s)"), params={"current": current}
+            )
         return version
 
 
@@ -277,7 +285,7 @@ class ApiClientAdmin(admin.ModelAdmin):
     def response_add(self, request, obj, post_url_continue=None):
         context = {
             **self.admin_site.each_context(request),
-            "title": f"API client {obj.name}",
+            "title": _("API client %(name)s") % {"name": obj.name},
             "client": obj,
             "token": obj.new_token,
             "opts": self.opts,
@@ -318,17 +326,18 @@ class ErasureAdmin(ReadOnlyAdmin):
     list_display = ["erased_at", "customer", "requested_by", "reference", "refuses_the_id"]
     list_select_related = ["customer", "refusal"]
 
-    @admin.display(description="CRM's id")
+    @admin.display(description=_("CRM's id"))
     def refuses_the_id(self, erasure: Erasure) -> str:
         """Whether a record the CRM sends with the customer's old id is left out (see allow_customer_again)."""
         refusal = getattr(erasure, "refusal", None)
         if refusal is None:
-            return "not refused"
+            return _("not refused")
         if refusal.allowed_at is not None:
-            return f"let back {timezone.localtime(refusal.allowed_at):%Y-%m-%d} by {refusal.allowed_by}"
+            let_back = {"date": f"{timezone.localtime(refusal.allowed_at):%Y-%m-%d}", "by": refusal.allowed_by}
+            return _("let back %(date)s by %(by)s") % let_back
         if refusal.key_id not in configured_key_ids():
-            return "refused under a secret key no longer configured: refuses nothing (see retention.W002)"
-        return "refused"
+            return _("refused under a secret key no longer configured: refuses nothing (see retention.W002)")
+        return _("refused")
 
 
 @admin.register(CustomerAccess)

@@ -15,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_slug
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     monthly_budget_cents = models.PositiveBigIntegerField(
-        default=0, help_text="What the team may spend on retention offers in a calendar month, in cents."
+        default=0, help_text=_("What the team may spend on retention offers in a calendar month, in cents.")
     )
 
     def __str__(self) -> str:
@@ -42,7 +43,7 @@ class AgentProfile(models.Model):
     language = models.CharField(max_length=5, choices=settings.LANGUAGES, default="nl")
     keyboard_shortcuts = models.BooleanField(
         default=True,
-        help_text="Single keys (1-3, a, d, t, e, n) act on the advice in the panel; off, only its buttons do.",
+        help_text=_("Single keys (1-3, a, d, t, e, n) act on the advice in the panel; off, only its buttons do."),
     )
 
     def __str__(self) -> str:
@@ -99,19 +100,21 @@ class Customer(models.Model):
     value_tier = models.CharField(max_length=10, choices=ValueTier.choices, blank=True)
     signup_date = models.DateField(null=True, blank=True)
     region = models.CharField(max_length=100, blank=True)
-    products = models.JSONField(default=list, blank=True, help_text="Product codes, e.g. internet, tv, mobile, fixed.")
+    products = models.JSONField(
+        default=list, blank=True, help_text=_("Product codes, e.g. internet, tv, mobile, fixed.")
+    )
     attributes = models.JSONField(
-        default=dict, blank=True, help_text="CRM-specific fields; each one is a model feature."
+        default=dict, blank=True, help_text=_("CRM-specific fields; each one is a model feature.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(
-        null=True, blank=True, help_text="When this customer's personal data was erased at their request."
+        null=True, blank=True, help_text=_("When this customer's personal data was erased at their request.")
     )
     # A customer may object to profiling for direct marketing at any time, and that objection is absolute
     # (GDPR article 21(2) and (3)): no churn score, no ranked offers, and no part in training the models.
     objects_to_profiling = models.BooleanField(
-        default=False, help_text="The customer objected to profiling for offers: no score, advice or training."
+        default=False, help_text=_("The customer objected to profiling for offers: no score, advice or training.")
     )
 
     objects = CustomerQuerySet.as_manager()
@@ -141,6 +144,9 @@ PRODUCTS = frozenset({"internet", "tv", "mobile", "fixed"})
 
 
 MIN_TARIFF_FEE_CENTS = 100
+# The catalog's own checks (below) speak the language of whoever reads them, as Django's field checks beside them do:
+# the admin's user, or the site's language for the fixture loader. The API never runs them.
+ENDS_BEFORE_IT_STARTS = _("ends before it starts")
 
 
 class Tariff(models.Model):
@@ -151,13 +157,13 @@ class Tariff(models.Model):
     name = models.CharField(max_length=200)
     products = models.JSONField(default=list)
     monthly_fee_cents = models.PositiveIntegerField(
-        validators=[MaxValueValidator(1_000_000)], help_text="What a new customer pays a month, in cents."
+        validators=[MaxValueValidator(1_000_000)], help_text=_("What a new customer pays a month, in cents.")
     )
     segment = models.CharField(
         max_length=10,
         choices=Customer.Segment.choices,
         default=Customer.Segment.CONSUMER,
-        help_text="Who may take it: best-tariff advice only names a tariff of the customer's own segment.",
+        help_text=_("Who may take it: best-tariff advice only names a tariff of the customer's own segment."),
     )
     active_from = models.DateField(null=True, blank=True)
     active_until = models.DateField(null=True, blank=True)
@@ -169,15 +175,19 @@ class Tariff(models.Model):
         """Every recommendation reads every tariff sold today: one that cannot be read as a bundle, or one at no
         price (every customer's best tariff), would make each piece of advice fail or mislead."""
         errors = {}
+        # In English, as the catalog's checks of an offer's rules that share choice_list_problem are.
         if problem := choice_list_problem(self.products, PRODUCTS, of="products"):
             errors["products"] = problem
         if self.monthly_fee_cents is not None and self.monthly_fee_cents < MIN_TARIFF_FEE_CENTS:
-            errors["monthly_fee_cents"] = (
-                f"must be at least {MIN_TARIFF_FEE_CENTS} cents (€ 1): less is a fee typed in euros rather than "
-                "cents, and would make this tariff every customer's best"
+            errors["monthly_fee_cents"] = ValidationError(
+                _(
+                    "must be at least %(cents)s cents (€ 1): less is a fee typed in euros rather than cents, and "
+                    "would make this tariff every customer's best"
+                ),
+                params={"cents": MIN_TARIFF_FEE_CENTS},
             )
         if self.active_from and self.active_until and self.active_until < self.active_from:
-            errors["active_until"] = "ends before it starts"
+            errors["active_until"] = ENDS_BEFORE_IT_STARTS
         if errors:
             raise ValidationError(errors)
 
@@ -199,12 +209,12 @@ class Contract(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contracts")
-    bundle = models.CharField(max_length=50, blank=True, help_text="Tariff code of the bundle.")
+    bundle = models.CharField(max_length=50, blank=True, help_text=_("Tariff code of the bundle."))
     contract_type = models.CharField(max_length=50, blank=True)
     monthly_fee_cents = models.PositiveIntegerField()
     start_date = models.DateField(null=True, blank=True)
     end_date = models.DateField(null=True, blank=True)
-    discount_cents = models.PositiveIntegerField(default=0, help_text="Current monthly discount, in cents.")
+    discount_cents = models.PositiveIntegerField(default=0, help_text=_("Current monthly discount, in cents."))
     discount_end = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
 
@@ -227,7 +237,7 @@ class ServiceEvent(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     occurred_at = models.DateTimeField()
-    value = models.FloatField(null=True, blank=True, help_text="NPS score 0-10, or outage hours.")
+    value = models.FloatField(null=True, blank=True, help_text=_("NPS score 0-10, or outage hours."))
     note = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -259,20 +269,22 @@ class Offer(models.Model):
     commitment_months = models.PositiveSmallIntegerField(
         default=12,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
-        help_text="How long accepting the offer binds the customer to the renewed contract, in months (24 for an "
-        "offer made on a two-year renewal). The best-tariff check compares what they pay over this period, at "
-        "least a year, with moving to the cheapest covering tariff.",
+        help_text=_(
+            "How long accepting the offer binds the customer to the renewed contract, in months (24 for an "
+            "offer made on a two-year renewal). The best-tariff check compares what they pay over this period, at "
+            "least a year, with moving to the cheapest covering tariff."
+        ),
     )
     fixed_cost_cents = models.PositiveIntegerField(
         default=0,
         # An offer beyond € 100,000 is a typing error: it would drop out of every ranking without a word.
         validators=[MaxValueValidator(10_000_000)],
-        help_text="One-off cost to the company, in cents.",
+        help_text=_("One-off cost to the company, in cents."),
     )
     eligibility = models.JSONField(
         default=dict,
         blank=True,
-        help_text=(
+        help_text=_(
             "Rules, all optional: segments, value_tiers, requires_products, excludes_products, "
             "min_tenure_months, min_risk, requires_recent (complaint/outage within 90 days)."
         ),
@@ -281,7 +293,7 @@ class Offer(models.Model):
     prior_uplift = models.FloatField(
         default=0.1,
         validators=[MinValueValidator(0), MaxValueValidator(1)],
-        help_text="Prior belief: share of the leave chance this offer removes, before any outcome is logged.",
+        help_text=_("Prior belief: share of the leave chance this offer removes, before any outcome is logged."),
     )
     active_from = models.DateField(null=True, blank=True)
     active_until = models.DateField(null=True, blank=True)
@@ -296,16 +308,16 @@ class Offer(models.Model):
         errors = {}
         discount, months = self.discount_percent or 0, self.duration_months or 0
         if discount and not months:
-            errors["duration_months"] = "must be set when the offer gives a discount"
+            errors["duration_months"] = _("must be set when the offer gives a discount")
         elif months and not discount:
-            errors["discount_percent"] = "must be set when the offer has a duration: a discount of 0% gives nothing"
+            errors["discount_percent"] = _("must be set when the offer has a duration: a discount of 0% gives nothing")
         elif not discount and not self.fixed_cost_cents:
-            errors["fixed_cost_cents"] = (
+            errors["fixed_cost_cents"] = _(
                 "an offer must cost something, a discount for some months or a fixed cost (what a gift, upgrade or "
                 "credit costs us): one that costs nothing would top every ranking while giving nothing"
             )
         if self.active_from and self.active_until and self.active_until < self.active_from:
-            errors["active_until"] = "ends before it starts"
+            errors["active_until"] = ENDS_BEFORE_IT_STARTS
         if errors:
             raise ValidationError(errors)
 
@@ -343,8 +355,10 @@ class ApiClient(models.Model):
         Team,
         blank=True,
         related_name="api_clients",
-        help_text="The teams this integration speaks for: it may name their agents and log outcomes on their "
-        "advice only. None: every team.",
+        help_text=_(
+            "The teams this integration speaks for: it may name their agents and log outcomes on their "
+            "advice only. None: every team."
+        ),
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -389,41 +403,43 @@ class Decision(ImmutableModel):
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT)
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    reason = models.CharField(max_length=200, blank=True, help_text="Why the customer called, as given.")
+    reason = models.CharField(max_length=200, blank=True, help_text=_("Why the customer called, as given."))
     as_of = models.DateTimeField()
-    features = models.JSONField(help_text="The feature values the models saw.")
+    features = models.JSONField(help_text=_("The feature values the models saw."))
     model_versions = models.JSONField()
     policy_version = models.PositiveIntegerField()
     churn_probability = models.FloatField()
     risk_band = models.CharField(max_length=10)
     # Either list may be empty: a customer with no eligible offer, a model that names no reason.
     reasons = models.JSONField(blank=True)
-    offers = models.JSONField(blank=True, help_text="Ranked offers, best first, with values and propensities.")
+    offers = models.JSONField(blank=True, help_text=_("Ranked offers, best first, with values and propensities."))
     recommended_offer_code = models.CharField(max_length=50, blank=True)
     best_tariff = models.JSONField(null=True, blank=True)
     explored = models.BooleanField(default=False)
     control_group = models.BooleanField(
-        default=False, help_text="The customer is in the random control group and got the default treatment."
+        default=False, help_text=_("The customer is in the random control group and got the default treatment.")
     )
     greedy_offer_code = models.CharField(
-        max_length=50, blank=True, help_text="What the policy would have recommended without exploration."
+        max_length=50, blank=True, help_text=_("What the policy would have recommended without exploration.")
     )
     propensity = models.FloatField(
-        default=1.0, help_text="The chance the policy recommends what it recommended (for off-policy evaluation)."
+        default=1.0, help_text=_("The chance the policy recommends what it recommended (for off-policy evaluation).")
     )
     stay_probability_without_offer = models.FloatField(null=True, blank=True)
     horizon_months = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Months of margin the offers' expected values count (the policy's horizon)."
+        null=True, blank=True, help_text=_("Months of margin the offers' expected values count (the policy's horizon).")
     )
     renewal_fee_cents = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Monthly fee the offers were priced on, after price parity."
+        null=True, blank=True, help_text=_("Monthly fee the offers were priced on, after price parity.")
     )
     idempotency_key = models.CharField(
         max_length=100,
         null=True,
         blank=True,
         unique=True,
-        help_text="A CRM's key for the request that asked for this advice: asking again with it returns this advice.",
+        help_text=_(
+            "A CRM's key for the request that asked for this advice: asking again with it returns this advice."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -510,26 +526,28 @@ class DecisionAction(ImmutableModel):
         max_length=20,
         blank=True,
         choices=OverrideReason.choices,
-        help_text="Why an offer other than the recommended one was made.",
+        help_text=_("Why an offer other than the recommended one was made."),
     )
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.PROTECT)
     channel = models.CharField(max_length=10, choices=Decision.Channel.choices)
-    cost_cents = models.PositiveIntegerField(default=0, help_text="Cost of the offer when accepted, in cents.")
+    cost_cents = models.PositiveIntegerField(default=0, help_text=_("Cost of the offer when accepted, in cents."))
     # The team whose budget an offer made (held) or accepted (spent) counts against, fixed when it is logged: the
     # advice's team, else the acting agent's, else for an acceptance the team that held the offer. Stored, so
     # spending stays with the team it was decided for when an agent moves, and a hold and the yes it honours are
     # known to be the same team's.
     charged_team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="The team it spends."
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text=_("The team it spends.")
     )
     held_cents = models.PositiveIntegerField(
         default=0,
-        help_text="What an offer made holds of its team's monthly budget, in cents, until the customer answers it "
-        "or the hold ends.",
+        help_text=_(
+            "What an offer made holds of its team's monthly budget, in cents, until the customer answers it "
+            "or the hold ends."
+        ),
     )
     held_until = models.DateTimeField(
-        null=True, blank=True, help_text="When the hold ends: the policy's offer_hold_days after the offer was made."
+        null=True, blank=True, help_text=_("When the hold ends: the policy's offer_hold_days after the offer was made.")
     )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -657,18 +675,18 @@ class ScoringJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     api_client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="scoring_jobs")
     customer_ids = models.JSONField(
-        null=True, blank=True, help_text="External ids to score, in order; null scores every customer."
+        null=True, blank=True, help_text=_("External ids to score, in order; null scores every customer.")
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    total = models.PositiveIntegerField(default=0, help_text="Rows the result will have.")
+    total = models.PositiveIntegerField(default=0, help_text=_("Rows the result will have."))
     scored = models.PositiveIntegerField(default=0)
-    unknown = models.PositiveIntegerField(default=0, help_text="Requested ids with no stored customer.")
+    unknown = models.PositiveIntegerField(default=0, help_text=_("Requested ids with no stored customer."))
     objecting = models.PositiveIntegerField(
-        default=0, help_text="Requested ids whose customer objected to profiling: not scored."
+        default=0, help_text=_("Requested ids whose customer objected to profiling: not scored.")
     )
-    former = models.PositiveIntegerField(default=0, help_text="Requested ids of former customers: not scored.")
+    former = models.PositiveIntegerField(default=0, help_text=_("Requested ids of former customers: not scored."))
     model_version = models.CharField(max_length=50, blank=True)
-    result_file = models.CharField(max_length=300, blank=True, help_text="The result CSV, relative to DATA_DIR.")
+    result_file = models.CharField(max_length=300, blank=True, help_text=_("The result CSV, relative to DATA_DIR."))
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -688,9 +706,9 @@ class Erasure(ImmutableModel):
 
     customer = models.OneToOneField(Customer, on_delete=models.PROTECT, related_name="erasure")
     erased_at = models.DateTimeField(auto_now_add=True)
-    requested_by = models.CharField(max_length=150, help_text="The user or API client that had it done.")
-    reference = models.CharField(max_length=100, blank=True, help_text="The request's reference, e.g. a ticket.")
-    removed = models.JSONField(help_text="How many rows of each kind were removed or emptied.")
+    requested_by = models.CharField(max_length=150, help_text=_("The user or API client that had it done."))
+    reference = models.CharField(max_length=100, blank=True, help_text=_("The request's reference, e.g. a ticket."))
+    removed = models.JSONField(help_text=_("How many rows of each kind were removed or emptied."))
 
     def __str__(self) -> str:
         # In the site's time zone, as the admin's lists show times, and saying which.
@@ -705,13 +723,15 @@ class ErasedCustomerId(models.Model):
 
     digest = models.CharField(max_length=64, db_index=True)
     key_id = models.CharField(
-        max_length=16, help_text="Which secret key the digest is made with: a fingerprint of the key, not the key."
+        max_length=16, help_text=_("Which secret key the digest is made with: a fingerprint of the key, not the key.")
     )
     erasure = models.OneToOneField(Erasure, on_delete=models.PROTECT, related_name="refusal")
     created_at = models.DateTimeField(auto_now_add=True)
-    allowed_at = models.DateTimeField(null=True, blank=True, help_text="When the customer was let back, if they were.")
+    allowed_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the customer was let back, if they were.")
+    )
     allowed_by = models.CharField(max_length=150, blank=True)
-    allowed_reference = models.CharField(max_length=100, blank=True, help_text="E.g. the customer's new consent.")
+    allowed_reference = models.CharField(max_length=100, blank=True, help_text=_("E.g. the customer's new consent."))
 
     class Meta:
         verbose_name = "erased customer's id, refused"

@@ -10,10 +10,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from retention.models import ApiClient, Offer, PolicyConfig, Tariff
+from retention.models import AgentProfile, ApiClient, Offer, PolicyConfig, Tariff
 from retention.tokens import token_hash
 from tests.conftest import PASSWORD
-from tests.factories import UserFactory
+from tests.factories import AgentProfileFactory, UserFactory
 
 ADD = "/admin/retention/policyconfig/add/"
 DEMO_POLICY = {
@@ -105,11 +105,11 @@ AN_OFFER = {
         ({"products": '[["internet"]]'}, "must be a non-empty list of products"),
         ({"products": '"internet"'}, "must be a non-empty list of products"),
         ({"products": '["Internet"]'}, "has unknown values Internet (known: fixed, internet, mobile, tv)"),
-        ({"monthly_fee_cents": 0}, "must be at least 100 cents (€ 1): less is a fee typed in euros"),
-        ({"monthly_fee_cents": 45}, "must be at least 100 cents (€ 1): less is a fee typed in euros"),
+        ({"monthly_fee_cents": 0}, "moet minstens 100 cent zijn (€ 1): minder is een bedrag dat in euro"),
+        ({"monthly_fee_cents": 45}, "moet minstens 100 cent zijn (€ 1): minder is een bedrag dat in euro"),
         ({"monthly_fee_cents": 2_000_000}, "hoogstens 1000000"),
         ({"code": "ü ü"}, "slug"),
-        ({"active_from": "2026-12-31", "active_until": "2026-01-01"}, "ends before it starts"),
+        ({"active_from": "2026-12-31", "active_until": "2026-01-01"}, "eindigt voordat het begint"),
     ],
 )
 def test_a_tariff_every_recommendation_could_not_read_is_refused(superuser_client, changes, message):
@@ -130,9 +130,9 @@ def test_a_sound_tariff_is_added(superuser_client):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"fixed_cost_cents": "0"}, "an offer must cost something"),
-        ({"fixed_cost_cents": "0", "discount_percent": "50"}, "must be set when the offer gives a discount"),
-        ({"fixed_cost_cents": "0", "duration_months": "6"}, "a discount of 0% gives nothing"),
+        ({"fixed_cost_cents": "0"}, "een aanbod moet iets kosten"),
+        ({"fixed_cost_cents": "0", "discount_percent": "50"}, "moet ingevuld zijn als het aanbod een korting geeft"),
+        ({"fixed_cost_cents": "0", "duration_months": "6"}, "een korting van 0% geeft niets"),
         ({"duration_months": "2000000000", "discount_percent": "10"}, "hoogstens 60"),
         ({"fixed_cost_cents": "9223372036854775807"}, "hoogstens 10000000"),
     ],
@@ -172,8 +172,36 @@ def test_a_gift_with_its_cost_is_added(superuser_client):
 def test_a_new_version_must_come_after_the_one_in_force(superuser_client, in_force):
     response = add(superuser_client, 1, DEMO_POLICY)
 
-    assert "a new policy version comes after the one in force (1)" in response.text
+    assert "een nieuwe beleidsversie komt na de versie die nu geldt (1)" in response.text
     assert PolicyConfig.objects.count() == 1
+
+
+def test_an_administrator_who_chose_english_reads_the_admins_checks_and_help_in_english(in_force):
+    administrator = AgentProfileFactory(
+        user=UserFactory(username="admin-en", is_staff=True, is_superuser=True),
+        role=AgentProfile.Role.ADMIN,
+        language="en",
+    ).user
+    client = Client()
+    client.force_login(administrator)
+
+    tariff = client.post(TARIFF_ADD, {**A_TARIFF, "monthly_fee_cents": 45, "active_from": "2026-12-31",
+                                      "active_until": "2026-01-01"})  # fmt: skip
+    offer = client.post(OFFER_ADD, {**AN_OFFER, "fixed_cost_cents": "0"})
+    policy = add(client, 1, DEMO_POLICY)
+
+    assert "must be at least 100 cents (€ 1): less is a fee typed in euros rather than cents" in tariff.text
+    assert "ends before it starts" in tariff.text
+    assert "What a new customer pays a month, in cents." in tariff.text
+    assert "an offer must cost something" in offer.text
+    assert "a new policy version comes after the one in force (1)" in policy.text
+    assert not Tariff.objects.exists() and not Offer.objects.exists()
+
+
+def test_the_admin_gives_help_texts_in_dutch(superuser_client):
+    page = superuser_client.get(TARIFF_ADD)
+
+    assert "Wat een nieuwe klant per maand betaalt, in centen." in page.text
 
 
 def test_a_valid_policy_is_added_with_who_added_it(superuser_client, in_force):

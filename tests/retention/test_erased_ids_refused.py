@@ -98,7 +98,7 @@ def test_the_admin_stores_no_customer_under_a_refused_id(erased, admin_client):
 
     for response in (added, renamed):
         assert response.status_code == 200
-        assert "number of a customer erased at their request on" in response.text
+        assert "Dit is het nummer van een klant die op " in response.text
         assert "allow_customer_again NL1234567" in response.text
     assert not Customer.objects.filter(external_id="NL1234567").exists()
 
@@ -157,7 +157,7 @@ def test_the_erase_command_says_how_the_crm_may_send_them_again_and_the_admin_sh
     listing = admin_client.get("/admin/retention/erasure/")
 
     assert "is left out until `allow_customer_again NL1234567`" in out.getvalue()
-    assert listing.status_code == 200 and '<td class="field-refuses_the_id">refused</td>' in listing.text
+    assert listing.status_code == 200 and '<td class="field-refuses_the_id">geweigerd</td>' in listing.text
 
 
 @pytest.mark.parametrize("asked", [3, 60], ids=["fewer ids than refusals", "more ids than refusals"])
@@ -184,7 +184,7 @@ def test_an_id_refused_under_two_keys_is_kept_out_once_and_let_back_whole(erased
     let_back = customers_upsert(records=[record("NL1234567")], source="crm")
 
     assert kept_out.erased == ["NL1234567"]
-    assert listing.count('<td class="field-refuses_the_id">refused</td>') == 2
+    assert listing.count('<td class="field-refuses_the_id">geweigerd</td>') == 2
     assert (let_back.created, let_back.erased) == (1, [])
     assert not ErasedCustomerId.objects.filter(allowed_at__isnull=True).exists()
 
@@ -211,7 +211,7 @@ def test_a_refusal_under_a_key_that_returns_lapses_for_a_number_a_stored_custome
 
     update = customers_upsert(records=[record("NL1234567", name="J. de Vries")], source="crm")
 
-    assert "refused under a secret key no longer configured: refuses nothing" in unseen
+    assert "geweigerd onder een geheime sleutel die niet meer is ingesteld: weigert niets" in unseen
     assert (update.updated, update.erased) == (1, [])
     assert Customer.objects.get(external_id="NL1234567").display_name == "J. de Vries"
     assert ErasedCustomerId.objects.get().allowed_by == "the service: the number is a stored customer's again"

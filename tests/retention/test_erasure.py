@@ -337,7 +337,7 @@ def test_the_admin_adds_no_event_or_protected_values_to_an_erased_customer(custo
     )
 
     for page in (added_event, added_values):
-        assert page.status_code == 200 and b"erased at their request: nothing may be added" in page.content
+        assert page.status_code == 200 and b"op hun verzoek gewist: er mag niets worden toegevoegd" in page.content
     assert not ServiceEvent.objects.filter(customer=customer).exists()
     assert not ProtectedAttributes.objects.filter(customer=customer).exists()
     living = CustomerFactory(external_id="NL7654321")
