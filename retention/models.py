@@ -600,15 +600,14 @@ def offer_hold(
     offer_code: str,
     *,
     now: dt.datetime,
-    accepted_elsewhere: Iterable[dt.datetime] = (),
+    taken_elsewhere: Iterable[dt.datetime] = (),
 ) -> DecisionAction | None:
     """The action by which the offer holds its cost on this decision now, if it does: the latest time it was made
     (a "thinking it over" that made it counts as made), its hold not ended, no acceptance or decline logged since
     (or only one undone: an acceptance logged by mistake leaves the offer made, unanswered), and no other offer
     standing accepted (this one can then no longer be). `actions` are the decision's log, in any order;
-    `accepted_elsewhere`, when the customer accepted the same offer on other advice, where it still stands: an
-    acceptance since the offer was made here ends its hold, as the customer has the offer now and this advice's yes
-    to it is refused (or would give it twice).
+    `taken_elsewhere`, when the same offer was accepted, or made holding its cost, on the customer's other advice
+    (`retention.selectors.budget.taken_elsewhere`): one since the offer was made here ends its hold for good.
 
     The team budget counts the same rule in SQL (`retention.selectors.budget.held_offers`).
     """
@@ -624,8 +623,8 @@ def offer_hold(
     if latest_made.held_until <= now or standing.get(offer_code) not in (None, DecisionAction.Kind.UNDONE):
         return None
     others_accepted = any(kind == DecisionAction.Kind.ACCEPTED for code, kind in standing.items() if code != offer_code)
-    taken_elsewhere = any(accepted > latest_made.created_at for accepted in accepted_elsewhere)
-    return None if others_accepted or taken_elsewhere else latest_made
+    moved_or_taken = any(moment > latest_made.created_at for moment in taken_elsewhere)
+    return None if others_accepted or moved_or_taken else latest_made
 
 
 def _holds_when_logged(action: DecisionAction) -> bool:

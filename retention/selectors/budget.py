@@ -117,9 +117,9 @@ def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
     """Offers whose hold has not ended and that wait for the customer's answer, each the latest time its offer was
     made on its decision (a "thinking it over" holds only when it made the offer, so a later time it was made is an
     offer presented): nothing accepted or declined since (or only an acceptance undone), and no other offer
-    standing accepted on the decision, nor the same offer accepted since on the customer's other advice (standing
-    there). An erased customer's advice takes no more answers, so holds nothing. Each holds `held_cents` of its
-    `charged_team`'s budget.
+    standing accepted on the decision, nor the same offer made or accepted since on the customer's other advice
+    (`taken_elsewhere`). An erased customer's advice takes no more answers, so holds nothing. Each holds
+    `held_cents` of its `charged_team`'s budget.
 
     The same rule for one decision's log, in Python: `retention.models.offer_hold`.
     """
@@ -129,15 +129,11 @@ def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
     another_accepted = (
         accepted_offers().filter(decision_id=OuterRef("decision_id")).exclude(offer_code=OuterRef("offer_code"))
     )
-    accepted_elsewhere_since = (
-        accepted_offers()
-        .filter(
-            decision__customer_id=OuterRef("decision__customer_id"),
-            offer_code=OuterRef("offer_code"),
-            created_at__gt=OuterRef("created_at"),
-        )
-        .exclude(decision_id=OuterRef("decision_id"))
-    )
+    taken_since_elsewhere = taken_elsewhere(
+        decision__customer_id=OuterRef("decision__customer_id"),
+        offer_code=OuterRef("offer_code"),
+        created_at__gt=OuterRef("created_at"),
+    ).exclude(decision_id=OuterRef("decision_id"))
     return (
         DecisionAction.objects.filter(
             kind__in=list(HOLDING_KINDS),
@@ -147,10 +143,27 @@ def held_offers(*, now: dt.datetime) -> QuerySet[DecisionAction]:
         )
         .exclude(Exists(logged_later_on_the_same_offer({DecisionAction.Kind.PRESENTED})))
         .exclude(Exists(another_accepted))
-        .exclude(Exists(accepted_elsewhere_since))
+        .exclude(Exists(taken_since_elsewhere))
         .annotate(answer_since=Subquery(answer_since))
         .filter(Q(answer_since__isnull=True) | Q(answer_since=DecisionAction.Kind.UNDONE))
     )
+
+
+def taken_elsewhere(**lookups) -> QuerySet[DecisionAction]:
+    """What ends a customer's hold of an offer on one advice when logged on another after it: the offer accepted
+    there (the customer has it; undone or declined later, the hold does not come back, as the team may have given
+    the room it freed to other offers), or made there holding its cost (the hold moved to the newer advice)."""
+    return DecisionAction.objects.filter(
+        Q(kind=DecisionAction.Kind.ACCEPTED) | Q(kind__in=list(HOLDING_KINDS), held_cents__gt=0), **lookups
+    )
+
+
+def held_for_customer(*, customer_id: int, offer_code: str, team: Team, now: dt.datetime | None = None) -> int:
+    """What `team` holds now for this offer to this customer, on any of their advice."""
+    held = held_offers(now=now or timezone.now()).filter(
+        decision__customer_id=customer_id, offer_code=offer_code, charged_team=team
+    )
+    return held.aggregate(held=Sum("held_cents"))["held"] or 0
 
 
 def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:

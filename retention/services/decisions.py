@@ -51,7 +51,7 @@ from retention.models import (
     Team,
     offer_hold,
 )
-from retention.selectors.budget import accepted_offers
+from retention.selectors.budget import held_for_customer, taken_elsewhere
 from retention.selectors.catalog import (
     new_customer_fees,
     offer_in_catalog,
@@ -766,8 +766,10 @@ def _check_override_reason(decision: Decision, kind: str, offer_code: str, overr
     log only the customer's answer), unless it is an escalation granted (`_escalation_granted`)."""
     if override_reason or offer_code == decision.recommended_offer_code:
         return
-    if kind != DecisionAction.Kind.PRESENTED and _made(decision, offer_code):
-        return
+    if kind != DecisionAction.Kind.PRESENTED and _logged(
+        decision, offer_code, MADE_KINDS | {DecisionAction.Kind.THINKING}
+    ):
+        return  # made, or thought over (which made it, with its reason if it needed one)
     if _escalation_granted(decision, offer_code):
         return
     raise ValidationError(
@@ -918,7 +920,9 @@ def _check_team_budget_left(
     # cannot both take the same remainder.
     Team.objects.select_for_update().filter(pk=team.pk).exists()
     status = team_budget_status(team=team)
-    own_hold = hold.held_cents if hold is not None and hold.charged_team_id == team.pk else 0
+    # What the team holds for this offer to this customer, here or on their other advice: making or accepting it
+    # here moves that hold or turns it into spending, so it does not count against itself.
+    own_hold = held_for_customer(customer_id=decision.customer_id, offer_code=offer["code"], team=team)
     left = max(0, status.budget_cents - status.committed_cents + own_hold)
     if offer["cost_cents"] <= left:
         return
@@ -948,13 +952,15 @@ def _last_hold_for(decision: Decision, offer_code: str, team: Team) -> DecisionA
 
 def _hold(decision: Decision, offer_code: str) -> DecisionAction | None:
     """The offer's hold on this decision's team budget, while it waits for the customer's answer."""
-    elsewhere = (
-        accepted_offers()
-        .filter(decision__customer_id=decision.customer_id, offer_code=offer_code)
-        .exclude(decision=decision)
-        .values_list("created_at", flat=True)
+    elsewhere = taken_elsewhere(decision__customer_id=decision.customer_id, offer_code=offer_code).exclude(
+        decision=decision
     )
-    return offer_hold(decision.actions.all(), offer_code, now=timezone.now(), accepted_elsewhere=elsewhere)
+    return offer_hold(
+        decision.actions.all(),
+        offer_code,
+        now=timezone.now(),
+        taken_elsewhere=elsewhere.values_list("created_at", flat=True),
+    )
 
 
 def _charged_team(decision: Decision, profile: AgentProfile | None, hold: DecisionAction | None) -> Team | None:

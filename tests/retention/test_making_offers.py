@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retention.models import Customer, DecisionAction, Offer, PolicyConfig, offer_hold
-from retention.selectors.budget import held_offers, month_start, team_budget_status
+from retention.selectors.budget import held_offers, month_start, taken_elsewhere, team_budget_status
 from retention.services.decisions import decision_action_record
 from tests.agents_ui.decisions import OFFERS, stored_decision
 from tests.factories import AgentProfileFactory, CustomerFactory, UserFactory
@@ -311,6 +311,58 @@ def test_a_yes_on_the_older_advice_after_the_offer_was_accepted_on_newer_advice_
     assert refusal_code(refusal) == "hold_ended"  # with the yes on the newer advice
 
 
+def test_the_same_offer_made_again_on_the_customers_newer_advice_moves_the_hold_there(agent, team):
+    older = advice(agent)
+    present(older, agent)
+    newer = stored_decision(customer=older.customer, agent=agent)
+
+    present(newer, agent)  # the team holds COST already for this offer to this customer: it moves, so fits
+
+    held = held_offers(now=timezone.now()).filter(charged_team=team)
+    assert [(made.decision_id, made.held_cents) for made in held] == [(newer.pk, COST)]
+
+
+def test_a_yes_on_newer_advice_counts_what_the_team_holds_for_it_on_older_advice_as_its_own(agent, team):
+    older = advice(agent)
+    present(older, agent)
+    DecisionAction.objects.create(
+        decision=advice(agent), kind="accepted", offer_code="speed-up", channel="phone", agent=agent,
+        cost_cents=10_000 - COST,
+    )  # fmt: skip
+    newer = stored_decision(customer=older.customer, agent=agent)
+
+    decision_action_record(decision=newer, kind="accepted", offer_code="loyal-10", agent=agent)
+
+    status = team_budget_status(team=team)
+    assert (status.spent_cents, status.held_cents, status.overspent_cents) == (10_000, 0, 0)
+
+
+def test_an_acceptance_elsewhere_undone_does_not_bring_back_the_hold_it_ended(agent, team):
+    """The room the acceptance freed may have been promised to other calls since: a hold coming back then put
+    the team over its budget, and its yes was honoured unchecked."""
+    older = crm_advice()
+    present(older, agent)
+    newer = stored_decision(customer=older.customer)
+    decision_action_record(decision=newer, kind="accepted", offer_code="loyal-10")  # the CRM, for no team
+    freed = team_budget_status(team=team).held_cents
+
+    decision_action_record(decision=newer, kind="undone", offer_code="loyal-10")
+
+    assert (freed, team_budget_status(team=team).held_cents) == (0, 0)
+    assert offer_hold(list(older.actions.all()), "loyal-10", now=timezone.now(), taken_elsewhere=[
+        newer.actions.get(kind="accepted").created_at
+    ]) is None  # fmt: skip
+
+
+def test_an_offer_thought_over_with_its_reason_is_accepted_without_a_second_one(agent, team):
+    call = advice(agent)
+    think(call, agent, code="speed-up")  # not the recommended offer: "other" given as its reason
+
+    accepted = decision_action_record(decision=call, kind="accepted", offer_code="speed-up", agent=agent)
+
+    assert accepted.override_reason == ""
+
+
 # --- advice asked for without an agent, answered by agents of a team ------------------------------
 
 
@@ -412,27 +464,30 @@ STEP = st.tuples(
     st.sampled_from(["presented", "thinking", "accepted", "declined", "undone", "no_action"]),
     st.sampled_from(["loyal-10", "speed-up"]),
     st.integers(min_value=0, max_value=30),  # days ago
+    st.sampled_from([0, 1]),  # on the customer's first advice or their second
 )
 
 
 @pytest.mark.django_db
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(STEP, max_size=8))
-def test_one_decisions_log_and_the_team_budget_agree_on_what_is_held(agent, steps):
-    """The panel and the answer's check read one decision's log in Python; the budget counts every team's in SQL."""
-    call = advice(agent)
+@given(steps=st.lists(STEP, max_size=10))
+def test_the_customers_logs_and_the_team_budget_agree_on_what_is_held(agent, steps):
+    """The panel and the answer's check read one decision's log in Python, with what was logged of the same offer on
+    the customer's other advice; the budget counts every team's in SQL."""
+    calls = [advice(agent)]
+    calls.append(stored_decision(customer=calls[0].customer, agent=agent))
     now = timezone.now()
-    # The log is in order: each step at its day, or the previous step's if that is later.
+    # The logs are in order: each step at its day, or the previous step's if that is later.
     moment = now - dt.timedelta(days=31)
-    made = set()  # offers made or held so far: "thinking it over" holds only an offer not among them
-    for kind, code, days_ago in steps:
+    made = [set(), set()]  # per advice, offers made or held so far: "thinking it over" holds only one not among them
+    for kind, code, days_ago, which in steps:
         moment = max(moment, now - dt.timedelta(days=days_ago)) + dt.timedelta(seconds=1)
         cost = OFFERS[0]["cost_cents"] if code == "loyal-10" else OFFERS[1]["cost_cents"]
-        holds = kind == "presented" or (kind == "thinking" and code not in made)
+        holds = kind == "presented" or (kind == "thinking" and code not in made[which])
         if kind in ("presented", "thinking", "accepted", "declined"):
-            made.add(code)
+            made[which].add(code)
         action = DecisionAction.objects.create(
-            decision=call,
+            decision=calls[which],
             kind=kind,
             offer_code="" if kind == "no_action" else code,
             channel="phone",
@@ -441,13 +496,19 @@ def test_one_decisions_log_and_the_team_budget_agree_on_what_is_held(agent, step
         )
         held_until = moment + dt.timedelta(days=14) if holds else None
         DecisionAction.objects.filter(pk=action.pk).update(created_at=moment, held_until=held_until)
-    actions = list(call.actions.all())
 
-    in_python = {code for code in ("loyal-10", "speed-up") if offer_hold(actions, code, now=now)}
-    in_sql = set(held_offers(now=now).filter(decision=call).values_list("offer_code", flat=True))
+    for call in calls:
+        in_python = {code for code in ("loyal-10", "speed-up") if held_as_the_answer_reads_it(call, code, now)}
+        in_sql = set(held_offers(now=now).filter(decision=call).values_list("offer_code", flat=True))
 
-    assert in_python == in_sql
-    assert held_offers(now=now).filter(decision=call).count() == len(in_sql)  # each offer once
+        assert in_python == in_sql
+        assert held_offers(now=now).filter(decision=call).count() == len(in_sql)  # each offer once
+
+
+def held_as_the_answer_reads_it(call, code: str, now: dt.datetime) -> DecisionAction | None:
+    """As `retention.services.decisions._hold` reads it: this log, and when the offer was taken elsewhere."""
+    elsewhere = taken_elsewhere(decision__customer=call.customer, offer_code=code).exclude(decision=call)
+    return offer_hold(list(call.actions.all()), code, now=now, taken_elsewhere=[made.created_at for made in elsewhere])
 
 
 # --- an offer withdrawn from the catalog since the advice -------------------------------------------
