@@ -37,6 +37,9 @@ class ModelVersion(models.Model):
     status_reason = models.TextField(blank=True)
     promoted_by = models.CharField(max_length=150, blank=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
+    files_removed_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When prune_model_files removed the artifact files; the record stays.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -82,6 +82,9 @@ def model_version_register(
 def model_version_load(version: ModelVersion) -> ChurnModel:
     """Load and verify an artifact: checksums, format and the schema recorded in the registry. A file the process
     may not read (another user's umask) is an ArtifactError like a missing one: the model cannot serve either way."""
+    if version.files_removed_at is not None:  # removed on purpose: say so, not "missing or corrupt"
+        removed_on = timezone.localtime(version.files_removed_at)
+        raise ArtifactError(f"{version.label}: its files were removed by prune_model_files on {removed_on:%Y-%m-%d}")
     try:
         return _loaded_and_checked(version)
     except OSError as error:

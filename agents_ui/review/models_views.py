@@ -181,7 +181,8 @@ def _version_row(version: ModelVersion) -> dict:
         "metrics": version.metrics,
         "comparison": version.metrics.get("comparison"),
         "decisions": list(version.promotions.all()),
-        "promotable": version.status in PROMOTABLE,
+        # A version whose files prune_model_files removed stays listed for its history, but cannot serve again.
+        "promotable": version.status in PROMOTABLE and version.files_removed_at is None,
     }
 
 
