@@ -24,6 +24,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from types import MappingProxyType
 
 import numpy as np
 
@@ -497,6 +498,12 @@ def required_level(offer: OfferSpec, cost_cents: int, settings: PolicySettings) 
     )
 
 
+def _left_for(code: str, team_budget_left_cents: int | None, team_holds_cents: Mapping[str, int]) -> int | None:
+    if team_budget_left_cents is None:
+        return None
+    return team_budget_left_cents + team_holds_cents.get(code, 0)
+
+
 def stay_probability(churn_probability: float, uplift: float) -> float:
     """P(stay | offer) when the offer removes `uplift` of the chance to leave."""
     return 1.0 - churn_probability * (1.0 - uplift)
@@ -510,12 +517,15 @@ def rank_offers(
     agent_level: int,
     stay: StayEstimates | None = None,
     team_budget_left_cents: int | None = None,
+    team_holds_cents: Mapping[str, int] = MappingProxyType({}),
     decision_key: str = "",
     control_key: str = "",
 ) -> Ranking:
     """Eligible offers ranked by expected incremental net value, best first.
 
-    `stay` gives learned P(stay) per offer (the catalog priors when None). The greedy
+    `stay` gives learned P(stay) per offer (the catalog priors when None). `team_holds_cents`: what the team
+    already holds of its budget for an offer to this customer (made on their earlier advice), which making it here
+    moves rather than spends again; it counts as left for that offer. The greedy
     recommendation is the best offer needing no escalation and worth more than making no
     offer, or no offer. A `control_key` in the control group gets no offer; otherwise
     with the exploration share, keyed on `decision_key`, the recommendation is drawn from
@@ -527,10 +537,13 @@ def rank_offers(
     fee = renewal_fee_cents(customer, settings)
     margin = fee * settings.margin_rate * settings.horizon_months
     ranked = [
-        _ranked(offer, offer.cost_cents(fee), stay, margin, agent_level, settings, team_budget_left_cents)
+        _ranked(
+            offer, offer.cost_cents(fee), stay, margin, agent_level, settings,
+            _left_for(offer.code, team_budget_left_cents, team_holds_cents),
+        )
         for offer in offers
         if rankable(offer, customer, fee, settings)
-    ]
+    ]  # fmt: skip
     ranked.sort(key=lambda offer: (-offer.expected_net_value_cents, offer.cost_cents, offer.code))
     greedy = next((o.code for o in ranked if not o.needs_escalation and o.expected_net_value_cents > 0), NO_OFFER)
     # A share that nothing is drawn for (no key given) is no chance at all: log what actually could happen.

@@ -158,12 +158,16 @@ def taken_elsewhere(**lookups) -> QuerySet[DecisionAction]:
     )
 
 
-def held_for_customer(*, customer_id: int, offer_code: str, team: Team, now: dt.datetime | None = None) -> int:
-    """What `team` holds now for this offer to this customer, on any of their advice."""
-    held = held_offers(now=now or timezone.now()).filter(
-        decision__customer_id=customer_id, offer_code=offer_code, charged_team=team
+def held_for_customer(*, customer_id: int, team: Team, now: dt.datetime | None = None) -> dict[str, int]:
+    """What `team` holds now for each offer to this customer, on any of their advice: making or accepting the offer
+    on their newest advice moves that hold or turns it into spending, so it counts as that offer's own."""
+    held = (
+        held_offers(now=now or timezone.now())
+        .filter(decision__customer_id=customer_id, charged_team=team)
+        .values("offer_code")
+        .annotate(held=Sum("held_cents"))
     )
-    return held.aggregate(held=Sum("held_cents"))["held"] or 0
+    return {row["offer_code"]: row["held"] for row in held}
 
 
 def team_budget_status(*, team: Team, now: dt.datetime | None = None) -> BudgetStatus:

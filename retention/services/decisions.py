@@ -6,8 +6,9 @@ import datetime as dt
 import logging
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,7 @@ def decision_create(
         history=offer_history(customer=customer, now=now, policy=sources.policy),
         agent_level=profile.authority_level if profile else DEFAULT_AUTHORITY_LEVEL,
         team_budget_left_cents=_team_budget_left(team, now),
+        team_holds_cents=held_for_customer(customer_id=customer.pk, team=team, now=now) if team else {},
         decision_key=exploration_key(customer.external_id, timezone.localdate(now)),
         control_key=customer.external_id,
     )
@@ -285,6 +287,7 @@ def recommendation_compute(
     team_budget_left_cents: int | None,
     decision_key: str,
     control_key: str,
+    team_holds_cents: Mapping[str, int] = MappingProxyType({}),
     lap: Lap = lambda stage: None,
 ) -> Recommendation:
     """Features, churn score and reasons, offer-response estimates and the ranking for one customer.
@@ -312,6 +315,7 @@ def recommendation_compute(
         stay=stay,
         agent_level=agent_level,
         team_budget_left_cents=team_budget_left_cents,
+        team_holds_cents=team_holds_cents,
         decision_key=decision_key,
         control_key=control_key,
     )
@@ -922,7 +926,7 @@ def _check_team_budget_left(
     status = team_budget_status(team=team)
     # What the team holds for this offer to this customer, here or on their other advice: making or accepting it
     # here moves that hold or turns it into spending, so it does not count against itself.
-    own_hold = held_for_customer(customer_id=decision.customer_id, offer_code=offer["code"], team=team)
+    own_hold = held_for_customer(customer_id=decision.customer_id, team=team).get(offer["code"], 0)
     left = max(0, status.budget_cents - status.committed_cents + own_hold)
     if offer["cost_cents"] <= left:
         return

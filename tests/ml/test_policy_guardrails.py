@@ -530,6 +530,7 @@ def test_neither_the_channel_nor_the_agent_is_an_input_to_the_ranking():
         "agent_level",
         "stay",
         "team_budget_left_cents",
+        "team_holds_cents",  # the team's, as its budget: the same for every agent and channel of the team
         "decision_key",
         "control_key",
     }
@@ -757,6 +758,19 @@ def test_an_offer_costing_exactly_the_team_budget_left_may_still_be_made():
     ranking = team_budget_case(best.cost_cents).rank()
 
     assert not ranking.offers[0].over_team_budget
+    assert ranking.recommended_code == best.code
+
+
+def test_what_the_team_holds_for_an_offer_to_this_customer_counts_as_left_for_that_offer_only():
+    """Made on the customer's earlier advice, the offer holds its cost already: making it again moves that hold."""
+    ranked = team_budget_case(None).rank().offers
+    best, other = ranked[0], ranked[1]
+
+    ranking = team_budget_case(0).rank(team_holds_cents={best.code: best.cost_cents})
+
+    listed = {offer.code: offer for offer in ranking.offers}
+    assert not listed[best.code].over_team_budget
+    assert listed[other.code].over_team_budget
     assert ranking.recommended_code == best.code
 
 

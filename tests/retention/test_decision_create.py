@@ -109,6 +109,30 @@ def test_offers_costing_more_than_the_team_has_left_need_a_team_lead_and_say_why
     assert decision.recommended_offer_code != "gift-router"
 
 
+def test_an_offer_the_team_holds_for_the_customer_on_earlier_advice_fits_on_new_advice_whatever_is_left(
+    churn_champion, catalog, unhappy_customer, agent
+):
+    """The customer thought it over and calls back: the new advice moves the hold, it does not need a team lead."""
+    team = agent.agent_profile.team
+    team.monthly_budget_cents = 3_000
+    team.save()
+    earlier = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+    reason = "" if earlier.recommended_offer_code == "gift-router" else "other"
+    decision_action_record(decision=earlier, kind="thinking", offer_code="gift-router", override_reason=reason,
+                           agent=agent)  # fmt: skip
+
+    later = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
+
+    by_code = {offer["code"]: offer for offer in later.offers}
+    assert not by_code["gift-router"]["over_team_budget"]  # € 30 held for it, € 0 left besides
+    assert by_code["korting-10"]["over_team_budget"]
+    reason = "" if later.recommended_offer_code == "gift-router" else "other"
+    decision_action_record(decision=later, kind="presented", offer_code="gift-router", override_reason=reason,
+                           agent=agent)  # fmt: skip
+    decision_action_record(decision=later, kind="accepted", offer_code="gift-router", agent=agent)
+    assert team_budget_status(team=team).committed_cents == 3_000
+
+
 def test_an_offer_above_the_agents_authority_is_listed_as_needing_escalation(
     churn_champion, catalog, unhappy_customer, agent
 ):
