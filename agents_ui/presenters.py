@@ -164,7 +164,7 @@ class OfferView:
             # Only the customer's no to this earlier offer remains to log: the service refuses anything more.
             return [] if self.answer in FINAL_ANSWER_KINDS else [self._answer_button(DecisionAction.Kind.DECLINED)]
         if self.answer in FINAL_ANSWER_KINDS:
-            return [correction_of(self.answer)]
+            return corrections_of(self.answer)
         return [self._answer_button(kind) for kind in ANSWER_SHORTCUTS]
 
     def _answer_button(self, kind: str) -> AnswerButton:
@@ -172,12 +172,17 @@ class OfferView:
         return AnswerButton(kind, labels.label(labels.ACTION_KINDS, kind), shortcut)
 
 
-def correction_of(answer: str) -> AnswerButton:
-    """A final answer logged by mistake is corrected; the log keeps both. An acceptance is undone, which leaves the
-    offer unanswered (the customer did not decline it); a decline is corrected by the acceptance after all."""
+def corrections_of(answer: str) -> list[AnswerButton]:
+    """What may follow a final answer; the log keeps both. An acceptance logged by mistake is undone, which leaves
+    the offer unanswered, as if it had not been logged; a customer who changes their mind declines after all, which
+    the learning log counts as their no. Two buttons, so the agent does not log the one for the other. A decline is
+    corrected by the acceptance after all."""
     if answer == DecisionAction.Kind.ACCEPTED:
-        return AnswerButton(DecisionAction.Kind.UNDONE, gettext("Undo: not accepted"), "")
-    return AnswerButton(DecisionAction.Kind.ACCEPTED, gettext("Accepted after all"), "")
+        return [
+            AnswerButton(DecisionAction.Kind.DECLINED, gettext("Declined after all"), ""),
+            AnswerButton(DecisionAction.Kind.UNDONE, gettext("Undo: logged by mistake"), ""),
+        ]
+    return [AnswerButton(DecisionAction.Kind.ACCEPTED, gettext("Accepted after all"), "")]
 
 
 @dataclass(frozen=True)

@@ -367,7 +367,7 @@ def test_once_an_offer_stands_accepted_the_panel_offers_neither_another_offer_no
 
     assert 'name="kind" value="presented"' not in page
     assert 'name="kind" value="no_action"' not in page
-    assert "Terugdraaien: niet geaccepteerd" in page  # what is left: correcting the acceptance
+    assert "Terugdraaien: per vergissing vastgelegd" in page  # what is left: correcting the acceptance
 
 
 def test_thinking_it_over_pressed_twice_is_logged_once_and_says_so(logged_in, agent, decision):

@@ -590,7 +590,8 @@ def test_an_accepted_offer_can_be_corrected_from_the_panel(logged_in, agent, cus
     loyal = offers[offers.index("Loyaliteitskorting 10%") : offers.index("Gratis snelheid omhoog")]
 
     assert 'name="kind" value="undone">' in loyal  # a mis-click, not the customer declining
-    assert "Terugdraaien: niet geaccepteerd" in loyal
+    assert "Terugdraaien: per vergissing vastgelegd" in loyal
+    assert 'name="kind" value="declined">' in loyal and "Toch afgewezen" in loyal  # the customer changed their mind
 
 
 @pytest.mark.parametrize("query", ["", "?customer=%20"])

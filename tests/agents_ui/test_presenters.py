@@ -55,13 +55,13 @@ def test_the_latest_answer_is_the_offers_state():
     assert not offers["loyal-10"].shows_present_button
 
 
-def test_accepted_or_declined_ends_the_answers_leaving_only_its_correction_but_thinking_it_over_does_not():
+def test_accepted_or_declined_ends_the_answers_leaving_its_corrections_but_thinking_it_over_does_not():
     def buttons_after(*answers: str) -> list[tuple[str, str]]:
         actions = [action("presented", "loyal-10"), *(action(answer, "loyal-10") for answer in answers)]
         offer = offers_by_code(decision_panel(decision=unsaved_decision(), actions=actions))["loyal-10"]
         return [(button.kind, button.shortcut) for button in offer.answer_buttons]
 
-    assert buttons_after("accepted") == [("undone", "")]
+    assert buttons_after("accepted") == [("declined", ""), ("undone", "")]
     assert buttons_after("declined") == buttons_after("accepted", "declined") == [("accepted", "")]
     answers = [("accepted", "a"), ("declined", "d"), ("thinking", "t")]
     assert buttons_after("thinking") == buttons_after("accepted", "undone") == answers  # an undo leaves no answer

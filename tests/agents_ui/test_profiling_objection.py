@@ -283,7 +283,7 @@ def test_the_panel_logs_their_answer_to_an_offer_presented_before_the_objection(
     assert "Geen advies: bezwaar tegen profilering" in response.text and "Vastgelegd: Geaccepteerd." in response.text
     assert 'aria-label="Geaccepteerd: Loyaliteitskorting 10%"' not in response.text
     # A slip is taken back while the call lasts, and the answer can be logged again.
-    assert 'aria-label="Terugdraaien: niet geaccepteerd: Loyaliteitskorting 10%"' in response.text
+    assert 'aria-label="Terugdraaien: per vergissing vastgelegd: Loyaliteitskorting 10%"' in response.text
     undone = client.post(
         f"/panel/decisions/{decision.pk}/actions/", {"kind": "undone", "offer_code": "loyal-10"}, follow=True
     )
