@@ -7,7 +7,7 @@ from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
-DUTCH_HINT = "Zoek op naam met twee woorden of meer, zoals voor- en achternaam"
+DUTCH_HINT = "Zoek een naam op met twee woorden of meer, zoals voor- en achternaam"
 ENGLISH_HINT = "Search a name by two words or more, such as first and last name"
 
 
