@@ -16,6 +16,10 @@ def charge_and_hold_what_was_logged(apps, schema_editor):
     an older one's hold had ended, so it holds nothing.
 
     A few set-wise updates and one per agent, not one per row: the tables are locked while this runs."""
+    if schema_editor is not None and schema_editor.connection.vendor == "postgresql":
+        # A row updated twice in one transaction queues its deferred foreign-key checks, and PostgreSQL then refuses
+        # the index this migration creates at its end ("pending trigger events"): check them as each update ends.
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     DecisionAction = apps.get_model("retention", "DecisionAction")
     AgentProfile = apps.get_model("retention", "AgentProfile")
     PolicyConfig = apps.get_model("retention", "PolicyConfig")
