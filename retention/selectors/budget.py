@@ -161,8 +161,14 @@ def taken_elsewhere(**lookups) -> QuerySet[DecisionAction]:
 def held_for_customer(*, customer_id: int, team: Team, now: dt.datetime | None = None) -> dict[str, int]:
     """What `team` holds now for each offer to this customer, on any of their advice: making or accepting the offer
     on their newest advice moves that hold or turns it into spending, so it counts as that offer's own."""
+    now = now or timezone.now()
+    made = DecisionAction.objects.filter(
+        decision__customer_id=customer_id, charged_team=team, held_cents__gt=0, held_until__gt=now
+    )
+    if not made.exists():  # most customers: a quarter of a millisecond, where the whole rule costs some four
+        return {}
     held = (
-        held_offers(now=now or timezone.now())
+        held_offers(now=now)
         .filter(decision__customer_id=customer_id, charged_team=team)
         .values("offer_code")
         .annotate(held=Sum("held_cents"))
