@@ -73,7 +73,7 @@ class FeatureSchema:
         names = [name for name in self.numeric if _unreadable_number(row.get(name))]
         for name, known in self._levels_read.items():
             value = row.get(name)
-            if not _is_gap(value) and str(value) not in known:
+            if value is not None and (isinstance(value, str) or not _is_gap(value)) and str(value) not in known:
                 names.append(name)
         return names
 
@@ -284,10 +284,12 @@ def _conflated(column: pd.Series, distinct) -> bool:
 
 
 def _unreadable_number(value) -> bool:
-    if _is_gap(value) or (isinstance(value, str) and not value.strip()):
+    """Plain Python checks first: this runs for every numeric feature of every piece of advice."""
+    if isinstance(value, float | int | np.number):  # a gap (NaN) is no value; an absurd one is read as a gap
+        number = float(value)
+        return number == number and not abs(number) <= MAX_FEATURE_MAGNITUDE
+    if value is None or (isinstance(value, str) and not value.strip()) or _is_gap(value):
         return False
-    if isinstance(value, bool | int | float | np.number):
-        return bool(np.isnan(_measurements(np.array([float(value)]))[0]))
     return bool(np.isnan(_measurements(_numbers(pd.Series([value], dtype=object)))[0]))
 
 
