@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ml.features import ATTRIBUTE_PREFIX
 from retention.models import Decision, DecisionAction, Offer
 
 ACTION_KINDS = {
@@ -58,3 +60,43 @@ BUDGET_LEVELS = {
 def label(labels: dict, code: str) -> str:
     """The translated label of a code, or the code itself when it is new to the panel."""
     return str(labels.get(code, code))
+
+
+# The churn model's features as a team lead reads them (the drift table names each by its code too).
+FEATURES = {
+    "tenure_months": _("Tenure (months)"),
+    "n_products": _("Number of products"),
+    "monthly_fee": _("Monthly fee"),
+    "new_customer_fee": _("What a new customer pays"),
+    "price_gap_vs_new": _("Pays more than a new customer"),
+    "discount_monthly": _("Monthly discount"),
+    "discount_ends_in_days": _("Days until the discount ends"),
+    "days_to_contract_end": _("Days until the contract ends"),
+    "contract_age_months": _("Contract age (months)"),
+    "complaints_30d": _("Complaints, last 30 days"),
+    "complaints_90d": _("Complaints, last 90 days"),
+    "complaints_365d": _("Complaints, last year"),
+    "days_since_complaint": _("Days since the last complaint"),
+    "outages_30d": _("Outages, last 30 days"),
+    "outages_90d": _("Outages, last 90 days"),
+    "outages_365d": _("Outages, last year"),
+    "contacts_90d": _("Contacts, last 90 days"),
+    "contacts_365d": _("Contacts, last year"),
+    "payment_problems_365d": _("Payment problems, last year"),
+    "competitor_offers_90d": _("Competitor offers mentioned, last 90 days"),
+    "nps_last": _("Latest NPS answer"),
+    "nps_trend": _("NPS trend"),
+    "segment": _("Segment"),
+    "value_tier": _("Value tier"),
+    "region": _("Region"),
+    "products": _("Products"),
+    "bundle": _("Bundle"),
+    "contract_type": _("Contract type"),
+}
+
+
+def feature_label(name: str) -> str:
+    """A feature's name in words; a CRM attribute by its own name, as the CRM calls it."""
+    if name.startswith(ATTRIBUTE_PREFIX):
+        return gettext("CRM field %(name)s") % {"name": name[len(ATTRIBUTE_PREFIX) :]}
+    return label(FEATURES, name)

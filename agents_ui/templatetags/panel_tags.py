@@ -130,6 +130,11 @@ def budget_label(level: str) -> str:
     return labels.label(labels.BUDGET_LEVELS, level)
 
 
+@register.filter
+def feature_label(name: str) -> str:
+    return labels.feature_label(name)
+
+
 @register.simple_tag
 def fresh_key() -> str:
     """A new idempotency key for one action form."""

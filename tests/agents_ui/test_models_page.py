@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from agents_ui.labels import feature_label
 from ml.drift import distribution_summary
 from ml.jobs import STOPPED_WITH_CTRL_C
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
@@ -201,6 +202,14 @@ def test_the_page_shows_drift_with_a_warning_above_the_threshold(lead, versions)
     assert "Drift: 1 feature above 0.2" in page
     assert "the 4 pieces of advice made since" in page
     assert "Shifted" in page and "Stable" in page
+    assert 'Segment <span class="muted">segment</span>' in page  # in words, and by the code analysts know
+
+
+def test_features_are_named_in_the_leads_language_and_a_crm_field_by_its_own_name():
+    with translation.override("nl"):
+        assert feature_label("complaints_90d") == "Klachten, laatste 90 dagen"
+        assert feature_label("attr:plan_type") == "CRM-veld plan_type"
+        assert feature_label("something_new") == "something_new"
 
 
 def test_the_page_is_in_dutch_for_a_dutch_lead(lead, versions):
