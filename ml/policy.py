@@ -501,7 +501,14 @@ def required_level(offer: OfferSpec, cost_cents: int, settings: PolicySettings) 
 def _left_for(code: str, team_budget_left_cents: int | None, team_holds_cents: Mapping[str, int]) -> int | None:
     if team_budget_left_cents is None:
         return None
-    return team_budget_left_cents + team_holds_cents.get(code, 0)
+    return team_budget_left_for_offer(team_budget_left_cents, team_holds_cents.get(code, 0))
+
+
+def team_budget_left_for_offer(unspent_cents: int, held_for_offer_cents: int) -> int:
+    """What a team may still spend on one offer: its budget less what it accepted and holds this month (below 0 once
+    over it), plus what it already holds for this very offer to this customer, which making or accepting the offer
+    moves or turns into spending. The ranking and the check of an offer made or accepted both count it so."""
+    return max(0, unspent_cents + held_for_offer_cents)
 
 
 def stay_probability(churn_probability: float, uplift: float) -> float:

@@ -34,6 +34,7 @@ from ml.policy import (
     monthly_fee_cents,
     rank_offers,
     renewal_fee_cents,
+    team_budget_left_for_offer,
 )
 from ml.reasons import calendar_months, top_reasons
 from ml.registry import ChampionUnavailable, LoadedModel, NoChampion, champions
@@ -362,9 +363,12 @@ def _advice_team(profile: AgentProfile | None, api_client: ApiClient | None) -> 
 
 
 def _team_budget_left(team: Team | None, now: dt.datetime) -> int | None:
+    """The team's budget less what it accepted and holds this month; below 0 once it is over (see
+    `ml.policy.team_budget_left_for_offer`)."""
     if team is None:
         return None
-    return team_budget_status(team=team, now=now).remaining_cents
+    status = team_budget_status(team=team, now=now)
+    return status.budget_cents - status.committed_cents
 
 
 def _told_facts(customer: Customer, *, as_of, features: pd.Series) -> dict:
@@ -916,8 +920,9 @@ def _check_team_budget_left(
 ) -> None:
     """The budget of the team the offer is charged to as it stands now, not as it stood when the advice was given:
     the team's other calls since may have spent it, or made offers that hold part of it. A team lead may still make
-    the offer, as on the advice itself. `hold`: the offer's own hold on this decision, which does not count against
-    it; `made_before`: the offer was made on this decision, but its hold ended."""
+    the offer, as on the advice itself. What the team holds for this offer to this customer does not count against
+    it (`ml.policy.team_budget_left_for_offer`). `hold` and `made_before` only choose the words of a refusal: the
+    offer was made on this decision (`made_before`) and holds nothing now (`hold` None), so its hold ended."""
     if team is None or leads_team_of(profile, decision):
         return
     # One check per team at a time, so two offers made, or two acceptances logged without the offer made first,
@@ -927,7 +932,7 @@ def _check_team_budget_left(
     # What the team holds for this offer to this customer, here or on their other advice: making or accepting it
     # here moves that hold or turns it into spending, so it does not count against itself.
     own_hold = held_for_customer(customer_id=decision.customer_id, team=team).get(offer["code"], 0)
-    left = max(0, status.budget_cents - status.committed_cents + own_hold)
+    left = team_budget_left_for_offer(status.budget_cents - status.committed_cents, own_hold)
     if offer["cost_cents"] <= left:
         return
     ended = _last_hold_for(decision, offer["code"], team) if made_before and hold is None else None

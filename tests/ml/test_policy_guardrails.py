@@ -37,6 +37,7 @@ from ml.policy import (
     ineligibility,
     rank_offers,
     renewal_fee_cents,
+    team_budget_left_for_offer,
     value_uncertainty_cents,
     worse_than_best_tariff,
 )
@@ -772,6 +773,17 @@ def test_what_the_team_holds_for_an_offer_to_this_customer_counts_as_left_for_th
     assert not listed[best.code].over_team_budget
     assert listed[other.code].over_team_budget
     assert ranking.recommended_code == best.code
+
+
+def test_a_team_over_its_budget_has_for_an_offer_it_holds_only_what_the_hold_exceeds_the_overspend_by():
+    """As the check of the offer made or accepted counts it: 2,000 over the budget and 3,000 held leave 1,000."""
+    best = team_budget_case(None).rank().offers[0]
+
+    ranking = team_budget_case(-2_000).rank(team_holds_cents={best.code: 3_000})
+
+    assert team_budget_left_for_offer(-2_000, 3_000) == 1_000
+    listed = {offer.code: offer for offer in ranking.offers}
+    assert listed[best.code].over_team_budget is (best.cost_cents > 1_000)
 
 
 def test_a_team_over_its_budget_escalates_every_offer_and_recommends_none():

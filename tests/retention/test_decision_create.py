@@ -133,6 +133,30 @@ def test_an_offer_the_team_holds_for_the_customer_on_earlier_advice_fits_on_new_
     assert team_budget_status(team=team).committed_cents == 3_000
 
 
+def test_a_team_over_its_budget_counts_a_held_offer_as_fitting_only_beyond_the_overspend(
+    churn_champion, catalog, unhappy_customer, agent
+):
+    """The advice and the check of the offer made agree: 2,000 over the budget, the € 30 held leaves € 10 for it."""
+    team = agent.agent_profile.team
+    team.monthly_budget_cents = 3_000
+    team.save()
+    earlier = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+    reason = "" if earlier.recommended_offer_code == "gift-router" else "other"
+    decision_action_record(decision=earlier, kind="thinking", offer_code="gift-router", override_reason=reason,
+                           agent=agent)  # fmt: skip
+    DecisionAction.objects.create(
+        decision=decision_create(customer=CustomerFactory(), channel="phone", agent=agent), kind="accepted",
+        offer_code="korting-10", channel="phone", agent=agent, cost_cents=2_000,
+    )  # fmt: skip
+
+    later = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
+
+    assert next(offer for offer in later.offers if offer["code"] == "gift-router")["over_team_budget"]
+    with pytest.raises(ValidationError, match="budget has left this month"):
+        decision_action_record(decision=later, kind="presented", offer_code="gift-router", override_reason="other",
+                               agent=agent)  # fmt: skip
+
+
 def test_an_offer_above_the_agents_authority_is_listed_as_needing_escalation(
     churn_champion, catalog, unhappy_customer, agent
 ):
