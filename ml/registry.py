@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -317,14 +318,27 @@ def earlier_loadable_champion(champion: ModelVersion) -> LoadedModel | None:
     return None
 
 
+# A champion whose files failed to load is tried again after this long, not on every request: reading and hashing
+# its files, and every earlier champion's when none stands in, took each request a lock and tens of milliseconds.
+RELOAD_FAILED_AFTER_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class _FailedLoad:
+    champion_pk: int
+    at: float  # time.monotonic()
+    error: Exception
+
+
 class ChampionCache:
     """Per-process cache of loaded champions. A champion that cannot be loaded leaves the model already serving in
     place; a process that serves none yet (just started) serves the last earlier champion that loads, so a damaged
-    file does not stop every advice after the next deploy. Either is logged as an error on every request, and
-    `/health/` and the models page name the damaged files."""
+    file does not stop every advice after the next deploy. Either is logged as an error on every request, the load
+    is tried again after RELOAD_FAILED_AFTER_SECONDS, and `/health/` and the models page name the damaged files."""
 
     def __init__(self) -> None:
         self._loaded: dict[str, LoadedModel] = {}
+        self._failed: dict[str, _FailedLoad] = {}
         self._lock = threading.Lock()
 
     def get(self, kind: str) -> LoadedModel:
@@ -336,28 +350,35 @@ class ChampionCache:
             raise NoChampion(f"no {kind} model has been trained and promoted yet: run `manage.py train_models`")
         if current is not None and current.version.pk == champion.pk:
             return current
+        failed = self._failed.get(kind)
+        if failed and failed.champion_pk == champion.pk and time.monotonic() - failed.at < RELOAD_FAILED_AFTER_SECONDS:
+            return _serving_instead(champion, current, failed.error)
         with self._lock:
             try:
                 loaded = LoadedModel(version=champion, model=model_version_load(champion))
             except (ArtifactError, SchemaMismatch) as error:
-                if current is None:
-                    current = earlier_loadable_champion(champion)
-                    if current is None:
-                        raise ChampionUnavailable(
-                            f"the {kind} champion {champion.label} cannot be loaded ({error}), nor any champion "
-                            "before it: restore its files, roll back to a version whose files load, or train a new "
-                            "model"
-                        ) from error
+                self._failed[kind] = _FailedLoad(champion_pk=champion.pk, at=time.monotonic(), error=error)
+                if current is None and (current := earlier_loadable_champion(champion)) is not None:
                     self._loaded[kind] = current
-                logger.error(
-                    "serving %s: champion %s cannot be loaded: %s", current.version.label, champion.label, error
-                )
-                return current
+                return _serving_instead(champion, current, error)
+            self._failed.pop(kind, None)
             self._loaded[kind] = loaded
             return loaded
 
     def clear(self) -> None:
         self._loaded.clear()
+        self._failed.clear()
+
+
+def _serving_instead(champion: ModelVersion, current: LoadedModel | None, error: Exception) -> LoadedModel:
+    """`current` in place of a champion that cannot be loaded, said in the log; none at all is said to the caller."""
+    if current is None:
+        raise ChampionUnavailable(
+            f"the {champion.kind} champion {champion.label} cannot be loaded ({error}), nor any champion before it: "
+            "restore its files, roll back to a version whose files load, or train a new model"
+        ) from error
+    logger.error("serving %s: champion %s cannot be loaded: %s", current.version.label, champion.label, error)
+    return current
 
 
 champions = ChampionCache()

@@ -13,7 +13,7 @@ from django.utils import timezone
 from ml.artifacts import artifact_problem
 from ml.drift import FeatureDrift, feature_drift
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
-from ml.registry import artifact_path, champion_line, champion_of
+from ml.registry import artifact_path, champion_of, earlier_loadable_champion
 from retention.models import Decision
 
 DRIFT_DAYS = 30
@@ -54,12 +54,10 @@ def version_files_problem(version: ModelVersion) -> str:
 
 
 def stand_in_for(champion: ModelVersion) -> ModelVersion | None:
-    """The earlier champion whose files are sound that serves while `champion`'s cannot be loaded, as
-    `ml.registry.ChampionCache` picks it (a process that served `champion` before its files broke keeps it)."""
-    for version in reversed(champion_line(champion.kind)):
-        if version.pk != champion.pk and not version_files_problem(version):
-            return version
-    return None
+    """The earlier champion that serves while `champion`'s files cannot be loaded, picked as `ml.registry.
+    ChampionCache` picks it, by loading it (a process that served `champion` before its files broke keeps it)."""
+    stand_in = earlier_loadable_champion(champion)
+    return stand_in.version if stand_in is not None else None
 
 
 # What a kind without a champion reports: not a failure (a new deployment has none until its first training).

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from ml import registry
 from ml.artifacts import ArtifactError, artifact_problem
 from ml.models import ModelPromotion, ModelVersion
 from ml.registry import (
@@ -256,3 +257,20 @@ def test_files_the_process_may_not_read_are_a_damaged_artifact_not_a_crash(secon
         model_version_load(second_champion)
     assert champions.get("churn").version.version == 1
     assert "Permission denied" in artifact_problem(folder, expected_sha256=second_champion.artifact_sha256)
+
+
+def test_a_champion_that_failed_to_load_is_tried_again_after_a_while_not_on_every_request(
+    second_champion, settings, monkeypatch
+):
+    damage(settings, second_champion)
+    champions.clear()
+    loads = []
+    load = registry.model_version_load
+    monkeypatch.setattr(registry, "model_version_load", lambda version: loads.append(version.version) or load(version))
+
+    for _ in range(3):
+        assert champions.get("churn").version.version == 1
+    monkeypatch.setattr(registry, "RELOAD_FAILED_AFTER_SECONDS", 0)
+    champions.get("churn")
+
+    assert loads == [2, 1, 2]  # the champion, the stand-in once, then the champion again once the while is over
