@@ -33,9 +33,10 @@ from config.counting import counted_in_cache
 from ml.registry import ChampionUnavailable, NoChampion
 from retention.models import AgentProfile, Customer, CustomerAccess, Decision, DecisionAction
 from retention.selectors.budget import BudgetStatus
-from retention.selectors.catalog import offers_active, policy_current
+from retention.selectors.catalog import offer_titles_in_catalog, policy_current
 from retention.selectors.panel import (
     CUSTOMER_NUMBER_DIGITS,
+    NAME_PART_MIN_WORDS,
     PHONE_QUERY,
     SEARCH_LIMIT,
     advice_to_reopen,
@@ -350,10 +351,12 @@ def _search(request: HttpRequest, form: PanelSearchForm) -> HttpResponse:
 
 
 def _one_word_name(query: str) -> bool:
-    """A single word that is no number: a part of a name, which `customer_search` takes only of two words or more,
-    or a customer number that does not exist; the panel then says what to type instead of only "nobody found"."""
-    words = query.split()
-    return len(words) == 1 and not CUSTOMER_NUMBER_DIGITS.fullmatch(words[0]) and not PHONE_QUERY.match(words[0])
+    """Too few words for a name, and no number: a part of a name, which `customer_search` takes only of
+    NAME_PART_MIN_WORDS words or more, or a customer number that does not exist; the panel then says what to type
+    instead of only "nobody found"."""
+    text = query.strip()
+    too_few = 0 < len(text.split()) < NAME_PART_MIN_WORDS
+    return too_few and not CUSTOMER_NUMBER_DIGITS.fullmatch(text) and not PHONE_QUERY.match(text)
 
 
 def _customer_panel(request: HttpRequest, form: PanelQueryForm) -> HttpResponse:
@@ -674,8 +677,7 @@ def _offer_title(decision: Decision | None, code: str) -> str:
     sent that the advice never ranked), else the code as sent."""
     title = (decision.offer(code) or {}).get("title") if decision is not None else None
     if title is None and code:
-        in_catalog = next((offer for offer in offers_active() if offer.code == code), None)
-        title = {"nl": in_catalog.title_nl, "en": in_catalog.title_en} if in_catalog is not None else None
+        title = offer_titles_in_catalog(code)
     return in_language(title, fallback=code)
 
 

@@ -74,12 +74,16 @@ def training_job_request(
 ) -> TrainingJob:
     """Queue a retrain of `kinds` (every trainable kind by default); the worker gets it once this commits.
 
-    Raises TrainingBusy while another job is queued or running, ValidationError for an unknown kind.
+    Raises TrainingBusy while another job is queued or running (one silent past RETRAIN_STALE_MINUTES is failed
+    first), ValidationError for an unknown kind.
     With enqueue=False the caller runs the job itself (the train_models command does).
     """
     kinds = list(dict.fromkeys(kinds)) if kinds else trainable_kinds()  # a kind asked for twice is trained once
     if unknown := sorted(set(kinds) - set(TRAINERS)):
         raise ValidationError({"kinds": f"no trainer for {', '.join(unknown)}; known: {', '.join(TRAINERS)}"})
+    # A job whose worker stopped is failed first: without beat nothing else would, and it would refuse every retrain
+    # as one under way.
+    training_jobs_sweep()
     job = TrainingJob(kinds=kinds, trigger=trigger, requested_by=requested_by, seed=seed, stage="queued")
     job.full_clean(validate_constraints=False)  # the one-active-job constraint is checked below, with the job named
     with transaction.atomic():

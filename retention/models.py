@@ -561,7 +561,7 @@ class DecisionAction(ImmutableModel):
     def save(self, *args, **kwargs):
         # An offer made or accepted always counts against a team where one can be named: the advice's, else that
         # of the agent who logged it (the service names the holding team for a yes logged without an agent).
-        if self._state.adding and self.charged_team_id is None and (self.kind in BUDGET_KINDS or self.held_cents):
+        if self._state.adding and self.charged_team_id is None and self.kind in BUDGET_KINDS:
             self.charged_team_id = self.decision.team_id or _team_id_of(self.agent_id)
         super().save(*args, **kwargs)
 

@@ -33,7 +33,6 @@ from ml.jobs import (
     labels_since_last_job,
     training_job_cancel,
     training_job_request,
-    training_jobs_sweep,
 )
 from ml.models import ModelVersion, TrainingJob
 from ml.registry import NothingToRestore, model_version_promote, model_version_rollback, previous_champion
@@ -236,8 +235,6 @@ def _queued_too_long(job: TrainingJob) -> bool:
 @require_POST
 @lead_required
 def retrain(request: HttpRequest) -> HttpResponse:
-    # Without beat nothing else fails a job whose worker died: it would refuse every retrain as "under way".
-    training_jobs_sweep()
     try:
         job = training_job_request(trigger=TrainingJob.Trigger.MANUAL, requested_by=request.user)
     except TrainingBusy as busy:

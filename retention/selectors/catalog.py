@@ -16,6 +16,12 @@ def offers_active(*, on: dt.date | None = None) -> list[Offer]:
     return list(_offers_on(on or timezone.localdate()).order_by("code"))
 
 
+def offer_titles_in_catalog(code: str, *, on: dt.date | None = None) -> dict[str, str] | None:
+    """An offer's title in each language, as the catalog has it on this day; None when it offers none by the code."""
+    titles = _offers_on(on or timezone.localdate()).filter(code=code).values("title_nl", "title_en").first()
+    return {"nl": titles["title_nl"], "en": titles["title_en"]} if titles else None
+
+
 def offer_in_catalog(code: str, *, on: dt.date | None = None) -> bool:
     """Whether the offer may be made on this day: active, and within its dates."""
     return _offers_on(on or timezone.localdate()).filter(code=code).exists()

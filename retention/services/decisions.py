@@ -40,6 +40,7 @@ from ml.reasons import calendar_months, top_reasons
 from ml.registry import ChampionUnavailable, LoadedModel, NoChampion, champions
 from ml.response import stay_estimates
 from retention.models import (
+    BUDGET_KINDS,
     HOLDING_KINDS,
     MADE_KINDS,
     OFFER_ACTION_KINDS,
@@ -985,11 +986,7 @@ def _charged_team(decision: Decision, profile: AgentProfile | None, hold: Decisi
 def _budget_fields(decision: Decision, kind: str, offer: dict | None, profile: AgentProfile | None) -> dict:
     """What an action stores of the team budget: the team an offer made or accepted counts against, and what an
     offer made holds of it, until when."""
-    if offer is None or kind not in (
-        DecisionAction.Kind.PRESENTED,
-        DecisionAction.Kind.ACCEPTED,
-        DecisionAction.Kind.THINKING,
-    ):
+    if offer is None or kind not in BUDGET_KINDS | HOLDING_KINDS:
         return {}
     if kind == DecisionAction.Kind.THINKING and not _thinking_makes_offer(decision, offer["code"]):
         return {}

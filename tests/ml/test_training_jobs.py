@@ -36,6 +36,7 @@ from ml.jobs import (
 )
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
 from ml.registry import champions
+from ml.selectors import training_job_silent_since
 from ml.services import RetrainPolicy, Trainer, churn_training_set, model_retrain
 from ml.tasks import (
     retrain_if_due_task,
@@ -591,6 +592,30 @@ def test_the_sweep_fails_silent_and_long_queued_jobs_and_leaves_live_ones(db, se
     assert (queued.status, queued.error) == ("failed", "no worker picked the job up within 6 hours")
     live.refresh_from_db()
     assert live.status == TrainingJob.Status.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("heartbeat_minutes_ago", "started_minutes_ago"),
+    [(6, 30), (4, 30), (None, 6), (None, 4), (None, None), (5.5, 1)],
+)
+def test_the_models_page_calls_a_job_silent_exactly_when_the_sweep_would_fail_it(
+    db, settings, heartbeat_minutes_ago, started_minutes_ago
+):
+    """The page reads and may not write, so it tests the job in Python; the sweep tests it in SQL."""
+    settings.RETRAIN_STALE_MINUTES = 5
+    now = timezone.now()
+
+    def ago(minutes):
+        return None if minutes is None else now - dt.timedelta(minutes=minutes)
+
+    job = TrainingJob.objects.create(
+        kinds=["churn"], trigger="nightly", status="running", worker="celery@a",
+        heartbeat_at=ago(heartbeat_minutes_ago), started_at=ago(started_minutes_ago),
+    )  # fmt: skip
+
+    read_as_silent = training_job_silent_since(job=job, now=now) is not None
+
+    assert read_as_silent is (job.pk in training_jobs_sweep(now=now))
 
 
 def test_a_job_with_a_recent_heartbeat_is_left_running(db):
