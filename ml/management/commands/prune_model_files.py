@@ -13,6 +13,7 @@ from ml.pruning import (
     model_files_prune,
 )
 from retention.management import arguments
+from retention.management.interrupts import stopped_in_one_line
 
 # A century: further back than any model here, and short of the dates Python can count back to.
 MAX_DAYS = 36_500
@@ -66,7 +67,8 @@ class Command(BaseCommand):
             self._report_unknown_left([] if remove_unknown else plan.unknown)
             return
         try:
-            done = model_files_prune(**limits, remove_unknown=remove_unknown)
+            with stopped_in_one_line(STOPPED):
+                done = model_files_prune(**limits, remove_unknown=remove_unknown)
         except PruningRefused as refusal:
             raise CommandError(str(refusal)) from refusal
         self._report("removed", done.removed)
@@ -83,6 +85,10 @@ class Command(BaseCommand):
             self.stdout.write(f"left {folder.label}: {_megabytes(folder.size_bytes)} (no version names it)")
         if folders:
             self.stdout.write("folders no version names are removed only with --remove-unknown")
+
+
+# What an interrupted run leaves: each removal marks its version in the transaction that deletes its folder.
+STOPPED = "each version whose files were removed so far is marked so; the next run removes the rest"
 
 
 def _megabytes(size_bytes: int) -> str:
