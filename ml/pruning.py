@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ml.models import ModelVersion, TrainingJob
-from ml.registry import artifact_path, champion_line
+from ml.registry import artifact_path, champion_line, served_versions
 
 # What "Roll back" can still restore after a run of bad retrains; and a month for a candidate to be looked at.
 DEFAULT_KEEP_CHAMPIONS = 5
@@ -79,10 +79,13 @@ def model_files_prunable(*, keep_champions: int, older_than_days: int, now: dt.d
 
 
 def _versions_kept(keep_champions: int) -> set[int]:
-    """Primary keys of every champion and of the last `keep_champions` versions of each kind's champion line."""
+    """Primary keys of every champion, and per kind of the last `keep_champions` versions of its champion line (what
+    "Roll back" goes back through) and the `keep_champions` that served last (what `rollback_model --to-version`
+    restores, a version rolled back from included)."""
     kept = set(ModelVersion.objects.filter(status=ModelVersion.Status.CHAMPION).values_list("pk", flat=True))
     for kind in ModelVersion.Kind.values:
         kept.update(version.pk for version in champion_line(kind)[-keep_champions:])
+        kept.update(version.pk for version in served_versions(kind)[:keep_champions])
     return kept
 
 

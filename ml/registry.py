@@ -279,6 +279,15 @@ def champion_line(kind: str) -> list[ModelVersion]:
     return line
 
 
+def served_versions(kind: str) -> list[ModelVersion]:
+    """Every version of `kind` that served as champion, the one that served last first: what `rollback_model
+    --to-version` can restore, rolled back from or not."""
+    served: dict[int, ModelVersion] = {}
+    for version in reversed(_promotions_in_order(kind)):
+        served.setdefault(version.pk, version)
+    return list(served.values())
+
+
 def _promotions_in_order(kind: str) -> list[ModelVersion]:
     """The version of every promotion of `kind`, in the order they happened.
 

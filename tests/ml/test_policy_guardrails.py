@@ -441,7 +441,9 @@ def test_the_recommendation_needs_no_escalation_and_offers_needing_one_stay_list
             continue
         ranked = listed[offer.code]
         beyond_authority = not within_agents_authority(offer, cost, case.agent_level, case.settings)
-        over_team_budget = case.team_budget_left_cents is not None and cost > case.team_budget_left_cents
+        left = case.team_budget_left_cents
+        # Below 0 once the team is over its budget; what an offer may cost is never below 0 (the check agrees).
+        over_team_budget = left is not None and cost > team_budget_left_for_offer(left, 0)
         assert ranked.within_authority is not beyond_authority
         assert ranked.over_team_budget is over_team_budget
         assert ranked.needs_escalation is (beyond_authority or over_team_budget)

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from ml.artifacts import ArtifactError
 from ml.models import ModelPromotion, ModelVersion, TrainingJob
-from ml.registry import model_version_load, model_version_promote, model_version_reject
+from ml.registry import model_version_load, model_version_promote, model_version_reject, model_version_rollback
 from retention.models import AgentProfile
 from tests.ml.test_rollback import register_again
 
@@ -74,6 +74,18 @@ def test_pruning_keeps_the_champion_the_last_champions_and_young_versions_and_re
         assert f"removed churn-v{number}: " in output
     assert "removed 4 folder(s), " in output
     assert " MB in all" in output
+
+
+def test_a_version_rolled_back_from_is_kept_among_the_last_that_served_as_rollback_model_can_restore_it(
+    model_dir, history
+):
+    model_version_rollback(kind="churn", by="lead", reason="worse in the field")  # v4 -> v3; v4 leaves the line
+    model_version_rollback(kind="churn", by="lead", reason="worse still")  # v3 -> v2
+
+    prune("--keep-champions", "3")
+
+    # The line is v1, v2 (serving); the three that served last are v2, v3 and v4, which `--to-version` restores.
+    assert versions_with_files() == {1, 2, 3, 4, 7}
 
 
 def test_the_registry_keeps_a_pruned_versions_row_metrics_and_decisions(model_dir, history):
