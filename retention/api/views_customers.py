@@ -57,8 +57,21 @@ class CustomerBulkOutput(serializers.Serializer):
     )
 
 
+BULK_ADDRESS = "bulk"
+
+
 class CustomerBulkUpsertView(BulkApiView):
     required_scope = "write_customers"
+
+    def initial(self, request, *args, **kwargs):
+        # This is also the address of the customer numbered "bulk", which none can be (the id is refused here):
+        # reading or erasing them answers, once the client is known, as for any customer not found.
+        if request.method in ("GET", "DELETE"):
+            self.perform_authentication(request)
+            if request.auth is None:
+                self.permission_denied(request)  # 401, as every operation answers without a valid token
+            raise NotFound(f"no customer with external id {BULK_ADDRESS!r}")
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         request=CustomerBulkInput,

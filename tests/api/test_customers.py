@@ -3,6 +3,7 @@ import json
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from retention.models import Contract, Customer, ProtectedAttributes, ServiceEvent
 from retention.records import MAX_TENURE_DAYS
@@ -445,6 +446,19 @@ def test_an_unknown_customer_is_404(db, api_client):
     response = api_client.get("/api/v1/customers/nobody/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_customer_numbered_bulk_is_not_found_rather_than_a_method_the_bulk_address_lacks(db):
+    """No customer can be numbered "bulk" (the bulk operation's address): reading or erasing one is a 404 as for
+    any customer not found, as the customer operations document."""
+    client, _ = api_client_with(["read", "write_customers", "erase_customers"])
+
+    read = client.get("/api/v1/customers/bulk/")
+    erased = client.delete("/api/v1/customers/bulk/?reference=ticket-1")
+
+    assert (read.status_code, erased.status_code) == (404, 404)
+    assert erased.json()["error"] == {"code": "not_found", "message": "no customer with external id 'bulk'"}
+    assert APIClient().get("/api/v1/customers/bulk/").status_code == 401
 
 
 def test_protected_values_are_part_of_the_whole_state_a_record_sends(db, api_client):
