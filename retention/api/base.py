@@ -140,7 +140,7 @@ def _numbers_as_text(data, fields) -> dict[str, list[str]]:
     return {
         name: [not_text_problem(data[name])]
         for name, field in fields.items()
-        if isinstance(field, serializers.CharField) and _is_number(data.get(name))
+        if isinstance(field, serializers.CharField) and _refused_in_text(data.get(name))
     }
 
 
@@ -148,12 +148,12 @@ class TextOnlyField(serializers.CharField):
     """Text sent as a JSON string, where a number is refused rather than made into text."""
 
     def to_internal_value(self, data) -> str:
-        if _is_number(data):
+        if _refused_in_text(data):
             raise serializers.ValidationError(not_text_problem(data))
         return super().to_internal_value(data)
 
 
-def _is_number(value: object) -> bool:
+def _refused_in_text(value: object) -> bool:
     """A number that is no whole number (1e20 and 12.5 arrive as floats), or true or false: made into text it
     would be stored as what the CRM never had ("1e+20"). A whole number is taken as its digits, as before: many
     CRMs number their customers, and their integrations send the number as it is."""

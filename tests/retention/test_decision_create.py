@@ -109,26 +109,34 @@ def test_offers_costing_more_than_the_team_has_left_need_a_team_lead_and_say_why
     assert decision.recommended_offer_code != "gift-router"
 
 
+def make_the_router(decision: Decision, kind: str, agent) -> DecisionAction:
+    """The router offered, or thought over, on `decision`: with a reason where it is not the recommended offer."""
+    reason = "" if decision.recommended_offer_code == "gift-router" else "other"
+    return decision_action_record(decision=decision, kind=kind, offer_code="gift-router", override_reason=reason,
+                                  agent=agent)  # fmt: skip
+
+
+def router_thought_over_on_earlier_advice(customer, agent):
+    """A team with € 30 a month, all of it held by the router (€ 30) the customer thinks over on earlier advice."""
+    team = agent.agent_profile.team
+    team.monthly_budget_cents = 3_000
+    team.save()
+    make_the_router(decision_create(customer=customer, channel="phone", agent=agent), "thinking", agent)
+    return team
+
+
 def test_an_offer_the_team_holds_for_the_customer_on_earlier_advice_fits_on_new_advice_whatever_is_left(
     churn_champion, catalog, unhappy_customer, agent
 ):
     """The customer thought it over and calls back: the new advice moves the hold, it does not need a team lead."""
-    team = agent.agent_profile.team
-    team.monthly_budget_cents = 3_000
-    team.save()
-    earlier = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
-    reason = "" if earlier.recommended_offer_code == "gift-router" else "other"
-    decision_action_record(decision=earlier, kind="thinking", offer_code="gift-router", override_reason=reason,
-                           agent=agent)  # fmt: skip
+    team = router_thought_over_on_earlier_advice(unhappy_customer, agent)
 
     later = decision_create(customer=unhappy_customer, channel="chat", agent=agent)
 
     by_code = {offer["code"]: offer for offer in later.offers}
     assert not by_code["gift-router"]["over_team_budget"]  # € 30 held for it, € 0 left besides
     assert by_code["korting-10"]["over_team_budget"]
-    reason = "" if later.recommended_offer_code == "gift-router" else "other"
-    decision_action_record(decision=later, kind="presented", offer_code="gift-router", override_reason=reason,
-                           agent=agent)  # fmt: skip
+    make_the_router(later, "presented", agent)
     decision_action_record(decision=later, kind="accepted", offer_code="gift-router", agent=agent)
     assert team_budget_status(team=team).committed_cents == 3_000
 
@@ -137,13 +145,7 @@ def test_a_team_over_its_budget_counts_a_held_offer_as_fitting_only_beyond_the_o
     churn_champion, catalog, unhappy_customer, agent
 ):
     """The advice and the check of the offer made agree: 2,000 over the budget, the € 30 held leaves € 10 for it."""
-    team = agent.agent_profile.team
-    team.monthly_budget_cents = 3_000
-    team.save()
-    earlier = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
-    reason = "" if earlier.recommended_offer_code == "gift-router" else "other"
-    decision_action_record(decision=earlier, kind="thinking", offer_code="gift-router", override_reason=reason,
-                           agent=agent)  # fmt: skip
+    router_thought_over_on_earlier_advice(unhappy_customer, agent)
     DecisionAction.objects.create(
         decision=decision_create(customer=CustomerFactory(), channel="phone", agent=agent), kind="accepted",
         offer_code="korting-10", channel="phone", agent=agent, cost_cents=2_000,
