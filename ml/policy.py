@@ -543,24 +543,11 @@ def rank_offers(
     stay = stay or StayEstimates.from_priors(customer, offers)
     fee = renewal_fee_cents(customer, settings)
     margin = fee * settings.margin_rate * settings.horizon_months
-    ranked = [
-        _ranked(
-            offer, offer.cost_cents(fee), stay, margin, agent_level, settings,
-            _left_for(offer.code, team_budget_left_cents, team_holds_cents),
-        )
-        for offer in offers
-        if rankable(offer, customer, fee, settings)
-    ]  # fmt: skip
-    ranked.sort(key=lambda offer: (-offer.expected_net_value_cents, offer.cost_cents, offer.code))
+    budget_left = {offer.code: _left_for(offer.code, team_budget_left_cents, team_holds_cents) for offer in offers}
+    ranked = _ranked_offers(customer, offers, stay, fee, margin, agent_level, settings, budget_left)
     greedy = next((o.code for o in ranked if not o.needs_escalation and o.expected_net_value_cents > 0), NO_OFFER)
-    # A share that nothing is drawn for (no key given) is no chance at all: log what actually could happen.
-    drawn = replace(
-        settings,
-        exploration_share=settings.exploration_share if decision_key else 0.0,
-        control_share=settings.control_share if control_key else 0.0,
-    )
-    explorable = [o for o in ranked if not o.needs_escalation]
-    exploring = _exploration(explorable, stay, margin, drawn, decision_key)
+    drawn = _what_is_drawn(settings, decision_key=decision_key, control_key=control_key)
+    exploring = _exploration([o for o in ranked if not o.needs_escalation], stay, margin, drawn, decision_key)
     choice = _logging_choice(greedy, exploring.pick, drawn, decision_key=decision_key, control_key=control_key)
     propensities = {arm: _propensity(arm, greedy, exploring, drawn) for arm in [NO_OFFER, *exploring.chances]}
     return Ranking(
@@ -574,6 +561,36 @@ def rank_offers(
         explored=choice.explored and choice.code != greedy,
         control_group=choice.control,
         exploration_drawn=choice.explored,
+    )
+
+
+def _ranked_offers(
+    customer: CustomerContext,
+    offers: list[OfferSpec],
+    stay: StayEstimates,
+    fee: int,
+    margin: float,
+    agent_level: int,
+    settings: PolicySettings,
+    budget_left: Mapping[str, int | None],
+) -> list[RankedOffer]:
+    """The offers the rules let this customer be given, best expected net value first (then cheapest, then by code,
+    so that equal values always come in one order)."""
+    ranked = [
+        _ranked(offer, offer.cost_cents(fee), stay, margin, agent_level, settings, budget_left[offer.code])
+        for offer in offers
+        if rankable(offer, customer, fee, settings)
+    ]
+    return sorted(ranked, key=lambda offer: (-offer.expected_net_value_cents, offer.cost_cents, offer.code))
+
+
+def _what_is_drawn(settings: PolicySettings, *, decision_key: str, control_key: str) -> PolicySettings:
+    """The settings with the shares that are drawn for: a share that nothing is drawn for (no key given) is no
+    chance at all, so what is logged is what actually could happen."""
+    return replace(
+        settings,
+        exploration_share=settings.exploration_share if decision_key else 0.0,
+        control_share=settings.control_share if control_key else 0.0,
     )
 
 

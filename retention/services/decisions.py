@@ -88,20 +88,9 @@ def decision_create(
     idempotency_key: str | None = None,
 ) -> Decision:
     """Score the customer now, rank the offers for this agent and store the whole decision."""
-    if channel not in Decision.Channel.values:
-        raise ValidationError({"channel": f"must be one of {', '.join(Decision.Channel.values)}"})
     profile = _profile(agent)
-    if agent is not None and not _takes_calls(agent, profile):
-        raise ValidationError(
-            {"agent": ValidationError("%(agent)r does not take calls: name the agent on the call", code="not_a_caller",
-                                      params={"agent": agent.get_username()})}
-        )  # fmt: skip
     now = timezone.now()
-    if customer.objects_to_profiling:
-        raise ProfilingObjection(customer, best_tariff_advice(customer=customer, now=now))
-    if (left_on := departure_day(customer)) is not None:
-        raise FormerCustomer(customer, left_on)
-    decision_id = uuid.uuid4()
+    _check_advice_may_be_given(customer=customer, channel=channel, agent=agent, profile=profile, now=now)
     team = _advice_team(profile, api_client)
     sources = recommendation_sources()
     recommendation = recommendation_compute(
@@ -115,9 +104,9 @@ def decision_create(
         decision_key=exploration_key(customer.external_id, timezone.localdate(now)),
         control_key=customer.external_id,
     )
-    ranking = recommendation.ranking
-    decision = Decision(
-        id=decision_id,
+    decision = _decision_row(
+        recommendation,
+        sources,
         customer=customer,
         agent=agent,
         api_client=api_client,
@@ -125,6 +114,39 @@ def decision_create(
         channel=channel,
         reason=reason,
         as_of=now,
+        idempotency_key=idempotency_key,
+    )
+    decision.full_clean(validate_unique=False)
+    decision.save()
+    return decision
+
+
+def _check_advice_may_be_given(
+    *, customer: Customer, channel: str, agent: AbstractBaseUser | None, profile: AgentProfile | None, now: dt.datetime
+) -> None:
+    """Refuse, before anything is scored, advice on an unknown channel, for someone who takes no calls, or about
+    a customer who objected to profiling or has left."""
+    if channel not in Decision.Channel.values:
+        raise ValidationError({"channel": f"must be one of {', '.join(Decision.Channel.values)}"})
+    if agent is not None and not _takes_calls(agent, profile):
+        raise ValidationError(
+            {"agent": ValidationError("%(agent)r does not take calls: name the agent on the call", code="not_a_caller",
+                                      params={"agent": agent.get_username()})}
+        )  # fmt: skip
+    if customer.objects_to_profiling:
+        raise ProfilingObjection(customer, best_tariff_advice(customer=customer, now=now))
+    if (left_on := departure_day(customer)) is not None:
+        raise FormerCustomer(customer, left_on)
+
+
+def _decision_row(recommendation, sources, *, as_of: dt.datetime, **asked) -> Decision:
+    """The decision as stored: what was asked (`asked`: for which customer, by whom, on which channel, why, under
+    which idempotency key) and everything the advice was made of."""
+    ranking = recommendation.ranking
+    return Decision(
+        id=uuid.uuid4(),
+        **asked,
+        as_of=as_of,
         features=_json_row(recommendation.features.iloc[0]),
         model_versions=sources.model_versions,
         policy_version=sources.policy_version,
@@ -141,11 +163,7 @@ def decision_create(
         renewal_fee_cents=ranking.renewal_fee_cents,
         horizon_months=sources.policy.horizon_months,
         best_tariff=recommendation.best_tariff,
-        idempotency_key=idempotency_key,
     )
-    decision.full_clean(validate_unique=False)
-    decision.save()
-    return decision
 
 
 def decision_create_once(
@@ -467,22 +485,7 @@ def decision_action_record(
             "their team's lead or an administrator does"
         )
     with transaction.atomic():
-        # The customer's row, not only the decision's: what they accepted on their other decisions counts
-        # against the same monthly budget and the same "accepted recently" rule.
-        customer = (
-            Customer.objects.select_for_update()
-            .filter(pk=decision.customer_id)
-            .only("erased_at", "objects_to_profiling")
-            .first()
-        )
-        if customer is not None and customer.erased_at is not None:
-            # Their advice stays in the log as it was when they were erased; anything added would be about them.
-            raise ValidationError(
-                "this customer's data was erased at their request: nothing more is logged on their advice",
-                code="customer_erased",
-            )
-        if customer is not None and customer.objects_to_profiling:
-            _check_no_offer_made_since_objection(decision, kind, offer_code)
+        _lock_customer_open_to_logging(decision, kind, offer_code)
         if idempotency_key:
             existing = DecisionAction.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
@@ -501,15 +504,38 @@ def decision_action_record(
             **_budget_fields(decision, kind, offer, _profile(agent)),
         )
         action.full_clean(validate_unique=False)
-        try:
-            with transaction.atomic():
-                action.save()
-        except IntegrityError:
-            # The same key raced under another decision's lock: the other request stored its row first.
-            if not idempotency_key:
-                raise
-            raise IdempotencyKeyTaken(DecisionAction.objects.get(idempotency_key=idempotency_key)) from None
+        _save_under_key(action, idempotency_key)
     return action
+
+
+def _lock_customer_open_to_logging(decision: Decision, kind: str, offer_code: str) -> None:
+    """Lock the customer's row, not only the decision's: what they accepted on their other decisions counts against
+    the same monthly budget and the same "accepted recently" rule. Refuse what may no longer be logged about them."""
+    customer = (
+        Customer.objects.select_for_update()
+        .filter(pk=decision.customer_id)
+        .only("erased_at", "objects_to_profiling")
+        .first()
+    )
+    if customer is not None and customer.erased_at is not None:
+        # Their advice stays in the log as it was when they were erased; anything added would be about them.
+        raise ValidationError(
+            "this customer's data was erased at their request: nothing more is logged on their advice",
+            code="customer_erased",
+        )
+    if customer is not None and customer.objects_to_profiling:
+        _check_no_offer_made_since_objection(decision, kind, offer_code)
+
+
+def _save_under_key(action: DecisionAction, idempotency_key: str | None) -> None:
+    try:
+        with transaction.atomic():
+            action.save()
+    except IntegrityError:
+        # The same key raced under another decision's lock: the other request stored its row first.
+        if not idempotency_key:
+            raise
+        raise IdempotencyKeyTaken(DecisionAction.objects.get(idempotency_key=idempotency_key)) from None
 
 
 class IdempotencyKeyTaken(Exception):
