@@ -426,7 +426,7 @@ def _objection_panel(
 ) -> HttpResponse:
     """The customer as they are, and the best-tariff advice every customer is owed: no score and no offers. The
     offers put to them before they objected, which they may still answer, come with the answers to log."""
-    recent_days = policy_current()[1].recent_offer_days
+    recent_days = _days_offers_are_held_back()
     offers = recent_offers(customer=customer, days=recent_days)
     now = timezone.now()
     return _render_panel(
@@ -491,8 +491,7 @@ def search_allowed(user) -> bool:
 
 def customer_context(request: HttpRequest, customer: Customer, decision: Decision) -> dict:
     """The panel for one customer; a fixed number of queries whatever the size of their history."""
-    # The days the policy keeps an accepted offer from being made again, so the list shows what it held back.
-    recent_days = policy_current()[1].recent_offer_days
+    recent_days = _days_offers_are_held_back()
     return {
         "customer": customer,
         "card": customer_card(customer=customer),
@@ -501,6 +500,14 @@ def customer_context(request: HttpRequest, customer: Customer, decision: Decisio
         "decision_url": panel_url(customer=customer, decision_id=decision.pk),
         **decision_context(request, decision),
     }
+
+
+def _days_offers_are_held_back() -> int:
+    """The days the policy keeps an offer from being made again, accepted (`recent_offer_days`) or declined (the
+    contact policy's days): the list of offers made covers both, so every offer left out of the advice for what
+    happened to it before is there to say why."""
+    policy = policy_current()[1]
+    return max(policy.recent_offer_days, policy.contact_policy_days)
 
 
 def decision_context(request: HttpRequest, decision: Decision) -> dict:

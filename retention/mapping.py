@@ -42,17 +42,17 @@ import csv
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import IO
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import yaml
 
 # The month length the feature function uses to turn a signup date back into tenure.
-from ml.features import DAYS_PER_MONTH
 from ml.schema import MAX_FEATURE_MAGNITUDE
 from retention.records import (
     MAX_AMOUNT_CENTS,
@@ -62,7 +62,11 @@ from retention.records import (
     CustomerRecord,
     RenewalRecord,
     looks_protected,
+    signup_from_tenure,
 )
+
+# The project's TIME_ZONE (config.settings, checked by a test), named here as this module reads no Django settings.
+LOCAL_TIME_ZONE = ZoneInfo("Europe/Amsterdam")
 
 CORE_FIELDS = (
     "display_name",
@@ -977,7 +981,7 @@ def _signup_from_tenure(value: str, as_of: date) -> date | None:
         raise ValueError(f"{value!r} is negative")
     if months > MAX_TENURE_MONTHS:
         raise ValueError(f"{value!r} is more than {MAX_TENURE_MONTHS} months (a century)")
-    return as_of - timedelta(days=round(float(months) * DAYS_PER_MONTH))
+    return signup_from_tenure(float(months), as_of)
 
 
 def _euros(value: str, as_of: date) -> int | None:
@@ -1069,7 +1073,11 @@ def parse_euros_to_cents(text: str) -> int:
 
 
 def parse_date(text: str) -> date:
-    """A date written as ISO (2024-03-31, also with a time) or day first (31-03-2024, 31/03/2024, 31.03.2024)."""
+    """A date written as ISO (2024-03-31, also with a time) or day first (31-03-2024, 31/03/2024, 31.03.2024).
+
+    A time with a UTC offset names a moment, whose date is the one in the project's time zone: a CRM exporting a
+    contract's end as 2027-03-31T22:00:00Z means 1 April in Amsterdam, as 2027-04-01T00:00:00+02:00 does. A time
+    without an offset is the CRM's local time, so the date is as written."""
     text = text.strip()
     day_first = DAY_FIRST_DATE.fullmatch(text)
     try:
@@ -1078,7 +1086,10 @@ def parse_date(text: str) -> date:
             return date(year, month, day)
         if len(text) == 10:
             return date.fromisoformat(text)
-        return datetime.fromisoformat(text).date()
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            return moment.date()
+        return moment.astimezone(LOCAL_TIME_ZONE).date()
     except ValueError:
         raise ValueError(f"{text!r} is not a date (use 2024-03-31 or 31-03-2024)") from None
 

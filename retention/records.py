@@ -8,11 +8,12 @@ without storing it and still get the same features as a stored customer.
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 
@@ -79,6 +80,23 @@ THING_WORDS = frozenset(
         "abonnement", "toestel", "apparaat", "lijn", "netwerk", "verbinding", "dienst", "tarief", "batterij",
     }
 )  # fmt: skip
+
+
+# The most days a tenure's fraction of a month may take off: fewer than any calendar month has, so the whole months
+# sent are the whole calendar months the customer card counts back.
+MAX_FRACTION_DAYS = 27
+
+
+def signup_from_tenure(months: float, today: date) -> date:
+    """The signup date a tenure in months stands for: its whole months counted back as calendar months (the last
+    day of a shorter month where the day does not exist), then its fraction as days. So a tenure of 12 sent today
+    reads back as 12 whole months on the customer card and in the offer rules, whatever today's date."""
+    whole = int(months)
+    month_index = today.year * 12 + today.month - 1 - whole
+    year, month = divmod(month_index, 12)
+    day = min(today.day, calendar.monthrange(year, month + 1)[1])
+    fraction_days = min(MAX_FRACTION_DAYS, round((months - whole) * DAYS_PER_MONTH))
+    return date(year, month + 1, day) - timedelta(days=fraction_days)
 
 
 def looks_protected(name: str) -> bool:

@@ -17,7 +17,6 @@ from django.utils.dateparse import date_re, datetime_re, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ml.features import DAYS_PER_MONTH
 from ml.schema import MAX_FEATURE_MAGNITUDE
 from retention.api.base import StrictInput, TextOnlyField
 from retention.models import Contract, Customer, ServiceEvent
@@ -28,6 +27,7 @@ from retention.records import (
     CustomerRecord,
     EventRecord,
     looks_protected,
+    signup_from_tenure,
 )
 
 FIRST_DATE = dt.date(1900, 1, 1)
@@ -352,8 +352,7 @@ def customer_record(values: dict, *, today: dt.date) -> CustomerRecord:
 
 
 def _signup_from_tenure(months: float | None, today: dt.date) -> dt.date | None:
-    # The same month length the feature function uses, so tenure comes back as it was sent.
-    return None if months is None else today - dt.timedelta(days=round(months * DAYS_PER_MONTH))
+    return None if months is None else signup_from_tenure(months, today)
 
 
 def _contracts(values: dict) -> list[ContractRecord]:

@@ -7,6 +7,7 @@ import datetime as dt
 from django.db.models import Exists, OuterRef
 
 from retention.models import Customer, Decision, ServiceEvent
+from retention.selectors.budget import day_start
 
 
 def former_customers_due(*, days: int, today: dt.date) -> list[Customer]:
@@ -18,7 +19,9 @@ def former_customers_due(*, days: int, today: dt.date) -> list[Customer]:
     Each test is a subquery of its own, so a customer's many events and decisions are never joined together.
     """
     cutoff_day = today - dt.timedelta(days=days)
-    cutoff = dt.datetime.combine(cutoff_day, dt.time.min, tzinfo=dt.UTC)
+    # Local midnight, as every day here begins: from UTC midnight, a complaint made in that day's first hour or two
+    # in Amsterdam was counted before the period and its customer erased a day early.
+    cutoff = day_start(cutoff_day)
     mine = {"customer": OuterRef("pk")}
     return list(
         Customer.objects.not_erased()

@@ -7,7 +7,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -325,7 +325,7 @@ def recommendation_compute(
     reasons = top_reasons(contributions.iloc[0], row, facts=told, unread=sources.churn.model.schema.unreadable(row))
     lap("churn")
     tariff = _best_tariff(customer, row, sources.tariffs)
-    context = _customer_context(customer, row, probability, history, tariff)
+    context = _customer_context(customer, row, probability, history, tariff, told.get("tenure_months"))
     stay = _stay_estimates(features, context, sources)
     lap("response")
     ranking = rank_offers(
@@ -417,8 +417,12 @@ def _customer_context(
     probability: float,
     history: OfferHistory,
     best_tariff: dict | None,
+    calendar_tenure_months: int | None,
 ) -> CustomerContext:
-    return CustomerContext.from_features(
+    """The customer as the offer rules see them. A tenure rule ("5 years or more") counts whole calendar months
+    where the signup date is known, as the card shows them: the feature's months of average length made a customer
+    5 years to the day eligible only from a later hour, and one a day short on some dates."""
+    context = CustomerContext.from_features(
         features,
         segment=customer.segment,
         value_tier=customer.value_tier,
@@ -427,6 +431,9 @@ def _customer_context(
         best_tariff_fee_cents=best_tariff["monthly_fee_cents"] if best_tariff else None,
         history=history,
     )
+    if calendar_tenure_months is None:
+        return context
+    return replace(context, tenure_months=float(calendar_tenure_months))
 
 
 def _best_tariff(customer: Customer, features: pd.Series, tariffs: list[Tariff]) -> dict | None:

@@ -890,15 +890,26 @@ def test_an_offer_still_thought_over_links_its_own_agent_to_the_advice_it_was_ma
     assert link not in others
 
 
-def test_offers_older_than_14_days_are_not_in_the_banner(logged_in, agent, customer):
+def test_a_decline_the_contact_policy_still_holds_back_is_in_the_banner_an_older_offer_is_not(
+    logged_in, agent, customer
+):
+    """Declined 20 days ago, the offer is left out of the advice for 30 days: the banner says why. Offers made
+    longer ago than both the contact policy's days and the days an acceptance holds are not listed."""
     earlier = stored_decision(customer=customer, agent=agent)
-    action = DecisionAction.objects.create(decision=earlier, kind="presented", offer_code="speed-up", channel="phone")
-    DecisionAction.objects.filter(pk=action.pk).update(created_at=days_ago(15))
+    for kind in ("presented", "declined"):
+        DecisionAction.objects.create(decision=earlier, kind=kind, offer_code="speed-up", channel="phone")
+    older = stored_decision(customer=customer, agent=agent)
+    DecisionAction.objects.create(decision=older, kind="presented", offer_code="loyal-10", channel="phone")
+    DecisionAction.objects.filter(decision=earlier).update(created_at=days_ago(20))
+    DecisionAction.objects.filter(decision=older).update(created_at=days_ago(31))
     current = stored_decision(customer=customer, agent=agent)
 
-    html = open_panel(logged_in(agent), decision=current.pk).text
+    banner = section(open_panel(logged_in(agent), decision=current.pk).text, "recent-heading")
 
-    assert "recent-heading" not in html
+    assert "in de laatste 30 dagen" in banner
+    assert "Gratis snelheid omhoog" in banner
+    assert "Afgewezen" in banner
+    assert "Loyaliteitskorting" not in banner
 
 
 # --- team budget --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from retention.mapping import (
+    LOCAL_TIME_ZONE,
     MappingError,
     RowError,
     attribute_value,
@@ -126,8 +127,8 @@ def test_contract_terms_without_a_fee_are_a_row_error(write_csv):
     [
         ("0", AS_OF),
         ("12", date(2023, 1, 31)),
-        ("1", date(2024, 1, 1)),
-        ("2,5", date(2023, 11, 16)),
+        ("1", date(2023, 12, 31)),
+        ("2,5", date(2023, 11, 15)),  # two calendar months, then half of a month of average length
         ("24", date(2022, 1, 31)),
     ],
 )
@@ -166,6 +167,25 @@ def test_signup_dates_are_read_iso_or_day_first(write_csv, text):
     record = read_one(write_csv, "id,since", f"A1,{text}", fields={"signup_date": "since"})
 
     assert record.signup_date == date(2020, 5, 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2020-05-01T00:00:00+02:00",
+        "2020-04-30T22:00:00Z",  # the same moment: 1 May in Amsterdam
+        "2020-04-30T23:30:00+01:00",
+        "2020-05-01T23:59:59",  # no offset: the CRM's local time, the date as written
+    ],
+)
+def test_a_date_with_a_time_and_an_offset_is_the_date_of_that_moment_in_amsterdam(write_csv, text):
+    record = read_one(write_csv, "id,since", f"A1,{text}", fields={"signup_date": "since"})
+
+    assert record.signup_date == date(2020, 5, 1)
+
+
+def test_the_time_zone_dates_are_read_in_is_the_projects(settings):
+    assert LOCAL_TIME_ZONE.key == settings.TIME_ZONE
 
 
 @pytest.mark.parametrize("text", ["2020-13-01", "31-02-2020", "yesterday", "2025-01-01"])

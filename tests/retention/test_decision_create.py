@@ -82,6 +82,23 @@ def test_a_decision_stores_scores_reasons_and_ranked_eligible_offers(churn_champ
     assert decision.horizon_months == 12
 
 
+@pytest.mark.parametrize(("signup", "eligible"), [(dt.date(2021, 11, 26), True), (dt.date(2021, 11, 27), False)])
+def test_a_tenure_rule_counts_the_whole_calendar_months_the_card_shows_at_any_hour(
+    churn_champion, catalog, unhappy_customer, agent, monkeypatch, signup, eligible
+):
+    """Five years to the day at 06:30 in Amsterdam: 60 months on the card, so a 60-month rule lets the offer be made
+    (in months of average length it is 59.9993); a day short is 59."""
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2026, 11, 26, 5, 30, tzinfo=dt.UTC))
+    OfferFactory(code="trouw-5-jaar", kind="gift", fixed_cost_cents=1_000, eligibility={"min_tenure_months": 60})
+    unhappy_customer.signup_date = signup
+    unhappy_customer.save()
+
+    decision = decision_create(customer=unhappy_customer, channel="phone", agent=agent)
+
+    assert decision.offers
+    assert ("trouw-5-jaar" in [offer["code"] for offer in decision.offers]) is eligible
+
+
 def test_no_advice_is_made_in_an_administrators_name(churn_champion, catalog, unhappy_customer):
     admin = AgentProfileFactory(role=AgentProfile.Role.ADMIN, authority_level=3, team=None).user
 

@@ -131,3 +131,19 @@ def test_an_erasure_names_its_time_in_the_sites_zone_and_says_which(base):
     erasure.refresh_from_db()
 
     assert str(erasure).endswith(" at 2026-07-01 12:30 CEST")
+
+
+def test_the_period_begins_at_midnight_in_amsterdam_not_in_utc(db):
+    """Heard from in the first hour of the period's first day, local time (the evening before, in UTC): kept."""
+    first_day = days_before(YEAR)
+    local_half_past_midnight = timezone.make_aware(dt.datetime.combine(first_day, dt.time(0, 30)))
+    heard_from = former("EARLY", left_days_ago=400)
+    ServiceEventFactory(customer=heard_from, occurred_at=local_half_past_midnight)
+    ServiceEventFactory(customer=former("LATE", left_days_ago=400), occurred_at=local_half_past_midnight - AN_HOUR)
+
+    due = {customer.external_id for customer in former_customers_due(days=YEAR, today=TODAY)}
+
+    assert due == {"LATE"}
+
+
+AN_HOUR = dt.timedelta(hours=1)
