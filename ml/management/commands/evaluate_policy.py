@@ -6,7 +6,6 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from ml.evaluation import (
-    BEYOND_REACH_ESS,
     BEYOND_REACH_UNLOGGED,
     CANDIDATES,
     DEFAULT_CONFIDENCE,
@@ -205,10 +204,10 @@ def _table(summary: dict, results: list[PolicyEvaluation], since: str | None, un
     if beyond := [result.policy for result in results if result.beyond_the_log]:
         one = len(beyond) == 1
         lines.append(
-            f"{', '.join(beyond)} (†): too far from what the log did to be judged on it. Under {BEYOND_REACH_ESS} "
-            f"effective decisions, with {BEYOND_REACH_UNLOGGED:.0%} or more of its recommendations on actions the "
-            "log never took, SNIPS and DR rest on a few explored decisions and on the reward model's guess: on a "
-            "log whose truth was known they put a random offer at least €25 a decision above its true value, "
+            f"{', '.join(beyond)} (†): too far from what the log did to be judged on it. With "
+            f"{BEYOND_REACH_UNLOGGED:.0%} or more of its recommendations on actions the log never took, IPS and SNIPS "
+            "are biased and DR rests on its reward model's guess for those, however many decisions weigh the rest: "
+            "on logs whose truth was known they put a random offer €25 or more a decision away from its true value, "
             f"outside their intervals. Do not rank {'it' if one else 'them'} against the logged policy on this log; "
             "a larger exploration_share, or a trial, tells more."
         )
