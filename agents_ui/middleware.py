@@ -9,7 +9,8 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 
 
 class UserLanguageMiddleware:
-    """An agent's own language choice wins over the browser's."""
+    """An agent's own language choice wins over the browser's. It is also kept in the language cookie, so the sign-in
+    page after signing out, or after the session ran out, speaks it too, not the call-centre computer's language."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -18,10 +19,24 @@ class UserLanguageMiddleware:
         profile = (
             getattr(getattr(request, "user", None), "agent_profile", None) if request.user.is_authenticated else None
         )
-        if profile is not None and profile.language:
-            translation.activate(profile.language)
-            request.LANGUAGE_CODE = profile.language
-        return self.get_response(request)
+        if profile is None or not profile.language:
+            return self.get_response(request)
+        translation.activate(profile.language)
+        request.LANGUAGE_CODE = profile.language
+        response = self.get_response(request)
+        if request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != profile.language:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                profile.language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                # As the session's: the panel is framed by the CRM, where a cookie must be fit for a third party.
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite=settings.SESSION_COOKIE_SAMESITE,
+            )
+        return response
 
 
 # Pages only our own origin may frame: the CRM embeds the agent panel (and its sign-in), never the team leads'

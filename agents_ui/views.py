@@ -226,10 +226,13 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         messages.warning(request, _("This page had expired, so that was not saved. Do it again."))
         return HttpResponseClientRedirect(page_clicked_on(request))
     # Without script the refusal stays a 403, with the way back to the page (reloading this one would send it again).
-    message = _("This page had expired, so nothing was saved. Go back to the page and do it again.")
-    return render(
-        request, "agents_ui/forbidden.html", {"message": message, "back": page_clicked_on(request)}, status=403
-    )
+    context = {"message": _("This page had expired, so nothing was saved. Go back to the page and do it again.")}
+    if _signing_in(request):  # nothing is saved by signing in: what did not happen is the sign-in
+        context = {
+            "heading": _("Not signed in"),
+            "message": _("The sign-in page had expired, so you are not signed in. Go back to it and sign in again."),
+        }
+    return render(request, "agents_ui/forbidden.html", {**context, "back": page_clicked_on(request)}, status=403)
 
 
 def _signing_in(request: HttpRequest) -> bool:

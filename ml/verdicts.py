@@ -88,9 +88,9 @@ PHRASES: dict[str, str] = {
     "promoted_on_models_page": gettext_noop("promoted on the models page by %(user)s: %(reason)s"),
     "on_models_page": gettext_noop("on the models page by %(user)s: %(reason)s"),
     "no_reason_given": gettext_noop("no reason given"),
-    # A kind a retrain refused before training, named by its code (as `train_models --kind` takes it) in English.
-    "kind_churn": gettext_noop("churn"),
-    "kind_acceptance": gettext_noop("acceptance"),
+    # A kind a retrain refused before training, named as the models page names it.
+    "kind_churn": gettext_noop("churn model"),
+    "kind_acceptance": gettext_noop("offer-response model"),
     "too_few_labels": gettext_noop(
         "%(kind)s: %(labels)s labelled outcomes; a retrain needs at least %(minimum)s (RETRAIN_MIN_LABELS)"
     ),

@@ -83,6 +83,20 @@ def test_without_script_an_expired_page_leads_back_to_the_advice_without_asking_
     assert '<a href="/panel/?customer=C-1001">Terug naar de pagina, om het opnieuw te doen</a>' in plain.text
 
 
+def test_a_sign_in_from_an_expired_page_says_the_sign_in_did_not_happen_not_that_nothing_was_saved(agent):
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post(
+        reverse("login"), {"username": agent.username, "password": PASSWORD}, HTTP_REFERER="http://testserver/login/"
+    )
+
+    assert response.status_code == 403
+    assert "<h1>Niet ingelogd</h1>" in response.text
+    assert "De inlogpagina was verlopen, dus je bent niet ingelogd." in response.text
+    assert '<a href="/login/">Terug naar de inlogpagina</a>' in response.text
+    assert "niets vastgelegd" not in response.text
+
+
 def test_without_script_a_click_after_the_session_ended_logs_in_and_returns_to_the_page(client, customer):
     decision = stored_decision(customer=customer)
     page = f"/panel/?customer=C-1001&decision={decision.pk}"

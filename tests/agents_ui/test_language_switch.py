@@ -50,3 +50,14 @@ def test_switching_needs_a_post_and_a_login(logged_in, agent):
     assert logged_in(agent).get("/language/").status_code == 405
     assert (anonymous.status_code, anonymous["Location"].split("?")[0]) == (302, "/login/")
     assert language_of(agent) == "nl"
+
+
+def test_the_sign_in_page_after_signing_out_speaks_the_language_chosen_not_the_computers(logged_in, agent):
+    client = logged_in(agent)
+    client.post("/language/", {"language": "en", "next": "/panel/"})
+    client.get("/panel/")
+
+    client.post("/logout/")
+    page = client.get("/login/", headers={"accept-language": "nl-NL,nl;q=0.9"}).text
+
+    assert '<html lang="en">' in page

@@ -301,7 +301,7 @@ def test_training_jobs_say_what_each_retrain_decided_or_why_it_failed(db, api_cl
     ]  # fmt: skip
     assert jobs[1]["results"]["acceptance"] == {
         "outcome": "refused", "version": None,
-        "reason": "acceptance: 12 labelled outcomes; a retrain needs at least 200 (RETRAIN_MIN_LABELS)",
+        "reason": "offer-response model: 12 labelled outcomes; a retrain needs at least 200 (RETRAIN_MIN_LABELS)",
     }  # fmt: skip
     assert [job["id"] for job in api_client.get("/api/v1/training-jobs/", {"status": "failed"}).json()["results"]] == [
         failed.pk

@@ -152,7 +152,7 @@ def test_a_retrain_with_too_few_labels_refuses_clearly_and_trains_nothing(db):
     store_labelled_base(n=60)
     job = run(churn_job(), policy=RetrainPolicy(min_labels=200, auc_tolerance=0.005, max_ece=0.05))
     assert job.status == TrainingJob.Status.REFUSED
-    assert job.error == "churn: 60 labelled outcomes; a retrain needs at least 200 (RETRAIN_MIN_LABELS)"
+    assert job.error == "churn model: 60 labelled outcomes; a retrain needs at least 200 (RETRAIN_MIN_LABELS)"
     assert not ModelVersion.objects.exists()
 
 
@@ -163,7 +163,7 @@ def test_labels_all_of_one_outcome_refuse_too(db):
     customers_upsert(records=records, source="simulation")
     job = run(churn_job())
     assert job.status == TrainingJob.Status.REFUSED
-    assert job.error.startswith("churn: too few labelled outcomes to train: 120 rows, 0 churned; need at least")
+    assert job.error.startswith("churn model: too few labelled outcomes to train: 120 rows, 0 churned; need at least")
 
 
 def test_a_kind_asked_for_twice_is_trained_once(db):
@@ -181,7 +181,7 @@ def test_one_kind_refused_does_not_refuse_the_other(labelled_base):
     assert job.results["acceptance"] == {
         "outcome": "refused",
         "version": None,
-        "reason": "acceptance: 0 labelled outcomes; a retrain needs at least 100 (RETRAIN_MIN_LABELS)",
+        "reason": "offer-response model: 0 labelled outcomes; a retrain needs at least 100 (RETRAIN_MIN_LABELS)",
         "reason_phrase": phrase("too_few_labels", kind=kind_phrase("acceptance"), labels=0, minimum=100),
     }
 
@@ -746,7 +746,7 @@ def test_train_models_runs_a_job_with_a_progress_bar_and_keeps_its_output_line(l
 def test_train_models_refuses_clearly_with_too_few_labels(db, settings):
     settings.RETRAIN_MIN_LABELS = 200
     store_labelled_base(n=60)
-    with pytest.raises(CommandError, match="churn: 60 labelled outcomes; a retrain needs at least 200"):
+    with pytest.raises(CommandError, match="churn model: 60 labelled outcomes; a retrain needs at least 200"):
         call_command("train_models", kind=["churn"], stdout=io.StringIO(), stderr=io.StringIO())
 
 
