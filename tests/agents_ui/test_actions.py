@@ -328,7 +328,7 @@ def test_an_offer_above_the_agents_authority_is_refused_in_their_language_naming
     response = logged_in(agent).post(action_url(decision), fields, **HTMX)
 
     assert response.status_code == 422
-    assert "“Halve prijs” vraagt bevoegdheidsniveau 2" in response.text
+    assert "„Halve prijs” vraagt bevoegdheidsniveau 2" in response.text
 
 
 def test_no_action_while_an_offer_stands_accepted_is_refused_for_what_it_is(logged_in, agent, decision):

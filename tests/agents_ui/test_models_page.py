@@ -253,7 +253,7 @@ def test_a_refused_retrain_says_why_in_the_leads_language_once(lead, versions):
 
     page = logged_in(lead).get(PAGE).content.decode()
 
-    assert "aanbodresponsmodel: verlengingsuitkomsten 12; een hertraining heeft er minstens 200 nodig" in page
+    assert "aanbodresponsmodel: 12 bekende uitkomsten; een hertraining heeft er minstens 200 nodig" in page
     assert "labelled outcomes" not in page
 
 

@@ -329,7 +329,7 @@ def test_a_search_with_more_hits_than_shown_lists_none_but_an_exact_customer_num
     exact_too = client.post("/panel/", {"q": "hendriks 0"}, follow=True).text
 
     assert many.count("/panel/?customer=H") == 0
-    assert f"Meer dan {SEARCH_LIMIT} klanten passen bij “Hendriks 0”, dus er staat er geen hieronder." in many
+    assert f"Meer dan {SEARCH_LIMIT} klanten passen bij „Hendriks 0”, dus er staat er geen hieronder." in many
     assert "Zoek op klantnummer, volledige naam of telefoonnummer" in many
     assert exact_name.count("/panel/?customer=H-") == 1 and "Meer dan" not in exact_name
     assert exact_too.count("/panel/?customer=H") == 1 and "Exact" in exact_too
@@ -348,7 +348,7 @@ def test_scripted_searches_are_stopped_after_the_allowance_of_a_minute(logged_in
 def test_a_search_without_hits_says_so(logged_in, agent, customer):
     response = logged_in(agent).post("/panel/", {"q": "Zwart"}, follow=True)
 
-    assert "Geen klant gevonden voor “Zwart”." in response.text
+    assert "Geen klant gevonden voor „Zwart”." in response.text
 
 
 def test_the_search_form_posts_so_what_was_typed_stays_out_of_every_address(logged_in, agent, customer):

@@ -17,7 +17,7 @@ def stefan(db):
 
 
 @pytest.mark.parametrize(("language", "nobody", "hint"), [
-    ("nl", "Geen klant gevonden voor “Stefan”.", DUTCH_HINT),
+    ("nl", "Geen klant gevonden voor „Stefan”.", DUTCH_HINT),
     ("en", "No customer found for “Stefan”.", ENGLISH_HINT),
 ])  # fmt: skip
 def test_a_one_word_name_finds_nobody_and_says_a_name_needs_two_words(logged_in, agent, stefan, language, nobody, hint):
