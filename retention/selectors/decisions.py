@@ -66,3 +66,18 @@ def decisions_of_teams(team_ids: Iterable[int] | None) -> QuerySet[Decision]:
         decision=OuterRef("pk"), agent__agent_profile__team_id__in=team_ids
     )
     return decisions.filter(Q(team_id__in=team_ids) | (Q(team__isnull=True) & Q(Exists(acted_on_by_the_team))))
+
+
+# Decision ids per query: well under the bound databases put on the parameters of one statement.
+IDS_PER_QUERY = 500
+
+
+def stored_json_of(decision_ids: Iterable, fields: tuple[str, ...]) -> list[tuple]:
+    """(id, *fields) of these decisions, a query per IDS_PER_QUERY ids: the JSON a decision stores (its offers, its
+    features) read only for the decisions that need it, as decoding it for every decision of a long log cost the
+    review pages seconds."""
+    ids = list(decision_ids)
+    rows: list[tuple] = []
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        rows += Decision.objects.filter(pk__in=ids[start : start + IDS_PER_QUERY]).values_list("id", *fields)
+    return rows

@@ -30,7 +30,7 @@ from retention.models import (
     DecisionAction,
     ProtectedAttributes,
 )
-from retention.selectors.decisions import decisions_of_teams
+from retention.selectors.decisions import decisions_of_teams, stored_json_of
 from retention.selectors.outcome_log import logged_outcomes
 
 ACTION_FIELDS = ("decision_id", "kind", "offer_code", "override_reason", "cost_cents", "agent_id", "decision__agent_id")
@@ -208,7 +208,7 @@ def action_summaries(decision_ids: Sequence) -> dict:
 
 # --- one row per decision -----------------------------------------------------------------------
 
-DECISION_COLUMNS = ("id", "customer_id", "team_id", "agent_id", "risk_band", "recommended_offer_code", "offers")
+DECISION_COLUMNS = ("id", "customer_id", "team_id", "agent_id", "risk_band", "recommended_offer_code")
 FRAME_COLUMNS = (
     "decision_id",
     "customer_id",
@@ -232,20 +232,22 @@ FRAME_COLUMNS = (
 
 
 def decision_frame(decisions: QuerySet[Decision]) -> pd.DataFrame:
-    """One row per decision (columns FRAME_COLUMNS); two queries.
+    """One row per decision (columns FRAME_COLUMNS); two queries, and one per IDS_PER_QUERY decisions that made an
+    offer, for the ranked offers it was priced in.
 
     offered_cost_cents is the cost of the offer the decision gave, as priced for the customer, and NaN
     without one; accepted_cost_cents is NaN unless an offer was accepted.
     """
     rows = list(decisions.order_by().values_list(*DECISION_COLUMNS))
     summaries = action_summaries(decisions.order_by().values("id"))
-    records = [_frame_record(row, summaries.get(row[0], ActionSummary())) for row in rows]
+    offered = dict(stored_json_of((pk for pk, summary in summaries.items() if summary.treatment_code), ("offers",)))
+    records = [_frame_record(row, summaries.get(row[0], ActionSummary()), offered.get(row[0])) for row in rows]
     frame = pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS))
     return frame.astype({"offered_cost_cents": float, "accepted_cost_cents": float})
 
 
-def _frame_record(row: tuple, summary: ActionSummary) -> tuple:
-    decision_id, customer_id, team_id, agent_id, risk_band, recommended_code, offers = row
+def _frame_record(row: tuple, summary: ActionSummary, offers: list[dict] | None) -> tuple:
+    decision_id, customer_id, team_id, agent_id, risk_band, recommended_code = row
     return (
         str(decision_id),
         customer_id,
@@ -304,7 +306,7 @@ def fairness_log(
     decisions = _decisions_between(since, until, team_ids)
     frame = decision_frame(decisions)
     frame["offer_made"] = frame["offer_made"].astype(int)
-    frame["stayed"] = _stayed(frame, since, until)
+    frame["stayed"] = _stayed(frame, decisions, since, until)
     segments = _segments(decisions)
     protected, names = _protected(decisions)
     frame = frame.merge(segments, on="customer_id", how="left").merge(protected, on="customer_id", how="left")
@@ -323,8 +325,10 @@ def _decisions_between(
     return decisions
 
 
-def _stayed(frame: pd.DataFrame, since: dt.datetime | None, until: dt.datetime | None) -> pd.Series:
-    outcomes = logged_outcomes(since=since, until=until)
+def _stayed(
+    frame: pd.DataFrame, decisions: QuerySet[Decision], since: dt.datetime | None, until: dt.datetime | None
+) -> pd.Series:
+    outcomes = logged_outcomes(since=since, until=until, among=decisions, with_features=False)
     stayed = dict(zip(outcomes["decision_id"], outcomes["stayed"].astype(float), strict=True))
     return frame["decision_id"].map(stayed).astype(float)
 

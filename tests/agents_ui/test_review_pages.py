@@ -388,7 +388,8 @@ def test_the_offer_log_needs_the_same_queries_for_5_or_60_rows(lead, agent, coll
 
 def test_the_kpi_page_needs_the_same_queries_for_few_or_many_decisions(lead, agent, colleague):
     client = logged_in(lead)
-    busy_decisions(agent, 1)
+    for decision in busy_decisions(agent, 1):
+        renewed(decision)
     few = queries_for(client, reverse("review-kpis"), {})
     for decision in busy_decisions(colleague, 30):
         renewed(decision)

@@ -6,6 +6,7 @@ import pytest
 from django.apps import apps as django_apps
 
 from retention.models import Decision, DecisionAction, PolicyConfig
+from retention.selectors import decisions as decisions_selectors
 from retention.selectors.fairness import ActionFact, action_summary
 from retention.selectors.outcome_log import COLUMNS, OutcomeLogError, logged_outcomes
 from retention.services.decisions import decision_action_record
@@ -342,8 +343,23 @@ def test_the_log_is_read_in_a_fixed_number_of_queries(agent, django_assert_num_q
     PolicyConfig.objects.create(version=1, values={"margin_rate": 0.4})
     _labelled_decisions(count, agent)
 
-    with django_assert_num_queries(5):
+    # Lineage, results, the decisions' plain fields, their stored JSON (one query per IDS_PER_QUERY labelled
+    # decisions), actions and policies.
+    with django_assert_num_queries(6):
         frame = logged_outcomes(since=at(1, hour=0))
 
     assert len(frame) == count
     assert frame["reward_cents"].sum() == (count // 2) * DEFAULT_MARGIN_CENTS - count * 3_000
+
+
+def test_the_stored_json_of_many_labelled_decisions_is_read_in_chunks_each_with_its_own_decision(agent, monkeypatch):
+    monkeypatch.setattr(decisions_selectors, "IDS_PER_QUERY", 3)
+    PolicyConfig.objects.create(version=1, values={"margin_rate": 0.4})
+    _labelled_decisions(7, agent)
+
+    frame = logged_outcomes(since=at(1, hour=0))
+
+    stored = {str(pk): offers for pk, offers in Decision.objects.values_list("pk", "offers")}
+    assert len(frame) == 7
+    assert all(frame["offers"].map(len) > 0)
+    assert [stored[decision_id] for decision_id in frame["decision_id"]] == list(frame["offers"])
