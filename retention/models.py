@@ -445,7 +445,9 @@ class Decision(ImmutableModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["customer", "-created_at"])]
+        # By the moment advised: the offer log sorts by it and every review page and the outcome log keep to a
+        # window of it; without, a page deep in a year's log was an offset scan of the whole table.
+        indexes = [models.Index(fields=["customer", "-created_at"]), models.Index(fields=["-as_of"])]
 
     def __str__(self) -> str:
         return f"decision {self.pk} ({self.risk_band} risk)"
