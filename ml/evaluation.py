@@ -573,14 +573,12 @@ class RewardModels:
     stay: np.ndarray
 
 
-# A candidate is beyond what the log can judge when both hold: few effective decisions, and a share of its
-# recommendations on actions the log never took, where SNIPS drops decisions and DR falls back on its reward model.
-# On a log a CRM made of a population whose truth it knew (1,350 decisions, 5% exploration), a random offer had an
-# ESS of 88 and 12.5% unlogged: SNIPS and DR put it at least €25 a decision above its true value, outside their
-# intervals, and above the logged policy it was in truth below.
 # A candidate with this share of its recommendations on arms the log never took is beyond its reach, however many
-# effective decisions the rest weigh: on a log of 1,528 played calls labelled from a known truth, a random eligible
-# offer (ESS 303, 14% unlogged) got SNIPS €356 and DR €326 a decision against a true €300, outside their intervals.
+# effective decisions the rest weigh: there SNIPS drops decisions and DR falls back on its reward model. On a log a
+# CRM made of a population whose truth it knew (1,350 decisions, 5% exploration), a random offer (ESS 88, 12.5%
+# unlogged) was put at least €25 a decision above its true value, outside the intervals, and above the logged policy
+# it was in truth below; on 1,528 played calls labelled from a known truth, a random eligible offer (ESS 303, 14%
+# unlogged) got SNIPS €356 and DR €326 a decision against a true €300, outside their intervals.
 BEYOND_REACH_UNLOGGED = 0.05
 
 

@@ -543,8 +543,9 @@ def rank_offers(
     stay = stay or StayEstimates.from_priors(customer, offers)
     fee = renewal_fee_cents(customer, settings)
     margin = fee * settings.margin_rate * settings.horizon_months
-    budget_left = {offer.code: _left_for(offer.code, team_budget_left_cents, team_holds_cents) for offer in offers}
-    ranked = _ranked_offers(customer, offers, stay, fee, margin, agent_level, settings, budget_left)
+    ranked = _ranked_offers(
+        customer, offers, stay, fee, margin, agent_level, settings, team_budget_left_cents, team_holds_cents
+    )
     greedy = next((o.code for o in ranked if not o.needs_escalation and o.expected_net_value_cents > 0), NO_OFFER)
     drawn = _what_is_drawn(settings, decision_key=decision_key, control_key=control_key)
     exploring = _exploration([o for o in ranked if not o.needs_escalation], stay, margin, drawn, decision_key)
@@ -572,12 +573,21 @@ def _ranked_offers(
     margin: float,
     agent_level: int,
     settings: PolicySettings,
-    budget_left: Mapping[str, int | None],
+    team_budget_left_cents: int | None,
+    team_holds_cents: Mapping[str, int],
 ) -> list[RankedOffer]:
     """The offers the rules let this customer be given, best expected net value first (then cheapest, then by code,
     so that equal values always come in one order)."""
     ranked = [
-        _ranked(offer, offer.cost_cents(fee), stay, margin, agent_level, settings, budget_left[offer.code])
+        _ranked(
+            offer,
+            offer.cost_cents(fee),
+            stay,
+            margin,
+            agent_level,
+            settings,
+            _left_for(offer.code, team_budget_left_cents, team_holds_cents),
+        )
         for offer in offers
         if rankable(offer, customer, fee, settings)
     ]

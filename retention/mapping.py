@@ -52,7 +52,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-# The month length the feature function uses to turn a signup date back into tenure.
 from ml.schema import MAX_FEATURE_MAGNITUDE
 from retention.records import (
     MAX_AMOUNT_CENTS,

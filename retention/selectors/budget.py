@@ -66,8 +66,14 @@ class BudgetStatus:
         return "red"
 
     @property
+    def unspent_cents(self) -> int:
+        """The budget less what is spent and held: below 0 once the team is over it, which an offer it holds for
+        must make up first (see `ml.policy.team_budget_left_for_offer`)."""
+        return self.budget_cents - self.committed_cents
+
+    @property
     def remaining_cents(self) -> int:
-        return max(0, self.budget_cents - self.committed_cents)
+        return max(0, self.unspent_cents)
 
     @property
     def overspent_cents(self) -> int:

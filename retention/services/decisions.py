@@ -386,8 +386,7 @@ def _team_budget_left(team: Team | None, now: dt.datetime) -> int | None:
     `ml.policy.team_budget_left_for_offer`)."""
     if team is None:
         return None
-    status = team_budget_status(team=team, now=now)
-    return status.budget_cents - status.committed_cents
+    return team_budget_status(team=team, now=now).unspent_cents
 
 
 def _told_facts(customer: Customer, *, as_of, features: pd.Series) -> dict:
@@ -966,7 +965,7 @@ def _check_team_budget_left(
     # What the team holds for this offer to this customer, here or on their other advice: making or accepting it
     # here moves that hold or turns it into spending, so it does not count against itself.
     own_hold = held_for_customer(customer_id=decision.customer_id, team=team).get(offer["code"], 0)
-    left = team_budget_left_for_offer(status.budget_cents - status.committed_cents, own_hold)
+    left = team_budget_left_for_offer(status.unspent_cents, own_hold)
     if offer["cost_cents"] <= left:
         return
     ended = _last_hold_for(decision, offer["code"], team) if made_before and hold is None else None
